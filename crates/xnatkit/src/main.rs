@@ -1,0 +1,83 @@
+//! `xnatkit`: the command-line front end. Thin by design: argument parsing,
+//! progress and printing live here; the work lives in the library crates.
+//!
+//! Each subcommand has its own module under `cmd/` exposing an `Args` struct
+//! (clap) and an `async fn run(args) -> anyhow::Result<ExitCode>`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Move imaging data in and out of XNAT: an XNAT client, an XNAT-compatible
+/// archive server, and converters, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "xnatkit", version, about, long_about = None)]
+struct Cli {
+    /// Log more (repeat for even more). Logs go to stderr; data goes to stdout.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    // Subcommands are listed here, one line each; the module under `cmd/`
+    // owns the arguments and behaviour.
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,xnatkit=info",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("XNATKIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(err) => {
+            // One line a user can act on: the outermost context first, causes after.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {}
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}
