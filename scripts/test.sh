@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The project's one test command (what the README and .ci/run call):
+#
+#   scripts/test.sh
+#
+# On a fresh Debian 12 machine (as root) it installs what is missing, builds
+# the peer-client venvs, starts a throwaway PostgreSQL, runs every Rust test
+# (nextest, `ci` profile) and then the interop suites in tests/interop, where
+# unchanged Python XNAT clients drive `xnatkit serve` on loopback.
+#
+# Environment:
+#   CI=true                 tests that need PostgreSQL or a peer fail instead of skipping
+#   XNATKIT_SKIP_RUST=1     skip the Rust test stage (interop only; for quick iterations)
+#   XNATKIT_PYTEST_ARGS     extra arguments for pytest (e.g. "-k xnatpy -x")
+set -uo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo" || exit 1
+
+started_at=$(date +%s)
+declare -a stage_names=()
+declare -a stage_results=()
+overall=0
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+record() {
+  stage_names+=("$1")
+  stage_results+=("$2")
+  [[ "$2" == ok* ]] || overall=1
+}
+
+summary() {
+  local i elapsed=$(($(date +%s) - started_at))
+  printf '\n==== test summary (%dm%02ds) ====\n' $((elapsed / 60)) $((elapsed % 60)) >&2
+  for i in "${!stage_names[@]}"; do
+    printf '  %-22s %s\n' "${stage_names[$i]}" "${stage_results[$i]}" >&2
+  done
+  if [[ $overall -eq 0 ]]; then
+    printf 'ALL STAGES PASSED\n' >&2
+  else
+    printf 'FAILED: see the stages above\n' >&2
+  fi
+}
+
+# Setup stages are prerequisites: when one fails nothing after it can mean
+# anything, so stop there (after printing the summary).
+abort() {
+  record "$1" "FAILED: $2"
+  summary
+  exit 1
+}
+
+work="$(mktemp -d /tmp/xnatkit-test.XXXXXX)"
+# shellcheck source=scripts/scratch-postgres.sh
+source "$repo/scripts/scratch-postgres.sh"
+cleanup() {
+  scratch_postgres_stop
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 1. system packages ---------------------------------------------------
+say "system packages"
+bash "$repo/scripts/setup-system.sh" || abort "system packages" "a Debian package is missing (see above)"
+record "system packages" "ok"
+
+command -v cargo >/dev/null || abort "rust toolchain" "cargo not found on PATH; install Rust 1.95 (rustup) first"
+
+# --- 2. peer venvs --------------------------------------------------------
+say "python venvs"
+bash "$repo/scripts/setup-peers.sh" "$repo/.venv-peers" "$repo/tests/interop/requirements-peers.txt" ||
+  abort "python venvs" "could not build .venv-peers (see above)"
+bash "$repo/scripts/setup-peers.sh" "$repo/.venv-uploader" "$repo/tests/interop/requirements-uploader.txt" ||
+  abort "python venvs" "could not build .venv-uploader (see above)"
+record "python venvs" "ok"
+export XNATKIT_PEERS_PYTHON="$repo/.venv-peers/bin/python"
+export XNATKIT_UPLOADER_VENV="$repo/.venv-uploader"
+
+# --- 3. throwaway PostgreSQL ----------------------------------------------
+say "postgresql"
+scratch_postgres_start "$work" || abort "postgresql" "could not start a throwaway cluster (see above)"
+export XNATKIT_TEST_DATABASE_URL="$SCRATCH_PG_URL"
+record "postgresql" "ok ($XNATKIT_TEST_DATABASE_URL)"
+
+# --- 4. Rust tests --------------------------------------------------------
+if [[ "${XNATKIT_SKIP_RUST:-}" == 1 ]]; then
+  record "rust tests" "SKIPPED (XNATKIT_SKIP_RUST=1)"
+  overall=1
+else
+  say "rust tests"
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast --profile ci
+  else
+    printf 'cargo-nextest not installed; falling back to cargo test\n' >&2
+    cargo test --workspace --no-fail-fast
+  fi
+  rc=$?
+  if [[ $rc -eq 0 ]]; then record "rust tests" "ok"; else record "rust tests" "FAILED (exit $rc)"; fi
+fi
+
+# --- 5. interop suites ----------------------------------------------------
+say "build xnatkit binary"
+if cargo build -p xnatkit; then
+  export XNATKIT_BIN="$repo/target/debug/xnatkit"
+  if "$XNATKIT_BIN" serve --help >/dev/null 2>&1; then
+    record "build xnatkit" "ok"
+  else
+    record "build xnatkit" "FAILED: the binary has no 'serve' subcommand"
+  fi
+else
+  record "build xnatkit" "FAILED: cargo build -p xnatkit"
+fi
+
+if [[ -n "${XNATKIT_BIN:-}" && "${stage_results[-1]}" == ok* ]]; then
+  say "interop tests (pytest tests/interop)"
+  # shellcheck disable=SC2086  # XNATKIT_PYTEST_ARGS is a word list on purpose
+  "$XNATKIT_PEERS_PYTHON" -m pytest "$repo/tests/interop" -q -rfE \
+    -p no:cacheprovider --timeout=600 ${XNATKIT_PYTEST_ARGS:-}
+  rc=$?
+  case $rc in
+    0) record "interop tests" "ok" ;;
+    5) record "interop tests" "FAILED: pytest collected no tests (exit 5)" ;;
+    *) record "interop tests" "FAILED (pytest exit $rc)" ;;
+  esac
+else
+  record "interop tests" "FAILED: not run, no usable xnatkit binary"
+fi
+
+summary
+exit $overall
