@@ -1,0 +1,34 @@
+//! `archive-io`: safe, streaming file and archive I/O shared by the archive
+//! server, the DICOM importer and the client.
+//!
+//! It owns four things:
+//! - **name validation** for client-supplied paths ([`safe_relative_path`]);
+//! - **atomic writes** that hash MD5 on the way and never leave a
+//!   half-written file under the final name ([`AtomicFile`],
+//!   [`write_stream_atomic`], plus [`md5_file`]);
+//! - **extraction** of uploaded zip / tar / tar.gz archives with entry-name
+//!   checks, size/count/ratio limits and all-or-nothing semantics
+//!   ([`extract_archive`], [`sniff_archive_kind`]);
+//! - **streamed archive output** (zip, tar.gz) with flat memory use for
+//!   download responses ([`zip_stream`], [`tar_gz_stream`]).
+//!
+//! Everything here is blocking except [`write_stream_atomic`] and the
+//! streams; call the blocking functions from `spawn_blocking` in async code.
+
+mod atomic;
+mod error;
+mod extract;
+mod path;
+mod sniff;
+mod stream;
+mod upload;
+
+pub use atomic::{AtomicFile, StoredFile, md5_file};
+pub use error::Error;
+pub use extract::{ExtractLimits, ExtractedFile, extract_any_archive, extract_archive};
+pub use path::safe_relative_path;
+pub use sniff::{ArchiveKind, SNIFF_LEN, sniff_archive_kind, sniff_file};
+pub use stream::{
+    ArchiveEntry, ByteStream, CHUNK_BYTES, CHUNKS_IN_FLIGHT, tar_gz_stream, zip_stream,
+};
+pub use upload::write_stream_atomic;

@@ -1,0 +1,366 @@
+//! Streaming zip and tar.gz output with flat memory use.
+//!
+//! The `zip` and `tar` writers are synchronous, so each archive is produced
+//! on a blocking thread that writes into a [`ChannelWriter`]: it cuts the
+//! output into ~64 KiB [`Bytes`] chunks and hands them to a bounded Tokio
+//! channel of [`CHUNKS_IN_FLIGHT`] slots. When the consumer is slower than
+//! the producer, `blocking_send` waits, so at most about
+//! `CHUNKS_IN_FLIGHT + 1` chunks (~576 KiB) plus one read buffer exist per
+//! stream, however large the archive. When the [`ByteStream`] is dropped
+//! (client disconnected) the next send fails and the producer stops.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use futures::Stream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::safe_relative_path;
+
+/// Size of the chunks handed to the consumer.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+/// Capacity of the channel between producer thread and consumer.
+pub const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// Entries this large need zip64 headers; zip must be told before writing.
+const ZIP64_THRESHOLD: u64 = 0xFFFF_FFFF;
+
+/// Mode bits given to every archived file: the archive is a download, not a
+/// backup, so the owner's permissions on the server do not matter.
+const ENTRY_MODE: u32 = 0o644;
+
+/// One file to put into a streamed archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveEntry {
+    /// Path inside the archive, '/'-separated and relative; checked with
+    /// [`safe_relative_path`] at stream time.
+    pub name: String,
+    /// The file on disk to read.
+    pub source: PathBuf,
+    /// Expected size; used to choose zip64 before the data is read (the
+    /// file's current size is used when that is larger).
+    pub size: u64,
+    /// Modification time for the entry; the file's own mtime when `None`.
+    pub modified: Option<SystemTime>,
+}
+
+/// Streams a zip of `entries` (Deflate, fast level; zip64 where needed).
+/// See the module docs for the memory bound. A source file that is missing
+/// or unreadable at stream time ends the stream with an `io::Error` naming
+/// it. Spawns its producer on the Tokio blocking pool when called inside a
+/// runtime, else on a plain thread.
+pub fn zip_stream(entries: Vec<ArchiveEntry>) -> ByteStream {
+    spawn_producer(move |out| write_zip(&entries, out)).0
+}
+
+/// Streams a gzip-compressed tar of `entries`; same behaviour as
+/// [`zip_stream`].
+pub fn tar_gz_stream(entries: Vec<ArchiveEntry>) -> ByteStream {
+    spawn_producer(move |out| write_tar_gz(&entries, out)).0
+}
+
+/// The byte stream of an archive being produced; implements
+/// [`futures::Stream`] and so fits `axum::body::Body::from_stream`. After the
+/// first error it yields nothing more.
+#[derive(Debug)]
+pub struct ByteStream {
+    rx: mpsc::Receiver<Chunk>,
+    done: bool,
+}
+
+#[derive(Debug)]
+enum Chunk {
+    Data(Bytes),
+    Failed(io::Error),
+    /// Sent after the last byte; a channel closed without it means the
+    /// producer died, which must not look like a complete archive.
+    End,
+}
+
+impl Stream for ByteStream {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let item = match self.rx.poll_recv(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Chunk::Data(bytes))) => return Poll::Ready(Some(Ok(bytes))),
+            Poll::Ready(Some(Chunk::End)) => None,
+            Poll::Ready(Some(Chunk::Failed(e))) => Some(Err(e)),
+            Poll::Ready(None) => Some(Err(io::Error::other(
+                "the archive producer stopped before finishing the archive",
+            ))),
+        };
+        self.done = true;
+        // Wakes a producer blocked on a full channel so it can stop.
+        self.rx.close();
+        Poll::Ready(item)
+    }
+}
+
+/// What a finished producer reports; only tests look at it.
+#[derive(Debug)]
+#[cfg_attr(not(test), expect(dead_code, reason = "only tests inspect the producer"))]
+pub(crate) struct ProducerReport {
+    pub(crate) result: oneshot::Receiver<io::Result<()>>,
+    pub(crate) bytes_sent: Arc<AtomicU64>,
+}
+
+pub(crate) fn spawn_producer<F>(produce: F) -> (ByteStream, ProducerReport)
+where
+    F: FnOnce(ChannelWriter) -> io::Result<ChannelWriter> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    let (report_tx, report_rx) = oneshot::channel();
+    let bytes_sent = Arc::new(AtomicU64::new(0));
+    let writer = ChannelWriter {
+        tx: tx.clone(),
+        buf: BytesMut::with_capacity(CHUNK_BYTES),
+        bytes_sent: Arc::clone(&bytes_sent),
+        abandoned: Arc::new(AtomicBool::new(false)),
+    };
+    let job = move || {
+        let result = produce(writer).and_then(|mut writer| {
+            writer.send_buffered()?;
+            tx.blocking_send(Chunk::End).map_err(|_| receiver_gone())
+        });
+        if let Err(e) = &result
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            // Only this clone of the error reaches the consumer; the report
+            // keeps kind and text for tests.
+            let copy = io::Error::new(e.kind(), e.to_string());
+            // If the consumer is gone there is nobody left to tell.
+            let _ = tx.blocking_send(Chunk::Failed(copy));
+        }
+        // Tests may have stopped listening; nothing else to do then.
+        let _ = report_tx.send(result);
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            // The JoinHandle is not needed: the outcome travels through the
+            // channel and the report.
+            drop(handle.spawn_blocking(job));
+        }
+        Err(_) => {
+            drop(std::thread::spawn(job));
+        }
+    }
+    (ByteStream { rx, done: false }, ProducerReport { result: report_rx, bytes_sent })
+}
+
+/// `Write` adapter that chunks output into the channel.
+#[derive(Debug)]
+pub(crate) struct ChannelWriter {
+    tx: mpsc::Sender<Chunk>,
+    buf: BytesMut,
+    bytes_sent: Arc<AtomicU64>,
+    /// Set once the archive failed: further writes (zip's Drop finalising
+    /// the archive) are discarded instead of sent after the error.
+    abandoned: Arc<AtomicBool>,
+}
+
+impl ChannelWriter {
+    fn abandon_handle(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.abandoned)
+    }
+
+    fn send_buffered(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.buf.split().freeze();
+        let len = chunk.len() as u64;
+        self.tx.blocking_send(Chunk::Data(chunk)).map_err(|_| receiver_gone())?;
+        self.bytes_sent.fetch_add(len, Ordering::Relaxed);
+        self.buf.reserve(CHUNK_BYTES);
+        Ok(())
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Ok(data.len());
+        }
+        let room = CHUNK_BYTES - self.buf.len();
+        let taken = room.min(data.len());
+        self.buf.extend_from_slice(&data[..taken]);
+        if self.buf.len() >= CHUNK_BYTES {
+            self.send_buffered()?;
+        }
+        Ok(taken)
+    }
+
+    /// Deliberately does not send a short chunk: the writers flush after
+    /// every entry, and the consumer gains nothing from tiny chunks. The rest
+    /// is sent when the archive is complete.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn receiver_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the receiver of the archive stream went away")
+}
+
+fn write_zip(entries: &[ArchiveEntry], out: ChannelWriter) -> io::Result<ChannelWriter> {
+    let abandoned = out.abandon_handle();
+    let mut zip = zip::ZipWriter::new_stream(out);
+    let added = entries.iter().try_for_each(|entry| add_zip_entry(&mut zip, entry));
+    if let Err(e) = added {
+        abandoned.store(true, Ordering::Relaxed);
+        return Err(e);
+    }
+    match zip.finish() {
+        Ok(stream_writer) => Ok(stream_writer.into_inner()),
+        Err(e) => {
+            abandoned.store(true, Ordering::Relaxed);
+            Err(zip_to_io(e))
+        }
+    }
+}
+
+fn add_zip_entry<W: Write>(
+    zip: &mut zip::ZipWriter<zip::write::StreamWriter<W>>,
+    entry: &ArchiveEntry,
+) -> io::Result<()> {
+    let name = checked_name(&entry.name)?;
+    let (mut file, meta) = open_source(entry)?;
+    let size = meta.len().max(entry.size);
+    let modified = entry.modified.or_else(|| meta.modified().ok());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .large_file(size >= ZIP64_THRESHOLD)
+        .unix_permissions(ENTRY_MODE)
+        .last_modified_time(zip_time(modified));
+    zip.start_file(name, options).map_err(zip_to_io)?;
+    copy_source(&mut file, zip, &entry.source)
+}
+
+fn write_tar_gz(entries: &[ArchiveEntry], out: ChannelWriter) -> io::Result<ChannelWriter> {
+    let abandoned = out.abandon_handle();
+    let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    let result = entries
+        .iter()
+        .try_for_each(|entry| add_tar_entry(&mut tar, entry))
+        .and_then(|()| tar.into_inner())
+        .and_then(flate2::write::GzEncoder::finish);
+    if result.is_err() {
+        abandoned.store(true, Ordering::Relaxed);
+    }
+    result
+}
+
+fn add_tar_entry<W: Write>(tar: &mut tar::Builder<W>, entry: &ArchiveEntry) -> io::Result<()> {
+    let name = checked_name(&entry.name)?;
+    let (file, meta) = open_source(entry)?;
+    let modified = entry.modified.or_else(|| meta.modified().ok());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(meta.len());
+    header.set_mode(ENTRY_MODE);
+    header.set_mtime(unix_seconds(modified));
+    // The header promises meta.len() bytes; ExactReader makes a file that
+    // changes size meanwhile an error instead of a corrupt archive.
+    let data = ExactReader { inner: file, remaining: meta.len(), path: &entry.source };
+    tar.append_data(&mut header, name, data)
+}
+
+/// The entry name in '/'-form, after the same validation as uploads get:
+/// a bad name in our own listing must not produce a dangerous archive.
+fn checked_name(name: &str) -> io::Result<String> {
+    let path = safe_relative_path(name).map_err(io::Error::from)?;
+    let parts: Vec<_> = path.iter().map(|c| c.to_string_lossy()).collect();
+    Ok(parts.join("/"))
+}
+
+fn open_source(entry: &ArchiveEntry) -> io::Result<(File, std::fs::Metadata)> {
+    let named = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("archive entry {:?}: {}: {e}", entry.name, entry.source.display()),
+        )
+    };
+    let file = File::open(&entry.source).map_err(named)?;
+    let meta = file.metadata().map_err(named)?;
+    Ok((file, meta))
+}
+
+/// Like `io::copy`, but read errors name the source file, so the consumer
+/// sees which file broke the stream.
+fn copy_source(source: &mut File, out: &mut impl Write, path: &Path) -> io::Result<()> {
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+            }
+        };
+        out.write_all(&buf[..n])?;
+    }
+}
+
+struct ExactReader<'a> {
+    inner: File,
+    remaining: u64,
+    path: &'a Path,
+}
+
+impl Read for ExactReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let want = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(buf.len());
+        let n = self.inner.read(&mut buf[..want]).map_err(|e| {
+            io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+        })?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{} shrank while it was being archived", self.path.display()),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+fn zip_to_io(err: zip::result::ZipError) -> io::Error {
+    match err {
+        zip::result::ZipError::Io(e) => e,
+        other => io::Error::other(other),
+    }
+}
+
+/// Zip stores local calendar time without zone; we use UTC so archives do
+/// not depend on the server's zone. Times before 1980 (zip's epoch) fall
+/// back to 1980-01-01.
+fn zip_time(modified: Option<SystemTime>) -> zip::DateTime {
+    modified
+        .map(time::OffsetDateTime::from)
+        .map(|t| time::PrimitiveDateTime::new(t.date(), t.time()))
+        .and_then(|t| zip::DateTime::try_from(t).ok())
+        .unwrap_or_default()
+}
+
+fn unix_seconds(modified: Option<SystemTime>) -> u64 {
+    modified
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
