@@ -60,23 +60,16 @@ impl AtomicFile {
         let name = dest.file_name().ok_or_else(|| {
             Error::io(
                 dest,
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "destination has no file name",
-                ),
+                io::Error::new(io::ErrorKind::InvalidInput, "destination has no file name"),
             )
         })?;
         let dir = parent_dir(dest);
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let (temp_path, file) =
-            create_unique_temp(dir, &name.to_string_lossy())?;
+        let (temp_path, file) = create_unique_temp(dir, &name.to_string_lossy())?;
         Ok(Self {
             dest: dest.to_path_buf(),
             temp_path,
-            state: TempState::Open(BufWriter::with_capacity(
-                WRITE_BUFFER_BYTES,
-                file,
-            )),
+            state: TempState::Open(BufWriter::with_capacity(WRITE_BUFFER_BYTES, file)),
             hasher: Md5::new(),
             written: 0,
             max_bytes,
@@ -145,9 +138,7 @@ impl AtomicFile {
     /// Flush + fsync + close, returning size and digest. On failure the temp
     /// file is removed.
     fn seal(&mut self) -> Result<StoredFile, Error> {
-        let TempState::Open(writer) =
-            std::mem::replace(&mut self.state, TempState::Sealed)
-        else {
+        let TempState::Open(writer) = std::mem::replace(&mut self.state, TempState::Sealed) else {
             return Err(self.no_longer_writable());
         };
         let synced = writer
@@ -159,7 +150,10 @@ impl AtomicFile {
             return Err(Error::io(&self.temp_path, e));
         }
         let digest = std::mem::take(&mut self.hasher).finalize();
-        Ok(StoredFile { size: self.written, md5_hex: hex::encode(digest) })
+        Ok(StoredFile {
+            size: self.written,
+            md5_hex: hex::encode(digest),
+        })
     }
 
     fn discard(&mut self) {
@@ -173,9 +167,7 @@ impl AtomicFile {
     fn no_longer_writable(&self) -> Error {
         Error::io(
             &self.dest,
-            io::Error::other(
-                "an earlier write to this file failed; start the file again",
-            ),
+            io::Error::other("an earlier write to this file failed; start the file again"),
         )
     }
 }
@@ -243,7 +235,10 @@ pub fn md5_file(path: &Path) -> Result<StoredFile, Error> {
         hasher.update(&buf[..n]);
         size += n as u64;
     }
-    Ok(StoredFile { size, md5_hex: hex::encode(hasher.finalize()) })
+    Ok(StoredFile {
+        size,
+        md5_hex: hex::encode(hasher.finalize()),
+    })
 }
 
 pub(crate) fn parent_dir(path: &Path) -> &Path {
@@ -258,9 +253,12 @@ fn create_unique_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), Error> 
     // a leftover file with exactly the same suffix.
     let mut last_err = None;
     for _ in 0..4 {
-        let temp_path =
-            dir.join(format!(".{name}.part-{:016x}", rand::random::<u64>()));
-        match OpenOptions::new().write(true).create_new(true).open(&temp_path) {
+        let temp_path = dir.join(format!(".{name}.part-{:016x}", rand::random::<u64>()));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp_path)
+        {
             Ok(file) => return Ok((temp_path, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 last_err = Some(e);
@@ -401,7 +399,10 @@ mod tests {
     fn empty_file_has_md5_of_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("empty");
-        let stored = AtomicFile::create(&dest, Some(0)).unwrap().commit().unwrap();
+        let stored = AtomicFile::create(&dest, Some(0))
+            .unwrap()
+            .commit()
+            .unwrap();
         assert_eq!(stored.size, 0);
         assert_eq!(stored.md5_hex, "d41d8cd98f00b204e9800998ecf8427e");
     }

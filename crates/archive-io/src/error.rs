@@ -117,7 +117,10 @@ fn entry_suffix(entry: Option<&str>) -> String {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// The `io::ErrorKind` that best describes this error, for callers that

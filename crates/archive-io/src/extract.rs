@@ -88,8 +88,9 @@ pub fn extract_any_archive(
     dest_dir: &Path,
     limits: &ExtractLimits,
 ) -> Result<Vec<ExtractedFile>, Error> {
-    let kind = crate::sniff_file(archive)?
-        .ok_or_else(|| Error::NotAnArchive { path: archive.to_path_buf() })?;
+    let kind = crate::sniff_file(archive)?.ok_or_else(|| Error::NotAnArchive {
+        path: archive.to_path_buf(),
+    })?;
     extract_archive(archive, kind, dest_dir, limits)
 }
 
@@ -139,8 +140,7 @@ impl<'a> Extraction<'a> {
             source,
         };
         let file = File::open(archive).map_err(|e| Error::io(archive, e))?;
-        let mut zip =
-            zip::ZipArchive::new(BufReader::new(file)).map_err(|e| zip_error(None, e))?;
+        let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| zip_error(None, e))?;
         if zip.len() as u64 > self.limits.max_entries {
             return Err(self.too_many_entries());
         }
@@ -150,12 +150,16 @@ impl<'a> Extraction<'a> {
                 .name_for_index(index)
                 .and_then(Result::ok)
                 .map(|n| n.into_owned());
-            let mut entry =
-                zip.by_index(index).map_err(|e| zip_error(name_hint.clone(), e))?;
+            let mut entry = zip
+                .by_index(index)
+                .map_err(|e| zip_error(name_hint.clone(), e))?;
             if !is_regular_zip_file(&entry) {
                 continue;
             }
-            let name = entry.name().map_err(|e| zip_error(name_hint, e))?.into_owned();
+            let name = entry
+                .name()
+                .map_err(|e| zip_error(name_hint, e))?
+                .into_owned();
             let compressed = entry.compressed_size();
             let cap = EntryCap {
                 max_bytes: compressed.max(1).saturating_mul(self.limits.max_ratio),
@@ -186,7 +190,10 @@ impl<'a> Extraction<'a> {
             source,
         };
         let file = File::open(archive_path).map_err(|e| Error::io(archive_path, e))?;
-        let compressed_len = file.metadata().map_err(|e| Error::io(archive_path, e))?.len();
+        let compressed_len = file
+            .metadata()
+            .map_err(|e| Error::io(archive_path, e))?
+            .len();
         let reader: Box<dyn Read> = if gzipped {
             // Multi-member: pigz and `cat a.gz b.gz` produce several members.
             Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
@@ -360,7 +367,9 @@ impl<'a> Extraction<'a> {
     }
 
     fn remaining_budget(&self) -> u64 {
-        self.limits.max_total_bytes.saturating_sub(self.bytes_written)
+        self.limits
+            .max_total_bytes
+            .saturating_sub(self.bytes_written)
     }
 
     fn too_many_entries(&self) -> Error {

@@ -21,7 +21,10 @@ const MAX_COMPONENT_BYTES: usize = 255;
 /// duplicate or trailing slashes are dropped. Spaces and non-ASCII characters
 /// are kept as they are.
 pub fn safe_relative_path(name: &str) -> Result<PathBuf, Error> {
-    let refuse = |reason| Error::UnsafePath { name: name.to_owned(), reason };
+    let refuse = |reason| Error::UnsafePath {
+        name: name.to_owned(),
+        reason,
+    };
     if name.is_empty() {
         return Err(refuse("the name is empty"));
     }
@@ -120,7 +123,10 @@ mod tests {
         assert_eq!(ok("./a//b"), Path::new("a/b"));
         assert_eq!(ok("a/b/"), Path::new("a/b"));
         assert_eq!(ok("a/./b"), Path::new("a/b"));
-        assert_eq!(ok("scan 1/file name.dcm"), Path::new("scan 1/file name.dcm"));
+        assert_eq!(
+            ok("scan 1/file name.dcm"),
+            Path::new("scan 1/file name.dcm")
+        );
         assert_eq!(ok("Über/北京/ß.dcm"), Path::new("Über/北京/ß.dcm"));
         assert_eq!(ok("..hidden"), Path::new("..hidden"));
         assert_eq!(ok("a..b/c"), Path::new("a..b/c"));

@@ -28,9 +28,7 @@ const TAR_MAGIC_OFFSET: usize = 257;
 /// `ustar` magic at offset 257. Any gzip stream is reported as `TarGz`; the
 /// tar reader then rejects gzipped non-tar data.
 pub fn sniff_archive_kind(first_bytes: &[u8]) -> Option<ArchiveKind> {
-    if first_bytes.starts_with(b"PK\x03\x04")
-        || first_bytes.starts_with(b"PK\x05\x06")
-    {
+    if first_bytes.starts_with(b"PK\x03\x04") || first_bytes.starts_with(b"PK\x05\x06") {
         return Some(ArchiveKind::Zip);
     }
     if first_bytes.starts_with(&[0x1f, 0x8b]) {
@@ -59,9 +57,15 @@ mod tests {
 
     #[test]
     fn recognises_signatures() {
-        assert_eq!(sniff_archive_kind(b"PK\x03\x04rest"), Some(ArchiveKind::Zip));
+        assert_eq!(
+            sniff_archive_kind(b"PK\x03\x04rest"),
+            Some(ArchiveKind::Zip)
+        );
         assert_eq!(sniff_archive_kind(b"PK\x05\x06"), Some(ArchiveKind::Zip));
-        assert_eq!(sniff_archive_kind(&[0x1f, 0x8b, 8, 0]), Some(ArchiveKind::TarGz));
+        assert_eq!(
+            sniff_archive_kind(&[0x1f, 0x8b, 8, 0]),
+            Some(ArchiveKind::TarGz)
+        );
         let mut tar = vec![0u8; 512];
         tar[257..263].copy_from_slice(b"ustar\0");
         assert_eq!(sniff_archive_kind(&tar), Some(ArchiveKind::Tar));

@@ -109,7 +109,10 @@ impl Stream for ByteStream {
 
 /// What a finished producer reports; only tests look at it.
 #[derive(Debug)]
-#[cfg_attr(not(test), expect(dead_code, reason = "only tests inspect the producer"))]
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "only tests inspect the producer")
+)]
 pub(crate) struct ProducerReport {
     pub(crate) result: oneshot::Receiver<io::Result<()>>,
     pub(crate) bytes_sent: Arc<AtomicU64>,
@@ -155,7 +158,13 @@ where
             drop(std::thread::spawn(job));
         }
     }
-    (ByteStream { rx, done: false }, ProducerReport { result: report_rx, bytes_sent })
+    (
+        ByteStream { rx, done: false },
+        ProducerReport {
+            result: report_rx,
+            bytes_sent,
+        },
+    )
 }
 
 /// `Write` adapter that chunks output into the channel.
@@ -180,7 +189,9 @@ impl ChannelWriter {
         }
         let chunk = self.buf.split().freeze();
         let len = chunk.len() as u64;
-        self.tx.blocking_send(Chunk::Data(chunk)).map_err(|_| receiver_gone())?;
+        self.tx
+            .blocking_send(Chunk::Data(chunk))
+            .map_err(|_| receiver_gone())?;
         self.bytes_sent.fetch_add(len, Ordering::Relaxed);
         self.buf.reserve(CHUNK_BYTES);
         Ok(())
@@ -210,13 +221,18 @@ impl Write for ChannelWriter {
 }
 
 fn receiver_gone() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "the receiver of the archive stream went away")
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "the receiver of the archive stream went away",
+    )
 }
 
 fn write_zip(entries: &[ArchiveEntry], out: ChannelWriter) -> io::Result<ChannelWriter> {
     let abandoned = out.abandon_handle();
     let mut zip = zip::ZipWriter::new_stream(out);
-    let added = entries.iter().try_for_each(|entry| add_zip_entry(&mut zip, entry));
+    let added = entries
+        .iter()
+        .try_for_each(|entry| add_zip_entry(&mut zip, entry));
     if let Err(e) = added {
         abandoned.store(true, Ordering::Relaxed);
         return Err(e);
@@ -274,7 +290,11 @@ fn add_tar_entry<W: Write>(tar: &mut tar::Builder<W>, entry: &ArchiveEntry) -> i
     header.set_mtime(unix_seconds(modified));
     // The header promises meta.len() bytes; ExactReader makes a file that
     // changes size meanwhile an error instead of a corrupt archive.
-    let data = ExactReader { inner: file, remaining: meta.len(), path: &entry.source };
+    let data = ExactReader {
+        inner: file,
+        remaining: meta.len(),
+        path: &entry.source,
+    };
     tar.append_data(&mut header, name, data)
 }
 
@@ -290,7 +310,11 @@ fn open_source(entry: &ArchiveEntry) -> io::Result<(File, std::fs::Metadata)> {
     let named = |e: io::Error| {
         io::Error::new(
             e.kind(),
-            format!("archive entry {:?}: {}: {e}", entry.name, entry.source.display()),
+            format!(
+                "archive entry {:?}: {}: {e}",
+                entry.name,
+                entry.source.display()
+            ),
         )
     };
     let file = File::open(&entry.source).map_err(named)?;
@@ -326,10 +350,13 @@ impl Read for ExactReader<'_> {
         if self.remaining == 0 {
             return Ok(0);
         }
-        let want = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(buf.len());
-        let n = self.inner.read(&mut buf[..want]).map_err(|e| {
-            io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
-        })?;
+        let want = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = self
+            .inner
+            .read(&mut buf[..want])
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -37,9 +37,7 @@ where
 {
     let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let dest_owned = dest.to_path_buf();
-    let writer = tokio::task::spawn_blocking(move || {
-        write_messages(&dest_owned, rx, max_bytes)
-    });
+    let writer = tokio::task::spawn_blocking(move || write_messages(&dest_owned, rx, max_bytes));
     let mut stream_error = None;
     while let Some(item) = stream.next().await {
         match item {
@@ -67,7 +65,10 @@ where
         source: Box::new(join_err),
     })?;
     match stream_error {
-        Some(e) => Err(Error::Stream { path: dest.to_path_buf(), source: Box::new(e) }),
+        Some(e) => Err(Error::Stream {
+            path: dest.to_path_buf(),
+            source: Box::new(e),
+        }),
         None => written,
     }
 }
