@@ -391,3 +391,95 @@ fn unix_seconds(modified: Option<SystemTime>) -> u64 {
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use std::time::Duration;
+
+    /// A producer that would write `total` bytes as fast as it can.
+    fn endless_producer(
+        total: u64,
+    ) -> impl FnOnce(ChannelWriter) -> io::Result<ChannelWriter> + Send + 'static {
+        move |mut out| {
+            let block = vec![1u8; 10_000];
+            let mut written = 0;
+            while written < total {
+                out.write_all(&block)?;
+                written += block.len() as u64;
+            }
+            Ok(out)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn producer_waits_for_a_slow_consumer() {
+        let (mut stream, report) = spawn_producer(endless_producer(1 << 30));
+        let first = stream.next().await.unwrap().unwrap();
+        assert_eq!(first.len(), CHUNK_BYTES);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Channel slots plus the chunk being sent, never the whole gigabyte.
+        let in_flight = report.bytes_sent.load(Ordering::Relaxed);
+        let bound = ((CHUNKS_IN_FLIGHT + 2) * CHUNK_BYTES) as u64;
+        assert!(in_flight <= bound, "{in_flight} bytes produced ahead");
+        drop(stream);
+        let result = tokio::time::timeout(Duration::from_secs(10), report.result)
+            .await
+            .expect("producer did not stop after the consumer went away")
+            .unwrap();
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn zip_producer_stops_when_receiver_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("data");
+        // Random-ish data so deflate cannot shrink it into a few chunks.
+        let data: Vec<u8> = (0..4_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        std::fs::write(&source, &data).unwrap();
+        let entries = (0..5)
+            .map(|i| ArchiveEntry {
+                name: format!("f{i}.bin"),
+                source: source.clone(),
+                size: data.len() as u64,
+                modified: None,
+            })
+            .collect::<Vec<_>>();
+        let (mut stream, report) = spawn_producer(move |out| write_zip(&entries, out));
+        stream.next().await.unwrap().unwrap();
+        drop(stream);
+        let result = tokio::time::timeout(Duration::from_secs(10), report.result)
+            .await
+            .expect("zip producer kept running")
+            .unwrap();
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        assert!(report.bytes_sent.load(Ordering::Relaxed) < data.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn stream_after_error_yields_nothing_more() {
+        let (mut stream, _report) = spawn_producer(|mut out| {
+            out.write_all(&vec![0u8; CHUNK_BYTES + 10])?;
+            Err(io::Error::other("source broke"))
+        });
+        assert!(stream.next().await.unwrap().is_ok());
+        let err = stream.next().await.unwrap().unwrap_err();
+        assert_eq!(err.to_string(), "source broke");
+        assert!(stream.next().await.is_none());
+    }
+
+    #[test]
+    fn zip_time_handles_old_and_missing_times() {
+        assert_eq!(zip_time(None), zip::DateTime::default());
+        assert_eq!(
+            zip_time(Some(SystemTime::UNIX_EPOCH)),
+            zip::DateTime::default()
+        );
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let z = zip_time(Some(t));
+        assert_eq!((z.year(), z.month(), z.day(), z.hour()), (2023, 11, 14, 22));
+    }
+}

@@ -1,6 +1,6 @@
 //! Draining an async byte stream (an HTTP body) into an [`AtomicFile`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -74,7 +74,7 @@ where
 }
 
 fn write_messages(
-    dest: &PathBuf,
+    dest: &Path,
     mut rx: mpsc::Receiver<Message>,
     max_bytes: Option<u64>,
 ) -> Result<StoredFile, Error> {
@@ -86,5 +86,5 @@ fn write_messages(
         }
     }
     // Dropping `file` removes the temp file.
-    Err(Error::Cancelled { path: dest.clone() })
+    Err(Error::Cancelled { path: dest.to_path_buf() })
 }

@@ -1,6 +1,10 @@
 //! Extraction of archives generated here with the `zip` and `tar` writers
 //! (and raw header bytes for the malicious cases the writers refuse).
 
+// Test helpers outside #[test] fns are not covered by clippy.toml's
+// allow-unwrap-in-tests; a panic is the right failure in a test.
+#![allow(clippy::unwrap_used)]
+
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
