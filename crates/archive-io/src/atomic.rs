@@ -248,7 +248,16 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// Bytes of the destination name kept in the temp name, so that a 255-byte
+/// name plus the `.` and `.part-<16 hex>` decoration still fits NAME_MAX.
+const TEMP_NAME_STEM_BYTES: usize = 200;
+
 fn create_unique_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), Error> {
+    let mut stem_end = name.len().min(TEMP_NAME_STEM_BYTES);
+    while !name.is_char_boundary(stem_end) {
+        stem_end -= 1;
+    }
+    let name = &name[..stem_end];
     // A few attempts are plenty: 64 random bits collide only by accident of
     // a leftover file with exactly the same suffix.
     let mut last_err = None;
@@ -393,6 +402,18 @@ mod tests {
         let mut limited = AtomicFile::create(&dest, Some(1000)).unwrap();
         let err = io::copy(&mut &data[..], &mut limited).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+    }
+
+    #[test]
+    fn longest_allowed_name_still_gets_a_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "é".repeat(127) + "x";
+        assert_eq!(name.len(), 255);
+        let dest = dir.path().join(&name);
+        let mut file = AtomicFile::create(&dest, None).unwrap();
+        file.write_all(b"data").unwrap();
+        file.commit().unwrap();
+        assert_eq!(names_in(dir.path()), [name]);
     }
 
     #[test]

@@ -115,6 +115,7 @@ struct Extraction<'a> {
     created_dirs: Vec<PathBuf>,
     /// Files renamed into place that did not exist before this call.
     created_files: Vec<PathBuf>,
+    dest_dir_ready: bool,
 }
 
 impl<'a> Extraction<'a> {
@@ -129,6 +130,7 @@ impl<'a> Extraction<'a> {
             staged_index: HashMap::new(),
             created_dirs: Vec::new(),
             created_files: Vec::new(),
+            dest_dir_ready: false,
         }
     }
 
@@ -291,6 +293,9 @@ impl<'a> Extraction<'a> {
     /// the new ones. Refuses to go through a symlink: a link already inside
     /// the destination could point anywhere.
     fn create_parent_dirs(&mut self, rel_path: &Path) -> Result<(), Error> {
+        if !self.dest_dir_ready {
+            self.create_dest_dir()?;
+        }
         let Some(rel_parent) = rel_path.parent() else {
             return Ok(());
         };
@@ -316,6 +321,32 @@ impl<'a> Extraction<'a> {
                 Err(e) => return Err(Error::io(&dir, e)),
             }
         }
+        Ok(())
+    }
+
+    /// Creates `dest_dir` and any missing ancestors, recording them so a
+    /// failed extraction into a new directory leaves no empty directory.
+    fn create_dest_dir(&mut self) -> Result<(), Error> {
+        let mut missing = Vec::new();
+        let mut dir = self.dest_dir;
+        loop {
+            match fs::symlink_metadata(dir) {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    missing.push(dir.to_path_buf());
+                    match dir.parent() {
+                        Some(parent) if !parent.as_os_str().is_empty() => dir = parent,
+                        _ => break,
+                    }
+                }
+                Err(e) => return Err(Error::io(dir, e)),
+            }
+        }
+        for dir in missing.into_iter().rev() {
+            fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+            self.created_dirs.push(dir);
+        }
+        self.dest_dir_ready = true;
         Ok(())
     }
 

@@ -86,5 +86,7 @@ fn write_messages(
         }
     }
     // Dropping `file` removes the temp file.
-    Err(Error::Cancelled { path: dest.to_path_buf() })
+    Err(Error::Cancelled {
+        path: dest.to_path_buf(),
+    })
 }
