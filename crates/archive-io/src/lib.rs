@@ -14,6 +14,26 @@
 //!
 //! Everything here is blocking except [`write_stream_atomic`] and the
 //! streams; call the blocking functions from `spawn_blocking` in async code.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use archive_io::{AtomicFile, safe_relative_path};
+//!
+//! let root = tempfile::tempdir()?;
+//! // Client-supplied names are checked before they touch the disk.
+//! assert!(safe_relative_path("../../etc/passwd").is_err());
+//! let rel = safe_relative_path("scan 1//./image.dcm")?;
+//!
+//! let mut file = AtomicFile::create(&root.path().join(&rel), Some(1 << 20))?;
+//! file.write_all(b"DICM")?;
+//! let stored = file.commit()?; // visible under its name only now
+//! assert_eq!(stored.size, 4);
+//! assert_eq!(stored.md5_hex, "b6011a01a799bdd230f6ff2716fda6f5");
+//! # Ok(()) }
+//! ```
+//!
+//! A download handler hands a stream straight to the HTTP body, e.g.
+//! `axum::body::Body::from_stream(archive_io::zip_stream(entries))`.
 
 mod atomic;
 mod error;
