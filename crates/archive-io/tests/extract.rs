@@ -479,3 +479,43 @@ fn python_zipfile_agrees_when_available() {
     assert_eq!(fs::read(dest.join("dir/a b.txt")).unwrap(), b"hello");
     assert_eq!(fs::read(dest.join("c.bin")).unwrap().len(), 25_600);
 }
+
+#[test]
+fn corrupted_zip_entry_fails_with_its_name_and_leaves_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("crc.zip");
+    let mut zip = zip::ZipWriter::new(File::create(&archive).unwrap());
+    let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("good.txt", stored).unwrap();
+    zip.write_all(b"fine").unwrap();
+    zip.start_file("dir/damaged.bin", stored).unwrap();
+    zip.write_all(b"MARKER-0123456789-MARKER").unwrap();
+    zip.finish().unwrap();
+    let mut bytes = fs::read(&archive).unwrap();
+    let at = bytes.windows(6).position(|w| w == b"MARKER").unwrap();
+    bytes[at + 8] ^= 0xff;
+    fs::write(&archive, bytes).unwrap();
+    assert_refused_cleanly(
+        &archive,
+        ArchiveKind::Zip,
+        &ExtractLimits::default(),
+        |e| matches!(e, Error::Zip { entry: Some(name), .. } if name == "dir/damaged.bin"),
+    );
+}
+
+#[test]
+fn existing_files_are_replaced_and_others_kept() {
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("update.zip");
+    write_zip(&archive, &[("a.txt", b"new".to_vec())]);
+    let dest = work.path().join("out");
+    fs::create_dir_all(&dest).unwrap();
+    fs::write(dest.join("a.txt"), b"old").unwrap();
+    fs::write(dest.join("other.txt"), b"other").unwrap();
+    extract_archive(&archive, ArchiveKind::Zip, &dest, &ExtractLimits::default()).unwrap();
+    assert_eq!(fs::read(dest.join("a.txt")).unwrap(), b"new");
+    assert_eq!(fs::read(dest.join("other.txt")).unwrap(), b"other");
+    // The "scan 1/" directory entry of write_zip is not created: only
+    // directories that hold extracted files appear.
+    assert_eq!(tree(&dest), ["a.txt", "other.txt"]);
+}
