@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     // Subcommands are listed here, one line each; the module under `cmd/`
     // owns the arguments and behaviour.
+    /// Convert data into DICOM (ParaVision studies).
+    Convert(cmd::convert::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -69,7 +71,9 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
-    match command {}
+    match command {
+        Command::Convert(args) => cmd::convert::run(args).await,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,76 @@
+//! `xnatkit convert ...`: format converters. The work is in the converter crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    converter: Converter,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Converter {
+    /// Convert a Bruker ParaVision study (PV 5.1, 6.0.1, 360) or one scan
+    /// folder to DICOM MR images: one series per reconstruction.
+    Paravision(ParavisionArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ParavisionArgs {
+    /// The study folder (holding numbered scan folders) or a single scan folder.
+    study_dir: PathBuf,
+    /// Where to write the DICOM series [default: STUDY_DIR followed by `_dicom`].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.converter {
+        Converter::Paravision(args) => paravision(args).await,
+    }
+}
+
+async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
+    let study_dir = args.study_dir.clone();
+    let started = std::time::Instant::now();
+    // Conversion is file I/O and CPU: keep it off the async workers.
+    let report = tokio::task::spawn_blocking(move || {
+        paravision::convert(
+            &args.study_dir,
+            args.out.as_deref(),
+            |outcome| match outcome {
+                Ok(written) => println!(
+                    "scan {} reconstruction {}: {} images -> {}{}",
+                    written.scan,
+                    written.reco,
+                    written.summary.images,
+                    written.dir.display(),
+                    if written.summary.cest { " (CEST)" } else { "" }
+                ),
+                Err(failure) => eprintln!("error: {failure}"),
+            },
+        )
+    })
+    .await
+    .context("the conversion task stopped unexpectedly")?
+    .with_context(|| format!("cannot convert {}", study_dir.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let megabytes = report.twodseq_bytes() as f64 / 1e6;
+    println!(
+        "{} series written to {} ({megabytes:.1} MB of 2dseq in {seconds:.2} s)",
+        report.written.len(),
+        report.out_dir.display()
+    );
+    if report.failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {} reconstruction(s) not converted (see above); fix or remove them and run again",
+            report.failures.len()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
