@@ -235,4 +235,12 @@ mod tests {
         assert_eq!(err.to_string(), "source broke");
         assert!(stream.next().await.is_none());
     }
+
+    #[test]
+    fn byte_stream_fits_http_bodies() {
+        // axum's Body::from_stream and reqwest's Body::wrap_stream need
+        // Send + 'static; Sync and Unpin make it usable in more places.
+        fn assert_traits<T: Stream + Send + Sync + Unpin + 'static>() {}
+        assert_traits::<ByteStream>();
+    }
 }
