@@ -215,6 +215,12 @@ impl<'a> Extraction<'a> {
         for entry in entries {
             let mut entry = entry.map_err(|e| tar_error(None, e))?;
             self.count_entry()?;
+            let entry_type = entry.header().entry_type();
+            let is_file = entry_type.is_file() || entry_type.is_gnu_sparse();
+            if !is_file {
+                continue;
+            }
+            // Checked only for files: skipped entries never touch the disk.
             let name = match String::from_utf8(entry.path_bytes().into_owned()) {
                 Ok(name) => name,
                 Err(e) => {
@@ -224,9 +230,7 @@ impl<'a> Extraction<'a> {
                     });
                 }
             };
-            let entry_type = entry.header().entry_type();
-            let is_file = entry_type.is_file() || entry_type.is_gnu_sparse();
-            if !is_file || name.ends_with('/') {
+            if name.ends_with('/') {
                 continue;
             }
             if entry.size() > self.remaining_budget() {
