@@ -221,7 +221,9 @@ fn offset_axis(visu: &Visu, offsets: usize) -> Option<OffsetAxis> {
     if let Some(&position) = preferred {
         return Some(OffsetAxis::Group(position));
     }
-    visu.frame_count.is_multiple_of(offsets).then_some(OffsetAxis::Blocks {
-        frames_per_offset: visu.frame_count / offsets,
-    })
+    visu.frame_count
+        .is_multiple_of(offsets)
+        .then_some(OffsetAxis::Blocks {
+            frames_per_offset: visu.frame_count / offsets,
+        })
 }

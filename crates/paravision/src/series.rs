@@ -346,6 +346,8 @@ impl SeriesTemplate {
             VR::UI,
             series_uid.clone(),
         );
+        // Type 2C that validators expect; ParaVision does not record laterality.
+        put_str(&mut obj, tags::LATERALITY, VR::CS, "");
         // EXPNO·100 + PROCNO keeps reconstructions of one scan apart and in order.
         let series_number = recon.expno.parse::<u64>().unwrap_or(0) * 100
             + recon.procno.parse::<u64>().unwrap_or(0);
@@ -505,11 +507,14 @@ impl SeriesTemplate {
         if let Some(coil) = p.str("VisuCoilReceiveName").filter(|s| !s.is_empty()) {
             put_str(&mut obj, tags::RECEIVE_COIL_NAME, VR::SH, clean(coil, 16));
         }
-        put_opt_ds(
-            &mut obj,
-            tags::ACQUISITION_DURATION,
-            p.f64("VisuAcqScanTime").map(|ms| ms / 1000.0),
-        );
+        if let Some(ms) = p.f64("VisuAcqScanTime").filter(|t| t.is_finite()) {
+            // Seconds (ParaVision gives ms); the dictionary VR is FD.
+            obj.put(DataElement::new(
+                tags::ACQUISITION_DURATION,
+                VR::FD,
+                PrimitiveValue::from(ms / 1000.0),
+            ));
+        }
         put_str(
             &mut obj,
             tags::IMAGES_IN_ACQUISITION,
@@ -517,19 +522,22 @@ impl SeriesTemplate {
             (visu.frame_count * visu.planes_per_frame()).to_string(),
         );
         if let Some(slices) = recon.acqp.and_then(|a| a.f64("NSLICES")) {
-            put_str(
-                &mut obj,
+            obj.put(DataElement::new(
                 tags::NUMBER_OF_SLICES,
                 VR::US,
-                format!("{}", slices.round() as u16),
-            );
+                PrimitiveValue::from(slices.round() as u16),
+            ));
         }
         if let Some(distance) = p.f64("VisuCoreSlicePacksSliceDist") {
             put_opt_ds(&mut obj, tags::SPACING_BETWEEN_SLICES, Some(distance));
         }
 
         // Image pixel description (same for every image).
-        put_str(&mut obj, tags::SAMPLES_PER_PIXEL, VR::US, "1");
+        obj.put(DataElement::new(
+            tags::SAMPLES_PER_PIXEL,
+            VR::US,
+            PrimitiveValue::from(1u16),
+        ));
         put_str(
             &mut obj,
             tags::PHOTOMETRIC_INTERPRETATION,

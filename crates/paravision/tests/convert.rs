@@ -60,6 +60,7 @@ fn banana_pv51_real_values_and_geometry_match_an_independent_decode() {
         for (slice, file) in files.iter().enumerate() {
             let image = Image::open(file);
             assert_eq!(image.number(tags::ROWS), 64.0);
+            assert_eq!(image.text(tags::SAMPLES_PER_PIXEL), "1");
             assert_eq!(image.number(tags::COLUMNS), 80.0);
             assert_eq!(image.numbers(tags::PIXEL_SPACING), vec![0.6875, 0.55]);
             assert_eq!(
