@@ -26,9 +26,8 @@ def project_id(server, owner):
 
 
 @pytest.fixture
-def interface(server, owner, tmp_path):
-    # pyxnat caches under a directory; keep it inside the test's temp dir.
-    intf = Interface(server=server.url, user=owner[0], password=owner[1], cachedir=str(tmp_path / "cache"))
+def interface(server, owner):
+    intf = Interface(server=server.url, user=owner[0], password=owner[1])
     yield intf
     intf.disconnect()
 

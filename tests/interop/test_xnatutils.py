@@ -49,6 +49,9 @@ def run_cli(name: str, *args: str, home: Path, server, stdin: str | None = None,
         input=stdin if stdin is not None else "",
         timeout=CLI_TIMEOUT_S,
         cwd=cwd or home,
+        # No controlling terminal: getpass then reads the password from stdin
+        # instead of prompting on /dev/tty (and hanging an interactive run).
+        start_new_session=True,
     )
     return done
 
