@@ -57,7 +57,7 @@ def run(uploader_bin: str, *args: str, home: Path, cwd: Path) -> subprocess.Comp
     env = {key: value for key, value in os.environ.items() if not key.startswith("XNAT_")}
     env["HOME"] = str(home)
     done = subprocess.run([uploader_bin, *args, "--logdir", str(cwd / "logs")], capture_output=True, text=True,
-                          env=env, cwd=cwd, input="", timeout=CLI_TIMEOUT_S)
+                          env=env, cwd=cwd, input="", timeout=CLI_TIMEOUT_S, start_new_session=True)
     assert done.returncode == 0, (
         f"xnatuploader {' '.join(args)} exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}")
     return done
