@@ -105,6 +105,7 @@ pub fn write_series(recon: &Reconstruction<'_>, dir: &Path) -> Result<SeriesSumm
     let planes = visu.planes_per_frame();
     let mut image = 0usize;
     let mut non_finite = 0usize;
+    let mut written = Vec::with_capacity(visu.frame_count * planes);
     for frame in 0..visu.frame_count {
         reader
             .read_exact(&mut frame_bytes)
@@ -121,8 +122,10 @@ pub fn write_series(recon: &Reconstruction<'_>, dir: &Path) -> Result<SeriesSumm
             image += 1;
             let path = dir.join(format!("MRIm{image:05}.dcm"));
             write_file(&object, &path, &template.sop_uid(image))?;
+            written.push(path);
         }
     }
+    sync_series(dir, &written)?;
     Ok(SeriesSummary {
         series_uid: template.series_uid.clone(),
         description: template.description.clone(),
@@ -131,6 +134,32 @@ pub fn write_series(recon: &Reconstruction<'_>, dir: &Path) -> Result<SeriesSumm
         cest: cest.is_some(),
         non_finite_pixels: non_finite,
     })
+}
+
+/// Make the written files durable before the series is renamed into place.
+/// On Linux one `syncfs` commits them all at once; syncing file by file costs
+/// a journal commit each and made conversion I/O-bound at ~40 MB/s.
+#[cfg(target_os = "linux")]
+fn sync_series(dir: &Path, _files: &[PathBuf]) -> Result<(), SeriesError> {
+    File::open(dir)
+        .and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from))
+        .map_err(|source| SeriesError::Io {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_series(_dir: &Path, files: &[PathBuf]) -> Result<(), SeriesError> {
+    for path in files {
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| SeriesError::Io {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 fn write_file(object: &InMemDicomObject, path: &Path, sop_uid: &str) -> Result<(), SeriesError> {
@@ -158,7 +187,6 @@ fn write_file(object: &InMemDicomObject, path: &Path, sop_uid: &str) -> Result<(
     };
     let mut file = File::create(path).map_err(io_err)?;
     file.write_all(&buffer).map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
     Ok(())
 }
 
