@@ -29,6 +29,8 @@ enum Command {
     // owns the arguments and behaviour.
     /// Convert data into DICOM (ParaVision studies).
     Convert(cmd::convert::Args),
+    /// Run an XNAT-compatible archive server.
+    Serve(cmd::serve::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Convert(args) => cmd::convert::run(args).await,
+        Command::Serve(args) => cmd::serve::run(args).await,
     }
 }
 

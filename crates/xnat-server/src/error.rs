@@ -1,0 +1,141 @@
+//! Errors: [`ApiError`] is what a handler answers (short plain text with
+//! XNAT's status codes, never HTML); [`ServerError`] is what stops the server
+//! from starting or running.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// An error answer to one request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing or wrong credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Visible, but the caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Absent, or not visible to the caller.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// XNAT's answer to invalid labels.
+    #[error("{0}")]
+    InvalidLabel(String),
+    #[error("{0}")]
+    RangeNotSatisfiable(u64),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("Not Found: {what}"))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidLabel(_) => StatusCode::EXPECTATION_FAILED,
+            Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Internal(detail) = &self {
+            tracing::error!("{detail}");
+        }
+        let body = match &self {
+            Self::RangeNotSatisfiable(_) => "Requested range not satisfiable".to_owned(),
+            // Internal details go to the log, not to the client.
+            Self::Internal(_) => "Internal server error".to_owned(),
+            other => other.to_string(),
+        };
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        match self {
+            Self::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"XNAT\""),
+                );
+            }
+            Self::RangeNotSatisfiable(size) => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    headers.insert(header::CONTENT_RANGE, v);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Internal(format!("database: {err}"))
+    }
+}
+
+impl From<archive_io::Error> for ApiError {
+    fn from(err: archive_io::Error) -> Self {
+        use archive_io::Error as E;
+        match &err {
+            E::UnsafePath { .. }
+            | E::NotAnArchive { .. }
+            | E::ArchiveBomb { .. }
+            | E::Zip { .. }
+            | E::Tar { .. } => Self::BadRequest(err.to_string()),
+            E::TooLarge { .. } => Self::PayloadTooLarge(err.to_string()),
+            _ => Self::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<xnat_model::LabelError> for ApiError {
+    fn from(err: xnat_model::LabelError) -> Self {
+        Self::InvalidLabel(err.to_string())
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open database {url}: {source}")]
+    Database {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error during start-up: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving HTTP failed: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("cannot hash the admin password: {0}")]
+    Hash(String),
+}

@@ -1,0 +1,81 @@
+//! # xnat-server
+//!
+//! An XNAT-compatible archive server that real XNAT clients (xnatpy,
+//! pyxnat, xnatutils, xnatuploader) use unchanged. It owns:
+//!
+//! - the REST surface ([`routes`]): connect/auth endpoints, the archive
+//!   hierarchy (projects → subjects → experiments → scans → resources →
+//!   files) under `/data`, `/data/archive` and `/REST`, users under `/xapi`;
+//! - storage ([`store`]): SQLite (embedded default) or PostgreSQL through one
+//!   sqlx `AnyPool` with embedded migrations;
+//! - the file archive under `DATA/archive/…`, written atomically with MD5
+//!   digests via `archive-io`;
+//! - security: argon2 password hashes, Basic auth, `JSESSIONID` sessions,
+//!   alias tokens, lockout, and project permissions decided in [`access`].
+//!
+//! Start it with [`run`]; tests can bind `127.0.0.1:0` and pass the listener.
+
+pub mod access;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod params;
+pub mod passwords;
+pub mod routes;
+pub mod schema;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use config::ServerConfig;
+pub use error::{ApiError, ServerError};
+pub use routes::app;
+pub use state::{AppState, StartupReport};
+
+/// How often idle sessions are swept from the database.
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Opens the state for `config` and serves on `listener` until `shutdown`
+/// completes, then finishes in-flight requests and closes the database.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let (state, report) = AppState::open(config).await?;
+    // Operator-facing start-up lines go to stderr unconditionally: the
+    // generated password is shown exactly once, and scripts wait for the
+    // "listening on" line whatever the log filter is.
+    if let Some(password) = &report.generated_admin_password {
+        eprintln!(
+            "created site admin 'admin' with generated password: {password} (shown once; set XNATKIT_ADMIN_PASSWORD to choose it)"
+        );
+    }
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    eprintln!("listening on http://{addr}");
+
+    let sweeper = tokio::spawn(sweep_sessions(state.clone()));
+    let served = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    state.store().close().await;
+    served.map_err(ServerError::Serve)
+}
+
+async fn sweep_sessions(state: AppState) {
+    let mut tick = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        let timeout_ms = i64::try_from(state.config().session_timeout.as_millis()).unwrap_or(i64::MAX);
+        if let Err(err) = state
+            .store()
+            .expire_http_sessions(store::now_ms().saturating_sub(timeout_ms))
+            .await
+        {
+            tracing::warn!("sweeping idle sessions failed: {err}");
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Archives of many files (zip, tar.gz) streamed with flat memory through
+//! `archive-io`, in XNAT's entry layout (client contract §8.2):
+//! `{session}/scans/{id}-{type}/resources/{res}/files/{path}` and
+//! `{session}/resources/{res}/files/{path}`; subject and project resources
+//! under `{subject}/resources/…` and `{project}/resources/…`. Also the file
+//! listings of the same selections.
+
+use archive_io::ArchiveEntry;
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use xnat_model::{ArchivePath, Level, Row, ScanSelector};
+
+use super::Ctx;
+use super::listing::select_scans;
+use super::render::file_row;
+use super::resolve::{ResourceOwner, Scope, required_scope};
+use crate::access::Action;
+use crate::error::ApiError;
+use crate::params::Format;
+use crate::store::{Experiment, Owner, Resource};
+
+/// One stored file selected for a listing or an archive.
+struct Selected {
+    entry: ArchiveEntry,
+    row: Row,
+}
+
+/// Scan folder name: `{id}-{type}` with every non-word character of the
+/// type turned into `_`, as XNAT names it.
+fn scan_folder(scan_id: &str, scan_type: &str) -> String {
+    if scan_type.is_empty() {
+        return scan_id.to_owned();
+    }
+    let clean: String = scan_type
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect();
+    format!("{scan_id}-{clean}")
+}
+
+async fn select_resource_files(
+    ctx: &Ctx,
+    resource: &Resource,
+    entry_prefix: &str,
+    owner_uri: &str,
+    out: &mut Vec<Selected>,
+) -> Result<(), ApiError> {
+    for f in ctx.state.store().files(resource.id).await? {
+        out.push(Selected {
+            entry: ArchiveEntry {
+                name: format!("{entry_prefix}{}/files/{}", resource.label, f.path),
+                source: ctx.state.archive_root().join(&resource.dir).join(&f.path),
+                size: f.size.unsigned_abs(),
+                modified: None,
+            },
+            row: file_row(&f, resource, owner_uri),
+        });
+    }
+    Ok(())
+}
+
+fn matches_key(resource: &Resource, key: Option<&str>) -> bool {
+    key.is_none_or(|k| resource.label == k || resource.id.to_string() == k)
+}
+
+/// Files of a session: selected scans, optionally session resources too.
+async fn select_session(
+    ctx: &Ctx,
+    experiment: &Experiment,
+    scans: Option<&ScanSelector>,
+    resource_key: Option<&str>,
+    with_session_resources: bool,
+    out: &mut Vec<Selected>,
+) -> Result<(), ApiError> {
+    let store = ctx.state.store();
+    for scan in select_scans(store.scans(&experiment.id).await?, scans) {
+        let prefix = format!(
+            "{}/scans/{}/resources/",
+            experiment.label,
+            scan_folder(&scan.scan_id, &scan.attrs.scan_type)
+        );
+        let uri = format!(
+            "/data/experiments/{}/scans/{}",
+            experiment.id,
+            super::render::encode_segment(&scan.scan_id)
+        );
+        for resource in store.resources(&Owner::Scan(scan.pk)).await? {
+            if matches_key(&resource, resource_key) {
+                select_resource_files(ctx, &resource, &prefix, &uri, out).await?;
+            }
+        }
+    }
+    if with_session_resources {
+        let prefix = format!("{}/resources/", experiment.label);
+        let uri = format!("/data/experiments/{}", experiment.id);
+        for resource in store.resources(&Owner::Experiment(experiment.id.clone())).await? {
+            if matches_key(&resource, resource_key) {
+                select_resource_files(ctx, &resource, &prefix, &uri, out).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Entry prefix (up to `resources/`) for resources of `owner`.
+fn owner_prefix(scope: &Scope, owner: &ResourceOwner) -> String {
+    match (&owner.owner, &scope.experiment, &scope.subject) {
+        (Owner::Scan(_), Some(exp), _) => {
+            let folder = owner
+                .scan
+                .as_ref()
+                .map(|s| scan_folder(&s.scan_id, &s.attrs.scan_type))
+                .unwrap_or_default();
+            format!("{}/scans/{folder}/resources/", exp.label)
+        }
+        (Owner::Experiment(_), Some(exp), _) => format!("{}/resources/", exp.label),
+        (Owner::Subject(_), _, Some(subject)) => format!("{}/resources/", subject.label),
+        _ => format!("{}/resources/", scope.project.id),
+    }
+}
+
+async fn select_path(ctx: &Ctx, path: &ArchivePath) -> Result<(Vec<Selected>, String), ApiError> {
+    let scope = required_scope(ctx, path).await?;
+    scope.check(Action::ReadData)?;
+    let mut out = Vec::new();
+    let name;
+    if path.resource.is_some() {
+        let owner = scope.resource_owner(ctx, path).await?;
+        let key = path.resource.as_deref().unwrap_or_default();
+        let resource = ctx
+            .state
+            .store()
+            .resource(&owner.owner, key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("resource {key}")))?;
+        select_resource_files(ctx, &resource, &owner_prefix(&scope, &owner), &owner.uri, &mut out).await?;
+        name = scope
+            .experiment
+            .as_ref()
+            .map(|e| e.label.clone())
+            .unwrap_or_else(|| resource.label.clone());
+    } else {
+        let experiment = scope.experiment(path)?;
+        select_session(
+            ctx,
+            experiment,
+            path.scans.as_ref(),
+            None,
+            path.scans.is_none(),
+            &mut out,
+        )
+        .await?;
+        name = experiment.label.clone();
+    }
+    Ok((out, name))
+}
+
+/// File rows of a `…/files` listing (resource, scans or whole session).
+pub(crate) async fn file_rows(ctx: &Ctx, path: &ArchivePath) -> Result<Vec<Row>, ApiError> {
+    let scope = required_scope(ctx, path).await?;
+    scope.check(Action::ReadData)?;
+    if path.resource.is_some() {
+        let owner = scope.resource_owner(ctx, path).await?;
+        let key = path.resource.as_deref().unwrap_or_default();
+        let resource = ctx
+            .state
+            .store()
+            .resource(&owner.owner, key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("resource {key}")))?;
+        let mut out = Vec::new();
+        select_resource_files(ctx, &resource, "", &owner.uri, &mut out).await?;
+        return Ok(out.into_iter().map(|s| s.row).collect());
+    }
+    let (selected, _) = select_path(ctx, path).await?;
+    Ok(selected.into_iter().map(|s| s.row).collect())
+}
+
+/// `…/files?format=zip|tar.gz` at resource, scan or session level.
+pub(crate) async fn download_path(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    let (selected, name) = select_path(ctx, path).await?;
+    stream_archive(ctx, selected, &name)
+}
+
+/// `…/resources/{R}?format=zip`.
+pub(crate) async fn download_resources(
+    ctx: &Ctx,
+    scope: &Scope,
+    owner: &ResourceOwner,
+    resources: Vec<Resource>,
+) -> Result<Response, ApiError> {
+    let mut out = Vec::new();
+    let prefix = owner_prefix(scope, owner);
+    for resource in &resources {
+        select_resource_files(ctx, resource, &prefix, &owner.uri, &mut out).await?;
+    }
+    let name = resources.first().map(|r| r.label.clone()).unwrap_or_default();
+    stream_archive(ctx, out, &name)
+}
+
+/// `/data/projects/P[/subjects/S]/files?format=zip`: everything below a
+/// subject or a project.
+pub(crate) async fn download_level(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    let store = ctx.state.store();
+    let scope = required_scope(ctx, path).await?;
+    scope.check(Action::ReadData)?;
+    let subjects = if path.level() == Level::Subject {
+        vec![scope.subject(path)?.clone()]
+    } else {
+        store.subjects(Some(&scope.project.id)).await?
+    };
+    let mut out = Vec::new();
+    let name;
+    if path.level() == Level::Project {
+        name = scope.project.id.clone();
+        let uri = format!("/data/projects/{}", scope.project.id);
+        for resource in store.resources(&Owner::Project(scope.project.id.clone())).await? {
+            let prefix = format!("{}/resources/", scope.project.id);
+            select_resource_files(ctx, &resource, &prefix, &uri, &mut out).await?;
+        }
+    } else {
+        name = subjects.first().map(|s| s.label.clone()).unwrap_or_default();
+    }
+    for subject in &subjects {
+        let uri = format!("/data/projects/{}/subjects/{}", scope.project.id, subject.id);
+        for resource in store.resources(&Owner::Subject(subject.id.clone())).await? {
+            let prefix = format!("{}/resources/", subject.label);
+            select_resource_files(ctx, &resource, &prefix, &uri, &mut out).await?;
+        }
+        for experiment in store.experiments(None, Some(&subject.id)).await? {
+            select_session(ctx, &experiment, None, None, true, &mut out).await?;
+        }
+    }
+    if matches!(ctx.params.format(), Some(Format::Zip | Format::TarGz | Format::Tar)) {
+        stream_archive(ctx, out, &name)
+    } else {
+        let rows = out.into_iter().map(|s| s.row).collect();
+        Ok(super::render::table(
+            "Files",
+            &["Name", "Size", "URI", "collection", "cat_ID", "digest"],
+            rows,
+            &ctx.params,
+        ))
+    }
+}
+
+fn stream_archive(ctx: &Ctx, selected: Vec<Selected>, name: &str) -> Result<Response, ApiError> {
+    if selected.is_empty() {
+        return Err(ApiError::NotFound("Not Found: no files to download".to_owned()));
+    }
+    let entries: Vec<ArchiveEntry> = selected.into_iter().map(|s| s.entry).collect();
+    let (stream, content_type, extension) = match ctx.params.format() {
+        Some(Format::TarGz) => (archive_io::tar_gz_stream(entries), "application/x-gzip", "tar.gz"),
+        Some(Format::Tar) => {
+            return Err(ApiError::BadRequest(
+                "format=tar is not offered; use format=tar.gz or format=zip".to_owned(),
+            ));
+        }
+        _ => (archive_io::zip_stream(entries), "application/zip", "zip"),
+    };
+    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.{extension}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_folders_like_xnat() {
+        assert_eq!(scan_folder("1", "T1 MPRAGE"), "1-T1_MPRAGE");
+        assert_eq!(scan_folder("2", ""), "2");
+    }
+}

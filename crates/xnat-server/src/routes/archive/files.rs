@@ -1,0 +1,509 @@
+//! Resources and files: creation, uploads (raw, multipart, `extract=true`
+//! archives), listings, single-file GET/HEAD with HTTP Range, deletion.
+//!
+//! Every byte goes through `archive-io`: uploads are streamed into an
+//! `AtomicFile` (temp name, fsync, rename) and a file's row (size + MD5) is
+//! recorded only after the file is committed.
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart};
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+use xnat_model::ArchivePath;
+
+use super::Ctx;
+use super::download;
+use super::listing::RESOURCE_COLUMNS;
+use super::objects::remove_dirs;
+use super::render::{items_response, resource_item, resource_row, table};
+use super::resolve::{ResourceOwner, Scope, required_scope};
+use crate::access::Action;
+use crate::error::ApiError;
+use crate::params::Format;
+use crate::routes::text;
+use crate::store::{NewFile, Resource};
+
+/// Resource labels become folder names: XNAT's label characters plus '.'.
+fn valid_resource_label(label: &str) -> bool {
+    !label.is_empty()
+        && !label.starts_with('.')
+        && label.len() <= 255
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn category(owner: &ResourceOwner) -> (&'static str, String) {
+    match &owner.scan {
+        Some(scan) => ("scans", scan.scan_id.clone()),
+        None => ("resources", String::new()),
+    }
+}
+
+/// Resolves scope, owner and (existing) resource; checks read access first
+/// so that nothing about hidden data is revealed.
+async fn locate(
+    ctx: &Ctx,
+    path: &ArchivePath,
+) -> Result<(Scope, ResourceOwner, Option<Resource>), ApiError> {
+    let scope = required_scope(ctx, path).await?;
+    if let Err(err) = scope.check(Action::ReadData) {
+        // Writers that cannot read (anonymous) get their own answer.
+        if ctx.caller.user.is_none() && ctx.method != axum::http::Method::GET {
+            return Err(ApiError::Unauthorized("Login required: send credentials".to_owned()));
+        }
+        return Err(err);
+    }
+    let owner = scope.resource_owner(ctx, path).await?;
+    let key = path.resource.as_deref().unwrap_or_default();
+    let resource = ctx.state.store().resource(&owner.owner, key).await?;
+    Ok((scope, owner, resource))
+}
+
+pub(crate) async fn get_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    let (scope, owner, resource) = locate(ctx, path).await?;
+    let resource = resource.ok_or_else(|| {
+        ApiError::not_found(format!("resource {}", path.resource.as_deref().unwrap_or("")))
+    })?;
+    let (cat, cat_id) = category(&owner);
+    match ctx.params.format() {
+        Some(Format::Zip | Format::TarGz | Format::Tar) => {
+            download::download_resources(ctx, &scope, &owner, vec![resource]).await
+        }
+        Some(Format::Csv) => Ok(table(
+            "Resources",
+            RESOURCE_COLUMNS,
+            vec![resource_row(&resource, cat, &cat_id)],
+            &ctx.params,
+        )),
+        _ => Ok(items_response(resource_item(&resource, cat, &cat_id))),
+    }
+}
+
+/// Picks a folder for a new resource that no other resource uses (a
+/// renamed session keeps its old folder, so names can collide).
+async fn fresh_resource_dir(ctx: &Ctx, owner: &ResourceOwner, label: &str) -> Result<String, ApiError> {
+    let base = format!("{}/{label}", owner.base_dir);
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while ctx.state.store().resource_dir_in_use(&candidate).await? {
+        candidate = format!("{base}_{n}");
+        n += 1;
+    }
+    Ok(candidate)
+}
+
+/// Finds or creates the resource a write goes to.
+async fn writable_resource(
+    ctx: &Ctx,
+    scope: &Scope,
+    owner: &ResourceOwner,
+    existing: Option<Resource>,
+    label: &str,
+) -> Result<(Resource, bool), ApiError> {
+    if let Some(resource) = existing {
+        scope.check(Action::Edit)?;
+        return Ok((resource, false));
+    }
+    scope.check(Action::Create)?;
+    if !valid_resource_label(label) {
+        return Err(ApiError::InvalidLabel(format!(
+            "Invalid character in resource label {label:?}: use letters, digits, '_', '-', '.'"
+        )));
+    }
+    let dir = fresh_resource_dir(ctx, owner, label).await?;
+    let store = ctx.state.store();
+    store
+        .create_resource(
+            &owner.owner,
+            &scope.project.id,
+            label,
+            ctx.params.get("format").filter(|f| !is_transfer_format(f)).unwrap_or_default(),
+            ctx.params.get("content").unwrap_or_default(),
+            ctx.params.get("tags").unwrap_or_default(),
+            &dir,
+        )
+        .await?;
+    let resource = store
+        .resource(&owner.owner, label)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("resource {label} vanished after creation")))?;
+    Ok((resource, true))
+}
+
+/// `format=` on a resource PUT names the data format (`DICOM`, `NIFTI`),
+/// except the response formats clients also append.
+fn is_transfer_format(f: &str) -> bool {
+    matches!(f.to_ascii_lowercase().as_str(), "json" | "xml" | "csv" | "html")
+}
+
+pub(crate) async fn put_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    let (scope, owner, existing) = locate(ctx, path).await?;
+    let label = path.resource.as_deref().unwrap_or_default();
+    let (resource, created) = writable_resource(ctx, &scope, &owner, existing, label).await?;
+    if !created {
+        let format = ctx.params.get("format").filter(|f| !is_transfer_format(f));
+        ctx.state
+            .store()
+            .update_resource(resource.id, format, ctx.params.get("content"), ctx.params.get("tags"))
+            .await?;
+    }
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(text(status, resource.id.to_string()))
+}
+
+fn is_multipart(ctx: &Ctx) -> Option<String> {
+    ctx.headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
+        .map(str::to_owned)
+}
+
+fn checked_name(name: &str) -> Result<String, ApiError> {
+    let rel = archive_io::safe_relative_path(name)?;
+    Ok(rel.to_string_lossy().replace('\\', "/"))
+}
+
+/// A staging path on the archive's file system, unique per call.
+fn staging_path(ctx: &Ctx, suffix: &str) -> PathBuf {
+    ctx.state
+        .staging_root()
+        .join(format!("{}{suffix}", uuid::Uuid::new_v4()))
+}
+
+pub(crate) async fn upload(ctx: &Ctx, path: &ArchivePath, body: Body) -> Result<Response, ApiError> {
+    // Names are checked before anything is created, so a refused name
+    // leaves nothing behind.
+    let target = match &path.file {
+        Some(f) => Some(checked_name(&f.0)?),
+        None => None,
+    };
+    let (scope, owner, existing) = locate(ctx, path).await?;
+    let label = path.resource.as_deref().unwrap_or_default();
+    if path.resource.is_none() {
+        return Err(ApiError::BadRequest(
+            "uploads go to …/resources/{LABEL}/files/{name}".to_owned(),
+        ));
+    }
+    let existed = existing.is_some();
+    let (resource, _) = writable_resource(ctx, &scope, &owner, existing, label).await?;
+    let outcome = match is_multipart(ctx) {
+        Some(content_type) => upload_multipart(ctx, &resource, target.as_deref(), body, &content_type).await,
+        None => {
+            let name = target.ok_or_else(|| {
+                ApiError::BadRequest("name the file: …/files/{name}".to_owned())
+            })?;
+            if ctx.params.flag("extract") {
+                let dir = name.rsplit_once('/').map(|(d, _)| d.to_owned());
+                upload_archive(ctx, &resource, dir.as_deref(), body).await
+            } else {
+                upload_one(ctx, &resource, &name, body.into_data_stream()).await
+            }
+        }
+    };
+    if outcome.is_err() && !existed {
+        // The resource was created for this upload only: take it back.
+        let _ = ctx.state.store().delete_resource(resource.id).await;
+        remove_dirs(ctx, vec![resource.dir.clone()]).await;
+    }
+    outcome?;
+    Ok(text(StatusCode::OK, ""))
+}
+
+fn file_meta(ctx: &Ctx, path: String, stored: &archive_io::StoredFile) -> NewFile {
+    let pick = |k: &str| {
+        ctx.params
+            .get(k)
+            .filter(|v| !v.eq_ignore_ascii_case("U") && !is_transfer_format(v))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    NewFile {
+        path,
+        size: i64::try_from(stored.size).unwrap_or(i64::MAX),
+        md5: stored.md5_hex.clone(),
+        format: pick("format"),
+        content: pick("content"),
+        tags: pick("tags"),
+    }
+}
+
+async fn upload_one<S, E>(ctx: &Ctx, resource: &Resource, name: &str, stream: S) -> Result<(), ApiError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let store = ctx.state.store();
+    if store.file(resource.id, name).await?.is_some()
+        && !ctx.params.flag("overwrite")
+    {
+        return Err(ApiError::Conflict(format!(
+            "File {name} already exists in resource {}; add overwrite=true to replace it",
+            resource.label
+        )));
+    }
+    let dest = ctx.state.archive_root().join(&resource.dir).join(name);
+    let stored = archive_io::write_stream_atomic(&dest, stream, Some(ctx.state.config().max_upload_bytes)).await?;
+    store
+        .record_files(resource.id, &[file_meta(ctx, name.to_owned(), &stored)])
+        .await?;
+    Ok(())
+}
+
+async fn upload_multipart(
+    ctx: &Ctx,
+    resource: &Resource,
+    target: Option<&str>,
+    body: Body,
+    content_type: &str,
+) -> Result<(), ApiError> {
+    let request = Request::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body)
+        .map_err(|e| ApiError::BadRequest(format!("bad multipart request: {e}")))?;
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
+    let mut stored_any = false;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?
+    {
+        let Some(file_name) = field.file_name().map(str::to_owned) else {
+            continue;
+        };
+        let name = match (target, stored_any) {
+            (Some(t), false) => t.to_owned(),
+            (Some(t), true) => format!("{t}/{}", checked_name(&file_name)?),
+            (None, _) => checked_name(&file_name)?,
+        };
+        let name = checked_name(&name)?;
+        if ctx.params.flag("extract") {
+            let dir = name.rsplit_once('/').map(|(d, _)| d.to_owned());
+            let spooled = spool(ctx, field).await?;
+            extract_spooled(ctx, resource, dir.as_deref(), &spooled).await?;
+        } else {
+            upload_one(ctx, resource, &name, field).await?;
+        }
+        stored_any = true;
+    }
+    if stored_any {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest("multipart body has no file part".to_owned()))
+    }
+}
+
+/// Writes a request body to a staging file (for archives, which need a
+/// seekable file to extract).
+async fn spool<S, E>(ctx: &Ctx, stream: S) -> Result<PathBuf, ApiError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let path = staging_path(ctx, ".upload");
+    archive_io::write_stream_atomic(&path, stream, Some(ctx.state.config().max_upload_bytes)).await?;
+    Ok(path)
+}
+
+async fn upload_archive(ctx: &Ctx, resource: &Resource, dir: Option<&str>, body: Body) -> Result<(), ApiError> {
+    let spooled = spool(ctx, body.into_data_stream()).await?;
+    extract_spooled(ctx, resource, dir, &spooled).await
+}
+
+/// Extracts a spooled archive into a staging folder, moves every file into
+/// the resource and records them all in one transaction. The spool and the
+/// staging folder are removed whatever happens.
+async fn extract_spooled(
+    ctx: &Ctx,
+    resource: &Resource,
+    dir: Option<&str>,
+    spooled: &Path,
+) -> Result<(), ApiError> {
+    let staging = staging_path(ctx, ".d");
+    let limits = ctx.state.config().extract_limits.clone();
+    let resource_root = ctx.state.archive_root().join(&resource.dir);
+    let prefix = dir.map(str::to_owned);
+    let (archive, stage) = (spooled.to_path_buf(), staging.clone());
+    let moved = tokio::task::spawn_blocking(move || -> Result<Vec<(String, archive_io::StoredFile)>, ApiError> {
+        let kind = archive_io::sniff_file(&archive)?.ok_or_else(|| {
+            ApiError::BadRequest("extract=true needs a zip, tar or tar.gz upload".to_owned())
+        })?;
+        let extracted = archive_io::extract_archive(&archive, kind, &stage, &limits)?;
+        let mut out = Vec::with_capacity(extracted.len());
+        for file in extracted {
+            let rel = file.rel_path.to_string_lossy().replace('\\', "/");
+            let rel = match &prefix {
+                Some(p) => format!("{p}/{rel}"),
+                None => rel,
+            };
+            let dest = resource_root.join(&rel);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| ApiError::Internal(format!("creating {}: {e}", parent.display())))?;
+            }
+            std::fs::rename(stage.join(&file.rel_path), &dest)
+                .map_err(|e| ApiError::Internal(format!("moving into {}: {e}", dest.display())))?;
+            out.push((rel, file.stored));
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("extraction task failed: {e}")));
+    let _ = tokio::fs::remove_file(spooled).await;
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    let moved = moved??;
+    let rows: Vec<NewFile> = moved
+        .into_iter()
+        .map(|(rel, stored)| file_meta(ctx, rel, &stored))
+        .collect();
+    ctx.state.store().record_files(resource.id, &rows).await?;
+    Ok(())
+}
+
+pub(crate) async fn list_or_download(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    if matches!(ctx.params.format(), Some(Format::Zip | Format::TarGz | Format::Tar)) {
+        return download::download_path(ctx, path).await;
+    }
+    let rows = download::file_rows(ctx, path).await?;
+    Ok(table(
+        "Files",
+        &["Name", "Size", "URI", "collection", "file_tags", "file_format", "file_content", "cat_ID", "digest"],
+        rows,
+        &ctx.params,
+    ))
+}
+
+/// Parses `Range: bytes=a-b | a- | -n` against `size`; `Ok(None)` = whole file.
+fn parse_range(header: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(raw) = header.and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let Some(spec) = raw.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    // Multiple ranges are answered with the whole file (allowed by RFC 9110).
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (start, end) = spec.split_once('-').ok_or(ApiError::RangeNotSatisfiable(size))?;
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| ApiError::RangeNotSatisfiable(size))?;
+            if n == 0 {
+                return Err(ApiError::RangeNotSatisfiable(size));
+            }
+            (size.saturating_sub(n), size.saturating_sub(1))
+        }
+        (s, "") => (s.parse().map_err(|_| ApiError::RangeNotSatisfiable(size))?, size.saturating_sub(1)),
+        (s, e) => {
+            let s: u64 = s.parse().map_err(|_| ApiError::RangeNotSatisfiable(size))?;
+            let e: u64 = e.parse().map_err(|_| ApiError::RangeNotSatisfiable(size))?;
+            (s, e.min(size.saturating_sub(1)))
+        }
+    };
+    if size == 0 || start >= size || start > end {
+        return Err(ApiError::RangeNotSatisfiable(size));
+    }
+    Ok(Some((start, end)))
+}
+
+pub(crate) async fn get_file(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    let (_, _, resource) = locate(ctx, path).await?;
+    let name = path.file.as_ref().map(|f| f.0.as_str()).unwrap_or_default();
+    let not_found = || ApiError::not_found(format!("file {name}"));
+    let resource = resource.ok_or_else(not_found)?;
+    let row = ctx.state.store().file(resource.id, name).await?.ok_or_else(not_found)?;
+    let disk = ctx.state.archive_root().join(&resource.dir).join(&row.path);
+    let mut file = tokio::fs::File::open(&disk)
+        .await
+        .map_err(|e| ApiError::Internal(format!("opening {}: {e}", disk.display())))?;
+    let size = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading {}: {e}", disk.display())))?
+        .len();
+    let range = parse_range(ctx.headers.get(header::RANGE), size)?;
+    let (status, start, len) = match range {
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        None => (StatusCode::OK, 0, size),
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| ApiError::Internal(format!("seeking {}: {e}", disk.display())))?;
+    }
+    let body = if ctx.method == axum::http::Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from_stream(ReaderStream::new(file.take(len)))
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Some((start, end)) = range
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}"))
+    {
+        headers.insert(header::CONTENT_RANGE, v);
+    }
+    Ok(response)
+}
+
+pub(crate) async fn delete_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    let (scope, _, resource) = locate(ctx, path).await?;
+    let resource = resource.ok_or_else(|| {
+        ApiError::not_found(format!("resource {}", path.resource.as_deref().unwrap_or("")))
+    })?;
+    scope.check(Action::Edit)?;
+    ctx.state.store().delete_resource(resource.id).await?;
+    remove_dirs(ctx, vec![resource.dir]).await;
+    Ok(text(StatusCode::OK, ""))
+}
+
+pub(crate) async fn delete_file(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    let (scope, _, resource) = locate(ctx, path).await?;
+    let name = path.file.as_ref().map(|f| f.0.as_str()).unwrap_or_default();
+    let resource = resource.ok_or_else(|| ApiError::not_found(format!("file {name}")))?;
+    scope.check(Action::Edit)?;
+    let name = checked_name(name)?;
+    let removed = ctx.state.store().delete_files_under(resource.id, &name).await?;
+    if removed == 0 {
+        return Err(ApiError::not_found(format!("file {name}")));
+    }
+    let disk = ctx.state.archive_root().join(&resource.dir).join(&name);
+    let outcome = if disk.is_dir() {
+        tokio::fs::remove_dir_all(&disk).await
+    } else {
+        tokio::fs::remove_file(&disk).await
+    };
+    if let Err(err) = outcome
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("could not remove {}: {err}", disk.display());
+    }
+    Ok(text(StatusCode::OK, ""))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let h = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert_eq!(parse_range(Some(&h("bytes=0-9")), 100).unwrap(), Some((0, 9)));
+        assert_eq!(parse_range(Some(&h("bytes=90-")), 100).unwrap(), Some((90, 99)));
+        assert_eq!(parse_range(Some(&h("bytes=-10")), 100).unwrap(), Some((90, 99)));
+        assert!(parse_range(Some(&h("bytes=100-")), 100).is_err());
+        assert_eq!(parse_range(None, 100).unwrap(), None);
+    }
+}

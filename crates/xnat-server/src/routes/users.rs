@@ -1,0 +1,143 @@
+//! `/xapi/users`: site user management (admin only for listing and
+//! creation; users may read their own record).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{json, text};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::passwords;
+use crate::state::AppState;
+use crate::store::{NewUser, User};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/xapi/users", get(list_users).post(create_user))
+        .route("/xapi/users/{username}", get(get_user))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewUserBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "yes")]
+    verified: bool,
+    #[serde(default)]
+    admin: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    caller.require_user()?;
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "Forbidden: only site administrators manage users".to_owned(),
+        ))
+    }
+}
+
+fn user_json(user: &User) -> serde_json::Value {
+    serde_json::json!({
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "firstName": user.first_name,
+        "lastName": user.last_name,
+        "enabled": user.enabled,
+        "verified": user.verified,
+        "admin": user.is_admin,
+    })
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewUserBody>,
+) -> Result<Response, ApiError> {
+    require_admin(&caller)?;
+    if body.username.is_empty()
+        || !body
+            .username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "invalid username {:?}: use letters, digits, '_', '-', '.', '@'",
+            body.username
+        )));
+    }
+    if body.password.is_empty() {
+        return Err(ApiError::BadRequest("password must not be empty".to_owned()));
+    }
+    let hash = passwords::hash_blocking(body.password)
+        .await
+        .map_err(ApiError::Internal)?;
+    let new = NewUser {
+        username: body.username.clone(),
+        email: body.email,
+        first_name: body.first_name,
+        last_name: body.last_name,
+        enabled: body.enabled,
+        verified: body.verified,
+        is_admin: body.admin,
+    };
+    match state.store().create_user(&new, &hash).await? {
+        Some(user) => {
+            let mut response = json(user_json(&user).to_string());
+            *response.status_mut() = StatusCode::CREATED;
+            Ok(response)
+        }
+        None => Err(ApiError::Conflict(format!(
+            "user {} already exists",
+            body.username
+        ))),
+    }
+}
+
+async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    require_admin(&caller)?;
+    let names: Vec<String> = state
+        .store()
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    Ok(json(serde_json::json!(names).to_string()))
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    let me = caller.require_user()?;
+    if !caller.is_admin() && me.username != username {
+        return Err(ApiError::Forbidden(
+            "Forbidden: you may only read your own account".to_owned(),
+        ));
+    }
+    match state.store().user(&username).await? {
+        Some(user) => Ok(json(user_json(&user).to_string())),
+        None => Ok(text(StatusCode::NOT_FOUND, format!("Not Found: user {username}"))),
+    }
+}

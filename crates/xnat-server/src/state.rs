@@ -1,0 +1,108 @@
+//! Shared state of a running server.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::passwords;
+use crate::store::{NewUser, Store};
+
+/// Cheap to clone: everything lives behind one `Arc`.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    config: ServerConfig,
+    archive_root: PathBuf,
+    staging_root: PathBuf,
+}
+
+/// What start-up did that the operator must learn about.
+#[derive(Debug, Clone)]
+pub struct StartupReport {
+    /// Set when the admin account was created with a generated password.
+    pub generated_admin_password: Option<String>,
+}
+
+impl AppState {
+    /// Opens the database (running migrations), prepares the data folder and
+    /// creates the site admin on first start.
+    pub async fn open(config: ServerConfig) -> Result<(Self, StartupReport), ServerError> {
+        let archive_root = config.data_dir.join("archive");
+        let staging_root = config.data_dir.join("staging");
+        for dir in [&config.data_dir, &archive_root, &staging_root] {
+            std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let store = Store::open(&config.database_url()).await?;
+        let mut report = StartupReport {
+            generated_admin_password: None,
+        };
+        if store.user("admin").await?.is_none() {
+            let password = match &config.admin_password {
+                Some(p) => p.clone(),
+                None => {
+                    let generated = passwords::random_secret(20);
+                    report.generated_admin_password = Some(generated.clone());
+                    generated
+                }
+            };
+            let hash = passwords::hash(&password).map_err(ServerError::Hash)?;
+            store
+                .create_user(
+                    &NewUser {
+                        username: "admin".to_owned(),
+                        email: "admin@localhost".to_owned(),
+                        first_name: "Site".to_owned(),
+                        last_name: "Admin".to_owned(),
+                        enabled: true,
+                        verified: true,
+                        is_admin: true,
+                    },
+                    &hash,
+                )
+                .await?;
+        }
+        Ok((
+            Self {
+                inner: Arc::new(Inner {
+                    store,
+                    config,
+                    archive_root,
+                    staging_root,
+                }),
+            },
+            report,
+        ))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.config.data_dir
+    }
+
+    /// `DATA/archive`: every resource folder lives below it.
+    pub fn archive_root(&self) -> &Path {
+        &self.inner.archive_root
+    }
+
+    /// Where uploads are spooled before they are moved into place; on the
+    /// same file system as the archive so the final move is a rename.
+    pub fn staging_root(&self) -> &Path {
+        &self.inner.staging_root
+    }
+}

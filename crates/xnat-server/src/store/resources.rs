@@ -1,0 +1,314 @@
+//! Resources (file collections owned by a project, subject, experiment or
+//! scan) and the files in them, with size and MD5 of the stored bytes.
+
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use super::{Store, int, now_ms, text};
+
+/// The object a resource hangs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Project(String),
+    Subject(String),
+    Experiment(String),
+    /// A scan, by its row key.
+    Scan(i64),
+}
+
+impl Owner {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Project(_) => "project",
+            Self::Subject(_) => "subject",
+            Self::Experiment(_) => "experiment",
+            Self::Scan(_) => "scan",
+        }
+    }
+
+    pub fn key(&self) -> String {
+        match self {
+            Self::Project(k) | Self::Subject(k) | Self::Experiment(k) => k.clone(),
+            Self::Scan(pk) => pk.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub id: i64,
+    pub owner_kind: String,
+    pub owner_key: String,
+    pub project: String,
+    pub label: String,
+    pub format: String,
+    pub content: String,
+    pub tags: String,
+    /// Folder relative to the data directory.
+    pub dir: String,
+    pub file_count: i64,
+    pub file_size: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub id: i64,
+    pub resource_id: i64,
+    /// Path inside the resource, '/'-separated.
+    pub path: String,
+    pub size: i64,
+    pub md5: String,
+    pub format: String,
+    pub content: String,
+    pub tags: String,
+}
+
+/// A file already committed to disk, to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub path: String,
+    pub size: i64,
+    pub md5: String,
+    pub format: String,
+    pub content: String,
+    pub tags: String,
+}
+
+fn resource_from(row: &AnyRow) -> Result<Resource, sqlx::Error> {
+    Ok(Resource {
+        id: int(row, "id")?,
+        owner_kind: text(row, "owner_kind")?,
+        owner_key: text(row, "owner_key")?,
+        project: text(row, "project")?,
+        label: text(row, "label")?,
+        format: text(row, "format")?,
+        content: text(row, "content")?,
+        tags: text(row, "tags")?,
+        dir: text(row, "dir")?,
+        file_count: int(row, "file_count")?,
+        file_size: int(row, "file_size")?,
+    })
+}
+
+fn file_from(row: &AnyRow) -> Result<FileRow, sqlx::Error> {
+    Ok(FileRow {
+        id: int(row, "id")?,
+        resource_id: int(row, "resource_id")?,
+        path: text(row, "path")?,
+        size: int(row, "size")?,
+        md5: text(row, "md5")?,
+        format: text(row, "format")?,
+        content: text(row, "content")?,
+        tags: text(row, "tags")?,
+    })
+}
+
+// CAST keeps the aggregates BIGINT on PostgreSQL (SUM would be NUMERIC,
+// which the Any driver cannot carry).
+const RESOURCES_OF_OWNER: &str = "SELECT r.id, r.owner_kind, r.owner_key, r.project, r.label, r.format, r.content, r.tags, r.dir, \
+     CAST(COUNT(f.id) AS BIGINT) AS file_count, CAST(COALESCE(SUM(f.size), 0) AS BIGINT) AS file_size \
+     FROM resources r LEFT JOIN files f ON f.resource_id = r.id \
+     WHERE r.owner_kind = $1 AND r.owner_key = $2 \
+     GROUP BY r.id, r.owner_kind, r.owner_key, r.project, r.label, r.format, r.content, r.tags, r.dir ORDER BY r.id";
+const FILES_OF_RESOURCE: &str = "SELECT id, resource_id, path, size, md5, format, content, tags FROM files WHERE resource_id = $1 ORDER BY path";
+const FILE_BY_PATH: &str = "SELECT id, resource_id, path, size, md5, format, content, tags FROM files WHERE resource_id = $1 AND path = $2";
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn insert_resource(
+    conn: &mut AnyConnection,
+    owner: &Owner,
+    project: &str,
+    label: &str,
+    format: &str,
+    content: &str,
+    tags: &str,
+    dir: &str,
+) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO resources (owner_kind, owner_key, project, label, format, content, tags, dir, created) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(owner.kind())
+    .bind(owner.key())
+    .bind(project)
+    .bind(label)
+    .bind(format)
+    .bind(content)
+    .bind(tags)
+    .bind(dir)
+    .bind(now_ms())
+    .fetch_one(&mut *conn)
+    .await?;
+    int(&row, "id")
+}
+
+/// Records files (replacing rows with the same path).
+pub(super) async fn insert_files(
+    conn: &mut AnyConnection,
+    resource_id: i64,
+    files: &[NewFile],
+) -> Result<(), sqlx::Error> {
+    for file in files {
+        sqlx::query("DELETE FROM files WHERE resource_id = $1 AND path = $2")
+            .bind(resource_id)
+            .bind(&file.path)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO files (resource_id, path, size, md5, format, content, tags, created) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(resource_id)
+        .bind(&file.path)
+        .bind(file.size)
+        .bind(&file.md5)
+        .bind(&file.format)
+        .bind(&file.content)
+        .bind(&file.tags)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    pub async fn resources(&self, owner: &Owner) -> Result<Vec<Resource>, sqlx::Error> {
+        let rows = sqlx::query(RESOURCES_OF_OWNER)
+            .bind(owner.kind())
+            .bind(owner.key())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(resource_from).collect()
+    }
+
+    /// Finds a resource of `owner` by label, or by numeric ID as clients
+    /// also address them.
+    pub async fn resource(&self, owner: &Owner, key: &str) -> Result<Option<Resource>, sqlx::Error> {
+        let all = self.resources(owner).await?;
+        let by_label = all.iter().find(|r| r.label == key).cloned();
+        Ok(by_label.or_else(|| {
+            key.parse::<i64>()
+                .ok()
+                .and_then(|id| all.into_iter().find(|r| r.id == id))
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_resource(
+        &self,
+        owner: &Owner,
+        project: &str,
+        label: &str,
+        format: &str,
+        content: &str,
+        tags: &str,
+        dir: &str,
+    ) -> Result<i64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let id = insert_resource(&mut tx, owner, project, label, format, content, tags, dir).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn update_resource(
+        &self,
+        id: i64,
+        format: Option<&str>,
+        content: Option<&str>,
+        tags: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(v) = format {
+            sqlx::query("UPDATE resources SET format = $1 WHERE id = $2")
+                .bind(v)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(v) = content {
+            sqlx::query("UPDATE resources SET content = $1 WHERE id = $2")
+                .bind(v)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(v) = tags {
+            sqlx::query("UPDATE resources SET tags = $1 WHERE id = $2")
+                .bind(v)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    pub async fn delete_resource(&self, id: i64) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM files WHERE resource_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM resources WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    pub async fn files(&self, resource_id: i64) -> Result<Vec<FileRow>, sqlx::Error> {
+        let rows = sqlx::query(FILES_OF_RESOURCE)
+            .bind(resource_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(file_from).collect()
+    }
+
+    pub async fn file(&self, resource_id: i64, path: &str) -> Result<Option<FileRow>, sqlx::Error> {
+        let row = sqlx::query(FILE_BY_PATH)
+            .bind(resource_id)
+            .bind(path)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(file_from).transpose()
+    }
+
+    /// Records committed files in one transaction.
+    pub async fn record_files(&self, resource_id: i64, files: &[NewFile]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        insert_files(&mut tx, resource_id, files).await?;
+        tx.commit().await
+    }
+
+    /// Removes file rows whose path is `path` or lies below `path/`.
+    pub async fn delete_files_under(&self, resource_id: i64, path: &str) -> Result<u64, sqlx::Error> {
+        let prefix = format!("{path}/%");
+        let done = sqlx::query("DELETE FROM files WHERE resource_id = $1 AND (path = $2 OR path LIKE $3)")
+            .bind(resource_id)
+            .bind(path)
+            .bind(prefix)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Every resource folder of a project (for deleting its files).
+    pub async fn resource_dirs_of_project(&self, project: &str) -> Result<Vec<String>, sqlx::Error> {
+        let rows = sqlx::query("SELECT dir FROM resources WHERE project = $1")
+            .bind(project)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| text(r, "dir")).collect()
+    }
+}
+
+impl Store {
+    /// True when some resource already stores its files in `dir`.
+    pub async fn resource_dir_in_use(&self, dir: &str) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query("SELECT id FROM resources WHERE dir = $1")
+            .bind(dir)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}

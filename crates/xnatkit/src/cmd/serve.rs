@@ -1,0 +1,84 @@
+//! `xnatkit serve`: run the XNAT-compatible archive server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// Run an XNAT-compatible archive server that real XNAT clients can use.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Folder holding the SQLite database (unless --database) and the file archive.
+    #[arg(long, default_value = "./xnatkit-data")]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Database URL, e.g. postgres://user@host/db (default: SQLite in --data).
+    #[arg(long)]
+    database: Option<String>,
+    /// Site ID: the prefix of accession IDs (XNAT → XNAT_S00001).
+    #[arg(long, default_value = "XNAT")]
+    site_id: String,
+    /// Minutes of inactivity after which a login session (JSESSIONID) expires.
+    #[arg(long, default_value_t = 15)]
+    session_timeout_mins: u64,
+    /// Consecutive failed logins that lock an account.
+    #[arg(long, default_value_t = 5)]
+    max_failed_logins: u32,
+    /// Minutes a locked account stays locked.
+    #[arg(long, default_value_t = 15)]
+    lockout_mins: u64,
+    /// Largest accepted upload, in MiB.
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_upload_mib: u64,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = xnat_server::ServerConfig::new(&args.data);
+    config.database_url = args.database;
+    config.site_id = args.site_id;
+    config.session_timeout = Duration::from_secs(args.session_timeout_mins.saturating_mul(60));
+    config.max_failed_logins = args.max_failed_logins.max(1);
+    config.lockout = Duration::from_secs(args.lockout_mins.saturating_mul(60));
+    config.max_upload_bytes = args.max_upload_mib.saturating_mul(1 << 20);
+    // Read from the environment, never from argv, so it does not show in `ps`.
+    config.admin_password = std::env::var("XNATKIT_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; pick another --listen address", args.listen))?;
+    xnat_server::run(listener, config, shutdown_signal())
+        .await
+        .context("the archive server stopped")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
