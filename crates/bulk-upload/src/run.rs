@@ -92,10 +92,17 @@ pub enum RunError {
         project: String,
         session: String,
         #[source]
-        source: ClientError,
+        source: Box<ClientError>,
     },
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Client(Box<ClientError>),
+}
+
+// Boxed: `ClientError` is large and would make every `Result` carry it.
+impl From<ClientError> for RunError {
+    fn from(error: ClientError) -> Self {
+        Self::Client(Box::new(error))
+    }
 }
 
 /// The loaded workbook and the plan for it, shared by the dry run and the run.
@@ -260,7 +267,7 @@ pub async fn run(
                     return Err(RunError::CannotCreateSession {
                         project: project.clone(),
                         session: session.label.clone(),
-                        source,
+                        source: Box::new(source),
                     });
                 }
                 let message = format!("cannot create session {}: {source}", session.label);

@@ -29,6 +29,8 @@ enum Command {
     // owns the arguments and behaviour.
     /// Convert data into DICOM (ParaVision studies).
     Convert(cmd::convert::Args),
+    /// Bulk upload through a reviewable spreadsheet (xnatuploader-compatible).
+    Upload(cmd::upload::Args),
     /// Run an XNAT-compatible archive server.
     Serve(cmd::serve::Args),
 }
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Convert(args) => cmd::convert::run(args).await,
+        Command::Upload(args) => cmd::upload::run(args).await,
         Command::Serve(args) => cmd::serve::run(args).await,
     }
 }
