@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub token_lifetime: Duration,
     /// Limits for `extract=true` uploads.
     pub extract_limits: ExtractLimits,
+    /// The C-STORE receiver started next to HTTP (`--dicom-listen`), if any.
+    pub dicom_receiver: Option<crate::import::DicomReceiverConfig>,
 }
 
 impl ServerConfig {
@@ -44,6 +46,7 @@ impl ServerConfig {
             max_upload_bytes: 64 << 30,
             token_lifetime: Duration::from_secs(2 * 24 * 3600),
             extract_limits: ExtractLimits::default(),
+            dicom_receiver: None,
         }
     }
 

@@ -134,6 +134,12 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot listen for DICOM on {addr}: {source}; pick another --dicom-listen address")]
+    DicomListen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("serving HTTP failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error("cannot hash the admin password: {0}")]

@@ -19,8 +19,10 @@ pub mod access;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod import;
 pub mod params;
 pub mod passwords;
+pub mod prearchive;
 pub mod routes;
 pub mod schema;
 pub mod state;
@@ -55,12 +57,19 @@ pub async fn run(
     }
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
     eprintln!("listening on http://{addr}");
+    let dicom_receiver = match state.config().dicom_receiver.clone() {
+        Some(dicom) => Some(import::start_receiver(state.clone(), dicom).await?),
+        None => None,
+    };
 
     let sweeper = tokio::spawn(sweep_sessions(state.clone()));
     let served = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    if let Some(receiver) = dicom_receiver {
+        receiver.stop().await;
+    }
     state.store().close().await;
     served.map_err(ServerError::Serve)
 }

@@ -11,6 +11,7 @@
 
 pub mod archive;
 pub mod connect;
+pub mod ingest;
 pub mod users;
 
 use axum::Router;
@@ -26,6 +27,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(connect::routes())
         .merge(users::routes())
+        .merge(ingest::routes())
         .merge(archive::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(

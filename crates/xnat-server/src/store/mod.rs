@@ -5,6 +5,8 @@
 
 mod auth;
 mod hierarchy;
+mod import;
+mod prearchive;
 mod projects;
 mod resources;
 
@@ -15,6 +17,9 @@ use sqlx::{AnyPool, Row};
 
 pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use hierarchy::{Experiment, ExperimentAttrs, NewScanTree, NewSessionTree, Scan, ScanAttrs, Subject};
+pub use prearchive::{
+    PrearchiveScan, PrearchiveSession, PrearchiveSessionMeta, UNASSIGNED, is_unique_violation,
+};
 pub use projects::{CreateProjectOutcome, Project, ProjectRoleRow};
 pub use resources::{FileRow, NewFile, Owner, Resource};
 

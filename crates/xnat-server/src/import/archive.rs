@@ -1,0 +1,379 @@
+//! Writing one study into the archive: files moved into
+//! `archive/{P}/arc001/{label}/SCANS/{scan}/DICOM/{name}` and the subject,
+//! session, scans, `DICOM` resources and file rows (with MD5) recorded in one
+//! transaction. An existing session is merged into only when `overwrite`
+//! allows it (xnat-server-behavior §3.4). On any failure the files are moved
+//! back to where they came from, so the caller can keep them elsewhere.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use dicom_sort::{ExistingSession, InstanceRef, SortedScan, SortedStudy, scan_instances_into};
+use xnat_model::XsiType;
+
+use super::locks::lock_session;
+use super::options::Overwrite;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{
+    ExperimentAttrs, NewFile, NewScanTree, NewSessionTree, ScanAttrs, is_unique_violation,
+};
+
+/// Where a study goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveTarget {
+    /// Canonical project ID.
+    pub project: String,
+    pub subject: String,
+    pub label: String,
+}
+
+/// Why a study was not archived; the source files are untouched either way.
+#[derive(Debug)]
+pub enum ArchiveError {
+    /// XNAT's 409 family: the session exists and may not be merged as asked.
+    Conflict(String),
+    Failed(ApiError),
+}
+
+impl From<sqlx::Error> for ArchiveError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Failed(err.into())
+    }
+}
+
+impl From<ApiError> for ArchiveError {
+    fn from(err: ApiError) -> Self {
+        Self::Failed(err)
+    }
+}
+
+/// The resource label XNAT gives imported DICOM.
+pub const DICOM_RESOURCE: &str = "DICOM";
+
+/// `YYYYMMDD` → `YYYY-MM-DD` (XNAT's date form); other text is kept.
+pub fn xnat_date(dicom: Option<&str>) -> String {
+    match dicom {
+        Some(d) if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..])
+        }
+        Some(d) => d.to_owned(),
+        None => String::new(),
+    }
+}
+
+/// `HHMMSS[.ffffff]` → `HH:MM:SS`; other text is kept.
+pub fn xnat_time(dicom: Option<&str>) -> String {
+    match dicom {
+        Some(t) if t.len() >= 6 && t[..6].bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{}:{}:{}", &t[..2], &t[2..4], &t[4..6])
+        }
+        Some(t) => t.to_owned(),
+        None => String::new(),
+    }
+}
+
+struct PlannedFile {
+    source: PathBuf,
+    dest: PathBuf,
+    /// Replacing a file already archived (its old content is not restored
+    /// if the transaction fails).
+    replaces: bool,
+}
+
+struct PlannedScan<'a> {
+    scan: &'a SortedScan,
+    resource_dir: String,
+    files: Vec<PlannedFile>,
+}
+
+/// Archives `instances` (sorted as `study`) into `target`. Scan IDs of a new
+/// session follow `preferred` where it names a series (a prearchive
+/// session's IDs), else `study`. Returns the session's `/data/archive` URI.
+pub async fn archive_study(
+    state: &AppState,
+    created_by: &str,
+    target: &ArchiveTarget,
+    instances: &[InstanceRef],
+    study: &SortedStudy,
+    preferred: &ExistingSession,
+    overwrite: Overwrite,
+) -> Result<String, ArchiveError> {
+    let _guard = lock_session(format!(
+        "archive/{}/{}",
+        target.project,
+        target.label.to_ascii_lowercase()
+    ))
+    .await;
+    let store = state.store();
+    let existing = store
+        .experiment_by_label(&target.project, &target.label)
+        .await?;
+    let session_xsi = XsiType::parse(study.session_xsi_type)
+        .filter(|t| t.is_session())
+        .unwrap_or(XsiType::OtherDicomSession);
+    let mut subject_label = target.subject.clone();
+    let scans: Vec<SortedScan> = match &existing {
+        None if preferred.scan_ids.is_empty() => study.scans.clone(),
+        None => scan_instances_into(preferred, instances.to_vec()),
+        Some(experiment) => {
+            if overwrite == Overwrite::None {
+                return Err(ArchiveError::Conflict(format!(
+                    "Session {} already exists in project {}; retry with overwrite=append to merge or overwrite=delete to replace files",
+                    target.label, target.project
+                )));
+            }
+            if let Some(subject) = store.subject_by_id(&experiment.subject_id).await? {
+                if !subject.label.eq_ignore_ascii_case(&target.subject) {
+                    return Err(ArchiveError::Conflict(format!(
+                        "Session {} already exists in project {} for another subject ({}); choose another session label",
+                        target.label, target.project, subject.label
+                    )));
+                }
+                subject_label = subject.label;
+            }
+            if !experiment.attrs.uid.is_empty()
+                && experiment.attrs.uid != study.study_instance_uid
+                && overwrite != Overwrite::Replace
+            {
+                return Err(ArchiveError::Conflict(format!(
+                    "Session {} holds study {}, not {}; use another session label or overwrite=delete",
+                    target.label, experiment.attrs.uid, study.study_instance_uid
+                )));
+            }
+            if XsiType::parse(&experiment.xsi_type) != Some(session_xsi) {
+                return Err(ArchiveError::Conflict(format!(
+                    "Session {} is a {}, the upload is a {}; data may require a manual merge",
+                    target.label, experiment.xsi_type, study.session_xsi_type
+                )));
+            }
+            let scan_ids = store
+                .scans(&experiment.id)
+                .await?
+                .into_iter()
+                .filter(|s| !s.attrs.uid.is_empty())
+                .map(|s| (s.attrs.uid, s.scan_id))
+                .collect::<HashMap<_, _>>();
+            scan_instances_into(&ExistingSession { scan_ids }, instances.to_vec())
+        }
+    };
+
+    let mut planned = Vec::with_capacity(scans.len());
+    for scan in &scans {
+        let existing_dir = match &existing {
+            Some(experiment) => match store.scan(&experiment.id, &scan.id).await? {
+                Some(row) => store.scan_resource_dir(row.pk, DICOM_RESOURCE).await?,
+                None => None,
+            },
+            None => None,
+        };
+        let resource_dir = match existing_dir {
+            Some(dir) => dir,
+            None => {
+                let base = format!(
+                    "{}/arc001/{}/SCANS/{}/{DICOM_RESOURCE}",
+                    target.project, target.label, scan.id
+                );
+                let mut candidate = base.clone();
+                let mut n = 1;
+                while store.resource_dir_in_use(&candidate).await? {
+                    candidate = format!("{base}_{n}");
+                    n += 1;
+                }
+                candidate
+            }
+        };
+        let root = state.archive_root().join(&resource_dir);
+        let mut files = Vec::with_capacity(scan.files.len());
+        for file in &scan.files {
+            let dest = root.join(&file.stored_name);
+            let replaces = dest.exists();
+            if replaces && overwrite != Overwrite::Replace {
+                return Err(ArchiveError::Conflict(format!(
+                    "file {} already exists in scan {} of session {}; use overwrite=delete to replace it",
+                    file.stored_name, scan.id, target.label
+                )));
+            }
+            files.push(PlannedFile {
+                source: file.source.clone(),
+                dest,
+                replaces,
+            });
+        }
+        planned.push(PlannedScan {
+            scan,
+            resource_dir,
+            files,
+        });
+    }
+
+    let moves: Vec<(PathBuf, PathBuf, bool)> = planned
+        .iter()
+        .flat_map(|p| p.files.iter())
+        .map(|f| (f.source.clone(), f.dest.clone(), f.replaces))
+        .collect();
+    let moved_list = moves.clone();
+    let digests = tokio::task::spawn_blocking(move || move_and_digest(&moved_list))
+        .await
+        .map_err(|e| ApiError::Internal(format!("archive file mover failed: {e}")))??;
+
+    let trees: Vec<NewScanTree> = planned
+        .iter()
+        .map(|p| {
+            let files = p
+                .files
+                .iter()
+                .map(|f| {
+                    let (size, md5) = digests.get(&f.dest).cloned().unwrap_or_default();
+                    NewFile {
+                        path: f
+                            .dest
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        size,
+                        md5,
+                        format: DICOM_RESOURCE.to_owned(),
+                        content: String::new(),
+                        tags: String::new(),
+                    }
+                })
+                .collect();
+            scan_tree(p.scan, &p.resource_dir, files)
+        })
+        .collect();
+
+    let recorded = match &existing {
+        None => store
+            .create_session_with_scans(
+                &state.config().site_id,
+                &NewSessionTree {
+                    project: target.project.clone(),
+                    subject_label: subject_label.clone(),
+                    label: target.label.clone(),
+                    xsi_type: session_xsi,
+                    attrs: ExperimentAttrs {
+                        date: xnat_date(study.date.as_deref()),
+                        time: xnat_time(study.time.as_deref()),
+                        note: String::new(),
+                        modality: study.modality.clone().unwrap_or_default(),
+                        uid: study.study_instance_uid.clone(),
+                        session_type: study.study_description.clone().unwrap_or_default(),
+                    },
+                    scans: trees,
+                    created_by: created_by.to_owned(),
+                },
+            )
+            .await
+            .map(|_| ()),
+        Some(experiment) => {
+            store
+                .merge_scans_into_experiment(&experiment.id, &target.project, &trees)
+                .await
+        }
+    };
+    if let Err(err) = recorded {
+        let back = moves;
+        let _ = tokio::task::spawn_blocking(move || move_back(&back)).await;
+        return Err(if is_unique_violation(&err) {
+            ArchiveError::Conflict(format!(
+                "Session {} was created in project {} by another request meanwhile; retry with overwrite=append",
+                target.label, target.project
+            ))
+        } else {
+            ArchiveError::Failed(err.into())
+        });
+    }
+    Ok(format!(
+        "/data/archive/projects/{}/subjects/{}/experiments/{}",
+        target.project, subject_label, target.label
+    ))
+}
+
+fn scan_tree(scan: &SortedScan, resource_dir: &str, files: Vec<NewFile>) -> NewScanTree {
+    NewScanTree {
+        scan_id: scan.id.clone(),
+        xsi_type: XsiType::parse(scan.xsi_type)
+            .filter(|t| t.is_scan())
+            .unwrap_or(XsiType::OtherDicomScan),
+        attrs: ScanAttrs {
+            scan_type: scan.scan_type.clone(),
+            series_description: scan.series_description.clone(),
+            uid: scan.series_instance_uid.clone(),
+            modality: scan.modality.clone(),
+            frames: scan.frames.to_string(),
+            ..ScanAttrs::default()
+        },
+        resource_label: DICOM_RESOURCE.to_owned(),
+        resource_format: DICOM_RESOURCE.to_owned(),
+        resource_content: "RAW".to_owned(),
+        resource_dir: resource_dir.to_owned(),
+        files,
+    }
+}
+
+/// Moves every file (a rename: staging, prearchive and archive share the
+/// data directory's file system) and digests it in its new place. On error
+/// the files moved so far go back.
+fn move_and_digest(
+    moves: &[(PathBuf, PathBuf, bool)],
+) -> Result<HashMap<PathBuf, (i64, String)>, ArchiveError> {
+    let mut digests = HashMap::with_capacity(moves.len());
+    for (done, (source, dest, _)) in moves.iter().enumerate() {
+        let step = || -> Result<(i64, String), ApiError> {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    ApiError::Internal(format!("creating {}: {e}", parent.display()))
+                })?;
+            }
+            std::fs::rename(source, dest).map_err(|e| {
+                ApiError::Internal(format!(
+                    "moving {} to {}: {e}",
+                    source.display(),
+                    dest.display()
+                ))
+            })?;
+            let stored = archive_io::md5_file(dest)
+                .map_err(|e| ApiError::Internal(format!("digesting {}: {e}", dest.display())))?;
+            Ok((
+                i64::try_from(stored.size).unwrap_or(i64::MAX),
+                stored.md5_hex,
+            ))
+        };
+        match step() {
+            Ok(digest) => {
+                digests.insert(dest.clone(), digest);
+            }
+            Err(err) => {
+                move_back(&moves[..done]);
+                return Err(ArchiveError::Failed(err));
+            }
+        }
+    }
+    Ok(digests)
+}
+
+fn move_back(moves: &[(PathBuf, PathBuf, bool)]) {
+    for (source, dest, _) in moves {
+        if let Err(err) = std::fs::rename(dest, source) {
+            tracing::warn!(
+                "could not move {} back to {}: {err}",
+                dest.display(),
+                source.display()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_times_in_xnat_form() {
+        assert_eq!(xnat_date(Some("20240131")), "2024-01-31");
+        assert_eq!(xnat_date(None), "");
+        assert_eq!(xnat_time(Some("101500.123")), "10:15:00");
+        assert_eq!(xnat_time(Some("10")), "10");
+    }
+}

@@ -1,0 +1,247 @@
+//! Archiving, moving and deleting prearchive sessions. Each action first
+//! flips the row into a transient status with a compare-and-swap, so two
+//! requests on one session cannot both act ("Duplicate archive attempt").
+
+use std::path::Path;
+
+use dicom_sort::{ExistingSession, Route};
+
+use super::{build, prearchive_root, session_dir, status};
+use crate::access::Action;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::import::archive::{ArchiveError, ArchiveTarget, archive_study};
+use crate::import::options::Overwrite;
+use crate::import::pipeline::{project_access, sort_group};
+use crate::state::AppState;
+use crate::store::{PrearchiveSession, UNASSIGNED};
+
+/// Statuses a user action may start from.
+const ACTIONABLE: [&str; 4] = [
+    status::READY,
+    status::CONFLICT,
+    status::ERROR,
+    status::RECEIVING,
+];
+
+/// Relabelling and overwrite rules of `POST /data/services/archive`.
+#[derive(Debug, Clone)]
+pub struct ArchiveRequest {
+    pub project: Option<String>,
+    pub subject: Option<String>,
+    pub label: Option<String>,
+    pub overwrite: Overwrite,
+}
+
+async fn claim(state: &AppState, session: &PrearchiveSession, to: &str) -> Result<(), ApiError> {
+    if state
+        .store()
+        .swap_prearchive_status(session.id, &ACTIONABLE, to)
+        .await?
+    {
+        return Ok(());
+    }
+    let now = state
+        .store()
+        .prearchive_session_by_id(session.id)
+        .await?
+        .map(|s| s.status)
+        .unwrap_or_else(|| "gone".to_owned());
+    Err(ApiError::Conflict(format!(
+        "Duplicate action on prearchive session {}: it is {now}; wait for that to finish",
+        session.folder
+    )))
+}
+
+/// Removes `dir` and then its parent timestamp folder if that is empty now.
+async fn remove_session_dir(dir: &Path) {
+    if let Err(err) = tokio::fs::remove_dir_all(dir).await
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("removing {}: {err}", dir.display());
+    }
+    if let Some(parent) = dir.parent() {
+        // Fails harmlessly while other sessions share the timestamp folder.
+        let _ = tokio::fs::remove_dir(parent).await;
+    }
+}
+
+/// Archives a prearchive session; returns the archive URI.
+pub async fn archive(
+    state: &AppState,
+    caller: &Caller,
+    session: &PrearchiveSession,
+    request: &ArchiveRequest,
+) -> Result<String, ApiError> {
+    let project_id = request
+        .project
+        .clone()
+        .unwrap_or_else(|| session.project.clone());
+    if project_id == UNASSIGNED {
+        return Err(ApiError::BadRequest(format!(
+            "prearchive session {} has no project: add project=P to archive it",
+            session.folder
+        )));
+    }
+    let (project, access) = project_access(state, caller, &project_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("project {project_id}")))?;
+    access.check(Action::Create, &format!("project {}", project.id))?;
+    claim(state, session, status::ARCHIVING).await?;
+    let store = state.store();
+    let instances = build::session_instances(session_dir(state, session)).await?;
+    if instances.is_empty() {
+        store
+            .set_prearchive_status(
+                session.id,
+                status::ERROR,
+                "Empty sessions cannot be archived.",
+            )
+            .await?;
+        return Err(ApiError::BadRequest(format!(
+            "prearchive session {} holds no readable DICOM; Empty sessions cannot be archived",
+            session.folder
+        )));
+    }
+    let instances: Vec<_> = instances.into_iter().map(|(_, i)| i).collect();
+    let label = request
+        .label
+        .clone()
+        .unwrap_or_else(|| session.folder.clone());
+    let subject = request
+        .subject
+        .clone()
+        .or_else(|| (!session.subject.is_empty()).then(|| session.subject.clone()))
+        .or_else(|| {
+            instances
+                .iter()
+                .find_map(|i| {
+                    i.header
+                        .patient_name
+                        .as_deref()
+                        .map(dicom_sort::sanitize_label)
+                })
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| label.clone());
+    let route = Route {
+        project: Some(project.id.clone()),
+        subject: Some(subject.clone()),
+        session: Some(label.clone()),
+        auto_archive: None,
+    };
+    let Some(study) = sort_group(&route, &instances) else {
+        store
+            .set_prearchive_status(session.id, status::ERROR, "nothing to archive")
+            .await?;
+        return Err(ApiError::BadRequest("nothing to archive".to_owned()));
+    };
+    let preferred = ExistingSession {
+        scan_ids: store
+            .prearchive_scans(session.id)
+            .await?
+            .into_iter()
+            .map(|s| (s.series_uid, s.scan_id))
+            .collect(),
+    };
+    let target = ArchiveTarget {
+        project: project.id.clone(),
+        subject,
+        label,
+    };
+    let created_by = caller.username().unwrap_or("admin").to_owned();
+    match archive_study(
+        state,
+        &created_by,
+        &target,
+        &instances,
+        &study,
+        &preferred,
+        request.overwrite,
+    )
+    .await
+    {
+        Ok(uri) => {
+            remove_session_dir(&session_dir(state, session)).await;
+            store.delete_prearchive_session(session.id).await?;
+            Ok(uri)
+        }
+        Err(ArchiveError::Conflict(message)) => {
+            store
+                .set_prearchive_status(session.id, status::CONFLICT, &message)
+                .await?;
+            Err(ApiError::Conflict(message))
+        }
+        Err(ArchiveError::Failed(error)) => {
+            store
+                .set_prearchive_status(session.id, status::ERROR, &error.to_string())
+                .await?;
+            Err(error)
+        }
+    }
+}
+
+/// Moves a session to another project (or out of Unassigned).
+pub async fn move_to(
+    state: &AppState,
+    session: &PrearchiveSession,
+    new_project: &str,
+) -> Result<PrearchiveSession, ApiError> {
+    claim(state, session, status::MOVING).await?;
+    let store = state.store();
+    let restore = |message: String| async move {
+        let _ = store
+            .set_prearchive_status(session.id, &session.status, "")
+            .await;
+        ApiError::Conflict(message)
+    };
+    let from = session_dir(state, session);
+    let to = prearchive_root(state)
+        .join(new_project)
+        .join(&session.timestamp)
+        .join(&session.folder);
+    if to.exists() {
+        return Err(restore(format!(
+            "project {new_project} already has prearchive session {}/{}",
+            session.timestamp, session.folder
+        ))
+        .await);
+    }
+    if let Some(parent) = to.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| ApiError::Internal(format!("creating {}: {e}", parent.display())))?;
+    }
+    tokio::fs::rename(&from, &to)
+        .await
+        .map_err(|e| ApiError::Internal(format!("moving {}: {e}", from.display())))?;
+    if !store
+        .move_prearchive_session(session.id, new_project, &session.folder)
+        .await?
+    {
+        let _ = tokio::fs::rename(&to, &from).await;
+        return Err(restore(format!(
+            "project {new_project} already has prearchive session {}/{}",
+            session.timestamp, session.folder
+        ))
+        .await);
+    }
+    if let Some(parent) = from.parent() {
+        let _ = tokio::fs::remove_dir(parent).await;
+    }
+    store
+        .set_prearchive_status(session.id, &session.status, &session.message)
+        .await?;
+    store
+        .prearchive_session_by_id(session.id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("moved prearchive session vanished".to_owned()))
+}
+
+/// Deletes a session's folder and row.
+pub async fn delete(state: &AppState, session: &PrearchiveSession) -> Result<(), ApiError> {
+    claim(state, session, status::DELETING).await?;
+    remove_session_dir(&session_dir(state, session)).await;
+    state.store().delete_prearchive_session(session.id).await?;
+    Ok(())
+}

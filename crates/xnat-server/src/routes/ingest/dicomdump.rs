@@ -1,0 +1,331 @@
+//! `GET /data/services/dicomdump?src=…&field=…` (client contract §11): the
+//! header of the first DICOM file of an archive or prearchive session or
+//! scan, or of one named file, as `tag1, tag2, vr, value, desc` rows.
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::routing::get;
+use xnat_model::resultset::row;
+
+use super::{all_values, request_params, table};
+use crate::access::Action;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::import::archive::DICOM_RESOURCE;
+use crate::import::pipeline::project_access;
+use crate::prearchive::build::session_files;
+use crate::prearchive::session_dir;
+use crate::state::AppState;
+use crate::store::{Owner, UNASSIGNED};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/data/services/dicomdump", get(dicomdump))
+        .route("/REST/services/dicomdump", get(dicomdump))
+}
+
+async fn dicomdump(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let params = request_params(&parts, body).await?;
+    let src = params
+        .get("src")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "name what to dump: src=/archive/projects/P/experiments/E/scans/S".to_owned(),
+            )
+        })?
+        .to_owned();
+    let fields: Vec<String> = all_values(&params, "field")
+        .into_iter()
+        .flat_map(|f| f.split(','))
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect();
+    // Unknown fields are refused before any file is looked for.
+    for field in &fields {
+        dicom_sort::parse_field(field).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
+    let file = locate(&state, &caller, &src).await?;
+    let dumped = tokio::task::spawn_blocking(move || dicom_sort::dicom_dump(&file, &fields))
+        .await
+        .map_err(|e| ApiError::Internal(format!("dicom dump task failed: {e}")))?;
+    let rows = match dumped {
+        Ok(rows) => rows,
+        Err(err) if err.is_unparsable() => {
+            return Err(ApiError::BadRequest(format!(
+                "the file named by {src} cannot be read as DICOM: {}",
+                err.to_string().rsplit(": ").next().unwrap_or_default()
+            )));
+        }
+        Err(err) => return Err(ApiError::Internal(err.to_string())),
+    };
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            row([
+                ("tag1", r.tag1),
+                ("tag2", r.tag2),
+                ("vr", r.vr),
+                ("value", r.value),
+                ("desc", r.desc),
+            ])
+        })
+        .collect();
+    Ok(table(
+        "DICOM header",
+        &["tag1", "tag2", "vr", "value", "desc"],
+        rows,
+        &params,
+    ))
+}
+
+/// What `src` names, split into its parts.
+#[derive(Debug, PartialEq, Eq)]
+enum Source {
+    Archive {
+        project: Option<String>,
+        experiment: String,
+        scan: Option<String>,
+        file: Option<(String, String)>,
+    },
+    Prearchive {
+        project: String,
+        timestamp: String,
+        folder: String,
+        scan: Option<String>,
+        file: Option<(String, String)>,
+    },
+}
+
+fn bad_src(src: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "src {src:?} is not understood: use /archive/projects/P[/subjects/S]/experiments/E[/scans/S[/resources/DICOM/files/NAME]] or /prearchive/projects/P/TIMESTAMP/FOLDER[/scans/S…]"
+    ))
+}
+
+/// `scans/S[/resources/R/files/NAME]` after a session.
+fn scan_tail(
+    src: &str,
+    tail: &[&str],
+) -> Result<(Option<String>, Option<(String, String)>), ApiError> {
+    match tail {
+        [] => Ok((None, None)),
+        ["scans", scan] => Ok((Some((*scan).to_owned()), None)),
+        ["scans", scan, "resources", label, "files", name @ ..] if !name.is_empty() => Ok((
+            Some((*scan).to_owned()),
+            Some(((*label).to_owned(), name.join("/"))),
+        )),
+        _ => Err(bad_src(src)),
+    }
+}
+
+fn parse_source(src: &str) -> Result<Source, ApiError> {
+    let trimmed = src.trim().trim_end_matches('/');
+    let trimmed = trimmed
+        .strip_prefix("/data")
+        .or_else(|| trimmed.strip_prefix("/REST"))
+        .unwrap_or(trimmed);
+    let segments: Vec<&str> = trimmed.split('/').filter(|s| !s.is_empty()).collect();
+    match &segments[..] {
+        [
+            "prearchive",
+            "projects",
+            project,
+            timestamp,
+            folder,
+            tail @ ..,
+        ] => {
+            let (scan, file) = scan_tail(src, tail)?;
+            Ok(Source::Prearchive {
+                project: (*project).to_owned(),
+                timestamp: (*timestamp).to_owned(),
+                folder: (*folder).to_owned(),
+                scan,
+                file,
+            })
+        }
+        [
+            "archive",
+            "projects",
+            project,
+            "subjects",
+            _,
+            "experiments",
+            experiment,
+            tail @ ..,
+        ]
+        | [
+            "archive",
+            "projects",
+            project,
+            "experiments",
+            experiment,
+            tail @ ..,
+        ]
+        | [
+            "projects",
+            project,
+            "subjects",
+            _,
+            "experiments",
+            experiment,
+            tail @ ..,
+        ]
+        | ["projects", project, "experiments", experiment, tail @ ..] => {
+            let (scan, file) = scan_tail(src, tail)?;
+            Ok(Source::Archive {
+                project: Some((*project).to_owned()),
+                experiment: (*experiment).to_owned(),
+                scan,
+                file,
+            })
+        }
+        ["archive", "experiments", experiment, tail @ ..]
+        | ["experiments", experiment, tail @ ..] => {
+            let (scan, file) = scan_tail(src, tail)?;
+            Ok(Source::Archive {
+                project: None,
+                experiment: (*experiment).to_owned(),
+                scan,
+                file,
+            })
+        }
+        _ => Err(bad_src(src)),
+    }
+}
+
+/// Finds the file to dump, checking the caller may read it.
+async fn locate(state: &AppState, caller: &Caller, src: &str) -> Result<PathBuf, ApiError> {
+    let store = state.store();
+    match parse_source(src)? {
+        Source::Archive {
+            project,
+            experiment,
+            scan,
+            file,
+        } => {
+            let found = match &project {
+                Some(p) => {
+                    let canonical = store
+                        .project(p)
+                        .await?
+                        .map(|p| p.id)
+                        .ok_or_else(|| ApiError::not_found(format!("project {p}")))?;
+                    match store.experiment_by_id(&experiment).await? {
+                        Some(e) if e.project == canonical => Some(e),
+                        _ => store.experiment_by_label(&canonical, &experiment).await?,
+                    }
+                }
+                None => store.experiment_by_id(&experiment).await?,
+            }
+            .ok_or_else(|| ApiError::not_found(format!("experiment {experiment}")))?;
+            let (project_row, access) = project_access(state, caller, &found.project)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("project {}", found.project)))?;
+            access.check(Action::ReadData, &format!("project {}", project_row.id))?;
+            let scans = store.scans(&found.id).await?;
+            let candidates: Vec<_> = match &scan {
+                Some(id) => vec![
+                    scans
+                        .into_iter()
+                        .find(|s| &s.scan_id == id)
+                        .ok_or_else(|| ApiError::not_found(format!("scan {id}")))?,
+                ],
+                None => scans,
+            };
+            for candidate in candidates {
+                let label = file.as_ref().map_or(DICOM_RESOURCE, |(l, _)| l.as_str());
+                let Some(resource) = store.resource(&Owner::Scan(candidate.pk), label).await?
+                else {
+                    continue;
+                };
+                let rows = store.files(resource.id).await?;
+                let chosen = match &file {
+                    Some((_, name)) => rows.into_iter().find(|r| &r.path == name),
+                    None => rows.into_iter().next(),
+                };
+                if let Some(row) = chosen {
+                    return Ok(state.archive_root().join(&resource.dir).join(&row.path));
+                }
+            }
+            Err(ApiError::not_found(format!("DICOM file for {src}")))
+        }
+        Source::Prearchive {
+            project,
+            timestamp,
+            folder,
+            scan,
+            file,
+        } => {
+            let canonical = if project == UNASSIGNED {
+                if !caller.is_admin() {
+                    return Err(ApiError::not_found(format!("prearchive session {src}")));
+                }
+                UNASSIGNED.to_owned()
+            } else {
+                let (project_row, access) = project_access(state, caller, &project)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
+                access.check(Action::ReadData, &format!("project {}", project_row.id))?;
+                project_row.id
+            };
+            let session = store
+                .prearchive_session(&canonical, &timestamp, &folder)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("prearchive session {src}")))?;
+            let dir = session_dir(state, &session);
+            if let (Some(scan), Some((label, name))) = (&scan, &file) {
+                let checked = archive_io::safe_relative_path(name)?;
+                let path = dir.join("SCANS").join(scan).join(label).join(checked);
+                return if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(ApiError::not_found(format!("file {name}")))
+                };
+            }
+            let files = tokio::task::spawn_blocking(move || session_files(&dir))
+                .await
+                .map_err(|e| ApiError::Internal(format!("listing prearchive files failed: {e}")))?;
+            files
+                .into_iter()
+                .find(|(s, label, _)| {
+                    label == DICOM_RESOURCE && scan.as_ref().is_none_or(|wanted| wanted == s)
+                })
+                .map(|(_, _, path)| path)
+                .ok_or_else(|| ApiError::not_found(format!("DICOM file for {src}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sources() {
+        assert_eq!(
+            parse_source("/archive/projects/P/experiments/XNAT_E00001/scans/1").unwrap(),
+            Source::Archive {
+                project: Some("P".to_owned()),
+                experiment: "XNAT_E00001".to_owned(),
+                scan: Some("1".to_owned()),
+                file: None
+            }
+        );
+        assert!(matches!(
+            parse_source("/data/prearchive/projects/P/20240101_000000000/S/scans/2/resources/DICOM/files/a.dcm")
+                .unwrap(),
+            Source::Prearchive { file: Some(_), .. }
+        ));
+        assert!(parse_source("/elsewhere").is_err());
+    }
+}

@@ -1,0 +1,794 @@
+//! Prearchive REST surface (client contract §10, server behaviour §3.5):
+//! listings with the columns and time formats xnatpy parses, session
+//! details, scans, resources, files, zip download, the per-session actions
+//! and the batch services. Unassigned sessions are visible to admins only.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post, put};
+use xnat_model::Row;
+use xnat_model::resultset::row;
+
+use super::{all_values, request_params, table};
+use crate::access::Action;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::import::Overwrite;
+use crate::import::pipeline::project_access;
+use crate::params::{Format, Params};
+use crate::prearchive::actions::{self, ArchiveRequest};
+use crate::prearchive::build::{rebuild, session_files};
+use crate::prearchive::{listing_time, session_dir, session_uri};
+use crate::routes::text;
+use crate::state::AppState;
+use crate::store::{PrearchiveSession, UNASSIGNED};
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for prefix in ["/data", "/REST"] {
+        router = router
+            .route(&format!("{prefix}/prearchive/{{*rest}}"), any(prearchive))
+            .route(&format!("{prefix}/services/archive"), post(archive_service))
+            .route(
+                &format!("{prefix}/services/prearchive/{{operation}}"),
+                post(batch_service),
+            );
+        for projects in ["projects", "archive/projects"] {
+            router = router
+                .route(
+                    &format!("{prefix}/{projects}/{{project}}/prearchive_code"),
+                    get(get_code),
+                )
+                .route(
+                    &format!("{prefix}/{projects}/{{project}}/prearchive_code/{{code}}"),
+                    put(put_code).post(put_code).get(get_code_with),
+                );
+        }
+    }
+    router
+}
+
+/// What a request wants to do with a prearchive session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Read,
+    Change,
+}
+
+/// Checks that the caller may see (or change) the sessions of `project`.
+async fn check_project(
+    state: &AppState,
+    caller: &Caller,
+    project: &str,
+    want: Want,
+) -> Result<(), ApiError> {
+    if project == UNASSIGNED {
+        return if caller.is_admin() {
+            Ok(())
+        } else if caller.user.is_none() {
+            Err(ApiError::Unauthorized(
+                "Login required: send credentials".to_owned(),
+            ))
+        } else {
+            Err(ApiError::Forbidden(
+                "Forbidden: only site administrators may use Unassigned prearchive sessions"
+                    .to_owned(),
+            ))
+        };
+    }
+    let (found, access) = project_access(state, caller, project)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
+    let action = match want {
+        Want::Read => Action::ReadData,
+        Want::Change => Action::Edit,
+    };
+    access.check(action, &format!("project {}", found.id))
+}
+
+async fn load_session(
+    state: &AppState,
+    caller: &Caller,
+    project: &str,
+    timestamp: &str,
+    folder: &str,
+    want: Want,
+) -> Result<PrearchiveSession, ApiError> {
+    let canonical = if project == UNASSIGNED {
+        UNASSIGNED.to_owned()
+    } else {
+        state
+            .store()
+            .project(project)
+            .await?
+            .map(|p| p.id)
+            .ok_or_else(|| ApiError::not_found(format!("project {project}")))?
+    };
+    check_project(state, caller, &canonical, want).await?;
+    state
+        .store()
+        .prearchive_session(&canonical, timestamp, folder)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "prearchive session {canonical}/{timestamp}/{folder}"
+            ))
+        })
+}
+
+/// `/prearchive/projects/P/TS/F` (with or without `/data`) → its parts.
+fn parse_src(src: &str) -> Result<(String, String, String), ApiError> {
+    let trimmed = src.trim().trim_end_matches('/');
+    let trimmed = trimmed
+        .strip_prefix("/data")
+        .or_else(|| trimmed.strip_prefix("/REST"))
+        .unwrap_or(trimmed);
+    match trimmed
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()[..]
+    {
+        ["prearchive", "projects", p, ts, f] => Ok((p.to_owned(), ts.to_owned(), f.to_owned())),
+        _ => Err(ApiError::BadRequest(format!(
+            "src {src:?} does not name a prearchive session: use /prearchive/projects/P/TIMESTAMP/FOLDER"
+        ))),
+    }
+}
+
+fn autoarchive_name(code: i64) -> &'static str {
+    match code {
+        4 => "AutoArchive",
+        5 => "AutoArchiveOverwrite",
+        _ => "Manual",
+    }
+}
+
+const SESSION_COLUMNS: [&str; 19] = [
+    "project",
+    "timestamp",
+    "lastmod",
+    "uploaded",
+    "scan_date",
+    "scan_time",
+    "subject",
+    "folderName",
+    "name",
+    "tag",
+    "status",
+    "url",
+    "autoarchive",
+    "prevent_anon",
+    "prevent_auto_commit",
+    "SOURCE",
+    "VISIT",
+    "PROTOCOL",
+    "TIMEZONE",
+];
+
+fn session_row(session: &PrearchiveSession, code: i64) -> Row {
+    row([
+        ("project", session.project.clone()),
+        ("timestamp", session.timestamp.clone()),
+        ("lastmod", listing_time(session.lastmod)),
+        ("uploaded", listing_time(session.uploaded)),
+        ("scan_date", session.scan_date.clone()),
+        ("scan_time", session.scan_time.clone()),
+        ("subject", session.subject.clone()),
+        ("folderName", session.folder.clone()),
+        ("name", session.folder.clone()),
+        ("tag", session.tag.clone()),
+        ("status", session.status.clone()),
+        ("url", session_uri(session)),
+        ("autoarchive", autoarchive_name(code).to_owned()),
+        ("prevent_anon", "false".to_owned()),
+        ("prevent_auto_commit", "false".to_owned()),
+        ("SOURCE", session.source.clone()),
+        ("VISIT", String::new()),
+        ("PROTOCOL", String::new()),
+        ("TIMEZONE", String::new()),
+    ])
+}
+
+async fn session_rows(
+    state: &AppState,
+    sessions: Vec<PrearchiveSession>,
+) -> Result<Vec<Row>, ApiError> {
+    let mut codes: HashMap<String, i64> = HashMap::new();
+    let mut rows = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        let code = match codes.get(&session.project) {
+            Some(code) => *code,
+            None => {
+                let code = state.store().prearchive_code(&session.project).await?;
+                codes.insert(session.project.clone(), code);
+                code
+            }
+        };
+        rows.push(session_row(&session, code));
+    }
+    Ok(rows)
+}
+
+async fn prearchive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(rest): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let method = parts.method.clone();
+    let params = request_params(&parts, body).await?;
+    let segments: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match (&method, &segs[..]) {
+        (&Method::GET, ["projects"]) => list(&state, &caller, None, &params).await,
+        (&Method::GET, ["projects", project]) => {
+            list(&state, &caller, Some(project), &params).await
+        }
+        (_, ["projects", project, timestamp, folder, tail @ ..]) => {
+            let want = if method == Method::GET || method == Method::HEAD {
+                Want::Read
+            } else {
+                Want::Change
+            };
+            // Moving out of Unassigned is open to any user who may create
+            // in the target project (XNAT's default); checked in `act`.
+            let claiming = *project == UNASSIGNED
+                && method == Method::POST
+                && params.get("action") == Some("move");
+            let session = if claiming {
+                state
+                    .store()
+                    .prearchive_session(UNASSIGNED, timestamp, folder)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::not_found(format!("prearchive session {timestamp}/{folder}"))
+                    })?
+            } else {
+                load_session(&state, &caller, project, timestamp, folder, want).await?
+            };
+            match (&method, tail) {
+                (&Method::GET, []) => session_get(&state, &session, &params).await,
+                (&Method::POST, []) | (&Method::PUT, []) => {
+                    act(&state, &caller, &session, &params).await
+                }
+                (&Method::DELETE, []) => {
+                    actions::delete(&state, &session).await?;
+                    Ok(text(StatusCode::OK, ""))
+                }
+                (&Method::GET, rest) => session_part(&state, &session, rest, &params).await,
+                _ => Err(ApiError::BadRequest(format!(
+                    "method {method} is not supported here"
+                ))),
+            }
+        }
+        _ => Err(ApiError::NotFound("Not Found".to_owned())),
+    }
+}
+
+async fn list(
+    state: &AppState,
+    caller: &Caller,
+    project: Option<&str>,
+    params: &Params,
+) -> Result<Response, ApiError> {
+    let sessions = match project {
+        Some(p) => {
+            let canonical = if p == UNASSIGNED {
+                UNASSIGNED.to_owned()
+            } else {
+                state
+                    .store()
+                    .project(p)
+                    .await?
+                    .map(|found| found.id)
+                    .ok_or_else(|| ApiError::not_found(format!("project {p}")))?
+            };
+            check_project(state, caller, &canonical, Want::Read).await?;
+            state.store().prearchive_sessions(Some(&canonical)).await?
+        }
+        None => {
+            let mut visible = Vec::new();
+            let mut allowed: HashMap<String, bool> = HashMap::new();
+            for session in state.store().prearchive_sessions(None).await? {
+                let ok = match allowed.get(&session.project) {
+                    Some(ok) => *ok,
+                    None => {
+                        let ok = check_project(state, caller, &session.project, Want::Read)
+                            .await
+                            .is_ok();
+                        allowed.insert(session.project.clone(), ok);
+                        ok
+                    }
+                };
+                if ok {
+                    visible.push(session);
+                }
+            }
+            visible
+        }
+    };
+    let rows = session_rows(state, sessions).await?;
+    Ok(table("Prearchive", &SESSION_COLUMNS, rows, params))
+}
+
+async fn session_get(
+    state: &AppState,
+    session: &PrearchiveSession,
+    params: &Params,
+) -> Result<Response, ApiError> {
+    if params.format() == Some(Format::Zip) {
+        return download_zip(state, session).await;
+    }
+    let rows = session_rows(state, vec![session.clone()]).await?;
+    Ok(table("Prearchive", &SESSION_COLUMNS, rows, params))
+}
+
+async fn download_zip(state: &AppState, session: &PrearchiveSession) -> Result<Response, ApiError> {
+    let dir = session_dir(state, session);
+    let folder = session.folder.clone();
+    let files = tokio::task::spawn_blocking(move || session_files(&dir))
+        .await
+        .map_err(|e| ApiError::Internal(format!("listing prearchive files failed: {e}")))?;
+    let entries = files
+        .into_iter()
+        .map(|(scan, label, path)| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            archive_io::ArchiveEntry {
+                name: format!("{folder}/SCANS/{scan}/{label}/{name}"),
+                source: path,
+                size,
+                modified: None,
+            }
+        })
+        .collect();
+    let mut response = Body::from_stream(archive_io::zip_stream(entries)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("attachment; filename=\"{}.zip\"", session.folder))
+    {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+/// Scans, resources, files and single files of a session.
+async fn session_part(
+    state: &AppState,
+    session: &PrearchiveSession,
+    rest: &[&str],
+    params: &Params,
+) -> Result<Response, ApiError> {
+    let dir = session_dir(state, session);
+    let base = format!("/data{}", session_uri(session));
+    match rest {
+        ["scans"] => {
+            let rows = state
+                .store()
+                .prearchive_scans(session.id)
+                .await?
+                .into_iter()
+                .map(|scan| {
+                    row([
+                        ("ID", scan.scan_id.clone()),
+                        ("xsiType", scan.xsi_type),
+                        ("type", scan.scan_type),
+                        ("series_description", scan.series_description),
+                        ("modality", scan.modality),
+                        ("frames", scan.frames.to_string()),
+                        ("UID", scan.series_uid),
+                        ("URI", format!("{base}/scans/{}", scan.scan_id)),
+                    ])
+                })
+                .collect();
+            Ok(table(
+                "Scans",
+                &[
+                    "ID",
+                    "xsiType",
+                    "type",
+                    "series_description",
+                    "modality",
+                    "frames",
+                    "UID",
+                    "URI",
+                ],
+                rows,
+                params,
+            ))
+        }
+        ["scans", scan, "resources"] => {
+            let scan_dir = dir.join("SCANS").join(scan);
+            let mut rows = Vec::new();
+            let mut entries = tokio::fs::read_dir(&scan_dir)
+                .await
+                .map_err(|_| ApiError::not_found(format!("scan {scan}")))?;
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                let label = entry.file_name().to_string_lossy().into_owned();
+                let (mut count, mut size) = (0u64, 0u64);
+                if let Ok(mut files) = tokio::fs::read_dir(entry.path()).await {
+                    while let Ok(Some(file)) = files.next_entry().await {
+                        if let Ok(meta) = file.metadata().await
+                            && meta.is_file()
+                        {
+                            count += 1;
+                            size += meta.len();
+                        }
+                    }
+                }
+                rows.push(row([
+                    ("label", label),
+                    ("file_count", count.to_string()),
+                    ("file_size", size.to_string()),
+                ]));
+            }
+            Ok(table(
+                "Resources",
+                &["label", "file_count", "file_size"],
+                rows,
+                params,
+            ))
+        }
+        ["scans", scan, "resources", label, "files"] => {
+            let resource_dir = dir.join("SCANS").join(scan).join(label);
+            let mut entries = tokio::fs::read_dir(&resource_dir)
+                .await
+                .map_err(|_| ApiError::not_found(format!("resource {label} of scan {scan}")))?;
+            let mut rows = Vec::new();
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let size = entry.metadata().await.map(|m| m.len()).unwrap_or(0);
+                rows.push(row([
+                    ("Name", name.clone()),
+                    ("Size", size.to_string()),
+                    (
+                        "URI",
+                        format!("{base}/scans/{scan}/resources/{label}/files/{name}"),
+                    ),
+                ]));
+            }
+            rows.sort_by(|a, b| a.get("Name").cmp(&b.get("Name")));
+            Ok(table("Files", &["Name", "Size", "URI"], rows, params))
+        }
+        ["scans", scan, "resources", label, "files", name] => {
+            let checked = archive_io::safe_relative_path(name)?;
+            let path = dir.join("SCANS").join(scan).join(label).join(checked);
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|_| ApiError::not_found(format!("file {name}")))?;
+            let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+            let stream = tokio_util::io::ReaderStream::new(file);
+            let mut response = Body::from_stream(stream).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            Ok(response)
+        }
+        _ => Err(ApiError::NotFound("Not Found".to_owned())),
+    }
+}
+
+fn archive_request(params: &Params) -> Result<ArchiveRequest, ApiError> {
+    let mut request = ArchiveRequest {
+        project: params
+            .get("project")
+            .or_else(|| params.get("PROJECT_ID"))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
+        subject: params
+            .get("subject")
+            .or_else(|| params.get("SUBJECT_ID"))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
+        label: params
+            .get("session")
+            .or_else(|| params.get("EXPT_LABEL"))
+            .or_else(|| params.get("label"))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
+        overwrite: Overwrite::parse(params.get("overwrite")),
+    };
+    if let Some(dest) = params.get("dest").filter(|d| !d.is_empty()) {
+        let trimmed = dest.strip_prefix("/data").unwrap_or(dest);
+        let segments: Vec<&str> = trimmed.split('/').filter(|s| !s.is_empty()).collect();
+        let mut pairs = segments.get(1..).unwrap_or_default().chunks(2);
+        if segments.first() != Some(&"archive") {
+            return Err(ApiError::BadRequest(format!(
+                "dest {dest:?} is not an archive location: use /archive/projects/P[/subjects/S[/experiments/E]]"
+            )));
+        }
+        while let Some(pair) = pairs.next() {
+            let slot = match pair {
+                ["projects", _] => &mut request.project,
+                ["subjects", _] => &mut request.subject,
+                ["experiments", _] => &mut request.label,
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
+                        "dest {dest:?} is not understood: use /archive/projects/P[/subjects/S[/experiments/E]]"
+                    )));
+                }
+            };
+            if slot.is_none() {
+                *slot = Some(pair[1].to_owned());
+            }
+        }
+    }
+    for name in [&mut request.subject, &mut request.label]
+        .into_iter()
+        .flatten()
+    {
+        xnat_model::Label::parse(name.as_str())?;
+    }
+    Ok(request)
+}
+
+/// `POST …/prearchive/projects/P/TS/F?action=build|commit|move|archive`.
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    session: &PrearchiveSession,
+    params: &Params,
+) -> Result<Response, ApiError> {
+    let action = params.get("action").unwrap_or("build").to_ascii_lowercase();
+    match action.as_str() {
+        "build" | "rebuild" | "reset-status" => {
+            rebuild(state, session).await?;
+            Ok(text(
+                StatusCode::OK,
+                format!("/data{}\r\n", session_uri(session)),
+            ))
+        }
+        "commit" => {
+            rebuild(state, session).await?;
+            let code = state.store().prearchive_code(&session.project).await?;
+            let auto = params
+                .get("AA")
+                .or_else(|| params.get("auto-archive"))
+                .map(|v| v.eq_ignore_ascii_case("true"))
+                .unwrap_or(code >= 4);
+            if auto && session.project != UNASSIGNED {
+                let mut request = archive_request(params)?;
+                if request.overwrite == Overwrite::None {
+                    request.overwrite = if code == 5 {
+                        Overwrite::Replace
+                    } else {
+                        Overwrite::Append
+                    };
+                }
+                let uri = actions::archive(state, caller, session, &request).await?;
+                Ok(text(StatusCode::MOVED_PERMANENTLY, format!("{uri}\r\n")))
+            } else {
+                Ok(text(
+                    StatusCode::OK,
+                    format!("/data{}\r\n", session_uri(session)),
+                ))
+            }
+        }
+        "move" => {
+            let moved = move_session(state, caller, session, params).await?;
+            Ok(text(
+                StatusCode::MOVED_PERMANENTLY,
+                format!("/data{}\r\n", session_uri(&moved)),
+            ))
+        }
+        "archive" => {
+            let uri = actions::archive(state, caller, session, &archive_request(params)?).await?;
+            Ok(text(StatusCode::OK, format!("{uri}\r\n")))
+        }
+        other => Err(ApiError::BadRequest(format!(
+            "unknown action {other:?}: use build, commit, move or archive"
+        ))),
+    }
+}
+
+async fn move_session(
+    state: &AppState,
+    caller: &Caller,
+    session: &PrearchiveSession,
+    params: &Params,
+) -> Result<PrearchiveSession, ApiError> {
+    let new_project = params
+        .get("newProject")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("name the target project: newProject=P".to_owned()))?;
+    caller.require_user()?;
+    let target = if new_project == UNASSIGNED {
+        check_project(state, caller, UNASSIGNED, Want::Change).await?;
+        UNASSIGNED.to_owned()
+    } else {
+        let (project, access) = project_access(state, caller, new_project)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("project {new_project}")))?;
+        access.check(Action::Create, &format!("project {}", project.id))?;
+        project.id
+    };
+    if session.project != UNASSIGNED {
+        check_project(state, caller, &session.project, Want::Change).await?;
+    }
+    actions::move_to(state, session, &target).await
+}
+
+async fn sessions_from_src(
+    state: &AppState,
+    caller: &Caller,
+    params: &Params,
+    want: Want,
+) -> Result<Vec<PrearchiveSession>, ApiError> {
+    let sources = all_values(params, "src");
+    if sources.is_empty() {
+        return Err(ApiError::BadRequest(
+            "name the session: src=/prearchive/projects/P/TIMESTAMP/FOLDER".to_owned(),
+        ));
+    }
+    let mut sessions = Vec::with_capacity(sources.len());
+    for src in sources {
+        let (project, timestamp, folder) = parse_src(src)?;
+        let claiming = project == UNASSIGNED && want == Want::Read;
+        let session = if claiming {
+            state
+                .store()
+                .prearchive_session(UNASSIGNED, &timestamp, &folder)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("prearchive session {src}")))?
+        } else {
+            load_session(state, caller, &project, &timestamp, &folder, want).await?
+        };
+        sessions.push(session);
+    }
+    Ok(sessions)
+}
+
+/// `POST /data/services/archive?src=…`: archives each named session.
+async fn archive_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let (parts, body) = request.into_parts();
+    let params = request_params(&parts, body).await?;
+    let request = archive_request(&params)?;
+    let sessions = sessions_from_src(&state, &caller, &params, Want::Read).await?;
+    if sessions.iter().any(|s| s.project == UNASSIGNED)
+        && !caller.is_admin()
+        && request.project.is_none()
+    {
+        return Err(ApiError::BadRequest(
+            "an Unassigned session needs a project: add project=P".to_owned(),
+        ));
+    }
+    let mut uris = Vec::with_capacity(sessions.len());
+    for session in &sessions {
+        uris.push(actions::archive(&state, &caller, session, &request).await?);
+    }
+    Ok(text(StatusCode::OK, format!("{}\r\n", uris.join("\r\n"))))
+}
+
+/// `POST /data/services/prearchive/{move|delete|rebuild}?src=…`.
+async fn batch_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(operation): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let (parts, body) = request.into_parts();
+    let params = request_params(&parts, body).await?;
+    let mut uris = Vec::new();
+    match operation.as_str() {
+        "move" => {
+            for session in sessions_from_src(&state, &caller, &params, Want::Read).await? {
+                let moved = move_session(&state, &caller, &session, &params).await?;
+                uris.push(format!("/data{}", session_uri(&moved)));
+            }
+        }
+        "delete" => {
+            for session in sessions_from_src(&state, &caller, &params, Want::Change).await? {
+                actions::delete(&state, &session).await?;
+                uris.push(format!("/data{}", session_uri(&session)));
+            }
+        }
+        "rebuild" => {
+            for session in sessions_from_src(&state, &caller, &params, Want::Change).await? {
+                rebuild(&state, &session).await?;
+                uris.push(format!("/data{}", session_uri(&session)));
+            }
+        }
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "unknown prearchive service {other:?}: use move, delete or rebuild"
+            )));
+        }
+    }
+    Ok(text(StatusCode::OK, format!("{}\r\n", uris.join("\r\n"))))
+}
+
+async fn get_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+) -> Result<Response, ApiError> {
+    let (found, access) = project_access(&state, &caller, &project)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
+    access.check(Action::ReadProject, &format!("project {}", found.id))?;
+    let code = state.store().prearchive_code(&found.id).await?;
+    Ok(text(StatusCode::OK, code.to_string()))
+}
+
+async fn get_code_with(
+    state: State<AppState>,
+    caller: Caller,
+    Path((project, _code)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    get_code(state, caller, Path(project)).await
+}
+
+async fn put_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, code)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (found, access) = project_access(&state, &caller, &project)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
+    access.check(Action::Edit, &format!("project {}", found.id))?;
+    let code: i64 = match code.trim() {
+        "0" => 0,
+        "4" => 4,
+        "5" => 5,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "prearchive_code {other:?} is not one of 0 (manual), 4 (auto-archive), 5 (auto-archive with overwrite)"
+            )));
+        }
+    };
+    state.store().set_prearchive_code(&found.id, code).await?;
+    Ok(text(StatusCode::OK, code.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn src_with_and_without_data() {
+        assert_eq!(
+            parse_src("/data/prearchive/projects/P/20240101_101010101/S1").unwrap(),
+            (
+                "P".to_owned(),
+                "20240101_101010101".to_owned(),
+                "S1".to_owned()
+            )
+        );
+        assert!(parse_src("/prearchive/projects/P/TS/S1").is_ok());
+        assert!(parse_src("/archive/projects/P").is_err());
+    }
+}

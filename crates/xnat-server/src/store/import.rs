@@ -1,0 +1,117 @@
+//! Database side of DICOM import into an existing archived session: scans
+//! are created or updated, their `DICOM` resources found or created, and the
+//! new files recorded, all in one transaction. (New sessions go through
+//! [`Store::create_session_with_scans`].)
+
+use sqlx::AnyConnection;
+
+use super::resources::{Owner, insert_files, insert_resource};
+use super::{NewScanTree, Store, int, now_ms, text};
+
+/// Finds the scan row or creates it; returns its key.
+async fn scan_pk(
+    conn: &mut AnyConnection,
+    experiment_id: &str,
+    scan: &NewScanTree,
+) -> Result<i64, sqlx::Error> {
+    let found = sqlx::query("SELECT pk FROM scans WHERE experiment_id = $1 AND scan_id = $2")
+        .bind(experiment_id)
+        .bind(&scan.scan_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(row) = found {
+        return int(&row, "pk");
+    }
+    let attrs = &scan.attrs;
+    let row = sqlx::query(
+        "INSERT INTO scans (experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, created) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING pk",
+    )
+    .bind(experiment_id)
+    .bind(&scan.scan_id)
+    .bind(scan.xsi_type.as_str())
+    .bind(&attrs.scan_type)
+    .bind(&attrs.series_description)
+    .bind(&attrs.quality)
+    .bind(&attrs.note)
+    .bind(&attrs.uid)
+    .bind(&attrs.modality)
+    .bind(&attrs.frames)
+    .bind(now_ms())
+    .fetch_one(&mut *conn)
+    .await?;
+    int(&row, "pk")
+}
+
+impl Store {
+    /// Adds `scans` (with their already-committed files) to an existing
+    /// experiment in one transaction. A scan's frame count becomes the number
+    /// of files its resource holds afterwards.
+    pub async fn merge_scans_into_experiment(
+        &self,
+        experiment_id: &str,
+        project: &str,
+        scans: &[NewScanTree],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        for scan in scans {
+            let pk = scan_pk(&mut tx, experiment_id, scan).await?;
+            let owner = Owner::Scan(pk);
+            let existing = sqlx::query(
+                "SELECT id FROM resources WHERE owner_kind = $1 AND owner_key = $2 AND label = $3",
+            )
+            .bind(owner.kind())
+            .bind(owner.key())
+            .bind(&scan.resource_label)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let resource_id = match existing {
+                Some(row) => int(&row, "id")?,
+                None => {
+                    insert_resource(
+                        &mut tx,
+                        &owner,
+                        project,
+                        &scan.resource_label,
+                        &scan.resource_format,
+                        &scan.resource_content,
+                        "",
+                        &scan.resource_dir,
+                    )
+                    .await?
+                }
+            };
+            insert_files(&mut tx, resource_id, &scan.files).await?;
+            let count = sqlx::query(
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM files WHERE resource_id = $1",
+            )
+            .bind(resource_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE scans SET frames = $1 WHERE pk = $2")
+                .bind(int(&count, "n")?.to_string())
+                .bind(pk)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// The folder of a scan's resource with this label, if it exists.
+    pub async fn scan_resource_dir(
+        &self,
+        scan_pk: i64,
+        label: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let owner = Owner::Scan(scan_pk);
+        let row = sqlx::query(
+            "SELECT dir FROM resources WHERE owner_kind = $1 AND owner_key = $2 AND label = $3",
+        )
+        .bind(owner.kind())
+        .bind(owner.key())
+        .bind(label)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| text(&r, "dir")).transpose()
+    }
+}
