@@ -23,6 +23,7 @@ fn main() {
         word: Word::I16,
         big_endian: false,
         size: [256, 256],
+        depth: (1, 0.0),
         extent: [30.0, 30.0],
         groups: vec![(40, "FG_SLICE"), (10, "FG_REPETITION")],
         orientation: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],

@@ -549,13 +549,17 @@ impl SeriesTemplate {
             VR::IS,
             (visu.frame_count * visu.planes_per_frame()).to_string(),
         );
-        if let Some(slices) = recon.acqp.and_then(|a| a.f64("NSLICES")) {
-            obj.put(DataElement::new(
-                tags::NUMBER_OF_SLICES,
-                VR::US,
-                PrimitiveValue::from(slices.round() as u16),
-            ));
-        }
+        // Slices per volume, which XNAT-PIC's scripts and dcm2niix use to split
+        // volumes. From the frame groups, not acqp NSLICES, which is 1 for 3-D scans.
+        let slices_per_volume = visu.planes_per_frame()
+            * visu
+                .group_position("FG_SLICE")
+                .map_or(1, |g| visu.groups[g].len);
+        obj.put(DataElement::new(
+            tags::NUMBER_OF_SLICES,
+            VR::US,
+            PrimitiveValue::from(u16::try_from(slices_per_volume).unwrap_or(u16::MAX)),
+        ));
         if let Some(distance) = p.f64("VisuCoreSlicePacksSliceDist") {
             put_opt_ds(&mut obj, tags::SPACING_BETWEEN_SLICES, Some(distance));
         }

@@ -143,8 +143,15 @@ fn copy_dir(from: &Path, to: &Path) {
 fn check_synthetic(out: &Path, expno: u32, procno: u32, synth: &Synth) {
     let dir = out.join(expno.to_string()).join(procno.to_string());
     let files = series_files(&dir);
-    assert_eq!(files.len(), synth.frame_count(), "{}", dir.display());
-    for (frame, file) in files.iter().enumerate() {
+    let depth = synth.depth.0;
+    assert_eq!(
+        files.len(),
+        synth.frame_count() * depth,
+        "{}",
+        dir.display()
+    );
+    for (index, file) in files.iter().enumerate() {
+        let (frame, z) = (index / depth, index % depth);
         let image = Image::open(file);
         assert_eq!(image.number(tags::ROWS) as usize, synth.size[1]);
         assert_eq!(image.number(tags::COLUMNS) as usize, synth.size[0]);
@@ -153,8 +160,23 @@ fn check_synthetic(out: &Path, expno: u32, procno: u32, synth: &Synth) {
         assert!((spacing[1] - synth.extent[0] / synth.size[0] as f64).abs() < 1e-12);
         let slice = synth.index_of("FG_SLICE", frame);
         let ipp = image.numbers(tags::IMAGE_POSITION_PATIENT);
-        for (got, want) in ipp.iter().zip(synth.position(slice)) {
-            assert!((got - want).abs() < 1e-9, "frame {frame}: {ipp:?}");
+        // Plane z of a 3-D frame lies z steps along the normal (third orientation row).
+        let step = if depth > 1 {
+            synth.depth.1 / depth as f64
+        } else {
+            0.0
+        };
+        let normal = &synth.orientation[6..9];
+        for (axis, got) in ipp.iter().enumerate() {
+            let want = synth.position(slice)[axis] + step * z as f64 * normal[axis];
+            assert!(
+                (got - want).abs() < 1e-9,
+                "frame {frame} plane {z}: {ipp:?}"
+            );
+        }
+        if depth > 1 {
+            assert_eq!(image.number(tags::SLICE_THICKNESS), step);
+            assert_eq!(image.text(tags::MR_ACQUISITION_TYPE), "3D");
         }
         let iop = image.numbers(tags::IMAGE_ORIENTATION_PATIENT);
         for (got, want) in iop.iter().zip(&synth.orientation[..6]) {
@@ -163,16 +185,16 @@ fn check_synthetic(out: &Path, expno: u32, procno: u32, synth: &Synth) {
         let echo = synth.index_of("FG_ECHO", frame);
         assert_eq!(image.number(tags::ECHO_TIME), synth.echo_times[echo]);
         // Real values: exact for 16-bit, within half a stored step otherwise.
-        let step = image.number(tags::RESCALE_SLOPE);
+        let quantum = image.number(tags::RESCALE_SLOPE);
         let tolerance = if synth.word == Word::I16 {
             1e-9
         } else {
-            step / 2.0 + 1e-6
+            quantum / 2.0 + 1e-6
         };
         let reals = image.real_values();
         for y in 0..synth.size[1] {
             for x in 0..synth.size[0] {
-                let want = synth.slope(frame) * synth.stored(frame, x, y) + synth.offset(frame);
+                let want = synth.slope(frame) * synth.stored(frame, z, x, y) + synth.offset(frame);
                 let got = reals[y * synth.size[0] + x];
                 assert!(
                     (got - want).abs() <= tolerance.max(want.abs() * 1e-12),

@@ -134,6 +134,8 @@ pub struct Synth {
     pub big_endian: bool,
     pub size: [usize; 2],
     pub extent: [f64; 2],
+    /// Planes per frame and their extent: (1, _) for 2-D frames.
+    pub depth: (usize, f64),
     /// Frame groups, first fastest: (len, id, dependent params).
     pub groups: Vec<(usize, &'static str)>,
     /// Orientation per slice (row-major 3×3), position per slice.
@@ -204,14 +206,27 @@ impl Synth {
         frame as f64 * 3.0 - 7.0
     }
 
-    /// Stored value of pixel (x, y) in a frame, as f64 (exact for the word type).
-    pub fn stored(&self, frame: usize, x: usize, y: usize) -> f64 {
-        let base = (1000 * frame + 10 * y + x) as f64;
+    /// Stored value of pixel (x, y) of plane z in a frame, as f64 (exact for the word type).
+    pub fn stored(&self, frame: usize, z: usize, x: usize, y: usize) -> f64 {
+        let base = (1000 * frame + 100 * z + 10 * y + x) as f64;
         match self.word {
             Word::I16 => base - 500.0,
             Word::I32 => base * 40_503.0 - 1.0e8,
             Word::F32 => f64::from((base as f32) * 0.731 - 90.5),
         }
+    }
+
+    /// (z, y, x) in storage order within one frame.
+    fn plane_pixels(&self) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        for z in 0..self.depth.0 {
+            for y in 0..self.size[1] {
+                for x in 0..self.size[0] {
+                    out.push((z, y, x));
+                }
+            }
+        }
+        out
     }
 
     pub fn position(&self, slice: usize) -> [f64; 3] {
@@ -227,9 +242,9 @@ impl Synth {
     fn twodseq(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for frame in 0..self.frame_count() {
-            for y in 0..self.size[1] {
-                for x in 0..self.size[0] {
-                    let v = self.stored(frame, x, y);
+            for (z, y, x) in self.plane_pixels() {
+                {
+                    let v = self.stored(frame, z, x, y);
                     let bytes: Vec<u8> = match (self.word, self.big_endian) {
                         (Word::I16, false) => (v as i16).to_le_bytes().to_vec(),
                         (Word::I16, true) => (v as i16).to_be_bytes().to_vec(),
@@ -257,6 +272,13 @@ impl Synth {
         let frames = self.frame_count();
         let slices = self.slices();
         let visu_uid = format!("2.16.756.5.5.100.1.{expno}.{procno}");
+        let dim = if self.depth.0 > 1 { 3 } else { 2 };
+        let size = [
+            self.size[0] as f64,
+            self.size[1] as f64,
+            self.depth.0 as f64,
+        ];
+        let extent = [self.extent[0], self.extent[1], self.depth.1];
         let mut v = Jcamp::new(title)
             .raw("VisuVersion", visu_version)
             .string("VisuUid", &visu_uid)
@@ -264,18 +286,10 @@ impl Synth {
             .string("VisuCreatorVersion", creator_version)
             .raw("VisuCoreFrameCount", &frames.to_string())
             .comment("VisuVersion VisuUid VisuCreator")
-            .raw("VisuCoreDim", "2")
-            .numbers(
-                "VisuCoreSize",
-                &[2],
-                &[self.size[0] as f64, self.size[1] as f64],
-            )
-            .array(
-                "VisuCoreDimDesc",
-                &[2],
-                &["spatial".into(), "spatial".into()],
-            )
-            .numbers("VisuCoreExtent", &[2], &self.extent)
+            .raw("VisuCoreDim", &dim.to_string())
+            .numbers("VisuCoreSize", &[dim], &size[..dim])
+            .array("VisuCoreDimDesc", &[dim], &vec!["spatial".into(); dim])
+            .numbers("VisuCoreExtent", &[dim], &extent[..dim])
             .numbers("VisuCoreFrameThickness", &[1], &[0.8])
             .strings("VisuCoreUnits", &["mm", "mm"]);
         let orientations: Vec<f64> = (0..slices).flat_map(|_| self.orientation).collect();
@@ -461,6 +475,7 @@ pub fn pv6_study(root: &Path) -> (PathBuf, Vec<(u32, u32, Synth)>) {
         word: Word::I16,
         big_endian: false,
         size: [8, 6],
+        depth: (1, 0.0),
         extent: [16.0, 9.0],
         groups: vec![(3, "FG_ECHO"), (2, "FG_SLICE")],
         orientation: [c, c, 0.0, -c, c, 0.0, 0.0, 0.0, 1.0],
@@ -509,6 +524,7 @@ pub fn pv360_study(root: &Path) -> (PathBuf, Vec<(u32, u32, Synth)>) {
         word: Word::I16,
         big_endian: true,
         size: [5, 7],
+        depth: (1, 0.0),
         extent: [20.0, 21.0],
         groups: vec![(4, "FG_CYCLE"), (3, "FG_SLICE")],
         orientation: [1.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 1.0, 0.0],
@@ -529,7 +545,17 @@ pub fn pv360_study(root: &Path) -> (PathBuf, Vec<(u32, u32, Synth)>) {
         cest: None,
         ..cest.clone()
     };
-    let scans = vec![(3, 1, cest), (4, 1, float)];
+    // A 3-D acquisition: two volumes of 4 planes, wide-range 32-bit integers.
+    let volume = Synth {
+        word: Word::I32,
+        size: [6, 5],
+        depth: (4, 6.0),
+        groups: vec![(2, "FG_REPETITION")],
+        protocol: "FLASH_3D".into(),
+        cest: None,
+        ..cest.clone()
+    };
+    let scans = vec![(3, 1, cest), (4, 1, float), (5, 1, volume)];
     for (expno, procno, synth) in &scans {
         synth.write(&study, *expno, *procno);
     }
