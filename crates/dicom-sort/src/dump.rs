@@ -13,7 +13,7 @@ use dicom_parser::dataset::DataToken;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::header::text_value;
+use crate::header::{check_value_fits, text_value};
 use crate::source::{open_data_set, parse_error};
 
 /// Binary values are shown as hex bytes, cut to this many characters (as XNAT cuts long values).
@@ -47,6 +47,13 @@ pub fn dicom_dump(path: &Path, fields: &[String]) -> Result<Vec<DumpRow>, Error>
         name: name.clone(),
         source,
     })?;
+    let file_len = file
+        .metadata()
+        .map_err(|source| Error::Io {
+            name: name.clone(),
+            source,
+        })?
+        .len();
     let mut opened = open_data_set(BufReader::with_capacity(64 * 1024, file), &name)?;
     let selected = |tag: Tag| wanted.is_empty() || wanted.contains(&tag);
 
@@ -93,7 +100,10 @@ pub fn dicom_dump(path: &Path, fields: &[String]) -> Result<Vec<DumpRow>, Error>
             {
                 break;
             }
-            DataToken::ElementHeader(header) => pending = Some((header.tag, header.vr)),
+            DataToken::ElementHeader(header) => {
+                check_value_fits(&opened, Some(file_len), header.len, &name)?;
+                pending = Some((header.tag, header.vr));
+            }
             DataToken::PrimitiveValue(value) => {
                 let Some((tag, vr)) = pending.take() else {
                     continue;

@@ -15,7 +15,7 @@ use dicom_parser::dataset::DataToken;
 use crate::error::Error;
 
 const STUDY_COMMENTS: Tag = Tag(0x0032, 0x4000);
-use crate::source::{open_data_set, parse_error};
+use crate::source::{OpenedDataSet, open_data_set, parse_error};
 
 /// Everything the archive needs from one instance.
 ///
@@ -200,21 +200,11 @@ fn read_header_impl(
             DataToken::PixelSequenceStart if depth == 0 => break,
             DataToken::PixelSequenceStart => depth += 1,
             DataToken::ElementHeader(element) if depth == 0 && element.tag.group() >= 0x7FE0 => {
-                if let (Some(file_len), Length(len), true) =
-                    (file_len, element.len, opened.positions_are_file_offsets)
-                    && !element.len.is_undefined()
-                {
-                    let end = opened.progress.consumed() + u64::from(len);
-                    if end > file_len {
-                        return Err(Error::Truncated {
-                            name: name.to_owned(),
-                            offset: file_len,
-                        });
-                    }
-                }
+                check_value_fits(&opened, file_len, element.len, name)?;
                 break;
             }
             DataToken::ElementHeader(element) => {
+                check_value_fits(&opened, file_len, element.len, name)?;
                 pending = (depth == 0).then_some(element.tag);
             }
             DataToken::PrimitiveValue(value) => {
@@ -256,6 +246,42 @@ fn read_header_impl(
         }
     }
     Ok(header)
+}
+
+/// Largest element value read from a stream of unknown length: the parser
+/// allocates a value's declared length up front, so a few corrupt bytes must not
+/// make it allocate gigabytes.
+const MAX_VALUE_BYTES_IN_STREAM: u64 = 512 * 1024 * 1024;
+
+/// Refuses an element whose declared length runs past the end of the data before
+/// its value is read (and allocated).
+pub(crate) fn check_value_fits(
+    opened: &OpenedDataSet<'_>,
+    file_len: Option<u64>,
+    len: Length,
+    name: &str,
+) -> Result<(), Error> {
+    let Some(len) = len.get() else { return Ok(()) };
+    let len = u64::from(len);
+    match file_len {
+        Some(file_len) if opened.positions_are_file_offsets => {
+            if opened.progress.consumed() + len > file_len {
+                return Err(Error::Truncated {
+                    name: name.to_owned(),
+                    offset: file_len,
+                });
+            }
+        }
+        _ => {
+            if len > MAX_VALUE_BYTES_IN_STREAM {
+                return Err(Error::Malformed {
+                    name: name.to_owned(),
+                    detail: format!("element of {len} bytes exceeds what this reader accepts"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the headers of many files on up to `jobs` threads (at least one). The

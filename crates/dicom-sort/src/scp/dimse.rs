@@ -11,8 +11,6 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use crate::source::IMPLICIT_VR_LE;
 
 pub(crate) const C_STORE_RQ: u16 = 0x0001;
-#[cfg(test)]
-pub(crate) const C_STORE_RSP: u16 = 0x8001;
 pub(crate) const C_ECHO_RQ: u16 = 0x0030;
 #[cfg(test)]
 pub(crate) const C_ECHO_RSP: u16 = 0x8030;
