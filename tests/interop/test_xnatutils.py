@@ -73,8 +73,10 @@ def uploaded(server, project_id, home, tmp_path_factory):
     files = {"t1w.nii.gz": os.urandom(50_000), "t1w.json": b'{"EchoTime": 0.003}\n'}
     for name, content in files.items():
         (data / name).write_bytes(content)
+    # -p/-b explicitly: left to itself xnat-put would label the subject "S…"
+    # (the middle part), which xnat-varput then cannot find under "P_S…".
     ok(run_cli("xnat-put", session, "t1w", str(data), "--create_session", "--resource_name", "NIFTI_GZ",
-               home=home, server=server))
+               "--project_id", project_id, "--subject_id", subject, home=home, server=server))
     return {"subject": subject, "session": session, "scan": "t1w", "resource": "NIFTI_GZ", "files": files}
 
 
@@ -99,11 +101,16 @@ def test_put_per_file_method(server, project_id, home, uploaded, tmp_path):
 
 
 def test_ls_lists_projects_subjects_sessions_scans(server, project_id, home, uploaded):
-    assert project_id in ok(run_cli("xnat-ls", home=home, server=server)).split()
-    assert uploaded["subject"] in ok(run_cli("xnat-ls", project_id, home=home, server=server)).split()
-    assert uploaded["session"] in ok(run_cli("xnat-ls", uploaded["subject"], home=home, server=server)).split()
-    scans = ok(run_cli("xnat-ls", "--datatype", "scan", uploaded["session"], home=home, server=server)).split()
-    assert uploaded["scan"] in scans
+    # Always with --datatype: xnatutils 0.10.0 crashes guessing it from a
+    # positional ID (it passes the argument list where it expects a string).
+    def ls(*args):
+        return ok(run_cli("xnat-ls", *args, home=home, server=server)).split()
+
+    assert project_id in ls()
+    assert ls("--datatype", "subject", "--project", project_id) == [uploaded["subject"]]
+    assert ls("--datatype", "session", "--project", project_id) == [uploaded["session"]]
+    assert ls("--datatype", "session", f"{uploaded['subject']}_.*") == [uploaded["session"]]
+    assert uploaded["scan"] in ls("--datatype", "scan", uploaded["session"])
 
 
 def test_get_downloads_scan_files(server, home, uploaded, tmp_path):
