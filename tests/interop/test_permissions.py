@@ -216,3 +216,55 @@ def test_lockout_after_repeated_failures(server):
     locked = requests.get(url, auth=victim, timeout=30)
     assert locked.status_code == 401, f"right password after 25 failures must be refused: {describe(locked)}"
     assert requests.get(url, auth=bystander, timeout=30).status_code == 200, "lockout is per account"
+
+
+def test_form_login_cookie_and_logout(server):
+    """The connect sequence of xnatpy 0.4.3 (cookie mandatory) and logout (contract §2.1, §13)."""
+    username, password = server.create_user()
+    login = requests.put(f"{server.url}/data/services/auth", data={"username": username, "password": password},
+                         timeout=30)
+    assert login.status_code == 200, describe(login)
+    session_id = login.text.strip()
+    assert login.cookies.get("JSESSIONID") == session_id, "the body and the JSESSIONID cookie name the same session"
+    cookies = {"JSESSIONID": session_id}
+    auth = requests.get(f"{server.url}/data/auth", cookies=cookies, timeout=30)
+    assert auth.status_code == 200 and f"User '{username}' is logged in" in auth.text, describe(auth)
+    assert requests.get(f"{server.url}/data/projects", params={"format": "json"}, cookies=cookies,
+                        timeout=30).status_code == 200
+    logout = requests.delete(f"{server.url}/data/JSESSION", cookies=cookies, timeout=30)
+    assert logout.status_code == 200, describe(logout)
+    after = requests.get(f"{server.url}/data/projects", params={"format": "json"}, cookies=cookies, timeout=30)
+    assert after.status_code == 401, f"a logged-out session must not authenticate: {describe(after)}"
+
+
+def test_alias_token_as_basic_auth_and_invalidation(server):
+    user = server.create_user()
+    issued = requests.get(f"{server.url}/data/services/tokens/issue", params={"format": "json"}, auth=user,
+                          timeout=30)
+    assert issued.status_code == 200, describe(issued)
+    token = issued.json()
+    alias, secret = token["alias"], token["secret"]
+    url = f"{server.url}/data/projects"
+    assert requests.get(url, params={"format": "json"}, auth=(alias, secret), timeout=30).status_code == 200
+    assert requests.get(url, params={"format": "json"}, auth=(alias, secret + "x"), timeout=30).status_code == 401
+    invalidate = requests.get(f"{server.url}/data/services/tokens/invalidate/{alias}/{secret}", auth=user,
+                              timeout=30)
+    assert invalidate.status_code == 200, describe(invalidate)
+    assert requests.get(url, params={"format": "json"}, auth=(alias, secret), timeout=30).status_code == 401
+
+
+def test_only_admins_issue_tokens_for_others(server):
+    user, other = server.create_user(), server.create_user()
+    refused = requests.get(f"{server.url}/data/services/tokens/issue/user/{other[0]}", auth=user, timeout=30)
+    assert refused.status_code == 403, describe(refused)
+    granted = requests.get(f"{server.url}/data/services/tokens/issue/user/{other[0]}", auth=server.admin,
+                           timeout=30)
+    assert granted.status_code == 200, describe(granted)
+
+
+def test_only_admins_create_users(server):
+    user = server.create_user()
+    response = requests.post(f"{server.url}/xapi/users", auth=user, timeout=30,
+                             json={"username": unique("intruder"), "password": "Pw-123456789", "email": "x@example.org",
+                                   "firstName": "X", "lastName": "Y", "enabled": True, "verified": True})
+    assert response.status_code == 403, describe(response)
