@@ -117,8 +117,8 @@ impl ExportReport {
 pub trait ExportObserver: TransferObserver {
     /// A subject was looked up; `report` has its status and matched types.
     fn subject_planned(&self, _report: &SubjectReport) {}
-    /// Planning finished: this many files and bytes will be checked or fetched.
-    fn planned(&self, _files: usize, _bytes: u64) {}
+    /// Planning finished: these files will be checked or fetched.
+    fn planned(&self, _jobs: &[FileJob]) {}
 }
 
 struct PlannedScan {
@@ -184,8 +184,7 @@ pub async fn export(
         }
     }
     check_unique_destinations(&jobs)?;
-    let total_bytes = jobs.iter().filter_map(|j| j.remote.size).sum();
-    observer.planned(jobs.len(), total_bytes);
+    observer.planned(&jobs);
 
     std::fs::create_dir_all(&options.out).map_err(|e| ClientError::io(&options.out, e))?;
     let manifest = Manifest::open(&options.out)?;

@@ -30,6 +30,8 @@ pub mod export;
 pub mod layout;
 pub mod netrc;
 pub mod retry;
+#[cfg(feature = "sample-data")]
+pub mod sample;
 pub mod select;
 pub mod services;
 pub mod subject_list;

@@ -33,6 +33,26 @@ enum Command {
     Upload(cmd::upload::Args),
     /// Run an XNAT-compatible archive server.
     Serve(cmd::serve::Args),
+    /// Try it: export a subject list from an embedded server with sample CT data.
+    Demo(cmd::demo::Args),
+    /// Log in once; stores an alias token (never the password).
+    Login(cmd::login::Args),
+    /// Invalidate and delete the stored token.
+    Logout(cmd::login::LogoutArgs),
+    /// List projects, subjects, sessions, scans or files.
+    Ls(cmd::ls::Args),
+    /// Export one scan type per subject of a CSV/XLSX list (parallel, verified, resumable).
+    Export(cmd::export::Args),
+    /// Download a session, subject or project in XNAT's folder structure.
+    Download(cmd::download::Args),
+    /// Import a zip/tar or folder of DICOM via the import service.
+    Import(cmd::import::Args),
+    /// List, archive, move or delete prearchive sessions.
+    Prearchive(cmd::prearchive::Args),
+    /// Show a scan's DICOM header (server-side dicomdump).
+    Dump(cmd::dump::Args),
+    /// Read or set custom variables.
+    Fields(cmd::fields::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -79,6 +99,16 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Convert(args) => cmd::convert::run(args).await,
         Command::Upload(args) => cmd::upload::run(args).await,
         Command::Serve(args) => cmd::serve::run(args).await,
+        Command::Demo(args) => cmd::demo::run(args).await,
+        Command::Login(args) => cmd::login::run(args).await,
+        Command::Logout(args) => cmd::login::logout(args).await,
+        Command::Ls(args) => cmd::ls::run(args).await,
+        Command::Export(args) => cmd::export::run(args).await,
+        Command::Download(args) => cmd::download::run(args).await,
+        Command::Import(args) => cmd::import::run(args).await,
+        Command::Prearchive(args) => cmd::prearchive::run(args).await,
+        Command::Dump(args) => cmd::dump::run(args).await,
+        Command::Fields(args) => cmd::fields::run(args).await,
     }
 }
 

@@ -1,4 +1,14 @@
 //! One module per subcommand.
+pub mod common;
 pub mod convert;
-pub mod upload;
+pub mod demo;
+pub mod download;
+pub mod dump;
+pub mod export;
+pub mod fields;
+pub mod import;
+pub mod login;
+pub mod ls;
+pub mod prearchive;
 pub mod serve;
+pub mod upload;

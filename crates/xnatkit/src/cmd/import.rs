@@ -1,0 +1,77 @@
+//! `xnatkit import`: a zip/tar archive or a folder of DICOM files into the
+//! XNAT import service, to the archive or the prearchive.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use xnat_client::services::{ImportDestination, ImportOptions};
+
+use super::common::ServerArgs;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Dest {
+    Archive,
+    Prearchive,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Overwrite {
+    None,
+    Append,
+    Delete,
+}
+
+/// Import DICOM data (a .zip/.tar/.tar.gz, or a folder zipped on the fly)
+/// through the server's import service. Prints the URI of the new session.
+/// An import is never retried automatically once sent (it could be stored
+/// twice); rerun with --overwrite append if it was cut off.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Archive file or folder to import.
+    source: PathBuf,
+    /// Project ID.
+    #[arg(short = 'p', long)]
+    project: String,
+    /// Subject label (default: from the DICOM headers).
+    #[arg(long)]
+    subject: Option<String>,
+    /// Session label (default: from the DICOM headers).
+    #[arg(long)]
+    session: Option<String>,
+    /// Where the session goes.
+    #[arg(long, value_enum, default_value = "archive")]
+    dest: Dest,
+    /// What to do when the session exists already.
+    #[arg(long, value_enum)]
+    overwrite: Option<Overwrite>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.source.exists() {
+        anyhow::bail!("{}: no such file or folder", args.source.display());
+    }
+    let client = args.server.connect().await?;
+    let options = ImportOptions {
+        destination: match args.dest {
+            Dest::Archive => ImportDestination::Archive,
+            Dest::Prearchive => ImportDestination::Prearchive,
+        },
+        project: args.project,
+        subject: args.subject,
+        session: args.session,
+        overwrite: args.overwrite.map(|o| {
+            match o {
+                Overwrite::None => "none",
+                Overwrite::Append => "append",
+                Overwrite::Delete => "delete",
+            }
+            .to_owned()
+        }),
+    };
+    let uri = client.import(&args.source, &options).await?;
+    client.disconnect().await;
+    println!("{uri}");
+    Ok(ExitCode::SUCCESS)
+}
