@@ -327,11 +327,13 @@ fn build_scan(id: String, series_instance_uid: String, members: Vec<InstanceRef>
 }
 
 /// XNAT's "maybe numeric" order: by leading number, then by the rest as text
-/// (`1`, `1-MR1`, `2`, `10`, `abc`).
+/// (`1`, `1-MR1`, `2`, `10`, then the rest as text, e.g. sanitised UIDs).
 pub fn compare_scan_ids(a: &str, b: &str) -> Ordering {
     let split = |s: &str| {
         let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-        let number = s[..digits].parse::<u128>().ok();
+        // Only `N` and `N-…` (XNAT's collision suffix) count as numbered IDs.
+        let numbered = matches!(s.as_bytes().get(digits), None | Some(b'-'));
+        let number = numbered.then(|| s[..digits].parse::<u128>().ok()).flatten();
         (number, s[digits..].to_owned())
     };
     let (na, ra) = split(a);
