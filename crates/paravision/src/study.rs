@@ -15,7 +15,7 @@ use crate::visu::{Visu, VisuError};
 /// The study as a whole could not be converted.
 #[derive(Debug, thiserror::Error)]
 pub enum StudyError {
-    #[error("{}: not found or not a directory", .0.display())]
+    #[error("{}: not found or not a directory; give the path of a ParaVision study or scan folder", .0.display())]
     NotADirectory(PathBuf),
     #[error(
         "{}: no ParaVision reconstructions found (expected <scan>/pdata/<n>/ folders); point at a study folder or a scan folder",
@@ -151,7 +151,14 @@ pub fn convert(
     };
     for (expno, scan_dir, procno, recon_dir) in &recons {
         let dest = out_dir.join(expno).join(procno);
-        match convert_one(&study, expno, scan_dir, procno, recon_dir, &dest) {
+        let outcome = convert_one(&study, expno, scan_dir, procno, recon_dir, &dest);
+        if outcome.is_err()
+            && let Some(scan_out) = dest.parent()
+        {
+            // Only succeeds when empty: never removes another reconstruction's series.
+            let _ = std::fs::remove_dir(scan_out);
+        }
+        match outcome {
             Ok(summary) => {
                 let written = Written {
                     scan: expno.clone(),

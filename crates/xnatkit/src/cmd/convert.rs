@@ -34,7 +34,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
-    let study_dir = args.study_dir.clone();
     let started = std::time::Instant::now();
     // Conversion is file I/O and CPU: keep it off the async workers.
     let report = tokio::task::spawn_blocking(move || {
@@ -56,7 +55,7 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("the conversion task stopped unexpectedly")?
-    .with_context(|| format!("cannot convert {}", study_dir.display()))?;
+    .context("cannot convert the ParaVision study")?;
     let seconds = started.elapsed().as_secs_f64();
     let megabytes = report.twodseq_bytes() as f64 / 1e6;
     println!(
