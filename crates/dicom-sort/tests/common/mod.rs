@@ -58,7 +58,7 @@ pub fn dcmtk_tool(name: &str) -> Option<PathBuf> {
 /// the text inside `[...]` (or the bare value for numbers and `=Name` UIDs).
 pub fn dcmdump_values(dcmdump: &Path, file: &Path) -> std::collections::HashMap<String, String> {
     let output = Command::new(dcmdump)
-        .args(["+L", "-q"])
+        .args(["+L", "-q", "-Un"])
         .arg(file)
         .output()
         .expect("run dcmdump");
