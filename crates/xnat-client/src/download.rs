@@ -305,7 +305,9 @@ async fn fetch_into_part(
     loop {
         match stream_once(client, remote, part, &mut hasher, &mut have, progress).await {
             Ok(()) => return Ok(hex::encode(hasher.clone().finalize())),
-            Err(err) if err.is_transient() && attempt + 1 < policy.max_attempts => {
+            // Only a broken transfer is retried here: connection failures
+            // were already retried inside `send_raw`.
+            Err(err @ ClientError::Transport { .. }) if attempt + 1 < policy.max_attempts => {
                 tracing::debug!(file = %part.display(), error = %err, "download interrupted; resuming");
                 tokio::time::sleep(policy.delay(attempt, None)).await;
                 attempt += 1;

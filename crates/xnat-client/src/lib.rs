@@ -41,3 +41,5 @@ pub mod tree;
 
 pub use client::{ClientOptions, Credentials, Request, RequestBody, XnatClient, normalize_server};
 pub use error::{ClientError, Result};
+/// The HTTP method type used in [`Request`].
+pub use reqwest::Method;

@@ -82,6 +82,7 @@ fn is_fatal(err: &ClientError) -> bool {
     matches!(
         err,
         ClientError::DiskFull { .. }
+            | ClientError::Unreachable { .. }
             | ClientError::LoginFailed { .. }
             | ClientError::Cancelled
             | ClientError::Io { .. }
