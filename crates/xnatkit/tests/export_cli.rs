@@ -2,6 +2,9 @@
 //! reruns, repair of damaged files, resume after a killed run, token login,
 //! and the one-line errors for bad input.
 
+// Helpers below are test code: failures should panic with their error.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::path::Path;

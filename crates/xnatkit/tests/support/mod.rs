@@ -2,7 +2,8 @@
 //! folder, a user and a project filled with generated CT sessions, and a
 //! hermetic environment for running the CLI against it.
 
-#![allow(dead_code)]
+// Test harness: a failed set-up step should panic with its error.
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
