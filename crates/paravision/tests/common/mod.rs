@@ -195,6 +195,13 @@ impl Synth {
 
     /// Slope that differs per frame, to catch "slope of frame 0 only" bugs.
     pub fn slope(&self, frame: usize) -> f64 {
+        // PV360 files run-length encode repeats: give blocks of four frames one
+        // slope so `@4*(v)` runs appear mid-array.
+        let frame = if self.version == Pv::V360 {
+            frame / 4
+        } else {
+            frame
+        };
         match self.word {
             Word::I16 => 0.5 + 0.25 * frame as f64,
             Word::I32 => 1e-3 * (1.0 + frame as f64),

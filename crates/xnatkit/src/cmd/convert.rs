@@ -27,6 +27,29 @@ struct ParavisionArgs {
     out: Option<PathBuf>,
 }
 
+/// One line per reconstruction: where it went, or why it was not converted.
+fn print_outcome(outcome: Result<&paravision::Written, &paravision::Failure>) {
+    match outcome {
+        Ok(written) => {
+            println!(
+                "scan {} reconstruction {}: {} images -> {}{}",
+                written.scan,
+                written.reco,
+                written.summary.images,
+                written.dir.display(),
+                if written.summary.cest { " (CEST)" } else { "" }
+            );
+            if written.summary.non_finite_pixels > 0 {
+                eprintln!(
+                    "warning: scan {} reconstruction {}: {} NaN/infinite pixels stored as the image minimum",
+                    written.scan, written.reco, written.summary.non_finite_pixels
+                );
+            }
+        }
+        Err(failure) => eprintln!("error: {failure}"),
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.converter {
         Converter::Paravision(args) => paravision(args).await,
@@ -37,21 +60,7 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     // Conversion is file I/O and CPU: keep it off the async workers.
     let report = tokio::task::spawn_blocking(move || {
-        paravision::convert(
-            &args.study_dir,
-            args.out.as_deref(),
-            |outcome| match outcome {
-                Ok(written) => println!(
-                    "scan {} reconstruction {}: {} images -> {}{}",
-                    written.scan,
-                    written.reco,
-                    written.summary.images,
-                    written.dir.display(),
-                    if written.summary.cest { " (CEST)" } else { "" }
-                ),
-                Err(failure) => eprintln!("error: {failure}"),
-            },
-        )
+        paravision::convert(&args.study_dir, args.out.as_deref(), print_outcome)
     })
     .await
     .context("the conversion task stopped unexpectedly")?
