@@ -196,9 +196,11 @@ mod tests {
 
     #[test]
     fn comment_syntax_is_strict_about_boundaries() {
-        let mut h = DicomHeader::default();
-        h.patient_comments = Some("xProject:Wrong".into());
-        h.additional_patient_history = Some("notes; project : Right, more".into());
+        let h = DicomHeader {
+            patient_comments: Some("xProject:Wrong".into()),
+            additional_patient_history: Some("notes; project : Right, more".into()),
+            ..DicomHeader::default()
+        };
         let r = route(&h, &RoutingHints::default());
         assert_eq!(r.project.as_deref(), Some("Right"));
         assert_eq!(r.subject, None);

@@ -1,6 +1,9 @@
 //! The study assembler with tokio's paused clock: studies are released only after
 //! their quiet period, each new instance restarting it.
 
+// Test helpers panic on setup failures like the tests themselves do.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

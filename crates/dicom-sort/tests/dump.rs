@@ -1,5 +1,8 @@
 //! The DICOM dump compared with dcmdump.
 
+// Test helpers panic on setup failures like the tests themselves do.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use dicom_sort::testdata::{SyntheticInstance, new_uid, write_synthetic_instance};

@@ -1,6 +1,9 @@
 //! Header reading on generated instances and on pydicom's real test files,
 //! checked against dcmdump.
 
+// Test helpers panic on setup failures like the tests themselves do.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs;

@@ -1,5 +1,8 @@
 //! The C-STORE receiver against DCMTK's real `echoscu`, `storescu` and `findscu`.
 
+// Test helpers panic on setup failures like the tests themselves do.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -256,7 +259,11 @@ async fn compressed_and_legacy_syntaxes_are_stored_unchanged() {
         let before = receiver.received().len();
         let (ok, text) = run_tool(
             &storescu,
-            &args(&["-aec", AE, option], receiver.port, &[path.clone()]),
+            &args(
+                &["-aec", AE, option],
+                receiver.port,
+                std::slice::from_ref(&path),
+            ),
         )
         .await;
         assert!(ok, "{name}: {text}");

@@ -1,5 +1,8 @@
 //! Sorting generated instances into sessions and scans, and routing them.
 
+// Test helpers panic on setup failures like the tests themselves do.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::path::Path;
 
