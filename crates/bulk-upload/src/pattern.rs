@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn double_star_needs_at_least_one_part_and_takes_several() {
-        let s = set(&["{S}-{ID}", "**", "{Directory}", "{f}.dcm"]);
+        let s = set(&["{Name}-{ID}", "**", "{Directory}", "{file}.dcm"]);
         assert!(s.match_parts(&parts("a-1/CT/x.dcm")).is_none());
         let got = s.match_parts(&parts("a-1/d/e/f/CT/x.dcm")).unwrap();
         assert_eq!(got["Directory"], "CT");
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn single_star_is_exactly_one_part() {
-        let s = set(&["*", "{f}"]);
+        let s = set(&["*", "{file}"]);
         assert!(s.match_parts(&parts("a/b")).is_some());
         assert!(s.match_parts(&parts("a/b/c")).is_none());
         assert!(s.match_parts(&parts("b")).is_none());
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn repeated_letter_names_capture_digits_only() {
-        let s = set(&["{YYYY}{MM}{DD}", "{f}"]);
+        let s = set(&["{YYYY}{MM}{DD}", "{file}"]);
         let got = s.match_parts(&parts("20200312/x")).unwrap();
         assert_eq!((got["YYYY"].as_str(), got["MM"].as_str()), ("2020", "03"));
         assert!(s.match_parts(&parts("2020031/x")).is_none());
@@ -235,10 +235,17 @@ mod tests {
 
     #[test]
     fn literal_text_must_match_whole_name() {
-        let s = set(&["DICOM", "{f}.dcm"]);
+        let s = set(&["DICOM", "{file}.dcm"]);
         assert!(s.match_parts(&parts("DICOM/a.dcm")).is_some());
         assert!(s.match_parts(&parts("OTHER/a.dcm")).is_none());
         assert!(s.match_parts(&parts("DICOM/a.dcm.bak")).is_none());
+    }
+
+    #[test]
+    fn single_letter_names_are_one_digit_as_in_xnatuploader() {
+        let s = set(&["{x}", "{file}"]);
+        assert!(s.match_parts(&parts("7/a")).is_some());
+        assert!(s.match_parts(&parts("ab/a")).is_none());
     }
 
     #[test]

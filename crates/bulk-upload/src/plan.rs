@@ -356,6 +356,8 @@ pub fn plan(config: &Config, rows: &[FileRow]) -> Plan {
     // Files that are not DICOM: into the session whose DICOM files share the
     // longest folder prefix with them, else into a project resource.
     let mut project_resources: Vec<ResourcePlan> = Vec::new();
+    let project_owner = "project";
+    let common_root = common_folder(rows.iter().map(|r| Path::new(&r.file)));
     for (index, row) in rows.iter().enumerate() {
         if !valid[index] || is_dicom_row(row) || row.is_success() {
             continue;
@@ -366,23 +368,37 @@ pub fn plan(config: &Config, rows: &[FileRow]) -> Plan {
         let resource = sanitize_scan_type(resource);
         let subject = row.value(SUBJECT).unwrap_or("");
         let target = closest_session(&c, rows, index, subject);
-        let file = FilePlan {
+        let mut file = FilePlan {
             row: index,
             local: PathBuf::from(&row.file),
             name: remote_name(&row.file),
         };
-        let resources = match target.and_then(|l| sessions.iter_mut().find(|s| s.label == l)) {
-            Some(session) => &mut session.resources,
-            None => {
-                // One project resource per label; files keep their subject as folder.
-                let file = FilePlan {
-                    name: format!("{subject}/{}", file.name),
-                    ..file.clone()
-                };
-                push_file(&mut project_resources, &resource, file);
-                continue;
-            }
-        };
+        let (resources, owner) =
+            match target.and_then(|l| sessions.iter_mut().find(|s| s.label == l)) {
+                Some(session) => (&mut session.resources, session.label.clone()),
+                None => {
+                    // Project resources keep the folders below the scanned
+                    // tree, so files of different subjects and visits stay apart.
+                    let relative = Path::new(&row.file)
+                        .strip_prefix(&common_root)
+                        .map(|p| p.to_string_lossy().replace('\\', "/"))
+                        .unwrap_or_else(|_| format!("{subject}/{}", file.name));
+                    file.name = relative;
+                    (&mut project_resources, project_owner.to_owned())
+                }
+            };
+        let key = (format!("{owner}/resource/{resource}"), file.name.clone());
+        if let Some(&other) = used_names.get(&key) {
+            row_errors.push((
+                index,
+                format!(
+                    "file name {} is also used by worksheet row {} in resource {resource}; rename one of the files",
+                    file.name, rows[other].sheet_row
+                ),
+            ));
+            continue;
+        }
+        used_names.insert(key, index);
         push_file(resources, &resource, file);
     }
     for session in &mut sessions {
@@ -426,6 +442,26 @@ fn closest_session(c: &Collation, rows: &[FileRow], index: usize, subject: &str)
     let (_, labels) = best.into_iter().next_back()?;
     let first = labels.first()?;
     labels.iter().all(|l| l == first).then(|| (*first).clone())
+}
+
+/// The deepest folder containing every file.
+fn common_folder<'a>(files: impl Iterator<Item = &'a Path>) -> PathBuf {
+    let mut root: Option<PathBuf> = None;
+    for file in files {
+        let Some(folder) = file.parent() else {
+            continue;
+        };
+        root = Some(match root {
+            None => folder.to_owned(),
+            Some(r) => r
+                .components()
+                .zip(folder.components())
+                .take_while(|(x, y)| x == y)
+                .map(|(x, _)| x)
+                .collect(),
+        });
+    }
+    root.unwrap_or_default()
 }
 
 fn common_prefix(a: &Path, b: &Path) -> usize {

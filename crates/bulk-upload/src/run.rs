@@ -86,11 +86,11 @@ pub enum RunError {
     )]
     ProjectMissing { project: String, server: String },
     #[error(
-        "cannot create session {session} in project {project}: {source}; check that you may upload to the project"
+        "cannot create {what} in project {project}: {source}; check that you may upload to the project"
     )]
-    CannotCreateSession {
+    CannotCreate {
         project: String,
-        session: String,
+        what: String,
         #[source]
         source: Box<ClientError>,
     },
@@ -237,7 +237,14 @@ pub async fn run(
             let path = format!("{project_path}/subjects/{}", seg(&subject.label));
             let mut query = vec![("xsiType".to_owned(), "xnat:subjectData".to_owned())];
             query.extend(field_query("xnat:subjectData", &subject.fields));
-            put(client, &path, &query, &format!("subject {}", subject.label)).await?;
+            let what = format!("subject {}", subject.label);
+            put(client, &path, &query, &what)
+                .await
+                .map_err(|source| RunError::CannotCreate {
+                    project: project.clone(),
+                    what,
+                    source: Box::new(source),
+                })?;
         }
         for session in &plan.sessions {
             if cancel.is_cancelled() {
@@ -264,9 +271,9 @@ pub async fn run(
                     source,
                     ClientError::Forbidden { .. } | ClientError::NotFound { .. }
                 ) {
-                    return Err(RunError::CannotCreateSession {
+                    return Err(RunError::CannotCreate {
                         project: project.clone(),
-                        session: session.label.clone(),
+                        what: format!("session {}", session.label),
                         source: Box::new(source),
                     });
                 }

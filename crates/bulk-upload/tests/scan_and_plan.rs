@@ -161,7 +161,7 @@ fn rescan_keeps_other_sheets_and_replaces_files() {
     let wb = Workbook::open(&sheet).unwrap();
     let notes = wb.sheet("Notes").unwrap();
     assert_eq!(notes.cell("A1").unwrap().value(), "keep me");
-    assert!(*notes.cell("A1").unwrap().style().font().unwrap().bold());
+    assert!(notes.cell("A1").unwrap().style().font().unwrap().bold());
     assert_eq!(rows(&sheet).len(), 11);
     let config = wb.sheet("Configuration").unwrap();
     assert_eq!(config.cell("C5").unwrap().value(), "{SubjectName}-{ID}");

@@ -240,7 +240,16 @@ async fn xnat_pic_folders_give_custom_variables_and_modalities() {
     let mut opts = options("PIC");
     opts.create_project = true;
     let report = upload(&admin, &sheet, &opts).await;
-    assert_eq!((report.uploaded, report.failed), (36, 0), "{report:?}");
+    let bad: Vec<String> = rows(&sheet)
+        .iter()
+        .filter(|r| !r.is_success())
+        .map(|r| format!("{}: {}", r.file, r.status))
+        .collect();
+    assert_eq!(
+        (report.uploaded, report.failed),
+        (36, 0),
+        "{report:?} {bad:#?}"
+    );
 
     let sessions = admin.sessions("PIC", "MOUSE01").await.unwrap();
     let mut kinds: Vec<(String, String)> = sessions
@@ -284,7 +293,7 @@ async fn xnat_pic_folders_give_custom_variables_and_modalities() {
         "{session}"
     );
     // The physiology log sits in the folder of all four sessions of that
-    // visit; it goes to a project resource under the subject's name.
+    // visit; it goes to a project resource, keeping its folders.
     let files = admin
         .files("/data/projects/PIC/resources/physio")
         .await
@@ -292,7 +301,10 @@ async fn xnat_pic_folders_give_custom_variables_and_modalities() {
     let mut names: Vec<String> = files.into_iter().map(|f| f.path).collect();
     names.sort();
     assert_eq!(names.len(), 4, "{names:?}");
-    assert!(names.iter().all(|n| n.ends_with("resp.log")));
+    assert!(
+        names.contains(&"treated/pre/MOUSE01/physio/resp.log".to_owned()),
+        "{names:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

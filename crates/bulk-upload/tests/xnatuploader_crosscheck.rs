@@ -159,7 +159,10 @@ async fn same_tree_same_hierarchy_and_sheets_work_both_ways() {
     let order = |rows: &[FileRow]| rows.iter().map(|r| r.file.clone()).collect::<Vec<_>>();
     assert_eq!(order(&xu_rows), order(&xk_rows), "rows in the same order");
 
-    // Pass 2 crossed: xnatkit runs xnatuploader's sheet, xnatuploader runs xnatkit's.
+    // Pass 2 crossed: xnatuploader runs xnatkit's sheet, xnatkit runs xnatuploader's.
+    // xnatuploader goes first: it looks sessions up by label across the whole
+    // server (xnatpy `login.experiments[label]`), so it would find and reuse the
+    // other project's sessions; xnatkit only looks inside its own project.
     let options = RunOptions {
         dir: Some(data.clone()),
         project: Some("XK".into()),
@@ -168,16 +171,6 @@ async fn same_tree_same_hierarchy_and_sheets_work_both_ways() {
         create_project: false,
         trigger_pipelines: true,
     };
-    let report = run(
-        &admin,
-        prepare(&xu_sheet, true).unwrap(),
-        &options,
-        &Silent,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    assert_eq!((report.uploaded, report.failed), (17, 0), "{report:?}");
     xnatuploader(
         &venv,
         &home,
@@ -195,11 +188,25 @@ async fn same_tree_same_hierarchy_and_sheets_work_both_ways() {
         ],
     )
     .await;
+    let after: Vec<(String, String)> = rows(&xk_sheet)
+        .into_iter()
+        .map(|r| (r.file, r.status))
+        .collect();
     assert!(
-        rows(&xk_sheet).iter().all(|r| r.is_success()),
-        "xnatuploader accepted xnatkit's sheet"
+        after.iter().all(|(_, s)| s == "success"),
+        "xnatuploader on xnatkit's sheet: {after:#?}"
     );
 
+    let report = run(
+        &admin,
+        prepare(&xu_sheet, true).unwrap(),
+        &options,
+        &Silent,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.uploaded, report.failed), (17, 0), "{report:?}");
     let xu_tree = server::hierarchy(&admin, "XU").await;
     let xk_tree = server::hierarchy(&admin, "XK").await;
     assert_eq!(xu_tree.len(), 17);
