@@ -150,8 +150,7 @@ fn parse_dest(dest: &str, hints: &mut RoutingHints) -> Result<Destination, ApiEr
             *slot = Some(value.to_owned());
         }
     };
-    let mut pairs = rest.chunks(2);
-    while let Some(pair) = pairs.next() {
+    for pair in rest.chunks(2) {
         match pair {
             ["projects", p] => fill(&mut hints.project, p),
             ["subjects", s] if destination == Destination::Archive => fill(&mut hints.subject, s),

@@ -112,11 +112,11 @@ fn bad_src(src: &str) -> ApiError {
     ))
 }
 
+/// A scan ID and a (resource label, file name) below a session.
+type ScanTail = (Option<String>, Option<(String, String)>);
+
 /// `scans/S[/resources/R/files/NAME]` after a session.
-fn scan_tail(
-    src: &str,
-    tail: &[&str],
-) -> Result<(Option<String>, Option<(String, String)>), ApiError> {
+fn scan_tail(src: &str, tail: &[&str]) -> Result<ScanTail, ApiError> {
     match tail {
         [] => Ok((None, None)),
         ["scans", scan] => Ok((Some((*scan).to_owned()), None)),

@@ -518,13 +518,13 @@ fn archive_request(params: &Params) -> Result<ArchiveRequest, ApiError> {
     if let Some(dest) = params.get("dest").filter(|d| !d.is_empty()) {
         let trimmed = dest.strip_prefix("/data").unwrap_or(dest);
         let segments: Vec<&str> = trimmed.split('/').filter(|s| !s.is_empty()).collect();
-        let mut pairs = segments.get(1..).unwrap_or_default().chunks(2);
+        let pairs = segments.get(1..).unwrap_or_default().chunks(2);
         if segments.first() != Some(&"archive") {
             return Err(ApiError::BadRequest(format!(
                 "dest {dest:?} is not an archive location: use /archive/projects/P[/subjects/S[/experiments/E]]"
             )));
         }
-        while let Some(pair) = pairs.next() {
+        for pair in pairs {
             let slot = match pair {
                 ["projects", _] => &mut request.project,
                 ["subjects", _] => &mut request.subject,

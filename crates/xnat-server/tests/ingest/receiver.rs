@@ -1,0 +1,122 @@
+//! The `--dicom-listen` receiver driven by dcmtk's `echoscu` / `storescu`:
+//! a series sent to the AE title of a project lands in that project (archive
+//! with prearchive_code 4, prearchive otherwise).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use xnat_server::import::DicomReceiverConfig;
+
+use crate::harness::{Backend, TestServer, study};
+
+fn dcmtk_tool(name: &str) -> Option<String> {
+    let found = Command::new(name).arg("--version").output().is_ok();
+    if found {
+        return Some(name.to_owned());
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "dcmtk's {name} is required when CI is set (Debian package dcmtk)"
+    );
+    eprintln!("SKIPPED: install dcmtk ({name}) to run the DICOM receiver test");
+    None
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storescu_series_lands_in_the_called_project() {
+    let (Some(storescu), Some(echoscu)) = (dcmtk_tool("storescu"), dcmtk_tool("echoscu")) else {
+        return;
+    };
+    let port = free_port();
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.dicom_receiver = Some(DicomReceiverConfig {
+            listen: format!("127.0.0.1:{port}").parse().expect("addr"),
+            ae_title: "XNAT".to_owned(),
+            idle: Duration::from_millis(700),
+        });
+    })
+    .await
+    .expect("server");
+    let admin = server.admin();
+    server.create_project("RXP").await;
+    server.create_project("RXM").await;
+    let r = server
+        .req(
+            Method::PUT,
+            "/data/projects/RXP/prearchive_code/4",
+            Some(&admin),
+        )
+        .send()
+        .await
+        .expect("PUT code");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let echo = Command::new(&echoscu)
+        .args(["-aec", "XNAT", "127.0.0.1", &port.to_string()])
+        .output()
+        .expect("run echoscu");
+    assert!(
+        echo.status.success(),
+        "echoscu: {}",
+        String::from_utf8_lossy(&echo.stderr)
+    );
+
+    let archived = study(2, 3, |_| {});
+    let manual = study(1, 2, |i| i.patient_id = Some("MAN01".to_owned()));
+    for (aet, files) in [("RXP", &archived.files), ("RXM", &manual.files)] {
+        let sent = Command::new(&storescu)
+            .args(["-aec", aet, "127.0.0.1", &port.to_string()])
+            .args(files.iter())
+            .output()
+            .expect("run storescu");
+        assert!(
+            sent.status.success(),
+            "storescu: {}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let experiments = server
+            .rows("/data/projects/RXP/experiments?format=json", &admin)
+            .await;
+        let prearchived = server
+            .rows("/data/prearchive/projects/RXM?format=json", &admin)
+            .await;
+        if experiments.len() == 1 && prearchived.len() == 1 {
+            assert_eq!(experiments[0]["label"], "SUBJ001");
+            assert_eq!(prearchived[0]["name"], "MAN01");
+            assert_eq!(prearchived[0]["status"], "READY");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "received studies did not arrive: {experiments:?} {prearchived:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let scans = server
+        .rows(
+            "/data/projects/RXP/experiments/SUBJ001/scans?format=json",
+            &admin,
+        )
+        .await;
+    assert_eq!(scans.len(), 2);
+    for scan in ["1", "2"] {
+        let files = server
+            .rows(
+                &format!("/data/projects/RXP/experiments/SUBJ001/scans/{scan}/resources/DICOM/files?format=json"),
+                &admin,
+            )
+            .await;
+        assert_eq!(files.len(), 3);
+    }
+    server.stop().await;
+}
