@@ -53,7 +53,8 @@ impl Access {
         if self.admin {
             return Ok(());
         }
-        let forbidden = || ApiError::Forbidden(format!("Forbidden: you may not {} {what}", verb(action)));
+        let forbidden =
+            || ApiError::Forbidden(format!("Forbidden: you may not {} {what}", verb(action)));
         let hidden = || ApiError::not_found(what);
         let writes = !matches!(action, Action::ReadProject | Action::ReadData);
         if let Some(role) = self.role {

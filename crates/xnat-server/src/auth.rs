@@ -43,7 +43,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<Caller>().cloned().unwrap_or_default())
+        Ok(parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -81,9 +85,9 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 pub fn session_cookies(state: &AppState, session_id: &str) -> Vec<HeaderValue> {
     let timeout_ms = state.config().session_timeout.as_millis();
     let mut out = Vec::new();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={session_id}; Path=/; HttpOnly"
-    )) {
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("{SESSION_COOKIE}={session_id}; Path=/; HttpOnly"))
+    {
         out.push(v);
     }
     if let Ok(v) = HeaderValue::from_str(&format!(
@@ -108,14 +112,20 @@ pub async fn verify_credentials(
 ) -> Result<User, ApiError> {
     let store = state.store();
     if uuid::Uuid::parse_str(username).is_ok() {
-        let token = store.alias_token(username).await?.ok_or_else(login_failed)?;
+        let token = store
+            .alias_token(username)
+            .await?
+            .ok_or_else(login_failed)?;
         if !token.enabled || token.expires < now_ms() {
             return Err(login_failed());
         }
         if !passwords::verify_blocking(password.to_owned(), token.secret_hash.clone()).await {
             return Err(login_failed());
         }
-        let user = store.user(&token.username).await?.ok_or_else(login_failed)?;
+        let user = store
+            .user(&token.username)
+            .await?
+            .ok_or_else(login_failed)?;
         if !user.enabled {
             return Err(login_failed());
         }
@@ -136,7 +146,11 @@ pub async fn verify_credentials(
     if !passwords::verify_blocking(password.to_owned(), user.password_hash.clone()).await {
         let lock_ms = i64::try_from(state.config().lockout.as_millis()).unwrap_or(i64::MAX);
         store
-            .record_failed_login(username, i64::from(state.config().max_failed_logins), lock_ms)
+            .record_failed_login(
+                username,
+                i64::from(state.config().max_failed_logins),
+                lock_ms,
+            )
             .await?;
         return Err(login_failed());
     }
@@ -149,7 +163,10 @@ pub async fn verify_credentials(
 /// Opens a server-side session for `user`; returns its ID.
 pub async fn open_session(state: &AppState, user: &User) -> Result<String, ApiError> {
     let id = passwords::session_id();
-    state.store().create_http_session(&id, &user.username).await?;
+    state
+        .store()
+        .create_http_session(&id, &user.username)
+        .await?;
     Ok(id)
 }
 
@@ -157,7 +174,10 @@ pub async fn open_session(state: &AppState, user: &User) -> Result<String, ApiEr
 fn tolerates_stale_session(path: &str) -> bool {
     matches!(
         path,
-        "/" | "/data/services/auth" | "/data/version" | "/xapi/siteConfig/buildInfo" | "/data/JSESSION"
+        "/" | "/data/services/auth"
+            | "/data/version"
+            | "/xapi/siteConfig/buildInfo"
+            | "/data/JSESSION"
     )
 }
 
@@ -194,13 +214,13 @@ async fn resolve_caller(
     let basic = basic_credentials(headers);
     let mut stale_cookie = false;
     if let Some(id) = session_cookie(headers) {
-        let timeout_ms = i64::try_from(state.config().session_timeout.as_millis()).unwrap_or(i64::MAX);
+        let timeout_ms =
+            i64::try_from(state.config().session_timeout.as_millis()).unwrap_or(i64::MAX);
         match store.http_session(&id).await? {
             Some(session) if session.last_seen + timeout_ms >= now_ms() => {
-                let same_user = basic
-                    .as_ref()
-                    .is_none_or(|(u, _)| *u == session.username);
-                if same_user && let Some(user) = store.user(&session.username).await?
+                let same_user = basic.as_ref().is_none_or(|(u, _)| *u == session.username);
+                if same_user
+                    && let Some(user) = store.user(&session.username).await?
                     && user.enabled
                 {
                     store.touch_http_session(&id).await?;

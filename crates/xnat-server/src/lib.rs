@@ -78,7 +78,8 @@ async fn sweep_sessions(state: AppState) {
     let mut tick = tokio::time::interval(SESSION_SWEEP_INTERVAL);
     loop {
         tick.tick().await;
-        let timeout_ms = i64::try_from(state.config().session_timeout.as_millis()).unwrap_or(i64::MAX);
+        let timeout_ms =
+            i64::try_from(state.config().session_timeout.as_millis()).unwrap_or(i64::MAX);
         if let Err(err) = state
             .store()
             .expire_http_sessions(store::now_ms().saturating_sub(timeout_ms))

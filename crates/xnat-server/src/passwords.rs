@@ -1,7 +1,7 @@
 //! Password and secret hashing (argon2id) and random secrets.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 

@@ -32,10 +32,22 @@ pub struct StartupReport {
 impl AppState {
     /// Opens the database (running migrations), prepares the data folder and
     /// creates the site admin on first start.
-    pub async fn open(config: ServerConfig) -> Result<(Self, StartupReport), ServerError> {
+    pub async fn open(mut config: ServerConfig) -> Result<(Self, StartupReport), ServerError> {
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| ServerError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        // An absolute path keeps the SQLite URL and file paths independent of
+        // the working directory.
+        config.data_dir =
+            std::fs::canonicalize(&data_dir).map_err(|source| ServerError::DataDir {
+                path: data_dir,
+                source,
+            })?;
         let archive_root = config.data_dir.join("archive");
         let staging_root = config.data_dir.join("staging");
-        for dir in [&config.data_dir, &archive_root, &staging_root] {
+        for dir in [&archive_root, &staging_root] {
             std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
                 path: dir.clone(),
                 source,

@@ -24,10 +24,7 @@ pub const XNAT_VERSION: &str = "1.8.10";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(root))
-        .route(
-            "/data/services/auth",
-            axum::routing::put(login).post(login),
-        )
+        .route("/data/services/auth", axum::routing::put(login).post(login))
         .route("/data/auth", get(auth_check))
         .route(
             "/data/JSESSION",
@@ -41,7 +38,10 @@ pub fn routes() -> Router<AppState> {
         .route("/data/search/elements", get(search_elements))
         .route("/data/search/elements/{name}", get(search_elements))
         .route("/data/services/tokens/issue", get(issue_token))
-        .route("/data/services/tokens/issue/user/{username}", get(issue_token_for))
+        .route(
+            "/data/services/tokens/issue/user/{username}",
+            get(issue_token_for),
+        )
         .route(
             "/data/services/tokens/invalidate/{alias}/{secret}",
             get(invalidate_token).delete(invalidate_token),
@@ -72,10 +72,17 @@ struct LoginForm {
 }
 
 /// `PUT|POST /data/services/auth`: form login → session id + cookie.
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Result<Response, ApiError> {
+async fn login(
+    State(state): State<AppState>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
     let user = auth::verify_credentials(&state, &form.username, &form.password).await?;
     let id = auth::open_session(&state, &user).await?;
-    Ok(with_session_cookie(&state, text(StatusCode::OK, id.clone()), &id))
+    Ok(with_session_cookie(
+        &state,
+        text(StatusCode::OK, id.clone()),
+        &id,
+    ))
 }
 
 fn with_session_cookie(state: &AppState, mut response: Response, id: &str) -> Response {
@@ -100,18 +107,24 @@ async fn jsession(State(state): State<AppState>, caller: Caller) -> Result<Respo
         Some(id) => id.clone(),
         None => auth::open_session(&state, user).await?,
     };
-    Ok(with_session_cookie(&state, text(StatusCode::OK, id.clone()), &id))
+    Ok(with_session_cookie(
+        &state,
+        text(StatusCode::OK, id.clone()),
+        &id,
+    ))
 }
 
 /// `DELETE /data/JSESSION`: logout; always 200.
-async fn logout(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if let Some(id) = caller.session_id.or_else(|| auth::session_cookie(&headers)) {
         state.store().delete_http_session(&id).await?;
     }
     let mut response = text(StatusCode::OK, "");
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}=; Path=/; Max-Age=0"
-    )) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; Max-Age=0")) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(response)
@@ -221,9 +234,7 @@ async fn invalidate_token(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("token {alias}")))?;
     let owner_or_admin = caller.is_admin() || caller.username() == Some(token.username.as_str());
-    if !owner_or_admin
-        || !passwords::verify_blocking(secret, token.secret_hash.clone()).await
-    {
+    if !owner_or_admin || !passwords::verify_blocking(secret, token.secret_hash.clone()).await {
         return Err(ApiError::not_found(format!("token {alias}")));
     }
     state.store().disable_alias_token(&alias).await?;

@@ -86,7 +86,9 @@ async fn create_user(
         )));
     }
     if body.password.is_empty() {
-        return Err(ApiError::BadRequest("password must not be empty".to_owned()));
+        return Err(ApiError::BadRequest(
+            "password must not be empty".to_owned(),
+        ));
     }
     let hash = passwords::hash_blocking(body.password)
         .await
@@ -138,6 +140,9 @@ async fn get_user(
     }
     match state.store().user(&username).await? {
         Some(user) => Ok(json(user_json(&user).to_string())),
-        None => Ok(text(StatusCode::NOT_FOUND, format!("Not Found: user {username}"))),
+        None => Ok(text(
+            StatusCode::NOT_FOUND,
+            format!("Not Found: user {username}"),
+        )),
     }
 }

@@ -156,20 +156,24 @@ impl Store {
         if let Some(row) = row
             && int(&row, "failed_logins")? >= max_failures
         {
-            sqlx::query("UPDATE users SET locked_until = $1, failed_logins = 0 WHERE username = $2")
-                .bind(now_ms() + lock_ms)
-                .bind(username)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE users SET locked_until = $1, failed_logins = 0 WHERE username = $2",
+            )
+            .bind(now_ms() + lock_ms)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await
     }
 
     pub async fn reset_failed_logins(&self, username: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE users SET failed_logins = 0 WHERE username = $1 AND failed_logins <> 0")
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE users SET failed_logins = 0 WHERE username = $1 AND failed_logins <> 0",
+        )
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -188,12 +192,11 @@ impl Store {
     }
 
     pub async fn http_session(&self, id: &str) -> Result<Option<HttpSession>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT id, username, created, last_seen FROM http_sessions WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT id, username, created, last_seen FROM http_sessions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|row| {
             Ok(HttpSession {
                 id: text(&row, "id")?,
@@ -271,4 +274,3 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 }
-

@@ -285,10 +285,7 @@ async fn write_scan_attrs(
 }
 
 /// Deletes resources (and their file rows) of one owner.
-async fn delete_resources_of(
-    conn: &mut AnyConnection,
-    owner: &Owner,
-) -> Result<(), sqlx::Error> {
+async fn delete_resources_of(conn: &mut AnyConnection, owner: &Owner) -> Result<(), sqlx::Error> {
     let (kind, key) = (owner.kind(), owner.key());
     sqlx::query(
         "DELETE FROM files WHERE resource_id IN (SELECT id FROM resources WHERE owner_kind = $1 AND owner_key = $2)",

@@ -16,7 +16,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use auth::{AliasToken, HttpSession, NewUser, User};
-pub use hierarchy::{Experiment, ExperimentAttrs, NewScanTree, NewSessionTree, Scan, ScanAttrs, Subject};
+pub use hierarchy::{
+    Experiment, ExperimentAttrs, NewScanTree, NewSessionTree, Scan, ScanAttrs, Subject,
+};
 pub use prearchive::{
     PrearchiveScan, PrearchiveSession, PrearchiveSessionMeta, UNASSIGNED, is_unique_violation,
 };

@@ -164,10 +164,12 @@ impl Store {
     /// Deletes a project with everything in it and retires its ID.
     pub async fn delete_project(&self, id: &str) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM files WHERE resource_id IN (SELECT id FROM resources WHERE project = $1)")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM files WHERE resource_id IN (SELECT id FROM resources WHERE project = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM resources WHERE project = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -212,11 +214,12 @@ impl Store {
         project: &str,
         username: &str,
     ) -> Result<Option<ProjectRole>, sqlx::Error> {
-        let row = sqlx::query("SELECT role FROM project_roles WHERE project = $1 AND username = $2")
-            .bind(project)
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT role FROM project_roles WHERE project = $1 AND username = $2")
+                .bind(project)
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row
             .map(|r| text(&r, "role"))
             .transpose()?
@@ -345,4 +348,3 @@ impl Store {
         tx.commit().await
     }
 }
-

@@ -184,7 +184,11 @@ impl Store {
 
     /// Finds a resource of `owner` by label, or by numeric ID as clients
     /// also address them.
-    pub async fn resource(&self, owner: &Owner, key: &str) -> Result<Option<Resource>, sqlx::Error> {
+    pub async fn resource(
+        &self,
+        owner: &Owner,
+        key: &str,
+    ) -> Result<Option<Resource>, sqlx::Error> {
         let all = self.resources(owner).await?;
         let by_label = all.iter().find(|r| r.label == key).cloned();
         Ok(by_label.or_else(|| {
@@ -206,7 +210,8 @@ impl Store {
         dir: &str,
     ) -> Result<i64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let id = insert_resource(&mut tx, owner, project, label, format, content, tags, dir).await?;
+        let id =
+            insert_resource(&mut tx, owner, project, label, format, content, tags, dir).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -274,26 +279,38 @@ impl Store {
     }
 
     /// Records committed files in one transaction.
-    pub async fn record_files(&self, resource_id: i64, files: &[NewFile]) -> Result<(), sqlx::Error> {
+    pub async fn record_files(
+        &self,
+        resource_id: i64,
+        files: &[NewFile],
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         insert_files(&mut tx, resource_id, files).await?;
         tx.commit().await
     }
 
     /// Removes file rows whose path is `path` or lies below `path/`.
-    pub async fn delete_files_under(&self, resource_id: i64, path: &str) -> Result<u64, sqlx::Error> {
+    pub async fn delete_files_under(
+        &self,
+        resource_id: i64,
+        path: &str,
+    ) -> Result<u64, sqlx::Error> {
         let prefix = format!("{path}/%");
-        let done = sqlx::query("DELETE FROM files WHERE resource_id = $1 AND (path = $2 OR path LIKE $3)")
-            .bind(resource_id)
-            .bind(path)
-            .bind(prefix)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM files WHERE resource_id = $1 AND (path = $2 OR path LIKE $3)")
+                .bind(resource_id)
+                .bind(path)
+                .bind(prefix)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected())
     }
 
     /// Every resource folder of a project (for deleting its files).
-    pub async fn resource_dirs_of_project(&self, project: &str) -> Result<Vec<String>, sqlx::Error> {
+    pub async fn resource_dirs_of_project(
+        &self,
+        project: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
         let rows = sqlx::query("SELECT dir FROM resources WHERE project = $1")
             .bind(project)
             .fetch_all(&self.pool)

@@ -34,7 +34,13 @@ fn scan_folder(scan_id: &str, scan_type: &str) -> String {
     }
     let clean: String = scan_type
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{scan_id}-{clean}")
 }
@@ -94,7 +100,10 @@ async fn select_session(
     if with_session_resources {
         let prefix = format!("{}/resources/", experiment.label);
         let uri = format!("/data/experiments/{}", experiment.id);
-        for resource in store.resources(&Owner::Experiment(experiment.id.clone())).await? {
+        for resource in store
+            .resources(&Owner::Experiment(experiment.id.clone()))
+            .await?
+        {
             if matches_key(&resource, resource_key) {
                 select_resource_files(ctx, &resource, &prefix, &uri, out).await?;
             }
@@ -134,7 +143,14 @@ async fn select_path(ctx: &Ctx, path: &ArchivePath) -> Result<(Vec<Selected>, St
             .resource(&owner.owner, key)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("resource {key}")))?;
-        select_resource_files(ctx, &resource, &owner_prefix(&scope, &owner), &owner.uri, &mut out).await?;
+        select_resource_files(
+            ctx,
+            &resource,
+            &owner_prefix(&scope, &owner),
+            &owner.uri,
+            &mut out,
+        )
+        .await?;
         name = scope
             .experiment
             .as_ref()
@@ -195,7 +211,10 @@ pub(crate) async fn download_resources(
     for resource in &resources {
         select_resource_files(ctx, resource, &prefix, &owner.uri, &mut out).await?;
     }
-    let name = resources.first().map(|r| r.label.clone()).unwrap_or_default();
+    let name = resources
+        .first()
+        .map(|r| r.label.clone())
+        .unwrap_or_default();
     stream_archive(ctx, out, &name)
 }
 
@@ -215,15 +234,24 @@ pub(crate) async fn download_level(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
     if path.level() == Level::Project {
         name = scope.project.id.clone();
         let uri = format!("/data/projects/{}", scope.project.id);
-        for resource in store.resources(&Owner::Project(scope.project.id.clone())).await? {
+        for resource in store
+            .resources(&Owner::Project(scope.project.id.clone()))
+            .await?
+        {
             let prefix = format!("{}/resources/", scope.project.id);
             select_resource_files(ctx, &resource, &prefix, &uri, &mut out).await?;
         }
     } else {
-        name = subjects.first().map(|s| s.label.clone()).unwrap_or_default();
+        name = subjects
+            .first()
+            .map(|s| s.label.clone())
+            .unwrap_or_default();
     }
     for subject in &subjects {
-        let uri = format!("/data/projects/{}/subjects/{}", scope.project.id, subject.id);
+        let uri = format!(
+            "/data/projects/{}/subjects/{}",
+            scope.project.id, subject.id
+        );
         for resource in store.resources(&Owner::Subject(subject.id.clone())).await? {
             let prefix = format!("{}/resources/", subject.label);
             select_resource_files(ctx, &resource, &prefix, &uri, &mut out).await?;
@@ -232,7 +260,10 @@ pub(crate) async fn download_level(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
             select_session(ctx, &experiment, None, None, true, &mut out).await?;
         }
     }
-    if matches!(ctx.params.format(), Some(Format::Zip | Format::TarGz | Format::Tar)) {
+    if matches!(
+        ctx.params.format(),
+        Some(Format::Zip | Format::TarGz | Format::Tar)
+    ) {
         stream_archive(ctx, out, &name)
     } else {
         let rows = out.into_iter().map(|s| s.row).collect();
@@ -247,11 +278,17 @@ pub(crate) async fn download_level(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
 
 fn stream_archive(ctx: &Ctx, selected: Vec<Selected>, name: &str) -> Result<Response, ApiError> {
     if selected.is_empty() {
-        return Err(ApiError::NotFound("Not Found: no files to download".to_owned()));
+        return Err(ApiError::NotFound(
+            "Not Found: no files to download".to_owned(),
+        ));
     }
     let entries: Vec<ArchiveEntry> = selected.into_iter().map(|s| s.entry).collect();
     let (stream, content_type, extension) = match ctx.params.format() {
-        Some(Format::TarGz) => (archive_io::tar_gz_stream(entries), "application/x-gzip", "tar.gz"),
+        Some(Format::TarGz) => (
+            archive_io::tar_gz_stream(entries),
+            "application/x-gzip",
+            "tar.gz",
+        ),
         Some(Format::Tar) => {
             return Err(ApiError::BadRequest(
                 "format=tar is not offered; use format=tar.gz or format=zip".to_owned(),

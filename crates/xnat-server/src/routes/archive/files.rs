@@ -54,7 +54,9 @@ async fn locate(
     if let Err(err) = scope.check(Action::ReadData) {
         // Writers that cannot read (anonymous) get their own answer.
         if ctx.caller.user.is_none() && ctx.method != axum::http::Method::GET {
-            return Err(ApiError::Unauthorized("Login required: send credentials".to_owned()));
+            return Err(ApiError::Unauthorized(
+                "Login required: send credentials".to_owned(),
+            ));
         }
         return Err(err);
     }
@@ -67,7 +69,10 @@ async fn locate(
 pub(crate) async fn get_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let (scope, owner, resource) = locate(ctx, path).await?;
     let resource = resource.ok_or_else(|| {
-        ApiError::not_found(format!("resource {}", path.resource.as_deref().unwrap_or("")))
+        ApiError::not_found(format!(
+            "resource {}",
+            path.resource.as_deref().unwrap_or("")
+        ))
     })?;
     let (cat, cat_id) = category(&owner);
     match ctx.params.format() {
@@ -86,7 +91,11 @@ pub(crate) async fn get_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Respon
 
 /// Picks a folder for a new resource that no other resource uses (a
 /// renamed session keeps its old folder, so names can collide).
-async fn fresh_resource_dir(ctx: &Ctx, owner: &ResourceOwner, label: &str) -> Result<String, ApiError> {
+async fn fresh_resource_dir(
+    ctx: &Ctx,
+    owner: &ResourceOwner,
+    label: &str,
+) -> Result<String, ApiError> {
     let base = format!("{}/{label}", owner.base_dir);
     let mut candidate = base.clone();
     let mut n = 1;
@@ -122,9 +131,9 @@ async fn writable_resource(
             &owner.owner,
             &scope.project.id,
             label,
-            ctx.params.get("format").filter(|f| !is_transfer_format(f)).unwrap_or_default(),
-            ctx.params.get("content").unwrap_or_default(),
-            ctx.params.get("tags").unwrap_or_default(),
+            &resource_attr(ctx, "format").unwrap_or_default(),
+            &resource_attr(ctx, "content").unwrap_or_default(),
+            &resource_attr(ctx, "tags").unwrap_or_default(),
             &dir,
         )
         .await?;
@@ -135,10 +144,19 @@ async fn writable_resource(
     Ok((resource, true))
 }
 
+/// A resource attribute from `name=` or `xnat:resourceCatalog/name=`,
+/// ignoring response formats and pyxnat's `U` (unknown) placeholder.
+fn resource_attr(ctx: &Ctx, name: &str) -> Option<String> {
+    super::objects::attribute(ctx, name).filter(|v| !is_transfer_format(v) && v != "U")
+}
+
 /// `format=` on a resource PUT names the data format (`DICOM`, `NIFTI`),
 /// except the response formats clients also append.
 fn is_transfer_format(f: &str) -> bool {
-    matches!(f.to_ascii_lowercase().as_str(), "json" | "xml" | "csv" | "html")
+    matches!(
+        f.to_ascii_lowercase().as_str(),
+        "json" | "xml" | "csv" | "html"
+    )
 }
 
 pub(crate) async fn put_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
@@ -146,13 +164,21 @@ pub(crate) async fn put_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Respon
     let label = path.resource.as_deref().unwrap_or_default();
     let (resource, created) = writable_resource(ctx, &scope, &owner, existing, label).await?;
     if !created {
-        let format = ctx.params.get("format").filter(|f| !is_transfer_format(f));
         ctx.state
             .store()
-            .update_resource(resource.id, format, ctx.params.get("content"), ctx.params.get("tags"))
+            .update_resource(
+                resource.id,
+                resource_attr(ctx, "format").as_deref(),
+                resource_attr(ctx, "content").as_deref(),
+                resource_attr(ctx, "tags").as_deref(),
+            )
             .await?;
     }
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(text(status, resource.id.to_string()))
 }
 
@@ -176,7 +202,11 @@ fn staging_path(ctx: &Ctx, suffix: &str) -> PathBuf {
         .join(format!("{}{suffix}", uuid::Uuid::new_v4()))
 }
 
-pub(crate) async fn upload(ctx: &Ctx, path: &ArchivePath, body: Body) -> Result<Response, ApiError> {
+pub(crate) async fn upload(
+    ctx: &Ctx,
+    path: &ArchivePath,
+    body: Body,
+) -> Result<Response, ApiError> {
     // Names are checked before anything is created, so a refused name
     // leaves nothing behind.
     let target = match &path.file {
@@ -193,11 +223,12 @@ pub(crate) async fn upload(ctx: &Ctx, path: &ArchivePath, body: Body) -> Result<
     let existed = existing.is_some();
     let (resource, _) = writable_resource(ctx, &scope, &owner, existing, label).await?;
     let outcome = match is_multipart(ctx) {
-        Some(content_type) => upload_multipart(ctx, &resource, target.as_deref(), body, &content_type).await,
+        Some(content_type) => {
+            upload_multipart(ctx, &resource, target.as_deref(), body, &content_type).await
+        }
         None => {
-            let name = target.ok_or_else(|| {
-                ApiError::BadRequest("name the file: …/files/{name}".to_owned())
-            })?;
+            let name = target
+                .ok_or_else(|| ApiError::BadRequest("name the file: …/files/{name}".to_owned()))?;
             if ctx.params.flag("extract") {
                 let dir = name.rsplit_once('/').map(|(d, _)| d.to_owned());
                 upload_archive(ctx, &resource, dir.as_deref(), body).await
@@ -233,22 +264,27 @@ fn file_meta(ctx: &Ctx, path: String, stored: &archive_io::StoredFile) -> NewFil
     }
 }
 
-async fn upload_one<S, E>(ctx: &Ctx, resource: &Resource, name: &str, stream: S) -> Result<(), ApiError>
+async fn upload_one<S, E>(
+    ctx: &Ctx,
+    resource: &Resource,
+    name: &str,
+    stream: S,
+) -> Result<(), ApiError>
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
     E: std::error::Error + Send + Sync + 'static,
 {
     let store = ctx.state.store();
-    if store.file(resource.id, name).await?.is_some()
-        && !ctx.params.flag("overwrite")
-    {
+    if store.file(resource.id, name).await?.is_some() && !ctx.params.flag("overwrite") {
         return Err(ApiError::Conflict(format!(
             "File {name} already exists in resource {}; add overwrite=true to replace it",
             resource.label
         )));
     }
     let dest = ctx.state.archive_root().join(&resource.dir).join(name);
-    let stored = archive_io::write_stream_atomic(&dest, stream, Some(ctx.state.config().max_upload_bytes)).await?;
+    let stored =
+        archive_io::write_stream_atomic(&dest, stream, Some(ctx.state.config().max_upload_bytes))
+            .await?;
     store
         .record_files(resource.id, &[file_meta(ctx, name.to_owned(), &stored)])
         .await?;
@@ -296,7 +332,9 @@ async fn upload_multipart(
     if stored_any {
         Ok(())
     } else {
-        Err(ApiError::BadRequest("multipart body has no file part".to_owned()))
+        Err(ApiError::BadRequest(
+            "multipart body has no file part".to_owned(),
+        ))
     }
 }
 
@@ -308,11 +346,17 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let path = staging_path(ctx, ".upload");
-    archive_io::write_stream_atomic(&path, stream, Some(ctx.state.config().max_upload_bytes)).await?;
+    archive_io::write_stream_atomic(&path, stream, Some(ctx.state.config().max_upload_bytes))
+        .await?;
     Ok(path)
 }
 
-async fn upload_archive(ctx: &Ctx, resource: &Resource, dir: Option<&str>, body: Body) -> Result<(), ApiError> {
+async fn upload_archive(
+    ctx: &Ctx,
+    resource: &Resource,
+    dir: Option<&str>,
+    body: Body,
+) -> Result<(), ApiError> {
     let spooled = spool(ctx, body.into_data_stream()).await?;
     extract_spooled(ctx, resource, dir, &spooled).await
 }
@@ -331,29 +375,33 @@ async fn extract_spooled(
     let resource_root = ctx.state.archive_root().join(&resource.dir);
     let prefix = dir.map(str::to_owned);
     let (archive, stage) = (spooled.to_path_buf(), staging.clone());
-    let moved = tokio::task::spawn_blocking(move || -> Result<Vec<(String, archive_io::StoredFile)>, ApiError> {
-        let kind = archive_io::sniff_file(&archive)?.ok_or_else(|| {
-            ApiError::BadRequest("extract=true needs a zip, tar or tar.gz upload".to_owned())
-        })?;
-        let extracted = archive_io::extract_archive(&archive, kind, &stage, &limits)?;
-        let mut out = Vec::with_capacity(extracted.len());
-        for file in extracted {
-            let rel = file.rel_path.to_string_lossy().replace('\\', "/");
-            let rel = match &prefix {
-                Some(p) => format!("{p}/{rel}"),
-                None => rel,
-            };
-            let dest = resource_root.join(&rel);
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| ApiError::Internal(format!("creating {}: {e}", parent.display())))?;
+    let moved = tokio::task::spawn_blocking(
+        move || -> Result<Vec<(String, archive_io::StoredFile)>, ApiError> {
+            let kind = archive_io::sniff_file(&archive)?.ok_or_else(|| {
+                ApiError::BadRequest("extract=true needs a zip, tar or tar.gz upload".to_owned())
+            })?;
+            let extracted = archive_io::extract_archive(&archive, kind, &stage, &limits)?;
+            let mut out = Vec::with_capacity(extracted.len());
+            for file in extracted {
+                let rel = file.rel_path.to_string_lossy().replace('\\', "/");
+                let rel = match &prefix {
+                    Some(p) => format!("{p}/{rel}"),
+                    None => rel,
+                };
+                let dest = resource_root.join(&rel);
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        ApiError::Internal(format!("creating {}: {e}", parent.display()))
+                    })?;
+                }
+                std::fs::rename(stage.join(&file.rel_path), &dest).map_err(|e| {
+                    ApiError::Internal(format!("moving into {}: {e}", dest.display()))
+                })?;
+                out.push((rel, file.stored));
             }
-            std::fs::rename(stage.join(&file.rel_path), &dest)
-                .map_err(|e| ApiError::Internal(format!("moving into {}: {e}", dest.display())))?;
-            out.push((rel, file.stored));
-        }
-        Ok(out)
-    })
+            Ok(out)
+        },
+    )
     .await
     .map_err(|e| ApiError::Internal(format!("extraction task failed: {e}")));
     let _ = tokio::fs::remove_file(spooled).await;
@@ -368,13 +416,26 @@ async fn extract_spooled(
 }
 
 pub(crate) async fn list_or_download(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
-    if matches!(ctx.params.format(), Some(Format::Zip | Format::TarGz | Format::Tar)) {
+    if matches!(
+        ctx.params.format(),
+        Some(Format::Zip | Format::TarGz | Format::Tar)
+    ) {
         return download::download_path(ctx, path).await;
     }
     let rows = download::file_rows(ctx, path).await?;
     Ok(table(
         "Files",
-        &["Name", "Size", "URI", "collection", "file_tags", "file_format", "file_content", "cat_ID", "digest"],
+        &[
+            "Name",
+            "Size",
+            "URI",
+            "collection",
+            "file_tags",
+            "file_format",
+            "file_content",
+            "cat_ID",
+            "digest",
+        ],
         rows,
         &ctx.params,
     ))
@@ -392,16 +453,23 @@ fn parse_range(header: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u
     if spec.contains(',') {
         return Ok(None);
     }
-    let (start, end) = spec.split_once('-').ok_or(ApiError::RangeNotSatisfiable(size))?;
+    let (start, end) = spec
+        .split_once('-')
+        .ok_or(ApiError::RangeNotSatisfiable(size))?;
     let (start, end) = match (start.trim(), end.trim()) {
         ("", suffix) => {
-            let n: u64 = suffix.parse().map_err(|_| ApiError::RangeNotSatisfiable(size))?;
+            let n: u64 = suffix
+                .parse()
+                .map_err(|_| ApiError::RangeNotSatisfiable(size))?;
             if n == 0 {
                 return Err(ApiError::RangeNotSatisfiable(size));
             }
             (size.saturating_sub(n), size.saturating_sub(1))
         }
-        (s, "") => (s.parse().map_err(|_| ApiError::RangeNotSatisfiable(size))?, size.saturating_sub(1)),
+        (s, "") => (
+            s.parse().map_err(|_| ApiError::RangeNotSatisfiable(size))?,
+            size.saturating_sub(1),
+        ),
         (s, e) => {
             let s: u64 = s.parse().map_err(|_| ApiError::RangeNotSatisfiable(size))?;
             let e: u64 = e.parse().map_err(|_| ApiError::RangeNotSatisfiable(size))?;
@@ -419,7 +487,12 @@ pub(crate) async fn get_file(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
     let name = path.file.as_ref().map(|f| f.0.as_str()).unwrap_or_default();
     let not_found = || ApiError::not_found(format!("file {name}"));
     let resource = resource.ok_or_else(not_found)?;
-    let row = ctx.state.store().file(resource.id, name).await?.ok_or_else(not_found)?;
+    let row = ctx
+        .state
+        .store()
+        .file(resource.id, name)
+        .await?
+        .ok_or_else(not_found)?;
     let disk = ctx.state.archive_root().join(&resource.dir).join(&row.path);
     let mut file = tokio::fs::File::open(&disk)
         .await
@@ -446,7 +519,10 @@ pub(crate) async fn get_file(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if let Some((start, end)) = range
@@ -460,7 +536,10 @@ pub(crate) async fn get_file(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
 pub(crate) async fn delete_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let (scope, _, resource) = locate(ctx, path).await?;
     let resource = resource.ok_or_else(|| {
-        ApiError::not_found(format!("resource {}", path.resource.as_deref().unwrap_or("")))
+        ApiError::not_found(format!(
+            "resource {}",
+            path.resource.as_deref().unwrap_or("")
+        ))
     })?;
     scope.check(Action::Edit)?;
     ctx.state.store().delete_resource(resource.id).await?;
@@ -474,7 +553,11 @@ pub(crate) async fn delete_file(ctx: &Ctx, path: &ArchivePath) -> Result<Respons
     let resource = resource.ok_or_else(|| ApiError::not_found(format!("file {name}")))?;
     scope.check(Action::Edit)?;
     let name = checked_name(name)?;
-    let removed = ctx.state.store().delete_files_under(resource.id, &name).await?;
+    let removed = ctx
+        .state
+        .store()
+        .delete_files_under(resource.id, &name)
+        .await?;
     if removed == 0 {
         return Err(ApiError::not_found(format!("file {name}")));
     }
@@ -492,7 +575,6 @@ pub(crate) async fn delete_file(ctx: &Ctx, path: &ArchivePath) -> Result<Respons
     Ok(text(StatusCode::OK, ""))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,9 +582,18 @@ mod tests {
     #[test]
     fn ranges() {
         let h = |s: &str| HeaderValue::from_str(s).unwrap();
-        assert_eq!(parse_range(Some(&h("bytes=0-9")), 100).unwrap(), Some((0, 9)));
-        assert_eq!(parse_range(Some(&h("bytes=90-")), 100).unwrap(), Some((90, 99)));
-        assert_eq!(parse_range(Some(&h("bytes=-10")), 100).unwrap(), Some((90, 99)));
+        assert_eq!(
+            parse_range(Some(&h("bytes=0-9")), 100).unwrap(),
+            Some((0, 9))
+        );
+        assert_eq!(
+            parse_range(Some(&h("bytes=90-")), 100).unwrap(),
+            Some((90, 99))
+        );
+        assert_eq!(
+            parse_range(Some(&h("bytes=-10")), 100).unwrap(),
+            Some((90, 99))
+        );
         assert!(parse_range(Some(&h("bytes=100-")), 100).is_err());
         assert_eq!(parse_range(None, 100).unwrap(), None);
     }

@@ -6,20 +6,60 @@ use axum::response::Response;
 use xnat_model::{ArchivePath, Level, Row, ScanSelector};
 
 use super::Ctx;
-use super::render::{
-    experiment_row, project_row, resource_row, scan_row, subject_row, table,
-};
+use super::render::{experiment_row, project_row, resource_row, scan_row, subject_row, table};
 use super::resolve::{project_access, required_scope, scope};
 use crate::access::Action;
 use crate::error::ApiError;
 use crate::store::Scan;
 
-const PROJECT_COLUMNS: &[&str] = &["ID", "secondary_ID", "name", "description", "pi_firstname", "pi_lastname", "URI"];
-const SUBJECT_COLUMNS: &[&str] = &["ID", "project", "label", "insert_date", "insert_user", "URI"];
-const EXPERIMENT_COLUMNS: &[&str] = &["ID", "project", "label", "xsiType", "date", "insert_date", "URI"];
-const SCAN_COLUMNS: &[&str] = &["xnat_imagescandata_id", "ID", "type", "series_description", "quality", "note", "xsiType", "URI"];
+const PROJECT_COLUMNS: &[&str] = &[
+    "ID",
+    "secondary_ID",
+    "name",
+    "description",
+    "pi_firstname",
+    "pi_lastname",
+    "URI",
+];
+const SUBJECT_COLUMNS: &[&str] = &[
+    "ID",
+    "project",
+    "label",
+    "insert_date",
+    "insert_user",
+    "URI",
+];
+const EXPERIMENT_COLUMNS: &[&str] = &[
+    "ID",
+    "project",
+    "label",
+    "xsiType",
+    "date",
+    "insert_date",
+    "URI",
+];
+const SCAN_COLUMNS: &[&str] = &[
+    "xnat_imagescandata_id",
+    "ID",
+    "type",
+    "series_description",
+    "quality",
+    "note",
+    "xsiType",
+    "URI",
+];
 pub(crate) const RESOURCE_COLUMNS: &[&str] = &[
-    "xnat_abstractresource_id", "label", "element_name", "category", "cat_id", "cat_desc", "format", "content", "tags", "file_count", "file_size",
+    "xnat_abstractresource_id",
+    "label",
+    "element_name",
+    "category",
+    "cat_id",
+    "cat_desc",
+    "format",
+    "content",
+    "tags",
+    "file_count",
+    "file_size",
 ];
 
 pub(crate) async fn list(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {

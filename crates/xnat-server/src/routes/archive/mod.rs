@@ -95,8 +95,8 @@ async fn dispatch(
             return download::download_level(&ctx, &path).await;
         }
     }
-    let path = ArchivePath::parse(&segments)
-        .map_err(|e| ApiError::NotFound(format!("Not Found: {e}")))?;
+    let path =
+        ArchivePath::parse(&segments).map_err(|e| ApiError::NotFound(format!("Not Found: {e}")))?;
     match ctx.method {
         Method::GET | Method::HEAD => get(&ctx, &path).await,
         Method::PUT | Method::POST => put(&ctx, &path, body).await,
@@ -110,11 +110,14 @@ async fn dispatch(
 
 async fn get(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     match path.level() {
-        Level::Projects | Level::Subjects | Level::Experiments | Level::Scans | Level::Resources => {
-            listing::list(ctx, path).await
-        }
+        Level::Projects
+        | Level::Subjects
+        | Level::Experiments
+        | Level::Scans
+        | Level::Resources => listing::list(ctx, path).await,
         Level::Project | Level::Subject | Level::Experiment | Level::Scan => {
-            if path.level() == Level::Scan && path.scans.as_ref().and_then(|s| s.single()).is_none() {
+            if path.level() == Level::Scan && path.scans.as_ref().and_then(|s| s.single()).is_none()
+            {
                 return listing::list(ctx, path).await;
             }
             objects::get_item(ctx, path).await

@@ -77,20 +77,29 @@ fn field_changes(ctx: &Ctx) -> Vec<(String, Option<String>)> {
 async fn apply_fields(ctx: &Ctx, kind: &str, key: &str) -> Result<(), ApiError> {
     let changes = field_changes(ctx);
     if !changes.is_empty() {
-        ctx.state.store().set_custom_fields(kind, key, &changes).await?;
+        ctx.state
+            .store()
+            .set_custom_fields(kind, key, &changes)
+            .await?;
     }
     Ok(())
 }
 
 /// Simple attributes (`date`, `xnat:mrSessionData/date`, …) by lower-cased
 /// name; `NULL` clears.
-fn attribute(ctx: &Ctx, name: &str) -> Option<String> {
+pub(crate) fn attribute(ctx: &Ctx, name: &str) -> Option<String> {
     ctx.params
         .pairs()
         .iter()
         .rev()
         .find(|(k, _)| xpath_tail(k).eq_ignore_ascii_case(name))
-        .map(|(_, v)| if v == "NULL" { String::new() } else { v.clone() })
+        .map(|(_, v)| {
+            if v == "NULL" {
+                String::new()
+            } else {
+                v.clone()
+            }
+        })
 }
 
 fn unique_violation(err: &sqlx::Error) -> bool {
@@ -136,9 +145,8 @@ pub(crate) async fn put_project(ctx: &Ctx, path: &ArchivePath) -> Result<Respons
         apply_fields(ctx, "project", &project.id).await?;
         return Ok(updated(&project.id));
     }
-    let label = Label::parse(id).map_err(|e| {
-        ApiError::InvalidLabel(format!("Invalid character in project ID: {e}"))
-    })?;
+    let label = Label::parse(id)
+        .map_err(|e| ApiError::InvalidLabel(format!("Invalid character in project ID: {e}")))?;
     let name = attribute(ctx, "name").unwrap_or_else(|| id.to_owned());
     let description = attribute(ctx, "description").unwrap_or_default();
     let outcome = store
@@ -180,7 +188,8 @@ fn requested_label(ctx: &Ctx, current: &str) -> Result<Option<Label>, ApiError> 
 }
 
 fn parse_label(raw: &str, what: &str) -> Result<Label, ApiError> {
-    Label::parse(raw).map_err(|e| ApiError::InvalidLabel(format!("Invalid character in {what} label: {e}")))
+    Label::parse(raw)
+        .map_err(|e| ApiError::InvalidLabel(format!("Invalid character in {what} label: {e}")))
 }
 
 pub(crate) async fn put_subject(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
@@ -189,13 +198,19 @@ pub(crate) async fn put_subject(ctx: &Ctx, path: &ArchivePath) -> Result<Respons
     if let Some(subject) = &scope.subject {
         scope.check(Action::Edit)?;
         if let Some(label) = requested_label(ctx, &subject.label)? {
-            if store.subject_by_label(&subject.project, label.as_str()).await?.is_some() {
-                return Err(ApiError::Conflict("Specified label is already in use.".to_owned()));
+            if store
+                .subject_by_label(&subject.project, label.as_str())
+                .await?
+                .is_some()
+            {
+                return Err(ApiError::Conflict(
+                    "Specified label is already in use.".to_owned(),
+                ));
             }
             store
                 .rename_subject(&subject.id, label.as_str())
                 .await
-                .map_err(|e| rename_error(e))?;
+                .map_err(rename_error)?;
         }
         apply_fields(ctx, "subject", &subject.id).await?;
         return Ok(updated(&subject.id));
@@ -237,7 +252,8 @@ async fn create_subject(ctx: &Ctx, scope: &Scope, label: &Label) -> Result<Strin
 }
 
 fn experiment_attrs(ctx: &Ctx, base: &ExperimentAttrs) -> ExperimentAttrs {
-    let pick = |name: &str, current: &String| attribute(ctx, name).unwrap_or_else(|| current.clone());
+    let pick =
+        |name: &str, current: &String| attribute(ctx, name).unwrap_or_else(|| current.clone());
     ExperimentAttrs {
         date: pick("date", &base.date),
         time: pick("time", &base.time),
@@ -248,7 +264,11 @@ fn experiment_attrs(ctx: &Ctx, base: &ExperimentAttrs) -> ExperimentAttrs {
     }
 }
 
-fn requested_type(ctx: &Ctx, want: fn(XsiType) -> bool, what: &str) -> Result<Option<XsiType>, ApiError> {
+fn requested_type(
+    ctx: &Ctx,
+    want: fn(XsiType) -> bool,
+    what: &str,
+) -> Result<Option<XsiType>, ApiError> {
     match ctx.params.get("xsiType") {
         None => Ok(None),
         Some(raw) => match XsiType::parse(raw) {
@@ -269,8 +289,14 @@ pub(crate) async fn put_experiment(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
         // pullDataFromHeaders / fixScanTypes / triggerPipelines: nothing to
         // rebuild here (resource files are stored as sent), so they succeed.
         if let Some(label) = requested_label(ctx, &experiment.label)? {
-            if store.experiment_by_label(&experiment.project, label.as_str()).await?.is_some() {
-                return Err(ApiError::Conflict("Specified label is already in use.".to_owned()));
+            if store
+                .experiment_by_label(&experiment.project, label.as_str())
+                .await?
+                .is_some()
+            {
+                return Err(ApiError::Conflict(
+                    "Specified label is already in use.".to_owned(),
+                ));
             }
             store
                 .rename_experiment(&experiment.id, label.as_str())
@@ -280,7 +306,9 @@ pub(crate) async fn put_experiment(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
         let attrs = experiment_attrs(ctx, &experiment.attrs);
         let xsi_type = xsi.map_or_else(|| experiment.xsi_type.clone(), |t| t.as_str().to_owned());
         if attrs != experiment.attrs || xsi_type != experiment.xsi_type {
-            store.update_experiment(&experiment.id, &xsi_type, &attrs).await?;
+            store
+                .update_experiment(&experiment.id, &xsi_type, &attrs)
+                .await?;
         }
         apply_fields(ctx, "experiment", &experiment.id).await?;
         return Ok(updated(&experiment.id));
@@ -330,7 +358,10 @@ pub(crate) async fn put_experiment(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
         .await
         .map_err(|e| {
             if unique_violation(&e) {
-                ApiError::Conflict(format!("experiment label {label} is already in use in project {}", scope.project.id))
+                ApiError::Conflict(format!(
+                    "experiment label {label} is already in use in project {}",
+                    scope.project.id
+                ))
             } else {
                 e.into()
             }
@@ -351,7 +382,8 @@ fn valid_scan_id(id: &str) -> bool {
 }
 
 fn scan_attrs(ctx: &Ctx, base: &ScanAttrs) -> ScanAttrs {
-    let pick = |name: &str, current: &String| attribute(ctx, name).unwrap_or_else(|| current.clone());
+    let pick =
+        |name: &str, current: &String| attribute(ctx, name).unwrap_or_else(|| current.clone());
     ScanAttrs {
         scan_type: pick("type", &base.scan_type),
         series_description: pick("series_description", &base.series_description),
@@ -387,7 +419,9 @@ pub(crate) async fn put_scan(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
         scope.check(Action::Edit)?;
         let attrs = scan_attrs(ctx, &scan.attrs);
         let xsi_type = xsi.map_or_else(|| scan.xsi_type.clone(), |t| t.as_str().to_owned());
-        store.put_scan(&experiment.id, scan_id, &xsi_type, &attrs).await?;
+        store
+            .put_scan(&experiment.id, scan_id, &xsi_type, &attrs)
+            .await?;
         return Ok(updated(&scan.scan_id));
     }
     scope.check(Action::Create)?;
@@ -469,9 +503,7 @@ pub(crate) async fn delete(ctx: &Ctx, path: &ArchivePath) -> Result<Response, Ap
         Level::File => return super::files::delete_file(ctx, path).await,
         Level::Project | Level::Subject | Level::Experiment | Level::Scan => {}
         _ => {
-            return Err(ApiError::BadRequest(
-                "name the object to delete".to_owned(),
-            ));
+            return Err(ApiError::BadRequest("name the object to delete".to_owned()));
         }
     }
     let scope = required_scope(ctx, path).await?;
@@ -484,7 +516,10 @@ pub(crate) async fn delete(ctx: &Ctx, path: &ArchivePath) -> Result<Response, Ap
         Level::Subject => {
             let Some(subject) = &scope.subject else {
                 scope.check(Action::ReadData)?;
-                return Err(ApiError::not_found(format!("subject {}", path.subject.as_deref().unwrap_or(""))));
+                return Err(ApiError::not_found(format!(
+                    "subject {}",
+                    path.subject.as_deref().unwrap_or("")
+                )));
             };
             scope.check(Action::Delete)?;
             let mut owners = vec![Owner::Subject(subject.id.clone())];
@@ -498,7 +533,10 @@ pub(crate) async fn delete(ctx: &Ctx, path: &ArchivePath) -> Result<Response, Ap
         Level::Experiment => {
             let Some(experiment) = &scope.experiment else {
                 scope.check(Action::ReadData)?;
-                return Err(ApiError::not_found(format!("experiment {}", path.experiment.as_deref().unwrap_or(""))));
+                return Err(ApiError::not_found(format!(
+                    "experiment {}",
+                    path.experiment.as_deref().unwrap_or("")
+                )));
             };
             scope.check(Action::Delete)?;
             let dirs = resource_dirs(ctx, &experiment_owners(ctx, &experiment.id).await?).await?;

@@ -16,11 +16,16 @@ use crate::error::ApiError;
 use crate::routes::text;
 
 /// Handles the path if it is one of ours; `Ok(None)` otherwise.
-pub(crate) async fn try_dispatch(ctx: &Ctx, segments: &[String]) -> Result<Option<Response>, ApiError> {
+pub(crate) async fn try_dispatch(
+    ctx: &Ctx,
+    segments: &[String],
+) -> Result<Option<Response>, ApiError> {
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     match s.as_slice() {
         ["projects", project, "accessibility", rest @ ..] if rest.len() <= 1 => {
-            accessibility(ctx, project, rest.first().copied()).await.map(Some)
+            accessibility(ctx, project, rest.first().copied())
+                .await
+                .map(Some)
         }
         ["projects", project, "users"] => list_users(ctx, project).await.map(Some),
         ["projects", project, "users", role, username] => {
@@ -30,7 +35,10 @@ pub(crate) async fn try_dispatch(ctx: &Ctx, segments: &[String]) -> Result<Optio
     }
 }
 
-async fn load(ctx: &Ctx, id: &str) -> Result<(crate::store::Project, crate::access::Access), ApiError> {
+async fn load(
+    ctx: &Ctx,
+    id: &str,
+) -> Result<(crate::store::Project, crate::access::Access), ApiError> {
     let project = ctx
         .state
         .store()
@@ -48,13 +56,21 @@ async fn accessibility(ctx: &Ctx, id: &str, level: Option<&str>) -> Result<Respo
     match (&ctx.method, level) {
         (&Method::PUT | &Method::POST, Some(level)) => {
             access.check(Action::Manage, &what)?;
-            let level: Accessibility = level
-                .parse()
-                .map_err(|e: xnat_model::access::UnknownValue| ApiError::BadRequest(e.to_string()))?;
-            ctx.state.store().set_accessibility(&project.id, level).await?;
+            let level: Accessibility =
+                level
+                    .parse()
+                    .map_err(|e: xnat_model::access::UnknownValue| {
+                        ApiError::BadRequest(e.to_string())
+                    })?;
+            ctx.state
+                .store()
+                .set_accessibility(&project.id, level)
+                .await?;
             Ok(text(StatusCode::OK, level.as_str()))
         }
-        (&Method::GET | &Method::HEAD, _) => Ok(text(StatusCode::OK, project.accessibility.as_str())),
+        (&Method::GET | &Method::HEAD, _) => {
+            Ok(text(StatusCode::OK, project.accessibility.as_str()))
+        }
         _ => Err(ApiError::BadRequest(
             "use PUT /data/projects/{P}/accessibility/{private|protected|public}".to_owned(),
         )),
@@ -78,12 +94,23 @@ async fn list_users(ctx: &Ctx, id: &str) -> Result<Response, ApiError> {
             ("email", email),
             ("role", member.role.as_str().to_owned()),
             ("displayname", member.role.display_name().to_owned()),
-            ("GROUP_ID", format!("{}_{}", project.id, member.role.as_str())),
+            (
+                "GROUP_ID",
+                format!("{}_{}", project.id, member.role.as_str()),
+            ),
         ]));
     }
     Ok(table(
         "Users",
-        &["login", "firstname", "lastname", "email", "role", "displayname", "GROUP_ID"],
+        &[
+            "login",
+            "firstname",
+            "lastname",
+            "email",
+            "role",
+            "displayname",
+            "GROUP_ID",
+        ],
         rows,
         &ctx.params,
     ))

@@ -32,12 +32,14 @@ pub(crate) fn encode_segment(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
 
-/// Encodes a relative file path segment by segment, keeping '/'.
+/// Characters escaped in file paths of listed URIs. Spaces stay as they
+/// are: xnatpy keys files by the URI's tail, so `a b.nii` must read back as
+/// `a b.nii`; HTTP clients encode the space when they request the URI.
+const FILE_PATH: &AsciiSet = &CONTROLS.add(b'#').add(b'?').add(b'%');
+
+/// Prepares a relative file path for a listed URI, keeping '/'.
 pub(crate) fn encode_path(path: &str) -> String {
-    path.split('/')
-        .map(encode_segment)
-        .collect::<Vec<_>>()
-        .join("/")
+    utf8_percent_encode(path, FILE_PATH).to_string()
 }
 
 /// XNAT's `start_date` style, which xnatpy parses with dateutil.
@@ -115,14 +117,14 @@ pub(crate) fn scan_row(s: &Scan) -> Row {
     ])
 }
 
-/// Resource rows carry no `ID`/`URI` (as in XNAT): xnatpy then uses
-/// `xnat_abstractresource_id`.
+/// Resource rows carry no `ID`/`URI`/`xsiType` (as in XNAT): xnatpy then
+/// uses `xnat_abstractresource_id` and `element_name`, and pyxnat drops
+/// rows that have an `xsiType` without a `/data` URI.
 pub(crate) fn resource_row(r: &Resource, category: &str, cat_id: &str) -> Row {
     row([
         ("xnat_abstractresource_id", r.id.to_string()),
         ("label", r.label.clone()),
         ("element_name", "xnat:resourceCatalog".to_owned()),
-        ("xsiType", "xnat:resourceCatalog".to_owned()),
         ("category", category.to_owned()),
         ("cat_id", cat_id.to_owned()),
         ("cat_desc", String::new()),
@@ -216,7 +218,12 @@ pub(crate) fn table(title: &str, columns: &[&str], rows: Vec<Row>, params: &Para
     }
 }
 
-fn fields_child(owner_type: &str, owner_key_name: &str, owner_id: &str, fields: &[(String, String)]) -> Option<ItemChild> {
+fn fields_child(
+    owner_type: &str,
+    owner_key_name: &str,
+    owner_id: &str,
+    fields: &[(String, String)],
+) -> Option<ItemChild> {
     if fields.is_empty() {
         return None;
     }
@@ -250,8 +257,12 @@ pub(crate) fn project_item(p: &Project, fields: &[(String, String)]) -> ObjectIt
     if !p.description.is_empty() {
         item.set("description", p.description.clone());
     }
-    item.children
-        .extend(fields_child("xnat:projectData", "fields_field_xnat_projectdata_id", &p.id, fields));
+    item.children.extend(fields_child(
+        "xnat:projectData",
+        "fields_field_xnat_projectdata_id",
+        &p.id,
+        fields,
+    ));
     finish(item, p.created)
 }
 
@@ -260,8 +271,12 @@ pub(crate) fn subject_item(s: &Subject, fields: &[(String, String)]) -> ObjectIt
     item.set("ID", s.id.clone())
         .set("label", s.label.clone())
         .set("project", s.project.clone());
-    item.children
-        .extend(fields_child("xnat:subjectData", "fields_field_xnat_subjectdata_id", &s.id, fields));
+    item.children.extend(fields_child(
+        "xnat:subjectData",
+        "fields_field_xnat_subjectdata_id",
+        &s.id,
+        fields,
+    ));
     finish(item, s.created)
 }
 
@@ -318,7 +333,7 @@ pub(crate) fn scan_item(s: &Scan, project: &str) -> ObjectItem {
 pub(crate) fn resource_item(r: &Resource, category: &str, cat_id: &str) -> ObjectItem {
     let mut item = ObjectItem::new("xnat:resourceCatalog");
     for (k, v) in resource_row(r, category, cat_id) {
-        if k != "xsiType" && k != "element_name" {
+        if k != "element_name" {
             item.set(&k, v);
         }
     }
@@ -367,7 +382,7 @@ mod tests {
         assert!(wildcard_match("s0*", "s01"));
         assert!(wildcard_match("*1", "s01"));
         assert!(!wildcard_match("s0*2", "s01"));
-        assert_eq!(encode_path("a b/c#.dcm"), "a%20b/c%23.dcm");
+        assert_eq!(encode_path("a b/c#.dcm"), "a b/c%23.dcm");
         assert!(xnat_date(0).starts_with("Thu Jan 01 00:00:00 UTC 1970"));
     }
 }

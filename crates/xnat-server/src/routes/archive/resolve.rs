@@ -32,7 +32,12 @@ pub(crate) struct ResourceOwner {
 
 pub(crate) async fn project_access(ctx: &Ctx, project: &Project) -> Result<Access, ApiError> {
     let role = match ctx.caller.username() {
-        Some(username) => ctx.state.store().project_role(&project.id, username).await?,
+        Some(username) => {
+            ctx.state
+                .store()
+                .project_role(&project.id, username)
+                .await?
+        }
         None => None,
     };
     Ok(Access::of(&ctx.caller, project, role))
@@ -57,13 +62,21 @@ pub(crate) async fn scope(ctx: &Ctx, path: &ArchivePath) -> Result<Option<Scope>
             .subject_by_id(s)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("subject {s}")))?;
-        (load_project(ctx, &subject.project).await?, Some(subject), None)
+        (
+            load_project(ctx, &subject.project).await?,
+            Some(subject),
+            None,
+        )
     } else if let Some(e) = &path.experiment {
         let experiment = store
             .experiment_by_id(e)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("experiment {e}")))?;
-        (load_project(ctx, &experiment.project).await?, None, Some(experiment))
+        (
+            load_project(ctx, &experiment.project).await?,
+            None,
+            Some(experiment),
+        )
     } else {
         return Ok(None);
     };
@@ -118,10 +131,7 @@ impl Scope {
     /// The subject the path names; 404 when it names none that exists.
     pub fn subject(&self, path: &ArchivePath) -> Result<&Subject, ApiError> {
         self.subject.as_ref().ok_or_else(|| {
-            ApiError::not_found(format!(
-                "subject {}",
-                path.subject.as_deref().unwrap_or("")
-            ))
+            ApiError::not_found(format!("subject {}", path.subject.as_deref().unwrap_or("")))
         })
     }
 
@@ -135,7 +145,11 @@ impl Scope {
     }
 
     /// The owner of the resources addressed by `path`.
-    pub async fn resource_owner(&self, ctx: &Ctx, path: &ArchivePath) -> Result<ResourceOwner, ApiError> {
+    pub async fn resource_owner(
+        &self,
+        ctx: &Ctx,
+        path: &ArchivePath,
+    ) -> Result<ResourceOwner, ApiError> {
         let p = &self.project.id;
         if let Some(scans) = &path.scans {
             let exp = self.experiment(path)?;
