@@ -34,6 +34,15 @@ pub struct Args {
     /// Largest accepted upload, in MiB.
     #[arg(long, default_value_t = 64 * 1024)]
     max_upload_mib: u64,
+    /// Also run a DICOM C-STORE receiver on this address (e.g. 127.0.0.1:8104).
+    #[arg(long)]
+    dicom_listen: Option<SocketAddr>,
+    /// AE title of the DICOM receiver; senders may also call a project ID as AE title.
+    #[arg(long, default_value = "XNAT", requires = "dicom_listen")]
+    dicom_ae_title: String,
+    /// Seconds without new instances after which a received study is imported.
+    #[arg(long, default_value_t = 60, requires = "dicom_listen")]
+    dicom_idle_secs: u64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -44,6 +53,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.max_failed_logins = args.max_failed_logins.max(1);
     config.lockout = Duration::from_secs(args.lockout_mins.saturating_mul(60));
     config.max_upload_bytes = args.max_upload_mib.saturating_mul(1 << 20);
+    config.dicom_receiver =
+        args.dicom_listen
+            .map(|listen| xnat_server::import::DicomReceiverConfig {
+                listen,
+                ae_title: args.dicom_ae_title.clone(),
+                idle: Duration::from_secs(args.dicom_idle_secs),
+            });
     // Read from the environment, never from argv, so it does not show in `ps`.
     config.admin_password = std::env::var("XNATKIT_ADMIN_PASSWORD")
         .ok()
@@ -51,7 +67,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}; pick another --listen address", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; pick another --listen address",
+                args.listen
+            )
+        })?;
     xnat_server::run(listener, config, shutdown_signal())
         .await
         .context("the archive server stopped")?;
