@@ -132,20 +132,22 @@ async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         path.display(),
         s.unmatched,
         s.files_seen,
-        if options_hint(s.unmatched) { "; rerun with --unmatched to list them" } else { "" }
+        if s.unmatched > 0 {
+            "; rerun with --unmatched to list them"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
 
-fn options_hint(unmatched: usize) -> bool {
-    unmatched > 0
-}
-
 async fn upload(args: RunArgs) -> anyhow::Result<ExitCode> {
     let spreadsheet = args.spreadsheet.clone();
-    let prepared = tokio::task::spawn_blocking(move || bulk_upload::run::prepare(&spreadsheet, !args.test).map(|p| (p, args)))
-        .await
-        .context("reading the workbook stopped unexpectedly")??;
+    let prepared = tokio::task::spawn_blocking(move || {
+        bulk_upload::run::prepare(&spreadsheet, !args.test).map(|p| (p, args))
+    })
+    .await
+    .context("reading the workbook stopped unexpectedly")??;
     let (prepared, args) = prepared;
     let project = bulk_upload::run::resolve_project(&prepared, args.project.as_deref())?;
     if args.test {
@@ -192,7 +194,8 @@ async fn upload(args: RunArgs) -> anyhow::Result<ExitCode> {
         create_project: args.create_project,
         trigger_pipelines: !args.no_pipeline,
     };
-    let result = bulk_upload::run::run(&client, prepared, &options, &observer, cancel.clone()).await;
+    let result =
+        bulk_upload::run::run(&client, prepared, &options, &observer, cancel.clone()).await;
     watcher.abort();
     observer.finish();
     client.disconnect().await;
@@ -214,14 +217,17 @@ async fn upload(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     if report.failed > 0 {
-        eprintln!("Some files failed (see the Status column); rerun the same command to retry them.");
+        eprintln!(
+            "Some files failed (see the Status column); rerun the same command to retry them."
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn open_log(dir: &Path) -> anyhow::Result<std::fs::File> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create log folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create log folder {}", dir.display()))?;
     let path = dir.join("xnatkit-upload.log");
     OpenOptions::new()
         .create(true)
@@ -246,7 +252,8 @@ async fn watch_ctrl_c(cancel: CancellationToken) {
             eprint!("\nAre you sure that you want to quit uploading? [y/N] ");
             let _ = std::io::stderr().flush();
             let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer).is_ok() && answer.trim().eq_ignore_ascii_case("y")
+            std::io::stdin().read_line(&mut answer).is_ok()
+                && answer.trim().eq_ignore_ascii_case("y")
         })
         .await
         .unwrap_or(true);
@@ -275,7 +282,11 @@ impl Bars {
         let multi = MultiProgress::with_draw_target(target);
         let style = ProgressStyle::with_template("{prefix:>9} {bar:40} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
-        let datasets = multi.add(ProgressBar::new(0).with_style(style.clone()).with_prefix("datasets"));
+        let datasets = multi.add(
+            ProgressBar::new(0)
+                .with_style(style.clone())
+                .with_prefix("datasets"),
+        );
         let files = multi.add(ProgressBar::new(0).with_style(style).with_prefix("files"));
         Self {
             multi,
