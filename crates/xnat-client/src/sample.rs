@@ -225,3 +225,25 @@ pub fn seed_story_subjects(labels: &[&str], slices: usize, side: u16) -> Vec<Sam
         })
         .collect()
 }
+
+/// Writes `count` CT instances of one series (study date `YYYYMMDD`) into
+/// `dir`, for import tests and demos; returns the file paths.
+pub fn write_sample_series(
+    dir: &Path,
+    patient: &str,
+    series_number: i64,
+    series_description: &str,
+    count: usize,
+) -> Result<Vec<PathBuf>> {
+    let template = SyntheticInstance {
+        modality: "CT".into(),
+        series_number: Some(series_number),
+        series_description: Some(series_description.into()),
+        patient_id: Some(patient.into()),
+        patient_name: Some(format!("Sample^{patient}")),
+        rows: 32,
+        cols: 32,
+        ..SyntheticInstance::new(&new_uid(), &new_uid())
+    };
+    write_series(dir, &template, count).map_err(|e| ClientError::io(dir, e))
+}

@@ -13,20 +13,20 @@ use xnat_client::{ClientOptions, XnatClient};
 pub struct ServerArgs {
     /// XNAT server URL (default: $XNAT_HOST, or the server of your only
     /// stored `xnatkit login`).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub server: Option<String>,
     /// User name (default: $XNAT_USER). Without a user, a stored login token
     /// or a ~/.netrc entry for the server's host:port is used. The password
     /// comes from --password-stdin, $XNAT_PASS, ~/.netrc, or a prompt; it is
     /// never taken from the command line.
-    #[arg(short = 'u', long, value_name = "USER")]
+    #[arg(short = 'u', long, value_name = "USER", global = true)]
     pub user: Option<String>,
     /// Read the password from the first line of stdin (for scripts). When
     /// stdin is not a terminal this happens anyway if a password is needed.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub password_stdin: bool,
     /// Extra CA certificates (PEM) to trust, for servers with a private CA.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub ca_bundle: Option<PathBuf>,
 }
 
