@@ -60,7 +60,17 @@ fn successes(sheet: &Path) -> usize {
 
 fn start_run(sheet: &Path, url: &str) -> Child {
     xnatkit()
-        .args(["upload", "run", "--jobs", "1", "--project", "RES", "--server", url, "--spreadsheet"])
+        .args([
+            "upload",
+            "run",
+            "--jobs",
+            "1",
+            "--project",
+            "RES",
+            "--server",
+            url,
+            "--spreadsheet",
+        ])
         .arg(sheet)
         .spawn()
         .unwrap()
@@ -95,14 +105,19 @@ async fn interrupted_and_killed_runs_resume_to_a_complete_upload() {
     };
     let mut client = None;
     for _ in 0..100 {
-        if let Ok(c) = XnatClient::connect(&url, credentials.clone(), ClientOptions::default()).await {
+        if let Ok(c) =
+            XnatClient::connect(&url, credentials.clone(), ClientOptions::default()).await
+        {
             client = Some(c);
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let client = client.expect("server up");
-    client.put_object("/data/projects/RES", &[], "project").await.unwrap();
+    client
+        .put_object("/data/projects/RES", &[], "project")
+        .await
+        .unwrap();
 
     let data: PathBuf = tmp.path().join("data");
     write_tree(&data);
@@ -112,23 +127,50 @@ async fn interrupted_and_killed_runs_resume_to_a_complete_upload() {
         let (sheet, data, url) = (sheet.clone(), data.clone(), url.clone());
         move || {
             let ok = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
-            ok(xnatkit().args(["upload", "init", "--spreadsheet"]).arg(&sheet));
-            ok(xnatkit().args(["upload", "scan", "--spreadsheet"]).arg(&sheet).arg("--dir").arg(&data));
-            assert_eq!(rows(&sheet).unwrap().iter().filter(|r| r.upload).count(), total);
+            ok(xnatkit()
+                .args(["upload", "init", "--spreadsheet"])
+                .arg(&sheet));
+            ok(xnatkit()
+                .args(["upload", "scan", "--spreadsheet"])
+                .arg(&sheet)
+                .arg("--dir")
+                .arg(&data));
+            assert_eq!(
+                rows(&sheet).unwrap().iter().filter(|r| r.upload).count(),
+                total
+            );
 
             // 1. SIGINT without a terminal: stop at once, finish in-flight, mark the rest.
             let mut child = start_run(&sheet, &url);
             let progressed = wait_for_progress(&sheet, 0, &mut child);
-            assert!(progressed, "the run finished before it could be interrupted");
+            assert!(
+                progressed,
+                "the run finished before it could be interrupted"
+            );
             let pid = child.id().to_string();
-            assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+            assert!(
+                Command::new("kill")
+                    .args(["-INT", &pid])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
             let out = child.wait_with_output().unwrap();
-            assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(130),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let after_int = rows(&sheet).unwrap();
             let done = after_int.iter().filter(|r| r.is_success()).count();
             let interrupted = after_int.iter().filter(|r| r.status == INTERRUPTED).count();
             assert!(done > 0 && done < total, "{done}");
-            assert_eq!(done + interrupted, total, "every row is either uploaded or marked interrupted");
+            assert_eq!(
+                done + interrupted,
+                total,
+                "every row is either uploaded or marked interrupted"
+            );
 
             // 2. SIGKILL: nothing can be saved for the dataset in flight.
             let mut child = start_run(&sheet, &url);
@@ -140,7 +182,11 @@ async fn interrupted_and_killed_runs_resume_to_a_complete_upload() {
 
             // 3. Rerun to the end.
             let out = start_run(&sheet, &url).wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(rows(&sheet).unwrap().iter().all(|r| r.is_success()));
         }
     };
@@ -151,7 +197,11 @@ async fn interrupted_and_killed_runs_resume_to_a_complete_upload() {
     for subject in client.subjects("RES").await.unwrap() {
         for session in client.sessions("RES", &subject.label).await.unwrap() {
             assert_eq!(session.label, format!("{}_MR1", subject.label));
-            for scan in client.scans("RES", &subject.label, &session.label).await.unwrap() {
+            for scan in client
+                .scans("RES", &subject.label, &session.label)
+                .await
+                .unwrap()
+            {
                 let path = format!(
                     "/data/projects/RES/subjects/{}/experiments/{}/scans/{}/resources/DICOM",
                     subject.label, session.label, scan.id
