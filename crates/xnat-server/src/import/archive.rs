@@ -147,14 +147,15 @@ pub async fn archive_study(
                     target.label, experiment.xsi_type, study.session_xsi_type
                 )));
             }
-            let scan_ids = store
-                .scans(&experiment.id)
-                .await?
-                .into_iter()
-                .filter(|s| !s.attrs.uid.is_empty())
-                .map(|s| (s.attrs.uid, s.scan_id))
-                .collect::<HashMap<_, _>>();
-            scan_instances_into(&ExistingSession { scan_ids }, instances.to_vec())
+            let mut known = ExistingSession::default();
+            for scan in store.scans(&experiment.id).await? {
+                if scan.attrs.uid.is_empty() {
+                    known.other_scan_ids.insert(scan.scan_id);
+                } else {
+                    known.scan_ids.insert(scan.attrs.uid, scan.scan_id);
+                }
+            }
+            scan_instances_into(&known, instances.to_vec())
         }
     };
 

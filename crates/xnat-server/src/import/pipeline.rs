@@ -71,7 +71,11 @@ pub async fn import_staged(
         match result {
             Ok(header) => instances.push(InstanceRef { path, header }),
             Err(err) if err.is_unparsable() => {
-                let reason = err.to_string().replace(&stage_prefix, "");
+                // dicom-sort names the staged path; say the entry name once instead.
+                let full = err.to_string();
+                let reason = full
+                    .strip_prefix(&format!("{}: ", path.display()))
+                    .map_or_else(|| full.replace(&stage_prefix, ""), str::to_owned);
                 if !staged.from_archive {
                     return Err(ApiError::BadRequest(format!(
                         "the request body is neither a zip, tar or tar.gz archive nor a DICOM file ({reason}); send one of those"

@@ -143,6 +143,7 @@ pub async fn archive(
             .into_iter()
             .map(|s| (s.series_uid, s.scan_id))
             .collect(),
+        ..ExistingSession::default()
     };
     let target = ArchiveTarget {
         project: project.id.clone(),

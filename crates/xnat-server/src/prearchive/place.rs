@@ -58,6 +58,7 @@ pub async fn place(
             .iter()
             .map(|s| (s.series_uid.clone(), s.scan_id.clone()))
             .collect(),
+        ..ExistingSession::default()
     };
     let scans = scan_instances_into(&existing, request.instances.to_vec());
     let dir = session_dir(state, &session);

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# DICOM ingestion benchmark of the whole server (run by hand, not a test):
+#
+#   bench/dicom-receive-server.sh [COUNT]        # default 400 instances
+#
+# In one run, with the release binary and fresh data folders:
+#  1. receiving COUNT instances with dcmtk's storescu into
+#     `xnatkit serve --dicom-listen` (instances spooled and fsynced before
+#     each C-STORE response) versus into dcmtk's storescp; prints both times
+#     and the ratio xnatkit/dcmtk (goal: <= 1.0), then waits until the study
+#     is built into a prearchive session and reports that time too;
+#  2. the import service: the same instances as one zip POSTed to
+#     /data/services/import?dest=/archive, in files/s and MB/s.
+# (bench/dicom-receive.sh measures dicom-sort's receiver on its own.)
+#
+# Needs dcmtk (storescu, storescp, echoscu), curl, zip support in Python, and
+# a Python with pydicom + numpy (PYTHON, default .venv-peers/bin/python).
+set -euo pipefail
+
+count="${1:-400}"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="${PYTHON:-$repo/.venv-peers/bin/python}"
+for tool in storescu storescp echoscu curl bc; do
+  command -v "$tool" >/dev/null || { echo "error: $tool not found; install dcmtk/curl/bc (apt-get install dcmtk curl bc)" >&2; exit 1; }
+done
+"$python" -c 'import pydicom, numpy' 2>/dev/null \
+  || { echo "error: $python lacks pydicom/numpy; set PYTHON to an interpreter that has them (scripts/setup-peers.sh builds .venv-peers)" >&2; exit 1; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/xnatkit-dicom-bench.XXXXXX")"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building release binary..." >&2
+(cd "$repo" && cargo build --release -p xnatkit --quiet)
+binary="${XNATKIT_BIN:-$repo/target/release/xnatkit}"
+
+echo "generating $count instances..." >&2
+"$python" - "$repo/tests/interop" "$work/in" "$count" <<'PY'
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from dicom_tree import write_series
+from pydicom.uid import generate_uid
+out, count = Path(sys.argv[2]), int(sys.argv[3])
+study = generate_uid()
+per_series = 100
+for series in range((count + per_series - 1) // per_series):
+    n = min(per_series, count - series * per_series)
+    write_series(out / f"s{series + 1}", n, patient_name="Bench^Mark", patient_id="BENCH01",
+                 study_date="20240131", study_uid=study, series_number=series + 1,
+                 modality="MR", series_description=f"bench {series + 1}")
+PY
+size_mb=$(du -sm "$work/in" | cut -f1)
+
+free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+wait_echo() {
+  for _ in $(seq 200); do echoscu -aec "$2" 127.0.0.1 "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "error: no DICOM receiver on port $1" >&2; exit 1
+}
+
+# --- xnatkit serve --dicom-listen -------------------------------------------
+http_port=$(free_port)
+dicom_port=$(free_port)
+password="Bench-$RANDOM$RANDOM"
+XNATKIT_ADMIN_PASSWORD="$password" "$binary" serve --data "$work/xnatkit" \
+  --listen "127.0.0.1:$http_port" --dicom-listen "127.0.0.1:$dicom_port" \
+  --dicom-ae-title XNAT --dicom-idle-secs 1 >"$work/server.log" 2>&1 &
+pids+=($!)
+wait_echo "$dicom_port" XNAT
+base="http://127.0.0.1:$http_port"
+curl -sf -u "admin:$password" -X PUT "$base/data/projects/BENCH" >/dev/null
+
+start=$(now)
+storescu -aec BENCH +sd 127.0.0.1 "$dicom_port" "$work/in"
+ours=$(echo "$(now) - $start" | bc)
+for _ in $(seq 600); do
+  listing=$(curl -sf -u "admin:$password" "$base/data/prearchive/projects/BENCH?format=json" || true)
+  [[ "$listing" == *'"READY"'* ]] && break
+  sleep 0.1
+done
+built=$(echo "$(now) - $start" | bc)
+[[ "$listing" == *'"READY"'* ]] || { echo "error: the received study was not built; see $work/server.log" >&2; exit 1; }
+stored=$(find "$work/xnatkit/prearchive" -name '*.dcm' | wc -l)
+
+# --- dcmtk storescp -----------------------------------------------------------
+scp_port=$(free_port)
+mkdir -p "$work/dcmtk"
+storescp -od "$work/dcmtk" "$scp_port" &
+pids+=($!)
+wait_echo "$scp_port" ANY-SCP
+start=$(now)
+storescu -aec ANY-SCP +sd 127.0.0.1 "$scp_port" "$work/in"
+theirs=$(echo "$(now) - $start" | bc)
+dcmtk_stored=$(find "$work/dcmtk" -type f | wc -l)
+
+# --- import service -------------------------------------------------------------
+(cd "$work/in" && "$python" -c '
+import sys, zipfile, pathlib
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    for p in sorted(pathlib.Path(".").rglob("*.dcm")):
+        z.write(p)
+' "$work/upload.zip")
+start=$(now)
+answer=$(curl -sf -u "admin:$password" -H 'Content-Type: application/zip' --data-binary "@$work/upload.zip" \
+  "$base/data/services/import?dest=/archive&project=BENCH&subject=BENCH01&session=IMPORTED")
+imported=$(echo "$(now) - $start" | bc)
+[[ "$answer" == /data/archive/* ]] || { echo "error: import failed: $answer" >&2; exit 1; }
+
+echo "instances: $count (${size_mb} MB); xnatkit stored $stored, dcmtk stored $dcmtk_stored"
+printf 'receive, xnatkit serve --dicom-listen: %.2f s (%.0f instances/s)\n' "$ours" "$(echo "$count / $ours" | bc -l)"
+printf 'receive, dcmtk storescp:               %.2f s (%.0f instances/s)\n' "$theirs" "$(echo "$count / $theirs" | bc -l)"
+printf 'ratio xnatkit/dcmtk: %.2f (goal <= 1.0)\n' "$(echo "$ours / $theirs" | bc -l)"
+printf 'received study built into the prearchive after %.2f s (1 s idle period included)\n' "$built"
+printf 'import service (zip, dest=/archive): %.2f s, %.0f files/s, %.1f MB/s\n' \
+  "$imported" "$(echo "$count / $imported" | bc -l)" "$(echo "$size_mb / $imported" | bc -l)"
