@@ -69,7 +69,14 @@ fn upload_sends_the_series_as_one_session_with_the_raw_study_attached() {
     let out = cli(home.path())
         .args(["convert", "paravision"])
         .arg(&broken)
-        .args(["--upload", &project, "--subject", "FRUIT", "--session", "BAD"])
+        .args([
+            "--upload",
+            &project,
+            "--subject",
+            "FRUIT",
+            "--session",
+            "BAD",
+        ])
         .args(["--server", &server.url, "-u", &user.0])
         .env("XNAT_PASS", &user.1)
         .output()
@@ -81,7 +88,14 @@ fn upload_sends_the_series_as_one_session_with_the_raw_study_attached() {
     let out = cli(home.path())
         .args(["convert", "paravision"])
         .arg(&study)
-        .args(["--upload", &project, "--subject", "FRUIT", "--session", "BANANA"])
+        .args([
+            "--upload",
+            &project,
+            "--subject",
+            "FRUIT",
+            "--session",
+            "BANANA",
+        ])
         .args(["--server", &server.url, "-u", &user.0])
         .env("XNAT_PASS", &user.1)
         .output()

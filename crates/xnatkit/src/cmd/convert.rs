@@ -1,9 +1,12 @@
 //! `xnatkit convert ...`: format converters. The work is in the converter crates.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use xnat_client::services::{ImportDestination, ImportOptions};
+
+use super::common::ServerArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,6 +28,20 @@ struct ParavisionArgs {
     /// Where to write the DICOM series [default: STUDY_DIR followed by `_dicom`].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// After converting, send the DICOM study to this XNAT project (import
+    /// service, to the archive) and attach the raw ParaVision folder, zipped,
+    /// as the session resource PARAVISION. Nothing is sent if any
+    /// reconstruction failed.
+    #[arg(long, value_name = "PROJECT")]
+    upload: Option<String>,
+    /// Subject label for --upload (default: from the DICOM headers).
+    #[arg(long, requires = "upload")]
+    subject: Option<String>,
+    /// Session label for --upload (default: from the DICOM headers).
+    #[arg(long, requires = "upload")]
+    session: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// One line per reconstruction: where it went, or why it was not converted.
@@ -59,8 +76,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     // Conversion is file I/O and CPU: keep it off the async workers.
+    let (study_dir, out) = (args.study_dir.clone(), args.out.clone());
     let report = tokio::task::spawn_blocking(move || {
-        paravision::convert(&args.study_dir, args.out.as_deref(), print_outcome)
+        paravision::convert(&study_dir, out.as_deref(), print_outcome)
     })
     .await
     .context("the conversion task stopped unexpectedly")?
@@ -72,13 +90,96 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
         report.written.len(),
         report.out_dir.display()
     );
-    if report.failures.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
+    if !report.failures.is_empty() {
         eprintln!(
-            "error: {} reconstruction(s) not converted (see above); fix or remove them and run again",
-            report.failures.len()
+            "error: {} reconstruction(s) not converted (see above){}; fix or remove them and run again",
+            report.failures.len(),
+            if args.upload.is_some() {
+                ", nothing uploaded"
+            } else {
+                ""
+            }
         );
-        Ok(ExitCode::FAILURE)
+        return Ok(ExitCode::FAILURE);
     }
+    if let Some(project) = &args.upload {
+        upload(&args, project, &report.out_dir).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Import the converted series as one session, then attach the raw study.
+async fn upload(args: &ParavisionArgs, project: &str, out_dir: &Path) -> anyhow::Result<()> {
+    let client = args.server.connect().await?;
+    let options = ImportOptions {
+        destination: ImportDestination::Archive,
+        project: project.to_owned(),
+        subject: args.subject.clone(),
+        session: args.session.clone(),
+        overwrite: None,
+    };
+    let session_uri = client
+        .import(out_dir, &options)
+        .await
+        .with_context(|| format!("cannot import {} into project {project}", out_dir.display()))?;
+    println!("imported into {session_uri}");
+
+    let resource = format!("{session_uri}/resources/PARAVISION");
+    client
+        .put_object(
+            &resource,
+            &[("format", "ZIP"), ("content", "RAW")],
+            "resource PARAVISION",
+        )
+        .await
+        .context("cannot create the PARAVISION session resource")?;
+    let study_name = args
+        .study_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "paravision".to_owned());
+    let zip_name = format!("{study_name}.zip");
+    let staging = tempfile::tempdir().context("cannot create a temporary folder for the zip")?;
+    let zip_path = staging.path().join(&zip_name);
+    let mut entries = Vec::new();
+    list_files(&args.study_dir, &study_name, &mut entries)?;
+    archive_io::write_stream_atomic(&zip_path, archive_io::zip_stream(entries), None)
+        .await
+        .with_context(|| format!("cannot zip {}", args.study_dir.display()))?;
+    client
+        .upload_file(&resource, &zip_name, &zip_path)
+        .await
+        .with_context(|| format!("cannot upload {zip_name} to {resource}"))?;
+    println!("attached {zip_name} to {resource}");
+    Ok(())
+}
+
+/// Every file under `dir`, named `prefix/<relative path>` in the zip.
+fn list_files(
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<archive_io::ArchiveEntry>,
+) -> anyhow::Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let path = entry.path();
+        let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
+        let meta = entry
+            .metadata()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if meta.is_dir() {
+            list_files(&path, &name, out)?;
+        } else if meta.is_file() {
+            out.push(archive_io::ArchiveEntry {
+                name,
+                source: path,
+                size: meta.len(),
+                modified: None,
+            });
+        }
+    }
+    Ok(())
 }
