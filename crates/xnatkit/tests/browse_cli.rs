@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Output;
 
 use support::{TestServer, cli, files_below, md5_hex, runtime};
@@ -230,5 +229,59 @@ fn expired_session_is_renewed_transparently() {
         let subjects = client.subjects(&env.project).await.unwrap();
         assert_eq!(subjects.len(), 2);
     });
-    let _ = Path::new(".");
+}
+
+#[test]
+fn netrc_and_environment_credentials() {
+    let env = env();
+    let home = env.home.path();
+    let port = env.server.address.port();
+    std::fs::write(
+        home.join("netrc"),
+        format!(
+            "machine 127.0.0.1:{port}\n  login {}\n  password {}\n",
+            env.user.0, env.user.1
+        ),
+    )
+    .unwrap();
+    // .netrc by host:port, no user given.
+    let out = cli(home)
+        .args(["ls", &env.project, "--server", &env.server.url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(home.join("netrc")).unwrap();
+    // XNAT_HOST / XNAT_USER / XNAT_PASS only.
+    let out = cli(home)
+        .args(["ls", &env.project])
+        .env("XNAT_HOST", &env.server.url)
+        .env("XNAT_USER", &env.user.0)
+        .env("XNAT_PASS", &env.user.1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("S2"));
+    // A user without any password source and no terminal: one clear line.
+    let out = cli(home)
+        .args([
+            "ls",
+            &env.project,
+            "--server",
+            &env.server.url,
+            "-u",
+            &env.user.0,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no password"), "{stderr}");
 }
