@@ -11,7 +11,10 @@
 //! - the file archive under `DATA/archive/…`, written atomically with MD5
 //!   digests via `archive-io`;
 //! - security: argon2 password hashes, Basic auth, `JSESSIONID` sessions,
-//!   alias tokens, lockout, and project permissions decided in [`access`].
+//!   alias tokens, lockout, and project permissions decided in [`access`];
+//! - DICOM ingestion ([`import`], [`prearchive`]): `/data/services/import`,
+//!   the prearchive under `DATA/prearchive/…`, `/data/services/dicomdump`,
+//!   and the C-STORE receiver started by [`ServerConfig::dicom_receiver`].
 //!
 //! Start it with [`run`]; tests can bind `127.0.0.1:0` and pass the listener.
 
