@@ -3,13 +3,15 @@
 //! This crate owns everything about ParaVision data: the JCAMP-DX parameter
 //! reader ([`jcamp`]), what `visu_pars` says about `2dseq` ([`visu`]), pixel
 //! decoding and 16-bit requantisation ([`pixels`]), the XNAT-PIC CEST private
-//! block ([`cest`]), writing one series per reconstruction ([`series`]) and
-//! walking a study with per-reconstruction failure isolation ([`study`]).
+//! block ([`cest`]), the DICOM attributes (`header`), writing one series per
+//! reconstruction ([`series`]) and walking a study with per-reconstruction
+//! failure isolation ([`study`]).
 //!
 //! Entry point: [`study::convert`].
 
 pub mod cest;
 pub mod dates;
+mod header;
 pub mod jcamp;
 pub mod pixels;
 pub mod series;
