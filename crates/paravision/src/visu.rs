@@ -123,6 +123,13 @@ impl Visu {
                 format!("{size:?} does not describe {dim}-D frames"),
             ));
         }
+        // DICOM Rows and Columns are 16-bit.
+        if size[..2].iter().any(|&s| s > usize::from(u16::MAX)) {
+            return Err(invalid(
+                "VisuCoreSize",
+                format!("{size:?} is larger than DICOM's 65535 rows or columns"),
+            ));
+        }
         let extent = params
             .f64s("VisuCoreExtent")
             .ok_or(VisuError::Missing("VisuCoreExtent"))?;
