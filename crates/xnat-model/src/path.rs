@@ -157,42 +157,28 @@ impl ArchivePath {
     /// Parses decoded segments (prefix already removed).
     pub fn parse(segments: &[String]) -> Result<Self, PathError> {
         let mut path = Self::default();
-        let mut i = 0;
         let seg = |i: usize| segments.get(i).map(String::as_str);
         let so_far = |i: usize| segments[..i.min(segments.len())].join("/");
 
-        match seg(0) {
+        path.level = Some(match seg(0) {
             None => {
                 return Err(PathError::Missing {
                     what: "collection",
                     after: String::new(),
                 });
             }
-            Some("projects") => {
-                i = 1;
-                path.level = Some(Level::Projects);
-                if let Some(p) = seg(i) {
-                    path.project = Some(p.to_owned());
-                    path.level = Some(Level::Project);
-                    i += 1;
-                }
-            }
-            Some("subjects") => {
-                path.level = Some(Level::Subjects);
-                i = 1;
-            }
-            Some("experiments") => {
-                path.level = Some(Level::Experiments);
-                i = 1;
-            }
+            Some("projects") => Level::Projects,
+            Some("subjects") => Level::Subjects,
+            Some("experiments") => Level::Experiments,
             Some(other) => {
                 return Err(PathError::UnexpectedSegment {
                     segment: other.to_owned(),
                     after: String::new(),
                 });
             }
-        }
+        });
 
+        let mut i = 1;
         while let Some(collection) = seg(i) {
             let value = seg(i + 1);
             match (collection, path.level()) {
