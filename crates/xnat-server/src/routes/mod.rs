@@ -1,9 +1,9 @@
 //! The HTTP surface, one module per area; each exposes `routes()`.
 //!
-//! - [`connect`]: `/`, login/logout, version, schemas, search elements,
+//! - [`connect`] — `/`, login/logout, version, schemas, search elements,
 //!   alias tokens — what clients call while connecting.
-//! - [`users`]: `/xapi/users`.
-//! - [`archive`]: everything below `/data`, `/data/archive` and `/REST`
+//! - [`users`] — site users under `/xapi/users`.
+//! - [`archive`] — everything below `/data`, `/data/archive` and `/REST`
 //!   (hierarchy, resources, files, downloads, project users/accessibility).
 //!
 //! More specific routes (e.g. `/data/services/import`) can be merged next to

@@ -190,6 +190,8 @@ async fn insert_subject(
     Ok(id)
 }
 
+// One column per argument; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn insert_experiment(
     conn: &mut AnyConnection,
     site_id: &str,

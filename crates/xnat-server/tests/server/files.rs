@@ -47,7 +47,7 @@ fn tar_gz_of(files: &[(&str, &[u8])]) -> Vec<u8> {
 async fn uploads_listings_and_downloads(s: &TestServer) {
     let admin = s.admin();
     let (_, session) = s.seed(&admin, "FILES").await;
-    let scan = format!("/data/projects/FILES/subjects/SUBJ1/experiments/SESS1/scans/1");
+    let scan = "/data/projects/FILES/subjects/SUBJ1/experiments/SESS1/scans/1".to_owned();
     assert_eq!(
         s.put(
             &format!("{scan}?xsiType=xnat:mrScanData&xnat:mrScanData/type=T1%20MPRAGE"),

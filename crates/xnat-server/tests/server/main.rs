@@ -1,6 +1,11 @@
 //! Integration tests: the real server on 127.0.0.1:0, driven over HTTP with
 //! reqwest, once on SQLite (temp dir) and once on PostgreSQL (a fresh
 //! database created on the server-admin URL in `XNATKIT_TEST_DATABASE_URL`).
+//!
+//! The scenarios are plain async fns run by the `on_both_backends!` macro
+//! rather than `#[test]` fns themselves, so clippy's test exemption for
+//! `unwrap` does not reach them; a failed step is meant to panic here.
+#![allow(clippy::unwrap_used)]
 
 mod harness;
 

@@ -65,13 +65,15 @@ async fn dispatch(
     let mut body = Some(body);
     // A form-encoded body carries parameters, except on file uploads where
     // it is the file itself (pyxnat sends files without a Content-Type).
-    if is_form && !segments.iter().any(|s| s == "files") && parts.method != Method::GET {
-        if let Some(b) = body.take() {
-            let bytes = axum::body::to_bytes(b, 1 << 20)
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("cannot read form body: {e}")))?;
-            params.extend_from_urlencoded(&bytes);
-        }
+    if is_form
+        && !segments.iter().any(|s| s == "files")
+        && parts.method != Method::GET
+        && let Some(b) = body.take()
+    {
+        let bytes = axum::body::to_bytes(b, 1 << 20)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("cannot read form body: {e}")))?;
+        params.extend_from_urlencoded(&bytes);
     }
     let ctx = Ctx {
         state,
