@@ -53,6 +53,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
 pub const SESSION_COOKIE: &str = "JSESSIONID";
 
+/// Minimum gap between two `last_seen` updates of one session.
+const SESSION_TOUCH_INTERVAL_MS: i64 = 5_000;
+
 /// The `JSESSIONID` cookie value, if sent.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
@@ -223,7 +226,14 @@ async fn resolve_caller(
                     && let Some(user) = store.user(&session.username).await?
                     && user.enabled
                 {
-                    store.touch_http_session(&id).await?;
+                    // Recording every request would make each read a database
+                    // write; a session only needs to look alive within the
+                    // idle timeout, so refresh it at most every few seconds.
+                    if now_ms() - session.last_seen
+                        > (timeout_ms / 4).min(SESSION_TOUCH_INTERVAL_MS)
+                    {
+                        store.touch_http_session(&id).await?;
+                    }
                     return Ok((
                         Caller {
                             user: Some(user),
