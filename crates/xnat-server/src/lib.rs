@@ -66,10 +66,12 @@ pub async fn run(
     };
 
     let sweeper = tokio::spawn(sweep_sessions(state.clone()));
+    let prearchive_sweeper = tokio::spawn(prearchive::sweep::sweep_receiving(state.clone()));
     let served = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    prearchive_sweeper.abort();
     if let Some(receiver) = dicom_receiver {
         receiver.stop().await;
     }

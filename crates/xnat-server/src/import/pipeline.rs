@@ -278,6 +278,11 @@ async fn place_group(
     let to_archive = match options.destination {
         Destination::Archive => true,
         Destination::Prearchive => false,
+        // Gradual uploads collect in the prearchive; the project setting
+        // applies when the session is built (see `prearchive::sweep`).
+        Destination::Default if options.handler == ImportHandler::GradualDicom => {
+            options.direct_archive
+        }
         Destination::Default => {
             options.direct_archive
                 || options

@@ -5,11 +5,13 @@
 //! - [`place`]: put routed instances into a session (appending to the one
 //!   of the same project, study and label when it still takes data);
 //! - [`build`]: (re)build a session's scan list from its folder;
-//! - [`actions`]: archive, move and delete.
+//! - [`actions`]: archive, move and delete;
+//! - [`sweep`]: building RECEIVING sessions that went quiet.
 
 pub mod actions;
 pub mod build;
 mod place;
+pub mod sweep;
 
 use std::path::PathBuf;
 

@@ -376,3 +376,19 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// RECEIVING sessions whose last file arrived before `cutoff_ms`.
+    pub async fn stale_receiving_sessions(
+        &self,
+        cutoff_ms: i64,
+    ) -> Result<Vec<PrearchiveSession>, sqlx::Error> {
+        let rows = sqlx::query(select_sessions!(
+            "WHERE status = 'RECEIVING' AND lastmod <= $1 ORDER BY lastmod"
+        ))
+        .bind(cutoff_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(session_from).collect()
+    }
+}

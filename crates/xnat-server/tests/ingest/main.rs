@@ -10,3 +10,4 @@ mod bad_input;
 mod import;
 mod prearchive;
 mod receiver;
+mod sweep;
