@@ -15,7 +15,9 @@ pub enum Error {
     )]
     WorkbookLocked { path: PathBuf, detail: String },
 
-    #[error("workbook {path} already exists; remove it or choose another --spreadsheet name")]
+    #[error(
+        "workbook {path} already exists; pass --force to replace it, or choose another --spreadsheet name"
+    )]
     WorkbookExists { path: PathBuf },
 
     #[error("workbook {path} has no worksheet named '{sheet}'; {hint}")]

@@ -1,5 +1,6 @@
 //! Pass one and planning, without a server: the seed's directory example,
 //! workbook round trips, and spreadsheets edited into nonsense.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

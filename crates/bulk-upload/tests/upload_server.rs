@@ -1,6 +1,7 @@
 //! Pass two against a real server on loopback: the seed's example, reruns,
 //! a vanished file, the XNAT-PIC folder example with custom variables and
 //! several modalities, and a user without permission.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
