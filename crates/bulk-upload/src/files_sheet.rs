@@ -30,6 +30,8 @@ pub struct FileRow {
     pub file: String,
     pub filename: String,
     pub upload: bool,
+    /// The Upload cell as written, when it is neither `Y` nor `N`.
+    pub upload_unclear: Option<String>,
     pub status: String,
     /// Other columns by header; empty cells are absent.
     pub values: BTreeMap<String, String>,
@@ -183,6 +185,9 @@ fn read_sheet(sheet: &Worksheet, config: &Config) -> Result<(Vec<String>, Vec<Fi
             file,
             filename: text(3),
             upload: text(4).eq_ignore_ascii_case("Y"),
+            upload_unclear: Some(text(4)).filter(|t| {
+                !(t.is_empty() || t.eq_ignore_ascii_case("Y") || t.eq_ignore_ascii_case("N"))
+            }),
             status: text(STATUS_COLUMN),
             values,
         });

@@ -261,6 +261,13 @@ pub fn plan(config: &Config, rows: &[FileRow]) -> Plan {
     let mut row_errors: Vec<(usize, String)> = Vec::new();
     let mut valid = vec![false; rows.len()];
     for (index, row) in rows.iter().enumerate() {
+        if let Some(unclear) = &row.upload_unclear {
+            row_errors.push((
+                index,
+                format!("Upload is '{unclear}'; write Y to upload this file or N to leave it out"),
+            ));
+            continue;
+        }
         if !row.upload {
             continue;
         }

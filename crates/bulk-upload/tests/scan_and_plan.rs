@@ -186,6 +186,18 @@ fn nonsense_edits_are_reported_clearly() {
     assert!(prepared.plan.row_errors[0].1.contains("Subject is empty"));
     assert_eq!(prepared.plan.file_count(), 13);
 
+    // An Upload cell that is neither Y nor N: that row gets a message.
+    let mut wb = Workbook::open(&sheet).unwrap();
+    wb.sheet_mut(FILES_SHEET)
+        .unwrap()
+        .cell_mut((4, 3))
+        .set_value_string("maybe");
+    wb.save().unwrap();
+    let prepared = prepare(&sheet, true).unwrap();
+    assert_eq!(prepared.plan.row_errors.len(), 2);
+    assert!(prepared.plan.row_errors[1].1.contains("Upload is 'maybe'"));
+    assert_eq!(prepared.plan.file_count(), 12);
+
     // An unknown column: refused at once, naming it.
     let mut wb = Workbook::open(&sheet).unwrap();
     wb.sheet_mut(FILES_SHEET)
