@@ -91,7 +91,7 @@ impl Store {
         new: &NewUser,
         password_hash: &str,
     ) -> Result<Option<User>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let taken = sqlx::query("SELECT id FROM users WHERE username = $1")
             .bind(&new.username)
             .fetch_optional(&mut *tx)
@@ -146,7 +146,7 @@ impl Store {
         max_failures: i64,
         lock_ms: i64,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE users SET failed_logins = failed_logins + 1 WHERE username = $1 RETURNING failed_logins",
         )

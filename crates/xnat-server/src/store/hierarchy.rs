@@ -340,7 +340,7 @@ impl Store {
         label: &str,
         created_by: &str,
     ) -> Result<String, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = insert_subject(&mut tx, site_id, project, label, created_by).await?;
         tx.commit().await?;
         Ok(id)
@@ -392,7 +392,7 @@ impl Store {
     /// Deletes a subject, its experiments, scans, resources, file rows and
     /// custom variables in one transaction.
     pub async fn delete_subject(&self, id: &str) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let experiments = sqlx::query("SELECT id FROM experiments WHERE subject_id = $1")
             .bind(id)
             .fetch_all(&mut *tx)
@@ -419,7 +419,7 @@ impl Store {
         attrs: &ExperimentAttrs,
         created_by: &str,
     ) -> Result<String, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = insert_experiment(
             &mut tx, site_id, project, subject_id, label, xsi_type, attrs, created_by,
         )
@@ -505,7 +505,7 @@ impl Store {
     }
 
     pub async fn delete_experiment(&self, id: &str) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         delete_experiment_rows(&mut tx, id).await?;
         tx.commit().await
     }
@@ -539,14 +539,14 @@ impl Store {
         xsi_type: &str,
         attrs: &ScanAttrs,
     ) -> Result<i64, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let pk = upsert_scan(&mut tx, experiment_id, scan_id, xsi_type, attrs).await?;
         tx.commit().await?;
         Ok(pk)
     }
 
     pub async fn delete_scan(&self, pk: i64) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         delete_resources_of(&mut tx, &Owner::Scan(pk)).await?;
         sqlx::query("DELETE FROM scans WHERE pk = $1")
             .bind(pk)
@@ -564,7 +564,7 @@ impl Store {
         site_id: &str,
         tree: &NewSessionTree,
     ) -> Result<(String, String), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let subject = sqlx::query(SUBJECT_BY_LABEL)
             .bind(&tree.project)
             .bind(&tree.subject_label)

@@ -103,6 +103,20 @@ impl Store {
         self.backend
     }
 
+    /// Begins a transaction that will write. On SQLite it takes the write
+    /// lock up front: a transaction that reads first and writes later cannot
+    /// wait for a busy database (SQLite refuses the upgrade at once), while
+    /// one that starts with a write waits up to the busy timeout.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("UPDATE counters SET value = value WHERE name = 'subject'")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -61,7 +61,7 @@ impl Store {
         owner: &str,
     ) -> Result<CreateProjectOutcome, sqlx::Error> {
         let lower = id.to_ascii_lowercase();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if sqlx::query("SELECT id_lower FROM retired_project_ids WHERE id_lower = $1")
             .bind(&lower)
             .fetch_optional(&mut *tx)
@@ -123,7 +123,7 @@ impl Store {
         description: Option<&str>,
         secondary_id: Option<&str>,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(name) = name {
             sqlx::query("UPDATE projects SET name = $1 WHERE id = $2")
                 .bind(name)
@@ -163,7 +163,7 @@ impl Store {
 
     /// Deletes a project with everything in it and retires its ID.
     pub async fn delete_project(&self, id: &str) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM files WHERE resource_id IN (SELECT id FROM resources WHERE project = $1)",
         )
@@ -250,7 +250,7 @@ impl Store {
         username: &str,
         role: ProjectRole,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM project_roles WHERE project = $1 AND username = $2")
             .bind(project)
             .bind(username)
@@ -323,7 +323,7 @@ impl Store {
         owner_key: &str,
         changes: &[(String, Option<String>)],
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (name, value) in changes {
             sqlx::query(
                 "DELETE FROM custom_fields WHERE owner_kind = $1 AND owner_key = $2 AND name = $3",

@@ -209,7 +209,7 @@ impl Store {
         tags: &str,
         dir: &str,
     ) -> Result<i64, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id =
             insert_resource(&mut tx, owner, project, label, format, content, tags, dir).await?;
         tx.commit().await?;
@@ -223,7 +223,7 @@ impl Store {
         content: Option<&str>,
         tags: Option<&str>,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(v) = format {
             sqlx::query("UPDATE resources SET format = $1 WHERE id = $2")
                 .bind(v)
@@ -249,7 +249,7 @@ impl Store {
     }
 
     pub async fn delete_resource(&self, id: i64) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM files WHERE resource_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -284,7 +284,7 @@ impl Store {
         resource_id: i64,
         files: &[NewFile],
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_files(&mut tx, resource_id, files).await?;
         tx.commit().await
     }

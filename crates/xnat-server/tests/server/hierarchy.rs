@@ -9,7 +9,8 @@ use crate::harness::TestServer;
 crate::on_both_backends!(
     create_address_and_list,
     items_fields_and_renames,
-    label_rules_and_ids_never_reused
+    label_rules_and_ids_never_reused,
+    concurrent_creations_get_distinct_ids
 );
 
 async fn create_address_and_list(s: &TestServer) {
@@ -266,5 +267,37 @@ async fn label_rules_and_ids_never_reused(s: &TestServer) {
     assert_eq!(
         s.put("/data/projects/PRJ3", &admin).await.status(),
         StatusCode::CONFLICT
+    );
+}
+
+async fn concurrent_creations_get_distinct_ids(s: &TestServer) {
+    let admin = s.admin();
+    s.seed(&admin, "CONC").await;
+    let puts = (0..24).map(|i| {
+        let admin = admin.clone();
+        async move {
+            let path = if i % 2 == 0 {
+                format!("/data/projects/CONC/subjects/PS{i}?xsiType=xnat:subjectData")
+            } else {
+                format!("/data/projects/CONC/subjects/SUBJ1/experiments/PE{i}?xsiType=xnat:mrSessionData")
+            };
+            let r = s.put(&path, &admin).await;
+            (r.status(), r.text().await.unwrap())
+        }
+    });
+    let results = futures::future::join_all(puts).await;
+    let mut ids: Vec<String> = results
+        .into_iter()
+        .map(|(status, id)| {
+            assert_eq!(status, StatusCode::CREATED, "{id}");
+            id
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        24,
+        "every concurrent creation got its own accession ID"
     );
 }
