@@ -35,9 +35,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building release binary..." >&2
-(cd "$repo" && cargo build --release -p xnatkit --quiet)
-binary="${XNATKIT_BIN:-$repo/target/release/xnatkit}"
+# XNATKIT_BIN runs an already built binary instead of building the release one.
+binary="${XNATKIT_BIN:-}"
+if [[ -z "$binary" ]]; then
+  echo "building release binary..." >&2
+  (cd "$repo" && cargo build --release -p xnatkit --quiet)
+  binary="$repo/target/release/xnatkit"
+fi
 
 echo "generating $count instances..." >&2
 "$python" - "$repo/tests/interop" "$work/in" "$count" <<'PY'
@@ -55,7 +59,7 @@ for series in range((count + per_series - 1) // per_series):
                  study_date="20240131", study_uid=study, series_number=series + 1,
                  modality="MR", series_description=f"bench {series + 1}")
 PY
-size_mb=$(du -sm "$work/in" | cut -f1)
+size_mb=$(echo "$(du -sb "$work/in" | cut -f1) / 1000000" | bc -l)
 
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
@@ -77,7 +81,7 @@ base="http://127.0.0.1:$http_port"
 curl -sf -u "admin:$password" -X PUT "$base/data/projects/BENCH" >/dev/null
 
 start=$(now)
-storescu -aec BENCH +sd 127.0.0.1 "$dicom_port" "$work/in"
+storescu -aec BENCH +sd +r 127.0.0.1 "$dicom_port" "$work/in"
 ours=$(echo "$(now) - $start" | bc)
 for _ in $(seq 600); do
   listing=$(curl -sf -u "admin:$password" "$base/data/prearchive/projects/BENCH?format=json" || true)
@@ -95,7 +99,7 @@ storescp -od "$work/dcmtk" "$scp_port" &
 pids+=($!)
 wait_echo "$scp_port" ANY-SCP
 start=$(now)
-storescu -aec ANY-SCP +sd 127.0.0.1 "$scp_port" "$work/in"
+storescu -aec ANY-SCP +sd +r 127.0.0.1 "$scp_port" "$work/in"
 theirs=$(echo "$(now) - $start" | bc)
 dcmtk_stored=$(find "$work/dcmtk" -type f | wc -l)
 
@@ -112,7 +116,7 @@ answer=$(curl -sf -u "admin:$password" -H 'Content-Type: application/zip' --data
 imported=$(echo "$(now) - $start" | bc)
 [[ "$answer" == /data/archive/* ]] || { echo "error: import failed: $answer" >&2; exit 1; }
 
-echo "instances: $count (${size_mb} MB); xnatkit stored $stored, dcmtk stored $dcmtk_stored"
+printf 'instances: %s (%.1f MB); xnatkit stored %s, dcmtk stored %s\n' "$count" "$size_mb" "$stored" "$dcmtk_stored"
 printf 'receive, xnatkit serve --dicom-listen: %.2f s (%.0f instances/s)\n' "$ours" "$(echo "$count / $ours" | bc -l)"
 printf 'receive, dcmtk storescp:               %.2f s (%.0f instances/s)\n' "$theirs" "$(echo "$count / $theirs" | bc -l)"
 printf 'ratio xnatkit/dcmtk: %.2f (goal <= 1.0)\n' "$(echo "$ours / $theirs" | bc -l)"
