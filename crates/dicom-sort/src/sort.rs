@@ -96,6 +96,8 @@ pub struct SortedFile {
 pub struct ExistingSession {
     /// SeriesInstanceUID → scan ID of the scans the session has.
     pub scan_ids: HashMap<String, String>,
+    /// IDs of scans without a series UID (e.g. added by hand): new scans avoid them too.
+    pub other_scan_ids: HashSet<String>,
 }
 
 /// Sorts a batch into sessions and scans. Routing uses [`crate::route`] (no project
@@ -241,7 +243,12 @@ fn build_scans(instances: Vec<InstanceRef>, existing: &ExistingSession) -> Vec<S
         )
     });
 
-    let mut taken: HashSet<String> = existing.scan_ids.values().cloned().collect();
+    let mut taken: HashSet<String> = existing
+        .scan_ids
+        .values()
+        .chain(existing.other_scan_ids.iter())
+        .cloned()
+        .collect();
     let mut scans: Vec<SortedScan> = ordered
         .into_iter()
         .map(|(series_uid, members)| {

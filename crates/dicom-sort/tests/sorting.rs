@@ -270,6 +270,7 @@ fn appending_keeps_existing_scan_ids() {
     let existing_series = read_header(&first[0]).unwrap().series_instance_uid;
     let existing = ExistingSession {
         scan_ids: HashMap::from([(existing_series.clone(), "1".to_owned())]),
+        other_scan_ids: ["1-MR1".to_owned()].into(),
     };
     // More instances of the existing series, and a new series reusing number 1.
     let more = write_series(
@@ -289,5 +290,5 @@ fn appending_keeps_existing_scan_ids() {
         .iter()
         .map(|s| (s.id.as_str(), s.files.len()))
         .collect();
-    assert_eq!(ids, vec![("1", 2), ("1-MR1", 1)]);
+    assert_eq!(ids, vec![("1", 2), ("1-MR2", 1)]);
 }
