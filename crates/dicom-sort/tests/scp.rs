@@ -419,3 +419,63 @@ async fn reference_copy(
     let path = stored.into_iter().next().unwrap();
     (dir, path)
 }
+
+/// pynetdicom (another independent DICOM stack) sending pydicom's files in their
+/// own transfer syntaxes: implicit, big endian, RLE, JPEG 2000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pynetdicom_sends_in_each_syntax() {
+    let Some(python) = common::peers_python_with_pynetdicom() else {
+        return;
+    };
+    let Some(files) = common::pydicom_test_files() else {
+        return;
+    };
+    let receiver = Receiver::start(|_| {}).await;
+    let names = [
+        "MR_small_implicit.dcm",
+        "MR_small_bigendian.dcm",
+        "MR_small_RLE.dcm",
+        "MR_small_jp2klossless.dcm",
+    ];
+    let script = r#"
+import sys
+from pydicom import dcmread
+from pynetdicom import AE
+port, files = int(sys.argv[1]), sys.argv[2:]
+datasets = [dcmread(f) for f in files]
+ae = AE(ae_title="PYNET")
+for ds in datasets:
+    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+assoc = ae.associate("127.0.0.1", port, ae_title="XNATKIT")
+if not assoc.is_established:
+    sys.exit("association refused")
+for ds in datasets:
+    status = assoc.send_c_store(ds)
+    print(ds.file_meta.TransferSyntaxUID, "0x%04x" % status.Status)
+assoc.release()
+"#;
+    let mut command_args = vec![
+        "-c".to_owned(),
+        script.to_owned(),
+        receiver.port.to_string(),
+    ];
+    command_args.extend(names.iter().map(|n| files.join(n).display().to_string()));
+    let (ok, text) = run_tool(&python, &command_args).await;
+    assert!(ok, "{text}");
+    assert_eq!(text.matches("0x0000").count(), names.len(), "{text}");
+    let received = receiver.received();
+    assert_eq!(received.len(), names.len());
+    for (instance, name) in received.iter().zip(names) {
+        let original = dicom_sort::read_header(&files.join(name)).unwrap();
+        assert_eq!(instance.calling_ae, "PYNET");
+        assert_eq!(
+            instance.header.transfer_syntax, original.transfer_syntax,
+            "{name}"
+        );
+        assert_eq!(
+            instance.header.sop_instance_uid, original.sop_instance_uid,
+            "{name}"
+        );
+    }
+    receiver.stop().await;
+}

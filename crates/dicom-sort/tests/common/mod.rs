@@ -83,3 +83,19 @@ pub fn dcmdump_values(dcmdump: &Path, file: &Path) -> std::collections::HashMap<
     }
     values
 }
+
+/// The Python interpreter of the peers venv, if it has pynetdicom.
+pub fn peers_python_with_pynetdicom() -> Option<PathBuf> {
+    let Some(python) = std::env::var_os("XNATKIT_PEERS_PYTHON") else {
+        return skip("set XNATKIT_PEERS_PYTHON to a Python with pynetdicom");
+    };
+    let ok = Command::new(&python)
+        .args(["-c", "import pynetdicom"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Some(PathBuf::from(python))
+    } else {
+        skip("XNATKIT_PEERS_PYTHON cannot import pynetdicom")
+    }
+}
