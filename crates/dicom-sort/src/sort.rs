@@ -113,17 +113,26 @@ pub fn sort_instances_with(
     hints: &RoutingHints,
     project_usable: impl Fn(&str) -> bool,
 ) -> Vec<SortedStudy> {
-    let mut studies: BTreeMap<(String, RouteKey), Vec<InstanceRef>> = BTreeMap::new();
+    // XNAT keys a session by project, StudyInstanceUID and session label; the
+    // subject (and AA flag) come from the first instance of the session.
+    type SessionKey = (String, Option<String>, Option<String>);
+    let mut studies: BTreeMap<SessionKey, (Route, Vec<InstanceRef>)> = BTreeMap::new();
     for instance in instances {
         let route = route_with(&instance.header, hints, &project_usable);
+        let key = (
+            instance.header.study_instance_uid.clone(),
+            route.project.clone(),
+            route.session.clone(),
+        );
         studies
-            .entry((instance.header.study_instance_uid.clone(), RouteKey(route)))
-            .or_default()
+            .entry(key)
+            .or_insert_with(|| (route, Vec::new()))
+            .1
             .push(instance);
     }
     studies
         .into_iter()
-        .map(|((study_uid, RouteKey(route)), instances)| build_study(study_uid, route, instances))
+        .map(|((study_uid, _, _), (route, instances))| build_study(study_uid, route, instances))
         .collect()
 }
 
@@ -135,29 +144,6 @@ pub fn scan_instances_into(
 ) -> Vec<SortedScan> {
     let (instances, _duplicates) = dedupe(instances);
     build_scans(instances, existing)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct RouteKey(Route);
-
-impl PartialOrd for RouteKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for RouteKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        let key = |r: &Route| {
-            (
-                r.project.clone(),
-                r.subject.clone(),
-                r.session.clone(),
-                r.auto_archive,
-            )
-        };
-        key(&self.0).cmp(&key(&other.0))
-    }
 }
 
 fn dedupe(instances: Vec<InstanceRef>) -> (Vec<InstanceRef>, Vec<PathBuf>) {

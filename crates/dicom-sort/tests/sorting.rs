@@ -292,3 +292,25 @@ fn appending_keeps_existing_scan_ids() {
         .collect();
     assert_eq!(ids, vec![("1", 2), ("1-MR2", 1)]);
 }
+
+#[test]
+fn one_session_even_when_patient_names_differ_within_a_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = new_uid();
+    let mut paths = series(dir.path(), &study, Some(1), "MR", "T1", "100000", 2);
+    paths.extend(
+        write_series(
+            dir.path(),
+            &SyntheticInstance {
+                series_number: Some(99),
+                patient_name: Some("DOE^JANE^^^".into()),
+                ..SyntheticInstance::new(&study, &new_uid())
+            },
+            1,
+        )
+        .unwrap(),
+    );
+    let studies = sort_instances(load(&paths), &RoutingHints::default());
+    assert_eq!(studies.len(), 1);
+    assert_eq!(studies[0].scans.len(), 2);
+}
