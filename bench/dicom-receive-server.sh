@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # DICOM ingestion benchmark of the whole server (run by hand, not a test):
 #
-#   bench/dicom-receive-server.sh [COUNT]        # default 400 instances
+#   bench/dicom-receive-server.sh [COUNT]        # default 400 instances of 256x256
+#   ROWS=512 bench/dicom-receive-server.sh        # larger images
 #
 # In one run, with the release binary and fresh data folders:
 #  1. receiving COUNT instances with dcmtk's storescu into
@@ -18,6 +19,8 @@
 set -euo pipefail
 
 count="${1:-400}"
+# Image size: 256x256 16-bit pixels, about 128 KB per instance.
+rows="${ROWS:-256}"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${PYTHON:-$repo/.venv-peers/bin/python}"
 for tool in storescu storescp echoscu curl bc; do
@@ -44,20 +47,35 @@ if [[ -z "$binary" ]]; then
 fi
 
 echo "generating $count instances..." >&2
-"$python" - "$repo/tests/interop" "$work/in" "$count" <<'PY'
+"$python" - "$work/in" "$count" "$rows" <<'PY'
 import sys
 from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-from dicom_tree import write_series
-from pydicom.uid import generate_uid
-out, count = Path(sys.argv[2]), int(sys.argv[3])
-study = generate_uid()
+import numpy as np
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+out, count, rows = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+study, mr = generate_uid(), "1.2.840.10008.5.1.4.1.1.4"
 per_series = 100
-for series in range((count + per_series - 1) // per_series):
-    n = min(per_series, count - series * per_series)
-    write_series(out / f"s{series + 1}", n, patient_name="Bench^Mark", patient_id="BENCH01",
-                 study_date="20240131", study_uid=study, series_number=series + 1,
-                 modality="MR", series_description=f"bench {series + 1}")
+series_uids = [generate_uid() for _ in range((count + per_series - 1) // per_series)]
+for index in range(count):
+    series = index // per_series
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = mr
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = mr, meta.MediaStorageSOPInstanceUID
+    ds.PatientName, ds.PatientID, ds.StudyDate, ds.StudyTime = "Bench^Mark", "BENCH01", "20240131", "101500"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uids[series]
+    ds.SeriesNumber, ds.InstanceNumber, ds.Modality = series + 1, index % per_series + 1, "MR"
+    ds.SeriesDescription = f"bench {series + 1}"
+    ds.Rows = ds.Columns = rows
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = ((np.arange(rows * rows, dtype=np.uint32) * (index + 1)) % 4096).astype(np.uint16).tobytes()
+    path = out / f"s{series + 1}" / f"i{index:05d}.dcm"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
 PY
 size_mb=$(echo "$(du -sb "$work/in" | cut -f1) / 1000000" | bc -l)
 
