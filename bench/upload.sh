@@ -51,15 +51,14 @@ fi
 # --- data ------------------------------------------------------------------
 echo "generating $SUBJECTS subjects x $INSTANCES instances ..."
 "$uploader_venv/bin/python" - "$work/data" "$SUBJECTS" "$INSTANCES" <<'PY'
+import os
 import sys
 from pathlib import Path
-import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 root, subjects, instances = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 series_names = ["T1 MPRAGE", "T2 FLAIR", "DWI"]
-rng = np.random.default_rng(7)
 for s in range(subjects):
     pid = f"{s + 1:04d}"
     study = generate_uid()
@@ -85,7 +84,7 @@ for s in range(subjects):
             ds.Rows = ds.Columns = 256
             ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
             ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-            ds.PixelData = rng.integers(0, 4096, (256, 256), dtype=np.uint16).tobytes()
+            ds.PixelData = os.urandom(256 * 256 * 2)
             ds.save_as(folder / f"scan{i:04d}.dcm", enforce_file_format=True)
 PY
 files="$(find "$work/data" -name '*.dcm' | wc -l)"
