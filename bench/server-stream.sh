@@ -157,6 +157,9 @@ print(f"{'measurement':<32} {'seconds':>8} {'MiB/s':>9} {'x disk time':>12} {'pe
 for name, seconds, rss in rows:
     print(f"{name:<32} {seconds:>8.2f} {total_mb / seconds:>9.1f} {seconds / disk:>12.2f} {rss:>13}")
 print(f"\nserver RSS after start-up: {idle} MiB; VmHWM (peak over the whole run): {hwm} MiB")
+with open("/proc/loadavg") as loadavg:
+    # Context for the numbers: on a shared machine other work steals the CPU.
+    print(f"load average at the end: {' '.join(loadavg.read().split()[:3])} on {__import__('os').cpu_count()} CPUs")
 ok = max(zipped, files) <= 2 * disk
 print(f"goal (streaming within 2x of the disk read): {'met' if ok else 'NOT met'}")
 EOF
