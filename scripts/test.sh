@@ -102,7 +102,10 @@ fi
 # --- 5. interop suites ----------------------------------------------------
 say "build xnatkit binary"
 if cargo build -p xnatkit; then
-  export XNATKIT_BIN="$repo/target/debug/xnatkit"
+  # Ask cargo where it put the binary: CARGO_TARGET_DIR or a config may move it.
+  target_dir="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+  export XNATKIT_BIN="$target_dir/debug/xnatkit"
   if "$XNATKIT_BIN" serve --help >/dev/null 2>&1; then
     record "build xnatkit" "ok"
   else
