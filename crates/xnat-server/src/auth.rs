@@ -122,8 +122,14 @@ pub async fn verify_credentials(
         if !token.enabled || token.expires < now_ms() {
             return Err(login_failed());
         }
-        if !passwords::verify_blocking(password.to_owned(), token.secret_hash.clone()).await {
-            return Err(login_failed());
+        let key = format!("token:{}", token.alias);
+        if !state.credentials().hit(&key, password, &token.secret_hash) {
+            if !passwords::verify_blocking(password.to_owned(), token.secret_hash.clone()).await {
+                return Err(login_failed());
+            }
+            state
+                .credentials()
+                .remember(&key, password, &token.secret_hash);
         }
         let user = store
             .user(&token.username)
@@ -146,6 +152,10 @@ pub async fn verify_credentials(
             "Account {username} is disabled"
         )));
     }
+    let key = format!("user:{}", user.username);
+    if state.credentials().hit(&key, password, &user.password_hash) {
+        return Ok(user);
+    }
     if !passwords::verify_blocking(password.to_owned(), user.password_hash.clone()).await {
         let lock_ms = i64::try_from(state.config().lockout.as_millis()).unwrap_or(i64::MAX);
         store
@@ -160,6 +170,9 @@ pub async fn verify_credentials(
     if user.failed_logins > 0 {
         store.reset_failed_logins(username).await?;
     }
+    state
+        .credentials()
+        .remember(&key, password, &user.password_hash);
     Ok(user)
 }
 

@@ -21,6 +21,7 @@
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod credential_cache;
 pub mod error;
 pub mod import;
 pub mod params;

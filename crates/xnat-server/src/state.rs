@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::ServerConfig;
+use crate::credential_cache::CredentialCache;
 use crate::error::ServerError;
 use crate::passwords;
 use crate::store::{NewUser, Store};
@@ -20,6 +21,7 @@ struct Inner {
     config: ServerConfig,
     archive_root: PathBuf,
     staging_root: PathBuf,
+    credentials: CredentialCache,
 }
 
 /// What start-up did that the operator must learn about.
@@ -89,6 +91,7 @@ impl AppState {
                     config,
                     archive_root,
                     staging_root,
+                    credentials: CredentialCache::default(),
                 }),
             },
             report,
@@ -105,6 +108,11 @@ impl AppState {
 
     pub fn data_dir(&self) -> &Path {
         &self.inner.config.data_dir
+    }
+
+    /// Recently verified passwords and token secrets.
+    pub fn credentials(&self) -> &CredentialCache {
+        &self.inner.credentials
     }
 
     /// `DATA/archive`: every resource folder lives below it.

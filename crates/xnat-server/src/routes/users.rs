@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{json, text};
+use super::json;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::passwords;
@@ -140,9 +140,6 @@ async fn get_user(
     }
     match state.store().user(&username).await? {
         Some(user) => Ok(json(user_json(&user).to_string())),
-        None => Ok(text(
-            StatusCode::NOT_FOUND,
-            format!("Not Found: user {username}"),
-        )),
+        None => Err(ApiError::not_found(format!("user {username}"))),
     }
 }
