@@ -1,12 +1,20 @@
 //! The resumable, verified file downloader used by `export` and `download`.
 //!
 //! Each file is streamed into `NAME.part` while its MD5 is computed; only
-//! when the digest matches the server's does the file get its final name
-//! (after an fsync), so a file under its final name is always complete. A
+//! when the digest matches the server's does the file get its final name,
+//! so a killed run never leaves an incomplete file under a final name. A
 //! `.part` left by a killed run is resumed with `Range: bytes=N-` after
 //! re-hashing its N bytes; a server that ignores the range (200 instead of
 //! 206) restarts the file. A file already in place is checked against the
 //! [`Manifest`] (size + mtime) or re-hashed, and fetched again when damaged.
+//!
+//! Durability against power loss is batched: instead of an fsync per file
+//! (≈4 ms each here, half the run time for 512 KiB DICOM slices) the whole
+//! output file system is synced once per run ([`Manifest::commit`]), and
+//! only then are files recorded in the manifest and the report written. A
+//! file renamed but not yet synced when the machine dies has no manifest
+//! record, so the next run re-hashes it against the server's digest and
+//! fetches it again if its bytes were lost.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, Write};
@@ -73,6 +81,8 @@ pub struct Manifest {
     root: PathBuf,
     records: Mutex<HashMap<String, ManifestRecord>>,
     writer: Mutex<Option<std::fs::File>>,
+    /// Verified files waiting for [`Self::commit`].
+    pending: Mutex<Vec<(PathBuf, String)>>,
 }
 
 impl Manifest {
@@ -98,6 +108,7 @@ impl Manifest {
             root: root.to_owned(),
             records: Mutex::new(records),
             writer: Mutex::new(Some(writer)),
+            pending: Mutex::new(Vec::new()),
         })
     }
 
@@ -114,6 +125,37 @@ impl Manifest {
         let record = records.get(&self.key(file))?;
         (record.size == meta.len() && Some(record.mtime_ns) == mtime_ns(meta))
             .then(|| record.md5.clone())
+    }
+
+    /// Notes a verified file; it is recorded by the next [`Self::commit`].
+    fn record_later(&self, file: &Path, md5: &str) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.push((file.to_owned(), md5.to_owned()));
+        }
+    }
+
+    /// Makes every file written so far durable (one `syncfs` of the output
+    /// file system on Linux, an fsync per file elsewhere), then records the
+    /// verified ones.
+    pub fn commit(&self) -> Result<()> {
+        let pending = match self.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => return Ok(()),
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        sync_all_files(&self.root, pending.iter().map(|(p, _)| p.as_path()))?;
+        for (file, md5) in &pending {
+            self.record(file, md5)?;
+        }
+        if let Ok(mut writer) = self.writer.lock()
+            && let Some(file) = writer.as_mut()
+        {
+            file.sync_all()
+                .map_err(|e| ClientError::io(self.root.join(MANIFEST_NAME), e))?;
+        }
+        Ok(())
     }
 
     fn record(&self, file: &Path, md5: &str) -> Result<()> {
@@ -199,7 +241,7 @@ async fn verify_existing(
     let actual = hex::encode(hasher.finalize());
     let ok = &actual == expected;
     if ok && let Some(m) = manifest {
-        m.record(dest, &actual)?;
+        m.record_later(dest, &actual);
     }
     Ok(Some(ok))
 }
@@ -236,9 +278,9 @@ pub async fn download_file(
             None => true,
         };
         if good {
-            finish(&part, dest)?;
+            std::fs::rename(&part, dest).map_err(|e| ClientError::io(dest, e))?;
             if let Some(m) = manifest {
-                m.record(dest, &actual)?;
+                m.record_later(dest, &actual);
             }
             return Ok(if existing == Some(false) {
                 FileOutcome::Repaired
@@ -260,17 +302,18 @@ pub async fn download_file(
     }
 }
 
-/// fsync the part, rename it to its final name, fsync the directory.
-fn finish(part: &Path, dest: &Path) -> Result<()> {
-    std::fs::File::open(part)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| ClientError::io(part, e))?;
-    std::fs::rename(part, dest).map_err(|e| ClientError::io(dest, e))?;
-    if let Some(dir) = dest.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        // Best effort: some file systems refuse to sync directories.
-        let _ = d.sync_all();
+#[cfg(target_os = "linux")]
+fn sync_all_files<'a>(root: &Path, _files: impl Iterator<Item = &'a Path>) -> Result<()> {
+    let dir = std::fs::File::open(root).map_err(|e| ClientError::io(root, e))?;
+    rustix::fs::syncfs(&dir).map_err(|e| ClientError::io(root, std::io::Error::from(e)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_all_files<'a>(_root: &Path, files: impl Iterator<Item = &'a Path>) -> Result<()> {
+    for file in files {
+        std::fs::File::open(file)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| ClientError::io(file, e))?;
     }
     Ok(())
 }

@@ -127,5 +127,15 @@ pub async fn run_transfers(
         .collect()
         .await;
     results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+    let mut results: Vec<JobResult> = results.into_iter().map(|(_, r)| r).collect();
+    if let Some(m) = manifest
+        && let Err(err) = m.commit()
+    {
+        // Without a durable sync nothing may be reported as done.
+        let message = err.to_string();
+        for r in results.iter_mut().filter(|r| r.result.is_ok()) {
+            r.result = Err(ClientError::Invalid(format!("not synced to disk: {message}")));
+        }
+    }
+    results
 }

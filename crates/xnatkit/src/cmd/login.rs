@@ -96,6 +96,7 @@ pub async fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
             if let Err(err) = client.invalidate_token(&token.alias, &token.secret).await {
                 tracing::warn!("could not invalidate the token on the server: {err}");
             }
+            client.disconnect().await;
         }
         Err(err) => tracing::warn!("could not reach the server to invalidate the token: {err}"),
     }
