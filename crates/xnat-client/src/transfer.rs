@@ -134,7 +134,9 @@ pub async fn run_transfers(
         // Without a durable sync nothing may be reported as done.
         let message = err.to_string();
         for r in results.iter_mut().filter(|r| r.result.is_ok()) {
-            r.result = Err(ClientError::Invalid(format!("not synced to disk: {message}")));
+            r.result = Err(ClientError::Invalid(format!(
+                "not synced to disk: {message}"
+            )));
         }
     }
     results
