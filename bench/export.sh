@@ -14,14 +14,16 @@
 #   3. xnatctl `session download -w 4 -r DICOM --extract`, one call per
 #      session (venv .venv-bench/xnatctl, installed from PyPI if missing;
 #      skipped with a message when it cannot be installed or run),
-# checks that every tool produced the same number of bytes, and prints
+# compares the bytes each tool wrote with xnatkit's (xnatctl cannot select
+# scans by type, so it fetches every scan of the session, topogram included,
+# and its byte count is larger by design), and prints
 # seconds, MB/s, the ratio to xnatkit and each tool's peak RSS
 # (/usr/bin/time -v). Needs python3, curl and /usr/bin/time.
 set -euo pipefail
 
 SUBJECTS="${SUBJECTS:-12}"
 SLICES="${SLICES:-70}"
-JOBS="${JOBS:-8}"
+JOBS="${JOBS:-16}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/xnatkit-export-bench.XXXXXX")"
 server_pid=""

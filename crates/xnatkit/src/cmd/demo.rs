@@ -176,7 +176,7 @@ async fn demo_story(
         out: export_dir.to_owned(),
         layout: None,
         resources: vec!["DICOM".into()],
-        jobs: 8,
+        jobs: 16,
     };
     let progress = Progress::new(labels);
     let report = export(
@@ -206,7 +206,7 @@ async fn demo_story(
             .iter()
             .all(|s| status_of(s) == Some(SubjectStatus::Exported));
     let summary = format!(
-        "demo: exported {} files ({}) in {secs:.2} s = {:.1} MB/s with 8 parallel downloads\n\
+        "demo: exported {} files ({}) in {secs:.2} s = {:.1} MB/s with 16 parallel downloads\n\
          demo: files are in {}\n\
          demo: report: {}\n\
          demo: as in real life, {MISSING} was reported as \"subject not found\" and {} as \"no matching scan type\"",

@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(short = 'o', long = "out", value_name = "DIR", default_value = ".")]
     out: PathBuf,
     /// Files downloaded at the same time.
-    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
     #[command(flatten)]
     server: ServerArgs,

@@ -65,7 +65,7 @@ pub struct Args {
     #[arg(long = "resource", value_name = "LABEL", default_value = "DICOM")]
     resources: Vec<String>,
     /// Files downloaded at the same time.
-    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
     /// Print the report as JSON on stdout.
     #[arg(long)]
