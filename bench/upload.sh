@@ -13,6 +13,7 @@
 #   3. xnatctl session upload, one call per subject (venv built from PyPI if
 #      possible; skipped with a message when it cannot be installed or run),
 # then prints seconds, files/s and the ratios. Needs python3.11 and curl.
+# XNATKIT_BIN=path skips the release build.
 set -euo pipefail
 
 SUBJECTS="${SUBJECTS:-20}"
@@ -28,9 +29,14 @@ cleanup() {
 trap cleanup EXIT
 
 cd "$repo"
-cargo build --release -q -p xnatkit
-target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-xnatkit="$target_dir/release/xnatkit"
+# XNATKIT_BIN: use an already built binary instead of building one.
+if [[ -n "${XNATKIT_BIN:-}" ]]; then
+  xnatkit="$XNATKIT_BIN"
+else
+  cargo build --release -q -p xnatkit
+  target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+  xnatkit="$target_dir/release/xnatkit"
+fi
 
 # --- peers -----------------------------------------------------------------
 uploader_venv="${XNATKIT_UPLOADER_VENV:-$work/venv-uploader}"

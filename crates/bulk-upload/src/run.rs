@@ -8,9 +8,9 @@
 //! with `overwrite`. A row says `success` only after its MD5 matched the
 //! server's `digest`.
 //!
-//! The workbook is saved after every dataset, so a killed run loses at most the
-//! statuses of the dataset in flight, and a rerun verifies those instead of
-//! sending them again.
+//! The workbook is saved every few seconds (between datasets) and at the end,
+//! so a killed run loses at most the statuses of those seconds, and a rerun
+//! verifies those files by MD5 instead of sending them again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -232,6 +232,10 @@ pub async fn run(
     }
     observer.datasets(datasets_total);
 
+    // The first dataset is saved at once, so a run shows progress early.
+    let mut last_save = std::time::Instant::now()
+        .checked_sub(SAVE_INTERVAL)
+        .unwrap_or_else(std::time::Instant::now);
     let outcome = async {
         for subject in &plan.subjects {
             let path = format!("{project_path}/subjects/{}", seg(&subject.label));
@@ -323,7 +327,7 @@ pub async fn run(
                         observer,
                     ),
                 }
-                save_statuses(&mut prepared, &statuses)?;
+                save_statuses_every(&mut prepared, &statuses, &mut last_save)?;
             }
             for resource in &session.resources {
                 if cancel.is_cancelled() {
@@ -344,7 +348,7 @@ pub async fn run(
                     &mut statuses,
                 )
                 .await;
-                save_statuses(&mut prepared, &statuses)?;
+                save_statuses_every(&mut prepared, &statuses, &mut last_save)?;
             }
         }
         for resource in &plan.project_resources {
@@ -366,7 +370,7 @@ pub async fn run(
                 &mut statuses,
             )
             .await;
-            save_statuses(&mut prepared, &statuses)?;
+            save_statuses_every(&mut prepared, &statuses, &mut last_save)?;
         }
         Ok::<(), RunError>(())
     }
@@ -489,6 +493,25 @@ fn mark_all(
     for file in dataset.files {
         statuses.insert(file.row, message.to_owned());
     }
+}
+
+/// How often statuses are saved during a run. Saving rewrites the whole
+/// workbook, which costs more than a dataset of small files; a killed run
+/// loses at most this much, and the rerun verifies those files by MD5
+/// instead of sending them again.
+const SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn save_statuses_every(
+    prepared: &mut Prepared,
+    statuses: &HashMap<usize, String>,
+    last_save: &mut std::time::Instant,
+) -> Result<(), Error> {
+    if last_save.elapsed() < SAVE_INTERVAL {
+        return Ok(());
+    }
+    save_statuses(prepared, statuses)?;
+    *last_save = std::time::Instant::now();
+    Ok(())
 }
 
 fn save_statuses(prepared: &mut Prepared, statuses: &HashMap<usize, String>) -> Result<(), Error> {
