@@ -119,9 +119,12 @@ declare -A seconds
 start="$(now)"
 HOME="$work/home" "$xnatkit" upload init --spreadsheet "$work/xk.xlsx" 2>/dev/null
 HOME="$work/home" "$xnatkit" upload scan --spreadsheet "$work/xk.xlsx" --dir "$work/data" 2>/dev/null
+scanned="$(now)"
 HOME="$work/home" "$xnatkit" upload run --spreadsheet "$work/xk.xlsx" --dir "$work/data" \
   --project BXK --server "$url" --jobs "$JOBS" 2>"$work/xk.log" || { cat "$work/xk.log"; exit 1; }
-seconds[xnatkit]="$(python3 -c "print($(now) - $start)")"
+finished="$(now)"
+seconds[xnatkit]="$(python3 -c "print($finished - $start)")"
+echo "xnatkit: init + scan $(python3 -c "print(round($scanned - $start, 2))") s, run $(python3 -c "print(round($finished - $scanned, 2))") s"
 
 # --- 2. xnatuploader ---------------------------------------------------------
 start="$(now)"
