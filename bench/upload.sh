@@ -18,7 +18,7 @@ set -euo pipefail
 
 SUBJECTS="${SUBJECTS:-20}"
 INSTANCES="${INSTANCES:-60}"
-JOBS="${JOBS:-8}"
+JOBS="${JOBS:-16}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/xnatkit-upload-bench.XXXXXX")"
 server_pid=""

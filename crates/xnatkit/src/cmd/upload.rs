@@ -83,8 +83,8 @@ struct RunArgs {
     /// Create the project if it does not exist.
     #[arg(long)]
     create_project: bool,
-    /// Files in flight at once.
-    #[arg(long, default_value_t = 8)]
+    /// Files in flight at once (16 measured ~2x faster than 8 on loopback).
+    #[arg(long, default_value_t = 16)]
     jobs: usize,
     /// Do not ask the server to pull header data / fix scan types afterwards.
     #[arg(long)]
