@@ -11,7 +11,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use archive_io::{
-    ArchiveEntry, ByteStream, Error, md5_file, tar_gz_stream, write_stream_atomic, zip_stream,
+    ArchiveEntry, ByteStream, Error, ZipCompression, md5_file, tar_gz_stream, write_stream_atomic,
+    zip_stream, zip_stream_with,
 };
 use bytes::Bytes;
 use futures::StreamExt;
@@ -108,6 +109,22 @@ async fn zip_stream_round_trips() {
         file.read_to_end(&mut data).unwrap();
         assert_eq!(md5_hex(&data), md5_hex(expected), "{}", entry.name);
         assert_eq!(&data, expected);
+    }
+}
+
+#[tokio::test]
+async fn stored_zip_stream_round_trips_uncompressed() {
+    let fx = fixture();
+    let stream = zip_stream_with(fx.entries.clone(), ZipCompression::Stored);
+    let bytes = collect(stream).await.unwrap();
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    assert_eq!(zip.len(), fx.entries.len());
+    for (entry, expected) in fx.entries.iter().zip(&fx.contents) {
+        let mut file = zip.by_name(&entry.name).unwrap();
+        assert_eq!(file.compression(), zip::CompressionMethod::Stored);
+        let mut data = Vec::new();
+        file.read_to_end(&mut data).unwrap();
+        assert_eq!(&data, expected, "{}", entry.name);
     }
 }
 

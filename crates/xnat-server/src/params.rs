@@ -58,6 +58,20 @@ impl Params {
             .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
     }
 
+    /// Zip entry compression as XNAT chooses it: STORED unless the client
+    /// asks for deflate with `compression=8` (the zip method number) or
+    /// `compression=deflate` (xnat-server-behavior §5.2).
+    pub fn zip_compression(&self) -> archive_io::ZipCompression {
+        match self
+            .get("compression")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("8" | "deflate" | "deflated") => archive_io::ZipCompression::DeflatedFast,
+            _ => archive_io::ZipCompression::Stored,
+        }
+    }
+
     pub fn format(&self) -> Option<Format> {
         let raw = self.get("format")?.to_ascii_lowercase();
         Some(match raw.as_str() {

@@ -36,13 +36,32 @@ pub struct ArchiveEntry {
     pub modified: Option<SystemTime>,
 }
 
+/// How zip entries are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ZipCompression {
+    /// No compression: DICOM pixel data hardly compresses, and deflating it
+    /// costs more CPU than the network time it saves on a LAN. This is what
+    /// XNAT sends unless asked otherwise.
+    Stored,
+    /// Deflate at the given level (1 fastest … 9 smallest).
+    Deflated(u8),
+    /// Deflate at the fastest level.
+    #[default]
+    DeflatedFast,
+}
+
 /// Streams a zip of `entries` (Deflate, fast level; zip64 where needed).
 /// See the module docs for the memory bound. A source file that is missing
 /// or unreadable at stream time ends the stream with an `io::Error` naming
 /// it. Spawns its producer on the Tokio blocking pool when called inside a
 /// runtime, else on a plain thread.
 pub fn zip_stream(entries: Vec<ArchiveEntry>) -> ByteStream {
-    spawn_producer(move |out| write_zip(&entries, out)).0
+    zip_stream_with(entries, ZipCompression::DeflatedFast)
+}
+
+/// [`zip_stream`] with a chosen compression.
+pub fn zip_stream_with(entries: Vec<ArchiveEntry>, compression: ZipCompression) -> ByteStream {
+    spawn_producer(move |out| write_zip(&entries, compression, out)).0
 }
 
 /// Streams a gzip-compressed tar of `entries`; same behaviour as
@@ -51,12 +70,16 @@ pub fn tar_gz_stream(entries: Vec<ArchiveEntry>) -> ByteStream {
     spawn_producer(move |out| write_tar_gz(&entries, out)).0
 }
 
-fn write_zip(entries: &[ArchiveEntry], out: ChannelWriter) -> io::Result<ChannelWriter> {
+fn write_zip(
+    entries: &[ArchiveEntry],
+    compression: ZipCompression,
+    out: ChannelWriter,
+) -> io::Result<ChannelWriter> {
     let abandoned = out.abandon_handle();
     let mut zip = zip::ZipWriter::new_stream(out);
     let added = entries
         .iter()
-        .try_for_each(|entry| add_zip_entry(&mut zip, entry));
+        .try_for_each(|entry| add_zip_entry(&mut zip, entry, compression));
     if let Err(e) = added {
         abandoned.store(true, Ordering::Relaxed);
         return Err(e);
@@ -73,14 +96,23 @@ fn write_zip(entries: &[ArchiveEntry], out: ChannelWriter) -> io::Result<Channel
 fn add_zip_entry<W: Write>(
     zip: &mut zip::ZipWriter<zip::write::StreamWriter<W>>,
     entry: &ArchiveEntry,
+    compression: ZipCompression,
 ) -> io::Result<()> {
     let name = checked_name(&entry.name)?;
     let (mut file, meta) = open_source(entry)?;
     let size = meta.len().max(entry.size);
     let modified = entry.modified.or_else(|| meta.modified().ok());
+    let (method, level) = match compression {
+        ZipCompression::Stored => (zip::CompressionMethod::Stored, None),
+        ZipCompression::Deflated(level) => (
+            zip::CompressionMethod::Deflated,
+            Some(i64::from(level.clamp(1, 9))),
+        ),
+        ZipCompression::DeflatedFast => (zip::CompressionMethod::Deflated, Some(1)),
+    };
     let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1))
+        .compression_method(method)
+        .compression_level(level)
         .large_file(size >= ZIP64_THRESHOLD)
         .unix_permissions(ENTRY_MODE)
         .last_modified_time(zip_time(modified));

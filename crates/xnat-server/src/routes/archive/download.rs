@@ -294,7 +294,11 @@ fn stream_archive(ctx: &Ctx, selected: Vec<Selected>, name: &str) -> Result<Resp
                 "format=tar is not offered; use format=tar.gz or format=zip".to_owned(),
             ));
         }
-        _ => (archive_io::zip_stream(entries), "application/zip", "zip"),
+        _ => (
+            archive_io::zip_stream_with(entries, ctx.params.zip_compression()),
+            "application/zip",
+            "zip",
+        ),
     };
     let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
     let headers = response.headers_mut();

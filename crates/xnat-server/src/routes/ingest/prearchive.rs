@@ -359,7 +359,8 @@ async fn download_zip(state: &AppState, session: &PrearchiveSession) -> Result<R
             }
         })
         .collect();
-    let mut response = Body::from_stream(archive_io::zip_stream(entries)).into_response();
+    let stream = archive_io::zip_stream_with(entries, archive_io::ZipCompression::Stored);
+    let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
