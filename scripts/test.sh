@@ -77,6 +77,17 @@ record "python venvs" "ok"
 export XNATKIT_PEERS_PYTHON="$repo/.venv-peers/bin/python"
 export XNATKIT_UPLOADER_VENV="$repo/.venv-uploader"
 
+# The real ParaVision 5.1 study lives in the shared data folder beside the
+# work tree (CI clones the repo with shared/ next to it); it is never
+# committed. Tests that need it fail under CI when it is missing.
+if [[ -z "${XNATKIT_PARAVISION_BANANA:-}" && -d "$repo/../shared/data/paravision/banana_pv51" ]]; then
+  XNATKIT_PARAVISION_BANANA="$(cd "$repo/../shared/data/paravision/banana_pv51" && pwd)"
+  export XNATKIT_PARAVISION_BANANA
+fi
+if [[ -z "${XNATKIT_PARAVISION_BANANA:-}" ]]; then
+  echo "warning: ../shared/data/paravision/banana_pv51 not found beside the repo; set XNATKIT_PARAVISION_BANANA (ParaVision tests fail under CI without it)" >&2
+fi
+
 # --- 3. throwaway PostgreSQL ----------------------------------------------
 say "postgresql"
 scratch_postgres_start "$work" || abort "postgresql" "could not start a throwaway cluster (see above)"
