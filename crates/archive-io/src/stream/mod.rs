@@ -271,7 +271,8 @@ mod tests {
                 modified: None,
             })
             .collect::<Vec<_>>();
-        let (mut stream, report) = spawn_producer(move |out| write_zip(&entries, out));
+        let (mut stream, report) =
+            spawn_producer(move |out| write_zip(&entries, ZipCompression::DeflatedFast, out));
         stream.next().await.unwrap().unwrap();
         drop(stream);
         let result = tokio::time::timeout(Duration::from_secs(10), report.result)
