@@ -25,14 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    // Subcommands are listed here, one line each; the module under `cmd/`
-    // owns the arguments and behaviour.
-    /// Convert data into DICOM (ParaVision studies).
-    Convert(cmd::convert::Args),
-    /// Bulk upload through a reviewable spreadsheet (xnatuploader-compatible).
-    Upload(cmd::upload::Args),
-    /// Run an XNAT-compatible archive server.
-    Serve(cmd::serve::Args),
+    // Subcommands are listed here, one line each, in the order `--help`
+    // shows them; the module under `cmd/` owns the arguments and behaviour.
     /// Try it: export a subject list from an embedded server with sample CT data.
     Demo(cmd::demo::Args),
     /// Log in once; stores an alias token (never the password).
@@ -45,6 +39,8 @@ enum Command {
     Export(cmd::export::Args),
     /// Download a session, subject or project in XNAT's folder structure.
     Download(cmd::download::Args),
+    /// Bulk upload through a reviewable spreadsheet (xnatuploader-compatible).
+    Upload(cmd::upload::Args),
     /// Import a zip/tar or folder of DICOM via the import service.
     Import(cmd::import::Args),
     /// List, archive, move or delete prearchive sessions.
@@ -53,6 +49,10 @@ enum Command {
     Dump(cmd::dump::Args),
     /// Read or set custom variables.
     Fields(cmd::fields::Args),
+    /// Convert data into DICOM (ParaVision studies).
+    Convert(cmd::convert::Args),
+    /// Run an XNAT-compatible archive server.
+    Serve(cmd::serve::Args),
 }
 
 fn init_logging(verbose: u8) {
