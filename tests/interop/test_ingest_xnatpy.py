@@ -62,6 +62,35 @@ def test_import_to_archive_and_dicom_dump(server, owner, tmp_path):
         assert {"tag1", "tag2", "vr", "value", "desc"} <= set(dump[0])
 
 
+def test_import_fills_scanner_fields_from_headers(server, owner, tmp_path):
+    """Issue 3: the header fields reach xnatpy's generated attributes (the XSD
+    declares them) as well as the raw JSON data_fields."""
+    project_id = server.create_project(owner, accessibility="private")
+    subject, session_label = unique("HSUB"), unique("HSESS")
+    archive = study_zip(tmp_path, "PID-H", series=1, per_series=2)
+    with connect(server, owner) as session:
+        session.services.import_(archive, project=project_id, subject=subject,
+                                 experiment=session_label, destination="/archive")
+        fetched = session.projects[project_id].subjects[subject].experiments[session_label]
+        assert fetched.dcm_patient_id == "PID-H"
+        assert fetched.dcm_patient_name == "Interop^Patient"
+        fields = fetched.data
+        assert fields["scanner"] == "LOOPBACK"
+        assert fields["scanner/manufacturer"] == "xnatkit-tests"
+        assert fields["scanner/model"] == "synthetic"
+        scan = fetched.scans["1"]
+        assert scan.data["scanner/manufacturer"] == "xnatkit-tests"
+        # XNAT's schema makes `scanner` an element with attributes, so xnatpy
+        # generates a sub-object: manufacturer/model are attributes of it and
+        # the StationName text is only in the raw data.
+        assert fetched.scanner.manufacturer == "xnatkit-tests"
+        assert fetched.scanner.model == "synthetic"
+        assert scan.scanner.manufacturer == "xnatkit-tests"
+        assert scan.scanner.model == "synthetic"
+        assert scan.data["scanner"] == "LOOPBACK"
+        assert scan.series_class == "MR"
+
+
 def test_import_to_prearchive_then_archive(server, owner, tmp_path):
     project_id = server.create_project(owner, accessibility="private")
     subject, session_label = unique("PSUB"), unique("PSESS")

@@ -63,6 +63,13 @@ pub struct SyntheticInstance {
     pub series_time: Option<String>,
     pub station_name: Option<String>,
     pub manufacturer: Option<String>,
+    /// Scanner fields below are `None` in [`SyntheticInstance::new`] so the
+    /// headers of existing tests stay as they were.
+    pub manufacturer_model_name: Option<String>,
+    pub institution_name: Option<String>,
+    pub operators_name: Option<String>,
+    /// Tesla, as DICOM's decimal string.
+    pub magnetic_field_strength: Option<String>,
     pub rows: u16,
     pub cols: u16,
     /// 16-bit little-endian samples, `rows * cols * 2` bytes; `None`: a gradient.
@@ -94,6 +101,10 @@ impl SyntheticInstance {
             series_time: Some("101600".to_owned()),
             station_name: Some("SCANNER1".to_owned()),
             manufacturer: Some("xnatkit".to_owned()),
+            manufacturer_model_name: None,
+            institution_name: None,
+            operators_name: None,
+            magnetic_field_strength: None,
             rows: 8,
             cols: 8,
             pixel_data: None,
@@ -152,7 +163,7 @@ pub fn write_synthetic_instance(
         &instance.series_uid,
     );
     put_str(&mut obj, tags::MODALITY, VR::CS, &instance.modality);
-    let optional: [(Tag, VR, &Option<String>); 13] = [
+    let optional: [(Tag, VR, &Option<String>); 17] = [
         (tags::PATIENT_NAME, VR::PN, &instance.patient_name),
         (tags::PATIENT_ID, VR::LO, &instance.patient_id),
         (tags::STUDY_DESCRIPTION, VR::LO, &instance.study_description),
@@ -174,6 +185,18 @@ pub fn write_synthetic_instance(
         (tags::SERIES_TIME, VR::TM, &instance.series_time),
         (tags::STATION_NAME, VR::SH, &instance.station_name),
         (tags::MANUFACTURER, VR::LO, &instance.manufacturer),
+        (
+            tags::MANUFACTURER_MODEL_NAME,
+            VR::LO,
+            &instance.manufacturer_model_name,
+        ),
+        (tags::INSTITUTION_NAME, VR::LO, &instance.institution_name),
+        (tags::OPERATORS_NAME, VR::PN, &instance.operators_name),
+        (
+            tags::MAGNETIC_FIELD_STRENGTH,
+            VR::DS,
+            &instance.magnetic_field_strength,
+        ),
     ];
     for (tag, vr, value) in optional {
         if let Some(value) = value {

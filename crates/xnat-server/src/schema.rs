@@ -26,6 +26,14 @@ const RESOURCES_BLOCK: &str = r#"      <xs:element name="resources" minOccurs="0
       </xs:sequence></xs:complexType></xs:element>
 "#;
 
+/// XNAT's `scanner` element: the StationName as text, manufacturer and model
+/// as attributes, which the JSON flattens to `scanner/manufacturer` etc.
+const SCANNER_ELEMENT: &str = r#"      <xs:element name="scanner" minOccurs="0"><xs:complexType><xs:simpleContent><xs:extension base="xs:string">
+        <xs:attribute name="manufacturer" type="xs:string"/>
+        <xs:attribute name="model" type="xs:string"/>
+      </xs:extension></xs:simpleContent></xs:complexType></xs:element>
+"#;
+
 /// Session types xnatutils/xnatuploader look up by name even though this
 /// server does not create them itself.
 const EXTRA_SESSION_TYPES: [&str; 2] = ["smSessionData", "xaSessionData"];
@@ -97,6 +105,15 @@ pub fn xnat_schema() -> String {
       <xs:element name="modality" type="xs:string" minOccurs="0"/>
       <xs:element name="UID" type="xs:string" minOccurs="0"/>
       <xs:element name="session_type" type="xs:string" minOccurs="0"/>
+"#,
+    );
+    out.push_str(SCANNER_ELEMENT);
+    out.push_str(
+        r#"      <xs:element name="operator" type="xs:string" minOccurs="0"/>
+      <xs:element name="dcmAccessionNumber" type="xs:string" minOccurs="0"/>
+      <xs:element name="dcmPatientId" type="xs:string" minOccurs="0"/>
+      <xs:element name="dcmPatientName" type="xs:string" minOccurs="0"/>
+      <xs:element name="acquisition_site" type="xs:string" minOccurs="0"/>
       <xs:element name="scans" minOccurs="0"><xs:complexType><xs:sequence>
         <xs:element name="scan" type="xnat:imageScanData" minOccurs="0" maxOccurs="unbounded"/>
       </xs:sequence></xs:complexType></xs:element>
@@ -110,6 +127,13 @@ pub fn xnat_schema() -> String {
         .map(local_name)
         .chain(EXTRA_SESSION_TYPES);
     for name in sessions {
+        // Only mrSessionData adds a field of its own (XNAT's fieldStrength).
+        if name == local_name(XsiType::MrSession) {
+            out.push_str(&format!(
+                "  <xs:complexType name=\"{name}\"><xs:complexContent><xs:extension base=\"xnat:imageSessionData\">\n    <xs:sequence><xs:element name=\"fieldStrength\" type=\"xs:string\" minOccurs=\"0\"/></xs:sequence>\n  </xs:extension></xs:complexContent></xs:complexType>\n"
+            ));
+            continue;
+        }
         out.push_str(&format!(
             "  <xs:complexType name=\"{name}\"><xs:complexContent><xs:extension base=\"xnat:imageSessionData\"/></xs:complexContent></xs:complexType>\n"
         ));
@@ -124,8 +148,12 @@ pub fn xnat_schema() -> String {
       <xs:element name="series_description" type="xs:string" minOccurs="0"/>
       <xs:element name="modality" type="xs:string" minOccurs="0"/>
       <xs:element name="frames" type="xs:integer" minOccurs="0"/>
+      <xs:element name="series_class" type="xs:string" minOccurs="0"/>
+      <xs:element name="startTime" type="xs:time" minOccurs="0"/>
+      <xs:element name="bodyPartExamined" type="xs:string" minOccurs="0"/>
 "#,
     );
+    out.push_str(SCANNER_ELEMENT);
     out.push_str(
         r#"    </xs:sequence>
     <xs:attribute name="ID" type="xs:string" use="required"/>
@@ -181,5 +209,28 @@ mod tests {
         }
         assert!(xsd.contains("<xs:schema targetNamespace=\"http://nrg.wustl.edu/xnat\""));
         assert!(!xsd.contains("xs:group") && !xsd.contains("xs:attributeGroup"));
+    }
+
+    #[test]
+    fn declares_the_imported_header_fields() {
+        let xsd = xnat_schema();
+        for name in [
+            "scanner",
+            "manufacturer",
+            "model",
+            "operator",
+            "acquisition_site",
+            "dcmAccessionNumber",
+            "dcmPatientId",
+            "dcmPatientName",
+            "fieldStrength",
+            "startTime",
+            "bodyPartExamined",
+            "series_class",
+        ] {
+            assert!(xsd.contains(&format!("name=\"{name}\"")), "{name} missing");
+        }
+        // The scanner block appears once for sessions and once for scans.
+        assert_eq!(xsd.matches("<xs:element name=\"scanner\"").count(), 2);
     }
 }

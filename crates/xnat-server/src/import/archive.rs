@@ -16,7 +16,8 @@ use super::options::Overwrite;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{
-    ExperimentAttrs, NewFile, NewScanTree, NewSessionTree, ScanAttrs, is_unique_violation,
+    ExperimentAttrs, NewFile, NewScanTree, NewSessionTree, ScanAttrs, ScanDicomFields,
+    SessionDicomFields, is_unique_violation,
 };
 
 /// Where a study goes.
@@ -260,6 +261,7 @@ pub async fn archive_study(
                         modality: study.modality.clone().unwrap_or_default(),
                         uid: study.study_instance_uid.clone(),
                         session_type: study.study_description.clone().unwrap_or_default(),
+                        dicom: session_dicom_fields(study, session_xsi),
                     },
                     scans: trees,
                     created_by: created_by.to_owned(),
@@ -291,6 +293,28 @@ pub async fn archive_study(
     ))
 }
 
+/// The session's header fields as XNAT names them (`scanner` is the
+/// StationName, `acquisition_site` the InstitutionName).
+fn session_dicom_fields(study: &SortedStudy, session_xsi: XsiType) -> SessionDicomFields {
+    let get = |v: &Option<String>| v.clone().unwrap_or_default();
+    SessionDicomFields {
+        scanner: get(&study.scanner),
+        scanner_manufacturer: get(&study.manufacturer),
+        scanner_model: get(&study.model),
+        operator: get(&study.operator),
+        acquisition_site: get(&study.institution),
+        accession_number: get(&study.accession_number),
+        patient_id: get(&study.patient_id),
+        patient_name: get(&study.patient_name),
+        // Only mrSessionData has fieldStrength in XNAT's schema.
+        field_strength: if session_xsi == XsiType::MrSession {
+            get(&study.field_strength)
+        } else {
+            String::new()
+        },
+    }
+}
+
 fn scan_tree(scan: &SortedScan, resource_dir: &str, files: Vec<NewFile>) -> NewScanTree {
     NewScanTree {
         scan_id: scan.id.clone(),
@@ -303,6 +327,16 @@ fn scan_tree(scan: &SortedScan, resource_dir: &str, files: Vec<NewFile>) -> NewS
             uid: scan.series_instance_uid.clone(),
             modality: scan.modality.clone(),
             frames: scan.frames.to_string(),
+            dicom: ScanDicomFields {
+                scanner: scan.scanner.clone().unwrap_or_default(),
+                scanner_manufacturer: scan.manufacturer.clone().unwrap_or_default(),
+                scanner_model: scan.model.clone().unwrap_or_default(),
+                start_time: xnat_time(scan.start_time.as_deref()),
+                body_part_examined: scan.body_part.clone().unwrap_or_default(),
+                // The series' modality is the closest header value to XNAT's
+                // series class; the sorter already resolved it (OT fallback).
+                series_class: scan.modality.clone(),
+            },
             ..ScanAttrs::default()
         },
         resource_label: DICOM_RESOURCE.to_owned(),

@@ -1,7 +1,7 @@
 //! Subjects, experiments (sessions) and scans.
 
-use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use xnat_model::{AccessionKind, XsiType, accession_id};
 
 use super::resources::{NewFile, Owner, insert_files, insert_resource};
@@ -37,6 +37,49 @@ pub struct ExperimentAttrs {
     pub modality: String,
     pub uid: String,
     pub session_type: String,
+    pub dicom: SessionDicomFields,
+}
+
+/// Session fields XNAT fills from the DICOM headers on import; empty means
+/// absent (stored as NULL, left out of JSON). Not settable through XPath
+/// parameters, so REST updates keep whatever the import stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionDicomFields {
+    /// StationName.
+    pub scanner: String,
+    pub scanner_manufacturer: String,
+    pub scanner_model: String,
+    /// OperatorsName.
+    pub operator: String,
+    /// InstitutionName.
+    pub acquisition_site: String,
+    pub accession_number: String,
+    pub patient_id: String,
+    pub patient_name: String,
+    /// MagneticFieldStrength (MR only).
+    pub field_strength: String,
+}
+
+/// Scan fields XNAT fills from the DICOM headers on import; empty means
+/// absent, as for [`SessionDicomFields`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanDicomFields {
+    pub scanner: String,
+    pub scanner_manufacturer: String,
+    pub scanner_model: String,
+    /// SeriesTime.
+    pub start_time: String,
+    pub body_part_examined: String,
+    pub series_class: String,
+}
+
+/// Empty strings become NULL so the nullable columns say "not in the header".
+pub(crate) fn nullable(value: &str) -> Option<&str> {
+    (!value.is_empty()).then_some(value)
+}
+
+fn opt_text(row: &AnyRow, col: &str) -> Result<String, sqlx::Error> {
+    Ok(row.try_get::<Option<String>, _>(col)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +101,7 @@ pub struct ScanAttrs {
     pub uid: String,
     pub modality: String,
     pub frames: String,
+    pub dicom: ScanDicomFields,
 }
 
 impl Default for ScanAttrs {
@@ -70,6 +114,7 @@ impl Default for ScanAttrs {
             uid: String::new(),
             modality: String::new(),
             frames: String::new(),
+            dicom: ScanDicomFields::default(),
         }
     }
 }
@@ -126,6 +171,17 @@ fn experiment_from(row: &AnyRow) -> Result<Experiment, sqlx::Error> {
             modality: text(row, "modality")?,
             uid: text(row, "uid")?,
             session_type: text(row, "session_type")?,
+            dicom: SessionDicomFields {
+                scanner: opt_text(row, "scanner")?,
+                scanner_manufacturer: opt_text(row, "scanner_manufacturer")?,
+                scanner_model: opt_text(row, "scanner_model")?,
+                operator: opt_text(row, "operator")?,
+                acquisition_site: opt_text(row, "acquisition_site")?,
+                accession_number: opt_text(row, "dcm_accession_number")?,
+                patient_id: opt_text(row, "dcm_patient_id")?,
+                patient_name: opt_text(row, "dcm_patient_name")?,
+                field_strength: opt_text(row, "field_strength")?,
+            },
         },
         created: int(row, "created")?,
         created_by: text(row, "created_by")?,
@@ -146,6 +202,14 @@ fn scan_from(row: &AnyRow) -> Result<Scan, sqlx::Error> {
             uid: text(row, "uid")?,
             modality: text(row, "modality")?,
             frames: text(row, "frames")?,
+            dicom: ScanDicomFields {
+                scanner: opt_text(row, "scanner")?,
+                scanner_manufacturer: opt_text(row, "scanner_manufacturer")?,
+                scanner_model: opt_text(row, "scanner_model")?,
+                start_time: opt_text(row, "start_time")?,
+                body_part_examined: opt_text(row, "body_part_examined")?,
+                series_class: opt_text(row, "series_class")?,
+            },
         },
         created: int(row, "created")?,
     })
@@ -158,14 +222,14 @@ const SUBJECTS_OF_PROJECT: &str = "SELECT id, project, label, created, created_b
 const ALL_SUBJECTS: &str =
     "SELECT id, project, label, created, created_by FROM subjects ORDER BY project, label";
 
-const EXPERIMENT_BY_ID: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, created, created_by FROM experiments WHERE id = $1";
-const EXPERIMENT_BY_LABEL: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, created, created_by FROM experiments WHERE project = $1 AND label = $2";
-const EXPERIMENTS_OF_PROJECT: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, created, created_by FROM experiments WHERE project = $1 ORDER BY label";
-const EXPERIMENTS_OF_SUBJECT: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, created, created_by FROM experiments WHERE subject_id = $1 ORDER BY label";
-const ALL_EXPERIMENTS: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, created, created_by FROM experiments ORDER BY project, label";
+const EXPERIMENT_BY_ID: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, created, created_by FROM experiments WHERE id = $1";
+const EXPERIMENT_BY_LABEL: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, created, created_by FROM experiments WHERE project = $1 AND label = $2";
+const EXPERIMENTS_OF_PROJECT: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, created, created_by FROM experiments WHERE project = $1 ORDER BY label";
+const EXPERIMENTS_OF_SUBJECT: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, created, created_by FROM experiments WHERE subject_id = $1 ORDER BY label";
+const ALL_EXPERIMENTS: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, created, created_by FROM experiments ORDER BY project, label";
 
-const SCAN_BY_ID: &str = "SELECT pk, experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, created FROM scans WHERE experiment_id = $1 AND scan_id = $2";
-const SCANS_OF_EXPERIMENT: &str = "SELECT pk, experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, created FROM scans WHERE experiment_id = $1 ORDER BY pk";
+const SCAN_BY_ID: &str = "SELECT pk, experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, scanner, scanner_manufacturer, scanner_model, start_time, body_part_examined, series_class, created FROM scans WHERE experiment_id = $1 AND scan_id = $2";
+const SCANS_OF_EXPERIMENT: &str = "SELECT pk, experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, scanner, scanner_manufacturer, scanner_model, start_time, body_part_examined, series_class, created FROM scans WHERE experiment_id = $1 ORDER BY pk";
 
 /// Inserts a subject with a fresh accession ID.
 async fn insert_subject(
@@ -205,8 +269,9 @@ async fn insert_experiment(
     let n = next_counter(conn, "experiment").await?;
     let id = accession_id(site_id, AccessionKind::Experiment, n.unsigned_abs());
     sqlx::query(
-        "INSERT INTO experiments (id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, created, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO experiments (id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, created, created_by, \
+         scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
     )
     .bind(&id)
     .bind(project)
@@ -221,6 +286,15 @@ async fn insert_experiment(
     .bind(&attrs.session_type)
     .bind(now_ms())
     .bind(created_by)
+    .bind(nullable(&attrs.dicom.scanner))
+    .bind(nullable(&attrs.dicom.scanner_manufacturer))
+    .bind(nullable(&attrs.dicom.scanner_model))
+    .bind(nullable(&attrs.dicom.operator))
+    .bind(nullable(&attrs.dicom.acquisition_site))
+    .bind(nullable(&attrs.dicom.accession_number))
+    .bind(nullable(&attrs.dicom.patient_id))
+    .bind(nullable(&attrs.dicom.patient_name))
+    .bind(nullable(&attrs.dicom.field_strength))
     .execute(&mut *conn)
     .await?;
     Ok(id)
@@ -243,9 +317,22 @@ async fn upsert_scan(
         write_scan_attrs(conn, pk, xsi_type, attrs).await?;
         return Ok(pk);
     }
+    insert_scan_row(conn, experiment_id, scan_id, xsi_type, attrs).await
+}
+
+/// Inserts a new scan row with every column, header fields included; the
+/// one place both importers (new session or merge) write scans.
+pub(crate) async fn insert_scan_row(
+    conn: &mut AnyConnection,
+    experiment_id: &str,
+    scan_id: &str,
+    xsi_type: &str,
+    attrs: &ScanAttrs,
+) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
-        "INSERT INTO scans (experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, created) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING pk",
+        "INSERT INTO scans (experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, created, \
+         scanner, scanner_manufacturer, scanner_model, start_time, body_part_examined, series_class) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING pk",
     )
     .bind(experiment_id)
     .bind(scan_id)
@@ -258,6 +345,12 @@ async fn upsert_scan(
     .bind(&attrs.modality)
     .bind(&attrs.frames)
     .bind(now_ms())
+    .bind(nullable(&attrs.dicom.scanner))
+    .bind(nullable(&attrs.dicom.scanner_manufacturer))
+    .bind(nullable(&attrs.dicom.scanner_model))
+    .bind(nullable(&attrs.dicom.start_time))
+    .bind(nullable(&attrs.dicom.body_part_examined))
+    .bind(nullable(&attrs.dicom.series_class))
     .fetch_one(&mut *conn)
     .await?;
     int(&row, "pk")

@@ -5,8 +5,9 @@
 
 use sqlx::AnyConnection;
 
+use super::hierarchy::insert_scan_row;
 use super::resources::{Owner, insert_files, insert_resource};
-use super::{NewScanTree, Store, int, now_ms, text};
+use super::{NewScanTree, Store, int, text};
 
 /// Finds the scan row or creates it; returns its key.
 async fn scan_pk(
@@ -22,25 +23,14 @@ async fn scan_pk(
     if let Some(row) = found {
         return int(&row, "pk");
     }
-    let attrs = &scan.attrs;
-    let row = sqlx::query(
-        "INSERT INTO scans (experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, created) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING pk",
+    insert_scan_row(
+        conn,
+        experiment_id,
+        &scan.scan_id,
+        scan.xsi_type.as_str(),
+        &scan.attrs,
     )
-    .bind(experiment_id)
-    .bind(&scan.scan_id)
-    .bind(scan.xsi_type.as_str())
-    .bind(&attrs.scan_type)
-    .bind(&attrs.series_description)
-    .bind(&attrs.quality)
-    .bind(&attrs.note)
-    .bind(&attrs.uid)
-    .bind(&attrs.modality)
-    .bind(&attrs.frames)
-    .bind(now_ms())
-    .fetch_one(&mut *conn)
-    .await?;
-    int(&row, "pk")
+    .await
 }
 
 impl Store {

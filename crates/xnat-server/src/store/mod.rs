@@ -17,7 +17,8 @@ use sqlx::{AnyPool, Row};
 
 pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use hierarchy::{
-    Experiment, ExperimentAttrs, NewScanTree, NewSessionTree, Scan, ScanAttrs, Subject,
+    Experiment, ExperimentAttrs, NewScanTree, NewSessionTree, Scan, ScanAttrs, ScanDicomFields,
+    SessionDicomFields, Subject,
 };
 pub use prearchive::{
     PrearchiveScan, PrearchiveSession, PrearchiveSessionMeta, UNASSIGNED, is_unique_violation,

@@ -11,7 +11,76 @@ crate::on_both_backends!(
     encodings_and_append,
     same_study_in_parallel_ends_as_one_session,
     import_needs_create_rights,
+    import_fills_scanner_fields,
 );
+
+/// The `data_fields` of a single-object JSON document.
+async fn data_fields(server: &TestServer, path: &str) -> serde_json::Value {
+    let body: serde_json::Value = server
+        .get(path, &server.admin())
+        .await
+        .json()
+        .await
+        .expect("json");
+    body["items"][0]["data_fields"].clone()
+}
+
+async fn import_fills_scanner_fields(server: &TestServer) {
+    let admin = server.admin();
+    server.create_project("SCANF").await;
+    let generated = study(1, 2, |t| {
+        t.station_name = Some("STATION7".to_owned());
+        t.manufacturer = Some("ACME Medical".to_owned());
+        t.manufacturer_model_name = Some("Imager 3T".to_owned());
+        t.institution_name = Some("Test Hospital".to_owned());
+        t.operators_name = Some("Op^Erator".to_owned());
+        t.magnetic_field_strength = Some("3".to_owned());
+        t.accession_number = Some("ACC42".to_owned());
+    });
+    let entries = entries_of(generated.dir.path(), &generated.files);
+    let (status, body) = server
+        .import(
+            "dest=/archive&project=SCANF&subject=SUBJ1&session=SESS1",
+            zip_of(&entries),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let session = data_fields(server, "/data/projects/SCANF/experiments/SESS1?format=json").await;
+    for (key, want) in [
+        ("scanner", "STATION7"),
+        ("scanner/manufacturer", "ACME Medical"),
+        ("scanner/model", "Imager 3T"),
+        ("operator", "Op^Erator"),
+        ("acquisition_site", "Test Hospital"),
+        ("dcmAccessionNumber", "ACC42"),
+        ("dcmPatientId", "SUBJ001"),
+        ("dcmPatientName", "Doe^Jane"),
+        ("fieldStrength", "3"),
+    ] {
+        assert_eq!(session[key], want, "session {key}: {session}");
+    }
+
+    let scan = data_fields(
+        server,
+        "/data/projects/SCANF/experiments/SESS1/scans/1?format=json",
+    )
+    .await;
+    for (key, want) in [
+        ("scanner", "STATION7"),
+        ("scanner/manufacturer", "ACME Medical"),
+        ("scanner/model", "Imager 3T"),
+        ("startTime", "10:16:00"),
+        ("series_class", "MR"),
+        ("modality", "MR"),
+        ("frames", "2"),
+    ] {
+        assert_eq!(scan[key], want, "scan {key}: {scan}");
+    }
+    // Absent headers stay absent rather than empty strings.
+    assert!(scan.get("bodyPartExamined").is_none(), "{scan}");
+}
 
 async fn zip_into_archive_with_digests_and_dump(server: &TestServer) {
     let admin = server.admin();

@@ -261,6 +261,7 @@ fn experiment_attrs(ctx: &Ctx, base: &ExperimentAttrs) -> ExperimentAttrs {
         modality: pick("modality", &base.modality),
         uid: pick("UID", &base.uid),
         session_type: pick("session_type", &base.session_type),
+        dicom: base.dicom.clone(),
     }
 }
 
@@ -392,6 +393,7 @@ fn scan_attrs(ctx: &Ctx, base: &ScanAttrs) -> ScanAttrs {
         uid: pick("UID", &base.uid),
         modality: pick("modality", &base.modality),
         frames: pick("frames", &base.frames),
+        dicom: base.dicom.clone(),
     }
 }
 

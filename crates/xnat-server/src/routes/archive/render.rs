@@ -294,6 +294,16 @@ pub(crate) fn experiment_item(e: &Experiment, fields: &[(String, String)]) -> Ob
         ("modality", &e.attrs.modality),
         ("UID", &e.attrs.uid),
         ("session_type", &e.attrs.session_type),
+        // Header fields, keyed as XNAT flattens them (nested with `/`).
+        ("scanner", &e.attrs.dicom.scanner),
+        ("scanner/manufacturer", &e.attrs.dicom.scanner_manufacturer),
+        ("scanner/model", &e.attrs.dicom.scanner_model),
+        ("operator", &e.attrs.dicom.operator),
+        ("acquisition_site", &e.attrs.dicom.acquisition_site),
+        ("dcmAccessionNumber", &e.attrs.dicom.accession_number),
+        ("dcmPatientId", &e.attrs.dicom.patient_id),
+        ("dcmPatientName", &e.attrs.dicom.patient_name),
+        ("fieldStrength", &e.attrs.dicom.field_strength),
     ] {
         if !value.is_empty() {
             item.set(key, value.clone());
@@ -322,6 +332,12 @@ pub(crate) fn scan_item(s: &Scan, project: &str) -> ObjectItem {
         ("UID", &s.attrs.uid),
         ("modality", &s.attrs.modality),
         ("frames", &s.attrs.frames),
+        ("scanner", &s.attrs.dicom.scanner),
+        ("scanner/manufacturer", &s.attrs.dicom.scanner_manufacturer),
+        ("scanner/model", &s.attrs.dicom.scanner_model),
+        ("startTime", &s.attrs.dicom.start_time),
+        ("bodyPartExamined", &s.attrs.dicom.body_part_examined),
+        ("series_class", &s.attrs.dicom.series_class),
     ] {
         if !value.is_empty() {
             item.set(key, value.clone());
