@@ -9,26 +9,8 @@ use xnat_model::{ItemsDocument, ObjectItem, ResultSet, Row};
 use crate::client::{Request, XnatClient};
 use crate::error::{ClientError, Result};
 
-/// Characters escaped inside one path segment: everything that would end or
-/// restructure the segment, plus space and `%` so labels round-trip.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}')
-    .add(b'\\');
-
-/// Escapes one path segment.
-pub fn seg(value: &str) -> String {
-    percent_encoding::utf8_percent_encode(value, SEGMENT).to_string()
-}
+/// Escapes one path segment (shared with the server through xnat-model).
+pub use xnat_model::encode_segment as seg;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Project {

@@ -25,6 +25,8 @@ pub use access::{Accessibility, ProjectRole};
 pub use accession::{AccessionKind, accession_id, site_prefix};
 pub use items::{ItemChild, ItemMeta, ItemsDocument, ObjectItem};
 pub use label::{Label, LabelError, sanitize_label};
-pub use path::{ArchivePath, FileSelector, Level, ParentPath, PathError, ScanSelector};
+pub use path::{
+    ArchivePath, FileSelector, Level, ParentPath, PathError, ScanSelector, encode_segment,
+};
 pub use resultset::{ResultSet, ResultSetDocument, Row};
 pub use xsi::{SessionModality, XsiType};

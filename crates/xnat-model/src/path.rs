@@ -8,6 +8,32 @@
 
 use std::fmt;
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+/// Characters escaped inside one URI path segment: everything that would end
+/// or restructure the segment, plus space and `%` so labels and file names
+/// round-trip through [`ArchivePath::split_request_path`].
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\');
+
+/// Escapes one path segment (a label, scan ID, resource label or file name
+/// component) for use in an archive URI. Client and server share it so the
+/// URIs one builds are the ones the other parses.
+pub fn encode_segment(value: &str) -> String {
+    utf8_percent_encode(value, SEGMENT).to_string()
+}
+
 /// What a path addresses. `…s` variants are collection listings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Level {
@@ -290,6 +316,14 @@ mod tests {
             p("/data/experiments/E/scans/1,2/files").scans,
             Some(ScanSelector::Ids(vec!["1".into(), "2".into()]))
         );
+    }
+
+    #[test]
+    fn encoded_segments_round_trip() {
+        for raw in ["a b", "x/y", "50%", "q?#", "ü", "back\\slash"] {
+            let uri = format!("/data/projects/P/resources/R/files/{}", encode_segment(raw));
+            assert_eq!(p(&uri).file, Some(FileSelector(raw.to_owned())), "{raw}");
+        }
     }
 
     #[test]
