@@ -232,11 +232,11 @@ async fn resolve_caller(
     if let Some(id) = session_cookie(headers) {
         let timeout_ms =
             i64::try_from(state.config().session_timeout.as_millis()).unwrap_or(i64::MAX);
-        match store.http_session(&id).await? {
-            Some(session) if session.last_seen + timeout_ms >= now_ms() => {
+        match store.http_session_with_user(&id).await? {
+            Some((session, user)) if session.last_seen + timeout_ms >= now_ms() => {
                 let same_user = basic.as_ref().is_none_or(|(u, _)| *u == session.username);
                 if same_user
-                    && let Some(user) = store.user(&session.username).await?
+                    && let Some(user) = user
                     && user.enabled
                 {
                     // Recording every request would make each read a database

@@ -1,5 +1,6 @@
 //! Users, HTTP sessions and alias tokens.
 
+use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, int, now_ms, text};
@@ -204,6 +205,40 @@ impl Store {
                 created: int(&row, "created")?,
                 last_seen: int(&row, "last_seen")?,
             })
+        })
+        .transpose()
+    }
+
+    /// The session and (if it still exists) its user in one query: every
+    /// cookie-authenticated request needs both, and each separate query is a
+    /// round trip to the database worker.
+    pub async fn http_session_with_user(
+        &self,
+        id: &str,
+    ) -> Result<Option<(HttpSession, Option<User>)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT s.id AS session_id, s.username AS session_user, s.created AS session_created, \
+             s.last_seen AS session_last_seen, u.id, u.username, u.password_hash, u.email, \
+             u.first_name, u.last_name, u.enabled, u.verified, u.is_admin, u.failed_logins, \
+             u.locked_until, u.created \
+             FROM http_sessions s LEFT JOIN users u ON u.username = s.username WHERE s.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let session = HttpSession {
+                id: text(&row, "session_id")?,
+                username: text(&row, "session_user")?,
+                created: int(&row, "session_created")?,
+                last_seen: int(&row, "session_last_seen")?,
+            };
+            // A NULL user id means the LEFT JOIN found no user row.
+            let user = match row.try_get::<Option<i64>, _>("id")? {
+                Some(_) => Some(user_from(&row)?),
+                None => None,
+            };
+            Ok((session, user))
         })
         .transpose()
     }

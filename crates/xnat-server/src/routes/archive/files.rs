@@ -54,6 +54,16 @@ async fn locate(
     path: &ArchivePath,
 ) -> Result<(Scope, ResourceOwner, Option<Resource>), ApiError> {
     let scope = required_scope(ctx, path).await?;
+    check_read(ctx, &scope)?;
+    let owner = scope.resource_owner(ctx, path).await?;
+    let key = path.resource.as_deref().unwrap_or_default();
+    let resource = ctx.state.store().resource(&owner.owner, key).await?;
+    Ok((scope, owner, resource))
+}
+
+/// Read access to the scope, checked before anything about hidden data is
+/// revealed.
+fn check_read(ctx: &Ctx, scope: &Scope) -> Result<(), ApiError> {
     if let Err(err) = scope.check(Action::ReadData) {
         // Writers that cannot read (anonymous) get their own answer.
         if ctx.caller.user.is_none() && ctx.method != axum::http::Method::GET {
@@ -63,10 +73,7 @@ async fn locate(
         }
         return Err(err);
     }
-    let owner = scope.resource_owner(ctx, path).await?;
-    let key = path.resource.as_deref().unwrap_or_default();
-    let resource = ctx.state.store().resource(&owner.owner, key).await?;
-    Ok((scope, owner, resource))
+    Ok(())
 }
 
 pub(crate) async fn get_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
@@ -486,17 +493,21 @@ fn parse_range(header: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u
 }
 
 pub(crate) async fn get_file(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
-    let (_, _, resource) = locate(ctx, path).await?;
+    // Same checks as `locate` (scope, read access, owner), but the resource
+    // and the file come from one query: this is the hot path of per-file
+    // exports, where every database round trip shows.
+    let scope = required_scope(ctx, path).await?;
+    check_read(ctx, &scope)?;
+    let owner = scope.resource_owner(ctx, path).await?;
+    let key = path.resource.as_deref().unwrap_or_default();
     let name = path.file.as_ref().map(|f| f.0.as_str()).unwrap_or_default();
-    let not_found = || ApiError::not_found(format!("file {name}"));
-    let resource = resource.ok_or_else(not_found)?;
-    let row = ctx
+    let (dir, row) = ctx
         .state
         .store()
-        .file(resource.id, name)
+        .resource_file(&owner.owner, key, name)
         .await?
-        .ok_or_else(not_found)?;
-    let disk = ctx.state.archive_root().join(&resource.dir).join(&row.path);
+        .ok_or_else(|| ApiError::not_found(format!("file {name}")))?;
+    let disk = ctx.state.archive_root().join(&dir).join(&row.path);
     let mut file = tokio::fs::File::open(&disk)
         .await
         .map_err(|e| ApiError::Internal(format!("opening {}: {e}", disk.display())))?;
