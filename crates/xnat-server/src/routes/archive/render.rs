@@ -14,23 +14,7 @@ use crate::params::{Format, Params};
 use crate::routes::json;
 use crate::store::{Experiment, FileRow, Project, Resource, Scan, Subject};
 
-/// Characters escaped inside one URI path segment.
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
-
-pub(crate) fn encode_segment(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
+pub(crate) use xnat_model::encode_segment;
 
 /// Characters escaped in file paths of listed URIs. Spaces stay as they
 /// are: xnatpy keys files by the URI's tail, so `a b.nii` must read back as
