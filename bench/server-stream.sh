@@ -18,6 +18,10 @@ FILES_PER_SCAN="${FILES_PER_SCAN:-256}"
 FILE_MB="${FILE_MB:-1}"
 PARALLEL="${PARALLEL:-8}"
 
+# Timestamps come from bash's $EPOCHREALTIME, read right after each command,
+# so no process start-up (date, python) is inside a measured interval.
+seconds_since() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4f", b - a}'; }
+
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 for tool in curl python3; do
   command -v "$tool" >/dev/null || { echo "error: $tool not found; install it (apt-get install $tool)" >&2; exit 1; }
@@ -95,11 +99,15 @@ total_mb=$((total_bytes / 1024 / 1024))
 echo upload >"$phase_file"
 echo "uploading ${total_mb} MiB ($((SCANS * FILES_PER_SCAN)) files, $PARALLEL in parallel)..." >&2
 export url
-upload_start=$(date +%s.%N)
-# shellcheck disable=SC2016  # expanded by the inner shell
-xargs -P "$PARALLEL" -L 1 sh -c 'curl -fsS -b "$0" -X PUT -o /dev/null --data-binary "@$1" "$url$2"' \
-  "$cookie" <"$work/uploads"
-upload_s=$(python3 -c "import time; print(time.time() - $upload_start)")
+# One curl process with --parallel for the uploads and the single-file GETs:
+# spawning a shell and a curl per file costs a few milliseconds each on this
+# machine and would measure the client's process start-up, not the server.
+while read -r source path; do
+  printf 'url = "%s%s?inbody=true"\nupload-file = "%s"\noutput = "/dev/null"\n' "$url" "$path" "$source"
+done <"$work/uploads" >"$work/uploads.curl"
+start=$EPOCHREALTIME
+curl -fsS --parallel --parallel-max "$PARALLEL" -b "$cookie" -K "$work/uploads.curl"
+upload_s=$(seconds_since "$start" "$EPOCHREALTIME")
 rm -rf "$work/source"  # keep only the server's copy on disk
 
 # Stored files: everything under the data folder named like the uploads.
@@ -109,21 +117,38 @@ if [[ ${#stored[@]} -ne $((SCANS * FILES_PER_SCAN)) ]]; then
   exit 1
 fi
 
-seconds_of() { python3 -c "import sys, time; print(time.time() - float(sys.argv[1]))" "$1"; }
+
 
 echo disk >"$phase_file"
-start=$(date +%s.%N)
+# Two baselines. O_DIRECT reads the bytes from the device itself, bypassing
+# the page cache without dropping it (which would need root and disturb
+# other work on a shared machine); `cat` right after the upload reads the
+# page cache, the strictest baseline, and is the one the goal is judged on.
+start=$EPOCHREALTIME
+python3 - "${stored[@]}" <<'PY'
+import mmap, os, sys
+buffer = mmap.mmap(-1, 1 << 20)  # page-aligned, as O_DIRECT requires
+for path in sys.argv[1:]:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        while os.readv(fd, [buffer]) > 0:
+            pass
+    finally:
+        os.close(fd)
+PY
+direct_s=$(seconds_since "$start" "$EPOCHREALTIME")
+start=$EPOCHREALTIME
 cat "${stored[@]}" >/dev/null
-disk_s=$(seconds_of "$start")
+disk_s=$(seconds_since "$start" "$EPOCHREALTIME")
 
 echo zip >"$phase_file"
-start=$(date +%s.%N)
+start=$EPOCHREALTIME
 # The creation PUT answers with the accession ID; address the session by it,
 # as xnatpy does (fall back to the label path if the body was empty).
 zip_base="${experiment:+/data/experiments/$experiment}"
 zip_base="${zip_base:-$session}"
 zip_bytes=$(curl -fsS "${auth[@]}" -o /dev/null -w '%{size_download}' "$url$zip_base/scans/ALL/files?format=zip")
-zip_s=$(seconds_of "$start")
+zip_s=$(seconds_since "$start" "$EPOCHREALTIME")
 if ((zip_bytes < total_bytes)); then
   echo "error: the zip had $zip_bytes bytes, less than the $total_bytes stored" >&2
   exit 1
@@ -131,35 +156,39 @@ fi
 
 echo files >"$phase_file"
 cut -d' ' -f2 "$work/uploads" >"$work/gets"
-start=$(date +%s.%N)
-# shellcheck disable=SC2016
-xargs -P "$PARALLEL" -L 1 sh -c 'curl -fsS -b "$0" -o /dev/null "$url$1"' "$cookie" <"$work/gets"
-files_s=$(seconds_of "$start")
+while read -r path; do
+  printf 'url = "%s%s"\noutput = "/dev/null"\n' "$url" "$path"
+done <"$work/gets" >"$work/gets.curl"
+start=$EPOCHREALTIME
+curl -fsS --parallel --parallel-max "$PARALLEL" -b "$cookie" -K "$work/gets.curl"
+files_s=$(seconds_since "$start" "$EPOCHREALTIME")
 echo done >"$phase_file"
 sleep 0.3
 
 hwm_mb=$(awk '{printf "%.1f", $1 / 1024}' <<<"$(hwm_kb)")
-python3 - "$total_mb" "$disk_s" "$zip_s" "$files_s" "$upload_s" \
+python3 - "$total_mb" "$disk_s" "$zip_s" "$files_s" "$upload_s" "$direct_s" \
   "$(peak_rss_mb setup)" "$(peak_rss_mb upload)" "$(peak_rss_mb zip)" "$(peak_rss_mb files)" "$hwm_mb" \
   "$PARALLEL" <<'EOF'
 import sys
-total_mb, disk, zipped, files, upload = (float(v) for v in sys.argv[1:6])
-idle, up_rss, zip_rss, files_rss, hwm = sys.argv[6:11]
-parallel = sys.argv[11]
+total_mb, disk, zipped, files, upload, direct = (float(v) for v in sys.argv[1:7])
+idle, up_rss, zip_rss, files_rss, hwm = sys.argv[7:12]
+parallel = sys.argv[12]
 rows = [
-    ("cat stored files (disk)", disk, "-"),
+    ("read with O_DIRECT (device)", direct, "-"),
+    ("cat stored files (page cache)", disk, "-"),
     ("session zip, one GET", zipped, zip_rss),
     (f"single files, {parallel} parallel GETs", files, files_rss),
     (f"upload, {parallel} parallel PUTs", upload, up_rss),
 ]
 print(f"\nxnatkit serve streaming benchmark: {total_mb:.0f} MiB session\n")
-print(f"{'measurement':<32} {'seconds':>8} {'MiB/s':>9} {'x disk time':>12} {'peak RSS MiB':>13}")
+print(f"{'measurement':<32} {'seconds':>8} {'MiB/s':>9} {'x cat time':>12} {'peak RSS MiB':>13}")
 for name, seconds, rss in rows:
     print(f"{name:<32} {seconds:>8.2f} {total_mb / seconds:>9.1f} {seconds / disk:>12.2f} {rss:>13}")
 print(f"\nserver RSS after start-up: {idle} MiB; VmHWM (peak over the whole run): {hwm} MiB")
 with open("/proc/loadavg") as loadavg:
     # Context for the numbers: on a shared machine other work steals the CPU.
     print(f"load average at the end: {' '.join(loadavg.read().split()[:3])} on {__import__('os').cpu_count()} CPUs")
-ok = max(zipped, files) <= 2 * disk
-print(f"goal (streaming within 2x of the disk read): {'met' if ok else 'NOT met'}")
+for label, baseline in (("page-cache read (cat)", disk), ("device read (O_DIRECT)", direct)):
+    ok = max(zipped, files) <= 2 * baseline
+    print(f"goal, streaming within 2x of the {label}: {'met' if ok else 'NOT met'}")
 EOF

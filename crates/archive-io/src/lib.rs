@@ -49,7 +49,7 @@ pub use extract::{ExtractLimits, ExtractedFile, extract_any_archive, extract_arc
 pub use path::safe_relative_path;
 pub use sniff::{ArchiveKind, SNIFF_LEN, sniff_archive_kind, sniff_file};
 pub use stream::{
-    ArchiveEntry, ByteStream, CHUNK_BYTES, CHUNKS_IN_FLIGHT, ZipCompression, tar_gz_stream,
-    zip_stream, zip_stream_with,
+    ArchiveEntry, ByteStream, CHUNK_BYTES, CHUNKS_IN_FLIGHT, ZipCompression, file_range_stream,
+    tar_gz_stream, zip_stream, zip_stream_with,
 };
 pub use upload::write_stream_atomic;

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use archive_io::{
-    ArchiveEntry, ByteStream, Error, ZipCompression, md5_file, tar_gz_stream, write_stream_atomic,
-    zip_stream, zip_stream_with,
+    ArchiveEntry, ByteStream, Error, ZipCompression, file_range_stream, md5_file, tar_gz_stream,
+    write_stream_atomic, zip_stream, zip_stream_with,
 };
 use bytes::Bytes;
 use futures::StreamExt;
@@ -169,6 +169,37 @@ async fn missing_source_ends_stream_with_named_error() {
         assert!(text.contains("gone-missing.dcm"), "{text}");
         assert!(text.contains("zeros.dcm"), "{text}");
     }
+}
+
+#[tokio::test]
+async fn file_range_stream_sends_whole_files_and_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scan 1.dcm");
+    // Several chunks plus a tail, so chunk boundaries are crossed.
+    let data = noise(2 * archive_io::CHUNK_BYTES + 12_345, 7);
+    fs::write(&path, &data).unwrap();
+    let open = || fs::File::open(&path).unwrap();
+    let whole = collect(file_range_stream(open(), 0, data.len() as u64, path.clone()));
+    assert_eq!(whole.await.unwrap(), data);
+    let (start, len) = (archive_io::CHUNK_BYTES as u64 - 3, 100_000);
+    let range = collect(file_range_stream(open(), start, len, path.clone()));
+    let expected = &data[start as usize..(start + len) as usize];
+    assert_eq!(range.await.unwrap(), expected);
+    let empty = collect(file_range_stream(open(), 5, 0, path.clone()));
+    assert!(empty.await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn file_range_stream_fails_when_the_file_is_shorter_than_promised() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("truncated.dcm");
+    fs::write(&path, noise(1000, 3)).unwrap();
+    let file = fs::File::open(&path).unwrap();
+    let err = collect(file_range_stream(file, 0, 5000, path.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    assert!(err.to_string().contains("truncated.dcm"), "{err}");
 }
 
 #[tokio::test]

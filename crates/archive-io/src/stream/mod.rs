@@ -64,6 +64,55 @@ pub fn zip_stream_with(entries: Vec<ArchiveEntry>, compression: ZipCompression) 
     spawn_producer(move |out| write_zip(&entries, compression, out)).0
 }
 
+/// Streams `len` bytes of `file` starting at `start`, for a plain file
+/// download (with or without an HTTP Range). Reads run on a blocking thread
+/// straight into the chunks handed to the consumer, so each byte is copied
+/// once on its way to the socket; `tokio::fs::File` would copy it twice.
+/// A file that ends before `len` bytes ends the stream with an
+/// `UnexpectedEof` error naming `path`, so a response with a promised
+/// Content-Length can never look complete when it is not.
+pub fn file_range_stream(file: File, start: u64, len: u64, path: PathBuf) -> ByteStream {
+    spawn_producer(move |mut out| {
+        send_file_range(&file, start, len, &path, &mut out)?;
+        Ok(out)
+    })
+    .0
+}
+
+fn send_file_range(
+    file: &File,
+    start: u64,
+    len: u64,
+    path: &Path,
+    out: &mut ChannelWriter,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let mut offset = start;
+    let end = start.saturating_add(len);
+    while offset < end {
+        let want = usize::try_from(end - offset).map_or(CHUNK_BYTES, |n| n.min(CHUNK_BYTES));
+        let mut chunk = bytes::BytesMut::zeroed(want);
+        let mut filled = 0;
+        while filled < want {
+            match file.read_at(&mut chunk[filled..], offset + filled as u64) {
+                Ok(0) => {
+                    return Err(named(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("file ended {} bytes early", end - offset - filled as u64),
+                    )));
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(named(e)),
+            }
+        }
+        offset += want as u64;
+        out.send_owned(chunk.freeze())?;
+    }
+    Ok(())
+}
+
 /// Streams a gzip-compressed tar of `entries`; same behaviour as
 /// [`zip_stream`].
 pub fn tar_gz_stream(entries: Vec<ArchiveEntry>) -> ByteStream {
