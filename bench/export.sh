@@ -14,16 +14,26 @@
 #   3. xnatctl `session download -w 4 -r DICOM --extract`, one call per
 #      session (venv .venv-bench/xnatctl, installed from PyPI if missing;
 #      skipped with a message when it cannot be installed or run),
-# compares the bytes each tool wrote with xnatkit's (xnatctl cannot select
-# scans by type, so it fetches every scan of the session, topogram included,
-# and its byte count is larger by design), and prints
-# seconds, MB/s, the ratio to xnatkit and each tool's peak RSS
-# (/usr/bin/time -v). Needs python3, curl and /usr/bin/time.
+# ROUNDS times (default 3), the tools' order rotating each round, and prints
+# per tool the median wall time, MB/s, the ratio to the fastest peer, the
+# client's and the server's CPU seconds (median) and the peak RSS. It checks
+# the bytes each tool wrote against xnatkit's (xnatctl cannot select scans by
+# type, so it also fetches the topogram and its byte count is larger by
+# design). Two reference rows bound what any client can do on this machine:
+#   - "curl, no hashing": every file of the export with one parallel curl to
+#     /dev/null (the server's part plus the bare transfer);
+#   - "md5sum of the bytes": CPU time to hash the exported bytes once, which
+#     a client that verifies every file against the server's MD5 must spend.
+# Outputs are kept until the end (deleting thousands of files just before a
+# run makes ext4's inode allocation slower for the next one) and the page
+# cache is flushed with `sync` before every run. Needs python3, curl and
+# /usr/bin/time.
 set -euo pipefail
 
 SUBJECTS="${SUBJECTS:-12}"
 SLICES="${SLICES:-70}"
 JOBS="${JOBS:-16}"
+ROUNDS="${ROUNDS:-3}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/xnatkit-export-bench.XXXXXX")"
 server_pid=""
@@ -32,8 +42,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-now() { python3 -c 'import time; print(time.time())'; }
-peak_rss_mb() { awk -F: '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1"; }
 tree_bytes() { find "$1" -type f -name '*.dcm' -printf '%s\n' | awk '{s+=$1} END {print s+0}'; }
 
 cd "$repo"
@@ -77,71 +85,128 @@ XNAT_PASS="$password" "$sample_project" "$url" admin BENCH "$SUBJECTS" "$SLICES"
 { echo "subject"; cat "$work/subjects.txt"; } >"$work/list.csv"
 mkdir -p "$work/home"
 
-declare -A seconds rss bytes
-
-# --- 1. xnatkit ------------------------------------------------------------------
-start="$(now)"
-/usr/bin/time -v -o "$work/xk.time" env HOME="$work/home" XNATKIT_CONFIG_DIR="$work/home/xk" XNAT_PASS="$password" \
-  "$xnatkit" export -f "$work/list.csv" -o "$work/out-xnatkit" -p BENCH -t "Fl_Thorax INSP 3.0 Qr36" \
-  --server "$url" -u admin --jobs "$JOBS" 2>"$work/xk.log" || { cat "$work/xk.log"; exit 1; }
-seconds[xnatkit]="$(python3 -c "print($(now) - $start)")"
-rss[xnatkit]="$(peak_rss_mb "$work/xk.time")"
-bytes[xnatkit]="$(tree_bytes "$work/out-xnatkit")"
-
-# --- 2. xnatpy download_dir per scan -----------------------------------------------
+export_type="Fl_Thorax INSP 3.0 Qr36"
 cat >"$work/xnatpy_export.py" <<'PY'
 import sys
 import xnat
 
-url, password, out = sys.argv[1], sys.argv[2], sys.argv[3]
+url, password, out, scan_type = sys.argv[1:5]
 with xnat.connect(url, user="admin", password=password) as session:
     project = session.projects["BENCH"]
     for subject in project.subjects.values():
         for experiment in subject.experiments.values():
             for scan in experiment.scans.values():
-                if scan.type == "Fl_Thorax INSP 3.0 Qr36":
+                if scan.type == scan_type:
                     scan.download_dir(f"{out}/{subject.label}")
 PY
-start="$(now)"
-if /usr/bin/time -v -o "$work/xp.time" env HOME="$work/home" "$peers_python" "$work/xnatpy_export.py" "$url" "$password" "$work/out-xnatpy" >"$work/xp.log" 2>&1; then
-  seconds[xnatpy]="$(python3 -c "print($(now) - $start)")"
-  rss[xnatpy]="$(peak_rss_mb "$work/xp.time")"
-  bytes[xnatpy]="$(tree_bytes "$work/out-xnatpy")"
-else
-  echo "note: the xnatpy export failed; its row is skipped:"; tail -5 "$work/xp.log"
-fi
 
-# --- 3. xnatctl session download -w 4 ----------------------------------------------
-if [[ -n "$xnatctl" ]]; then
-  start="$(now)"
-  ok=1
-  peak=0
-  while read -r subject; do
-    if ! /usr/bin/time -v -o "$work/xc.time" env HOME="$work/home" XNAT_URL="$url" XNAT_USER=admin XNAT_PASS="$password" \
-      "$xnatctl" session download -E "${subject}_CT1" -P BENCH --out "$work/out-xnatctl/$subject" -w 4 -r DICOM --extract >>"$work/xc.log" 2>&1; then
-      ok=0; break
-    fi
-    r="$(peak_rss_mb "$work/xc.time")"; (( r > peak )) && peak=$r
-  done <"$work/subjects.txt"
-  if [[ $ok == 1 ]]; then
-    seconds[xnatctl]="$(python3 -c "print($(now) - $start)")"
-    rss[xnatctl]="$peak"
-    bytes[xnatctl]="$(tree_bytes "$work/out-xnatctl")"
-  else
-    echo "note: xnatctl session download failed; its row is skipped:"; tail -5 "$work/xc.log"
+# The "curl, no hashing" row: the file URIs of the export, listed once.
+XNAT_PASS="$password" "$peers_python" - "$url" "$export_type" >"$work/files.curl" <<'PY'
+import os, sys
+import xnat
+url, scan_type = sys.argv[1:3]
+with xnat.connect(url, user="admin", password=os.environ["XNAT_PASS"]) as session:
+    for subject in session.projects["BENCH"].subjects.values():
+        for experiment in subject.experiments.values():
+            for scan in experiment.scans.values():
+                if scan.type == scan_type:
+                    for resource in scan.resources.values():
+                        for f in resource.files.values():
+                            print(f'url = "{url}{f.uri}"\noutput = "/dev/null"')
+PY
+jsession="$(curl -fsS -X PUT --data-urlencode username=admin --data-urlencode "password=$password" "$url/data/services/auth")"
+
+server_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$server_pid/stat"; }
+
+# run_tool NAME ROUND: one timed run; appends "name wall client_cpu server_cpu rss_mb bytes" to results.
+run_tool() {
+  local tool="$1" round="$2" out="$work/out-$1-$2" timing="$work/time-$1-$2"
+  sync
+  local before; before="$(server_cpu)"
+  local -a cmd
+  case "$tool" in
+    xnatkit)
+      cmd=(env HOME="$work/home" XNATKIT_CONFIG_DIR="$work/home/xk" XNAT_PASS="$password"
+        "$xnatkit" export -f "$work/list.csv" -o "$out" -p BENCH -t "$export_type"
+        --server "$url" -u admin --jobs "$JOBS") ;;
+    xnatpy)
+      cmd=(env HOME="$work/home" "$peers_python" "$work/xnatpy_export.py" "$url" "$password" "$out" "$export_type") ;;
+    xnatctl)
+      # One call per session, as a user would script it.
+      cmd=(env HOME="$work/home" XNAT_URL="$url" XNAT_USER=admin XNAT_PASS="$password" SUBJECTS_FILE="$work/subjects.txt"
+        OUT="$out" XNATCTL="$xnatctl" sh -c 'while read -r s; do "$XNATCTL" session download -E "${s}_CT1" -P BENCH --out "$OUT/$s" -w 4 -r DICOM --extract || exit 1; done <"$SUBJECTS_FILE"') ;;
+    curl)
+      cmd=(curl -fsS --parallel --parallel-max "$JOBS" -b "JSESSIONID=$jsession" -K "$work/files.curl") ;;
+    md5sum)
+      cmd=(sh -c 'find "$0" -type f -name "*.dcm" -print0 | xargs -0 md5sum >/dev/null' "$work/out-xnatkit-1") ;;
+  esac
+  if ! /usr/bin/time -f '%e %U %S %M' -o "$timing" "${cmd[@]}" >"$work/log-$tool-$round" 2>&1; then
+    echo "note: $tool failed in round $round; its row is skipped:"; tail -5 "$work/log-$tool-$round"
+    echo "$tool failed" >>"$work/results"
+    return
   fi
-fi
+  local after; after="$(server_cpu)"
+  local bytes=0
+  [[ -d "$out" ]] && bytes="$(tree_bytes "$out")"
+  read -r wall user sys rss_kb <"$timing"
+  echo "$tool $wall $(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}') $(awk -v a="$before" -v b="$after" 'BEGIN {printf "%.2f", b - a}') $((rss_kb / 1024)) $bytes" >>"$work/results"
+}
+
+tools=(xnatkit xnatpy)
+[[ -n "$xnatctl" ]] && tools+=(xnatctl)
+: >"$work/results"
+for round in $(seq 1 "$ROUNDS"); do
+  # Rotate the order so no tool always runs first (or last) in a round.
+  n=${#tools[@]}
+  for i in $(seq 0 $((n - 1))); do
+    tool="${tools[$(((i + round - 1) % n))]}"
+    echo "round $round/$ROUNDS: $tool ..."
+    run_tool "$tool" "$round"
+  done
+  run_tool curl "$round"
+done
+run_tool md5sum 1
 
 # --- report ------------------------------------------------------------------------
-mb="$(python3 -c "print(round(${bytes[xnatkit]} / 1e6))")"
-echo
-echo "project: $SUBJECTS subjects, one thorax scan of $SLICES slices each, $mb MB exported; server $url (SQLite, same process for all tools)"
-printf '%-10s %9s %9s %14s %10s %10s\n' tool seconds MB/s "x slower" "peak RSS" "bytes ok"
-for tool in xnatkit xnatpy xnatctl; do
-  [[ -n "${seconds[$tool]:-}" ]] || { printf '%-10s %9s\n' "$tool" skipped; continue; }
-  python3 - "$tool" "${seconds[$tool]}" "${seconds[xnatkit]}" "${bytes[$tool]}" "${bytes[xnatkit]}" "${rss[$tool]}" <<'PY'
-import sys
-tool, s, base, b, base_b, rss = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
-print(f"{tool:<10} {s:9.2f} {b / 1e6 / s:9.1f} {s / base:13.2f}x {rss + ' MB':>10} {'yes' if b == base_b else 'NO (' + str(b) + ')':>10}")
+python3 - "$work/results" "$SUBJECTS" "$SLICES" "$ROUNDS" "$JOBS" <<'PY'
+import statistics, sys
+path, subjects, slices, rounds, jobs = sys.argv[1:6]
+runs = {}
+failed = set()
+for line in open(path):
+    parts = line.split()
+    if parts[1] == "failed":
+        failed.add(parts[0])
+        continue
+    tool, wall, client, server, rss, size = parts
+    runs.setdefault(tool, []).append((float(wall), float(client), float(server), int(rss), int(size)))
+base_bytes = runs["xnatkit"][0][4] if "xnatkit" in runs else 0
+med = {tool: statistics.median(r[0] for r in rs) for tool, rs in runs.items()}
+peers = [t for t in ("xnatpy", "xnatctl") if t in med and t not in failed]
+fastest_peer = min(peers, key=med.get) if peers else None
+print(f"\nproject: {subjects} subjects x {slices} slices, {base_bytes / 1e6:.0f} MB exported per run; "
+      f"median of {rounds} rounds; xnatkit --jobs {jobs}; one xnatkit server (SQLite) for all")
+print(f"{'tool':<26} {'seconds':>8} {'MB/s':>7} {'x ' + (fastest_peer or 'peer') + ' time':>14} "
+      f"{'client CPU s':>13} {'server CPU s':>13} {'peak RSS':>9} {'bytes ok':>9}")
+labels = {"curl": "curl, no hashing (floor)", "md5sum": "md5sum of the bytes"}
+for tool in ("xnatkit", "xnatpy", "xnatctl", "curl", "md5sum"):
+    if tool in failed or tool not in runs:
+        if tool in failed:
+            print(f"{tool:<26} failed (see the note above)")
+        continue
+    rs = runs[tool]
+    wall = med[tool]
+    client = statistics.median(r[1] for r in rs)
+    server = statistics.median(r[2] for r in rs)
+    rss = max(r[3] for r in rs)
+    size = rs[0][4]
+    ratio = f"{wall / med[fastest_peer]:.2f}" if fastest_peer else "-"
+    ok = "-" if tool in ("curl", "md5sum") else ("yes" if size == base_bytes else f"NO {size}")
+    print(f"{labels.get(tool, tool):<26} {wall:8.2f} {base_bytes / 1e6 / wall:7.0f} {ratio:>14} "
+          f"{client:13.2f} {server:13.2f} {str(rss) + ' MB':>9} {ok:>9}")
+if fastest_peer and "xnatkit" in med:
+    speedup = med[fastest_peer] / med["xnatkit"]
+    print(f"\nxnatkit is {speedup:.2f}x faster than the fastest peer ({fastest_peer}); goal 3x: {'met' if speedup >= 3 else 'NOT met'}")
+with open("/proc/loadavg") as f:
+    print(f"load average at the end: {' '.join(f.read().split()[:3])}")
 PY
-done
