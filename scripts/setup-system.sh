@@ -23,6 +23,8 @@ checks=(
   "python3-venv|/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null"
   "python3-pydicom|/usr/bin/python3 -c 'import pydicom' 2>/dev/null"
   "ca-certificates|test -f /etc/ssl/certs/ca-certificates.crt"
+  # unshare: the full-disk export test mounts a tmpfs in a private user+mount namespace
+  "util-linux|command -v unshare >/dev/null"
 )
 
 missing=()

@@ -182,7 +182,9 @@ impl XnatClient {
             .pool_max_idle_per_host(64)
             .user_agent(concat!("xnatkit/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &options.ca_bundle {
-            let pem = std::fs::read(path).map_err(|e| ClientError::io(path, e))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                ClientError::Invalid(format!("CA bundle {}: cannot read it: {e}", path.display()))
+            })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 ClientError::Invalid(format!(
                     "CA bundle {}: not a PEM certificate bundle ({e})",
@@ -191,7 +193,7 @@ impl XnatClient {
             })?;
             if certs.is_empty() {
                 return Err(ClientError::Invalid(format!(
-                    "CA bundle {}: contains no certificates",
+                    "CA bundle {}: contains no PEM certificate (-----BEGIN CERTIFICATE-----)",
                     path.display()
                 )));
             }
@@ -261,12 +263,7 @@ impl XnatClient {
                 {
                     tokio::time::sleep(self.retry.delay(attempt, None)).await;
                 }
-                Err(e) => {
-                    return Err(ClientError::Unreachable {
-                        server: self.base.clone(),
-                        reason: describe_reqwest(&e),
-                    });
-                }
+                Err(e) => return Err(self.connect_error(&e)),
             }
             attempt += 1;
         };
@@ -351,10 +348,7 @@ impl XnatClient {
                         continue;
                     }
                     return Err(if err.is_connect() {
-                        ClientError::Unreachable {
-                            server: self.base.clone(),
-                            reason: describe_reqwest(&err),
-                        }
+                        self.connect_error(&err)
                     } else {
                         ClientError::Transport {
                             method: request.method.to_string(),
@@ -383,6 +377,24 @@ impl XnatClient {
                     }
                     return Ok(response);
                 }
+            }
+        }
+    }
+
+    /// The error for a request that never got an answer: an untrusted TLS
+    /// certificate says so (and how to fix it), anything else is
+    /// "cannot reach".
+    fn connect_error(&self, err: &reqwest::Error) -> ClientError {
+        let reason = describe_reqwest(err);
+        if is_certificate_error(err) {
+            ClientError::UntrustedCertificate {
+                server: self.base.clone(),
+                reason,
+            }
+        } else {
+            ClientError::Unreachable {
+                server: self.base.clone(),
+                reason,
             }
         }
     }
@@ -576,6 +588,20 @@ fn short_message(body: &str) -> Option<String> {
         line.push('…');
     }
     Some(line)
+}
+
+/// True when the TLS handshake failed because the server's certificate did
+/// not verify (rustls: "invalid peer certificate: UnknownIssuer", expired,
+/// wrong name, ...).
+fn is_certificate_error(err: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
+    while let Some(s) = source {
+        if s.to_string().contains("invalid peer certificate") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// reqwest's Display hides the interesting part (connection refused, DNS)

@@ -18,6 +18,14 @@ pub enum ClientError {
     )]
     Unreachable { server: String, reason: String },
 
+    /// The server's TLS certificate did not verify against the trusted CAs
+    /// (the system's plus `--ca-bundle`).
+    #[error(
+        "the TLS certificate of {server} is not trusted ({reason}); \
+         if the server uses a private CA, pass that CA's certificate with --ca-bundle FILE"
+    )]
+    UntrustedCertificate { server: String, reason: String },
+
     /// The server refused the credentials.
     #[error("login to {server} as {user:?} failed: wrong username, password or token")]
     LoginFailed { server: String, user: String },
@@ -63,12 +71,13 @@ pub enum ClientError {
     #[error("unexpected answer from {url}: {reason}")]
     Decode { url: String, reason: String },
 
-    /// A local file-system operation failed.
-    #[error("{}: {source}", path.display())]
+    /// A local file-system operation failed. The I/O error is part of the
+    /// message rather than its `source`, so `{:#}` chains (the CLI's) do not
+    /// print it twice.
+    #[error("{}: {reason}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 
     /// The disk filled up; partial downloads are kept for a later resume.
@@ -110,7 +119,10 @@ impl ClientError {
         if is_disk_full(&source) {
             Self::DiskFull { path }
         } else {
-            Self::Io { path, source }
+            Self::Io {
+                path,
+                reason: source,
+            }
         }
     }
 

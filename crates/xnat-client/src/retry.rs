@@ -28,9 +28,11 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Longest `Retry-After` we honour; a server asking for more is treated as
-/// unavailable rather than stalling a run for hours.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+/// Longest `Retry-After` we honour. A server asking for more is not waited
+/// for at all: the normal backoff applies, so after `max_attempts` (seconds,
+/// not hours) the request fails and the server is reported unavailable
+/// rather than a run stalling for as long as the header says.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 impl RetryPolicy {
     /// A policy that never retries.
@@ -41,12 +43,15 @@ impl RetryPolicy {
         }
     }
 
-    /// The wait before attempt `attempt + 1` (attempt counts from 0): a
+    /// The wait before attempt `attempt + 1` (attempt counts from 0): the
+    /// server's `Retry-After` when it is at most [`MAX_RETRY_AFTER`], else a
     /// random duration up to `base · 2^attempt`, capped. Full jitter spreads
     /// out many parallel downloads that failed at the same moment.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(wait) = retry_after {
-            return wait.min(MAX_RETRY_AFTER);
+        if let Some(wait) = retry_after
+            && wait <= MAX_RETRY_AFTER
+        {
+            return wait;
         }
         let exp = self
             .base_delay
@@ -80,6 +85,13 @@ mod tests {
             policy.delay(0, Some(Duration::from_secs(3))),
             Duration::from_secs(3)
         );
+        assert_eq!(policy.delay(2, Some(MAX_RETRY_AFTER)), MAX_RETRY_AFTER);
+        // Beyond the cap the header is not honoured (not even up to the
+        // cap): the normal, much shorter backoff applies.
+        for attempt in 0..30 {
+            let d = policy.delay(attempt, Some(Duration::from_secs(3600)));
+            assert!(d <= policy.max_delay, "{d:?}");
+        }
         assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }

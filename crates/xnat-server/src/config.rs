@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub extract_limits: ExtractLimits,
     /// The C-STORE receiver started next to HTTP (`--dicom-listen`), if any.
     pub dicom_receiver: Option<crate::import::DicomReceiverConfig>,
+    /// Serve HTTPS with these PEM files (`--tls-cert`/`--tls-key`);
+    /// `None` serves plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl ServerConfig {
@@ -47,6 +50,7 @@ impl ServerConfig {
             token_lifetime: Duration::from_secs(2 * 24 * 3600),
             extract_limits: ExtractLimits::default(),
             dicom_receiver: None,
+            tls: None,
         }
     }
 

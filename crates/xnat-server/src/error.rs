@@ -142,6 +142,11 @@ pub enum ServerError {
     },
     #[error("serving HTTP failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("TLS file {}: {reason}", path.display())]
+    Tls {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("cannot hash the admin password: {0}")]
     Hash(String),
 }

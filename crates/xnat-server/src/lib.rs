@@ -17,6 +17,7 @@
 //!   and the C-STORE receiver started by [`ServerConfig::dicom_receiver`].
 //!
 //! Start it with [`run`]; tests can bind `127.0.0.1:0` and pass the listener.
+//! With [`ServerConfig::tls`] set it serves HTTPS ([`tls`]), else plain HTTP.
 
 pub mod access;
 pub mod auth;
@@ -31,6 +32,7 @@ pub mod routes;
 pub mod schema;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 use std::future::Future;
 use std::time::Duration;
@@ -50,6 +52,11 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // Bad TLS files stop the start before anything touches the database.
+    let tls = match &config.tls {
+        Some(files) => Some(tls::load(files).await?),
+        None => None,
+    };
     let (state, report) = AppState::open(config).await?;
     // Operator-facing start-up lines go to stderr unconditionally: the
     // generated password is shown exactly once, and scripts wait for the
@@ -60,7 +67,8 @@ pub async fn run(
         );
     }
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
-    eprintln!("listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("listening on {scheme}://{addr}");
     let dicom_receiver = match state.config().dicom_receiver.clone() {
         Some(dicom) => Some(import::start_receiver(state.clone(), dicom).await?),
         None => None,
@@ -68,9 +76,14 @@ pub async fn run(
 
     let sweeper = tokio::spawn(sweep_sessions(state.clone()));
     let prearchive_sweeper = tokio::spawn(prearchive::sweep::sweep_receiving(state.clone()));
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = match tls {
+        None => {
+            axum::serve(listener, app(state.clone()))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(rustls) => tls::serve(listener, app(state.clone()), rustls, shutdown).await,
+    };
     sweeper.abort();
     prearchive_sweeper.abort();
     if let Some(receiver) = dicom_receiver {

@@ -65,6 +65,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         t.repaired,
         t.failed
     );
+    if let Some(path) = progress.disk_full() {
+        anyhow::bail!(
+            "the disk holding {} is full (no space left while writing {}); free some space and \
+             run the same command again: verified files are kept and partial ones resume",
+            args.out.display(),
+            path.display()
+        );
+    }
     if let Some(err) = results.iter().find_map(|r| r.result.as_ref().err()) {
         anyhow::bail!(
             "{} file(s) not downloaded; first error: {err}; run again to resume",

@@ -30,7 +30,8 @@ use super::common::{ServerArgs, cancel_on_ctrl_c, human_bytes, print_json};
 /// files are skipped, damaged ones fetched again, partial ones continued.
 /// export-report.csv/.json in OUT list every subject's outcome.
 /// Exit status: 0 when every listed subject was exported, 2 when some were
-/// not (see the summary), 1 on errors that stop the whole run.
+/// not (see the summary), 1 on errors that stop the whole run (wrong
+/// login, unknown project, a full disk).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Subject list: .csv/.tsv/.txt or .xlsx/.xls/.ods (first sheet).
@@ -53,7 +54,9 @@ pub struct Args {
     /// by header (subject, subject_label, PatientID, ...).
     #[arg(long, value_name = "COLUMN")]
     column: Option<String>,
-    /// Only the most recent session of each subject (default: all sessions).
+    /// Only the most recent session of each subject, by session date (the
+    /// label breaks ties). Default: every session; a subject with several
+    /// then gets one OUT/SUBJECT/SESSION/SCAN TYPE folder per session.
     #[arg(long)]
     latest: bool,
     /// Folder layout below OUT, from {subject} {session} {scan_id}
@@ -109,7 +112,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let result = export(&client, &options, &progress, cancel).await;
     progress.finish();
     client.disconnect().await;
-    let report = result?;
+    // A full disk stops the whole run: one line says so, whatever else
+    // failed after it (the report may not fit either).
+    let disk_full = progress.disk_full().map(|path| {
+        anyhow::anyhow!(
+            "the disk holding {} is full (no space left while writing {}); free some space and \
+             run the same command again: verified files are kept and partial ones resume",
+            args.out.display(),
+            path.display()
+        )
+    });
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => return Err(disk_full.unwrap_or_else(|| err.into())),
+    };
 
     let t = report.totals;
     let secs = report.elapsed_seconds.max(0.001);
@@ -135,6 +151,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&report)?;
     }
+    if let Some(full) = disk_full {
+        return Err(full);
+    }
     if report.complete() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -158,6 +177,8 @@ pub struct Progress {
     left: Mutex<HashMap<usize, (u64, u64)>>,
     active: Mutex<BTreeSet<usize>>,
     started: Instant,
+    /// The first file that did not fit on the disk.
+    disk_full: Mutex<Option<PathBuf>>,
 }
 
 impl Progress {
@@ -181,7 +202,16 @@ impl Progress {
             left: Mutex::new(HashMap::new()),
             active: Mutex::new(BTreeSet::new()),
             started: Instant::now(),
+            disk_full: Mutex::new(None),
         }
+    }
+
+    /// The first file that could not be written because the disk was full.
+    pub fn disk_full(&self) -> Option<PathBuf> {
+        self.disk_full
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub fn log(&self, line: &str) {
@@ -256,7 +286,14 @@ impl TransferObserver for Progress {
 
     fn file_finished(&self, job: &FileJob, result: &Result<FileOutcome, ClientError>) {
         self.files_done.fetch_add(1, Ordering::Relaxed);
-        if let Err(err) = result
+        if let Err(ClientError::DiskFull { path }) = result {
+            // Every transfer in flight fails the same way; the caller
+            // reports it once.
+            self.disk_full
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert_with(|| path.clone());
+        } else if let Err(err) = result
             && !matches!(err, ClientError::Cancelled)
         {
             self.log(&format!(

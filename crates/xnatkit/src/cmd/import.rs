@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use xnat_client::ClientError;
 use xnat_client::services::{ImportDestination, ImportOptions};
 
 use super::common::ServerArgs;
@@ -70,7 +71,36 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .to_owned()
         }),
     };
-    let uri = client.import(&args.source, &options).await?;
+    let destination = match options.destination {
+        ImportDestination::Archive => "archive",
+        ImportDestination::Prearchive => "prearchive",
+    };
+    let uri = match client.import(&args.source, &options).await {
+        Ok(uri) => uri,
+        // The request reached the server and the answer was lost or was a
+        // server error: the data may be stored. The client never sends it
+        // again by itself; say how to find out before the user does.
+        Err(
+            err @ (ClientError::Transport { .. }
+            | ClientError::Http {
+                status: 429 | 500..,
+                ..
+            }),
+        ) => {
+            client.disconnect().await;
+            return Err(anyhow::Error::new(err).context(format!(
+                "the import into the {destination} of project {} may or may not have been stored \
+                 and was not repeated; check `xnatkit {}` before running it again",
+                options.project,
+                match options.destination {
+                    ImportDestination::Archive => format!("ls {}", options.project),
+                    ImportDestination::Prearchive =>
+                        format!("prearchive ls -p {}", options.project),
+                }
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    };
     client.disconnect().await;
     println!("{uri}");
     Ok(ExitCode::SUCCESS)

@@ -43,10 +43,31 @@ pub struct Args {
     /// Seconds without new instances after which a received study is imported.
     #[arg(long, default_value_t = 60, requires = "dicom_listen")]
     dicom_idle_secs: u64,
+    /// Serve HTTPS (only; HTTP/2 and HTTP/1.1) with this certificate chain:
+    /// PEM, server certificate first, then intermediates. Needs --tls-key.
+    /// Without both options the server speaks plain HTTP. Clients trust a
+    /// private CA with `--ca-bundle CA.pem`.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Checked here rather than with clap's `requires` so the error is one line.
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(xnat_server::tls::TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => anyhow::bail!(
+            "--tls-cert needs --tls-key: pass the certificate's private key too (or neither, for plain HTTP)"
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "--tls-key needs --tls-cert: pass the certificate chain too (or neither, for plain HTTP)"
+        ),
+    };
     let mut config = xnat_server::ServerConfig::new(&args.data);
+    config.tls = tls;
     config.database_url = args.database;
     config.site_id = args.site_id;
     config.session_timeout = Duration::from_secs(args.session_timeout_mins.saturating_mul(60));
@@ -75,7 +96,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         })?;
     xnat_server::run(listener, config, shutdown_signal())
         .await
-        .context("the archive server stopped")?;
+        .context("the archive server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -41,10 +41,30 @@ pub struct TestServer {
     pub address: SocketAddr,
     pub admin_password: String,
     pub dir: tempfile::TempDir,
+    /// The CA the library clients of this harness trust (HTTPS servers).
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// PEM files for [`TestServer::start_tls`].
+pub struct TlsFiles<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
+    /// The CA that signed `cert`, trusted by the harness's own clients.
+    pub ca: &'a Path,
 }
 
 impl TestServer {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// `xnatkit serve --tls-cert --tls-key`; ready once it logs
+    /// `listening on https://` and accepts connections.
+    pub fn start_tls(tls: &TlsFiles<'_>) -> Self {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&TlsFiles<'_>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -53,10 +73,19 @@ impl TestServer {
         let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let admin_password = unique("Adm1n-");
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", "--data"])
             .arg(dir.path().join("data"))
-            .args(["--listen", &address.to_string()])
+            .args(["--listen", &address.to_string()]);
+        if let Some(tls) = tls {
+            command
+                .arg("--tls-cert")
+                .arg(tls.cert)
+                .arg("--tls-key")
+                .arg(tls.key);
+        }
+        let child = command
             .env("XNATKIT_ADMIN_PASSWORD", &admin_password)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -65,13 +94,41 @@ impl TestServer {
             .unwrap();
         let server = Self {
             child: Some(child),
-            url: format!("http://{address}"),
+            url: format!(
+                "{}://{address}",
+                if tls.is_some() { "https" } else { "http" }
+            ),
             address,
             admin_password,
             dir,
+            ca_bundle: tls.map(|t| t.ca.to_owned()),
         };
-        server.wait_ready();
+        if tls.is_some() {
+            server.wait_listening_tls();
+        } else {
+            server.wait_ready();
+        }
         server
+    }
+
+    fn wait_listening_tls(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if self.log().contains("listening on https://")
+                && TcpStream::connect(self.address).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("xnatkit serve (TLS) did not become ready:\n{}", self.log());
+    }
+
+    fn options(&self) -> ClientOptions {
+        ClientOptions {
+            ca_bundle: self.ca_bundle.clone(),
+            ..ClientOptions::default()
+        }
     }
 
     fn wait_ready(&self) {
@@ -109,7 +166,7 @@ impl TestServer {
                 user: "admin".into(),
                 password: self.admin_password.clone(),
             },
-            ClientOptions::default(),
+            self.options(),
         )
         .await
         .unwrap()
@@ -140,7 +197,7 @@ impl TestServer {
                 user: user.0.clone(),
                 password: user.1.clone(),
             },
-            ClientOptions::default(),
+            self.options(),
         )
         .await
         .unwrap()
@@ -178,6 +235,13 @@ impl Drop for TestServer {
 /// and netrc inside `home`, no XNAT_* variables.
 pub fn cli(home: &Path) -> Command {
     let mut cmd = Command::new(BIN);
+    hermetic(&mut cmd, home);
+    cmd
+}
+
+/// The environment of [`cli`] for a command that runs the CLI itself
+/// (e.g. through `unshare`).
+pub fn hermetic(cmd: &mut Command, home: &Path) {
     cmd.env("XNATKIT_CONFIG_DIR", home.join("config"))
         .env("NETRC", home.join("netrc"))
         .env("HOME", home)
@@ -186,7 +250,6 @@ pub fn cli(home: &Path) -> Command {
         .env_remove("XNAT_PASS")
         .env_remove("XNATKIT_LOG")
         .stdin(Stdio::null());
-    cmd
 }
 
 /// MD5 hex of a local file.
