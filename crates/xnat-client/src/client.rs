@@ -370,6 +370,11 @@ impl XnatClient {
                     }
                     if should_retry_status(status) && request.idempotent && can_retry {
                         let wait = retry_after(response.headers());
+                        if wait.is_some_and(|w| w > crate::retry::MAX_RETRY_AFTER) {
+                            // "Come back in an hour": give up now and say so
+                            // (see `check`) rather than stall or hammer.
+                            return Ok(response);
+                        }
                         tracing::debug!(%url, attempt, %status, "retrying");
                         tokio::time::sleep(self.retry.delay(attempt, wait)).await;
                         attempt += 1;
@@ -416,8 +421,18 @@ impl XnatClient {
             return Ok(response);
         }
         let url = response.url().to_string();
+        let wait = retry_after(response.headers());
         let body = response.text().await.unwrap_or_default();
-        let message = short_message(&body).unwrap_or_else(|| status_text(status));
+        let mut message = short_message(&body).unwrap_or_else(|| status_text(status));
+        if let Some(wait) = wait
+            && (status == StatusCode::SERVICE_UNAVAILABLE
+                || status == StatusCode::TOO_MANY_REQUESTS)
+        {
+            message.push_str(&format!(
+                " (the server asks to retry after {} s; run the same command again later)",
+                wait.as_secs()
+            ));
+        }
         Err(match status {
             StatusCode::NOT_FOUND => ClientError::NotFound {
                 what: request.what.clone(),

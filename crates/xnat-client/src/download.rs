@@ -92,18 +92,27 @@ impl Manifest {
         std::fs::create_dir_all(root).map_err(|e| ClientError::io(root, e))?;
         let path = root.join(MANIFEST_NAME);
         let mut records = HashMap::new();
+        let mut ends_mid_line = false;
         if let Ok(text) = std::fs::read_to_string(&path) {
+            // A run that hit a full disk may have left half a line; the next
+            // record must not be glued onto it.
+            ends_mid_line = !text.is_empty() && !text.ends_with('\n');
             for line in text.lines() {
                 if let Ok(record) = serde_json::from_str::<ManifestRecord>(line) {
                     records.insert(record.path.clone(), record);
                 }
             }
         }
-        let writer = std::fs::OpenOptions::new()
+        let mut writer = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| ClientError::io(&path, e))?;
+        if ends_mid_line {
+            writer
+                .write_all(b"\n")
+                .map_err(|e| ClientError::io(&path, e))?;
+        }
         Ok(Self {
             root: root.to_owned(),
             records: Mutex::new(records),
@@ -146,14 +155,21 @@ impl Manifest {
             return Ok(());
         }
         sync_all_files(&self.root, pending.iter().map(|(p, _)| p.as_path()))?;
+        // The files are durable now. The manifest is only a cache that
+        // spares re-hashing on the next run, so failing to record them (a
+        // full disk) must not turn verified files into failures: a file
+        // without a record is simply hashed again next time.
         for (file, md5) in &pending {
-            self.record(file, md5)?;
+            if let Err(err) = self.record(file, md5) {
+                tracing::debug!(error = %err, "could not record a verified file in the manifest; the next run re-checks it");
+                break;
+            }
         }
         if let Ok(mut writer) = self.writer.lock()
             && let Some(file) = writer.as_mut()
+            && let Err(err) = file.sync_all()
         {
-            file.sync_all()
-                .map_err(|e| ClientError::io(self.root.join(MANIFEST_NAME), e))?;
+            tracing::debug!(error = %err, "could not sync the manifest; the next run re-checks unrecorded files");
         }
         Ok(())
     }
@@ -500,5 +516,21 @@ mod tests {
         let meta = std::fs::metadata(&file).unwrap();
         assert!(manifest.trusted_md5(&file, &meta).is_none());
         assert_eq!(part_path(&file), dir.path().join("a.dcm.part"));
+    }
+
+    #[test]
+    fn manifest_with_a_torn_last_line_keeps_new_records_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.dcm");
+        std::fs::write(&file, b"hello").unwrap();
+        std::fs::write(dir.path().join(MANIFEST_NAME), b"{\"path\":\"half").unwrap();
+        let manifest = Manifest::open(dir.path()).unwrap();
+        manifest
+            .record(&file, "5d41402abc4b2a76b9719d911017c592")
+            .unwrap();
+        drop(manifest);
+        let manifest = Manifest::open(dir.path()).unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        assert!(manifest.trusted_md5(&file, &meta).is_some());
     }
 }

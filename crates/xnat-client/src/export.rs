@@ -512,10 +512,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let mut file = std::fs::File::create(&tmp).map_err(|e| ClientError::io(&tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| ClientError::io(&tmp, e))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| ClientError::io(path, e))
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .map_err(|e| ClientError::io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| ClientError::io(path, e)));
+    if written.is_err() {
+        // A half-written temporary (full disk) must not be left lying around.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -29,9 +29,9 @@ impl Default for RetryPolicy {
 }
 
 /// Longest `Retry-After` we honour. A server asking for more is not waited
-/// for at all: the normal backoff applies, so after `max_attempts` (seconds,
-/// not hours) the request fails and the server is reported unavailable
-/// rather than a run stalling for as long as the header says.
+/// for and not asked again: the request fails at once with the server's
+/// answer and its requested delay in the message, rather than a run
+/// stalling for as long as the header says.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 impl RetryPolicy {

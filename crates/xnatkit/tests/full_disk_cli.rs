@@ -226,16 +226,6 @@ fn check_bookkeeping(file: &Path, digests: &HashSet<String>, listing: &str) {
                 "{text:?}"
             );
         }
-        // KNOWN BUG, reported: `export::write_atomic` (xnat-client/src/
-        // export.rs, not ours to edit) leaves its temporary file behind when
-        // the write fails. It is not a final name, so it is tolerated here;
-        // remove this arm once the temporary file is removed on failure.
-        "export-report.csv.tmp" | "export-report.json.tmp" => {
-            eprintln!(
-                "KNOWN BUG: {name} left behind on the full disk ({} bytes)",
-                text.len()
-            );
-        }
         other => panic!("unexpected file {other:?} on the full disk:\n{listing}"),
     }
 }
