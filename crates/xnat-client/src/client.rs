@@ -259,7 +259,8 @@ impl XnatClient {
                 Ok(r) => break r,
                 Err(e)
                     if attempt + 1 < self.retry.max_attempts.min(3)
-                        && (e.is_connect() || e.is_timeout()) =>
+                        && (e.is_connect() || e.is_timeout())
+                        && !is_certificate_error(&e) =>
                 {
                     tokio::time::sleep(self.retry.delay(attempt, None)).await;
                 }
@@ -340,7 +341,9 @@ impl XnatClient {
                     // A refused connection never reached the server, so even
                     // a POST may be repeated; anything later only when the
                     // request is idempotent.
-                    let retryable = err.is_connect() || (request.idempotent && !err.is_builder());
+                    // An untrusted certificate stays untrusted: no retry.
+                    let retryable = !is_certificate_error(&err)
+                        && (err.is_connect() || (request.idempotent && !err.is_builder()));
                     if retryable && can_retry {
                         tracing::debug!(%url, attempt, error = %err, "retrying");
                         tokio::time::sleep(self.retry.delay(attempt, None)).await;
