@@ -21,6 +21,18 @@ const FIELDS_BLOCK: &str = r#"      <xs:element name="fields" minOccurs="0"><xs:
       </xs:sequence></xs:complexType></xs:element>
 "#;
 
+/// Projects an object is shared into: `sharing/share` with the project and
+/// the object's label there, of the named type `xnat:{type}` (the xsi type
+/// of the `sharing/share` items the server returns, which xnatpy looks up).
+fn sharing_block(share_type: &str) -> String {
+    format!(
+        r#"      <xs:element name="sharing" minOccurs="0"><xs:complexType><xs:sequence>
+        <xs:element name="share" type="xnat:{share_type}" minOccurs="0" maxOccurs="unbounded"/>
+      </xs:sequence></xs:complexType></xs:element>
+"#
+    )
+}
+
 const RESOURCES_BLOCK: &str = r#"      <xs:element name="resources" minOccurs="0"><xs:complexType><xs:sequence>
         <xs:element name="resource" type="xnat:abstractResource" minOccurs="0" maxOccurs="unbounded"/>
       </xs:sequence></xs:complexType></xs:element>
@@ -75,11 +87,22 @@ pub fn xnat_schema() -> String {
 "#,
     );
     out.push_str(FIELDS_BLOCK);
+    out.push_str(&sharing_block("projectParticipant"));
     out.push_str(
         r#"    </xs:sequence>
     <xs:attribute name="ID" type="xs:string" use="required"/>
     <xs:attribute name="project" type="xs:string"/>
     <xs:attribute name="label" type="xs:string"/>
+  </xs:complexType>
+  <xs:complexType name="projectParticipant">
+    <xs:attribute name="project" type="xs:string" use="required"/>
+    <xs:attribute name="label" type="xs:string"/>
+    <xs:attribute name="subject_ID" type="xs:string"/>
+  </xs:complexType>
+  <xs:complexType name="experimentData_share">
+    <xs:attribute name="project" type="xs:string" use="required"/>
+    <xs:attribute name="label" type="xs:string"/>
+    <xs:attribute name="sharing_share_xnat_experimentda_id" type="xs:string"/>
   </xs:complexType>
   <xs:complexType name="experimentData">
     <xs:annotation><xs:appinfo><xdat:element displayIdentifiers="label"/></xs:appinfo></xs:annotation>
@@ -91,6 +114,7 @@ pub fn xnat_schema() -> String {
     );
     out.push_str(RESOURCES_BLOCK);
     out.push_str(FIELDS_BLOCK);
+    out.push_str(&sharing_block("experimentData_share"));
     out.push_str(
         r#"    </xs:sequence>
     <xs:attribute name="ID" type="xs:string" use="required"/>
@@ -209,6 +233,22 @@ mod tests {
         }
         assert!(xsd.contains("<xs:schema targetNamespace=\"http://nrg.wustl.edu/xnat\""));
         assert!(!xsd.contains("xs:group") && !xsd.contains("xs:attributeGroup"));
+    }
+
+    #[test]
+    fn defines_the_share_item_types() {
+        let xsd = xnat_schema();
+        for t in [
+            crate::routes::archive::SUBJECT_SHARE_TYPE,
+            crate::routes::archive::EXPERIMENT_SHARE_TYPE,
+        ] {
+            let local = t.strip_prefix("xnat:").unwrap_or(t);
+            assert!(
+                xsd.contains(&format!("<xs:complexType name=\"{local}\">")),
+                "{t} missing"
+            );
+        }
+        assert_eq!(xsd.matches("<xs:element name=\"sharing\"").count(), 2);
     }
 
     #[test]

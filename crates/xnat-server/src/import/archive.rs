@@ -110,6 +110,32 @@ pub async fn archive_study(
     let existing = store
         .experiment_by_label(&target.project, &target.label)
         .await?;
+    if existing.is_none() {
+        // Labels of data shared into the project are taken there too; the
+        // shared objects themselves are only changed in their own project.
+        if let Some((shared, _)) = store
+            .shared_experiment_by_label(&target.project, &target.label)
+            .await?
+        {
+            return Err(ArchiveError::Conflict(format!(
+                "Session label {} in project {} belongs to session {} shared from project {}; choose another session label",
+                target.label, target.project, shared.id, shared.project
+            )));
+        }
+        if store
+            .subject_by_label(&target.project, &target.subject)
+            .await?
+            .is_none()
+            && let Some((shared, _)) = store
+                .shared_subject_by_label(&target.project, &target.subject)
+                .await?
+        {
+            return Err(ArchiveError::Conflict(format!(
+                "Subject label {} in project {} belongs to subject {} shared from project {}; archive the session in project {} or choose another subject label",
+                target.subject, target.project, shared.id, shared.project, shared.project
+            )));
+        }
+    }
     let session_xsi = XsiType::parse(study.session_xsi_type)
         .filter(|t| t.is_session())
         .unwrap_or(XsiType::OtherDicomSession);

@@ -5,6 +5,7 @@ use sqlx::{AnyConnection, Row};
 use xnat_model::{AccessionKind, XsiType, accession_id};
 
 use super::resources::{NewFile, Owner, insert_files, insert_resource};
+use super::sharing::{ShareKind, check_label_free, lock_project_labels};
 use super::{Store, int, next_counter, now_ms, text};
 
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct Experiment {
     pub label: String,
     pub xsi_type: String,
     pub attrs: ExperimentAttrs,
+    /// `active` or `quarantine` (XNAT's experiment status).
+    pub status: String,
     pub created: i64,
     pub created_by: String,
 }
@@ -147,7 +150,7 @@ pub struct NewScanTree {
     pub files: Vec<NewFile>,
 }
 
-fn subject_from(row: &AnyRow) -> Result<Subject, sqlx::Error> {
+pub(super) fn subject_from(row: &AnyRow) -> Result<Subject, sqlx::Error> {
     Ok(Subject {
         id: text(row, "id")?,
         project: text(row, "project")?,
@@ -157,7 +160,7 @@ fn subject_from(row: &AnyRow) -> Result<Subject, sqlx::Error> {
     })
 }
 
-fn experiment_from(row: &AnyRow) -> Result<Experiment, sqlx::Error> {
+pub(super) fn experiment_from(row: &AnyRow) -> Result<Experiment, sqlx::Error> {
     Ok(Experiment {
         id: text(row, "id")?,
         project: text(row, "project")?,
@@ -183,6 +186,7 @@ fn experiment_from(row: &AnyRow) -> Result<Experiment, sqlx::Error> {
                 field_strength: opt_text(row, "field_strength")?,
             },
         },
+        status: text(row, "status")?,
         created: int(row, "created")?,
         created_by: text(row, "created_by")?,
     })
@@ -222,11 +226,11 @@ const SUBJECTS_OF_PROJECT: &str = "SELECT id, project, label, created, created_b
 const ALL_SUBJECTS: &str =
     "SELECT id, project, label, created, created_by FROM subjects ORDER BY project, label";
 
-const EXPERIMENT_BY_ID: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, created, created_by FROM experiments WHERE id = $1";
-const EXPERIMENT_BY_LABEL: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, created, created_by FROM experiments WHERE project = $1 AND label = $2";
-const EXPERIMENTS_OF_PROJECT: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, created, created_by FROM experiments WHERE project = $1 ORDER BY label";
-const EXPERIMENTS_OF_SUBJECT: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, created, created_by FROM experiments WHERE subject_id = $1 ORDER BY label";
-const ALL_EXPERIMENTS: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, created, created_by FROM experiments ORDER BY project, label";
+const EXPERIMENT_BY_ID: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, status, created, created_by FROM experiments WHERE id = $1";
+const EXPERIMENT_BY_LABEL: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, status, created, created_by FROM experiments WHERE project = $1 AND label = $2";
+const EXPERIMENTS_OF_PROJECT: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, status, created, created_by FROM experiments WHERE project = $1 ORDER BY label";
+const EXPERIMENTS_OF_SUBJECT: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, status, created, created_by FROM experiments WHERE subject_id = $1 ORDER BY label";
+const ALL_EXPERIMENTS: &str = "SELECT id, project, subject_id, label, xsi_type, date, time, note, modality, uid, session_type, scanner, scanner_manufacturer, scanner_model, operator, acquisition_site, dcm_accession_number, dcm_patient_id, dcm_patient_name, field_strength, status, created, created_by FROM experiments ORDER BY project, label";
 
 const SCAN_BY_ID: &str = "SELECT pk, experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, scanner, scanner_manufacturer, scanner_model, start_time, body_part_examined, series_class, created FROM scans WHERE experiment_id = $1 AND scan_id = $2";
 const SCANS_OF_EXPERIMENT: &str = "SELECT pk, experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, scanner, scanner_manufacturer, scanner_model, start_time, body_part_examined, series_class, created FROM scans WHERE experiment_id = $1 ORDER BY pk";
@@ -239,6 +243,8 @@ async fn insert_subject(
     label: &str,
     created_by: &str,
 ) -> Result<String, sqlx::Error> {
+    lock_project_labels(conn, project).await?;
+    check_label_free(conn, ShareKind::Subject, project, label, "").await?;
     let n = next_counter(conn, "subject").await?;
     let id = accession_id(site_id, AccessionKind::Subject, n.unsigned_abs());
     sqlx::query(
@@ -266,6 +272,8 @@ async fn insert_experiment(
     attrs: &ExperimentAttrs,
     created_by: &str,
 ) -> Result<String, sqlx::Error> {
+    lock_project_labels(conn, project).await?;
+    check_label_free(conn, ShareKind::Experiment, project, label, "").await?;
     let n = next_counter(conn, "experiment").await?;
     let id = accession_id(site_id, AccessionKind::Experiment, n.unsigned_abs());
     sqlx::query(
@@ -418,6 +426,10 @@ async fn delete_experiment_rows(
         .execute(&mut *conn)
         .await?;
     delete_resources_of(conn, &Owner::Experiment(experiment_id.to_owned())).await?;
+    sqlx::query("DELETE FROM experiment_shares WHERE experiment_id = $1")
+        .bind(experiment_id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("DELETE FROM experiments WHERE id = $1")
         .bind(experiment_id)
         .execute(&mut *conn)
@@ -473,17 +485,27 @@ impl Store {
         rows.iter().map(subject_from).collect()
     }
 
+    /// Renames a subject in its own project; fails with a unique violation
+    /// when the label is taken there (owned or shared).
     pub async fn rename_subject(&self, id: &str, label: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT project FROM subjects WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let project = text(&row, "project")?;
+        lock_project_labels(&mut tx, &project).await?;
+        check_label_free(&mut tx, ShareKind::Subject, &project, label, id).await?;
         sqlx::query("UPDATE subjects SET label = $1 WHERE id = $2")
             .bind(label)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
-    /// Deletes a subject, its experiments, scans, resources, file rows and
-    /// custom variables in one transaction.
+    /// Deletes a subject, its experiments, scans, resources, file rows,
+    /// custom variables and every share of them in one transaction.
     pub async fn delete_subject(&self, id: &str) -> Result<(), sqlx::Error> {
         let mut tx = self.begin_write().await?;
         let experiments = sqlx::query("SELECT id FROM experiments WHERE subject_id = $1")
@@ -494,6 +516,10 @@ impl Store {
             delete_experiment_rows(&mut tx, &text(&row, "id")?).await?;
         }
         delete_resources_of(&mut tx, &Owner::Subject(id.to_owned())).await?;
+        sqlx::query("DELETE FROM subject_shares WHERE subject_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM subjects WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -588,13 +614,23 @@ impl Store {
         Ok(())
     }
 
+    /// Renames an experiment in its own project; fails with a unique
+    /// violation when the label is taken there (owned or shared).
     pub async fn rename_experiment(&self, id: &str, label: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT project FROM experiments WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let project = text(&row, "project")?;
+        lock_project_labels(&mut tx, &project).await?;
+        check_label_free(&mut tx, ShareKind::Experiment, &project, label, id).await?;
         sqlx::query("UPDATE experiments SET label = $1 WHERE id = $2")
             .bind(label)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
     pub async fn delete_experiment(&self, id: &str) -> Result<(), sqlx::Error> {

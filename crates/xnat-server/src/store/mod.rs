@@ -9,6 +9,7 @@ mod import;
 mod prearchive;
 mod projects;
 mod resources;
+mod sharing;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,6 +26,7 @@ pub use prearchive::{
 };
 pub use projects::{CreateProjectOutcome, Project, ProjectRoleRow};
 pub use resources::{FileRow, NewFile, Owner, Resource};
+pub use sharing::{LabelInUse, Share, ShareKind, ShareOutcome};
 
 use crate::error::ServerError;
 

@@ -182,6 +182,21 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        // Shares into this project, and shares of its objects elsewhere.
+        sqlx::query(
+            "DELETE FROM experiment_shares WHERE project = $1 \
+             OR experiment_id IN (SELECT id FROM experiments WHERE project = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM subject_shares WHERE project = $1 \
+             OR subject_id IN (SELECT id FROM subjects WHERE project = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM scans WHERE experiment_id IN (SELECT id FROM experiments WHERE project = $1)")
             .bind(id)
             .execute(&mut *tx)

@@ -10,4 +10,5 @@ mod bad_input;
 mod import;
 mod prearchive;
 mod receiver;
+mod sharing;
 mod sweep;

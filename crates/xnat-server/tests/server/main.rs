@@ -13,3 +13,4 @@ mod connect;
 mod files;
 mod hierarchy;
 mod security;
+mod sharing;

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use xnat_model::{ArchivePath, Level, Row, ScanSelector};
 
 use super::Ctx;
-use super::listing::select_scans;
+use super::listing::{experiments_in, select_scans, subjects_in};
 use super::render::file_row;
 use super::resolve::{ResourceOwner, Scope, required_scope};
 use crate::access::Action;
@@ -71,9 +71,12 @@ fn matches_key(resource: &Resource, key: Option<&str>) -> bool {
 }
 
 /// Files of a session: selected scans, optionally session resources too.
+/// Entries start with `label`, the session's label in the project the
+/// download goes through.
 async fn select_session(
     ctx: &Ctx,
     experiment: &Experiment,
+    label: &str,
     scans: Option<&ScanSelector>,
     resource_key: Option<&str>,
     with_session_resources: bool,
@@ -82,8 +85,7 @@ async fn select_session(
     let store = ctx.state.store();
     for scan in select_scans(store.scans(&experiment.id).await?, scans) {
         let prefix = format!(
-            "{}/scans/{}/resources/",
-            experiment.label,
+            "{label}/scans/{}/resources/",
             scan_folder(&scan.scan_id, &scan.attrs.scan_type)
         );
         let uri = format!(
@@ -98,7 +100,7 @@ async fn select_session(
         }
     }
     if with_session_resources {
-        let prefix = format!("{}/resources/", experiment.label);
+        let prefix = format!("{label}/resources/");
         let uri = format!("/data/experiments/{}", experiment.id);
         for resource in store
             .resources(&Owner::Experiment(experiment.id.clone()))
@@ -112,19 +114,24 @@ async fn select_session(
     Ok(())
 }
 
-/// Entry prefix (up to `resources/`) for resources of `owner`.
+/// Entry prefix (up to `resources/`) for resources of `owner`, with labels
+/// as the project the download goes through knows them.
 fn owner_prefix(scope: &Scope, owner: &ResourceOwner) -> String {
-    match (&owner.owner, &scope.experiment, &scope.subject) {
+    match (
+        &owner.owner,
+        scope.experiment_label(),
+        scope.subject_label(),
+    ) {
         (Owner::Scan(_), Some(exp), _) => {
             let folder = owner
                 .scan
                 .as_ref()
                 .map(|s| scan_folder(&s.scan_id, &s.attrs.scan_type))
                 .unwrap_or_default();
-            format!("{}/scans/{folder}/resources/", exp.label)
+            format!("{exp}/scans/{folder}/resources/")
         }
-        (Owner::Experiment(_), Some(exp), _) => format!("{}/resources/", exp.label),
-        (Owner::Subject(_), _, Some(subject)) => format!("{}/resources/", subject.label),
+        (Owner::Experiment(_), Some(exp), _) => format!("{exp}/resources/"),
+        (Owner::Subject(_), _, Some(subject)) => format!("{subject}/resources/"),
         _ => format!("{}/resources/", scope.project.id),
     }
 }
@@ -152,22 +159,23 @@ async fn select_path(ctx: &Ctx, path: &ArchivePath) -> Result<(Vec<Selected>, St
         )
         .await?;
         name = scope
-            .experiment
-            .as_ref()
-            .map(|e| e.label.clone())
+            .experiment_label()
+            .map(str::to_owned)
             .unwrap_or_else(|| resource.label.clone());
     } else {
         let experiment = scope.experiment(path)?;
+        let label = scope.experiment_label().unwrap_or(&experiment.label);
         select_session(
             ctx,
             experiment,
+            label,
             path.scans.as_ref(),
             None,
             path.scans.is_none(),
             &mut out,
         )
         .await?;
-        name = experiment.label.clone();
+        name = label.to_owned();
     }
     Ok((out, name))
 }
@@ -219,46 +227,48 @@ pub(crate) async fn download_resources(
 }
 
 /// `/data/projects/P[/subjects/S]/files?format=zip`: everything below a
-/// subject or a project.
+/// subject or a project, shared data included, with labels as that project
+/// knows them.
 pub(crate) async fn download_level(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let store = ctx.state.store();
     let scope = required_scope(ctx, path).await?;
     scope.check(Action::ReadData)?;
-    let subjects = if path.level() == Level::Subject {
-        vec![scope.subject(path)?.clone()]
+    let project = scope.project.id.clone();
+    let (subjects, experiments) = if path.level() == Level::Subject {
+        let subject = scope.subject(path)?;
+        let label = scope.subject_label().unwrap_or(&subject.label).to_owned();
+        let experiments = experiments_in(ctx, &project, Some(subject)).await?;
+        (vec![(subject.clone(), label)], experiments)
     } else {
-        store.subjects(Some(&scope.project.id)).await?
+        (
+            subjects_in(ctx, &project).await?,
+            experiments_in(ctx, &project, None).await?,
+        )
     };
     let mut out = Vec::new();
     let name;
     if path.level() == Level::Project {
-        name = scope.project.id.clone();
-        let uri = format!("/data/projects/{}", scope.project.id);
-        for resource in store
-            .resources(&Owner::Project(scope.project.id.clone()))
-            .await?
-        {
-            let prefix = format!("{}/resources/", scope.project.id);
+        name = project.clone();
+        let uri = format!("/data/projects/{project}");
+        for resource in store.resources(&Owner::Project(project.clone())).await? {
+            let prefix = format!("{project}/resources/");
             select_resource_files(ctx, &resource, &prefix, &uri, &mut out).await?;
         }
     } else {
         name = subjects
             .first()
-            .map(|s| s.label.clone())
+            .map(|(_, label)| label.clone())
             .unwrap_or_default();
     }
-    for subject in &subjects {
-        let uri = format!(
-            "/data/projects/{}/subjects/{}",
-            scope.project.id, subject.id
-        );
+    for (subject, label) in &subjects {
+        let uri = format!("/data/projects/{project}/subjects/{}", subject.id);
         for resource in store.resources(&Owner::Subject(subject.id.clone())).await? {
-            let prefix = format!("{}/resources/", subject.label);
+            let prefix = format!("{label}/resources/");
             select_resource_files(ctx, &resource, &prefix, &uri, &mut out).await?;
         }
-        for experiment in store.experiments(None, Some(&subject.id)).await? {
-            select_session(ctx, &experiment, None, None, true, &mut out).await?;
-        }
+    }
+    for (experiment, label) in &experiments {
+        select_session(ctx, experiment, label, None, None, true, &mut out).await?;
     }
     if matches!(
         ctx.params.format(),

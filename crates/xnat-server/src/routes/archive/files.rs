@@ -134,7 +134,7 @@ async fn writable_resource(
     store
         .create_resource(
             &owner.owner,
-            &scope.project.id,
+            &owner.project,
             label,
             &resource_attr(ctx, "format").unwrap_or_default(),
             &resource_attr(ctx, "content").unwrap_or_default(),

@@ -10,7 +10,7 @@ use super::render::{experiment_row, project_row, resource_row, scan_row, subject
 use super::resolve::{project_access, required_scope, scope};
 use crate::access::Action;
 use crate::error::ApiError;
-use crate::store::Scan;
+use crate::store::{Experiment, Scan, ShareKind, Subject};
 
 const PROJECT_COLUMNS: &[&str] = &[
     "ID",
@@ -94,56 +94,154 @@ async fn readable_projects(ctx: &Ctx) -> Result<HashSet<String>, ApiError> {
     Ok(out)
 }
 
+/// Which site-wide rows the caller may see: objects whose own project's
+/// data it may read, or that are shared into such a project.
+fn visible_site_wide(
+    readable: &HashSet<String>,
+    shares: &[(String, String)],
+    id: &str,
+    project: &str,
+) -> bool {
+    readable.contains(project)
+        || shares
+            .iter()
+            .any(|(shared, into)| shared == id && readable.contains(into))
+}
+
+/// Subjects of a project as it sees them: its own and those shared into
+/// it, each with its label there, by label.
+pub(crate) async fn subjects_in(
+    ctx: &Ctx,
+    project: &str,
+) -> Result<Vec<(Subject, String)>, ApiError> {
+    let store = ctx.state.store();
+    let mut all: Vec<(Subject, String)> = store
+        .subjects(Some(project))
+        .await?
+        .into_iter()
+        .map(|s| {
+            let label = s.label.clone();
+            (s, label)
+        })
+        .collect();
+    all.extend(
+        store
+            .subjects_shared_into(project)
+            .await?
+            .into_iter()
+            .map(|(s, share)| (s, share.label)),
+    );
+    all.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(all)
+}
+
+/// Experiments of a project (of one of its subjects, when given) as the
+/// project sees them: its own and those shared into it, each with its
+/// label there, by label. Sessions of a subject shared into the project
+/// appear only when they are shared too.
+pub(crate) async fn experiments_in(
+    ctx: &Ctx,
+    project: &str,
+    subject: Option<&Subject>,
+) -> Result<Vec<(Experiment, String)>, ApiError> {
+    let store = ctx.state.store();
+    let own = match subject {
+        Some(s) if s.project != project => Vec::new(),
+        Some(s) => store.experiments(None, Some(&s.id)).await?,
+        None => store.experiments(Some(project), None).await?,
+    };
+    let mut all: Vec<(Experiment, String)> = own
+        .into_iter()
+        .filter(|e| e.project == project)
+        .map(|e| {
+            let label = e.label.clone();
+            (e, label)
+        })
+        .collect();
+    all.extend(
+        store
+            .experiments_shared_into(project)
+            .await?
+            .into_iter()
+            .filter(|(e, _)| subject.is_none_or(|s| s.id == e.subject_id))
+            .map(|(e, share)| (e, share.label)),
+    );
+    all.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(all)
+}
+
 async fn subjects(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let store = ctx.state.store();
-    let subjects = match scope(ctx, path).await? {
+    // (subject, its label in the listed project)
+    let subjects: Vec<(Subject, String)> = match scope(ctx, path).await? {
         Some(scope) => {
             scope.check(Action::ReadData)?;
-            store.subjects(Some(&scope.project.id)).await?
+            subjects_in(ctx, &scope.project.id).await?
         }
         None => {
             let readable = readable_projects(ctx).await?;
+            let shares = store.all_shares(ShareKind::Subject).await?;
             let mut all = store.subjects(None).await?;
-            all.retain(|s| readable.contains(&s.project));
-            all
+            all.retain(|s| visible_site_wide(&readable, &shares, &s.id, &s.project));
+            all.into_iter()
+                .map(|s| {
+                    let label = s.label.clone();
+                    (s, label)
+                })
+                .collect()
         }
     };
-    let rows = subjects.iter().map(subject_row).collect();
+    let rows = subjects.iter().map(|(s, l)| subject_row(s, l)).collect();
     Ok(table("Subjects", SUBJECT_COLUMNS, rows, &ctx.params))
 }
 
 async fn experiments(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let store = ctx.state.store();
-    let experiments = match scope(ctx, path).await? {
+    // Subject labels as the listed project knows them, where they differ.
+    let mut labels: HashMap<String, String> = HashMap::new();
+    // (experiment, its label in the listed project)
+    let experiments: Vec<(Experiment, String)> = match scope(ctx, path).await? {
         Some(scope) => {
             scope.check(Action::ReadData)?;
+            let project = scope.project.id.clone();
             if path.subject.is_some() {
                 let subject = scope.subject(path)?;
-                store.experiments(None, Some(&subject.id)).await?
+                if let Some(label) = scope.subject_label() {
+                    labels.insert(subject.id.clone(), label.to_owned());
+                }
+                experiments_in(ctx, &project, Some(subject)).await?
             } else {
-                store.experiments(Some(&scope.project.id), None).await?
+                for (s, share) in store.subjects_shared_into(&project).await? {
+                    labels.insert(s.id, share.label);
+                }
+                experiments_in(ctx, &project, None).await?
             }
         }
         None => {
             let readable = readable_projects(ctx).await?;
+            let shares = store.all_shares(ShareKind::Experiment).await?;
             let mut all = store.experiments(None, None).await?;
-            all.retain(|e| readable.contains(&e.project));
-            all
+            all.retain(|e| visible_site_wide(&readable, &shares, &e.id, &e.project));
+            all.into_iter()
+                .map(|e| {
+                    let label = e.label.clone();
+                    (e, label)
+                })
+                .collect()
         }
     };
-    let mut labels: HashMap<String, String> = HashMap::new();
     let mut rows = Vec::with_capacity(experiments.len());
-    for e in &experiments {
+    for (e, label) in &experiments {
         if !labels.contains_key(&e.subject_id) {
-            let label = store
+            let subject_label = store
                 .subject_by_id(&e.subject_id)
                 .await?
                 .map(|s| s.label)
                 .unwrap_or_default();
-            labels.insert(e.subject_id.clone(), label);
+            labels.insert(e.subject_id.clone(), subject_label);
         }
-        let label = labels.get(&e.subject_id).map(String::as_str).unwrap_or("");
-        rows.push(experiment_row(e, label));
+        let subject_label = labels.get(&e.subject_id).map(String::as_str).unwrap_or("");
+        rows.push(experiment_row(e, label, subject_label));
     }
     Ok(table("Experiments", EXPERIMENT_COLUMNS, rows, &ctx.params))
 }

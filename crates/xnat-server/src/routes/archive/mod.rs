@@ -7,7 +7,9 @@
 //! - [`objects`]: single-object items, creation/update PUTs, DELETE;
 //! - [`files`]: resources, uploads, single-file GET/HEAD;
 //! - [`download`]: zip / tar.gz archives in XNAT's entry layout;
-//! - [`project_admin`]: accessibility and project users.
+//! - [`project_admin`]: accessibility and project users;
+//! - [`sharing`]: sharing subjects/experiments into other projects, and
+//!   the experiment status.
 
 mod download;
 mod files;
@@ -16,6 +18,7 @@ mod objects;
 mod project_admin;
 mod render;
 mod resolve;
+mod sharing;
 
 use axum::Router;
 use axum::body::Body;
@@ -29,6 +32,8 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
+
+pub use render::{EXPERIMENT_SHARE_TYPE, SUBJECT_SHARE_TYPE};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -85,6 +90,9 @@ async fn dispatch(
     let body = body.unwrap_or_else(Body::empty);
 
     if let Some(response) = project_admin::try_dispatch(&ctx, &segments).await? {
+        return Ok(response);
+    }
+    if let Some(response) = sharing::try_dispatch(&ctx, &segments).await? {
         return Ok(response);
     }
     // `…/subjects/S/files` and `/projects/P/files`: downloads of everything

@@ -14,7 +14,10 @@ use crate::access::Action;
 use crate::error::ApiError;
 use crate::params::{Format, custom_field_name, xpath_tail};
 use crate::routes::text;
-use crate::store::{CreateProjectOutcome, ExperimentAttrs, Owner, ScanAttrs};
+use crate::store::{
+    CreateProjectOutcome, Experiment, ExperimentAttrs, Owner, ScanAttrs, Share, ShareKind,
+    ShareOutcome, Subject,
+};
 
 fn respond_item(ctx: &Ctx, item: xnat_model::ObjectItem) -> Response {
     match ctx.params.format() {
@@ -36,13 +39,18 @@ pub(crate) async fn get_item(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
             scope.check(Action::ReadData)?;
             let subject = scope.subject(path)?;
             let fields = store.custom_fields("subject", &subject.id).await?;
-            Ok(respond_item(ctx, subject_item(subject, &fields)))
+            let shares = visible_shares(ctx, ShareKind::Subject, &subject.id).await?;
+            Ok(respond_item(ctx, subject_item(subject, &fields, &shares)))
         }
         Level::Experiment => {
             scope.check(Action::ReadData)?;
             let experiment = scope.experiment(path)?;
             let fields = store.custom_fields("experiment", &experiment.id).await?;
-            Ok(respond_item(ctx, experiment_item(experiment, &fields)))
+            let shares = visible_shares(ctx, ShareKind::Experiment, &experiment.id).await?;
+            Ok(respond_item(
+                ctx,
+                experiment_item(experiment, &fields, &shares),
+            ))
         }
         _ => {
             scope.check(Action::ReadData)?;
@@ -55,6 +63,21 @@ pub(crate) async fn get_item(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
             Ok(respond_item(ctx, scan_item(&scan, &scope.project.id)))
         }
     }
+}
+
+/// The shares of an object into projects the caller can see (as in
+/// project listings): other projects' names are not revealed.
+async fn visible_shares(ctx: &Ctx, kind: ShareKind, id: &str) -> Result<Vec<Share>, ApiError> {
+    let store = ctx.state.store();
+    let mut out = Vec::new();
+    for share in store.shares(kind, id).await? {
+        if let Some(project) = store.project(&share.project).await?
+            && project_access(ctx, &project).await?.lists_project()
+        {
+            out.push(share);
+        }
+    }
+    Ok(out)
 }
 
 /// Custom-variable changes in the request (`…/fields/field[name=x]/field=v`;
@@ -193,24 +216,12 @@ fn parse_label(raw: &str, what: &str) -> Result<Label, ApiError> {
 }
 
 pub(crate) async fn put_subject(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
-    let store = ctx.state.store();
     let scope = required_scope(ctx, path).await?;
     if let Some(subject) = &scope.subject {
         scope.check(Action::Edit)?;
-        if let Some(label) = requested_label(ctx, &subject.label)? {
-            if store
-                .subject_by_label(&subject.project, label.as_str())
-                .await?
-                .is_some()
-            {
-                return Err(ApiError::Conflict(
-                    "Specified label is already in use.".to_owned(),
-                ));
-            }
-            store
-                .rename_subject(&subject.id, label.as_str())
-                .await
-                .map_err(rename_error)?;
+        let current = scope.subject_label().unwrap_or(&subject.label);
+        if let Some(label) = requested_label(ctx, current)? {
+            relabel(ctx, &scope, ShareKind::Subject, subject, label.as_str()).await?;
         }
         apply_fields(ctx, "subject", &subject.id).await?;
         return Ok(updated(&subject.id));
@@ -221,6 +232,64 @@ pub(crate) async fn put_subject(ctx: &Ctx, path: &ArchivePath) -> Result<Respons
     let id = create_subject(ctx, &scope, &label).await?;
     apply_fields(ctx, "subject", &id).await?;
     Ok(created(&id))
+}
+
+/// Renames what the path names in the project it goes through: the
+/// object itself in its own project, or its share's label when the path
+/// goes through a project it is shared into. 409 when the label is taken
+/// there (owned or shared).
+async fn relabel(
+    ctx: &Ctx,
+    scope: &Scope,
+    kind: ShareKind,
+    object: &impl Labelled,
+    label: &str,
+) -> Result<(), ApiError> {
+    let store = ctx.state.store();
+    let project = &scope.project.id;
+    let in_use = || ApiError::Conflict("Specified label is already in use.".to_owned());
+    if object.project() != project {
+        let user = ctx.caller.require_user()?;
+        return match store
+            .share(kind, object.id(), project, label, &user.username)
+            .await?
+        {
+            ShareOutcome::LabelTaken => Err(in_use()),
+            _ => Ok(()),
+        };
+    }
+    if !store.label_free(kind, project, label, object.id()).await? {
+        return Err(in_use());
+    }
+    let renamed = match kind {
+        ShareKind::Subject => store.rename_subject(object.id(), label).await,
+        ShareKind::Experiment => store.rename_experiment(object.id(), label).await,
+    };
+    renamed.map_err(rename_error)
+}
+
+/// What [`relabel`] needs of subjects and experiments.
+trait Labelled {
+    fn id(&self) -> &str;
+    fn project(&self) -> &str;
+}
+
+impl Labelled for Subject {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn project(&self) -> &str {
+        &self.project
+    }
+}
+
+impl Labelled for Experiment {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn project(&self) -> &str {
+        &self.project
+    }
 }
 
 fn rename_error(err: sqlx::Error) -> ApiError {
@@ -289,21 +358,18 @@ pub(crate) async fn put_experiment(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
         scope.check(Action::Edit)?;
         // pullDataFromHeaders / fixScanTypes / triggerPipelines: nothing to
         // rebuild here (resource files are stored as sent), so they succeed.
-        if let Some(label) = requested_label(ctx, &experiment.label)? {
-            if store
-                .experiment_by_label(&experiment.project, label.as_str())
-                .await?
-                .is_some()
-            {
-                return Err(ApiError::Conflict(
-                    "Specified label is already in use.".to_owned(),
-                ));
-            }
-            store
-                .rename_experiment(&experiment.id, label.as_str())
-                .await
-                .map_err(rename_error)?;
+        let current = scope.experiment_label().unwrap_or(&experiment.label);
+        if let Some(label) = requested_label(ctx, current)? {
+            relabel(
+                ctx,
+                &scope,
+                ShareKind::Experiment,
+                experiment,
+                label.as_str(),
+            )
+            .await?;
         }
+        apply_status(ctx, &experiment.id).await?;
         let attrs = experiment_attrs(ctx, &experiment.attrs);
         let xsi_type = xsi.map_or_else(|| experiment.xsi_type.clone(), |t| t.as_str().to_owned());
         if attrs != experiment.attrs || xsi_type != experiment.xsi_type {
@@ -313,6 +379,18 @@ pub(crate) async fn put_experiment(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
         }
         apply_fields(ctx, "experiment", &experiment.id).await?;
         return Ok(updated(&experiment.id));
+    }
+    if let (Some(subject), Some(_)) = (&scope.subject, &scope.subject_share) {
+        // Every session lives in its subject's own project (a deliberate
+        // difference from XNAT, which allows sessions of a shared subject).
+        scope.check(Action::ReadData)?;
+        return Err(ApiError::Conflict(format!(
+            "Subject {} is shared into project {} from project {}; create its sessions in project {}",
+            scope.subject_label().unwrap_or(&subject.label),
+            scope.project.id,
+            subject.project,
+            subject.project
+        )));
     }
     scope.check(Action::Create)?;
     let raw = path.experiment.as_deref().unwrap_or_default();
@@ -368,8 +446,31 @@ pub(crate) async fn put_experiment(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
             }
         })?;
     apply_fields(ctx, "experiment", &id).await?;
+    apply_status(ctx, &id).await?;
     Ok(created(&id))
 }
+
+/// `?activate=true` / `?quarantine=true` on an experiment PUT (the caller
+/// may edit it, checked before).
+async fn apply_status(ctx: &Ctx, experiment_id: &str) -> Result<(), ApiError> {
+    let status = if ctx.params.flag("quarantine") {
+        Some(STATUS_QUARANTINE)
+    } else if ctx.params.flag("activate") {
+        Some(STATUS_ACTIVE)
+    } else {
+        None
+    };
+    if let Some(status) = status {
+        ctx.state
+            .store()
+            .set_experiment_status(experiment_id, status)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(crate) const STATUS_ACTIVE: &str = "active";
+pub(crate) const STATUS_QUARANTINE: &str = "quarantine";
 
 /// Scan IDs are per-session strings (often the series number, sometimes a
 /// type such as `t1w`); they become folder names, so keep them tame.
@@ -523,6 +624,9 @@ pub(crate) async fn delete(ctx: &Ctx, path: &ArchivePath) -> Result<Response, Ap
                     path.subject.as_deref().unwrap_or("")
                 )));
             };
+            if scope.names_shared() {
+                return remove_share(ctx, path, &scope, ShareKind::Subject, &subject.id).await;
+            }
             scope.check(Action::Delete)?;
             let mut owners = vec![Owner::Subject(subject.id.clone())];
             for e in store.experiments(None, Some(&subject.id)).await? {
@@ -540,6 +644,10 @@ pub(crate) async fn delete(ctx: &Ctx, path: &ArchivePath) -> Result<Response, Ap
                     path.experiment.as_deref().unwrap_or("")
                 )));
             };
+            if scope.names_shared() {
+                return remove_share(ctx, path, &scope, ShareKind::Experiment, &experiment.id)
+                    .await;
+            }
             scope.check(Action::Delete)?;
             let dirs = resource_dirs(ctx, &experiment_owners(ctx, &experiment.id).await?).await?;
             store.delete_experiment(&experiment.id).await?;
@@ -559,5 +667,36 @@ pub(crate) async fn delete(ctx: &Ctx, path: &ArchivePath) -> Result<Response, Ap
             remove_dirs(ctx, dirs).await;
         }
     }
+    Ok(text(StatusCode::OK, ""))
+}
+
+/// DELETE of a shared object through a project it is shared into removes
+/// only that share (XNAT deletes "in that project's context"). Through a
+/// short form (`/data/experiments/ID`) the project is implicit, so nothing
+/// is removed: 403 with where to send the DELETE.
+async fn remove_share(
+    ctx: &Ctx,
+    path: &ArchivePath,
+    scope: &Scope,
+    kind: ShareKind,
+    id: &str,
+) -> Result<Response, ApiError> {
+    if path.project.is_none() {
+        scope.check(Action::ReadData)?;
+        return Err(ApiError::Forbidden(format!(
+            "Forbidden: you may not delete {id} here; DELETE /data/projects/{}/{}s/{id} removes its share into project {}",
+            scope.project.id,
+            match kind {
+                ShareKind::Subject => "subject",
+                ShareKind::Experiment => "experiment",
+            },
+            scope.project.id
+        )));
+    }
+    scope.check_unshare()?;
+    ctx.state
+        .store()
+        .unshare(kind, id, &scope.project.id)
+        .await?;
     Ok(text(StatusCode::OK, ""))
 }

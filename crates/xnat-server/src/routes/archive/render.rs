@@ -12,9 +12,16 @@ use xnat_model::{ItemChild, ItemsDocument, ObjectItem, ResultSet, Row};
 
 use crate::params::{Format, Params};
 use crate::routes::json;
-use crate::store::{Experiment, FileRow, Project, Resource, Scan, Subject};
+use crate::store::{Experiment, FileRow, Project, Resource, Scan, Share, Subject};
 
 pub(crate) use xnat_model::encode_segment;
+
+/// `children` path of the projects an object is shared into.
+pub(crate) const SHARING_CHILD: &str = "sharing/share";
+/// xsi types of share items, as XNAT names them; both are defined in the
+/// served schema ([`crate::schema`]) because xnatpy builds classes from it.
+pub const SUBJECT_SHARE_TYPE: &str = "xnat:projectParticipant";
+pub const EXPERIMENT_SHARE_TYPE: &str = "xnat:experimentData_share";
 
 /// Characters escaped in file paths of listed URIs. Spaces stay as they
 /// are: xnatpy keys files by the URI's tail, so `a b.nii` must read back as
@@ -50,16 +57,20 @@ pub(crate) fn project_row(p: &Project) -> Row {
         ("description", p.description.clone()),
         ("pi_firstname", String::new()),
         ("pi_lastname", String::new()),
+        // Aliases are not supported; pyxnat's share() reads the column.
+        ("alias", String::new()),
         ("xsiType", "xnat:projectData".to_owned()),
         ("URI", format!("/data/projects/{}", p.id)),
     ])
 }
 
-pub(crate) fn subject_row(s: &Subject) -> Row {
+/// A subject row; `label` is its label in the listed project (a share's
+/// label there), `project` stays its own project, as XNAT lists them.
+pub(crate) fn subject_row(s: &Subject, label: &str) -> Row {
     row([
         ("ID", s.id.clone()),
         ("project", s.project.clone()),
-        ("label", s.label.clone()),
+        ("label", label.to_owned()),
         ("insert_date", insert_date(s.created)),
         ("insert_user", s.created_by.clone()),
         ("xsiType", "xnat:subjectData".to_owned()),
@@ -67,11 +78,13 @@ pub(crate) fn subject_row(s: &Subject) -> Row {
     ])
 }
 
-pub(crate) fn experiment_row(e: &Experiment, subject_label: &str) -> Row {
+/// An experiment row; `label` and `subject_label` as the listed project
+/// knows them, `project` its own project (as for [`subject_row`]).
+pub(crate) fn experiment_row(e: &Experiment, label: &str, subject_label: &str) -> Row {
     row([
         ("ID", e.id.clone()),
         ("project", e.project.clone()),
-        ("label", e.label.clone()),
+        ("label", label.to_owned()),
         ("xsiType", e.xsi_type.clone()),
         ("date", e.attrs.date.clone()),
         ("insert_date", insert_date(e.created)),
@@ -250,7 +263,38 @@ pub(crate) fn project_item(p: &Project, fields: &[(String, String)]) -> ObjectIt
     finish(item, p.created)
 }
 
-pub(crate) fn subject_item(s: &Subject, fields: &[(String, String)]) -> ObjectItem {
+/// The `sharing/share` child: one item per project the object is shared
+/// into, with its label there (xnatpy reads it for `label` in a project).
+fn sharing_child(
+    xsi_type: &str,
+    owner_key_name: &str,
+    owner_id: &str,
+    shares: &[Share],
+) -> Option<ItemChild> {
+    if shares.is_empty() {
+        return None;
+    }
+    let items = shares
+        .iter()
+        .map(|share| {
+            let mut item = ObjectItem::new(xsi_type);
+            item.set("project", share.project.clone())
+                .set("label", share.label.clone())
+                .set(owner_key_name, owner_id.to_owned());
+            finish(item, share.created)
+        })
+        .collect();
+    Some(ItemChild {
+        field: SHARING_CHILD.to_owned(),
+        items,
+    })
+}
+
+pub(crate) fn subject_item(
+    s: &Subject,
+    fields: &[(String, String)],
+    shares: &[Share],
+) -> ObjectItem {
     let mut item = ObjectItem::new("xnat:subjectData");
     item.set("ID", s.id.clone())
         .set("label", s.label.clone())
@@ -261,10 +305,20 @@ pub(crate) fn subject_item(s: &Subject, fields: &[(String, String)]) -> ObjectIt
         &s.id,
         fields,
     ));
+    item.children.extend(sharing_child(
+        SUBJECT_SHARE_TYPE,
+        "subject_ID",
+        &s.id,
+        shares,
+    ));
     finish(item, s.created)
 }
 
-pub(crate) fn experiment_item(e: &Experiment, fields: &[(String, String)]) -> ObjectItem {
+pub(crate) fn experiment_item(
+    e: &Experiment,
+    fields: &[(String, String)],
+    shares: &[Share],
+) -> ObjectItem {
     let mut item = ObjectItem::new(&e.xsi_type);
     item.set("ID", e.id.clone())
         .set("id", e.id.clone())
@@ -298,6 +352,12 @@ pub(crate) fn experiment_item(e: &Experiment, fields: &[(String, String)]) -> Ob
         "fields_field_xnat_experimentdata_id",
         &e.id,
         fields,
+    ));
+    item.children.extend(sharing_child(
+        EXPERIMENT_SHARE_TYPE,
+        "sharing_share_xnat_experimentda_id",
+        &e.id,
+        shares,
     ));
     finish(item, e.created)
 }

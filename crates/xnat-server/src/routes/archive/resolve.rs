@@ -1,27 +1,39 @@
 //! Turning a parsed path into stored objects. Subjects and experiments are
-//! found by accession ID or by label within the project; short forms
+//! found by accession ID or by label within the project, owned there or
+//! shared into it (server behaviour §1.10); short forms
 //! (`/data/subjects/ID`, `/data/experiments/ID`) find their project through
-//! the object. Permission decisions stay in [`crate::access`]; this module
-//! only gathers what they need.
+//! the object: its own project when the caller may read it, else a project
+//! it is shared into that the caller may read. Permission decisions stay in
+//! [`crate::access`]; this module only gathers what they need.
 
 use xnat_model::ArchivePath;
 
 use super::Ctx;
 use crate::access::{Access, Action};
 use crate::error::ApiError;
-use crate::store::{Experiment, Owner, Project, Scan, Subject};
+use crate::store::{Experiment, Owner, Project, Scan, Share, ShareKind, Subject};
 
 /// The project context of a request and the objects named so far.
 pub(crate) struct Scope {
+    /// The project the path goes through (not always the objects' own).
     pub project: Project,
     pub access: Access,
     pub subject: Option<Subject>,
     pub experiment: Option<Experiment>,
+    /// The subject's share into `project`, when it is owned elsewhere.
+    pub subject_share: Option<Share>,
+    /// The experiment's share into `project`, when it is owned elsewhere.
+    pub experiment_share: Option<Share>,
+    /// When the deepest object the path names is shared into `project`:
+    /// its own project and the caller's standing there. Changes go there.
+    source: Option<(Project, Access)>,
 }
 
 /// The object owning resources at a path, with where its files live.
 pub(crate) struct ResourceOwner {
     pub owner: Owner,
+    /// The project that owns the object (and so its files).
+    pub project: String,
     /// Folder (relative to the archive root) holding this owner's resources.
     pub base_dir: String,
     /// `/data/...` URI prefix of this owner, for file URIs.
@@ -51,67 +63,181 @@ async fn load_project(ctx: &Ctx, id: &str) -> Result<Project, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("project {id}")))
 }
 
+/// The project a short-form path (`/data/experiments/ID`) goes through:
+/// the object's own project when the caller may read its data, else the
+/// first project it is shared into whose data the caller may read, else
+/// its own project (whose checks then refuse).
+async fn home_of(
+    ctx: &Ctx,
+    kind: ShareKind,
+    id: &str,
+    owner: &str,
+) -> Result<(Project, Access, Option<Share>), ApiError> {
+    let project = load_project(ctx, owner).await?;
+    let access = project_access(ctx, &project).await?;
+    if access.can_read_data() {
+        return Ok((project, access, None));
+    }
+    for share in ctx.state.store().shares(kind, id).await? {
+        let Some(other) = ctx.state.store().project(&share.project).await? else {
+            continue;
+        };
+        let other_access = project_access(ctx, &other).await?;
+        if other_access.can_read_data() {
+            return Ok((other, other_access, Some(share)));
+        }
+    }
+    Ok((project, access, None))
+}
+
+/// A subject named by ID or label in `project`: owned there, or shared
+/// into it (then with its share).
+async fn subject_in(
+    ctx: &Ctx,
+    project: &str,
+    key: &str,
+) -> Result<Option<(Subject, Option<Share>)>, ApiError> {
+    let store = ctx.state.store();
+    if let Some(found) = store.subject_by_id(key).await? {
+        if found.project == project {
+            return Ok(Some((found, None)));
+        }
+        if let Some(share) = store
+            .share_into(ShareKind::Subject, &found.id, project)
+            .await?
+        {
+            return Ok(Some((found, Some(share))));
+        }
+    }
+    if let Some(found) = store.subject_by_label(project, key).await? {
+        return Ok(Some((found, None)));
+    }
+    Ok(store
+        .shared_subject_by_label(project, key)
+        .await?
+        .map(|(s, share)| (s, Some(share))))
+}
+
+/// Like [`subject_in`] for experiments.
+async fn experiment_in(
+    ctx: &Ctx,
+    project: &str,
+    key: &str,
+) -> Result<Option<(Experiment, Option<Share>)>, ApiError> {
+    let store = ctx.state.store();
+    if let Some(found) = store.experiment_by_id(key).await? {
+        if found.project == project {
+            return Ok(Some((found, None)));
+        }
+        if let Some(share) = store
+            .share_into(ShareKind::Experiment, &found.id, project)
+            .await?
+        {
+            return Ok(Some((found, Some(share))));
+        }
+    }
+    if let Some(found) = store.experiment_by_label(project, key).await? {
+        return Ok(Some((found, None)));
+    }
+    Ok(store
+        .shared_experiment_by_label(project, key)
+        .await?
+        .map(|(e, share)| (e, Some(share))))
+}
+
 /// Resolves the project (and subject/experiment where named). `Ok(None)`
 /// for site-wide paths such as `/data/experiments`.
 pub(crate) async fn scope(ctx: &Ctx, path: &ArchivePath) -> Result<Option<Scope>, ApiError> {
     let store = ctx.state.store();
-    let (project, mut subject, mut experiment) = if let Some(p) = &path.project {
-        (load_project(ctx, p).await?, None, None)
+    let mut subject: Option<(Subject, Option<Share>)> = None;
+    let mut experiment: Option<(Experiment, Option<Share>)> = None;
+    let (project, access) = if let Some(p) = &path.project {
+        let project = load_project(ctx, p).await?;
+        let access = project_access(ctx, &project).await?;
+        (project, access)
     } else if let Some(s) = &path.subject {
-        let subject = store
+        let found = store
             .subject_by_id(s)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("subject {s}")))?;
-        (
-            load_project(ctx, &subject.project).await?,
-            Some(subject),
-            None,
-        )
+        let (project, access, share) =
+            home_of(ctx, ShareKind::Subject, &found.id, &found.project).await?;
+        subject = Some((found, share));
+        (project, access)
     } else if let Some(e) = &path.experiment {
-        let experiment = store
+        let found = store
             .experiment_by_id(e)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("experiment {e}")))?;
-        (
-            load_project(ctx, &experiment.project).await?,
-            None,
-            Some(experiment),
-        )
+        let (project, access, share) =
+            home_of(ctx, ShareKind::Experiment, &found.id, &found.project).await?;
+        experiment = Some((found, share));
+        (project, access)
     } else {
         return Ok(None);
     };
-    let access = project_access(ctx, &project).await?;
     if subject.is_none()
         && let Some(s) = &path.subject
     {
-        subject = match store.subject_by_id(s).await? {
-            Some(found) if found.project == project.id => Some(found),
-            _ => store.subject_by_label(&project.id, s).await?,
-        };
+        subject = subject_in(ctx, &project.id, s).await?;
     }
     if experiment.is_none()
         && let Some(e) = &path.experiment
     {
-        experiment = match store.experiment_by_id(e).await? {
-            Some(found) if found.project == project.id => Some(found),
-            _ => store.experiment_by_label(&project.id, e).await?,
-        };
-        if let (Some(exp), Some(subj)) = (&experiment, &subject)
+        experiment = experiment_in(ctx, &project.id, e).await?;
+        if let (Some((exp, _)), Some((subj, _))) = (&experiment, &subject)
             && exp.subject_id != subj.id
         {
             experiment = None;
         }
     }
     if subject.is_none()
-        && let Some(exp) = &experiment
+        && let Some((exp, _)) = &experiment
+        && let Some(found) = store.subject_by_id(&exp.subject_id).await?
     {
-        subject = store.subject_by_id(&exp.subject_id).await?;
+        let share = if found.project == project.id {
+            None
+        } else {
+            store
+                .share_into(ShareKind::Subject, &found.id, &project.id)
+                .await?
+        };
+        subject = Some((found, share));
     }
+    // The deepest named object decides where changes go.
+    let owner_elsewhere = match (&experiment, &subject) {
+        (Some((exp, _)), _) if path.experiment.is_some() => {
+            (exp.project != project.id).then(|| exp.project.clone())
+        }
+        (_, Some((subj, _))) if path.subject.is_some() => {
+            (subj.project != project.id).then(|| subj.project.clone())
+        }
+        _ => None,
+    };
+    let source = match owner_elsewhere {
+        Some(id) => {
+            let owner = load_project(ctx, &id).await?;
+            let owner_access = project_access(ctx, &owner).await?;
+            Some((owner, owner_access))
+        }
+        None => None,
+    };
+    let (subject, subject_share) = match subject {
+        Some((s, share)) => (Some(s), share),
+        None => (None, None),
+    };
+    let (experiment, experiment_share) = match experiment {
+        Some((e, share)) => (Some(e), share),
+        None => (None, None),
+    };
     Ok(Some(Scope {
         project,
         access,
         subject,
         experiment,
+        subject_share,
+        experiment_share,
+        source,
     }))
 }
 
@@ -123,9 +249,65 @@ pub(crate) async fn required_scope(ctx: &Ctx, path: &ArchivePath) -> Result<Scop
 }
 
 impl Scope {
+    /// Allows `action` on what the path names or refuses as XNAT does.
+    /// Reads are decided by the project the path goes through; changes to
+    /// data shared into it need the right in the data's own project, and
+    /// are refused with 403 (the data is visible here) when that is missing.
     pub fn check(&self, action: Action) -> Result<(), ApiError> {
-        self.access
-            .check(action, &format!("project {}", self.project.id))
+        let what = format!("project {}", self.project.id);
+        let Some((owner, owner_access)) = &self.source else {
+            return self.access.check(action, &what);
+        };
+        if matches!(action, Action::ReadProject | Action::ReadData) {
+            return self.access.check(action, &what);
+        }
+        self.access.check(Action::ReadData, &what)?;
+        owner_access
+            .check(action, &format!("project {}", owner.id))
+            .map_err(|err| match err {
+                ApiError::NotFound(_) => ApiError::Forbidden(format!(
+                    "Forbidden: this is shared into project {} from project {}; it can only be changed there",
+                    self.project.id, owner.id
+                )),
+                other => other,
+            })
+    }
+
+    /// Is the deepest object the path names shared into the project the
+    /// path goes through (owned elsewhere)?
+    pub fn names_shared(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// May the caller remove the share of what the path names from the
+    /// project it goes through? The owners of either project may.
+    pub fn check_unshare(&self) -> Result<(), ApiError> {
+        let what = format!("project {}", self.project.id);
+        self.access.check(Action::ReadData, &what)?;
+        if let Some((_, owner_access)) = &self.source
+            && owner_access.check(Action::Delete, "data").is_ok()
+        {
+            return Ok(());
+        }
+        self.access.check(Action::Delete, &what)
+    }
+
+    /// The subject's label in the project the path goes through.
+    pub fn subject_label(&self) -> Option<&str> {
+        match (&self.subject_share, &self.subject) {
+            (Some(share), _) => Some(&share.label),
+            (None, Some(subject)) => Some(&subject.label),
+            _ => None,
+        }
+    }
+
+    /// The experiment's label in the project the path goes through.
+    pub fn experiment_label(&self) -> Option<&str> {
+        match (&self.experiment_share, &self.experiment) {
+            (Some(share), _) => Some(&share.label),
+            (None, Some(experiment)) => Some(&experiment.label),
+            _ => None,
+        }
     }
 
     /// The subject the path names; 404 when it names none that exists.
@@ -164,7 +346,11 @@ impl Scope {
                 .ok_or_else(|| ApiError::not_found(format!("scan {scan_id}")))?;
             return Ok(ResourceOwner {
                 owner: Owner::Scan(scan.pk),
-                base_dir: format!("{p}/arc001/{}/SCANS/{}", exp.label, scan.scan_id),
+                project: exp.project.clone(),
+                base_dir: format!(
+                    "{}/arc001/{}/SCANS/{}",
+                    exp.project, exp.label, scan.scan_id
+                ),
                 uri: format!(
                     "/data/experiments/{}/scans/{}",
                     exp.id,
@@ -177,7 +363,8 @@ impl Scope {
             let exp = self.experiment(path)?;
             return Ok(ResourceOwner {
                 owner: Owner::Experiment(exp.id.clone()),
-                base_dir: format!("{p}/arc001/{}/RESOURCES", exp.label),
+                project: exp.project.clone(),
+                base_dir: format!("{}/arc001/{}/RESOURCES", exp.project, exp.label),
                 uri: format!("/data/experiments/{}", exp.id),
                 scan: None,
             });
@@ -186,13 +373,15 @@ impl Scope {
             let subj = self.subject(path)?;
             return Ok(ResourceOwner {
                 owner: Owner::Subject(subj.id.clone()),
-                base_dir: format!("{p}/subjects/{}/resources", subj.label),
+                project: subj.project.clone(),
+                base_dir: format!("{}/subjects/{}/resources", subj.project, subj.label),
                 uri: format!("/data/projects/{p}/subjects/{}", subj.id),
                 scan: None,
             });
         }
         Ok(ResourceOwner {
             owner: Owner::Project(p.clone()),
+            project: p.clone(),
             base_dir: format!("{p}/resources"),
             uri: format!("/data/projects/{p}"),
             scan: None,
