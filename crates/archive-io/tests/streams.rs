@@ -179,7 +179,12 @@ async fn file_range_stream_sends_whole_files_and_ranges() {
     let data = noise(2 * archive_io::CHUNK_BYTES + 12_345, 7);
     fs::write(&path, &data).unwrap();
     let open = || fs::File::open(&path).unwrap();
-    let whole = collect(file_range_stream(open(), 0, data.len() as u64, path.clone()));
+    let whole = collect(file_range_stream(
+        open(),
+        0,
+        data.len() as u64,
+        path.clone(),
+    ));
     assert_eq!(whole.await.unwrap(), data);
     let (start, len) = (archive_io::CHUNK_BYTES as u64 - 3, 100_000);
     let range = collect(file_range_stream(open(), start, len, path.clone()));
