@@ -94,11 +94,17 @@ scratch_postgres_start "$work" || abort "postgresql" "could not start a throwawa
 export XNATKIT_TEST_DATABASE_URL="$SCRATCH_PG_URL"
 record "postgresql" "ok ($XNATKIT_TEST_DATABASE_URL)"
 
-# --- 4. Rust tests --------------------------------------------------------
+# --- 4. Rust lints and tests ---------------------------------------------
 if [[ "${XNATKIT_SKIP_RUST:-}" == 1 ]]; then
+  record "rust lints" "SKIPPED (XNATKIT_SKIP_RUST=1)"
   record "rust tests" "SKIPPED (XNATKIT_SKIP_RUST=1)"
   overall=1
 else
+  say "rust lints (cargo fmt --check, cargo clippy --all-targets -D warnings)"
+  lint_rc=0
+  cargo fmt --all --check || lint_rc=1
+  cargo clippy --workspace --all-targets -- -D warnings || lint_rc=1
+  if [[ $lint_rc -eq 0 ]]; then record "rust lints" "ok"; else record "rust lints" "FAILED (see above)"; fi
   say "rust tests"
   if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast --profile ci
