@@ -30,14 +30,17 @@ enum Command {
     /// Try it: export a subject list from an embedded server with sample CT data.
     Demo(cmd::demo::Args),
     /// Log in once; stores an alias token (never the password).
+    #[command(after_help = LOGIN_EXAMPLES)]
     Login(cmd::login::Args),
     /// Invalidate and delete the stored token.
     Logout(cmd::login::LogoutArgs),
     /// List projects, subjects, sessions, scans or files.
     Ls(cmd::ls::Args),
     /// Export one scan type per subject of a CSV/XLSX list (parallel, verified, resumable).
+    #[command(after_help = EXPORT_EXAMPLES)]
     Export(cmd::export::Args),
     /// Download a session, subject or project in XNAT's folder structure.
+    #[command(after_help = DOWNLOAD_EXAMPLES)]
     Download(cmd::download::Args),
     /// Bulk upload through a reviewable spreadsheet (xnatuploader-compatible).
     Upload(cmd::upload::Args),
@@ -52,8 +55,54 @@ enum Command {
     /// Convert data into DICOM (ParaVision studies).
     Convert(cmd::convert::Args),
     /// Run an XNAT-compatible archive server.
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(cmd::serve::Args),
 }
+
+const LOGIN_EXAMPLES: &str = "\
+Examples:
+  xnatkit login --server https://xnat.example.org -u alice
+  xnatkit login --server https://xnat.example.org -u alice --ca-bundle site-ca.pem
+  echo \"$PASS\" | xnatkit login --server https://xnat.example.org -u alice --password-stdin
+
+The token is stored with mode 0600 in the user config folder; later commands
+use it when --server names the same server (or it is the only one stored).";
+
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  # the first type present wins, per subject
+  xnatkit export -f subjects.xlsx -o /mnt/share/ct -p LUNG \\
+      -t 'Fl_Thorax INSP 3.0 Qr36' -t 'Fl_Thorax 3.0 Qr36'
+  # globs, any case, only each subject's newest session, a custom layout
+  xnatkit export -f ids.csv --column B -o out -p LUNG -t 'fl_thorax*' --ignore-case \\
+      --latest --layout '{subject}/{session}/{scan_id}-{scan_type}'
+
+Every file is written as NAME.part, checked against the server's MD5, then
+renamed. Run the same command again after an interruption: verified files are
+skipped, damaged ones fetched again, partial ones resumed. OUT/export-report.csv
+and .json list each subject's outcome.
+
+Exit status: 0 every listed subject was exported; 2 some were not (subject not
+found, no matching scan type, failed files: named in the summary and report);
+1 the export could not run (bad list, login, unknown project, full disk, ...).";
+
+const DOWNLOAD_EXAMPLES: &str = "\
+Examples:
+  xnatkit download LUNG/S001/S001_CT1 -o ./data     # one session
+  xnatkit download LUNG/S001 -o ./data              # every session of a subject
+  xnatkit download LUNG -o ./data --jobs 32         # a whole project
+
+Files land in XNAT's layout (SESSION/scans/ID-TYPE/resources/RES/files/...),
+MD5-verified; rerunning resumes.";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  XNATKIT_ADMIN_PASSWORD='choose-one' xnatkit serve --data ./xnatkit-data
+  xnatkit serve --data ./xnatkit-data --database postgres://xnat@localhost/xnat \\
+      --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --dicom-listen 0.0.0.0:8104
+
+Users and projects are managed through XNAT's API (POST /xapi/users,
+PUT /data/projects/P); see docs/server.md.";
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
