@@ -70,11 +70,23 @@ pub fn safe_component(value: &str) -> String {
         })
         .collect();
     let cleaned = cleaned.trim_end_matches(['.', ' ']).to_owned();
-    if cleaned.is_empty() || cleaned.starts_with('.') {
+    if cleaned.is_empty() || cleaned.starts_with('.') || is_windows_device_name(&cleaned) {
         format!("_{cleaned}")
     } else {
         cleaned
     }
+}
+
+/// `CON`, `NUL`, `COM1`, … (also with an extension, any case) cannot be
+/// created on Windows or on SMB shares served from Windows, where exports
+/// of the seed story land.
+fn is_windows_device_name(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).to_ascii_uppercase();
+    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit()
+            && stem.as_bytes()[3] != b'0')
 }
 
 /// Renders a template into a relative folder path.
@@ -128,5 +140,11 @@ mod tests {
         assert!(validate_template("{subject}/{nope}").is_err());
         assert!(validate_template("{subject}/{session}/{scan_id}-{scan_type}/{resource}").is_ok());
         assert_eq!(safe_component("CON:"), "CON_");
+        assert_eq!(safe_component("con"), "_con");
+        assert_eq!(safe_component("Nul.txt"), "_Nul.txt");
+        assert_eq!(safe_component("COM1"), "_COM1");
+        assert_eq!(safe_component("LPT9.dcm"), "_LPT9.dcm");
+        assert_eq!(safe_component("COM0"), "COM0");
+        assert_eq!(safe_component("CONSOLE"), "CONSOLE");
     }
 }
