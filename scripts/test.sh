@@ -125,6 +125,7 @@ if cargo build -p xnatkit; then
   export XNATKIT_BIN="$target_dir/debug/xnatkit"
   if "$XNATKIT_BIN" serve --help >/dev/null 2>&1; then
     record "build xnatkit" "ok"
+    binary_ok=1
   else
     record "build xnatkit" "FAILED: the binary has no 'serve' subcommand"
   fi
@@ -132,7 +133,21 @@ else
   record "build xnatkit" "FAILED: cargo build -p xnatkit"
 fi
 
-if [[ -n "${XNATKIT_BIN:-}" && "${stage_results[-1]}" == ok* ]]; then
+# The README's first command (`cargo run --release -- demo`) on the debug
+# build: same code path, no second optimised build. The demo checks its own
+# outcome (the expected exported / missing / no-type subjects) and exits
+# non-zero otherwise.
+binary_ok="${binary_ok:-0}"
+if [[ $binary_ok == 1 ]]; then
+  say "demo (README's first command)"
+  if "$XNATKIT_BIN" demo --dir "$work/demo"; then
+    record "demo" "ok"
+  else
+    record "demo" "FAILED (exit $?)"
+  fi
+fi
+
+if [[ $binary_ok == 1 ]]; then
   say "interop tests (pytest tests/interop)"
   # shellcheck disable=SC2086  # XNATKIT_PYTEST_ARGS is a word list on purpose
   "$XNATKIT_PEERS_PYTHON" -m pytest "$repo/tests/interop" -q -rfE \
