@@ -10,7 +10,8 @@ crate::on_both_backends!(
     create_address_and_list,
     items_fields_and_renames,
     label_rules_and_ids_never_reused,
-    concurrent_creations_get_distinct_ids
+    concurrent_creations_get_distinct_ids,
+    listings_page_with_limit_and_offset
 );
 
 async fn create_address_and_list(s: &TestServer) {
@@ -300,4 +301,60 @@ async fn concurrent_creations_get_distinct_ids(s: &TestServer) {
         24,
         "every concurrent creation got its own accession ID"
     );
+}
+
+async fn listings_page_with_limit_and_offset(s: &TestServer) {
+    let admin = s.admin();
+    s.create_project("PAGED").await;
+    for n in 1..=5 {
+        let r = s
+            .put(&format!("/data/projects/PAGED/subjects/S{n}"), &admin)
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let labels = |rows: Vec<serde_json::Value>| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["label"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let base = "/data/projects/PAGED/subjects?format=json";
+    let all = labels(s.rows(base, &admin).await);
+    assert_eq!(all, ["S1", "S2", "S3", "S4", "S5"]);
+    assert_eq!(
+        labels(s.rows(&format!("{base}&limit=2"), &admin).await),
+        ["S1", "S2"]
+    );
+    assert_eq!(
+        labels(s.rows(&format!("{base}&limit=2&offset=2"), &admin).await),
+        ["S3", "S4"]
+    );
+    assert_eq!(
+        labels(s.rows(&format!("{base}&offset=4"), &admin).await),
+        ["S5"]
+    );
+    assert_eq!(
+        labels(s.rows(&format!("{base}&limit=*"), &admin).await),
+        all
+    );
+    assert!(s.rows(&format!("{base}&offset=9"), &admin).await.is_empty());
+    // Paging applies after the filters.
+    assert_eq!(
+        labels(
+            s.rows(&format!("{base}&label=S*&limit=1&offset=1"), &admin)
+                .await
+        ),
+        ["S2"]
+    );
+    // The CSV form pages the same way.
+    let csv = s
+        .get("/data/projects/PAGED/subjects?format=csv&limit=1", &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let bad = s.get(&format!("{base}&limit=ten"), &admin).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let text = bad.text().await.unwrap();
+    assert!(text.contains("limit") && !text.contains('<'), "{text}");
 }

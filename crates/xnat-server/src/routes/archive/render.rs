@@ -10,6 +10,7 @@ use xnat_model::items::FIELDS_CHILD;
 use xnat_model::resultset::row;
 use xnat_model::{ItemChild, ItemsDocument, ObjectItem, ResultSet, Row};
 
+use crate::error::ApiError;
 use crate::params::{Format, Params};
 use crate::routes::json;
 use crate::store::{Experiment, FileRow, Project, Resource, Scan, Share, Subject};
@@ -196,10 +197,33 @@ fn wildcard_match(pattern: &str, value: &str) -> bool {
     }
 }
 
+/// XNAT's paging of listings: `offset=N` skips N rows (after the filters),
+/// `limit=N` keeps at most N, `limit=*` (or no limit) keeps all. The
+/// listings come from ordered queries, so pages do not overlap.
+fn page(rows: Vec<Row>, params: &Params) -> Result<Vec<Row>, ApiError> {
+    let number = |key: &str| -> Result<Option<usize>, ApiError> {
+        match params.get(key).map(str::trim) {
+            None | Some("" | "*") => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "{key}={text:?} is not a number; use {key}=N (limit=* for all rows)"
+                ))
+            }),
+        }
+    };
+    let offset = number("offset")?.unwrap_or(0);
+    let limit = number("limit")?.unwrap_or(usize::MAX);
+    Ok(rows.into_iter().skip(offset).take(limit).collect())
+}
+
 /// A listing answer: JSON unless CSV was asked for.
 pub(crate) fn table(title: &str, columns: &[&str], rows: Vec<Row>, params: &Params) -> Response {
+    let rows = match page(filter_rows(rows, params), params) {
+        Ok(rows) => rows,
+        Err(err) => return err.into_response(),
+    };
     let mut set = ResultSet::new(title, columns);
-    for r in filter_rows(rows, params) {
+    for r in rows {
         set.push(r);
     }
     match params.format() {
