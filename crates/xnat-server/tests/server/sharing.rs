@@ -825,6 +825,11 @@ async fn share_rules_and_labels(s: &TestServer) {
         ["P1", "P3", "P4"],
         "P2 (private, not eve's) is not listed"
     );
+    // The owning project P1 is private too: its ID is part of the object,
+    // its name is not for eve to see.
+    assert_eq!(rows[0]["Name"], "", "{rows:?}");
+    assert_eq!(rows[0]["Secondary_ID"], "", "{rows:?}");
+    assert_ne!(rows[1]["Name"], "", "{rows:?}");
 
     // DELETE …/projects/P2 removes the share; the owning project cannot be
     // removed that way; the share must exist.

@@ -217,16 +217,23 @@ async fn list_projects(
         let Some(project) = store.project(&project_id).await? else {
             continue;
         };
-        // The owning project is named in the object itself; other projects
-        // only when the caller can see them.
-        if i > 0 && !project_access(ctx, &project).await?.lists_project() {
+        // The owning project's ID and the object's own label are in the
+        // object itself; anything more about a project (its name), and
+        // projects shared into, only when the caller can see them.
+        let visible = project_access(ctx, &project).await?.lists_project();
+        if i > 0 && !visible {
             continue;
         }
+        let (secondary_id, name) = if visible {
+            (project.secondary_id.clone(), project.name.clone())
+        } else {
+            (String::new(), String::new())
+        };
         rows.push(row([
             ("label", label),
             ("ID", project.id.clone()),
-            ("Secondary_ID", project.secondary_id.clone()),
-            ("Name", project.name.clone()),
+            ("Secondary_ID", secondary_id),
+            ("Name", name),
             ("URI", format!("/data/projects/{}", project.id)),
         ]));
     }
