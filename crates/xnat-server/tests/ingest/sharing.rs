@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::harness::{TestServer, entries_of, study, zip_of};
 
-crate::on_both_backends!(import_respects_shared_labels);
+crate::on_both_backends!(import_respects_shared_labels, dicomdump_of_shared_sessions);
 
 async fn put_ok(server: &TestServer, path: &str) {
     let r = server
@@ -115,4 +115,65 @@ async fn import_respects_shared_labels(server: &TestServer) {
         ),
         ["NEW2", "SESS1"]
     );
+}
+
+/// dicomdump follows the same rules as the archive routes: a member of the
+/// project a session is shared into may dump it through that project (by
+/// its label there or by ID) or by the short form, but not through the
+/// private owning project; strangers see nothing.
+async fn dicomdump_of_shared_sessions(server: &TestServer) {
+    let admin = server.admin();
+    server.create_project("OWNS").await;
+    server.create_project("READS").await;
+    put_ok(server, "/data/projects/OWNS/accessibility/private").await;
+    let reader = server.create_user("reader").await;
+    let stranger = server.create_user("stranger").await;
+    put_ok(server, "/data/projects/READS/users/member/reader").await;
+    let one = study(1, 1, |_| {});
+    let (status, body) = server
+        .import(
+            "dest=/archive&project=OWNS&subject=SUBJ1&session=SESS1",
+            zip_of(&entries_of(one.dir.path(), &one.files)),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = server
+        .rows("/data/projects/OWNS/experiments?format=json", &admin)
+        .await[0]["ID"]
+        .as_str()
+        .expect("ID")
+        .to_owned();
+    let dump = |src: String| {
+        format!("/data/services/dicomdump?src={src}&field=StudyInstanceUID&format=json")
+    };
+    let through_owner = dump(format!("/archive/projects/OWNS/experiments/{id}/scans/1"));
+    let by_label = dump("/archive/projects/READS/experiments/SHX/scans/1".to_owned());
+    let by_id = dump(format!("/archive/projects/READS/experiments/{id}/scans/1"));
+    let short = dump(format!("/archive/experiments/{id}/scans/1"));
+    // Before the share the reader sees nothing.
+    for path in [&through_owner, &by_label, &short] {
+        let r = server.get(path, &reader).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    put_ok(
+        server,
+        &format!("/data/experiments/{id}/projects/READS?label=SHX"),
+    )
+    .await;
+    for path in [&by_label, &by_id, &short] {
+        let rows = server.rows(path, &reader).await;
+        let text = serde_json::to_string(&rows).expect("json");
+        assert!(text.contains(&one.uid), "{path}: {text}");
+    }
+    let r = server.get(&through_owner, &reader).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "not through the owning project"
+    );
+    for path in [&by_label, &short] {
+        let r = server.get(path, &stranger).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 }

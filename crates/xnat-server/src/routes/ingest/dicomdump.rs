@@ -19,7 +19,7 @@ use crate::import::pipeline::project_access;
 use crate::prearchive::build::session_files;
 use crate::prearchive::session_dir;
 use crate::state::AppState;
-use crate::store::{Owner, UNASSIGNED};
+use crate::store::{Owner, ShareKind, UNASSIGNED};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -203,6 +203,13 @@ fn parse_source(src: &str) -> Result<Source, ApiError> {
     }
 }
 
+/// Whether the caller may read the data of `project`.
+async fn readable(state: &AppState, caller: &Caller, project: &str) -> Result<bool, ApiError> {
+    Ok(project_access(state, caller, project)
+        .await?
+        .is_some_and(|(_, access)| access.check(Action::ReadData, project).is_ok()))
+}
+
 /// Finds the file to dump, checking the caller may read it.
 async fn locate(state: &AppState, caller: &Caller, src: &str) -> Result<PathBuf, ApiError> {
     let store = state.store();
@@ -213,24 +220,60 @@ async fn locate(state: &AppState, caller: &Caller, src: &str) -> Result<PathBuf,
             scan,
             file,
         } => {
-            let found = match &project {
+            // The session and the project whose rights apply: its own, or
+            // a project it is shared into (named in `src`, or for the short
+            // form any such project the caller may read), as for the archive
+            // routes.
+            let not_found = || ApiError::not_found(format!("experiment {experiment}"));
+            let (found, via) = match &project {
                 Some(p) => {
                     let canonical = store
                         .project(p)
                         .await?
                         .map(|p| p.id)
                         .ok_or_else(|| ApiError::not_found(format!("project {p}")))?;
-                    match store.experiment_by_id(&experiment).await? {
-                        Some(e) if e.project == canonical => Some(e),
-                        _ => store.experiment_by_label(&canonical, &experiment).await?,
-                    }
+                    let by_id = store.experiment_by_id(&experiment).await?;
+                    let found = match by_id {
+                        Some(e)
+                            if e.project == canonical
+                                || store
+                                    .share_into(ShareKind::Experiment, &e.id, &canonical)
+                                    .await?
+                                    .is_some() =>
+                        {
+                            e
+                        }
+                        _ => match store.experiment_by_label(&canonical, &experiment).await? {
+                            Some(e) => e,
+                            None => store
+                                .shared_experiment_by_label(&canonical, &experiment)
+                                .await?
+                                .map(|(e, _)| e)
+                                .ok_or_else(not_found)?,
+                        },
+                    };
+                    (found, canonical)
                 }
-                None => store.experiment_by_id(&experiment).await?,
-            }
-            .ok_or_else(|| ApiError::not_found(format!("experiment {experiment}")))?;
-            let (project_row, access) = project_access(state, caller, &found.project)
+                None => {
+                    let found = store
+                        .experiment_by_id(&experiment)
+                        .await?
+                        .ok_or_else(not_found)?;
+                    let mut via = found.project.clone();
+                    if !readable(state, caller, &via).await? {
+                        for share in store.shares(ShareKind::Experiment, &found.id).await? {
+                            if readable(state, caller, &share.project).await? {
+                                via = share.project;
+                                break;
+                            }
+                        }
+                    }
+                    (found, via)
+                }
+            };
+            let (project_row, access) = project_access(state, caller, &via)
                 .await?
-                .ok_or_else(|| ApiError::not_found(format!("project {}", found.project)))?;
+                .ok_or_else(|| ApiError::not_found(format!("project {via}")))?;
             access.check(Action::ReadData, &format!("project {}", project_row.id))?;
             let scans = store.scans(&found.id).await?;
             let candidates: Vec<_> = match &scan {
