@@ -17,8 +17,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use support::{TestServer, hermetic, runtime};
-use xnat_client::sample::{SampleScan, SampleSession, SampleSubject};
+use support::{TestServer, ct_subjects, hermetic, runtime};
 
 const TYPE: &str = "Fl_Thorax INSP 3.0 Qr36";
 const SUBJECTS: &[&str] = &["100001", "100002", "100003"];
@@ -59,26 +58,6 @@ fn namespaces_unavailable() -> Option<String> {
     }
 }
 
-fn sample() -> Vec<SampleSubject> {
-    SUBJECTS
-        .iter()
-        .map(|label| SampleSubject {
-            label: (*label).to_owned(),
-            sessions: vec![SampleSession {
-                label: format!("{label}_CT1"),
-                date: "2024-03-01".into(),
-                scans: vec![SampleScan {
-                    id: "2".into(),
-                    scan_type: TYPE.into(),
-                    // 10 slices of 256x256x2 bytes: ≈1.3 MiB per subject.
-                    slices: 10,
-                    side: 256,
-                }],
-            }],
-        })
-        .collect()
-}
-
 #[test]
 fn export_onto_a_full_disk_stops_cleanly() {
     if let Some(why) = namespaces_unavailable() {
@@ -95,7 +74,10 @@ fn export_onto_a_full_disk_stops_cleanly() {
     let server = TestServer::start();
     let (user, project, digests, total) = rt.block_on(async {
         let user = server.create_user().await;
-        let project = server.project_with(&user, &sample()).await;
+        // 10 slices of 256x256x2 bytes: ≈1.3 MiB per subject.
+        let project = server
+            .project_with(&user, &ct_subjects(SUBJECTS, TYPE, 10, 256))
+            .await;
         let mut digests = HashSet::new();
         let mut total = 0;
         for subject in SUBJECTS {

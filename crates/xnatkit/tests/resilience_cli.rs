@@ -16,33 +16,13 @@ use std::time::{Duration, Instant};
 
 use fault_proxy::{Fault, FaultProxy, Rule, Seen};
 use hyper::Method;
-use support::{TestServer, cli, files_below, md5_hex, runtime};
+use support::{TestServer, cli, ct_subjects, files_below, md5_hex, runtime};
 use xnat_client::archive::RemoteFile;
 use xnat_client::retry::MAX_RETRY_AFTER;
-use xnat_client::sample::{SampleScan, SampleSession, SampleSubject, write_sample_series};
+use xnat_client::sample::write_sample_series;
 
 const TYPE: &str = "Fl_Thorax INSP 3.0 Qr36";
 const SUBJECTS: &[&str] = &["125586", "339193"];
-
-/// Subjects with one CT session each, holding one scan of [`TYPE`].
-fn sample(labels: &[&str], slices: usize, side: u16) -> Vec<SampleSubject> {
-    labels
-        .iter()
-        .map(|label| SampleSubject {
-            label: (*label).to_owned(),
-            sessions: vec![SampleSession {
-                label: format!("{label}_CT1"),
-                date: "2024-03-01".into(),
-                scans: vec![SampleScan {
-                    id: "2".into(),
-                    scan_type: TYPE.into(),
-                    slices,
-                    side,
-                }],
-            }],
-        })
-        .collect()
-}
 
 struct Setup {
     server: TestServer,
@@ -59,7 +39,9 @@ fn setup() -> Setup {
     let server = TestServer::start();
     let (user, project, remote) = rt.block_on(async {
         let user = server.create_user().await;
-        let project = server.project_with(&user, &sample(SUBJECTS, 4, 128)).await;
+        let project = server
+            .project_with(&user, &ct_subjects(SUBJECTS, TYPE, 4, 128))
+            .await;
         let mut remote = Vec::new();
         for subject in SUBJECTS {
             let scan = format!(

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use md5::Digest;
 use xnat_client::archive::RemoteFile;
-use xnat_client::sample::{SampleSubject, ensure_project, upload_sample};
+use xnat_client::sample::{
+    SampleScan, SampleSession, SampleSubject, ensure_project, upload_sample,
+};
 use xnat_client::{ClientOptions, Credentials, Method, Request, RequestBody, XnatClient};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_xnatkit");
@@ -233,6 +235,32 @@ impl Drop for TestServer {
 
 /// A CLI invocation isolated from the developer's own setup: config folder
 /// and netrc inside `home`, no XNAT_* variables.
+/// Subjects with one CT session each (`LABEL_CT1`, 2024-03-01) holding one
+/// scan `2` of `scan_type` with `slices` slices of `side`×`side` 16-bit pixels.
+pub fn ct_subjects(
+    labels: &[&str],
+    scan_type: &str,
+    slices: usize,
+    side: u16,
+) -> Vec<SampleSubject> {
+    labels
+        .iter()
+        .map(|label| SampleSubject {
+            label: (*label).to_owned(),
+            sessions: vec![SampleSession {
+                label: format!("{label}_CT1"),
+                date: "2024-03-01".into(),
+                scans: vec![SampleScan {
+                    id: "2".into(),
+                    scan_type: scan_type.into(),
+                    slices,
+                    side,
+                }],
+            }],
+        })
+        .collect()
+}
+
 pub fn cli(home: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     hermetic(&mut cmd, home);
