@@ -242,6 +242,60 @@ impl Store {
         rows.iter().map(share_from).collect()
     }
 
+    /// A subject named by ID or label in `project`: owned there, or shared
+    /// into it (then with its share). IDs win over labels, owned labels over
+    /// shared ones, as for every archive path.
+    pub async fn subject_in(
+        &self,
+        project: &str,
+        key: &str,
+    ) -> Result<Option<(Subject, Option<Share>)>, sqlx::Error> {
+        if let Some(found) = self.subject_by_id(key).await? {
+            if found.project == project {
+                return Ok(Some((found, None)));
+            }
+            if let Some(share) = self
+                .share_into(ShareKind::Subject, &found.id, project)
+                .await?
+            {
+                return Ok(Some((found, Some(share))));
+            }
+        }
+        if let Some(found) = self.subject_by_label(project, key).await? {
+            return Ok(Some((found, None)));
+        }
+        Ok(self
+            .shared_subject_by_label(project, key)
+            .await?
+            .map(|(s, share)| (s, Some(share))))
+    }
+
+    /// Like [`Self::subject_in`] for experiments.
+    pub async fn experiment_in(
+        &self,
+        project: &str,
+        key: &str,
+    ) -> Result<Option<(Experiment, Option<Share>)>, sqlx::Error> {
+        if let Some(found) = self.experiment_by_id(key).await? {
+            if found.project == project {
+                return Ok(Some((found, None)));
+            }
+            if let Some(share) = self
+                .share_into(ShareKind::Experiment, &found.id, project)
+                .await?
+            {
+                return Ok(Some((found, Some(share))));
+            }
+        }
+        if let Some(found) = self.experiment_by_label(project, key).await? {
+            return Ok(Some((found, None)));
+        }
+        Ok(self
+            .shared_experiment_by_label(project, key)
+            .await?
+            .map(|(e, share)| (e, Some(share))))
+    }
+
     /// The share of `id` into `project`, if there is one.
     pub async fn share_into(
         &self,

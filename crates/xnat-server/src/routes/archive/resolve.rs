@@ -90,61 +90,6 @@ async fn home_of(
     Ok((project, access, None))
 }
 
-/// A subject named by ID or label in `project`: owned there, or shared
-/// into it (then with its share).
-async fn subject_in(
-    ctx: &Ctx,
-    project: &str,
-    key: &str,
-) -> Result<Option<(Subject, Option<Share>)>, ApiError> {
-    let store = ctx.state.store();
-    if let Some(found) = store.subject_by_id(key).await? {
-        if found.project == project {
-            return Ok(Some((found, None)));
-        }
-        if let Some(share) = store
-            .share_into(ShareKind::Subject, &found.id, project)
-            .await?
-        {
-            return Ok(Some((found, Some(share))));
-        }
-    }
-    if let Some(found) = store.subject_by_label(project, key).await? {
-        return Ok(Some((found, None)));
-    }
-    Ok(store
-        .shared_subject_by_label(project, key)
-        .await?
-        .map(|(s, share)| (s, Some(share))))
-}
-
-/// Like [`subject_in`] for experiments.
-async fn experiment_in(
-    ctx: &Ctx,
-    project: &str,
-    key: &str,
-) -> Result<Option<(Experiment, Option<Share>)>, ApiError> {
-    let store = ctx.state.store();
-    if let Some(found) = store.experiment_by_id(key).await? {
-        if found.project == project {
-            return Ok(Some((found, None)));
-        }
-        if let Some(share) = store
-            .share_into(ShareKind::Experiment, &found.id, project)
-            .await?
-        {
-            return Ok(Some((found, Some(share))));
-        }
-    }
-    if let Some(found) = store.experiment_by_label(project, key).await? {
-        return Ok(Some((found, None)));
-    }
-    Ok(store
-        .shared_experiment_by_label(project, key)
-        .await?
-        .map(|(e, share)| (e, Some(share))))
-}
-
 /// Resolves the project (and subject/experiment where named). `Ok(None)`
 /// for site-wide paths such as `/data/experiments`.
 pub(crate) async fn scope(ctx: &Ctx, path: &ArchivePath) -> Result<Option<Scope>, ApiError> {
@@ -179,12 +124,12 @@ pub(crate) async fn scope(ctx: &Ctx, path: &ArchivePath) -> Result<Option<Scope>
     if subject.is_none()
         && let Some(s) = &path.subject
     {
-        subject = subject_in(ctx, &project.id, s).await?;
+        subject = ctx.state.store().subject_in(&project.id, s).await?;
     }
     if experiment.is_none()
         && let Some(e) = &path.experiment
     {
-        experiment = experiment_in(ctx, &project.id, e).await?;
+        experiment = ctx.state.store().experiment_in(&project.id, e).await?;
         if let (Some((exp, _)), Some((subj, _))) = (&experiment, &subject)
             && exp.subject_id != subj.id
         {

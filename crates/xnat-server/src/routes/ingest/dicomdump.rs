@@ -232,26 +232,10 @@ async fn locate(state: &AppState, caller: &Caller, src: &str) -> Result<PathBuf,
                         .await?
                         .map(|p| p.id)
                         .ok_or_else(|| ApiError::not_found(format!("project {p}")))?;
-                    let by_id = store.experiment_by_id(&experiment).await?;
-                    let found = match by_id {
-                        Some(e)
-                            if e.project == canonical
-                                || store
-                                    .share_into(ShareKind::Experiment, &e.id, &canonical)
-                                    .await?
-                                    .is_some() =>
-                        {
-                            e
-                        }
-                        _ => match store.experiment_by_label(&canonical, &experiment).await? {
-                            Some(e) => e,
-                            None => store
-                                .shared_experiment_by_label(&canonical, &experiment)
-                                .await?
-                                .map(|(e, _)| e)
-                                .ok_or_else(not_found)?,
-                        },
-                    };
+                    let (found, _) = store
+                        .experiment_in(&canonical, &experiment)
+                        .await?
+                        .ok_or_else(not_found)?;
                     (found, canonical)
                 }
                 None => {
