@@ -251,7 +251,9 @@ impl XnatClient {
                 .await;
             match sent {
                 Ok(r)
-                    if should_retry_status(r.status()) && attempt + 1 < self.retry.max_attempts =>
+                    if should_retry_status(r.status())
+                        && attempt + 1 < self.retry.max_attempts
+                        && !beyond_retry_cap(r.headers()) =>
                 {
                     let wait = retry_after(r.headers());
                     tokio::time::sleep(self.retry.delay(attempt, wait)).await;
@@ -372,12 +374,10 @@ impl XnatClient {
                         continue;
                     }
                     if should_retry_status(status) && request.idempotent && can_retry {
-                        let wait = retry_after(response.headers());
-                        if wait.is_some_and(|w| w > crate::retry::MAX_RETRY_AFTER) {
-                            // "Come back in an hour": give up now and say so
-                            // (see `check`) rather than stall or hammer.
+                        if beyond_retry_cap(response.headers()) {
                             return Ok(response);
                         }
+                        let wait = retry_after(response.headers());
                         tracing::debug!(%url, attempt, %status, "retrying");
                         tokio::time::sleep(self.retry.delay(attempt, wait)).await;
                         attempt += 1;
@@ -555,6 +555,13 @@ pub fn normalize_server(server: &str) -> Result<String> {
 
 fn should_retry_status(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// "Come back in an hour": a `Retry-After` beyond the cap ends the retries
+/// at once (the answer's message says when, see `check`) rather than
+/// stalling the run or asking again regardless.
+fn beyond_retry_cap(headers: &HeaderMap) -> bool {
+    retry_after(headers).is_some_and(|w| w > crate::retry::MAX_RETRY_AFTER)
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
