@@ -291,7 +291,15 @@ fn broken_reconstructions_are_reported_and_leave_nothing_while_others_convert() 
         b"\x00\x01garbage\xff\xfe not jcamp",
     )
     .unwrap();
+    // Scan 8 was acquired (it has raw data) but its 2dseq is gone: a failure.
+    std::fs::write(study.join("8/fid"), [0u8; 16]).unwrap();
     std::fs::remove_file(recon(8).join("2dseq")).unwrap();
+    // Scan 9 was set up but never run: visu_pars, no 2dseq, no fid. Scan 10
+    // has only its parameter files. Both are skipped, not failures.
+    scans[0].2.write(&study, 9, 1);
+    std::fs::remove_file(recon(9).join("2dseq")).unwrap();
+    std::fs::create_dir_all(study.join("10")).unwrap();
+    std::fs::copy(study.join("1/acqp"), study.join("10/acqp")).unwrap();
     // A garbage method file breaks the CEST scan.
     std::fs::write(study.join("2/method"), "##$Method=( 3 )\n1 2\n").unwrap();
 
@@ -321,7 +329,11 @@ fn broken_reconstructions_are_reported_and_leave_nothing_while_others_convert() 
         );
     }
     assert!(messages.iter().any(|m| m.contains("truncated")));
-    for expno in [2, 5, 6, 7, 8] {
+    let skipped: Vec<String> = report.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped[0].starts_with("scan 9 reconstruction 1: skipped: never acquired"), "{skipped:?}");
+    assert!(skipped[1].starts_with("scan 10: skipped: never acquired"), "{skipped:?}");
+    for expno in [2, 5, 6, 7, 8, 9, 10] {
         let broken = out.join(expno.to_string());
         assert!(!broken.exists(), "output left in {}", broken.display());
     }
