@@ -2,7 +2,7 @@
 //! study, series, equipment, MR acquisition, CEST series values), built once,
 //! and those of each image (geometry, timing, CEST offset, pixels).
 
-use dicom_core::value::PrimitiveValue;
+use dicom_core::value::{DataSetSequence, PrimitiveValue};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
@@ -618,29 +618,39 @@ fn put_paravision_private(obj: &mut InMemDicomObject, element: u16, vr: VR, valu
     put_str(obj, Tag(cest::GROUP, (PARAVISION_BLOCK << 8) | element), vr, value);
 }
 
-/// DiffusionBValue (0018,9087, FD) = nominal b; DiffusionDirectionality
-/// (0018,9075) and DiffusionGradientOrientation (0018,9089, FD×3, patient
-/// frame) as dcm2niix reads them from classic MR images; the effective b in
-/// (1061,1101).
+/// The MR Diffusion Sequence (0018,9117) of Enhanced MR, in the one item
+/// dcm2niix reads from classic images at any depth: DiffusionDirectionality
+/// (0018,9075), DiffusionBValue (0018,9087, FD) = nominal b, the gradient
+/// direction (0018,9076 > 0018,9089, FD×3, patient frame). No b-matrix:
+/// dcm2niix before v1.0.20230411 "repairs" any Bruker b-matrix whose trace is
+/// the b-value as if it had ParaVision's own export bug, and writes wrong
+/// vectors. The effective b goes to (1061,1101).
 fn put_diffusion(obj: &mut InMemDicomObject, diffusion: &acquisition::Diffusion) {
+    let fd = |tag: Tag, values: &[f64]| {
+        DataElement::new(tag, VR::FD, PrimitiveValue::F64(values.iter().copied().collect()))
+    };
+    let mut item = InMemDicomObject::new_empty();
     let directionality = if diffusion.direction.is_some() {
         "DIRECTIONAL"
     } else {
         "NONE"
     };
-    put_str(obj, tags::DIFFUSION_DIRECTIONALITY, VR::CS, directionality);
-    obj.put(DataElement::new(
-        tags::DIFFUSION_B_VALUE,
-        VR::FD,
-        PrimitiveValue::from(diffusion.nominal_b),
-    ));
-    if let Some(direction) = diffusion.direction {
-        obj.put(DataElement::new(
-            tags::DIFFUSION_GRADIENT_ORIENTATION,
-            VR::FD,
-            PrimitiveValue::F64(direction.iter().copied().collect()),
+    put_str(&mut item, tags::DIFFUSION_DIRECTIONALITY, VR::CS, directionality);
+    item.put(fd(tags::DIFFUSION_B_VALUE, &[diffusion.nominal_b]));
+    if let Some(g) = diffusion.direction {
+        let mut direction = InMemDicomObject::new_empty();
+        direction.put(fd(tags::DIFFUSION_GRADIENT_ORIENTATION, &g));
+        item.put(DataElement::new(
+            tags::DIFFUSION_GRADIENT_DIRECTION_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![direction]),
         ));
     }
+    obj.put(DataElement::new(
+        tags::MR_DIFFUSION_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::from(vec![item]),
+    ));
     if let Some(effective) = diffusion.effective_b {
         put_paravision_private(obj, 0x01, VR::DS, ds(effective));
     }
