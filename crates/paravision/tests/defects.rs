@@ -388,7 +388,7 @@ fn d4_diffusion_is_written_the_way_dcm2niix_reads_it() {
         .and_then(|rest| rest.get(..8))
         .and_then(|digits| digits.parse().ok())
         .unwrap_or(0);
-    let logical = if version >= 2023_04_11 {
+    let logical = if version >= 20230411 {
         [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.0, 0.8]]
     } else {
         eprintln!("NOTE: dcm2niix {version} ignores (0018,9089) for Bruker; checking for zero bvecs");
