@@ -533,3 +533,63 @@ fn d8_fair_inversion_mode_is_encoded_per_frame() {
         assert_eq!((got.0.as_str(), got.1.as_str()), want);
     }
 }
+
+/// The new attributes (diffusion sequence, our private block, per-package
+/// series, transposed frames) add no dciodvfy errors.
+#[test]
+fn defect_scans_pass_dciodvfy() {
+    let Some(path) = std::env::var_os("PATH") else { return };
+    let Some(dciodvfy) = std::env::split_paths(&path)
+        .map(|dir| dir.join("dciodvfy"))
+        .find(|p| p.is_file())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "dciodvfy (Debian package dicom3tools) is required when CI is set"
+        );
+        eprintln!("SKIPPED: dciodvfy not on PATH");
+        return;
+    };
+    let scans = [
+        dti_scan(),
+        Synth {
+            groups: vec![(2, "FG_SLICE"), (2, "FG_IRMODE")],
+            repetition_time: None,
+            extra_method: vec![("PVM_RepetitionTime", "10500".to_owned())],
+            ..small_scan("FAIR_RARE")
+        },
+        Synth {
+            groups: vec![(4, "FG_SLICE")],
+            per_slice: Some(vec![
+                (AXIAL, [-7.0, -3.75, -0.5]),
+                (AXIAL, [-7.0, -3.75, 0.5]),
+                (CORONAL, [-7.0, -0.5, 3.75]),
+                (CORONAL, [-7.0, 0.5, 3.75]),
+            ]),
+            extra_visu: vec![("VisuCoreTransposition", "( 4 )\n0 0 1 1".to_owned())],
+            ..small_scan("RARE_two_packages")
+        },
+        Synth {
+            depth: (4, 2.0),
+            groups: vec![(1, "FG_REPETITION")],
+            extra_visu: vec![(
+                "VisuCoreDiskSliceOrder",
+                "disk_reverse_slice_order".to_owned(),
+            )],
+            ..small_scan("FLASH_3D_reverse")
+        },
+    ];
+    let mut checked = 0;
+    for synth in &scans {
+        let (_tmp, dir) = convert_one(synth);
+        for file in series_files(&dir) {
+            let output = Command::new(&dciodvfy).arg(&file).output().unwrap();
+            let report = String::from_utf8_lossy(&output.stderr).into_owned()
+                + &String::from_utf8_lossy(&output.stdout);
+            let errors: Vec<&str> = report.lines().filter(|l| l.contains("Error")).collect();
+            assert!(errors.is_empty(), "{}:\n{report}", file.display());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 8 + 4 + 4 + 4);
+}
