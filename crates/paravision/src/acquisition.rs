@@ -185,7 +185,13 @@ pub fn diffusion(recon: &Reconstruction<'_>, frame: usize) -> Option<Diffusion> 
     let direction = if is_a0 || nominal_b == 0.0 {
         None
     } else {
-        gradient_direction(recon, frame, experiment, a0_images.unwrap_or(0), per_direction)
+        gradient_direction(
+            recon,
+            frame,
+            experiment,
+            a0_images.unwrap_or(0),
+            per_direction,
+        )
     };
     Some(Diffusion {
         nominal_b,
@@ -218,7 +224,13 @@ fn gradient_direction(
             rows(method.f64s("PVM_DwDir"), direction).and_then(unit)
         })?;
     let orientation = visu.numbers_for_frame("VisuCoreOrientation", 9, frame)?;
-    let row = |i: usize| [orientation[3 * i], orientation[3 * i + 1], orientation[3 * i + 2]];
+    let row = |i: usize| {
+        [
+            orientation[3 * i],
+            orientation[3 * i + 1],
+            orientation[3 * i + 2],
+        ]
+    };
     let (read, phase) = if read_along_rows(visu, frame) {
         (row(1), row(0))
     } else {

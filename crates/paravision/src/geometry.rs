@@ -197,11 +197,7 @@ impl Visu {
     /// Centre-to-centre distance of the slices of a 2-D package:
     /// `VisuCoreSlicePacksSliceDist` for that package, else the projected
     /// distance between its first two slice positions.
-    pub fn package_slice_distance(
-        &self,
-        packages: &[SlicePackage],
-        package: usize,
-    ) -> Option<f64> {
+    pub fn package_slice_distance(&self, packages: &[SlicePackage], package: usize) -> Option<f64> {
         if let Some(distances) = self.params.f64s("VisuCoreSlicePacksSliceDist") {
             let distance = if distances.len() == packages.len() {
                 distances.get(package).copied()

@@ -420,7 +420,11 @@ impl SeriesTemplate {
             PrimitiveValue::from(u16::try_from(slices_per_volume).unwrap_or(u16::MAX)),
         ));
         if visu.dim == 2 {
-            put_opt_ds(&mut obj, tags::SPACING_BETWEEN_SLICES, package.slice_distance);
+            put_opt_ds(
+                &mut obj,
+                tags::SPACING_BETWEEN_SLICES,
+                package.slice_distance,
+            );
         }
 
         // Image pixel description (same for every image).
@@ -615,7 +619,12 @@ fn put_paravision_private(obj: &mut InMemDicomObject, element: u16, vr: VR, valu
         VR::LO,
         PARAVISION_CREATOR,
     );
-    put_str(obj, Tag(cest::GROUP, (PARAVISION_BLOCK << 8) | element), vr, value);
+    put_str(
+        obj,
+        Tag(cest::GROUP, (PARAVISION_BLOCK << 8) | element),
+        vr,
+        value,
+    );
 }
 
 /// The MR Diffusion Sequence (0018,9117) of Enhanced MR, in the one item
@@ -627,7 +636,11 @@ fn put_paravision_private(obj: &mut InMemDicomObject, element: u16, vr: VR, valu
 /// vectors. The effective b goes to (1061,1101).
 fn put_diffusion(obj: &mut InMemDicomObject, diffusion: &acquisition::Diffusion) {
     let fd = |tag: Tag, values: &[f64]| {
-        DataElement::new(tag, VR::FD, PrimitiveValue::F64(values.iter().copied().collect()))
+        DataElement::new(
+            tag,
+            VR::FD,
+            PrimitiveValue::F64(values.iter().copied().collect()),
+        )
     };
     let mut item = InMemDicomObject::new_empty();
     let directionality = if diffusion.direction.is_some() {
@@ -635,7 +648,12 @@ fn put_diffusion(obj: &mut InMemDicomObject, diffusion: &acquisition::Diffusion)
     } else {
         "NONE"
     };
-    put_str(&mut item, tags::DIFFUSION_DIRECTIONALITY, VR::CS, directionality);
+    put_str(
+        &mut item,
+        tags::DIFFUSION_DIRECTIONALITY,
+        VR::CS,
+        directionality,
+    );
     item.put(fd(tags::DIFFUSION_B_VALUE, &[diffusion.nominal_b]));
     if let Some(g) = diffusion.direction {
         let mut direction = InMemDicomObject::new_empty();

@@ -78,16 +78,18 @@ pub struct Skipped {
 impl std::fmt::Display for Skipped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.reco {
-            Some(reco) => write!(f, "scan {} reconstruction {reco}: {}", self.scan, self.reason),
+            Some(reco) => write!(
+                f,
+                "scan {} reconstruction {reco}: {}",
+                self.scan, self.reason
+            ),
             None => write!(f, "scan {}: {}", self.scan, self.reason),
         }
     }
 }
 
-const NEVER_ACQUIRED: &str =
-    "skipped: never acquired (no fid or rawdata, no 2dseq)";
-const NEVER_RECONSTRUCTED: &str =
-    "skipped: acquired but never reconstructed (no pdata/<n>/2dseq); reconstruct it in ParaVision to convert it";
+const NEVER_ACQUIRED: &str = "skipped: never acquired (no fid or rawdata, no 2dseq)";
+const NEVER_RECONSTRUCTED: &str = "skipped: acquired but never reconstructed (no pdata/<n>/2dseq); reconstruct it in ParaVision to convert it";
 
 /// A series that was written.
 #[derive(Debug, Clone)]
@@ -237,7 +239,9 @@ pub fn convert(
 /// The scan holds raw data: `fid` (PV5/6), `rawdata.job<n>` (PV6 job based,
 /// PV360) or `ser` (TopSpin export).
 fn has_raw_data(scan_dir: &Path) -> bool {
-    ["fid", "ser"].iter().any(|name| scan_dir.join(name).is_file())
+    ["fid", "ser"]
+        .iter()
+        .any(|name| scan_dir.join(name).is_file())
         || std::fs::read_dir(scan_dir).is_ok_and(|entries| {
             entries
                 .flatten()

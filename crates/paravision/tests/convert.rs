@@ -331,8 +331,14 @@ fn broken_reconstructions_are_reported_and_leave_nothing_while_others_convert() 
     assert!(messages.iter().any(|m| m.contains("truncated")));
     let skipped: Vec<String> = report.skipped.iter().map(ToString::to_string).collect();
     assert_eq!(skipped.len(), 2, "{skipped:?}");
-    assert!(skipped[0].starts_with("scan 9 reconstruction 1: skipped: never acquired"), "{skipped:?}");
-    assert!(skipped[1].starts_with("scan 10: skipped: never acquired"), "{skipped:?}");
+    assert!(
+        skipped[0].starts_with("scan 9 reconstruction 1: skipped: never acquired"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[1].starts_with("scan 10: skipped: never acquired"),
+        "{skipped:?}"
+    );
     for expno in [2, 5, 6, 7, 8, 9, 10] {
         let broken = out.join(expno.to_string());
         assert!(!broken.exists(), "output left in {}", broken.display());

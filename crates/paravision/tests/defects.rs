@@ -39,7 +39,12 @@ fn close(a: &[f64], b: &[f64], tolerance: f64) -> bool {
 /// The FD values of an attribute inside the MR Diffusion Sequence item (or
 /// a sequence nested in it: `path` names the sequences to descend).
 fn diffusion_f64s(image: &Image, path: &[Tag], tag: Tag) -> Vec<f64> {
-    let mut item = &image.obj.element(tags::MR_DIFFUSION_SEQUENCE).unwrap().items().unwrap()[0];
+    let mut item = &image
+        .obj
+        .element(tags::MR_DIFFUSION_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
     for sequence in path {
         item = &item.element(*sequence).unwrap().items().unwrap()[0];
     }
@@ -173,7 +178,11 @@ fn d1_reverse_disk_slice_order_places_each_stored_plane_where_it_was_acquired() 
         .collect();
     assert_eq!(nii.len(), 1, "{log}");
     let nifti = Nifti::read(nii[0]);
-    assert_eq!(nifti.dim[1] * nifti.dim[2] * nifti.dim[3], 8 * 6 * planes, "{log}");
+    assert_eq!(
+        nifti.dim[1] * nifti.dim[2] * nifti.dim[3],
+        8 * 6 * planes,
+        "{log}"
+    );
     // Stored value = 100·plane + 10·y + x − 500 in frame 0: every voxel names
     // the stored plane it came from, and must sit where that plane was
     // acquired, whatever axes dcm2niix chose (RAS y = −LPS y; the planes are
@@ -319,7 +328,12 @@ fn d4_diffusion_is_written_the_way_dcm2niix_reads_it() {
     let effective = [25.3, 525.1, 524.9, 525.4];
     for (index, image) in all.iter().enumerate() {
         let experiment = index / 2;
-        let item = &image.obj.element(tags::MR_DIFFUSION_SEQUENCE).unwrap().items().unwrap()[0];
+        let item = &image
+            .obj
+            .element(tags::MR_DIFFUSION_SEQUENCE)
+            .unwrap()
+            .items()
+            .unwrap()[0];
         let directionality = item
             .element(tags::DIFFUSION_DIRECTIONALITY)
             .unwrap()
@@ -389,9 +403,16 @@ fn d4_diffusion_is_written_the_way_dcm2niix_reads_it() {
         .and_then(|digits| digits.parse().ok())
         .unwrap_or(0);
     let logical = if version >= 20230411 {
-        [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.0, 0.8]]
+        [
+            [0.0, 0.0, 0.0],
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.6, 0.0, 0.8],
+        ]
     } else {
-        eprintln!("NOTE: dcm2niix {version} ignores (0018,9089) for Bruker; checking for zero bvecs");
+        eprintln!(
+            "NOTE: dcm2niix {version} ignores (0018,9089) for Bruker; checking for zero bvecs"
+        );
         [[0.0; 3]; 4]
     };
     for (volume, want) in logical.iter().enumerate() {
@@ -453,7 +474,10 @@ fn d7_slice_packages_become_series_with_their_own_slice_count() {
         ]),
         extra_visu: vec![
             ("VisuCoreSlicePacksDef", "(0, 2)".to_owned()),
-            ("VisuCoreSlicePacksSlices", "( 2 )\n(0, 2) (2, 2)".to_owned()),
+            (
+                "VisuCoreSlicePacksSlices",
+                "( 2 )\n(0, 2) (2, 2)".to_owned(),
+            ),
             ("VisuCoreSlicePacksSliceDist", "( 2 )\n1 1".to_owned()),
         ],
         ..small_scan("RARE_axial_coronal")
@@ -485,7 +509,11 @@ fn d7_slice_packages_become_series_with_their_own_slice_count() {
         assert_eq!(iops.len(), 1, "one orientation per series");
         assert_eq!(images[0].number(tags::IMAGES_IN_ACQUISITION), 4.0);
         numbers.push(images[0].text(tags::SERIES_NUMBER));
-        assert!(images[0].text(tags::SERIES_DESCRIPTION).contains("(package "));
+        assert!(
+            images[0]
+                .text(tags::SERIES_DESCRIPTION)
+                .contains("(package ")
+        );
     }
     numbers.sort();
     assert_eq!(numbers, ["10101", "10102"]);
@@ -538,7 +566,9 @@ fn d8_fair_inversion_mode_is_encoded_per_frame() {
 /// series, transposed frames) add no dciodvfy errors.
 #[test]
 fn defect_scans_pass_dciodvfy() {
-    let Some(path) = std::env::var_os("PATH") else { return };
+    let Some(path) = std::env::var_os("PATH") else {
+        return;
+    };
     let Some(dciodvfy) = std::env::split_paths(&path)
         .map(|dir| dir.join("dciodvfy"))
         .find(|p| p.is_file())

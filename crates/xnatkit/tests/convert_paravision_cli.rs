@@ -128,7 +128,10 @@ fn upload_sends_the_series_as_one_session_with_the_raw_study_attached() {
         "{stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("2 scan(s) or reconstruction(s) skipped"), "{stdout}");
+    assert!(
+        stdout.contains("2 scan(s) or reconstruction(s) skipped"),
+        "{stdout}"
+    );
     assert!(!work.path().join("banana_pv51_dicom/4").exists());
     assert!(!work.path().join("banana_pv51_dicom/5").exists());
 

@@ -60,11 +60,19 @@ fn print_outcome(outcome: Result<&paravision::Written, &paravision::Failure>) {
     match outcome {
         Ok(written) => {
             println!(
-                "scan {} reconstruction {}: {} images -> {}{}",
+                "scan {} reconstruction {}: {} images -> {}{}{}",
                 written.scan,
                 written.reco,
                 written.summary.images,
                 written.dir.display(),
+                if written.summary.series > 1 {
+                    format!(
+                        " ({} series, one per slice package)",
+                        written.summary.series
+                    )
+                } else {
+                    String::new()
+                },
                 if written.summary.cest { " (CEST)" } else { "" }
             );
             if written.summary.non_finite_pixels > 0 {
