@@ -357,3 +357,60 @@ fn not_a_study_is_one_clear_error() {
     let err = paravision::convert(&tmp.path().join("nope"), None, |_| {}).unwrap_err();
     assert!(err.to_string().contains("not found"), "{err}");
 }
+
+/// Issue 11 on the real PV5.1 study: per-package NumberOfSlices and the 2-D
+/// slice distance (PV5.1 has no slice-package parameters: from positions),
+/// one series per scan, and the TR falling back to the method file when
+/// visu_pars has none (as on FAIR_RARE).
+#[test]
+fn banana_pv51_slice_counts_spacing_and_tr_fallback() {
+    let Some(study) = banana() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("banana");
+    copy_dir(&study, &copy);
+    let visu_path = copy.join("2/pdata/1/visu_pars");
+    let text = std::fs::read_to_string(&visu_path).unwrap();
+    let mut kept = Vec::new();
+    let mut dropping = false;
+    for line in text.lines() {
+        if line.starts_with("##") || line.starts_with("$$") {
+            dropping = line.starts_with("##$VisuAcqRepetitionTime=");
+        }
+        if !dropping {
+            kept.push(line);
+        }
+    }
+    assert_eq!(kept.len() + 2, text.lines().count(), "record and its value");
+    std::fs::write(&visu_path, kept.join("\n") + "\n").unwrap();
+
+    let out = tmp.path().join("out");
+    let report = convert(&copy, &out);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    for scan in ["1", "2", "3"] {
+        let images: Vec<Image> = series_files(&out.join(scan).join("1"))
+            .iter()
+            .map(|f| Image::open(f))
+            .collect();
+        let series: std::collections::BTreeSet<String> = images
+            .iter()
+            .map(|i| i.text(tags::SERIES_INSTANCE_UID))
+            .collect();
+        assert_eq!(series.len(), 1);
+        for image in &images {
+            assert_eq!(image.number(tags::NUMBER_OF_SLICES), 5.0);
+            assert_eq!(image.number(tags::IMAGES_IN_ACQUISITION), 5.0);
+            // Scans 2 and 3 of this real study step their slices along z,
+            // which lies in their image plane: no distance along the normal
+            // to report, so none is written.
+            let spacing = image.numbers(tags::SPACING_BETWEEN_SLICES);
+            if scan == "1" {
+                assert_eq!(spacing, vec![2.0]);
+            } else {
+                assert!(spacing.is_empty(), "scan {scan}: {spacing:?}");
+            }
+            // Scan 2 lost its VisuAcqRepetitionTime: method PVM_RepetitionTime.
+            assert_eq!(image.number(tags::REPETITION_TIME), 2000.0);
+        }
+    }
+}
