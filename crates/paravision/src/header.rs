@@ -2,7 +2,7 @@
 //! study, series, equipment, MR acquisition, CEST series values), built once,
 //! and those of each image (geometry, timing, CEST offset, pixels).
 
-use dicom_core::value::{DataSetSequence, PrimitiveValue};
+use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
@@ -627,13 +627,13 @@ fn put_paravision_private(obj: &mut InMemDicomObject, element: u16, vr: VR, valu
     );
 }
 
-/// The MR Diffusion Sequence (0018,9117) of Enhanced MR, in the one item
-/// dcm2niix reads from classic images at any depth: DiffusionDirectionality
-/// (0018,9075), DiffusionBValue (0018,9087, FD) = nominal b, the gradient
-/// direction (0018,9076 > 0018,9089, FD×3, patient frame). No b-matrix:
-/// dcm2niix before v1.0.20230411 "repairs" any Bruker b-matrix whose trace is
-/// the b-value as if it had ParaVision's own export bug, and writes wrong
-/// vectors. The effective b goes to (1061,1101).
+/// Diffusion as dcm2niix reads it from classic MR images, at the top level
+/// where XNAT-PIC's ADC script (MATLAB `dicominfo(...).DiffusionBValue`) also
+/// finds it: DiffusionDirectionality (0018,9075), DiffusionBValue (0018,9087,
+/// FD) = nominal b, DiffusionGradientOrientation (0018,9089, FD×3, patient
+/// frame). No b-matrix: dcm2niix before v1.0.20230411 "repairs" any Bruker
+/// b-matrix whose trace is the b-value as if it had ParaVision's own export
+/// bug, and writes wrong vectors. The effective b goes to (1061,1101).
 fn put_diffusion(obj: &mut InMemDicomObject, diffusion: &acquisition::Diffusion) {
     let fd = |tag: Tag, values: &[f64]| {
         DataElement::new(
@@ -642,33 +642,16 @@ fn put_diffusion(obj: &mut InMemDicomObject, diffusion: &acquisition::Diffusion)
             PrimitiveValue::F64(values.iter().copied().collect()),
         )
     };
-    let mut item = InMemDicomObject::new_empty();
     let directionality = if diffusion.direction.is_some() {
         "DIRECTIONAL"
     } else {
         "NONE"
     };
-    put_str(
-        &mut item,
-        tags::DIFFUSION_DIRECTIONALITY,
-        VR::CS,
-        directionality,
-    );
-    item.put(fd(tags::DIFFUSION_B_VALUE, &[diffusion.nominal_b]));
+    put_str(obj, tags::DIFFUSION_DIRECTIONALITY, VR::CS, directionality);
+    obj.put(fd(tags::DIFFUSION_B_VALUE, &[diffusion.nominal_b]));
     if let Some(g) = diffusion.direction {
-        let mut direction = InMemDicomObject::new_empty();
-        direction.put(fd(tags::DIFFUSION_GRADIENT_ORIENTATION, &g));
-        item.put(DataElement::new(
-            tags::DIFFUSION_GRADIENT_DIRECTION_SEQUENCE,
-            VR::SQ,
-            DataSetSequence::from(vec![direction]),
-        ));
+        obj.put(fd(tags::DIFFUSION_GRADIENT_ORIENTATION, &g));
     }
-    obj.put(DataElement::new(
-        tags::MR_DIFFUSION_SEQUENCE,
-        VR::SQ,
-        DataSetSequence::from(vec![item]),
-    ));
     if let Some(effective) = diffusion.effective_b {
         put_paravision_private(obj, 0x01, VR::DS, ds(effective));
     }
