@@ -190,6 +190,15 @@ pub fn convert(
         return Err(StudyError::NoScans(input.to_owned()));
     }
     let out_dir = out_dir.map_or_else(|| default_out_dir(input), Path::to_owned);
+    if recons.is_empty() {
+        // Nothing was acquired: no empty output folder either.
+        return Ok(Report {
+            out_dir,
+            written: Vec::new(),
+            failures: Vec::new(),
+            skipped,
+        });
+    }
     std::fs::create_dir_all(&out_dir).map_err(|source| StudyError::Io {
         path: out_dir.clone(),
         source,

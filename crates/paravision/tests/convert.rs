@@ -347,6 +347,21 @@ fn broken_reconstructions_are_reported_and_leave_nothing_while_others_convert() 
 }
 
 #[test]
+fn a_study_never_acquired_is_all_skips_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    let synth = common::small_scan("never_run");
+    synth.write(&study, 1, 1);
+    std::fs::remove_file(study.join("1/fid")).unwrap();
+    std::fs::remove_file(study.join("1/pdata/1/2dseq")).unwrap();
+    let out = tmp.path().join("out");
+    let report = paravision::convert(&study, Some(&out), |_| {}).unwrap();
+    assert!(report.written.is_empty() && report.failures.is_empty());
+    assert_eq!(report.skipped.len(), 1);
+    assert!(!out.exists());
+}
+
+#[test]
 fn not_a_study_is_one_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let err = paravision::convert(tmp.path(), None, |_| {}).unwrap_err();
