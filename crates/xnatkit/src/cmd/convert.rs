@@ -107,6 +107,12 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
     for skipped in &report.skipped {
         eprintln!("warning: {skipped}");
     }
+    if report.written.is_empty() && report.failures.is_empty() {
+        anyhow::bail!(
+            "{}: nothing to convert, no scan of this study was acquired",
+            args.study_dir.display()
+        );
+    }
     let series: usize = report.written.iter().map(|w| w.summary.series).sum();
     println!(
         "{} reconstruction(s) converted into {series} series in {} ({megabytes:.1} MB of 2dseq in {seconds:.2} s){}",
@@ -132,12 +138,6 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
             }
         );
         return Ok(ExitCode::from(EXIT_SOME_FAILED));
-    }
-    if report.written.is_empty() {
-        anyhow::bail!(
-            "{}: nothing to convert, no scan of this study was acquired",
-            args.study_dir.display()
-        );
     }
     if let Some(project) = &args.upload {
         upload(&args, project, &report.out_dir).await?;
