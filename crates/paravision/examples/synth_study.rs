@@ -33,6 +33,12 @@ fn main() {
         protocol: "BENCH_T2_RARE".into(),
         has_reco: true,
         cest: None,
+        per_slice: None,
+        repetition_time: Some(5000.0),
+        extra_visu: Vec::new(),
+        extra_method: Vec::new(),
+        extra_acqp: Vec::new(),
+        has_fid: true,
     };
     let scan_bytes = 256 * 256 * 2 * 400;
     let scans = (size_mb * 1_000_000).div_ceil(scan_bytes).max(1);

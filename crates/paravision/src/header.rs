@@ -7,12 +7,25 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 
+use crate::acquisition;
 use crate::cest::{self, Cest};
 use crate::jcamp::ParamFile;
 use crate::pixels::{self, ds};
 use crate::series::{Reconstruction, SeriesError};
 use crate::uid;
 use crate::visu::Visu;
+
+/// Which slice package a series holds.
+pub(crate) struct PackageSeries {
+    pub(crate) index: usize,
+    /// Packages in the reconstruction.
+    pub(crate) count: usize,
+    /// Slices of this package (2-D frames).
+    pub(crate) slices: usize,
+    /// Images this series will hold.
+    pub(crate) images: usize,
+    pub(crate) slice_distance: Option<f64>,
+}
 
 /// Attributes shared by every image of the series, built once.
 pub(crate) struct SeriesTemplate {
@@ -53,7 +66,11 @@ fn put_opt_ds(obj: &mut InMemDicomObject, tag: Tag, value: Option<f64>) {
 }
 
 impl SeriesTemplate {
-    pub(crate) fn new(recon: &Reconstruction<'_>, cest: Option<&Cest>) -> SeriesTemplate {
+    pub(crate) fn new(
+        recon: &Reconstruction<'_>,
+        cest: Option<&Cest>,
+        package: &PackageSeries,
+    ) -> SeriesTemplate {
         let visu = recon.visu;
         let p = &visu.params;
         let subject = recon.study.subject.as_ref();
@@ -183,13 +200,20 @@ impl SeriesTemplate {
         put_str(&mut obj, tags::ACCESSION_NUMBER, VR::SH, "");
 
         // Series.
-        let series_uid = uid::derive(&[
-            "series",
-            &recon.study.study_uid,
-            recon.expno,
-            recon.procno,
-            p.str("VisuUid").unwrap_or_default(),
-        ]);
+        let mut uid_parts = vec![
+            "series".to_owned(),
+            recon.study.study_uid.clone(),
+            recon.expno.to_owned(),
+            recon.procno.to_owned(),
+            p.str("VisuUid").unwrap_or_default().to_owned(),
+        ];
+        // Each slice package of a multi-package scan is its own series; a
+        // single-package scan keeps the UID it always had.
+        if package.count > 1 {
+            uid_parts.push(format!("package {}", package.index + 1));
+        }
+        let uid_parts: Vec<&str> = uid_parts.iter().map(String::as_str).collect();
+        let series_uid = uid::derive(&uid_parts);
         put_str(&mut obj, tags::MODALITY, VR::CS, "MR");
         put_str(
             &mut obj,
@@ -199,9 +223,13 @@ impl SeriesTemplate {
         );
         // Type 2C that validators expect; ParaVision does not record laterality.
         put_str(&mut obj, tags::LATERALITY, VR::CS, "");
-        // EXPNO·100 + PROCNO keeps reconstructions of one scan apart and in order.
-        let series_number = recon.expno.parse::<u64>().unwrap_or(0) * 100
+        // EXPNO·100 + PROCNO keeps reconstructions of one scan apart and in
+        // order; packages of a multi-package scan append two digits.
+        let mut series_number = recon.expno.parse::<u64>().unwrap_or(0) * 100
             + recon.procno.parse::<u64>().unwrap_or(0);
+        if package.count > 1 {
+            series_number = series_number * 100 + package.index as u64 + 1;
+        }
         put_str(
             &mut obj,
             tags::SERIES_NUMBER,
@@ -214,8 +242,14 @@ impl SeriesTemplate {
             .or_else(|| recon.acqp.and_then(|a| a.str("ACQ_scan_name")))
             .unwrap_or_default();
         let mut description = clean(protocol, 64);
+        let mut suffix = String::new();
         if !recon.has_reco || recon.procno != "1" {
-            let suffix = format!(" (reco {})", recon.procno);
+            suffix.push_str(&format!(" (reco {})", recon.procno));
+        }
+        if package.count > 1 {
+            suffix.push_str(&format!(" (package {})", package.index + 1));
+        }
+        if !suffix.is_empty() {
             description = clean(
                 &format!("{}{suffix}", clean(protocol, 64 - suffix.len())),
                 64,
@@ -370,21 +404,27 @@ impl SeriesTemplate {
             &mut obj,
             tags::IMAGES_IN_ACQUISITION,
             VR::IS,
-            (visu.frame_count * visu.planes_per_frame()).to_string(),
+            package.images.to_string(),
         );
-        // Slices per volume, which XNAT-PIC's scripts and dcm2niix use to split
-        // volumes. From the frame groups, not acqp NSLICES, which is 1 for 3-D scans.
-        let slices_per_volume = visu.planes_per_frame()
-            * visu
-                .group_position("FG_SLICE")
-                .map_or(1, |g| visu.groups[g].len);
+        // Slices per volume of this package, which XNAT-PIC's scripts and
+        // dcm2niix use to split volumes: the planes of a 3-D frame, else the
+        // package's slices (not acqp NSLICES, which counts every package).
+        let slices_per_volume = if visu.dim == 3 {
+            visu.planes_per_frame()
+        } else {
+            package.slices
+        };
         obj.put(DataElement::new(
             tags::NUMBER_OF_SLICES,
             VR::US,
             PrimitiveValue::from(u16::try_from(slices_per_volume).unwrap_or(u16::MAX)),
         ));
-        if let Some(distance) = p.f64("VisuCoreSlicePacksSliceDist") {
-            put_opt_ds(&mut obj, tags::SPACING_BETWEEN_SLICES, Some(distance));
+        if visu.dim == 2 {
+            put_opt_ds(
+                &mut obj,
+                tags::SPACING_BETWEEN_SLICES,
+                package.slice_distance,
+            );
         }
 
         // Image pixel description (same for every image).
@@ -399,16 +439,6 @@ impl SeriesTemplate {
             VR::CS,
             "MONOCHROME2",
         );
-        obj.put(DataElement::new(
-            tags::ROWS,
-            VR::US,
-            PrimitiveValue::from(visu.size[1] as u16),
-        ));
-        obj.put(DataElement::new(
-            tags::COLUMNS,
-            VR::US,
-            PrimitiveValue::from(visu.size[0] as u16),
-        ));
         for tag in [tags::BITS_ALLOCATED, tags::BITS_STORED] {
             obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(16u16)));
         }
@@ -417,16 +447,6 @@ impl SeriesTemplate {
             VR::US,
             PrimitiveValue::from(15u16),
         ));
-        // Row spacing first: extent[1]/size[1] is the distance between rows.
-        put_ds(
-            &mut obj,
-            tags::PIXEL_SPACING,
-            &[
-                visu.extent[1] / visu.size[1] as f64,
-                visu.extent[0] / visu.size[0] as f64,
-            ],
-        );
-
         if let Some(cest) = cest {
             put_cest_series(&mut obj, cest);
         }
@@ -485,23 +505,29 @@ impl SeriesTemplate {
                     "VisuCorePosition has no position for frame {frame}"
                 ))
             })?;
+        let layout = visu.layout(frame);
+        obj.put(DataElement::new(
+            tags::ROWS,
+            VR::US,
+            PrimitiveValue::from(u16::try_from(layout.rows).unwrap_or(u16::MAX)),
+        ));
+        obj.put(DataElement::new(
+            tags::COLUMNS,
+            VR::US,
+            PrimitiveValue::from(u16::try_from(layout.columns).unwrap_or(u16::MAX)),
+        ));
+        // Row spacing (distance between rows) first.
+        put_ds(
+            &mut obj,
+            tags::PIXEL_SPACING,
+            &[layout.row_spacing, layout.column_spacing],
+        );
         let normal = [orientation[6], orientation[7], orientation[8]];
-        let (ipp, thickness) = if visu.dim == 3 {
-            let step = visu.extent[2] / visu.size[2] as f64;
-            let offset = step * plane as f64;
-            (
-                [
-                    position[0] + offset * normal[0],
-                    position[1] + offset * normal[1],
-                    position[2] + offset * normal[2],
-                ],
-                Some(step),
-            )
-        } else {
-            (
-                [position[0], position[1], position[2]],
-                visu.number_for_frame("VisuCoreFrameThickness", frame),
-            )
+        let offset = visu.plane_offset(&layout, plane);
+        let ipp = [0, 1, 2].map(|i| position[i] + offset * normal[i]);
+        let thickness = match layout.plane_step {
+            Some(step) => Some(step),
+            None => visu.number_for_frame("VisuCoreFrameThickness", frame),
         };
         put_ds(&mut obj, tags::IMAGE_POSITION_PATIENT, &ipp);
         put_ds(&mut obj, tags::IMAGE_ORIENTATION_PATIENT, &orientation[..6]);
@@ -516,6 +542,11 @@ impl SeriesTemplate {
             VR::DS,
             thickness.map(ds).unwrap_or_default(),
         );
+        // 3-D: the step between planes, not VisuCoreSlicePacksSliceDist
+        // (which is the slab thickness there).
+        if let Some(step) = layout.plane_step {
+            put_ds(&mut obj, tags::SPACING_BETWEEN_SLICES, &[step]);
+        }
 
         let echo_time = visu.number_for_frame("VisuAcqEchoTime", frame);
         put_str(
@@ -528,7 +559,7 @@ impl SeriesTemplate {
             let echo = visu.group_indices(frame)[echo_group] + 1;
             put_str(&mut obj, tags::ECHO_NUMBERS, VR::IS, echo.to_string());
         }
-        let tr = visu.number_for_frame("VisuAcqRepetitionTime", frame);
+        let tr = acquisition::repetition_time(recon, frame);
         put_str(
             &mut obj,
             tags::REPETITION_TIME,
@@ -541,11 +572,11 @@ impl SeriesTemplate {
             visu.number_for_frame("VisuAcqInversionTime", frame)
                 .filter(|t| *t > 0.0),
         );
-        if let Some(b) = visu.numbers_for_frame("VisuAcqDiffusionBMatrix", 9, frame) {
-            put_ds(&mut obj, tags::DIFFUSION_B_VALUE, &[b[0] + b[4] + b[8]]);
+        if let Some(diffusion) = acquisition::diffusion(recon, frame) {
+            put_diffusion(&mut obj, &diffusion);
         }
-        if let Some(g) = visu.numbers_for_frame("VisuAcqDiffusionGradOrient", 3, frame) {
-            put_ds(&mut obj, tags::DIFFUSION_GRADIENT_ORIENTATION, &g);
+        if let Some(inversion) = acquisition::inversion(visu, frame) {
+            put_inversion(&mut obj, &inversion);
         }
 
         if let Some(cest) = cest {
@@ -574,6 +605,79 @@ impl SeriesTemplate {
         ));
         Ok(obj)
     }
+}
+
+/// Private creator of our ParaVision block, reserved at (1061,0011) so its
+/// elements are (1061,11xx), beside the CEST block (1061,10xx).
+pub const PARAVISION_CREATOR: &str = "XNATKIT ParaVision";
+const PARAVISION_BLOCK: u16 = 0x11;
+
+fn put_paravision_private(obj: &mut InMemDicomObject, element: u16, vr: VR, value: String) {
+    put_str(
+        obj,
+        Tag(cest::GROUP, PARAVISION_BLOCK),
+        VR::LO,
+        PARAVISION_CREATOR,
+    );
+    put_str(
+        obj,
+        Tag(cest::GROUP, (PARAVISION_BLOCK << 8) | element),
+        vr,
+        value,
+    );
+}
+
+/// Diffusion as dcm2niix reads it from classic MR images, at the top level
+/// where XNAT-PIC's ADC script (MATLAB `dicominfo(...).DiffusionBValue`) also
+/// finds it: DiffusionDirectionality (0018,9075), DiffusionBValue (0018,9087,
+/// FD) = nominal b, DiffusionGradientOrientation (0018,9089, FD×3, patient
+/// frame). No b-matrix: dcm2niix before v1.0.20230411 "repairs" any Bruker
+/// b-matrix whose trace is the b-value as if it had ParaVision's own export
+/// bug, and writes wrong vectors. The effective b goes to (1061,1101).
+fn put_diffusion(obj: &mut InMemDicomObject, diffusion: &acquisition::Diffusion) {
+    let fd = |tag: Tag, values: &[f64]| {
+        DataElement::new(
+            tag,
+            VR::FD,
+            PrimitiveValue::F64(values.iter().copied().collect()),
+        )
+    };
+    let directionality = if diffusion.direction.is_some() {
+        "DIRECTIONAL"
+    } else {
+        "NONE"
+    };
+    put_str(obj, tags::DIFFUSION_DIRECTIONALITY, VR::CS, directionality);
+    obj.put(fd(tags::DIFFUSION_B_VALUE, &[diffusion.nominal_b]));
+    if let Some(g) = diffusion.direction {
+        obj.put(fd(tags::DIFFUSION_GRADIENT_ORIENTATION, &g));
+    }
+    if let Some(effective) = diffusion.effective_b {
+        put_paravision_private(obj, 0x01, VR::DS, ds(effective));
+    }
+}
+
+/// FAIR inversion mode: (1061,1102) mode, (1061,1103) index along
+/// FG_IRMODE, and ImageComments for people.
+fn put_inversion(obj: &mut InMemDicomObject, inversion: &acquisition::Inversion) {
+    put_paravision_private(obj, 0x02, VR::CS, clean(&inversion.mode, 16));
+    put_paravision_private(obj, 0x03, VR::IS, inversion.index.to_string());
+    put_str(
+        obj,
+        tags::IMAGE_COMMENTS,
+        VR::LT,
+        format!(
+            "FAIR inversion {} ({} of {} along FG_IRMODE{})",
+            inversion.mode,
+            inversion.index,
+            inversion.count,
+            if inversion.from_order {
+                ", mode assumed from order"
+            } else {
+                ""
+            }
+        ),
+    );
 }
 
 fn put_private(obj: &mut InMemDicomObject, element: u16, vr: VR, value: String) {

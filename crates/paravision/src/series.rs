@@ -1,6 +1,9 @@
-//! One reconstruction (`<expno>/pdata/<procno>`) → one DICOM MR Image
-//! Storage series, one single-frame file per 2-D image, as XNAT-PIC's
-//! pipelines expect (they count files = frames).
+//! One reconstruction (`<expno>/pdata/<procno>`) → one folder of DICOM MR
+//! Image Storage files, one single-frame file per 2-D image, as XNAT-PIC's
+//! pipelines expect (they count files = frames). A reconstruction with
+//! several slice packages (e.g. a localiser, or axial + coronal RARE) gets one
+//! series per package: dcm2niix and the pipelines expect one orientation and
+//! one run of instance numbers per series.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -10,7 +13,7 @@ use dicom_dictionary_std::uids;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
 use crate::cest;
-use crate::header::SeriesTemplate;
+use crate::header::{PackageSeries, SeriesTemplate};
 use crate::jcamp::ParamFile;
 use crate::pixels;
 use crate::uid;
@@ -63,8 +66,11 @@ pub struct Reconstruction<'a> {
 /// What was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesSummary {
+    /// The first series (the only one unless the scan has several slice packages).
     pub series_uid: String,
     pub description: String,
+    /// DICOM series written: one per slice package.
+    pub series: usize,
     pub images: usize,
     pub twodseq_bytes: u64,
     pub cest: bool,
@@ -93,41 +99,65 @@ pub fn write_series(recon: &Reconstruction<'_>, dir: &Path) -> Result<SeriesSumm
     let cest = recon
         .method
         .and_then(|method| cest::detect(method, recon.acqp, visu));
-    let template = SeriesTemplate::new(recon, cest.as_ref());
+    let packages = visu.slice_packages();
+    let frame_package: Vec<usize> = (0..visu.frame_count)
+        .map(|frame| visu.package_of(&packages, frame))
+        .collect();
+    let templates: Vec<SeriesTemplate> = packages
+        .iter()
+        .enumerate()
+        .map(|(index, package)| {
+            let frames = frame_package.iter().filter(|&&p| p == index).count();
+            let series = PackageSeries {
+                index,
+                count: packages.len(),
+                slices: package.slices,
+                images: frames * visu.planes_per_frame(),
+                slice_distance: visu.package_slice_distance(&packages, index),
+            };
+            SeriesTemplate::new(recon, cest.as_ref(), &series)
+        })
+        .collect();
     let file = File::open(recon.twodseq).map_err(|source| SeriesError::Io {
         path: recon.twodseq.to_owned(),
         source,
     })?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut frame_bytes = vec![0u8; visu.frame_bytes()];
-    let plane_bytes = visu.plane_pixels() * visu.word_type.bytes();
-    let planes = visu.planes_per_frame();
+    let word_bytes = visu.word_type.bytes();
     let mut image = 0usize;
+    let mut instances = vec![0usize; templates.len()];
     let mut non_finite = 0usize;
-    let mut written = Vec::with_capacity(visu.frame_count * planes);
-    for frame in 0..visu.frame_count {
+    let mut written = Vec::with_capacity(visu.frame_count * visu.planes_per_frame());
+    for (frame, &package) in frame_package.iter().enumerate() {
         reader
             .read_exact(&mut frame_bytes)
             .map_err(|source| SeriesError::Io {
                 path: recon.twodseq.to_owned(),
                 source,
             })?;
-        for plane in 0..planes {
+        let layout = visu.layout(frame);
+        let plane_bytes = layout.plane_pixels() * word_bytes;
+        let template = &templates[package];
+        for plane in 0..layout.planes {
             let raw = &frame_bytes[plane * plane_bytes..(plane + 1) * plane_bytes];
             let stored = pixels::decode(raw, visu.word_type, visu.byte_order);
             let encoded = pixels::encode(&stored, visu.slopes[frame], visu.offsets[frame]);
             non_finite += encoded.non_finite;
-            let object = template.image(recon, cest.as_ref(), frame, plane, image, encoded)?;
+            let instance = instances[package];
+            instances[package] += 1;
+            let object = template.image(recon, cest.as_ref(), frame, plane, instance, encoded)?;
             image += 1;
             let path = dir.join(format!("MRIm{image:05}.dcm"));
-            write_file(&object, &path, &template.sop_uid(image))?;
+            write_file(&object, &path, &template.sop_uid(instance + 1))?;
             written.push(path);
         }
     }
     sync_series(dir, &written)?;
     Ok(SeriesSummary {
-        series_uid: template.series_uid.clone(),
-        description: template.description.clone(),
+        series_uid: templates[0].series_uid.clone(),
+        description: templates[0].description.clone(),
+        series: templates.len(),
         images: image,
         twodseq_bytes: actual,
         cest: cest.is_some(),

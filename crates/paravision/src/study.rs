@@ -65,6 +65,32 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// A scan or reconstruction that was left out because it was never
+/// acquired (or never reconstructed): not an error.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub scan: String,
+    /// `None` when the whole scan has no reconstruction.
+    pub reco: Option<String>,
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.reco {
+            Some(reco) => write!(
+                f,
+                "scan {} reconstruction {reco}: {}",
+                self.scan, self.reason
+            ),
+            None => write!(f, "scan {}: {}", self.scan, self.reason),
+        }
+    }
+}
+
+const NEVER_ACQUIRED: &str = "skipped: never acquired (no fid or rawdata, no 2dseq)";
+const NEVER_RECONSTRUCTED: &str = "skipped: acquired but never reconstructed (no pdata/<n>/2dseq); reconstruct it in ParaVision to convert it";
+
 /// A series that was written.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -80,6 +106,8 @@ pub struct Report {
     pub out_dir: PathBuf,
     pub written: Vec<Written>,
     pub failures: Vec<Failure>,
+    /// Scans that were never acquired or never reconstructed.
+    pub skipped: Vec<Skipped>,
 }
 
 impl Report {
@@ -121,23 +149,56 @@ pub fn convert(
     } else {
         (input.to_owned(), numbered_dirs(input)?)
     };
-    let recons: Vec<(String, PathBuf, String, PathBuf)> = scans
-        .iter()
-        .filter(|(_, dir)| dir.join("pdata").is_dir())
-        .map(|(expno, dir)| {
-            Ok(numbered_dirs(&dir.join("pdata"))?
-                .into_iter()
-                .map(|(procno, recon)| (expno.clone(), dir.clone(), procno, recon))
-                .collect::<Vec<_>>())
-        })
-        .collect::<Result<Vec<_>, StudyError>>()?
-        .into_iter()
-        .flatten()
-        .collect();
-    if recons.is_empty() {
+    let mut recons: Vec<(String, PathBuf, String, PathBuf)> = Vec::new();
+    let mut skipped = Vec::new();
+    for (expno, dir) in &scans {
+        let acquired = has_raw_data(dir);
+        let pdata = dir.join("pdata");
+        let found = if pdata.is_dir() {
+            numbered_dirs(&pdata)?
+        } else {
+            Vec::new()
+        };
+        if found.is_empty() {
+            skipped.push(Skipped {
+                scan: expno.clone(),
+                reco: None,
+                reason: if acquired {
+                    NEVER_RECONSTRUCTED
+                } else {
+                    NEVER_ACQUIRED
+                },
+            });
+            continue;
+        }
+        for (procno, recon) in found {
+            // A reconstruction folder without 2dseq in a scan without raw
+            // data is what ParaVision leaves for a scan that was set up but
+            // never run; with raw data, a missing 2dseq is a real failure.
+            if !acquired && !recon.join("2dseq").exists() {
+                skipped.push(Skipped {
+                    scan: expno.clone(),
+                    reco: Some(procno),
+                    reason: NEVER_ACQUIRED,
+                });
+                continue;
+            }
+            recons.push((expno.clone(), dir.clone(), procno, recon));
+        }
+    }
+    if recons.is_empty() && skipped.is_empty() {
         return Err(StudyError::NoScans(input.to_owned()));
     }
     let out_dir = out_dir.map_or_else(|| default_out_dir(input), Path::to_owned);
+    if recons.is_empty() {
+        // Nothing was acquired: no empty output folder either.
+        return Ok(Report {
+            out_dir,
+            written: Vec::new(),
+            failures: Vec::new(),
+            skipped,
+        });
+    }
     std::fs::create_dir_all(&out_dir).map_err(|source| StudyError::Io {
         path: out_dir.clone(),
         source,
@@ -148,6 +209,7 @@ pub fn convert(
         out_dir: out_dir.clone(),
         written: Vec::new(),
         failures: Vec::new(),
+        skipped,
     };
     for (expno, scan_dir, procno, recon_dir) in &recons {
         let dest = out_dir.join(expno).join(procno);
@@ -181,6 +243,19 @@ pub fn convert(
         }
     }
     Ok(report)
+}
+
+/// The scan holds raw data: `fid` (PV5/6), `rawdata.job<n>` (PV6 job based,
+/// PV360) or `ser` (TopSpin export).
+fn has_raw_data(scan_dir: &Path) -> bool {
+    ["fid", "ser"]
+        .iter()
+        .any(|name| scan_dir.join(name).is_file())
+        || std::fs::read_dir(scan_dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("rawdata."))
+        })
 }
 
 /// Sub-folders whose names are decimal numbers, in numeric order.

@@ -291,7 +291,15 @@ fn broken_reconstructions_are_reported_and_leave_nothing_while_others_convert() 
         b"\x00\x01garbage\xff\xfe not jcamp",
     )
     .unwrap();
+    // Scan 8 was acquired (it has raw data) but its 2dseq is gone: a failure.
+    std::fs::write(study.join("8/fid"), [0u8; 16]).unwrap();
     std::fs::remove_file(recon(8).join("2dseq")).unwrap();
+    // Scan 9 was set up but never run: visu_pars, no 2dseq, no fid. Scan 10
+    // has only its parameter files. Both are skipped, not failures.
+    scans[0].2.write(&study, 9, 1);
+    std::fs::remove_file(recon(9).join("2dseq")).unwrap();
+    std::fs::create_dir_all(study.join("10")).unwrap();
+    std::fs::copy(study.join("1/acqp"), study.join("10/acqp")).unwrap();
     // A garbage method file breaks the CEST scan.
     std::fs::write(study.join("2/method"), "##$Method=( 3 )\n1 2\n").unwrap();
 
@@ -321,11 +329,36 @@ fn broken_reconstructions_are_reported_and_leave_nothing_while_others_convert() 
         );
     }
     assert!(messages.iter().any(|m| m.contains("truncated")));
-    for expno in [2, 5, 6, 7, 8] {
+    let skipped: Vec<String> = report.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(
+        skipped[0].starts_with("scan 9 reconstruction 1: skipped: never acquired"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[1].starts_with("scan 10: skipped: never acquired"),
+        "{skipped:?}"
+    );
+    for expno in [2, 5, 6, 7, 8, 9, 10] {
         let broken = out.join(expno.to_string());
         assert!(!broken.exists(), "output left in {}", broken.display());
     }
     assert_eq!(series_files(&out.join("1/1")).len(), 6);
+}
+
+#[test]
+fn a_study_never_acquired_is_all_skips_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    let synth = common::small_scan("never_run");
+    synth.write(&study, 1, 1);
+    std::fs::remove_file(study.join("1/fid")).unwrap();
+    std::fs::remove_file(study.join("1/pdata/1/2dseq")).unwrap();
+    let out = tmp.path().join("out");
+    let report = paravision::convert(&study, Some(&out), |_| {}).unwrap();
+    assert!(report.written.is_empty() && report.failures.is_empty());
+    assert_eq!(report.skipped.len(), 1);
+    assert!(!out.exists());
 }
 
 #[test]
@@ -338,4 +371,61 @@ fn not_a_study_is_one_clear_error() {
     );
     let err = paravision::convert(&tmp.path().join("nope"), None, |_| {}).unwrap_err();
     assert!(err.to_string().contains("not found"), "{err}");
+}
+
+/// Issue 11 on the real PV5.1 study: per-package NumberOfSlices and the 2-D
+/// slice distance (PV5.1 has no slice-package parameters: from positions),
+/// one series per scan, and the TR falling back to the method file when
+/// visu_pars has none (as on FAIR_RARE).
+#[test]
+fn banana_pv51_slice_counts_spacing_and_tr_fallback() {
+    let Some(study) = banana() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("banana");
+    copy_dir(&study, &copy);
+    let visu_path = copy.join("2/pdata/1/visu_pars");
+    let text = std::fs::read_to_string(&visu_path).unwrap();
+    let mut kept = Vec::new();
+    let mut dropping = false;
+    for line in text.lines() {
+        if line.starts_with("##") || line.starts_with("$$") {
+            dropping = line.starts_with("##$VisuAcqRepetitionTime=");
+        }
+        if !dropping {
+            kept.push(line);
+        }
+    }
+    assert_eq!(kept.len() + 2, text.lines().count(), "record and its value");
+    std::fs::write(&visu_path, kept.join("\n") + "\n").unwrap();
+
+    let out = tmp.path().join("out");
+    let report = convert(&copy, &out);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    for scan in ["1", "2", "3"] {
+        let images: Vec<Image> = series_files(&out.join(scan).join("1"))
+            .iter()
+            .map(|f| Image::open(f))
+            .collect();
+        let series: std::collections::BTreeSet<String> = images
+            .iter()
+            .map(|i| i.text(tags::SERIES_INSTANCE_UID))
+            .collect();
+        assert_eq!(series.len(), 1);
+        for image in &images {
+            assert_eq!(image.number(tags::NUMBER_OF_SLICES), 5.0);
+            assert_eq!(image.number(tags::IMAGES_IN_ACQUISITION), 5.0);
+            // Scans 2 and 3 of this real study step their slices along z,
+            // which lies in their image plane: no distance along the normal
+            // to report, so none is written.
+            let spacing = image.numbers(tags::SPACING_BETWEEN_SLICES);
+            if scan == "1" {
+                assert_eq!(spacing, vec![2.0]);
+            } else {
+                assert!(spacing.is_empty(), "scan {scan}: {spacing:?}");
+            }
+            // Scan 2 lost its VisuAcqRepetitionTime: method PVM_RepetitionTime.
+            assert_eq!(image.number(tags::REPETITION_TIME), 2000.0);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `xnatkit convert paravision --upload` against a real `xnatkit serve`:
 //! the converted series land as one session, the raw study as a zip resource,
-//! and nothing is sent when a reconstruction fails.
+//! scans that were never acquired are skipped with a warning, and nothing is
+//! sent (exit status 2) when an acquired reconstruction fails.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -81,9 +82,22 @@ fn upload_sends_the_series_as_one_session_with_the_raw_study_attached() {
         .env("XNAT_PASS", &user.1)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("nothing uploaded"), "{stderr}");
+
+    // Scans set up but never run: one with only parameter files, one with a
+    // reconstruction folder holding visu_pars but no 2dseq (and no fid).
+    std::fs::create_dir_all(study.join("4")).unwrap();
+    std::fs::copy(study.join("1/acqp"), study.join("4/acqp")).unwrap();
+    std::fs::copy(study.join("1/method"), study.join("4/method")).unwrap();
+    std::fs::create_dir_all(study.join("5/pdata/1")).unwrap();
+    std::fs::copy(study.join("1/acqp"), study.join("5/acqp")).unwrap();
+    std::fs::copy(
+        study.join("1/pdata/1/visu_pars"),
+        study.join("5/pdata/1/visu_pars"),
+    )
+    .unwrap();
 
     let out = cli(home.path())
         .args(["convert", "paravision"])
@@ -107,6 +121,19 @@ fn upload_sends_the_series_as_one_session_with_the_raw_study_attached() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(work.path().join("banana_pv51_dicom/1/1").is_dir());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: scan 4: skipped: never acquired")
+            && stderr.contains("warning: scan 5 reconstruction 1: skipped: never acquired"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("2 scan(s) or reconstruction(s) skipped"),
+        "{stdout}"
+    );
+    assert!(!work.path().join("banana_pv51_dicom/4").exists());
+    assert!(!work.path().join("banana_pv51_dicom/5").exists());
 
     rt.block_on(async {
         let client = server.user_client(&user).await;

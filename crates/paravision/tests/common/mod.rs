@@ -146,6 +146,17 @@ pub struct Synth {
     pub protocol: String,
     pub has_reco: bool,
     pub cest: Option<CestSetup>,
+    /// Per-slice (orientation, position) overriding `orientation`,
+    /// `first_position` and `slice_step` (slice packages in several orientations).
+    pub per_slice: Option<Vec<([f64; 9], [f64; 3])>>,
+    /// `VisuAcqRepetitionTime`; `None` leaves it out (as FAIR_RARE does).
+    pub repetition_time: Option<f64>,
+    /// Extra raw records: (name, value text after `=`).
+    pub extra_visu: Vec<(&'static str, String)>,
+    pub extra_method: Vec<(&'static str, String)>,
+    pub extra_acqp: Vec<(&'static str, String)>,
+    /// Write a `fid` beside `acqp` (raw data present).
+    pub has_fid: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -236,7 +247,17 @@ impl Synth {
         out
     }
 
+    pub fn orientation_of(&self, slice: usize) -> [f64; 9] {
+        match &self.per_slice {
+            Some(slices) => slices[slice].0,
+            None => self.orientation,
+        }
+    }
+
     pub fn position(&self, slice: usize) -> [f64; 3] {
+        if let Some(slices) = &self.per_slice {
+            return slices[slice].1;
+        }
         let n = &self.orientation[6..9];
         let s = self.slice_step * slice as f64;
         [
@@ -299,7 +320,7 @@ impl Synth {
             .numbers("VisuCoreExtent", &[dim], &extent[..dim])
             .numbers("VisuCoreFrameThickness", &[1], &[0.8])
             .strings("VisuCoreUnits", &["mm", "mm"]);
-        let orientations: Vec<f64> = (0..slices).flat_map(|_| self.orientation).collect();
+        let orientations: Vec<f64> = (0..slices).flat_map(|s| self.orientation_of(s)).collect();
         let positions: Vec<f64> = (0..slices).flat_map(|s| self.position(s)).collect();
         v = v
             .numbers("VisuCoreOrientation", &[slices, 9], &orientations)
@@ -360,7 +381,6 @@ impl Synth {
             .string("VisuAcqSequenceName", "Bruker:RARE")
             .raw("VisuAcqEchoSequenceType", "SpinEcho")
             .raw("VisuAcqImagingFrequency", &FREQUENCY_MHZ.to_string())
-            .numbers("VisuAcqRepetitionTime", &[1], &[5000.0])
             .numbers(
                 "VisuAcqEchoTime",
                 &[self.echo_times.len()],
@@ -375,6 +395,12 @@ impl Synth {
                 .raw("VisuStudyDate", "(1721890932, 259, 120)")
                 .raw("VisuMagneticFieldStrength", "9.4039"),
         };
+        if let Some(tr) = self.repetition_time {
+            v = v.numbers("VisuAcqRepetitionTime", &[1], &[tr]);
+        }
+        for (name, value) in &self.extra_visu {
+            v = v.raw(name, value);
+        }
         // A string wrapped mid-token, as ParaVision sometimes does.
         v = v.raw("VisuAcqImagedNucleus", "( 8 )\n<1\nH>");
         v.finish(&recon, "visu_pars");
@@ -443,8 +469,44 @@ impl Synth {
                 }
             }
         }
+        for (name, value) in &self.extra_method {
+            method = method.raw(name, value);
+        }
+        for (name, value) in &self.extra_acqp {
+            acqp = acqp.raw(name, value);
+        }
         method.finish(scan, "method");
         acqp.finish(scan, "acqp");
+        if self.has_fid {
+            std::fs::write(scan.join("fid"), [0u8; 64]).unwrap();
+        }
+    }
+}
+
+/// A small PV6 16-bit scan: 8×6 axial, two slices 1 mm apart; tests change
+/// the fields that give it the property they check.
+pub fn small_scan(protocol: &str) -> Synth {
+    Synth {
+        version: Pv::V6,
+        word: Word::I16,
+        big_endian: false,
+        size: [8, 6],
+        extent: [16.0, 9.0],
+        depth: (1, 0.0),
+        groups: vec![(2, "FG_SLICE")],
+        orientation: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        first_position: [-7.0, -3.75, -0.5],
+        slice_step: 1.0,
+        echo_times: vec![10.0],
+        protocol: protocol.to_owned(),
+        has_reco: true,
+        cest: None,
+        per_slice: None,
+        repetition_time: Some(5000.0),
+        extra_visu: Vec::new(),
+        extra_method: Vec::new(),
+        extra_acqp: Vec::new(),
+        has_fid: true,
     }
 }
 
@@ -492,6 +554,12 @@ pub fn pv6_study(root: &Path) -> (PathBuf, Vec<(u32, u32, Synth)>) {
         protocol: "T2_MSME".into(),
         has_reco: true,
         cest: None,
+        per_slice: None,
+        repetition_time: Some(5000.0),
+        extra_visu: Vec::new(),
+        extra_method: Vec::new(),
+        extra_acqp: Vec::new(),
+        has_fid: false,
     };
     let cest = Synth {
         word: Word::I32,
@@ -543,6 +611,12 @@ pub fn pv360_study(root: &Path) -> (PathBuf, Vec<(u32, u32, Synth)>) {
         cest: Some(CestSetup {
             offsets: vec![-3.0, 0.0, 1.5, 3.0],
         }),
+        per_slice: None,
+        repetition_time: Some(5000.0),
+        extra_visu: Vec::new(),
+        extra_method: Vec::new(),
+        extra_acqp: Vec::new(),
+        has_fid: false,
     };
     let float = Synth {
         word: Word::F32,

@@ -17,7 +17,15 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Converter {
     /// Convert a Bruker ParaVision study (PV 5.1, 6.0.1, 360) or one scan
-    /// folder to DICOM MR images: one series per reconstruction.
+    /// folder to DICOM MR images: one series per reconstruction (per slice
+    /// package when a scan has several).
+    ///
+    /// Scans that were never acquired (no fid/rawdata and no 2dseq) are
+    /// skipped with a warning. Exit status: 0 when every acquired
+    /// reconstruction was converted (and uploaded, with --upload); 2 when
+    /// some acquired reconstruction could not be converted (the others are
+    /// written, nothing is uploaded); 1 when the command could not run or
+    /// nothing was converted.
     Paravision(ParavisionArgs),
 }
 
@@ -26,12 +34,12 @@ struct ParavisionArgs {
     /// The study folder (holding numbered scan folders) or a single scan folder.
     study_dir: PathBuf,
     /// Where to write the DICOM series [default: STUDY_DIR followed by `_dicom`].
-    #[arg(long, value_name = "DIR")]
+    #[arg(short, long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// After converting, send the DICOM study to this XNAT project (import
     /// service, to the archive) and attach the raw ParaVision folder, zipped,
-    /// as the session resource PARAVISION. Nothing is sent if any
-    /// reconstruction failed.
+    /// as the session resource PARAVISION. Scans never acquired are left
+    /// out; nothing is sent if any acquired reconstruction failed.
     #[arg(long, value_name = "PROJECT")]
     upload: Option<String>,
     /// Subject label for --upload (default: from the DICOM headers).
@@ -44,16 +52,27 @@ struct ParavisionArgs {
     server: ServerArgs,
 }
 
+/// Exit status when some acquired reconstruction could not be converted.
+const EXIT_SOME_FAILED: u8 = 2;
+
 /// One line per reconstruction: where it went, or why it was not converted.
 fn print_outcome(outcome: Result<&paravision::Written, &paravision::Failure>) {
     match outcome {
         Ok(written) => {
             println!(
-                "scan {} reconstruction {}: {} images -> {}{}",
+                "scan {} reconstruction {}: {} images -> {}{}{}",
                 written.scan,
                 written.reco,
                 written.summary.images,
                 written.dir.display(),
+                if written.summary.series > 1 {
+                    format!(
+                        " ({} series, one per slice package)",
+                        written.summary.series
+                    )
+                } else {
+                    String::new()
+                },
                 if written.summary.cest { " (CEST)" } else { "" }
             );
             if written.summary.non_finite_pixels > 0 {
@@ -85,14 +104,32 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
     .context("cannot convert the ParaVision study")?;
     let seconds = started.elapsed().as_secs_f64();
     let megabytes = report.twodseq_bytes() as f64 / 1e6;
+    for skipped in &report.skipped {
+        eprintln!("warning: {skipped}");
+    }
+    if report.written.is_empty() && report.failures.is_empty() {
+        anyhow::bail!(
+            "{}: nothing to convert, no scan of this study was acquired",
+            args.study_dir.display()
+        );
+    }
+    let series: usize = report.written.iter().map(|w| w.summary.series).sum();
     println!(
-        "{} series written to {} ({megabytes:.1} MB of 2dseq in {seconds:.2} s)",
+        "{} reconstruction(s) converted into {series} series in {} ({megabytes:.1} MB of 2dseq in {seconds:.2} s){}",
         report.written.len(),
-        report.out_dir.display()
+        report.out_dir.display(),
+        if report.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} scan(s) or reconstruction(s) skipped as never acquired or never reconstructed",
+                report.skipped.len()
+            )
+        }
     );
     if !report.failures.is_empty() {
         eprintln!(
-            "error: {} reconstruction(s) not converted (see above){}; fix or remove them and run again",
+            "error: {} acquired reconstruction(s) not converted (see above){}; fix or remove them and run again",
             report.failures.len(),
             if args.upload.is_some() {
                 ", nothing uploaded"
@@ -100,7 +137,7 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
                 ""
             }
         );
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitCode::from(EXIT_SOME_FAILED));
     }
     if let Some(project) = &args.upload {
         upload(&args, project, &report.out_dir).await?;
