@@ -210,9 +210,7 @@ fn check_component(component: &str) -> Result<(), &'static str> {
         "" => Err("the name is empty"),
         "." => Err("it is '.'"),
         ".." => Err("it contains a '..' component"),
-        _ if component.len() > MAX_COMPONENT_BYTES => {
-            Err("a component is longer than 255 bytes")
-        }
+        _ if component.len() > MAX_COMPONENT_BYTES => Err("a component is longer than 255 bytes"),
         _ => Ok(()),
     }
 }
@@ -299,7 +297,15 @@ mod tests {
             assert!(SafeRelPath::segment(bad).is_err(), "{bad:?} accepted");
         }
         assert!(SafeRelPath::segment(&"x".repeat(256)).is_err());
-        for good in ["1", "DICOM", "..hidden", "a..b", ".dot", "Über 北京", "%2e%2e"] {
+        for good in [
+            "1",
+            "DICOM",
+            "..hidden",
+            "a..b",
+            ".dot",
+            "Über 北京",
+            "%2e%2e",
+        ] {
             assert_eq!(SafeRelPath::segment(good).unwrap().as_str(), good);
         }
     }
