@@ -14,3 +14,4 @@ mod files;
 mod hierarchy;
 mod security;
 mod sharing;
+mod traversal;

@@ -217,7 +217,8 @@ async fn session_rows(
 }
 
 /// The segments after `…/prearchive/` of the raw request path, each
-/// percent-decoded exactly once. Not axum's `Path`: that has decoded the
+/// percent-decoded exactly once (and refused if that yields no UTF-8 text
+/// or a control character). Not axum's `Path`: that has decoded the
 /// wildcard already (turning `%2F` into a separator), and decoding it again
 /// turned `%252F` into one too.
 fn prearchive_segments(raw_path: &str) -> Result<Vec<String>, ApiError> {
@@ -227,14 +228,7 @@ fn prearchive_segments(raw_path: &str) -> Result<Vec<String>, ApiError> {
     rest.split('/')
         .filter(|s| !s.is_empty())
         .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8()
-                .map(std::borrow::Cow::into_owned)
-                .map_err(|_| {
-                    ApiError::BadRequest(format!(
-                        "path segment {s:?} is not UTF-8 once percent-decoded; encode names as UTF-8"
-                    ))
-                })
+            xnat_model::path::decode_segment(s).map_err(|e| ApiError::BadRequest(e.to_string()))
         })
         .collect()
 }
