@@ -325,12 +325,12 @@ mod tests {
     #[test]
     fn total_length_is_bounded() {
         let component = "x".repeat(200);
-        let long = vec![component.as_str(); 6].join("/");
+        let long = [component.as_str(); 6].join("/");
         assert!(long.len() > MAX_PATH_BYTES);
         assert!(SafeRelPath::parse(&long).is_err());
-        let four = SafeRelPath::parse(&vec![component.as_str(); 4].join("/")).unwrap();
+        let four = SafeRelPath::parse(&[component.as_str(); 4].join("/")).unwrap();
         assert!(four.join(&four).is_err());
-        assert!(SafeRelPath::from_segments(vec![component.as_str(); 6]).is_err());
+        assert!(SafeRelPath::from_segments([component.as_str(); 6]).is_err());
     }
 
     #[test]

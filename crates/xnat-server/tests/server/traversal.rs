@@ -457,7 +457,7 @@ async fn every_file_route_resists_encoded_traversal(s: &TestServer) {
         format!("{exp}/scans/X/resources"),
         format!("{exp}/scans/X/resources/DICOM/files"),
         format!("{exp}/scans/X/files?format=zip"),
-        format!("/data/experiments/X/scans/1/resources/DICOM/files/a.txt"),
+        "/data/experiments/X/scans/1/resources/DICOM/files/a.txt".to_owned(),
         "/data/projects/P1/resources/PR/files/X".to_owned(),
         "/data/projects/P1/resources/X/files?format=zip".to_owned(),
         "/data/projects/X/files?format=zip".to_owned(),
@@ -484,7 +484,7 @@ async fn every_file_route_resists_encoded_traversal(s: &TestServer) {
                 "{}/scans/X/resources/X/files/X",
                 pre.trim_start_matches("/data")
             ),
-            format!("/archive/projects/P1/experiments/SESS1/scans/X/resources/DICOM/files/X"),
+            "/archive/projects/P1/experiments/SESS1/scans/X/resources/DICOM/files/X".to_owned(),
         ] {
             let src = src.replace('X', payload);
             let path = format!("/data/services/dicomdump?src={src}");
