@@ -98,7 +98,8 @@ impl AtomicFile {
         {
             self.discard();
             return Err(Error::TooLarge {
-                what: format!("file {}", self.dest.display()),
+                what: "file".to_owned(),
+                path: self.dest.clone(),
                 limit,
             });
         }

@@ -22,10 +22,15 @@ pub enum Error {
     },
 
     /// A size or count limit was exceeded.
-    #[error("{what} exceeds the limit of {limit}; raise the limit or send less")]
+    #[error(
+        "{what} {} exceeds the limit of {limit}; raise the limit or send less",
+        path.display()
+    )]
     TooLarge {
-        /// What was being measured, including the file or archive name.
+        /// What was being measured (`file`, `number of entries in archive`).
         what: String,
+        /// The file or archive it was measured on.
+        path: PathBuf,
         /// The limit that was exceeded (bytes, or entries for entry counts).
         limit: u64,
     },
@@ -116,6 +121,55 @@ fn entry_suffix(entry: Option<&str>) -> String {
 }
 
 impl Error {
+    /// The error as one line for a remote client, who knows the file it
+    /// sent as `upload` and nothing of this machine: the local paths of
+    /// this error (spool files, staging folders) are replaced by `upload`;
+    /// entry names, which the client chose, are kept.
+    pub fn client_message(&self, upload: &str) -> String {
+        match self {
+            Self::UnsafePath { .. } => self.to_string(),
+            Self::TooLarge { what, limit, .. } => {
+                format!("{what} {upload} exceeds the limit of {limit}; send less")
+            }
+            Self::Io { source, .. } => format!("storing {upload} failed: {source}"),
+            Self::Zip { entry, source, .. } => format!(
+                "zip archive {upload}{}: {source}",
+                entry_suffix(entry.as_deref())
+            ),
+            Self::Tar { entry, source, .. } => format!(
+                "tar archive {upload}{}: {source}",
+                entry_suffix(entry.as_deref())
+            ),
+            Self::NotAnArchive { .. } => {
+                format!("{upload} is not a zip, tar or tar.gz archive; upload one of those formats")
+            }
+            Self::ArchiveBomb {
+                entry,
+                compressed,
+                max_ratio,
+                ..
+            } => format!(
+                "archive {upload}, entry {entry:?}: expands more than {max_ratio} times its \
+                 compressed size ({compressed} bytes); refused as a decompression bomb"
+            ),
+            Self::Stream { source, .. } => format!(
+                "the request body for {upload} broke off or is malformed ({source}); nothing was \
+                 stored, send it again"
+            ),
+            Self::Cancelled { .. } => {
+                format!("receiving {upload} was cancelled; nothing was stored")
+            }
+        }
+    }
+
+    /// The `io::ErrorKind` of an underlying I/O error, if that is what this is.
+    pub fn io_error_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Self::Io { source, .. } => Some(source.kind()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Self::Io {
             path: path.into(),

@@ -409,14 +409,16 @@ impl<'a> Extraction<'a> {
 
     fn too_many_entries(&self) -> Error {
         Error::TooLarge {
-            what: format!("number of entries in archive {}", self.archive.display()),
+            what: "number of entries in archive".to_owned(),
+            path: self.archive.to_path_buf(),
             limit: self.limits.max_entries,
         }
     }
 
     fn over_total(&self) -> Error {
         Error::TooLarge {
-            what: format!("extracted size of archive {}", self.archive.display()),
+            what: "extracted size of archive".to_owned(),
+            path: self.archive.to_path_buf(),
             limit: self.limits.max_total_bytes,
         }
     }

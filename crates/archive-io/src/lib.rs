@@ -2,7 +2,10 @@
 //! server, the DICOM importer and the client.
 //!
 //! It owns four things:
-//! - **name validation** for client-supplied paths ([`safe_relative_path`]);
+//! - **name validation** for client-supplied paths: [`SafeRelPath`], the
+//!   one type through which a client-derived name may reach the disk (built
+//!   only by validation, turned into a path only by joining it onto a
+//!   root), and [`safe_relative_path`] for plain relative `PathBuf`s;
 //! - **atomic writes** that hash MD5 on the way and never leave a
 //!   half-written file under the final name ([`AtomicFile`],
 //!   [`write_stream_atomic`], plus [`md5_file`]);
@@ -46,7 +49,7 @@ mod upload;
 pub use atomic::{AtomicFile, StoredFile, md5_file};
 pub use error::Error;
 pub use extract::{ExtractLimits, ExtractedFile, extract_any_archive, extract_archive};
-pub use path::safe_relative_path;
+pub use path::{MAX_COMPONENT_BYTES, MAX_PATH_BYTES, SafeRelPath, safe_relative_path};
 pub use sniff::{ArchiveKind, SNIFF_LEN, sniff_archive_kind, sniff_file};
 pub use stream::{
     ArchiveEntry, ByteStream, CHUNK_BYTES, CHUNKS_IN_FLIGHT, ZipCompression, file_range_stream,

@@ -129,6 +129,11 @@ pub enum PathError {
     Missing { what: &'static str, after: String },
     #[error("path does not start with /data, /data/archive or /REST")]
     NoPrefix,
+    #[error(
+        "path segment {segment:?} is not UTF-8 text without control characters once \
+         percent-decoded; encode names as UTF-8"
+    )]
+    BadSegment { segment: String },
 }
 
 impl ArchivePath {
@@ -151,18 +156,17 @@ impl ArchivePath {
         }
     }
 
-    /// Splits a raw request path (still percent-encoded) into decoded
-    /// segments after the `/data`, `/data/archive` or `/REST` prefix.
+    /// Splits a raw request path (still percent-encoded) into segments
+    /// after the `/data`, `/data/archive` or `/REST` prefix, each
+    /// percent-decoded exactly once. A segment that is not UTF-8 once
+    /// decoded (`%c0%ae`) or holds a control character (`%00`) is refused:
+    /// no label, ID or file name has one, and some databases refuse NUL.
     pub fn split_request_path(raw: &str) -> Result<Vec<String>, PathError> {
-        let decoded: Vec<String> = raw
+        let decoded = raw
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(|s| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .collect();
+            .map(decode_segment)
+            .collect::<Result<Vec<String>, PathError>>()?;
         let mut rest = decoded.as_slice();
         match rest.first().map(String::as_str) {
             Some("data") | Some("REST") => rest = &rest[1..],
@@ -276,12 +280,46 @@ impl ArchivePath {
     }
 }
 
+/// One raw path segment, percent-decoded once and checked.
+pub fn decode_segment(raw: &str) -> Result<String, PathError> {
+    let bad = || PathError::BadSegment {
+        segment: raw.to_owned(),
+    };
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| bad())?;
+    if decoded.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    Ok(decoded.into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(raw: &str) -> ArchivePath {
         ArchivePath::parse_request_path(raw).unwrap()
+    }
+
+    #[test]
+    fn segments_are_decoded_once_and_checked() {
+        let segments = ArchivePath::split_request_path("/data/files/a%252Fb/%2e%2e/c%20d").unwrap();
+        assert_eq!(segments, ["files", "a%2Fb", "..", "c d"]);
+        for bad in [
+            "/data/x/%00",
+            "/data/x/a%0Ab",
+            "/data/%c0%ae%c0%ae",
+            "/data/%ff",
+        ] {
+            assert!(
+                matches!(
+                    ArchivePath::split_request_path(bad),
+                    Err(PathError::BadSegment { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

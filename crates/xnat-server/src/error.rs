@@ -96,15 +96,49 @@ impl From<sqlx::Error> for ApiError {
 
 impl From<archive_io::Error> for ApiError {
     fn from(err: archive_io::Error) -> Self {
+        Self::from_archive_io(err, "the upload")
+    }
+}
+
+impl ApiError {
+    /// The answer to an `archive-io` error about what the client calls
+    /// `upload` (its file or entry name). Client-facing messages never name
+    /// the server's own paths; those go to the log with internal errors.
+    pub fn from_archive_io(err: archive_io::Error, upload: &str) -> Self {
         use archive_io::Error as E;
+        let message = err.client_message(upload);
         match &err {
             E::UnsafePath { .. }
             | E::NotAnArchive { .. }
             | E::ArchiveBomb { .. }
             | E::Zip { .. }
-            | E::Tar { .. } => Self::BadRequest(err.to_string()),
-            E::TooLarge { .. } => Self::PayloadTooLarge(err.to_string()),
-            _ => Self::Internal(err.to_string()),
+            | E::Tar { .. }
+            | E::Stream { .. }
+            | E::Cancelled { .. } => Self::BadRequest(message),
+            E::TooLarge { .. } => Self::PayloadTooLarge(message),
+            _ => match err.io_error_kind() {
+                Some(kind) => Self::from_io_kind(kind, upload, err.to_string()),
+                None => Self::Internal(err.to_string()),
+            },
+        }
+    }
+
+    /// The answer to a failed file-system operation on what the client
+    /// calls `name`: the failures a request can cause get their 4xx, the
+    /// rest is internal (`detail`, with server paths, goes to the log only).
+    pub fn from_io_kind(kind: std::io::ErrorKind, name: &str, detail: String) -> Self {
+        use std::io::ErrorKind as K;
+        match kind {
+            K::NotADirectory | K::IsADirectory | K::DirectoryNotEmpty | K::AlreadyExists => {
+                Self::Conflict(format!(
+                    "{name}: a file and a folder would have the same name; rename it or delete \
+                     the other one first"
+                ))
+            }
+            K::InvalidFilename => Self::BadRequest(format!(
+                "{name}: the name is too long for the file system; use a shorter name"
+            )),
+            _ => Self::Internal(detail),
         }
     }
 }

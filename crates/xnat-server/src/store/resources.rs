@@ -103,6 +103,17 @@ fn file_from(row: &AnyRow) -> Result<FileRow, sqlx::Error> {
     })
 }
 
+/// `path/` and its length in characters, for an exact, case-sensitive
+/// prefix match as `substr(path, 1, len) = prefix` on both backends. Not
+/// `LIKE`: there `_` and `%` of a user's name are wildcards (and SQLite's
+/// ignores ASCII case), so deleting `data_1` also took `dataX1/` and
+/// `DATA_1/`. `substr` counts characters on SQLite and PostgreSQL alike.
+fn folder_prefix(path: &str) -> (String, i64) {
+    let prefix = format!("{path}/");
+    let chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
+    (prefix, chars)
+}
+
 // CAST keeps the aggregates BIGINT on PostgreSQL (SUM would be NUMERIC,
 // which the Any driver cannot carry).
 const RESOURCES_OF_OWNER: &str = "SELECT r.id, r.owner_kind, r.owner_key, r.project, r.label, r.format, r.content, r.tags, r.dir, \
@@ -341,15 +352,37 @@ impl Store {
         resource_id: i64,
         path: &str,
     ) -> Result<u64, sqlx::Error> {
-        let prefix = format!("{path}/%");
-        let done =
-            sqlx::query("DELETE FROM files WHERE resource_id = $1 AND (path = $2 OR path LIKE $3)")
-                .bind(resource_id)
-                .bind(path)
-                .bind(prefix)
-                .execute(&self.pool)
-                .await?;
+        let (prefix, prefix_chars) = folder_prefix(path);
+        let done = sqlx::query(
+            "DELETE FROM files WHERE resource_id = $1 AND (path = $2 OR substr(path, 1, CAST($4 AS INTEGER)) = $3)",
+        )
+        .bind(resource_id)
+        .bind(path)
+        .bind(prefix)
+        .bind(prefix_chars)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
+    }
+
+    /// How many file rows lie below the folder `path/` (the file `path`
+    /// itself not counted).
+    pub async fn count_files_below(
+        &self,
+        resource_id: i64,
+        path: &str,
+    ) -> Result<i64, sqlx::Error> {
+        let (prefix, prefix_chars) = folder_prefix(path);
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM files \
+             WHERE resource_id = $1 AND substr(path, 1, CAST($3 AS INTEGER)) = $2",
+        )
+        .bind(resource_id)
+        .bind(prefix)
+        .bind(prefix_chars)
+        .fetch_one(&self.pool)
+        .await?;
+        int(&row, "n")
     }
 
     /// Every resource folder of a project (for deleting its files).

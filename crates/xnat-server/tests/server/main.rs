@@ -12,5 +12,7 @@ mod harness;
 mod connect;
 mod files;
 mod hierarchy;
+mod http_hygiene;
 mod security;
 mod sharing;
+mod traversal;

@@ -5,7 +5,9 @@
 //! under `{subject}/resources/…` and `{project}/resources/…`. Also the file
 //! listings of the same selections.
 
-use archive_io::ArchiveEntry;
+use std::path::PathBuf;
+
+use archive_io::{ArchiveEntry, SafeRelPath};
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +47,26 @@ fn scan_folder(scan_id: &str, scan_type: &str) -> String {
     format!("{scan_id}-{clean}")
 }
 
+/// A resource folder on disk: its recorded path (relative to the archive
+/// root), validated and joined onto the root. A row that fails validation
+/// was never written by this server: refused as an internal error rather
+/// than followed.
+pub(super) fn resource_dir_on_disk(ctx: &Ctx, dir: &str) -> Result<PathBuf, ApiError> {
+    Ok(stored_dir(dir)?.under(ctx.state.archive_root()))
+}
+
+/// The file `name` (a client's name or a recorded file path) of the
+/// resource folder `dir` on disk; an unusable name is the client's error.
+pub(super) fn file_on_disk(ctx: &Ctx, dir: &str, name: &str) -> Result<PathBuf, ApiError> {
+    let path = stored_dir(dir)?.join(&SafeRelPath::parse(name)?)?;
+    Ok(path.under(ctx.state.archive_root()))
+}
+
+fn stored_dir(dir: &str) -> Result<SafeRelPath, ApiError> {
+    SafeRelPath::parse(dir)
+        .map_err(|e| ApiError::Internal(format!("resource folder {dir:?} is unusable: {e}")))
+}
+
 async fn select_resource_files(
     ctx: &Ctx,
     resource: &Resource,
@@ -56,7 +78,7 @@ async fn select_resource_files(
         out.push(Selected {
             entry: ArchiveEntry {
                 name: format!("{entry_prefix}{}/files/{}", resource.label, f.path),
-                source: ctx.state.archive_root().join(&resource.dir).join(&f.path),
+                source: file_on_disk(ctx, &resource.dir, &f.path)?,
                 size: f.size.unsigned_abs(),
                 modified: None,
             },

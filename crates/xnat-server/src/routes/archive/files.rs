@@ -5,7 +5,10 @@
 //! `AtomicFile` (temp name, fsync, rename) and a file's row (size + MD5) is
 //! recorded only after the file is committed.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use archive_io::SafeRelPath;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart};
@@ -196,8 +199,73 @@ fn is_multipart(ctx: &Ctx) -> Option<String> {
 }
 
 fn checked_name(name: &str) -> Result<String, ApiError> {
-    let rel = archive_io::safe_relative_path(name)?;
-    Ok(rel.to_string_lossy().replace('\\', "/"))
+    Ok(SafeRelPath::parse(name)?.into_string())
+}
+
+/// Refuses (409) a file `name` that would clash with what the resource
+/// already holds: a file where one of its folders would be, or a folder of
+/// that very name. Checked before anything is written, so a clash leaves
+/// nothing behind.
+async fn check_no_clash(ctx: &Ctx, resource: &Resource, name: &str) -> Result<(), ApiError> {
+    let name = SafeRelPath::parse(name)?;
+    let store = ctx.state.store();
+    for folder in name.ancestors() {
+        if store.file(resource.id, folder).await?.is_some() {
+            return Err(folder_is_a_file(folder, &name, &resource.label));
+        }
+    }
+    if store.count_files_below(resource.id, name.as_str()).await? > 0 {
+        return Err(file_is_a_folder(name.as_str(), &resource.label));
+    }
+    Ok(())
+}
+
+fn folder_is_a_file(folder: &str, name: &SafeRelPath, label: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "File {folder} exists in resource {label}, so it cannot be a folder holding {name}; \
+         delete it first or choose another name"
+    ))
+}
+
+fn file_is_a_folder(name: &str, label: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "Folder {name} exists in resource {label}, so a file cannot have that name; delete the \
+         folder first or choose another name"
+    ))
+}
+
+/// The same checks as [`check_no_clash`] plus the overwrite rule, for all
+/// files of an extracted archive against the resource's recorded `existing`
+/// paths, before any of them is moved in.
+fn check_extracted_fit(
+    existing: &BTreeSet<String>,
+    names: &[String],
+    overwrite: bool,
+    label: &str,
+) -> Result<(), ApiError> {
+    for name in names {
+        let name = SafeRelPath::parse(name)?;
+        if existing.contains(name.as_str()) {
+            if overwrite {
+                continue;
+            }
+            return Err(ApiError::Conflict(format!(
+                "File {name} already exists in resource {label}; add overwrite=true to replace it"
+            )));
+        }
+        if let Some(folder) = name.ancestors().find(|f| existing.contains(*f)) {
+            return Err(folder_is_a_file(folder, &name, label));
+        }
+        let below = format!("{name}/");
+        if existing
+            .range(below.clone()..)
+            .next()
+            .is_some_and(|path| path.starts_with(&below))
+        {
+            return Err(file_is_a_folder(name.as_str(), label));
+        }
+    }
+    Ok(())
 }
 
 /// A staging path on the archive's file system, unique per call.
@@ -286,10 +354,12 @@ where
             resource.label
         )));
     }
-    let dest = ctx.state.archive_root().join(&resource.dir).join(name);
+    check_no_clash(ctx, resource, name).await?;
+    let dest = download::file_on_disk(ctx, &resource.dir, name)?;
     let stored =
         archive_io::write_stream_atomic(&dest, stream, Some(ctx.state.config().max_upload_bytes))
-            .await?;
+            .await
+            .map_err(|e| ApiError::from_archive_io(e, name))?;
     store
         .record_files(resource.id, &[file_meta(ctx, name.to_owned(), &stored)])
         .await?;
@@ -377,31 +447,51 @@ async fn extract_spooled(
 ) -> Result<(), ApiError> {
     let staging = staging_path(ctx, ".d");
     let limits = ctx.state.config().extract_limits.clone();
-    let resource_root = ctx.state.archive_root().join(&resource.dir);
+    let resource_root = download::resource_dir_on_disk(ctx, &resource.dir)?;
     let prefix = dir.map(str::to_owned);
     let (archive, stage) = (spooled.to_path_buf(), staging.clone());
+    let existing: BTreeSet<String> = ctx
+        .state
+        .store()
+        .files(resource.id)
+        .await?
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let (overwrite, label) = (ctx.params.flag("overwrite"), resource.label.clone());
     let moved = tokio::task::spawn_blocking(
         move || -> Result<Vec<(String, archive_io::StoredFile)>, ApiError> {
             let kind = archive_io::sniff_file(&archive)?.ok_or_else(|| {
                 ApiError::BadRequest("extract=true needs a zip, tar or tar.gz upload".to_owned())
             })?;
             let extracted = archive_io::extract_archive(&archive, kind, &stage, &limits)?;
+            let names: Vec<String> = extracted
+                .iter()
+                .map(|file| {
+                    let rel = file.rel_path.to_string_lossy().replace('\\', "/");
+                    match &prefix {
+                        Some(p) => format!("{p}/{rel}"),
+                        None => rel,
+                    }
+                })
+                .collect();
+            check_extracted_fit(&existing, &names, overwrite, &label)?;
             let mut out = Vec::with_capacity(extracted.len());
-            for file in extracted {
-                let rel = file.rel_path.to_string_lossy().replace('\\', "/");
-                let rel = match &prefix {
-                    Some(p) => format!("{p}/{rel}"),
-                    None => rel,
+            for (file, rel) in extracted.into_iter().zip(names) {
+                let dest = SafeRelPath::parse(&rel)?.under(&resource_root);
+                let io_error = |e: std::io::Error, doing: &str| {
+                    ApiError::from_io_kind(
+                        e.kind(),
+                        &rel,
+                        format!("{doing} {}: {e}", dest.display()),
+                    )
                 };
-                let dest = resource_root.join(&rel);
                 if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        ApiError::Internal(format!("creating {}: {e}", parent.display()))
-                    })?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| io_error(e, "creating the folder of"))?;
                 }
-                std::fs::rename(stage.join(&file.rel_path), &dest).map_err(|e| {
-                    ApiError::Internal(format!("moving into {}: {e}", dest.display()))
-                })?;
+                std::fs::rename(stage.join(&file.rel_path), &dest)
+                    .map_err(|e| io_error(e, "moving into"))?;
                 out.push((rel, file.stored));
             }
             Ok(out)
@@ -502,7 +592,7 @@ pub(crate) async fn get_file(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
         .resource_file(&owner.owner, key, name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("file {name}")))?;
-    let disk = ctx.state.archive_root().join(&dir).join(&row.path);
+    let disk = download::file_on_disk(ctx, &dir, &row.path)?;
     // Opening and stat-ing a local file takes microseconds; a blocking-pool
     // hop for each would cost more than it saves.
     let file = std::fs::File::open(&disk)
@@ -565,7 +655,7 @@ pub(crate) async fn delete_file(ctx: &Ctx, path: &ArchivePath) -> Result<Respons
     if removed == 0 {
         return Err(ApiError::not_found(format!("file {name}")));
     }
-    let disk = ctx.state.archive_root().join(&resource.dir).join(&name);
+    let disk = download::file_on_disk(ctx, &resource.dir, &name)?;
     let outcome = if disk.is_dir() {
         tokio::fs::remove_dir_all(&disk).await
     } else {

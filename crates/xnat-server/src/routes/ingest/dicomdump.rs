@@ -311,8 +311,9 @@ async fn locate(state: &AppState, caller: &Caller, src: &str) -> Result<PathBuf,
                 .ok_or_else(|| ApiError::not_found(format!("prearchive session {src}")))?;
             let dir = session_dir(state, &session);
             if let (Some(scan), Some((label, name))) = (&scan, &file) {
-                let checked = archive_io::safe_relative_path(name)?;
-                let path = dir.join("SCANS").join(scan).join(label).join(checked);
+                let path = archive_io::SafeRelPath::from_segments(["SCANS", scan, label])?
+                    .join(&archive_io::SafeRelPath::parse(name)?)?
+                    .under(&dir);
                 return if path.is_file() {
                     Ok(path)
                 } else {

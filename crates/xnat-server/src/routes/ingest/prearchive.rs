@@ -4,7 +4,9 @@
 //! and the batch services. Unassigned sessions are visible to admins only.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
+use archive_io::SafeRelPath;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -23,7 +25,7 @@ use crate::import::pipeline::project_access;
 use crate::params::{Format, Params};
 use crate::prearchive::actions::{self, ArchiveRequest};
 use crate::prearchive::build::{rebuild, session_files};
-use crate::prearchive::{listing_time, session_dir, session_uri};
+use crate::prearchive::{listing_time, prearchive_root, session_uri};
 use crate::routes::text;
 use crate::state::AppState;
 use crate::store::{PrearchiveSession, UNASSIGNED};
@@ -214,24 +216,32 @@ async fn session_rows(
     Ok(rows)
 }
 
+/// The segments after `…/prearchive/` of the raw request path, each
+/// percent-decoded exactly once (and refused if that yields no UTF-8 text
+/// or a control character). Not axum's `Path`: that has decoded the
+/// wildcard already (turning `%2F` into a separator), and decoding it again
+/// turned `%252F` into one too.
+fn prearchive_segments(raw_path: &str) -> Result<Vec<String>, ApiError> {
+    let rest = raw_path
+        .split_once("/prearchive/")
+        .map_or("", |(_, rest)| rest);
+    rest.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            xnat_model::path::decode_segment(s).map_err(|e| ApiError::BadRequest(e.to_string()))
+        })
+        .collect()
+}
+
 async fn prearchive(
     State(state): State<AppState>,
     caller: Caller,
-    Path(rest): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let method = parts.method.clone();
+    let segments = prearchive_segments(parts.uri.path())?;
     let params = request_params(&parts, body).await?;
-    let segments: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (&method, &segs[..]) {
         (&Method::GET, ["projects"]) => list(&state, &caller, None, &params).await,
@@ -337,8 +347,36 @@ async fn session_get(
     Ok(table("Prearchive", &SESSION_COLUMNS, rows, params))
 }
 
+/// `prearchive/{project}/{timestamp}/{folder}[/below…]` of a session, built
+/// only from validated parts joined onto the prearchive root: the session's
+/// stored names (refused as an internal error if a row was ever corrupted)
+/// and the client's segments (refused as a bad request).
+fn session_path(
+    state: &AppState,
+    session: &PrearchiveSession,
+    below: &[&str],
+) -> Result<PathBuf, ApiError> {
+    let stored = SafeRelPath::from_segments([
+        session.project.as_str(),
+        session.timestamp.as_str(),
+        session.folder.as_str(),
+    ])
+    .map_err(|e| {
+        ApiError::Internal(format!(
+            "prearchive session row {} names an unusable folder: {e}",
+            session.id
+        ))
+    })?;
+    let full = if below.is_empty() {
+        stored
+    } else {
+        stored.join(&SafeRelPath::from_segments(below)?)?
+    };
+    Ok(full.under(&prearchive_root(state)))
+}
+
 async fn download_zip(state: &AppState, session: &PrearchiveSession) -> Result<Response, ApiError> {
-    let dir = session_dir(state, session);
+    let dir = session_path(state, session, &[])?;
     let folder = session.folder.clone();
     let files = tokio::task::spawn_blocking(move || session_files(&dir))
         .await
@@ -381,7 +419,6 @@ async fn session_part(
     rest: &[&str],
     params: &Params,
 ) -> Result<Response, ApiError> {
-    let dir = session_dir(state, session);
     let base = format!("/data{}", session_uri(session));
     match rest {
         ["scans"] => {
@@ -420,7 +457,7 @@ async fn session_part(
             ))
         }
         ["scans", scan, "resources"] => {
-            let scan_dir = dir.join("SCANS").join(scan);
+            let scan_dir = session_path(state, session, &["SCANS", scan])?;
             let mut rows = Vec::new();
             let mut entries = tokio::fs::read_dir(&scan_dir)
                 .await
@@ -452,7 +489,7 @@ async fn session_part(
             ))
         }
         ["scans", scan, "resources", label, "files"] => {
-            let resource_dir = dir.join("SCANS").join(scan).join(label);
+            let resource_dir = session_path(state, session, &["SCANS", scan, label])?;
             let mut entries = tokio::fs::read_dir(&resource_dir)
                 .await
                 .map_err(|_| ApiError::not_found(format!("resource {label} of scan {scan}")))?;
@@ -476,12 +513,17 @@ async fn session_part(
             Ok(table("Files", &["Name", "Size", "URI"], rows, params))
         }
         ["scans", scan, "resources", label, "files", name] => {
-            let checked = archive_io::safe_relative_path(name)?;
-            let path = dir.join("SCANS").join(scan).join(label).join(checked);
+            let path = session_path(state, session, &["SCANS", scan, label, name])?;
+            let not_found = || ApiError::not_found(format!("file {name}"));
             let file = tokio::fs::File::open(&path)
                 .await
-                .map_err(|_| ApiError::not_found(format!("file {name}")))?;
-            let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+                .map_err(|_| not_found())?;
+            let meta = file.metadata().await.map_err(|_| not_found())?;
+            // A folder opens fine on Unix but is no file to send.
+            if !meta.is_file() {
+                return Err(not_found());
+            }
+            let len = meta.len();
             let stream = tokio_util::io::ReaderStream::new(file);
             let mut response = Body::from_stream(stream).into_response();
             let headers = response.headers_mut();
