@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::options::{ImportHandler, ImportOptions};
-use super::pipeline::import_instances;
+use super::pipeline::{ProjectScope, import_instances_in};
 use crate::auth::Caller;
 use crate::state::AppState;
 
@@ -117,7 +117,7 @@ async fn import_batch(state: &AppState, our_ae_title: &str, batch: Vec<ReceivedI
         })
         .collect();
     let spooled: Vec<_> = instances.iter().map(|i| i.path.clone()).collect();
-    match import_instances(state, &caller, &options, instances).await {
+    match import_instances_in(state, &caller, &options, &ProjectScope::Any, instances).await {
         Ok(uris) => tracing::info!(
             "DICOM receiver: {count} instances from {calling} stored as {}",
             uris.join(", ")

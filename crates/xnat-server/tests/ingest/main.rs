@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod authz_matrix;
 mod bad_input;
 mod import;
 mod prearchive;

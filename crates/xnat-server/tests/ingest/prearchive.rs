@@ -12,9 +12,21 @@ crate::on_both_backends!(
     gradual_single_instances_then_commit,
 );
 
+/// Makes `project` keep uploads in the prearchive (new projects auto-archive).
+async fn manual(server: &TestServer, project: &str) {
+    let r = server
+        .put(
+            &format!("/data/projects/{project}/prearchive_code/0"),
+            &server.admin(),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 async fn tar_gz_to_prearchive_then_archive_relabelled(server: &TestServer) {
     let admin = server.admin();
     server.create_project("PRE").await;
+    manual(server, "PRE").await;
     let generated = study(2, 2, |_| {});
     let body = tar_gz_of(&entries_of(generated.dir.path(), &generated.files));
     let (status, uri) = server
@@ -163,6 +175,7 @@ async fn tar_gz_to_prearchive_then_archive_relabelled(server: &TestServer) {
 async fn routing_codes_and_unassigned(server: &TestServer) {
     let admin = server.admin();
     server.create_project("ROUTE").await;
+    manual(server, "ROUTE").await;
     // Project/subject/session from Patient Comments; manual project → prearchive.
     let commented = study(1, 2, |i| {
         i.patient_comments = Some("Project: ROUTE Subject: SUBJ9 Session: SESS9".to_owned());
@@ -290,6 +303,7 @@ async fn routing_codes_and_unassigned(server: &TestServer) {
 async fn gradual_single_instances_then_commit(server: &TestServer) {
     let admin = server.admin();
     server.create_project("GRAD").await;
+    manual(server, "GRAD").await;
     let generated = study(1, 2, |_| {});
     let mut uris = Vec::new();
     for file in &generated.files {

@@ -46,16 +46,19 @@ async fn storescu_series_lands_in_the_called_project() {
     let admin = server.admin();
     server.create_project("RXP").await;
     server.create_project("RXM").await;
-    let r = server
-        .req(
-            Method::PUT,
-            "/data/projects/RXP/prearchive_code/4",
-            Some(&admin),
-        )
-        .send()
-        .await
-        .expect("PUT code");
-    assert_eq!(r.status(), StatusCode::OK);
+    // RXP auto-archives (the default for new projects); RXM is manual.
+    for (project, code) in [("RXP", 4), ("RXM", 0)] {
+        let r = server
+            .req(
+                Method::PUT,
+                &format!("/data/projects/{project}/prearchive_code/{code}"),
+                Some(&admin),
+            )
+            .send()
+            .await
+            .expect("PUT code");
+        assert_eq!(r.status(), StatusCode::OK);
+    }
 
     let echo = Command::new(&echoscu)
         .args(["-aec", "XNAT", "127.0.0.1", &port.to_string()])
