@@ -136,7 +136,7 @@ impl ProjectGate {
                 continue;
             };
             if let ProjectScope::Only(only) = scope
-                && *only != project.id
+                && !only.eq_ignore_ascii_case(&project.id)
             {
                 continue;
             }
