@@ -285,6 +285,7 @@ enum Service {
     DeleteSession,
     ActionBuild,
     ViewSession,
+    DicomDump,
 }
 
 impl Service {
@@ -344,6 +345,11 @@ impl Service {
             Service::DeleteSession => (Method::DELETE, uri.to_owned(), 200),
             Service::ActionBuild => (Method::POST, format!("{uri}?action=build"), 200),
             Service::ViewSession => (Method::GET, format!("{uri}?format=json"), 200),
+            Service::DicomDump => (
+                Method::GET,
+                format!("/data/services/dicomdump?src={src}&format=json"),
+                200,
+            ),
         }
     }
 
@@ -351,7 +357,10 @@ impl Service {
     fn keeps_session(self) -> bool {
         matches!(
             self,
-            Service::RebuildService | Service::ActionBuild | Service::ViewSession
+            Service::RebuildService
+                | Service::ActionBuild
+                | Service::ViewSession
+                | Service::DicomDump
         )
     }
 
@@ -360,7 +369,7 @@ impl Service {
     }
 }
 
-const SERVICES: [Service; 11] = [
+const SERVICES: [Service; 12] = [
     Service::ArchiveServiceInto,
     Service::ArchiveServiceInPlace,
     Service::ActionArchiveInto,
@@ -372,6 +381,7 @@ const SERVICES: [Service; 11] = [
     Service::DeleteSession,
     Service::ActionBuild,
     Service::ViewSession,
+    Service::DicomDump,
 ];
 
 async fn send(
