@@ -108,6 +108,11 @@ def test_pynetdicom_sends_every_transfer_syntax_unchanged(receiving_server):
 
     server = receiving_server
     project = server.create_project(server.admin)
+    # New projects auto-archive (XNAT 1.8's default); this test waits for the
+    # sessions in the prearchive, so it sets the manual code explicitly.
+    response = requests.put(f"{server.url}/data/projects/{project}/prearchive_code/0", auth=server.admin,
+                            timeout=30)
+    assert response.status_code == 200
     sources = [Path(get_testdata_file(name)) for name in PYDICOM_FILES]
     datasets = [dcmread(path) for path in sources]
     for ds in datasets:
@@ -129,8 +134,8 @@ def test_pynetdicom_sends_every_transfer_syntax_unchanged(receiving_server):
     finally:
         assoc.release()
 
-    # Each bundled file is its own study; with the project's default (manual)
-    # setting they wait in that project's prearchive.
+    # Each bundled file is its own study; with the manual setting they wait
+    # in that project's prearchive.
     def all_arrived():
         found = rows(server, f"/data/prearchive/projects/{project}")
         ready = [s for s in found if s["status"] == "READY"]

@@ -62,6 +62,25 @@ def test_import_to_archive_and_dicom_dump(server, owner, tmp_path):
         assert {"tag1", "tag2", "vr", "value", "desc"} <= set(dump[0])
 
 
+def test_tutorial_import_without_destination_is_archived(server, owner, tmp_path):
+    """The xnatpy tutorial's `import_(zip, project=, subject=, experiment=)`:
+    a new project auto-archives (prearchive_code 4, XNAT 1.8's default), so
+    the call answers an archived experiment, not a prearchive session."""
+    project_id = server.create_project(owner, accessibility="private")
+    subject, session_label = unique("TSUB"), unique("TSESS")
+    archive = study_zip(tmp_path, "PID-T")
+    with connect(server, owner) as session:
+        code = session.get(f"/data/projects/{project_id}/prearchive_code").text
+        assert code.strip() == "4"
+        experiment = session.services.import_(archive, project=project_id, subject=subject,
+                                              experiment=session_label)
+        assert type(experiment).__name__ != "PrearchiveSession"
+        assert experiment.label == session_label
+        fetched = session.projects[project_id].subjects[subject].experiments[session_label]
+        assert sorted(fetched.scans.keys(), key=int) == ["1", "2"]
+        assert session.prearchive.sessions(project=project_id) == []
+
+
 def test_import_fills_scanner_fields_from_headers(server, owner, tmp_path):
     """Issue 3: the header fields reach xnatpy's generated attributes (the XSD
     declares them) as well as the raw JSON data_fields."""

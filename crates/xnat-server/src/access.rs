@@ -4,7 +4,10 @@
 //! read-only, see a protected project's row but none of its data, and do not
 //! see private projects at all. Answers follow XNAT: 401 for anonymous
 //! writes, 403 when the target is visible but the action is not allowed, 404
-//! when the target is not visible.
+//! when the target is not visible. The prearchive and import rules built on
+//! these are in [`ingest`].
+
+pub mod ingest;
 
 use xnat_model::{Accessibility, ProjectRole};
 

@@ -17,13 +17,15 @@
 //!   and the C-STORE receiver started by [`ServerConfig::dicom_receiver`].
 //!
 //! Start it with [`run`]; tests can bind `127.0.0.1:0` and pass the listener.
-//! With [`ServerConfig::tls`] set it serves HTTPS ([`tls`]), else plain HTTP.
+//! With [`ServerConfig::tls`] set it serves HTTPS ([`tls`]), else plain HTTP;
+//! either way slow clients are bounded by [`http_limits`].
 
 pub mod access;
 pub mod auth;
 pub mod config;
 pub mod credential_cache;
 pub mod error;
+pub mod http_limits;
 pub mod import;
 pub mod params;
 pub mod passwords;
@@ -76,13 +78,11 @@ pub async fn run(
 
     let sweeper = tokio::spawn(sweep_sessions(state.clone()));
     let prearchive_sweeper = tokio::spawn(prearchive::sweep::sweep_receiving(state.clone()));
+    let header_read_timeout = state.config().header_read_timeout;
+    let router = http_limits::limit_bodies(app(state.clone()), state.config().body_idle_timeout);
     let served = match tls {
-        None => {
-            axum::serve(listener, app(state.clone()))
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(rustls) => tls::serve(listener, app(state.clone()), rustls, shutdown).await,
+        None => http_limits::serve_plain(listener, router, header_read_timeout, shutdown).await,
+        Some(rustls) => tls::serve(listener, router, rustls, header_read_timeout, shutdown).await,
     };
     sweeper.abort();
     prearchive_sweeper.abort();

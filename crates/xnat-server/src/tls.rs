@@ -71,15 +71,18 @@ pub async fn load(files: &TlsFiles) -> Result<RustlsConfig, ServerError> {
 }
 
 /// Serves `router` over TLS on `listener` until `shutdown` completes, then
-/// lets requests in flight finish (as `axum::serve` does for plain HTTP).
+/// lets requests in flight finish (as [`crate::http_limits::serve_plain`]
+/// does for plain HTTP).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     config: RustlsConfig,
+    header_read_timeout: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener.into_std()?, config)?
+    let server = axum_server::from_tcp_rustls(listener.into_std()?, config)?;
+    let server = crate::http_limits::limit_heads(server, header_read_timeout)
         .handle(handle.clone())
         .accept_error_handler(|peer, err| {
             // Failed handshakes (a client that does not trust the

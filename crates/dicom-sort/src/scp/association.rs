@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 
 use super::dimse::{self, Command, status};
 use super::negotiation::{acceptable_syntaxes, peek_request, reject_busy};
+use super::peers::{self, AllowedPeer};
 use super::{InstanceSink, ReceivedInstance, ScpConfig};
 
 /// Our implementation class UID (a fixed UUID-derived UID) and version name, written
@@ -28,20 +29,31 @@ use super::{InstanceSink, ReceivedInstance, ScpConfig};
 const IMPLEMENTATION_CLASS_UID: &str = "2.25.211524576274591535120440679256192611133";
 const IMPLEMENTATION_VERSION_NAME: &str = "XNATKIT_SCP";
 
-/// Accepts associations addressed to our AE title, or to any title when configured so.
-#[derive(Debug, Clone, Copy)]
-struct CalledTitlePolicy {
+/// Accepts associations addressed to our AE title (or to any title when
+/// configured so) from an allowed peer.
+#[derive(Debug, Clone)]
+struct AssociationPolicy {
     require_match: bool,
+    allowed_peers: Vec<AllowedPeer>,
+    remote: SocketAddr,
 }
 
-impl AccessControl for CalledTitlePolicy {
+impl AccessControl for AssociationPolicy {
     fn check_access(
         &self,
         this_ae_title: &str,
-        _calling_ae_title: &str,
+        calling_ae_title: &str,
         called_ae_title: &str,
         _user_identity: Option<&UserIdentity>,
     ) -> Result<(), AssociationRJServiceUserReason> {
+        if !peers::admitted(&self.allowed_peers, calling_ae_title, self.remote.ip()) {
+            warn!(remote = %self.remote, calling = calling_ae_title.trim(), "rejecting association: peer not in the allowed list");
+            return Err(if self.allowed_peers.iter().any(|p| p.ae_title.is_some()) {
+                AssociationRJServiceUserReason::CallingAETitleNotRecognized
+            } else {
+                AssociationRJServiceUserReason::NoReasonGiven
+            });
+        }
         if !self.require_match || this_ae_title.trim() == called_ae_title.trim() {
             Ok(())
         } else {
@@ -89,8 +101,10 @@ pub(crate) async fn serve_connection<S: InstanceSink>(
     };
 
     let mut options = ServerAssociationOptions::new()
-        .ae_access_control(CalledTitlePolicy {
+        .ae_access_control(AssociationPolicy {
             require_match: config.require_called_ae_title,
+            allowed_peers: config.allowed_peers.clone(),
+            remote,
         })
         .ae_title(config.ae_title.clone())
         .max_pdu_length(config.max_pdu)

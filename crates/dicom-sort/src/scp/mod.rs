@@ -10,11 +10,13 @@
 //! Associations are bounded by [`ScpConfig::max_associations`]: an extra one waits
 //! up to [`ScpConfig::association_wait`] for a free slot, then is rejected with
 //! A-ASSOCIATE-RJ (transient, local limit exceeded), which senders retry later.
+//! [`ScpConfig::allowed_peers`] limits who may associate at all.
 
 mod assembler;
 mod association;
 mod dimse;
 mod negotiation;
+mod peers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,6 +30,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 pub use assembler::{DEFAULT_STUDY_IDLE, StudyAssembler};
+pub use peers::{AllowedPeer, BadPeer};
 
 use crate::error::Error;
 use crate::header::DicomHeader;
@@ -39,6 +42,10 @@ pub struct ScpConfig {
     pub ae_title: String,
     /// Reject associations whose called AE title is not ours (as XNAT's receiver does).
     pub require_called_ae_title: bool,
+    /// When not empty, only these peers may associate; anyone else is
+    /// rejected with A-ASSOCIATE-RJ (permanent, service user, "calling AE
+    /// title not recognized" — or "no reason given" for a list of hosts only).
+    pub allowed_peers: Vec<AllowedPeer>,
     /// Associations served at once.
     pub max_associations: usize,
     /// How long an association beyond the limit waits for a slot before rejection.
@@ -66,6 +73,7 @@ impl ScpConfig {
         ScpConfig {
             ae_title: ae_title.into(),
             require_called_ae_title: true,
+            allowed_peers: Vec::new(),
             max_associations: 16,
             association_wait: Duration::from_secs(10),
             spool_dir: spool_dir.into(),

@@ -23,5 +23,7 @@ pub mod receiver;
 pub mod stage;
 
 pub use options::{Destination, ImportHandler, ImportOptions, Overwrite};
-pub use pipeline::{import_instances, import_staged};
-pub use receiver::{DicomReceiverConfig, ReceiverHandle, run_receiver, start_receiver};
+pub use pipeline::{ProjectScope, import_instances, import_instances_in, import_staged};
+pub use receiver::{
+    AllowedPeer, DicomReceiverConfig, ReceiverHandle, run_receiver, start_receiver,
+};

@@ -18,30 +18,13 @@ use dicom_sort::{
 use super::archive::{ArchiveError, ArchiveTarget, archive_study};
 use super::options::{Destination, ImportHandler, ImportOptions, Overwrite};
 use super::stage::Staged;
-use crate::access::{Access, Action};
+use crate::access::ingest::may_put_into;
+pub(crate) use crate::access::ingest::project_access;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::prearchive::{self, PlaceRequest, status};
 use crate::state::AppState;
-use crate::store::{Project, UNASSIGNED};
-
-/// The caller's standing in a project, or `None` when it does not exist.
-pub(crate) async fn project_access(
-    state: &AppState,
-    caller: &Caller,
-    project_id: &str,
-) -> Result<Option<(Project, Access)>, ApiError> {
-    let store = state.store();
-    let Some(project) = store.project(project_id).await? else {
-        return Ok(None);
-    };
-    let role = match caller.username() {
-        Some(username) => store.project_role(&project.id, username).await?,
-        None => None,
-    };
-    let access = Access::of(caller, &project, role);
-    Ok(Some((project, access)))
-}
+use crate::store::UNASSIGNED;
 
 /// Reads the headers of staged files and imports them. Unparsable files fail
 /// the whole import (naming the file) unless `Ignore-Unparsable` is set.
@@ -113,6 +96,16 @@ pub async fn import_staged(
     import_instances(state, caller, options, instances).await
 }
 
+/// Which projects an import may route into at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectScope {
+    /// Any project the caller may put data into.
+    Any,
+    /// Only this project (a receiver bound to one project); data routed
+    /// elsewhere by its headers goes to this project too.
+    Only(String),
+}
+
 /// Projects the instances may be routed to, keyed by the candidate text
 /// found (hint or header value), mapped to the project's canonical ID.
 struct ProjectGate {
@@ -123,9 +116,11 @@ impl ProjectGate {
     async fn build(
         state: &AppState,
         caller: &Caller,
-        hints: &RoutingHints,
+        options: &ImportOptions,
+        scope: &ProjectScope,
         instances: &[InstanceRef],
     ) -> Result<Self, ApiError> {
+        let hints = &options.hints;
         let candidates = RefCell::new(BTreeSet::new());
         for instance in instances {
             // Every candidate is offered to the closure in XNAT's order;
@@ -140,7 +135,12 @@ impl ProjectGate {
             let Some((project, access)) = project_access(state, caller, &candidate).await? else {
                 continue;
             };
-            match access.check(Action::Create, &format!("project {}", project.id)) {
+            if let ProjectScope::Only(only) = scope
+                && !only.eq_ignore_ascii_case(&project.id)
+            {
+                continue;
+            }
+            match may_put_into(&access, &project.id, options.overwrite) {
                 Ok(()) => {
                     usable.insert(candidate, project.id);
                 }
@@ -221,7 +221,18 @@ pub async fn import_instances(
     options: &ImportOptions,
     instances: Vec<InstanceRef>,
 ) -> Result<Vec<String>, ApiError> {
-    let gate = ProjectGate::build(state, caller, &options.hints, &instances).await?;
+    import_instances_in(state, caller, options, &ProjectScope::Any, instances).await
+}
+
+/// [`import_instances`] limited to the projects `scope` allows.
+pub async fn import_instances_in(
+    state: &AppState,
+    caller: &Caller,
+    options: &ImportOptions,
+    scope: &ProjectScope,
+    instances: Vec<InstanceRef>,
+) -> Result<Vec<String>, ApiError> {
+    let gate = ProjectGate::build(state, caller, options, scope, &instances).await?;
     let groups = group_instances(instances, &options.hints, &gate);
     if options.handler == ImportHandler::SessionImporter
         && options.destination != Destination::Prearchive

@@ -5,18 +5,24 @@
 //! `receivedFileUser`). The project comes from the called AE title when it
 //! names a project, else from the headers; the project's `prearchive_code`
 //! decides between prearchive and archive.
+//!
+//! Like XNAT's default receiver it trusts its network unless told
+//! otherwise: [`DicomReceiverConfig::allowed_peers`] refuses associations
+//! from anyone else, and [`DicomReceiverConfig::project`] pins every study
+//! to one project whatever the called AE title or the headers say.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use dicom_sort::scp::AllowedPeer;
 use dicom_sort::scp::{ReceivedInstance, ScpConfig, StudyAssembler, run_scp};
 use dicom_sort::{InstanceRef, RoutingHints};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::options::{ImportHandler, ImportOptions};
-use super::pipeline::import_instances;
+use super::pipeline::{ProjectScope, import_instances_in};
 use crate::auth::Caller;
 use crate::state::AppState;
 
@@ -27,6 +33,24 @@ pub struct DicomReceiverConfig {
     pub ae_title: String,
     /// Quiet time after which a study is imported.
     pub idle: Duration,
+    /// Peers (`AE`, `IP`, `AE@IP`) allowed to associate; empty: anyone.
+    pub allowed_peers: Vec<AllowedPeer>,
+    /// Every study goes to this project (or, if it does not exist, to
+    /// Unassigned); `None`: routed by called AE title and headers.
+    pub project: Option<String>,
+}
+
+impl DicomReceiverConfig {
+    /// A receiver open to anyone, routing by AE title and headers.
+    pub fn new(listen: SocketAddr, ae_title: impl Into<String>, idle: Duration) -> Self {
+        Self {
+            listen,
+            ae_title: ae_title.into(),
+            idle,
+            allowed_peers: Vec::new(),
+            project: None,
+        }
+    }
 }
 
 /// Serves C-ECHO / C-STORE on `listener` until `shutdown` is cancelled,
@@ -42,16 +66,18 @@ pub async fn run_receiver(
         config.ae_title.clone(),
         state.staging_root().join("dicom-spool"),
     );
-    // Senders address projects by calling them as AE titles.
-    scp.require_called_ae_title = false;
+    // Senders address projects by calling them as AE titles; a receiver
+    // pinned to one project answers only to its own title.
+    scp.require_called_ae_title = config.project.is_some();
+    scp.allowed_peers = config.allowed_peers.clone();
     let assembler = Arc::new(StudyAssembler::new(config.idle));
     let consumer = {
         let (state, assembler, shutdown) = (state.clone(), assembler.clone(), shutdown.clone());
-        let ae_title = config.ae_title.clone();
+        let config = config.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    batch = assembler.next_ready() => import_batch(&state, &ae_title, batch).await,
+                    batch = assembler.next_ready() => import_batch(&state, &config, batch).await,
                     () = shutdown.cancelled() => break,
                 }
             }
@@ -67,14 +93,18 @@ pub async fn run_receiver(
     shutdown.cancel();
     let _ = consumer.await;
     for batch in assembler.flush_all() {
-        import_batch(&state, &config.ae_title, batch).await;
+        import_batch(&state, &config, batch).await;
     }
     served
 }
 
 /// Imports one assembled study; failures are logged (the files then stay
 /// in the prearchive or the spool, never silently deleted).
-async fn import_batch(state: &AppState, our_ae_title: &str, batch: Vec<ReceivedInstance>) {
+async fn import_batch(
+    state: &AppState,
+    config: &DicomReceiverConfig,
+    batch: Vec<ReceivedInstance>,
+) {
     let Some(first) = batch.first() else { return };
     let called = first.called_ae.trim().to_owned();
     let calling = first.calling_ae.trim().to_owned();
@@ -88,7 +118,9 @@ async fn import_batch(state: &AppState, our_ae_title: &str, batch: Vec<ReceivedI
             return;
         }
     };
-    let project = if called.eq_ignore_ascii_case(our_ae_title) {
+    let project = if let Some(fixed) = &config.project {
+        Some(fixed.clone())
+    } else if called.eq_ignore_ascii_case(&config.ae_title) {
         None
     } else {
         match state.store().project(&called).await {
@@ -117,7 +149,11 @@ async fn import_batch(state: &AppState, our_ae_title: &str, batch: Vec<ReceivedI
         })
         .collect();
     let spooled: Vec<_> = instances.iter().map(|i| i.path.clone()).collect();
-    match import_instances(state, &caller, &options, instances).await {
+    let scope = match &config.project {
+        Some(fixed) => ProjectScope::Only(fixed.clone()),
+        None => ProjectScope::Any,
+    };
+    match import_instances_in(state, &caller, &options, &scope, instances).await {
         Ok(uris) => tracing::info!(
             "DICOM receiver: {count} instances from {calling} stored as {}",
             uris.join(", ")
@@ -152,8 +188,22 @@ pub async fn start_receiver(
     let bound = listener.local_addr().unwrap_or(config.listen);
     // Like the HTTP "listening on" line: scripts wait for it.
     eprintln!(
-        "DICOM receiver listening on {bound} as AE {}",
-        config.ae_title
+        "DICOM receiver listening on {bound} as AE {}{}{}",
+        config.ae_title,
+        match &config.project {
+            Some(project) => format!(", storing into project {project}"),
+            None => String::new(),
+        },
+        if config.allowed_peers.is_empty() {
+            ", open to any peer (trusted network)".to_owned()
+        } else {
+            let peers: Vec<String> = config
+                .allowed_peers
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            format!(", allowed peers: {}", peers.join(" "))
+        }
     );
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();

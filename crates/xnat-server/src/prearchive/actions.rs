@@ -7,12 +7,12 @@ use std::path::Path;
 use dicom_sort::{ExistingSession, Route};
 
 use super::{build, prearchive_root, session_dir, status};
-use crate::access::Action;
+use crate::access::ingest::destination;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::import::archive::{ArchiveError, ArchiveTarget, archive_study};
 use crate::import::options::Overwrite;
-use crate::import::pipeline::{project_access, sort_group};
+use crate::import::pipeline::sort_group;
 use crate::state::AppState;
 use crate::store::{PrearchiveSession, UNASSIGNED};
 
@@ -83,10 +83,9 @@ pub async fn archive(
             session.folder
         )));
     }
-    let (project, access) = project_access(state, caller, &project_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {project_id}")))?;
-    access.check(Action::Create, &format!("project {}", project.id))?;
+    // The source was allowed by the route; the destination is decided here
+    // so every caller (routes, sweep, receiver) gets the same rule.
+    let project = destination(state, caller, &project_id, request.overwrite).await?;
     claim(state, session, status::ARCHIVING).await?;
     let store = state.store();
     let instances = build::session_instances(session_dir(state, session)).await?;

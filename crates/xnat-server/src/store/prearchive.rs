@@ -109,15 +109,19 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
         .is_some_and(|e| e.is_unique_violation())
 }
 
+/// The `prearchive_code` of a project that never set one.
+pub const DEFAULT_PREARCHIVE_CODE: i64 = 4;
+
 impl Store {
-    /// The project's `prearchive_code`: 0 manual (default), 4 auto-archive,
-    /// 5 auto-archive with overwrite.
+    /// The project's `prearchive_code`: 0 manual, 4 auto-archive (the
+    /// default, as XNAT 1.8's `defaultProjectAutoArchiveSetting`), 5
+    /// auto-archive with overwrite.
     pub async fn prearchive_code(&self, project: &str) -> Result<i64, sqlx::Error> {
         let row = sqlx::query("SELECT code FROM project_prearchive_codes WHERE project = $1")
             .bind(project)
             .fetch_optional(self.pool())
             .await?;
-        row.map_or(Ok(0), |r| int(&r, "code"))
+        row.map_or(Ok(DEFAULT_PREARCHIVE_CODE), |r| int(&r, "code"))
     }
 
     pub async fn set_prearchive_code(&self, project: &str, code: i64) -> Result<(), sqlx::Error> {

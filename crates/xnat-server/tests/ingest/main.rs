@@ -6,8 +6,10 @@
 
 mod harness;
 
+mod authz_matrix;
 mod bad_input;
 mod import;
+mod limits;
 mod prearchive;
 mod receiver;
 mod sharing;

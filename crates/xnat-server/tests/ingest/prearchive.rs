@@ -7,14 +7,67 @@ use reqwest::{Method, StatusCode};
 use crate::harness::{TestServer, entries_of, study, tar_gz_of, zip_of};
 
 crate::on_both_backends!(
+    new_projects_auto_archive_unless_told_otherwise,
     tar_gz_to_prearchive_then_archive_relabelled,
     routing_codes_and_unassigned,
     gradual_single_instances_then_commit,
 );
 
+/// XNAT 1.8's default for new projects is auto-archive (4): an import that
+/// names project/subject/session lands in the archive; an explicit
+/// `dest=/prearchive` still goes to the prearchive.
+async fn new_projects_auto_archive_unless_told_otherwise(server: &TestServer) {
+    let admin = server.admin();
+    server.create_project("AUTO").await;
+    let code = server
+        .get("/data/projects/AUTO/prearchive_code", &admin)
+        .await;
+    assert_eq!(code.text().await.expect("text"), "4");
+    let generated = study(2, 1, |_| {});
+    let (status, uri) = server
+        .import(
+            "project=AUTO&subject=S1&session=E1",
+            zip_of(&entries_of(generated.dir.path(), &generated.files)),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{uri}");
+    assert_eq!(
+        uri,
+        "/data/archive/projects/AUTO/subjects/S1/experiments/E1\r\n"
+    );
+    let held = study(1, 1, |_| {});
+    let (status, uri) = server
+        .import(
+            "dest=/prearchive&project=AUTO&subject=S2&session=E2",
+            zip_of(&entries_of(held.dir.path(), &held.files)),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{uri}");
+    assert!(uri.starts_with("/data/prearchive/projects/AUTO/"), "{uri}");
+    let rows = server
+        .rows("/data/prearchive/projects/AUTO?format=json", &admin)
+        .await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["autoarchive"], "AutoArchive");
+}
+
+/// Makes `project` keep uploads in the prearchive (new projects auto-archive).
+async fn manual(server: &TestServer, project: &str) {
+    let r = server
+        .put(
+            &format!("/data/projects/{project}/prearchive_code/0"),
+            &server.admin(),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 async fn tar_gz_to_prearchive_then_archive_relabelled(server: &TestServer) {
     let admin = server.admin();
     server.create_project("PRE").await;
+    manual(server, "PRE").await;
     let generated = study(2, 2, |_| {});
     let body = tar_gz_of(&entries_of(generated.dir.path(), &generated.files));
     let (status, uri) = server
@@ -163,6 +216,7 @@ async fn tar_gz_to_prearchive_then_archive_relabelled(server: &TestServer) {
 async fn routing_codes_and_unassigned(server: &TestServer) {
     let admin = server.admin();
     server.create_project("ROUTE").await;
+    manual(server, "ROUTE").await;
     // Project/subject/session from Patient Comments; manual project → prearchive.
     let commented = study(1, 2, |i| {
         i.patient_comments = Some("Project: ROUTE Subject: SUBJ9 Session: SESS9".to_owned());
@@ -290,6 +344,7 @@ async fn routing_codes_and_unassigned(server: &TestServer) {
 async fn gradual_single_instances_then_commit(server: &TestServer) {
     let admin = server.admin();
     server.create_project("GRAD").await;
+    manual(server, "GRAD").await;
     let generated = study(1, 2, |_| {});
     let mut uris = Vec::new();
     for file in &generated.files {

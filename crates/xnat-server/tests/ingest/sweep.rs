@@ -35,6 +35,8 @@ async fn quiet_receiving_sessions_are_built_or_archived() {
             .await
             .expect("project");
     }
+    // New projects auto-archive by default; MANUAL opts out.
+    store.set_prearchive_code("MANUAL", 0).await.expect("code");
     store.set_prearchive_code("AUTO", 4).await.expect("code");
 
     for project in ["MANUAL", "AUTO"] {

@@ -43,6 +43,28 @@ pub struct Args {
     /// Seconds without new instances after which a received study is imported.
     #[arg(long, default_value_t = 60, requires = "dicom_listen")]
     dicom_idle_secs: u64,
+    /// Only this peer may send to the DICOM receiver: a calling AE title,
+    /// an IP address, or AE@IP (repeat for more). Without it the receiver
+    /// trusts its network, as XNAT's does: anyone who reaches the port may
+    /// store into any project that routing names.
+    #[arg(
+        long = "dicom-allow",
+        value_name = "AE|IP|AE@IP",
+        requires = "dicom_listen"
+    )]
+    dicom_allow: Vec<xnat_server::import::AllowedPeer>,
+    /// Store everything the DICOM receiver gets in this project, whatever
+    /// the called AE title or the headers say (the receiver then answers
+    /// only to --dicom-ae-title).
+    #[arg(long, value_name = "PROJECT", requires = "dicom_listen")]
+    dicom_project: Option<String>,
+    /// Seconds a connection may take to send a request's headers.
+    #[arg(long, default_value_t = 30)]
+    header_timeout_secs: u64,
+    /// Seconds a request body may send nothing before the request is
+    /// answered 408 (a slow upload that keeps sending is never cut off).
+    #[arg(long, default_value_t = 60)]
+    body_idle_timeout_secs: u64,
     /// Serve HTTPS (only; HTTP/2 and HTTP/1.1) with this certificate chain:
     /// PEM, server certificate first, then intermediates. Needs --tls-key.
     /// Without both options the server speaks plain HTTP. Clients trust a
@@ -74,13 +96,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.max_failed_logins = args.max_failed_logins.max(1);
     config.lockout = Duration::from_secs(args.lockout_mins.saturating_mul(60));
     config.max_upload_bytes = args.max_upload_mib.saturating_mul(1 << 20);
-    config.dicom_receiver =
-        args.dicom_listen
-            .map(|listen| xnat_server::import::DicomReceiverConfig {
-                listen,
-                ae_title: args.dicom_ae_title.clone(),
-                idle: Duration::from_secs(args.dicom_idle_secs),
-            });
+    config.header_read_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
+    config.body_idle_timeout = Duration::from_secs(args.body_idle_timeout_secs.max(1));
+    config.dicom_receiver = args.dicom_listen.map(|listen| {
+        let mut receiver = xnat_server::import::DicomReceiverConfig::new(
+            listen,
+            args.dicom_ae_title.clone(),
+            Duration::from_secs(args.dicom_idle_secs),
+        );
+        receiver.allowed_peers = args.dicom_allow.clone();
+        receiver.project = args.dicom_project.clone();
+        receiver
+    });
     // Read from the environment, never from argv, so it does not show in `ps`.
     config.admin_password = std::env::var("XNATKIT_ADMIN_PASSWORD")
         .ok()

@@ -12,6 +12,7 @@ use xnat_model::resultset::row;
 
 use super::{all_values, request_params, table};
 use crate::access::Action;
+use crate::access::ingest::{SourceUse, prearchive_source};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::import::archive::DICOM_RESOURCE;
@@ -19,7 +20,7 @@ use crate::import::pipeline::project_access;
 use crate::prearchive::build::session_files;
 use crate::prearchive::session_dir;
 use crate::state::AppState;
-use crate::store::{Owner, ShareKind, UNASSIGNED};
+use crate::store::{Owner, ShareKind};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -293,18 +294,9 @@ async fn locate(state: &AppState, caller: &Caller, src: &str) -> Result<PathBuf,
             scan,
             file,
         } => {
-            let canonical = if project == UNASSIGNED {
-                if !caller.is_admin() {
-                    return Err(ApiError::not_found(format!("prearchive session {src}")));
-                }
-                UNASSIGNED.to_owned()
-            } else {
-                let (project_row, access) = project_access(state, caller, &project)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
-                access.check(Action::ReadData, &format!("project {}", project_row.id))?;
-                project_row.id
-            };
+            // The prearchive's own rule (its project's editors; Unassigned
+            // for admins), not the archive's read rule.
+            let canonical = prearchive_source(state, caller, &project, SourceUse::View).await?;
             let session = store
                 .prearchive_session(&canonical, &timestamp, &folder)
                 .await?

@@ -111,7 +111,7 @@ async fn receive_and_import(
                 .to_owned(),
         ));
     }
-    let limits = state.config().extract_limits.clone();
+    let limits = state.config().extract_limits_for(received);
     let (spool_path, stage_path) = (spool.to_path_buf(), stage_dir.to_path_buf());
     let staged =
         tokio::task::spawn_blocking(move || stage::unpack(&spool_path, &stage_path, &limits))

@@ -17,11 +17,12 @@ use xnat_model::Row;
 use xnat_model::resultset::row;
 
 use super::{all_values, request_params, table};
-use crate::access::Action;
+use crate::access::ingest::{
+    SourceUse, destination, move_destination, prearchive_code_access, prearchive_source,
+};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::import::Overwrite;
-use crate::import::pipeline::project_access;
 use crate::params::{Format, Params};
 use crate::prearchive::actions::{self, ArchiveRequest};
 use crate::prearchive::build::{rebuild, session_files};
@@ -55,63 +56,16 @@ pub fn routes() -> Router<AppState> {
     router
 }
 
-/// What a request wants to do with a prearchive session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    Read,
-    Change,
-}
-
-/// Checks that the caller may see (or change) the sessions of `project`.
-async fn check_project(
-    state: &AppState,
-    caller: &Caller,
-    project: &str,
-    want: Want,
-) -> Result<(), ApiError> {
-    if project == UNASSIGNED {
-        return if caller.is_admin() {
-            Ok(())
-        } else if caller.user.is_none() {
-            Err(ApiError::Unauthorized(
-                "Login required: send credentials".to_owned(),
-            ))
-        } else {
-            Err(ApiError::Forbidden(
-                "Forbidden: only site administrators may use Unassigned prearchive sessions"
-                    .to_owned(),
-            ))
-        };
-    }
-    let (found, access) = project_access(state, caller, project)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
-    let action = match want {
-        Want::Read => Action::ReadData,
-        Want::Change => Action::Edit,
-    };
-    access.check(action, &format!("project {}", found.id))
-}
-
+/// Loads a session after [`prearchive_source`] allowed `how` on its project.
 async fn load_session(
     state: &AppState,
     caller: &Caller,
     project: &str,
     timestamp: &str,
     folder: &str,
-    want: Want,
+    how: SourceUse,
 ) -> Result<PrearchiveSession, ApiError> {
-    let canonical = if project == UNASSIGNED {
-        UNASSIGNED.to_owned()
-    } else {
-        state
-            .store()
-            .project(project)
-            .await?
-            .map(|p| p.id)
-            .ok_or_else(|| ApiError::not_found(format!("project {project}")))?
-    };
-    check_project(state, caller, &canonical, want).await?;
+    let canonical = prearchive_source(state, caller, project, how).await?;
     state
         .store()
         .prearchive_session(&canonical, timestamp, folder)
@@ -249,27 +203,14 @@ async fn prearchive(
             list(&state, &caller, Some(project), &params).await
         }
         (_, ["projects", project, timestamp, folder, tail @ ..]) => {
-            let want = if method == Method::GET || method == Method::HEAD {
-                Want::Read
+            let how = if method == Method::GET || method == Method::HEAD {
+                SourceUse::View
+            } else if method == Method::POST && params.get("action") == Some("move") {
+                SourceUse::Claim
             } else {
-                Want::Change
+                SourceUse::Change
             };
-            // Moving out of Unassigned is open to any user who may create
-            // in the target project (XNAT's default); checked in `act`.
-            let claiming = *project == UNASSIGNED
-                && method == Method::POST
-                && params.get("action") == Some("move");
-            let session = if claiming {
-                state
-                    .store()
-                    .prearchive_session(UNASSIGNED, timestamp, folder)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::not_found(format!("prearchive session {timestamp}/{folder}"))
-                    })?
-            } else {
-                load_session(&state, &caller, project, timestamp, folder, want).await?
-            };
+            let session = load_session(&state, &caller, project, timestamp, folder, how).await?;
             match (&method, tail) {
                 (&Method::GET, []) => session_get(&state, &session, &params).await,
                 (&Method::POST, []) | (&Method::PUT, []) => {
@@ -297,17 +238,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let sessions = match project {
         Some(p) => {
-            let canonical = if p == UNASSIGNED {
-                UNASSIGNED.to_owned()
-            } else {
-                state
-                    .store()
-                    .project(p)
-                    .await?
-                    .map(|found| found.id)
-                    .ok_or_else(|| ApiError::not_found(format!("project {p}")))?
-            };
-            check_project(state, caller, &canonical, Want::Read).await?;
+            let canonical = prearchive_source(state, caller, p, SourceUse::View).await?;
             state.store().prearchive_sessions(Some(&canonical)).await?
         }
         None => {
@@ -317,9 +248,10 @@ async fn list(
                 let ok = match allowed.get(&session.project) {
                     Some(ok) => *ok,
                     None => {
-                        let ok = check_project(state, caller, &session.project, Want::Read)
-                            .await
-                            .is_ok();
+                        let ok =
+                            prearchive_source(state, caller, &session.project, SourceUse::View)
+                                .await
+                                .is_ok();
                         allowed.insert(session.project.clone(), ok);
                         ok
                     }
@@ -651,6 +583,7 @@ async fn act(
     }
 }
 
+/// Moves `session` (its source use already allowed) to `newProject`.
 async fn move_session(
     state: &AppState,
     caller: &Caller,
@@ -661,28 +594,17 @@ async fn move_session(
         .get("newProject")
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::BadRequest("name the target project: newProject=P".to_owned()))?;
-    caller.require_user()?;
-    let target = if new_project == UNASSIGNED {
-        check_project(state, caller, UNASSIGNED, Want::Change).await?;
-        UNASSIGNED.to_owned()
-    } else {
-        let (project, access) = project_access(state, caller, new_project)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("project {new_project}")))?;
-        access.check(Action::Create, &format!("project {}", project.id))?;
-        project.id
-    };
-    if session.project != UNASSIGNED {
-        check_project(state, caller, &session.project, Want::Change).await?;
-    }
+    let target = move_destination(state, caller, new_project).await?;
     actions::move_to(state, session, &target).await
 }
 
+/// The sessions named by `src=` (repeatable), each allowed `how` on its
+/// project; any refusal refuses the whole request before anything changes.
 async fn sessions_from_src(
     state: &AppState,
     caller: &Caller,
     params: &Params,
-    want: Want,
+    how: SourceUse,
 ) -> Result<Vec<PrearchiveSession>, ApiError> {
     let sources = all_values(params, "src");
     if sources.is_empty() {
@@ -693,17 +615,7 @@ async fn sessions_from_src(
     let mut sessions = Vec::with_capacity(sources.len());
     for src in sources {
         let (project, timestamp, folder) = parse_src(src)?;
-        let claiming = project == UNASSIGNED && want == Want::Read;
-        let session = if claiming {
-            state
-                .store()
-                .prearchive_session(UNASSIGNED, &timestamp, &folder)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("prearchive session {src}")))?
-        } else {
-            load_session(state, caller, &project, &timestamp, &folder, want).await?
-        };
-        sessions.push(session);
+        sessions.push(load_session(state, caller, &project, &timestamp, &folder, how).await?);
     }
     Ok(sessions)
 }
@@ -718,14 +630,13 @@ async fn archive_service(
     let (parts, body) = request.into_parts();
     let params = request_params(&parts, body).await?;
     let request = archive_request(&params)?;
-    let sessions = sessions_from_src(&state, &caller, &params, Want::Read).await?;
-    if sessions.iter().any(|s| s.project == UNASSIGNED)
-        && !caller.is_admin()
-        && request.project.is_none()
-    {
-        return Err(ApiError::BadRequest(
-            "an Unassigned session needs a project: add project=P".to_owned(),
-        ));
+    let sessions = sessions_from_src(&state, &caller, &params, SourceUse::Change).await?;
+    // Every destination is decided before the first session is archived.
+    for session in &sessions {
+        let target = request.project.as_deref().unwrap_or(&session.project);
+        if target != UNASSIGNED {
+            destination(&state, &caller, target, request.overwrite).await?;
+        }
     }
     let mut uris = Vec::with_capacity(sessions.len());
     for session in &sessions {
@@ -747,19 +658,20 @@ async fn batch_service(
     let mut uris = Vec::new();
     match operation.as_str() {
         "move" => {
-            for session in sessions_from_src(&state, &caller, &params, Want::Read).await? {
+            let sessions = sessions_from_src(&state, &caller, &params, SourceUse::Claim).await?;
+            for session in sessions {
                 let moved = move_session(&state, &caller, &session, &params).await?;
                 uris.push(format!("/data{}", session_uri(&moved)));
             }
         }
         "delete" => {
-            for session in sessions_from_src(&state, &caller, &params, Want::Change).await? {
+            for session in sessions_from_src(&state, &caller, &params, SourceUse::Change).await? {
                 actions::delete(&state, &session).await?;
                 uris.push(format!("/data{}", session_uri(&session)));
             }
         }
         "rebuild" => {
-            for session in sessions_from_src(&state, &caller, &params, Want::Change).await? {
+            for session in sessions_from_src(&state, &caller, &params, SourceUse::Change).await? {
                 rebuild(&state, &session).await?;
                 uris.push(format!("/data{}", session_uri(&session)));
             }
@@ -778,10 +690,7 @@ async fn get_code(
     caller: Caller,
     Path(project): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (found, access) = project_access(&state, &caller, &project)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
-    access.check(Action::ReadProject, &format!("project {}", found.id))?;
+    let found = prearchive_code_access(&state, &caller, &project, false).await?;
     let code = state.store().prearchive_code(&found.id).await?;
     Ok(text(StatusCode::OK, code.to_string()))
 }
@@ -799,10 +708,7 @@ async fn put_code(
     caller: Caller,
     Path((project, code)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (found, access) = project_access(&state, &caller, &project)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
-    access.check(Action::Edit, &format!("project {}", found.id))?;
+    let found = prearchive_code_access(&state, &caller, &project, true).await?;
     let code: i64 = match code.trim() {
         "0" => 0,
         "4" => 4,
