@@ -9,9 +9,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::json;
-use crate::auth::Caller;
+use crate::auth::{AuthError, Caller};
 use crate::error::ApiError;
-use crate::passwords;
 use crate::state::AppState;
 use crate::store::{NewUser, User};
 
@@ -72,7 +71,7 @@ async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
     Json(body): Json<NewUserBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AuthError> {
     require_admin(&caller)?;
     if body.username.is_empty()
         || !body
@@ -83,15 +82,16 @@ async fn create_user(
         return Err(ApiError::BadRequest(format!(
             "invalid username {:?}: use letters, digits, '_', '-', '.', '@'",
             body.username
-        )));
+        ))
+        .into());
     }
     if body.password.is_empty() {
-        return Err(ApiError::BadRequest(
-            "password must not be empty".to_owned(),
-        ));
+        return Err(ApiError::BadRequest("password must not be empty".to_owned()).into());
     }
-    let hash = passwords::hash_blocking(body.password)
-        .await
+    let hash = state
+        .hasher()
+        .hash(&body.password)
+        .await?
         .map_err(ApiError::Internal)?;
     let new = NewUser {
         username: body.username.clone(),
@@ -108,10 +108,7 @@ async fn create_user(
             *response.status_mut() = StatusCode::CREATED;
             Ok(response)
         }
-        None => Err(ApiError::Conflict(format!(
-            "user {} already exists",
-            body.username
-        ))),
+        None => Err(ApiError::Conflict(format!("user {} already exists", body.username)).into()),
     }
 }
 

@@ -17,6 +17,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use auth::{AliasToken, HttpSession, NewUser, User};
+pub use auth::AttemptClaim;
 pub use hierarchy::{
     Experiment, ExperimentAttrs, NewScanTree, NewSessionTree, Scan, ScanAttrs, ScanDicomFields,
     SessionDicomFields, Subject,
