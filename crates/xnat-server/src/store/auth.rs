@@ -380,6 +380,50 @@ impl Store {
         .transpose()
     }
 
+    /// Sets a new password hash and ends every session of the user, in one
+    /// transaction: whoever held a session with the old password is out.
+    /// False when there is no such user.
+    pub async fn set_password_hash(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = 0 \
+             WHERE username = $2",
+        )
+        .bind(password_hash)
+        .bind(username)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM http_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Enables or disables an account; disabling ends its sessions in the
+    /// same transaction. False when there is no such user.
+    pub async fn set_user_enabled(&self, username: &str, enabled: bool) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE users SET enabled = $1 WHERE username = $2")
+            .bind(i64::from(enabled))
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        if !enabled {
+            sqlx::query("DELETE FROM http_sessions WHERE username = $1")
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Ends every session of `username` (account disabled, password changed).
     pub async fn delete_user_sessions(&self, username: &str) -> Result<u64, sqlx::Error> {
         let done = sqlx::query("DELETE FROM http_sessions WHERE username = $1")
