@@ -12,6 +12,7 @@ crate::on_both_backends!(
     cross_site_cookie_writes_are_refused,
     answers_carry_security_headers_and_cookie_flags,
     member_emails_only_for_owners,
+    password_change_and_disabling_end_sessions,
 );
 
 async fn issue_token(s: &TestServer, auth: &Auth) -> Auth {
@@ -378,6 +379,79 @@ async fn member_emails_only_for_owners(s: &TestServer) {
     assert_eq!(real.text().await.unwrap(), ghost.text().await.unwrap());
     let logins: Vec<String> = emails(owner.clone()).await.into_iter().map(|(l, _)| l).collect();
     assert!(!logins.contains(&"no-such-user".to_owned()));
+}
+
+async fn password_change_and_disabling_end_sessions(s: &TestServer) {
+    let ivan = s.create_user("ivan").await;
+    let judy = s.create_user("judy").await;
+    let ivan_session = form_login(s, &ivan).await;
+    let judy_session = form_login(s, &judy).await;
+    let alive = |session: String| async move {
+        with_cookie(s, Method::GET, "/data/auth", &session)
+            .await
+            .status()
+    };
+    assert_eq!(alive(ivan_session.clone()).await, StatusCode::OK);
+
+    // Users change their own password; others' only as admin.
+    let r = s
+        .req(Method::PUT, "/xapi/users/judy", Some(&ivan))
+        .json(&serde_json::json!({"password": "Hijacked-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = s
+        .req(Method::PUT, "/xapi/users/ivan", Some(&ivan))
+        .json(&serde_json::json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "only admins enable accounts");
+    let r = s
+        .req(Method::PUT, "/xapi/users/ivan", Some(&ivan))
+        .json(&serde_json::json!({"password": "New-ivan-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(alive(ivan_session.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.get("/data/auth", &ivan).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password (cached before) no longer works"
+    );
+    let renewed = ("ivan".to_owned(), "New-ivan-2".to_owned());
+    assert_eq!(s.get("/data/auth", &renewed).await.status(), StatusCode::OK);
+    assert_eq!(alive(judy_session.clone()).await, StatusCode::OK);
+
+    // Disabling ends the sessions; enabling does not bring them back.
+    assert_eq!(s.get("/data/auth", &judy).await.status(), StatusCode::OK);
+    assert_eq!(
+        s.put("/xapi/users/judy/enabled/false", &s.admin())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(alive(judy_session.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.get("/data/auth", &judy).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.put("/xapi/users/judy/enabled/true", &s.admin())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(alive(judy_session).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(s.get("/data/auth", &judy).await.status(), StatusCode::OK);
+    assert_eq!(
+        s.put("/xapi/users/nobody/enabled/false", &s.admin())
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 impl TestServer {
