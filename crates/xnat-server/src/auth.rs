@@ -87,43 +87,43 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// `Set-Cookie` values binding a client to `session_id`, plus the expiry
-/// cookie xnatpy reads to pace its heartbeat. The session cookie is
-/// `HttpOnly` (no script reads it), `SameSite=Lax` (browsers leave it off
-/// cross-site sub-requests and form posts) and `Secure` when served over TLS.
+/// cookie xnatpy reads to pace its heartbeat.
 pub fn session_cookies(state: &AppState, session_id: &str) -> Vec<HeaderValue> {
-    let timeout_ms = state.config().session_timeout.as_millis();
-    let secure = if state.config().tls.is_some() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let mut out = Vec::new();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Lax{secure}"
-    )) {
-        out.push(v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "SESSION_EXPIRATION_TIME=\"{},{}\"; Path=/; SameSite=Lax{secure}",
+    session_cookie_values(
+        session_id,
         now_ms(),
-        timeout_ms
-    )) {
-        out.push(v);
+        state.config().session_timeout.as_millis(),
+        state.config().tls.is_some(),
+    )
+    .into_iter()
+    .filter_map(|cookie| HeaderValue::from_str(&cookie).ok())
+    .collect()
+}
+
+/// The cookie attributes: the session cookie is `HttpOnly` (no script
+/// reads it), `SameSite=Lax` (browsers leave it off cross-site form posts
+/// and sub-requests) and `Secure` when the server speaks TLS.
+fn cookie_attributes(tls: bool) -> &'static str {
+    if tls {
+        "Path=/; HttpOnly; SameSite=Lax; Secure"
+    } else {
+        "Path=/; HttpOnly; SameSite=Lax"
     }
-    out
+}
+
+fn session_cookie_values(session_id: &str, now: i64, timeout_ms: u128, tls: bool) -> Vec<String> {
+    let secure = if tls { "; Secure" } else { "" };
+    vec![
+        format!("{SESSION_COOKIE}={session_id}; {}", cookie_attributes(tls)),
+        // No secret in it, and XNAT's pages read it from script: not HttpOnly.
+        format!("SESSION_EXPIRATION_TIME=\"{now},{timeout_ms}\"; Path=/; SameSite=Lax{secure}"),
+    ]
 }
 
 /// The `Set-Cookie` value that removes the session cookie (logout).
 pub fn cleared_session_cookie(state: &AppState) -> Option<HeaderValue> {
-    let secure = if state.config().tls.is_some() {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
-    ))
-    .ok()
+    let attributes = cookie_attributes(state.config().tls.is_some());
+    HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Max-Age=0; {attributes}")).ok()
 }
 
 /// The one answer to every refused login: unknown user, wrong password,
@@ -259,9 +259,7 @@ pub async fn verify_token_secret(
     }
     let key = format!("token:{}", token.alias);
     if state.credentials().hit(&key, secret, &token.secret_hash) {
-        let accepted = store
-            .accept_remembered_token(&token, max_attempts)
-            .await?;
+        let accepted = store.accept_remembered_token(&token, max_attempts).await?;
         return Ok(accepted.then_some(token));
     }
     match store
@@ -418,4 +416,22 @@ async fn resolve_caller(
         )));
     }
     Ok((Caller::default(), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cookies_are_secure_only_under_tls() {
+        for tls in [false, true] {
+            let cookies = session_cookie_values("ABC", 1, 900_000, tls);
+            assert!(cookies[0].contains("; HttpOnly"), "{}", cookies[0]);
+            for cookie in &cookies {
+                assert!(cookie.contains("; SameSite=Lax"), "{cookie}");
+                assert_eq!(cookie.contains("; Secure"), tls, "{cookie}");
+            }
+        }
+        assert!(session_cookie_values("ABC", 1, 2, false)[0].starts_with("JSESSIONID=ABC; "));
+    }
 }

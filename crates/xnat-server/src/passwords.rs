@@ -8,8 +8,8 @@
 //! everyone beyond that away with [`HashingBusy`], and reuses a fixed set of
 //! argon2 memory buffers so memory stays flat whatever the traffic.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};

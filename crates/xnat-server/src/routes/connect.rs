@@ -170,10 +170,7 @@ async fn search_elements() -> Response {
     json(xnat_model::ResultSet::new("Elements", &["ELEMENT_NAME"]).to_json())
 }
 
-async fn issue_token(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Response, AuthError> {
+async fn issue_token(State(state): State<AppState>, caller: Caller) -> Result<Response, AuthError> {
     let user = caller.require_user()?;
     issue(&state, &user.username, user.id).await
 }

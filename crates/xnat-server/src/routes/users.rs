@@ -162,7 +162,8 @@ async fn update_user(
 ) -> Result<Response, AuthError> {
     let me = caller.require_user()?;
     let own_account = me.username == username;
-    if !caller.is_admin() && !(own_account && body.enabled.is_none()) {
+    let allowed = caller.is_admin() || (own_account && body.enabled.is_none());
+    if !allowed {
         return Err(ApiError::Forbidden(
             "Forbidden: only site administrators change other accounts or enable/disable them"
                 .to_owned(),
@@ -201,9 +202,9 @@ async fn set_enabled(
     Path((username, flag)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     require_admin(&caller)?;
-    let enabled: bool = flag.parse().map_err(|_| {
-        ApiError::BadRequest(format!("enabled flag {flag:?}: use true or false"))
-    })?;
+    let enabled: bool = flag
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("enabled flag {flag:?}: use true or false")))?;
     if !state.store().set_user_enabled(&username, enabled).await? {
         return Err(ApiError::not_found(format!("user {username}")));
     }

@@ -407,7 +407,11 @@ impl Store {
 
     /// Enables or disables an account; disabling ends its sessions in the
     /// same transaction. False when there is no such user.
-    pub async fn set_user_enabled(&self, username: &str, enabled: bool) -> Result<bool, sqlx::Error> {
+    pub async fn set_user_enabled(
+        &self,
+        username: &str,
+        enabled: bool,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE users SET enabled = $1 WHERE username = $2")
             .bind(i64::from(enabled))

@@ -148,7 +148,10 @@ async fn a_burst_of_wrong_guesses_locks_before_the_right_password(s: &TestServer
     }
     // Still locked after the burst.
     let (status, body) = status_and_body(s, "/data/auth", &bob).await;
-    assert_eq!((status, body.as_str()), (StatusCode::UNAUTHORIZED, LOGIN_FAILED));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, LOGIN_FAILED)
+    );
     let user = store.user("bob").await.unwrap().unwrap();
     assert!(user.locked_until > xnat_server::store::now_ms());
 }
@@ -175,7 +178,10 @@ async fn remembered_good_logins_reset_the_count(s: &TestServer, store: &Store) {
         s.get("/data/auth", &wrong).await;
     }
     let (status, body) = status_and_body(s, "/data/auth", &dave).await;
-    assert_eq!((status, body.as_str()), (StatusCode::UNAUTHORIZED, LOGIN_FAILED));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, LOGIN_FAILED)
+    );
 }
 
 async fn alias_token_guessing_is_locked_per_alias(s: &TestServer, store: &Store) {
@@ -210,7 +216,10 @@ async fn alias_token_guessing_is_locked_per_alias(s: &TestServer, store: &Store)
     assert_eq!(granted, LIMIT);
     // The alias is locked now: the right secret is refused everywhere…
     let (status, body) = status_and_body(s, "/data/auth", &good).await;
-    assert_eq!((status, body.as_str()), (StatusCode::UNAUTHORIZED, LOGIN_FAILED));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, LOGIN_FAILED)
+    );
     let validated: serde_json::Value = s
         .http
         .get(format!(

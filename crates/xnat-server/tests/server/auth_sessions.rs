@@ -233,7 +233,10 @@ async fn cross_site_cookie_writes_are_refused(s: &TestServer) {
     assert_eq!(accessibility().await, "public");
     let r = s
         .http
-        .put(format!("{}/data/projects/CSRF/accessibility/protected", s.url))
+        .put(format!(
+            "{}/data/projects/CSRF/accessibility/protected",
+            s.url
+        ))
         .header(header::COOKIE, &cookie)
         .header("referer", format!("{own_origin}/app/page"))
         .send()
@@ -284,10 +287,7 @@ async fn answers_carry_security_headers_and_cookie_flags(s: &TestServer) {
 
     // File downloads keep ranges (and resume) working.
     let resource = "/data/projects/HDRS/resources/DOCS";
-    assert_eq!(
-        s.put(resource, &admin).await.status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(s.put(resource, &admin).await.status(), StatusCode::CREATED);
     let body: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
     let r = s
         .req(
@@ -302,7 +302,11 @@ async fn answers_carry_security_headers_and_cookie_flags(s: &TestServer) {
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let r = s
-        .req(Method::GET, &format!("{resource}/files/a.bin"), Some(&admin))
+        .req(
+            Method::GET,
+            &format!("{resource}/files/a.bin"),
+            Some(&admin),
+        )
         .header(header::RANGE, "bytes=100-")
         .send()
         .await
@@ -373,11 +377,22 @@ async fn member_emails_only_for_owners(s: &TestServer) {
         "{seen_by_member:?}"
     );
     // Adding a name answers the same whether or not it is an account.
-    let real = s.put("/data/projects/MAIL/users/collaborator/pmember", &owner).await;
-    let ghost = s.put("/data/projects/MAIL/users/collaborator/no-such-user", &owner).await;
+    let real = s
+        .put("/data/projects/MAIL/users/collaborator/pmember", &owner)
+        .await;
+    let ghost = s
+        .put(
+            "/data/projects/MAIL/users/collaborator/no-such-user",
+            &owner,
+        )
+        .await;
     assert_eq!(real.status(), ghost.status());
     assert_eq!(real.text().await.unwrap(), ghost.text().await.unwrap());
-    let logins: Vec<String> = emails(owner.clone()).await.into_iter().map(|(l, _)| l).collect();
+    let logins: Vec<String> = emails(owner.clone())
+        .await
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
     assert!(!logins.contains(&"no-such-user".to_owned()));
 }
 
@@ -407,7 +422,11 @@ async fn password_change_and_disabling_end_sessions(s: &TestServer) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN, "only admins enable accounts");
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "only admins enable accounts"
+    );
     let r = s
         .req(Method::PUT, "/xapi/users/ivan", Some(&ivan))
         .json(&serde_json::json!({"password": "New-ivan-2"}))
