@@ -215,26 +215,32 @@ pub async fn verify_credentials(
         }
         return Err(login_failed());
     }
-    match store
-        .claim_login_attempt(&user.username, max_attempts, lock_ms)
-        .await?
-    {
-        AttemptClaim::Granted => {}
-        AttemptClaim::Refused | AttemptClaim::Unknown => {
-            state.hasher().verify_dummy(password).await?;
-            return Err(login_failed());
-        }
-    }
-    if !state.hasher().verify(password, &user.password_hash).await? {
-        return Err(login_failed());
-    }
-    store.login_succeeded(&user.username).await?;
-    if !user.enabled {
-        return Err(login_failed());
-    }
-    state
+    let matched = state
         .credentials()
-        .remember(&key, password, &user.password_hash);
+        .single_flight(&key, password, || async {
+            match store
+                .claim_login_attempt(&user.username, max_attempts, lock_ms)
+                .await?
+            {
+                AttemptClaim::Granted => {}
+                AttemptClaim::Refused | AttemptClaim::Unknown => {
+                    state.hasher().verify_dummy(password).await?;
+                    return Ok(false);
+                }
+            }
+            if !state.hasher().verify(password, &user.password_hash).await? {
+                return Ok(false);
+            }
+            store.login_succeeded(&user.username).await?;
+            state
+                .credentials()
+                .remember(&key, password, &user.password_hash);
+            Ok::<bool, AuthError>(true)
+        })
+        .await?;
+    if !matched || !user.enabled {
+        return Err(login_failed());
+    }
     Ok(Verified {
         user,
         token_alias: None,
@@ -262,24 +268,30 @@ pub async fn verify_token_secret(
         let accepted = store.accept_remembered_token(&token, max_attempts).await?;
         return Ok(accepted.then_some(token));
     }
-    match store
-        .claim_token_attempt(&token.alias, max_attempts, lock_ms)
-        .await?
-    {
-        AttemptClaim::Granted => {}
-        AttemptClaim::Refused | AttemptClaim::Unknown => {
-            state.hasher().verify_dummy(secret).await?;
-            return Ok(None);
-        }
-    }
-    if !state.hasher().verify(secret, &token.secret_hash).await? {
-        return Ok(None);
-    }
-    store.token_attempt_succeeded(&token.alias).await?;
-    state
+    let matched = state
         .credentials()
-        .remember(&key, secret, &token.secret_hash);
-    Ok(Some(token))
+        .single_flight(&key, secret, || async {
+            match store
+                .claim_token_attempt(&token.alias, max_attempts, lock_ms)
+                .await?
+            {
+                AttemptClaim::Granted => {}
+                AttemptClaim::Refused | AttemptClaim::Unknown => {
+                    state.hasher().verify_dummy(secret).await?;
+                    return Ok(false);
+                }
+            }
+            if !state.hasher().verify(secret, &token.secret_hash).await? {
+                return Ok(false);
+            }
+            store.token_attempt_succeeded(&token.alias).await?;
+            state
+                .credentials()
+                .remember(&key, secret, &token.secret_hash);
+            Ok::<bool, AuthError>(true)
+        })
+        .await?;
+    Ok(matched.then_some(token))
 }
 
 async fn verify_token(state: &AppState, alias: &str, secret: &str) -> Result<Verified, AuthError> {

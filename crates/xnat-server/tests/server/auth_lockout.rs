@@ -69,6 +69,7 @@ on_both_backends_with_lockout!(
     alias_token_guessing_is_locked_per_alias,
     every_refused_login_answers_the_same,
     an_expired_token_ends_its_sessions,
+    parallel_first_logins_with_the_right_password_all_succeed,
 );
 
 async fn status_and_body(s: &TestServer, path: &str, auth: &Auth) -> (StatusCode, String) {
@@ -333,4 +334,25 @@ async fn an_expired_token_ends_its_sessions(s: &TestServer, store: &Store) {
         .await
         .unwrap();
     assert_eq!(check().await, StatusCode::UNAUTHORIZED);
+}
+
+/// A client opening many connections at once with the right password (no
+/// session or cached check yet) is one login attempt, not one per
+/// connection: it must not trip the lockout on itself.
+async fn parallel_first_logins_with_the_right_password_all_succeed(s: &TestServer, store: &Store) {
+    let (name, password) = s.create_user("ken").await;
+    let mut logins = Vec::new();
+    for _ in 0..(4 * LIMIT) {
+        let request = s
+            .req(Method::GET, "/data/auth", None)
+            .basic_auth(&name, Some(&password));
+        logins.push(tokio::spawn(async move {
+            request.send().await.unwrap().status()
+        }));
+    }
+    for login in logins {
+        assert_eq!(login.await.unwrap(), StatusCode::OK);
+    }
+    let user = store.user("ken").await.unwrap().unwrap();
+    assert_eq!((user.failed_logins, user.locked_until), (0, 0));
 }
