@@ -201,6 +201,11 @@ pub async fn verify_credentials(
     let store = state.store();
     let (max_attempts, lock_ms) = lockout_limits(state);
     let Some(user) = store.user(username).await? else {
+        // The same statements and hash as a wrong password; the claim
+        // matches no row (unknown names are not counted: nothing to lock).
+        store
+            .claim_login_attempt(username, max_attempts, lock_ms)
+            .await?;
         state.hasher().verify_dummy(password).await?;
         return Err(login_failed());
     };
