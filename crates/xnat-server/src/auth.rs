@@ -1,18 +1,21 @@
 //! Who is calling: HTTP Basic (password or alias token), the `JSESSIONID`
 //! cookie, or nobody. One middleware resolves the caller for every route and
-//! stores a [`Caller`] in the request extensions.
+//! stores a [`Caller`] in the request extensions. Also owns the login rules:
+//! attempts counted before hashing, lockout per user and per alias token,
+//! one answer for every refused login, and sessions that end with the token
+//! that opened them.
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use crate::error::ApiError;
-use crate::passwords;
+use crate::passwords::{self, HashingBusy};
 use crate::state::AppState;
-use crate::store::{User, now_ms};
+use crate::store::{AliasToken, AttemptClaim, User, now_ms};
 
 /// The authenticated user (if any) of one request.
 #[derive(Debug, Clone, Default)]
@@ -83,105 +86,248 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
-/// `Set-Cookie` value binding a client to `session_id`; also the expiry
+/// `Set-Cookie` values binding a client to `session_id`, plus the expiry
 /// cookie xnatpy reads to pace its heartbeat.
 pub fn session_cookies(state: &AppState, session_id: &str) -> Vec<HeaderValue> {
-    let timeout_ms = state.config().session_timeout.as_millis();
-    let mut out = Vec::new();
-    if let Ok(v) =
-        HeaderValue::from_str(&format!("{SESSION_COOKIE}={session_id}; Path=/; HttpOnly"))
-    {
-        out.push(v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "SESSION_EXPIRATION_TIME=\"{},{}\"; Path=/",
+    session_cookie_values(
+        session_id,
         now_ms(),
-        timeout_ms
-    )) {
-        out.push(v);
-    }
-    out
+        state.config().session_timeout.as_millis(),
+        state.config().tls.is_some(),
+    )
+    .into_iter()
+    .filter_map(|cookie| HeaderValue::from_str(&cookie).ok())
+    .collect()
 }
 
-fn login_failed() -> ApiError {
-    ApiError::Unauthorized("Login attempt failed. Please try again.".to_owned())
+/// The cookie attributes: the session cookie is `HttpOnly` (no script
+/// reads it), `SameSite=Lax` (browsers leave it off cross-site form posts
+/// and sub-requests) and `Secure` when the server speaks TLS.
+fn cookie_attributes(tls: bool) -> &'static str {
+    if tls {
+        "Path=/; HttpOnly; SameSite=Lax; Secure"
+    } else {
+        "Path=/; HttpOnly; SameSite=Lax"
+    }
+}
+
+fn session_cookie_values(session_id: &str, now: i64, timeout_ms: u128, tls: bool) -> Vec<String> {
+    let secure = if tls { "; Secure" } else { "" };
+    vec![
+        format!("{SESSION_COOKIE}={session_id}; {}", cookie_attributes(tls)),
+        // No secret in it, and XNAT's pages read it from script: not HttpOnly.
+        format!("SESSION_EXPIRATION_TIME=\"{now},{timeout_ms}\"; Path=/; SameSite=Lax{secure}"),
+    ]
+}
+
+/// The `Set-Cookie` value that removes the session cookie (logout).
+pub fn cleared_session_cookie(state: &AppState) -> Option<HeaderValue> {
+    let attributes = cookie_attributes(state.config().tls.is_some());
+    HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Max-Age=0; {attributes}")).ok()
+}
+
+/// The one answer to every refused login: unknown user, wrong password,
+/// locked or disabled account all look the same, so none of them tells a
+/// guesser which names exist or which accounts are locked.
+pub const LOGIN_FAILED: &str = "Login attempt failed: wrong username or password, or the account is locked or disabled; check the credentials or try again later";
+
+fn login_failed() -> AuthError {
+    AuthError::Api(ApiError::Unauthorized(LOGIN_FAILED.to_owned()))
+}
+
+/// Why credentials were not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// Too many credential checks in flight: 503 with `Retry-After`.
+    #[error(transparent)]
+    Busy(#[from] HashingBusy),
+}
+
+impl From<sqlx::Error> for AuthError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Api(err.into())
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Api(err) => err.into_response(),
+            Self::Busy(busy) => {
+                let mut response =
+                    crate::routes::text(StatusCode::SERVICE_UNAVAILABLE, busy.to_string());
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(passwords::BUSY_RETRY_AFTER_SECS),
+                );
+                response
+            }
+        }
+    }
+}
+
+/// Credentials that passed [`verify_credentials`].
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub user: User,
+    /// The alias token used, when the credentials were `alias:secret`.
+    pub token_alias: Option<String>,
+}
+
+fn lockout_limits(state: &AppState) -> (i64, i64) {
+    let config = state.config();
+    (
+        i64::from(config.max_failed_logins),
+        i64::try_from(config.lockout.as_millis()).unwrap_or(i64::MAX),
+    )
 }
 
 /// Checks a username/password pair (or alias/secret) with lockout rules.
+///
+/// Every attempt that needs a hash is counted before the hash runs (see
+/// [`crate::store::Store::claim_login_attempt`]); refused, unknown and
+/// locked attempts run a dummy hash through the same bounded pool, so
+/// neither the answer nor its cost tells them apart from a wrong password.
 pub async fn verify_credentials(
     state: &AppState,
     username: &str,
     password: &str,
-) -> Result<User, ApiError> {
-    let store = state.store();
+) -> Result<Verified, AuthError> {
     if uuid::Uuid::parse_str(username).is_ok() {
-        let token = store
-            .alias_token(username)
-            .await?
-            .ok_or_else(login_failed)?;
-        if !token.enabled || token.expires < now_ms() {
-            return Err(login_failed());
-        }
-        let key = format!("token:{}", token.alias);
-        if !state.credentials().hit(&key, password, &token.secret_hash) {
-            if !passwords::verify_blocking(password.to_owned(), token.secret_hash.clone()).await {
-                return Err(login_failed());
-            }
-            state
-                .credentials()
-                .remember(&key, password, &token.secret_hash);
-        }
-        let user = store
-            .user(&token.username)
-            .await?
-            .ok_or_else(login_failed)?;
-        if !user.enabled {
-            return Err(login_failed());
-        }
-        return Ok(user);
+        return verify_token(state, username, password).await;
     }
-    let user = store.user(username).await?.ok_or_else(login_failed)?;
-    if user.locked_until > now_ms() {
-        return Err(ApiError::Unauthorized(format!(
-            "Account {username} is locked after {} failed logins; try again later",
-            state.config().max_failed_logins
-        )));
-    }
-    if !user.enabled {
-        return Err(ApiError::Unauthorized(format!(
-            "Account {username} is disabled"
-        )));
-    }
+    let store = state.store();
+    let (max_attempts, lock_ms) = lockout_limits(state);
+    let Some(user) = store.user(username).await? else {
+        // The same statements and hash as a wrong password; the claim
+        // matches no row (unknown names are not counted: nothing to lock).
+        store
+            .claim_login_attempt(username, max_attempts, lock_ms)
+            .await?;
+        state.hasher().verify_dummy(password).await?;
+        return Err(login_failed());
+    };
     let key = format!("user:{}", user.username);
     if state.credentials().hit(&key, password, &user.password_hash) {
-        return Ok(user);
-    }
-    if !passwords::verify_blocking(password.to_owned(), user.password_hash.clone()).await {
-        let lock_ms = i64::try_from(state.config().lockout.as_millis()).unwrap_or(i64::MAX);
-        store
-            .record_failed_login(
-                username,
-                i64::from(state.config().max_failed_logins),
-                lock_ms,
-            )
-            .await?;
+        // Only the holder of the password gets here; the lock still holds.
+        if user.enabled && store.accept_remembered_login(&user, max_attempts).await? {
+            return Ok(Verified {
+                user,
+                token_alias: None,
+            });
+        }
         return Err(login_failed());
     }
-    if user.failed_logins > 0 {
-        store.reset_failed_logins(username).await?;
-    }
-    state
+    let matched = state
         .credentials()
-        .remember(&key, password, &user.password_hash);
-    Ok(user)
+        .single_flight(&key, password, || async {
+            match store
+                .claim_login_attempt(&user.username, max_attempts, lock_ms)
+                .await?
+            {
+                AttemptClaim::Granted => {}
+                AttemptClaim::Refused | AttemptClaim::Unknown => {
+                    state.hasher().verify_dummy(password).await?;
+                    return Ok(false);
+                }
+            }
+            if !state.hasher().verify(password, &user.password_hash).await? {
+                return Ok(false);
+            }
+            store.login_succeeded(&user.username).await?;
+            state
+                .credentials()
+                .remember(&key, password, &user.password_hash);
+            Ok::<bool, AuthError>(true)
+        })
+        .await?;
+    if !matched || !user.enabled {
+        return Err(login_failed());
+    }
+    Ok(Verified {
+        user,
+        token_alias: None,
+    })
 }
 
-/// Opens a server-side session for `user`; returns its ID.
-pub async fn open_session(state: &AppState, user: &User) -> Result<String, ApiError> {
+/// Checks an alias token's secret, counted and locked per alias exactly
+/// like a user's password (aliases are as guessable a target as names).
+pub async fn verify_token_secret(
+    state: &AppState,
+    alias: &str,
+    secret: &str,
+) -> Result<Option<AliasToken>, AuthError> {
+    let store = state.store();
+    let (max_attempts, lock_ms) = lockout_limits(state);
+    let Some(token) = store.alias_token(alias).await? else {
+        state.hasher().verify_dummy(secret).await?;
+        return Ok(None);
+    };
+    if !token.enabled || token.expires < now_ms() {
+        return Ok(None);
+    }
+    let key = format!("token:{}", token.alias);
+    if state.credentials().hit(&key, secret, &token.secret_hash) {
+        let accepted = store.accept_remembered_token(&token, max_attempts).await?;
+        return Ok(accepted.then_some(token));
+    }
+    let matched = state
+        .credentials()
+        .single_flight(&key, secret, || async {
+            match store
+                .claim_token_attempt(&token.alias, max_attempts, lock_ms)
+                .await?
+            {
+                AttemptClaim::Granted => {}
+                AttemptClaim::Refused | AttemptClaim::Unknown => {
+                    state.hasher().verify_dummy(secret).await?;
+                    return Ok(false);
+                }
+            }
+            if !state.hasher().verify(secret, &token.secret_hash).await? {
+                return Ok(false);
+            }
+            store.token_attempt_succeeded(&token.alias).await?;
+            state
+                .credentials()
+                .remember(&key, secret, &token.secret_hash);
+            Ok::<bool, AuthError>(true)
+        })
+        .await?;
+    Ok(matched.then_some(token))
+}
+
+async fn verify_token(state: &AppState, alias: &str, secret: &str) -> Result<Verified, AuthError> {
+    let token = verify_token_secret(state, alias, secret)
+        .await?
+        .ok_or_else(login_failed)?;
+    let user = state
+        .store()
+        .user(&token.username)
+        .await?
+        .ok_or_else(login_failed)?;
+    if !user.enabled {
+        return Err(login_failed());
+    }
+    Ok(Verified {
+        user,
+        token_alias: Some(token.alias),
+    })
+}
+
+/// Opens a server-side session for `user`; returns its ID. `token_alias`
+/// names the alias token it is opened with, if any.
+pub async fn open_session(
+    state: &AppState,
+    user: &User,
+    token_alias: Option<&str>,
+) -> Result<String, ApiError> {
     let id = passwords::session_id();
     state
         .store()
-        .create_http_session(&id, &user.username)
+        .create_http_session(&id, &user.username, token_alias)
         .await?;
     Ok(id)
 }
@@ -225,7 +371,7 @@ async fn resolve_caller(
     state: &AppState,
     headers: &HeaderMap,
     path: &str,
-) -> Result<(Caller, Option<String>), ApiError> {
+) -> Result<(Caller, Option<String>), AuthError> {
     let store = state.store();
     let basic = basic_credentials(headers);
     let mut stale_cookie = false;
@@ -233,8 +379,15 @@ async fn resolve_caller(
         let timeout_ms =
             i64::try_from(state.config().session_timeout.as_millis()).unwrap_or(i64::MAX);
         match store.http_session_with_user(&id).await? {
-            Some((session, user)) if session.last_seen + timeout_ms >= now_ms() => {
-                let same_user = basic.as_ref().is_none_or(|(u, _)| *u == session.username);
+            Some((session, user))
+                if session.last_seen + timeout_ms >= now_ms()
+                    && session.credential_alive(now_ms()) =>
+            {
+                // Clients send their Basic name (a user or the token alias
+                // that opened the session) next to the cookie.
+                let same_user = basic.as_ref().is_none_or(|(u, _)| {
+                    *u == session.username || session.token_alias.as_deref() == Some(u.as_str())
+                });
                 if same_user
                     && let Some(user) = user
                     && user.enabled
@@ -264,20 +417,38 @@ async fn resolve_caller(
         }
     }
     if let Some((username, password)) = basic {
-        let user = verify_credentials(state, &username, &password).await?;
-        let id = open_session(state, &user).await?;
+        let verified = verify_credentials(state, &username, &password).await?;
+        let id = open_session(state, &verified.user, verified.token_alias.as_deref()).await?;
         return Ok((
             Caller {
-                user: Some(user),
+                user: Some(verified.user),
                 session_id: Some(id.clone()),
             },
             Some(id),
         ));
     }
     if stale_cookie && !tolerates_stale_session(path) {
-        return Err(ApiError::Unauthorized(
+        return Err(AuthError::Api(ApiError::Unauthorized(
             "Session expired or invalid: log in again".to_owned(),
-        ));
+        )));
     }
     Ok((Caller::default(), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cookies_are_secure_only_under_tls() {
+        for tls in [false, true] {
+            let cookies = session_cookie_values("ABC", 1, 900_000, tls);
+            assert!(cookies[0].contains("; HttpOnly"), "{}", cookies[0]);
+            for cookie in &cookies {
+                assert!(cookie.contains("; SameSite=Lax"), "{cookie}");
+                assert_eq!(cookie.contains("; Secure"), tls, "{cookie}");
+            }
+        }
+        assert!(session_cookie_values("ABC", 1, 2, false)[0].starts_with("JSESSIONID=ABC; "));
+    }
 }

@@ -4,9 +4,16 @@
 //! the server's memory. A hit needs the same password (compared through a
 //! keyed SHA-256, never stored in clear), the same stored hash (a password
 //! change invalidates it) and an entry younger than [`CACHE_TTL`].
+//!
+//! Also coalesces concurrent checks of the same credentials
+//! ([`CredentialCache::single_flight`]): a client opening several
+//! connections at once with a correct password counts as one login attempt,
+//! not several (which could trip the lockout), and a flood repeating one
+//! guess costs one hash.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -22,7 +29,12 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct CredentialCache {
     key: [u8; 32],
     entries: Mutex<HashMap<String, Entry>>,
+    /// Checks in progress, by (who, keyed digest of the secret); the slot
+    /// holds the outcome once the first check finished.
+    in_flight: Mutex<HashMap<(String, [u8; 32]), Flight>>,
 }
+
+type Flight = Arc<tokio::sync::Mutex<Option<bool>>>;
 
 #[derive(Debug)]
 struct Entry {
@@ -38,6 +50,7 @@ impl Default for CredentialCache {
         Self {
             key,
             entries: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -80,6 +93,46 @@ impl CredentialCache {
         }
     }
 
+    /// Runs `check` for (`who`, `secret`) unless the same check is already
+    /// running; then waits for it and shares its outcome. An error is not
+    /// shared: the next waiter runs its own check.
+    pub async fn single_flight<E, Fut>(
+        &self,
+        who: &str,
+        secret: &str,
+        check: impl FnOnce() -> Fut,
+    ) -> Result<bool, E>
+    where
+        Fut: Future<Output = Result<bool, E>>,
+    {
+        let slot_key = (who.to_owned(), self.digest(secret));
+        let Some(flight) = self.in_flight.lock().ok().map(|mut flights| {
+            flights
+                .entry(slot_key.clone())
+                .or_insert_with(Flight::default)
+                .clone()
+        }) else {
+            return check().await;
+        };
+        let mut outcome = flight.lock().await;
+        if let Some(shared) = *outcome {
+            return Ok(shared);
+        }
+        let result = check().await;
+        if let Ok(matched) = &result {
+            *outcome = Some(*matched);
+        }
+        drop(outcome);
+        if let Ok(mut flights) = self.in_flight.lock()
+            && flights
+                .get(&slot_key)
+                .is_some_and(|current| Arc::ptr_eq(current, &flight))
+        {
+            flights.remove(&slot_key);
+        }
+        result
+    }
+
     pub fn forget(&self, who: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(who);
@@ -89,7 +142,51 @@ impl CredentialCache {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_identical_checks_run_once() {
+        let cache = Arc::new(CredentialCache::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let mut checks = Vec::new();
+        for _ in 0..8 {
+            let (cache, runs, gate) = (cache.clone(), runs.clone(), gate.clone());
+            checks.push(tokio::spawn(async move {
+                cache
+                    .single_flight("user:a", "pw", || async {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        // Held until every caller has queued behind this one.
+                        let _open = gate.acquire().await;
+                        Ok::<bool, ()>(true)
+                    })
+                    .await
+            }));
+        }
+        while cache
+            .in_flight
+            .lock()
+            .unwrap()
+            .values()
+            .next()
+            .is_none_or(|flight| Arc::strong_count(flight) < 9)
+        {
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(1);
+        for check in checks {
+            assert_eq!(check.await.unwrap(), Ok(true));
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(cache.in_flight.lock().unwrap().is_empty());
+        // A different secret is a different check.
+        let other = cache
+            .single_flight("user:a", "other", || async { Ok::<bool, ()>(false) })
+            .await;
+        assert_eq!(other, Ok(false));
+    }
 
     #[test]
     fn hits_only_the_same_secret_and_hash() {

@@ -22,6 +22,7 @@ struct Inner {
     archive_root: PathBuf,
     staging_root: PathBuf,
     credentials: CredentialCache,
+    hasher: passwords::Hasher,
 }
 
 /// What start-up did that the operator must learn about.
@@ -84,6 +85,7 @@ impl AppState {
                 )
                 .await?;
         }
+        let hasher = passwords::Hasher::new().map_err(ServerError::Hash)?;
         Ok((
             Self {
                 inner: Arc::new(Inner {
@@ -92,6 +94,7 @@ impl AppState {
                     archive_root,
                     staging_root,
                     credentials: CredentialCache::default(),
+                    hasher,
                 }),
             },
             report,
@@ -113,6 +116,11 @@ impl AppState {
     /// Recently verified passwords and token secrets.
     pub fn credentials(&self) -> &CredentialCache {
         &self.inner.credentials
+    }
+
+    /// The bounded pool every request-driven password hash runs in.
+    pub fn hasher(&self) -> &passwords::Hasher {
+        &self.inner.hasher
     }
 
     /// `DATA/archive`: every resource folder lives below it.

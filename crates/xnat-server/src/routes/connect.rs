@@ -10,7 +10,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::{json, text};
-use crate::auth::{self, Caller, SESSION_COOKIE};
+use crate::auth::{self, AuthError, Caller};
 use crate::error::ApiError;
 use crate::passwords;
 use crate::schema;
@@ -75,9 +75,9 @@ struct LoginForm {
 async fn login(
     State(state): State<AppState>,
     Form(form): Form<LoginForm>,
-) -> Result<Response, ApiError> {
-    let user = auth::verify_credentials(&state, &form.username, &form.password).await?;
-    let id = auth::open_session(&state, &user).await?;
+) -> Result<Response, AuthError> {
+    let verified = auth::verify_credentials(&state, &form.username, &form.password).await?;
+    let id = auth::open_session(&state, &verified.user, verified.token_alias.as_deref()).await?;
     Ok(with_session_cookie(
         &state,
         text(StatusCode::OK, id.clone()),
@@ -105,7 +105,7 @@ async fn jsession(State(state): State<AppState>, caller: Caller) -> Result<Respo
     let user = caller.require_user()?;
     let id = match &caller.session_id {
         Some(id) => id.clone(),
-        None => auth::open_session(&state, user).await?,
+        None => auth::open_session(&state, user, None).await?,
     };
     Ok(with_session_cookie(
         &state,
@@ -124,7 +124,7 @@ async fn logout(
         state.store().delete_http_session(&id).await?;
     }
     let mut response = text(StatusCode::OK, "");
-    if let Ok(v) = HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; Max-Age=0")) {
+    if let Some(v) = auth::cleared_session_cookie(&state) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(response)
@@ -170,7 +170,7 @@ async fn search_elements() -> Response {
     json(xnat_model::ResultSet::new("Elements", &["ELEMENT_NAME"]).to_json())
 }
 
-async fn issue_token(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn issue_token(State(state): State<AppState>, caller: Caller) -> Result<Response, AuthError> {
     let user = caller.require_user()?;
     issue(&state, &user.username, user.id).await
 }
@@ -179,12 +179,13 @@ async fn issue_token_for(
     State(state): State<AppState>,
     caller: Caller,
     Path(username): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AuthError> {
     caller.require_user()?;
     if !caller.is_admin() {
         return Err(ApiError::Forbidden(
             "Forbidden: only site administrators issue tokens for other users".to_owned(),
-        ));
+        )
+        .into());
     }
     let user = state
         .store()
@@ -194,11 +195,13 @@ async fn issue_token_for(
     issue(&state, &user.username, user.id).await
 }
 
-async fn issue(state: &AppState, username: &str, user_id: i64) -> Result<Response, ApiError> {
+async fn issue(state: &AppState, username: &str, user_id: i64) -> Result<Response, AuthError> {
     let alias = uuid::Uuid::new_v4().to_string();
     let secret = passwords::random_secret(64);
-    let hash = passwords::hash_blocking(secret.clone())
-        .await
+    let hash = state
+        .hasher()
+        .hash(&secret)
+        .await?
         .map_err(ApiError::Internal)?;
     let lifetime = i64::try_from(state.config().token_lifetime.as_millis()).unwrap_or(i64::MAX);
     let token = state
@@ -222,39 +225,37 @@ async fn issue(state: &AppState, username: &str, user_id: i64) -> Result<Respons
     ))
 }
 
+/// `invalidate/{alias}/{secret}`: disables the token and ends every
+/// session it opened. The secret is checked like a login (counted per
+/// alias), and tokens the caller may not manage look absent.
 async fn invalidate_token(
     State(state): State<AppState>,
     caller: Caller,
     Path((alias, secret)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AuthError> {
     caller.require_user()?;
-    let token = state
-        .store()
-        .alias_token(&alias)
+    let not_found = || AuthError::Api(ApiError::not_found(format!("token {alias}")));
+    let token = auth::verify_token_secret(&state, &alias, &secret)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("token {alias}")))?;
+        .ok_or_else(not_found)?;
     let owner_or_admin = caller.is_admin() || caller.username() == Some(token.username.as_str());
-    if !owner_or_admin || !passwords::verify_blocking(secret, token.secret_hash.clone()).await {
-        return Err(ApiError::not_found(format!("token {alias}")));
+    if !owner_or_admin {
+        return Err(not_found());
     }
     state.store().disable_alias_token(&alias).await?;
+    state.credentials().forget(&format!("token:{alias}"));
     Ok(text(StatusCode::OK, ""))
 }
 
+/// `validate/{alias}/{secret}`: anonymous, so it is a guessing oracle
+/// unless it shares the login's per-alias counting and bounded hashing.
 async fn validate_token(
     State(state): State<AppState>,
     Path((alias, secret)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let valid = match state.store().alias_token(&alias).await? {
-        Some(token) if token.enabled && token.expires >= now_ms() => {
-            passwords::verify_blocking(secret, token.secret_hash.clone())
-                .await
-                .then_some(token.username)
-        }
-        _ => None,
-    };
+) -> Result<Response, AuthError> {
+    let valid = auth::verify_token_secret(&state, &alias, &secret).await?;
     Ok(json(match valid {
-        Some(username) => serde_json::json!({ "valid": username }).to_string(),
+        Some(token) => serde_json::json!({ "valid": token.username }).to_string(),
         None => "{}".to_owned(),
     }))
 }

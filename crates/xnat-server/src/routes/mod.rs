@@ -8,6 +8,10 @@
 //!
 //! More specific routes (e.g. `/data/services/import`) can be merged next to
 //! these: axum prefers static segments over the archive's catch-all.
+//!
+//! [`browser_safety`] wraps everything (outside authentication): the CSRF
+//! check for cookie-authenticated writes and the security headers on every
+//! answer.
 
 pub mod archive;
 pub mod connect;
@@ -15,11 +19,13 @@ pub mod ingest;
 pub mod users;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
-use axum::middleware;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The whole application with authentication applied to every route.
@@ -34,7 +40,102 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .layer(middleware::from_fn(browser_safety))
         .with_state(state)
+}
+
+/// The CSP of API answers: nothing may load from them or frame them.
+const API_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Cross-site request forgery defence and security headers, one layer.
+///
+/// A browser attaches the `JSESSIONID` cookie to a form another site posts
+/// to us. Such a request is refused (403, nothing run) when it changes
+/// state, carries the cookie and no `Authorization`, and the browser marks
+/// it as foreign: `Sec-Fetch-Site: cross-site`, or an `Origin` (else
+/// `Referer`) naming another host than the request's own `Host`. Scripts
+/// (xnatpy, pyxnat, curl) send neither header and are never refused; Basic
+/// credentials are not ambient to another site's page, so Basic requests
+/// pass too.
+///
+/// Every answer gets `nosniff`, `DENY` framing and (unless the handler set
+/// one) the API CSP; answers that are not byte-range file downloads get
+/// `Cache-Control: no-store`, so user data never lands in shared caches.
+pub async fn browser_safety(request: Request, next: Next) -> Response {
+    let refused = is_cross_site_cookie_write(request.method(), request.headers());
+    let mut response = if refused {
+        ApiError::Forbidden(
+            "Forbidden: cross-site request with a session cookie refused; send the request from this site's own pages or with credentials".to_owned(),
+        )
+        .into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CONTENT_SECURITY_POLICY),
+        );
+    }
+    let file_download =
+        headers.contains_key(header::ACCEPT_RANGES) || headers.contains_key(header::CONTENT_RANGE);
+    if !file_download && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+fn is_cross_site_cookie_write(method: &Method, headers: &HeaderMap) -> bool {
+    let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !changes_state
+        || auth::session_cookie(headers).is_none()
+        || headers.contains_key(header::AUTHORIZATION)
+    {
+        return false;
+    }
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
+    {
+        return true;
+    }
+    let claimed = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER));
+    match claimed {
+        None => false,
+        Some(value) => !same_host(value, headers.get(header::HOST)),
+    }
+}
+
+/// True when the `Origin`/`Referer` value names the request's own host
+/// (and port). Unparsable values (`Origin: null`) count as foreign.
+fn same_host(claimed: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+    let (Some(claimed), Some(host)) = (
+        claimed.to_str().ok().and_then(|v| url::Url::parse(v).ok()),
+        host.and_then(|h| h.to_str().ok()),
+    ) else {
+        return false;
+    };
+    let Some(claimed_host) = claimed.host_str() else {
+        return false;
+    };
+    let claimed_authority = match claimed.port() {
+        Some(port) => format!("{claimed_host}:{port}"),
+        None => claimed_host.to_owned(),
+    };
+    let host = host.trim().to_ascii_lowercase();
+    let with_default_port = claimed
+        .port_or_known_default()
+        .map(|port| format!("{claimed_host}:{port}"));
+    host == claimed_authority || Some(&host) == with_default_port.as_ref()
 }
 
 async fn not_found() -> crate::error::ApiError {

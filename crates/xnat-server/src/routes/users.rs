@@ -1,24 +1,26 @@
-//! `/xapi/users`: site user management (admin only for listing and
-//! creation; users may read their own record).
+//! `/xapi/users`: site user management (admin only for listing, creation
+//! and enabling; users may read their own record and change their own
+//! password). A password change or a disabled account ends the user's
+//! sessions and forgets their cached credentials.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::json;
-use crate::auth::Caller;
+use crate::auth::{AuthError, Caller};
 use crate::error::ApiError;
-use crate::passwords;
 use crate::state::AppState;
 use crate::store::{NewUser, User};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/xapi/users", get(list_users).post(create_user))
-        .route("/xapi/users/{username}", get(get_user))
+        .route("/xapi/users/{username}", get(get_user).put(update_user))
+        .route("/xapi/users/{username}/enabled/{flag}", put(set_enabled))
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,7 +74,7 @@ async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
     Json(body): Json<NewUserBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AuthError> {
     require_admin(&caller)?;
     if body.username.is_empty()
         || !body
@@ -83,15 +85,16 @@ async fn create_user(
         return Err(ApiError::BadRequest(format!(
             "invalid username {:?}: use letters, digits, '_', '-', '.', '@'",
             body.username
-        )));
+        ))
+        .into());
     }
     if body.password.is_empty() {
-        return Err(ApiError::BadRequest(
-            "password must not be empty".to_owned(),
-        ));
+        return Err(ApiError::BadRequest("password must not be empty".to_owned()).into());
     }
-    let hash = passwords::hash_blocking(body.password)
-        .await
+    let hash = state
+        .hasher()
+        .hash(&body.password)
+        .await?
         .map_err(ApiError::Internal)?;
     let new = NewUser {
         username: body.username.clone(),
@@ -108,10 +111,7 @@ async fn create_user(
             *response.status_mut() = StatusCode::CREATED;
             Ok(response)
         }
-        None => Err(ApiError::Conflict(format!(
-            "user {} already exists",
-            body.username
-        ))),
+        None => Err(ApiError::Conflict(format!("user {} already exists", body.username)).into()),
     }
 }
 
@@ -142,4 +142,72 @@ async fn get_user(
         Some(user) => Ok(json(user_json(&user).to_string())),
         None => Err(ApiError::not_found(format!("user {username}"))),
     }
+}
+
+/// `PUT /xapi/users/{username}`: the fields XNAT's user JSON may change
+/// here. Only `password` and `enabled` are applied; both end sessions.
+#[derive(Debug, Deserialize)]
+struct UserUpdate {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    Json(body): Json<UserUpdate>,
+) -> Result<Response, AuthError> {
+    let me = caller.require_user()?;
+    let own_account = me.username == username;
+    let allowed = caller.is_admin() || (own_account && body.enabled.is_none());
+    if !allowed {
+        return Err(ApiError::Forbidden(
+            "Forbidden: only site administrators change other accounts or enable/disable them"
+                .to_owned(),
+        )
+        .into());
+    }
+    let store = state.store();
+    if store.user(&username).await?.is_none() {
+        return Err(ApiError::not_found(format!("user {username}")).into());
+    }
+    if let Some(password) = body.password {
+        if password.is_empty() {
+            return Err(ApiError::BadRequest("password must not be empty".to_owned()).into());
+        }
+        let hash = state
+            .hasher()
+            .hash(&password)
+            .await?
+            .map_err(ApiError::Internal)?;
+        store.set_password_hash(&username, &hash).await?;
+    }
+    if let Some(enabled) = body.enabled {
+        store.set_user_enabled(&username, enabled).await?;
+    }
+    state.credentials().forget(&format!("user:{username}"));
+    match store.user(&username).await? {
+        Some(user) => Ok(json(user_json(&user).to_string())),
+        None => Err(ApiError::not_found(format!("user {username}")).into()),
+    }
+}
+
+/// `PUT /xapi/users/{username}/enabled/{true|false}` (admin).
+async fn set_enabled(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((username, flag)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    require_admin(&caller)?;
+    let enabled: bool = flag
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("enabled flag {flag:?}: use true or false")))?;
+    if !state.store().set_user_enabled(&username, enabled).await? {
+        return Err(ApiError::not_found(format!("user {username}")));
+    }
+    state.credentials().forget(&format!("user:{username}"));
+    Ok(super::text(StatusCode::OK, ""))
 }

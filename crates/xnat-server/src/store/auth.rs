@@ -40,6 +40,31 @@ pub struct HttpSession {
     pub username: String,
     pub created: i64,
     pub last_seen: i64,
+    /// The alias token that opened the session, if one did.
+    pub token_alias: Option<String>,
+    /// For token sessions: the token's expiry while it is still enabled,
+    /// `None` once it is disabled or gone (the session must end then).
+    pub token_expires: Option<i64>,
+}
+
+impl HttpSession {
+    /// False once the alias token that opened the session was invalidated
+    /// or has expired.
+    pub fn credential_alive(&self, now: i64) -> bool {
+        self.token_alias.is_none() || self.token_expires.is_some_and(|expires| expires >= now)
+    }
+}
+
+/// What counting one login attempt (before verifying it) decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptClaim {
+    /// Within the limit: verify the credentials.
+    Granted,
+    /// Locked, or the limit is used up by attempts not yet known to have
+    /// failed: refuse without verifying.
+    Refused,
+    /// No such user or alias.
+    Unknown,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +76,10 @@ pub struct AliasToken {
     pub created: i64,
     pub expires: i64,
     pub enabled: bool,
+    /// Secret guesses counted since the last success (see
+    /// [`Store::claim_token_attempt`]).
+    pub failed_attempts: i64,
+    pub locked_until: i64,
 }
 
 fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
@@ -79,8 +108,34 @@ fn token_from(row: &AnyRow) -> Result<AliasToken, sqlx::Error> {
         created: int(row, "created")?,
         expires: int(row, "expires")?,
         enabled: int(row, "enabled")? != 0,
+        failed_attempts: int(row, "failed_attempts")?,
+        locked_until: int(row, "locked_until")?,
     })
 }
+
+/// Binds: $1 key, $2 now, $3 max attempts, $4 lock end. SET expressions see
+/// the row as it was before the update (on both backends), and the row lock
+/// makes parallel claims count one after another.
+const CLAIM_USER_ATTEMPT: &str = "UPDATE users SET \
+     failed_logins = CASE WHEN locked_until > $2 THEN failed_logins + 1 \
+                          WHEN locked_until <> 0 THEN 1 \
+                          ELSE failed_logins + 1 END, \
+     locked_until = CASE WHEN locked_until > $2 THEN locked_until \
+                         WHEN locked_until <> 0 THEN CASE WHEN $3 <= 1 THEN $4 ELSE 0 END \
+                         WHEN failed_logins + 1 >= $3 THEN $4 \
+                         ELSE 0 END \
+     WHERE username = $1 RETURNING failed_logins AS attempts";
+
+/// [`CLAIM_USER_ATTEMPT`] on an alias token.
+const CLAIM_TOKEN_ATTEMPT: &str = "UPDATE alias_tokens SET \
+     failed_attempts = CASE WHEN locked_until > $2 THEN failed_attempts + 1 \
+                            WHEN locked_until <> 0 THEN 1 \
+                            ELSE failed_attempts + 1 END, \
+     locked_until = CASE WHEN locked_until > $2 THEN locked_until \
+                         WHEN locked_until <> 0 THEN CASE WHEN $3 <= 1 THEN $4 ELSE 0 END \
+                         WHEN failed_attempts + 1 >= $3 THEN $4 \
+                         ELSE 0 END \
+     WHERE alias = $1 RETURNING failed_attempts AS attempts";
 
 const USER_BY_NAME: &str = "SELECT id, username, password_hash, email, first_name, last_name, enabled, verified, is_admin, failed_logins, locked_until, created FROM users WHERE username = $1";
 const ALL_USERS: &str = "SELECT id, username, password_hash, email, first_name, last_name, enabled, verified, is_admin, failed_logins, locked_until, created FROM users ORDER BY username";
@@ -139,38 +194,62 @@ impl Store {
         int(&row, "n")
     }
 
-    /// Counts a failed login; locks the account for `lock_ms` when the count
-    /// reaches `max_failures`.
-    pub async fn record_failed_login(
+    /// Counts a login attempt for `username` before its password is
+    /// verified, in one statement, so parallel attempts cannot all pass a
+    /// check made before any of them is recorded. The attempt that brings
+    /// the count to `max_attempts` locks the account until `now + lock_ms`
+    /// (a success before then clears it, see [`Store::login_succeeded`]);
+    /// attempts beyond the count, or while locked, are refused. A lock that
+    /// has run out starts a fresh count.
+    pub async fn claim_login_attempt(
         &self,
         username: &str,
-        max_failures: i64,
+        max_attempts: i64,
         lock_ms: i64,
-    ) -> Result<(), sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "UPDATE users SET failed_logins = failed_logins + 1 WHERE username = $1 RETURNING failed_logins",
-        )
-        .bind(username)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = row
-            && int(&row, "failed_logins")? >= max_failures
-        {
-            sqlx::query(
-                "UPDATE users SET locked_until = $1, failed_logins = 0 WHERE username = $2",
-            )
-            .bind(now_ms() + lock_ms)
-            .bind(username)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await
+    ) -> Result<AttemptClaim, sqlx::Error> {
+        self.claim_attempt(CLAIM_USER_ATTEMPT, username, max_attempts, lock_ms)
+            .await
     }
 
-    pub async fn reset_failed_logins(&self, username: &str) -> Result<(), sqlx::Error> {
+    /// [`Store::claim_login_attempt`] for the secret of an alias token.
+    pub async fn claim_token_attempt(
+        &self,
+        alias: &str,
+        max_attempts: i64,
+        lock_ms: i64,
+    ) -> Result<AttemptClaim, sqlx::Error> {
+        self.claim_attempt(CLAIM_TOKEN_ATTEMPT, alias, max_attempts, lock_ms)
+            .await
+    }
+
+    async fn claim_attempt(
+        &self,
+        statement: &'static str,
+        key: &str,
+        max_attempts: i64,
+        lock_ms: i64,
+    ) -> Result<AttemptClaim, sqlx::Error> {
+        let max_attempts = max_attempts.max(1);
+        let now = now_ms();
+        let row = sqlx::query(statement)
+            .bind(key)
+            .bind(now)
+            .bind(max_attempts)
+            .bind(now.saturating_add(lock_ms))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => AttemptClaim::Unknown,
+            Some(row) if int(&row, "attempts")? <= max_attempts => AttemptClaim::Granted,
+            Some(_) => AttemptClaim::Refused,
+        })
+    }
+
+    /// A verified password: the failure count and any lock start over.
+    pub async fn login_succeeded(&self, username: &str) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "UPDATE users SET failed_logins = 0 WHERE username = $1 AND failed_logins <> 0",
+            "UPDATE users SET failed_logins = 0, locked_until = 0 \
+             WHERE username = $1 AND (failed_logins <> 0 OR locked_until <> 0)",
         )
         .bind(username)
         .execute(&self.pool)
@@ -178,60 +257,118 @@ impl Store {
         Ok(())
     }
 
-    pub async fn create_http_session(&self, id: &str, username: &str) -> Result<(), sqlx::Error> {
+    /// A verified token secret: its failure count and any lock start over.
+    pub async fn token_attempt_succeeded(&self, alias: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE alias_tokens SET failed_attempts = 0, locked_until = 0 \
+             WHERE alias = $1 AND (failed_attempts <> 0 OR locked_until <> 0)",
+        )
+        .bind(alias)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A login whose password matched a recently verified one (no hash run):
+    /// accepted, and the failure count cleared, unless the account is locked
+    /// or `max_attempts` attempts are already counted. False = refuse.
+    pub async fn accept_remembered_login(
+        &self,
+        user: &User,
+        max_attempts: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        if user.failed_logins == 0 && user.locked_until <= now {
+            return Ok(true);
+        }
+        let done = sqlx::query(
+            "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE username = $1 \
+             AND locked_until <= $2 AND (failed_logins < $3 OR locked_until <> 0)",
+        )
+        .bind(&user.username)
+        .bind(now)
+        .bind(max_attempts.max(1))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// [`Store::accept_remembered_login`] for an alias token's secret.
+    pub async fn accept_remembered_token(
+        &self,
+        token: &AliasToken,
+        max_attempts: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        if token.failed_attempts == 0 && token.locked_until <= now {
+            return Ok(true);
+        }
+        let done = sqlx::query(
+            "UPDATE alias_tokens SET failed_attempts = 0, locked_until = 0 WHERE alias = $1 \
+             AND locked_until <= $2 AND (failed_attempts < $3 OR locked_until <> 0)",
+        )
+        .bind(&token.alias)
+        .bind(now)
+        .bind(max_attempts.max(1))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records a session for `username`; `token_alias` names the alias
+    /// token it was opened with, so the session ends with the token.
+    pub async fn create_http_session(
+        &self,
+        id: &str,
+        username: &str,
+        token_alias: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO http_sessions (id, username, created, last_seen) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO http_sessions (id, username, created, last_seen, token_alias) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id)
         .bind(username)
         .bind(now)
         .bind(now)
+        .bind(token_alias)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    pub async fn http_session(&self, id: &str) -> Result<Option<HttpSession>, sqlx::Error> {
-        let row =
-            sqlx::query("SELECT id, username, created, last_seen FROM http_sessions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|row| {
-            Ok(HttpSession {
-                id: text(&row, "id")?,
-                username: text(&row, "username")?,
-                created: int(&row, "created")?,
-                last_seen: int(&row, "last_seen")?,
-            })
-        })
-        .transpose()
-    }
-
-    /// The session and (if it still exists) its user in one query: every
-    /// cookie-authenticated request needs both, and each separate query is a
-    /// round trip to the database worker.
+    /// The session, (if it still exists) its user and the state of the
+    /// token that opened it, in one query: every cookie-authenticated
+    /// request needs them, and each separate query is a round trip to the
+    /// database worker.
     pub async fn http_session_with_user(
         &self,
         id: &str,
     ) -> Result<Option<(HttpSession, Option<User>)>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT s.id AS session_id, s.username AS session_user, s.created AS session_created, \
-             s.last_seen AS session_last_seen, u.id, u.username, u.password_hash, u.email, \
+             s.last_seen AS session_last_seen, s.token_alias AS session_token, \
+             t.enabled AS token_enabled, t.expires AS token_expires, \
+             u.id, u.username, u.password_hash, u.email, \
              u.first_name, u.last_name, u.enabled, u.verified, u.is_admin, u.failed_logins, \
              u.locked_until, u.created \
-             FROM http_sessions s LEFT JOIN users u ON u.username = s.username WHERE s.id = $1",
+             FROM http_sessions s LEFT JOIN users u ON u.username = s.username \
+             LEFT JOIN alias_tokens t ON t.alias = s.token_alias WHERE s.id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| {
+            let token_enabled = row.try_get::<Option<i64>, _>("token_enabled")?;
+            let token_expires = row.try_get::<Option<i64>, _>("token_expires")?;
             let session = HttpSession {
                 id: text(&row, "session_id")?,
                 username: text(&row, "session_user")?,
                 created: int(&row, "session_created")?,
                 last_seen: int(&row, "session_last_seen")?,
+                token_alias: row.try_get::<Option<String>, _>("session_token")?,
+                token_expires: token_expires.filter(|_| token_enabled.is_some_and(|e| e != 0)),
             };
             // A NULL user id means the LEFT JOIN found no user row.
             let user = match row.try_get::<Option<i64>, _>("id")? {
@@ -241,6 +378,63 @@ impl Store {
             Ok((session, user))
         })
         .transpose()
+    }
+
+    /// Sets a new password hash and ends every session of the user, in one
+    /// transaction: whoever held a session with the old password is out.
+    /// False when there is no such user.
+    pub async fn set_password_hash(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = 0 \
+             WHERE username = $2",
+        )
+        .bind(password_hash)
+        .bind(username)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM http_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Enables or disables an account; disabling ends its sessions in the
+    /// same transaction. False when there is no such user.
+    pub async fn set_user_enabled(
+        &self,
+        username: &str,
+        enabled: bool,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE users SET enabled = $1 WHERE username = $2")
+            .bind(i64::from(enabled))
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        if !enabled {
+            sqlx::query("DELETE FROM http_sessions WHERE username = $1")
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Ends every session of `username` (account disabled, password changed).
+    pub async fn delete_user_sessions(&self, username: &str) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM http_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn touch_http_session(&self, id: &str) -> Result<(), sqlx::Error> {
@@ -279,7 +473,7 @@ impl Store {
         let row = sqlx::query(
             "INSERT INTO alias_tokens (alias, secret_hash, username, created, expires, enabled) \
              VALUES ($1, $2, $3, $4, $5, 1) \
-             RETURNING id, alias, secret_hash, username, created, expires, enabled",
+             RETURNING id, alias, secret_hash, username, created, expires, enabled, failed_attempts, locked_until",
         )
         .bind(alias)
         .bind(secret_hash)
@@ -293,7 +487,7 @@ impl Store {
 
     pub async fn alias_token(&self, alias: &str) -> Result<Option<AliasToken>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT id, alias, secret_hash, username, created, expires, enabled FROM alias_tokens WHERE alias = $1",
+            "SELECT id, alias, secret_hash, username, created, expires, enabled, failed_attempts, locked_until FROM alias_tokens WHERE alias = $1",
         )
         .bind(alias)
         .fetch_optional(&self.pool)
@@ -301,11 +495,18 @@ impl Store {
         row.as_ref().map(token_from).transpose()
     }
 
+    /// Disables the token and ends the sessions it opened, together.
     pub async fn disable_alias_token(&self, alias: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE alias_tokens SET enabled = 0 WHERE alias = $1")
             .bind(alias)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM http_sessions WHERE token_alias = $1")
+            .bind(alias)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use auth::AttemptClaim;
 pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, NewScanTree, NewSessionTree, Scan, ScanAttrs, ScanDicomFields,

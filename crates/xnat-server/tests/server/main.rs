@@ -9,6 +9,8 @@
 
 mod harness;
 
+mod auth_lockout;
+mod auth_sessions;
 mod connect;
 mod files;
 mod hierarchy;

@@ -1,7 +1,8 @@
 //! Project accessibility (`/data/projects/P/accessibility[/LEVEL]`) and
 //! project users (`/data/projects/P/users[/ROLE/USER]`). Changing either
 //! needs the owner role (or site admin); reading them needs the project to
-//! be visible.
+//! be visible. Member e-mail addresses are shown to owners and site admins
+//! only; adding a name answers the same whether or not it is an account.
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -79,7 +80,11 @@ async fn accessibility(ctx: &Ctx, id: &str, level: Option<&str>) -> Result<Respo
 
 async fn list_users(ctx: &Ctx, id: &str) -> Result<Response, ApiError> {
     let (project, access) = load(ctx, id).await?;
-    access.check(Action::ReadData, &format!("project {}", project.id))?;
+    let what = format!("project {}", project.id);
+    access.check(Action::ReadData, &what)?;
+    // E-mail addresses are for the people who manage membership (owners,
+    // site admins); other members get the column (clients read it) empty.
+    let shows_email = access.check(Action::Manage, &what).is_ok();
     let store = ctx.state.store();
     let mut rows = Vec::new();
     for member in store.project_roles(&project.id).await? {
@@ -87,6 +92,7 @@ async fn list_users(ctx: &Ctx, id: &str) -> Result<Response, ApiError> {
         let (first, last, email) = user
             .map(|u| (u.first_name, u.last_name, u.email))
             .unwrap_or_default();
+        let email = if shows_email { email } else { String::new() };
         rows.push(row([
             ("login", member.username.clone()),
             ("firstname", first),
@@ -127,10 +133,12 @@ async fn set_role(ctx: &Ctx, id: &str, role: &str, username: &str) -> Result<Res
     let store = ctx.state.store();
     match ctx.method {
         Method::PUT | Method::POST => {
-            if store.user(username).await?.is_none() {
-                return Err(ApiError::not_found(format!("user {username}")));
+            // A name that is no account gets the same answer as a real one,
+            // as in XNAT (which e-mails an invitation instead): the answer
+            // must not tell an owner which names exist on the site.
+            if store.user(username).await?.is_some() {
+                store.set_project_role(&project.id, username, role).await?;
             }
-            store.set_project_role(&project.id, username, role).await?;
             Ok(text(StatusCode::OK, ""))
         }
         Method::DELETE => {
