@@ -163,6 +163,9 @@ pub async fn archive(
     .await
     {
         Ok(uri) => {
+            // A crash from here until the row is gone leaves an ARCHIVING
+            // session whose files are in the archive: recovery removes it.
+            crate::crash::point("prearchive.archived");
             remove_session_dir(&session_dir(state, session)).await;
             store.delete_prearchive_session(session.id).await?;
             Ok(uri)

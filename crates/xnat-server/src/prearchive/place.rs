@@ -89,6 +89,9 @@ pub async fn place(
     })
     .await
     .map_err(|e| ApiError::Internal(format!("prearchive file mover failed: {e}")))??;
+    // The folder is the truth, the rows its index: a crash here leaves a
+    // RECEIVING session that the rebuild sweep builds from the folder.
+    crate::crash::point("prearchive.placed");
 
     let mut rows: HashMap<String, PrearchiveScan> =
         known.into_iter().map(|s| (s.scan_id.clone(), s)).collect();

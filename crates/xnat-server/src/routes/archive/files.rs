@@ -2,8 +2,12 @@
 //! archives), listings, single-file GET/HEAD with HTTP Range, deletion.
 //!
 //! Every byte goes through `archive-io`: uploads are streamed into an
-//! `AtomicFile` (temp name, fsync, rename) and a file's row (size + MD5) is
-//! recorded only after the file is committed.
+//! `AtomicFile` (temp name, fsync, rename) under an in-flight name, and the
+//! file and its row (size + MD5) change together through the file-move
+//! journal ([`crate::file_moves`]): rows committed with the journal, then the
+//! file renamed into place; start-up recovery finishes or undoes whatever a
+//! crash interrupted. A resource created by an upload that fails is removed
+//! again only while no other upload uses it and it holds no files.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +25,8 @@ use super::render::{items_response, resource_item, resource_row, table};
 use super::resolve::{ResourceOwner, Scope, required_scope};
 use crate::access::Action;
 use crate::error::ApiError;
+use crate::file_moves::MoveBatch;
+use crate::import::locks;
 use crate::params::Format;
 use crate::routes::text;
 use crate::store::{NewFile, Resource};
@@ -111,7 +117,9 @@ async fn fresh_resource_dir(
     Ok(candidate)
 }
 
-/// Finds or creates the resource a write goes to.
+/// Finds or creates the resource a write goes to (insert-or-get: parallel
+/// first uploads into one new resource all get the same row). True when this
+/// call created it.
 async fn writable_resource(
     ctx: &Ctx,
     scope: &Scope,
@@ -131,7 +139,7 @@ async fn writable_resource(
     }
     let dir = fresh_resource_dir(ctx, owner, label).await?;
     let store = ctx.state.store();
-    store
+    let (id, created) = store
         .create_resource(
             &owner.owner,
             &owner.project,
@@ -143,10 +151,10 @@ async fn writable_resource(
         )
         .await?;
     let resource = store
-        .resource(&owner.owner, label)
+        .resource_by_id(id)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("resource {label} vanished after creation")))?;
-    Ok((resource, true))
+    Ok((resource, created))
 }
 
 /// A resource attribute from `name=` or `xnat:resourceCatalog/name=`,
@@ -225,8 +233,7 @@ pub(crate) async fn upload(
             "uploads go to …/resources/{LABEL}/files/{name}".to_owned(),
         ));
     }
-    let existed = existing.is_some();
-    let (resource, _) = writable_resource(ctx, &scope, &owner, existing, label).await?;
+    let (resource, created, in_use) = resource_in_use(ctx, &scope, &owner, existing, label).await?;
     let outcome = match is_multipart(ctx) {
         Some(content_type) => {
             upload_multipart(ctx, &resource, target.as_deref(), body, &content_type).await
@@ -242,13 +249,51 @@ pub(crate) async fn upload(
             }
         }
     };
-    if outcome.is_err() && !existed {
-        // The resource was created for this upload only: take it back.
-        let _ = ctx.state.store().delete_resource(resource.id).await;
-        remove_dirs(ctx, vec![resource.dir.clone()]).await;
+    drop(in_use);
+    if outcome.is_err() && created {
+        // The resource was created for this upload: take it back, but only
+        // while no other upload uses it and nothing was stored in it — a
+        // parallel upload may have found it and been answered 200.
+        if let Some(_unused) = locks::resource_unused(resource.id)
+            && ctx
+                .state
+                .store()
+                .delete_resource_if_empty(resource.id)
+                .await?
+        {
+            remove_dirs(ctx, vec![resource.dir.clone()]).await;
+        }
     }
     outcome?;
     Ok(text(StatusCode::OK, ""))
+}
+
+/// Attempts at finding a resource that is not removed by the clean-up of a
+/// failed upload before this upload holds it.
+const RESOURCE_ATTEMPTS: usize = 3;
+
+/// The resource an upload writes to, held in use for the upload's duration
+/// (see [`locks::use_resource`]); true when this upload created it.
+async fn resource_in_use(
+    ctx: &Ctx,
+    scope: &Scope,
+    owner: &ResourceOwner,
+    mut existing: Option<Resource>,
+    label: &str,
+) -> Result<(Resource, bool, locks::ResourceUse), ApiError> {
+    for _ in 0..RESOURCE_ATTEMPTS {
+        let (resource, created) = writable_resource(ctx, scope, owner, existing, label).await?;
+        let in_use = locks::use_resource(resource.id).await;
+        // Between finding and holding it, a failed upload's clean-up may
+        // have removed it; then it is created again.
+        if ctx.state.store().resource_by_id(resource.id).await?.is_some() {
+            return Ok((resource, created, in_use));
+        }
+        existing = None;
+    }
+    Err(ApiError::Conflict(format!(
+        "resource {label} was removed repeatedly while this upload started; retry the upload"
+    )))
 }
 
 fn file_meta(ctx: &Ctx, path: String, stored: &archive_io::StoredFile) -> NewFile {
@@ -287,12 +332,47 @@ where
         )));
     }
     let dest = ctx.state.archive_root().join(&resource.dir).join(name);
-    let stored =
-        archive_io::write_stream_atomic(&dest, stream, Some(ctx.state.config().max_upload_bytes))
-            .await?;
-    store
-        .record_files(resource.id, &[file_meta(ctx, name.to_owned(), &stored)])
-        .await?;
+    let mut batch = MoveBatch::new(ctx.state.data_dir());
+    // The bytes wait under the batch's in-flight name until their row is
+    // committed (see `commit_files`).
+    let stored = archive_io::write_stream_atomic(
+        &batch.temp_for(&dest),
+        stream,
+        Some(ctx.state.config().max_upload_bytes),
+    )
+    .await?;
+    let row = file_meta(ctx, name.to_owned(), &stored);
+    batch.add_fresh(dest, row.size, row.md5.clone());
+    commit_files(ctx, resource, &[row], batch).await
+}
+
+/// The commit step of every upload: records the rows together with the
+/// batch's journal in one transaction, then renames the files into place.
+/// Commits into one resource are serialised so that two uploads of the same
+/// name leave the bytes of the one whose row is last.
+async fn commit_files(
+    ctx: &Ctx,
+    resource: &Resource,
+    rows: &[NewFile],
+    batch: MoveBatch,
+) -> Result<(), ApiError> {
+    let store = ctx.state.store();
+    let _commit = locks::lock_session(format!("resource-commit/{}", resource.id)).await;
+    if let Err(err) = store
+        .record_files(resource.id, rows, &batch.commit_record())
+        .await
+    {
+        batch.abort(store).await;
+        return Err(err.into());
+    }
+    if let Err(err) = batch.finish(store).await {
+        // The rows are committed, so the upload is done; recovery at the
+        // next start completes the renames.
+        tracing::error!(
+            "files of resource {} are recorded but not all in place yet ({err}); restart the server to complete them",
+            resource.label
+        );
+    }
     Ok(())
 }
 
@@ -366,9 +446,11 @@ async fn upload_archive(
     extract_spooled(ctx, resource, dir, &spooled).await
 }
 
-/// Extracts a spooled archive into a staging folder, moves every file into
-/// the resource and records them all in one transaction. The spool and the
-/// staging folder are removed whatever happens.
+/// Extracts a spooled archive into a staging folder, then moves every file
+/// into the resource and records them all in one transaction through the
+/// file-move journal: a failure anywhere before the commit leaves every file
+/// of the resource (also those the archive would replace) as it was. The
+/// spool and the staging folder are removed whatever happens.
 async fn extract_spooled(
     ctx: &Ctx,
     resource: &Resource,
@@ -376,48 +458,50 @@ async fn extract_spooled(
     spooled: &Path,
 ) -> Result<(), ApiError> {
     let staging = staging_path(ctx, ".d");
+    let outcome = extract_and_commit(ctx, resource, dir, spooled, &staging).await;
+    let _ = tokio::fs::remove_file(spooled).await;
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    outcome
+}
+
+async fn extract_and_commit(
+    ctx: &Ctx,
+    resource: &Resource,
+    dir: Option<&str>,
+    spooled: &Path,
+    staging: &Path,
+) -> Result<(), ApiError> {
     let limits = ctx.state.config().extract_limits.clone();
-    let resource_root = ctx.state.archive_root().join(&resource.dir);
-    let prefix = dir.map(str::to_owned);
-    let (archive, stage) = (spooled.to_path_buf(), staging.clone());
-    let moved = tokio::task::spawn_blocking(
-        move || -> Result<Vec<(String, archive_io::StoredFile)>, ApiError> {
+    let (archive, stage) = (spooled.to_path_buf(), staging.to_path_buf());
+    let extracted = tokio::task::spawn_blocking(
+        move || -> Result<Vec<archive_io::ExtractedFile>, ApiError> {
             let kind = archive_io::sniff_file(&archive)?.ok_or_else(|| {
                 ApiError::BadRequest("extract=true needs a zip, tar or tar.gz upload".to_owned())
             })?;
-            let extracted = archive_io::extract_archive(&archive, kind, &stage, &limits)?;
-            let mut out = Vec::with_capacity(extracted.len());
-            for file in extracted {
-                let rel = file.rel_path.to_string_lossy().replace('\\', "/");
-                let rel = match &prefix {
-                    Some(p) => format!("{p}/{rel}"),
-                    None => rel,
-                };
-                let dest = resource_root.join(&rel);
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        ApiError::Internal(format!("creating {}: {e}", parent.display()))
-                    })?;
-                }
-                std::fs::rename(stage.join(&file.rel_path), &dest).map_err(|e| {
-                    ApiError::Internal(format!("moving into {}: {e}", dest.display()))
-                })?;
-                out.push((rel, file.stored));
-            }
-            Ok(out)
+            Ok(archive_io::extract_archive(&archive, kind, &stage, &limits)?)
         },
     )
     .await
-    .map_err(|e| ApiError::Internal(format!("extraction task failed: {e}")));
-    let _ = tokio::fs::remove_file(spooled).await;
-    let _ = tokio::fs::remove_dir_all(&staging).await;
-    let moved = moved??;
-    let rows: Vec<NewFile> = moved
-        .into_iter()
-        .map(|(rel, stored)| file_meta(ctx, rel, &stored))
-        .collect();
-    ctx.state.store().record_files(resource.id, &rows).await?;
-    Ok(())
+    .map_err(|e| ApiError::Internal(format!("extraction task failed: {e}")))??;
+    let resource_root = ctx.state.archive_root().join(&resource.dir);
+    let mut batch = MoveBatch::new(ctx.state.data_dir());
+    let mut rows = Vec::with_capacity(extracted.len());
+    for file in extracted {
+        let rel = file.rel_path.to_string_lossy().replace('\\', "/");
+        let rel = match dir {
+            Some(p) => format!("{p}/{rel}"),
+            None => rel,
+        };
+        let row = file_meta(ctx, rel.clone(), &file.stored);
+        batch.add_move(
+            staging.join(&file.rel_path),
+            resource_root.join(&rel),
+            Some((row.size, row.md5.clone())),
+        );
+        rows.push(row);
+    }
+    batch.stage(ctx.state.store()).await?;
+    commit_files(ctx, resource, &rows, batch).await
 }
 
 pub(crate) async fn list_or_download(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
