@@ -10,6 +10,7 @@
 mod harness;
 
 mod connect;
+mod durability;
 mod files;
 mod hierarchy;
 mod security;

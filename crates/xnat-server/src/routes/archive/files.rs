@@ -500,8 +500,43 @@ async fn extract_and_commit(
         );
         rows.push(row);
     }
+    let (root, names) = (
+        resource_root.clone(),
+        rows.iter().map(|r| r.path.clone()).collect::<Vec<_>>(),
+    );
+    tokio::task::spawn_blocking(move || shape_clash(&root, &names))
+        .await
+        .map_err(|e| ApiError::Internal(format!("extraction task failed: {e}")))?
+        .map_or(Ok(()), |clash| Err(ApiError::Conflict(format!("{clash} in resource {}; delete it first or extract into another folder", resource.label))))?;
     batch.stage(ctx.state.store()).await?;
     commit_files(ctx, resource, &rows, batch).await
+}
+
+/// The first archive entry that cannot go where it should because the
+/// resource holds a file where the entry needs a folder, or a folder where
+/// it needs a file.
+fn shape_clash(resource_root: &Path, names: &[String]) -> Option<String> {
+    for name in names {
+        let dest = resource_root.join(name);
+        if dest.is_dir() {
+            return Some(format!("archive entry {name} would replace the folder {name}"));
+        }
+        let mut folder = dest.parent();
+        while let Some(dir) = folder {
+            if dir == resource_root || !dir.starts_with(resource_root) {
+                break;
+            }
+            if dir.is_file() {
+                let taken = dir.strip_prefix(resource_root).unwrap_or(dir);
+                return Some(format!(
+                    "archive entry {name} needs the folder {}, which is a file",
+                    taken.display()
+                ));
+            }
+            folder = dir.parent();
+        }
+    }
+    None
 }
 
 pub(crate) async fn list_or_download(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
