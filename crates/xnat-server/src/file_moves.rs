@@ -142,6 +142,14 @@ impl MoveBatch {
             .iter()
             .map(|f| (f.source.clone(), f.temp.clone(), f.known.clone()))
             .collect();
+        if plan.iter().all(|(source, _, known)| source.is_none() && known.is_some()) {
+            // Only fresh files with known digests: nothing to move or read.
+            return Ok(self
+                .files
+                .iter()
+                .filter_map(|f| f.known.clone().map(|d| (f.dest.clone(), d)))
+                .collect());
+        }
         let outcome = tokio::task::spawn_blocking(move || stage_blocking(&plan))
             .await
             .map_err(|e| ApiError::Internal(format!("archive file mover failed: {e}")))?;

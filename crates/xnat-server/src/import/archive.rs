@@ -87,8 +87,8 @@ struct PlannedFile {
     dest: PathBuf,
 }
 
-struct PlannedScan<'a> {
-    scan: &'a SortedScan,
+struct PlannedScan {
+    scan: SortedScan,
     resource_dir: String,
     files: Vec<PlannedFile>,
 }
@@ -232,12 +232,57 @@ pub async fn archive_study(
             });
         }
         planned.push(PlannedScan {
-            scan,
+            scan: scan.clone(),
             resource_dir,
             files,
         });
     }
 
+    let new_session = existing.is_none().then(|| NewSessionTree {
+        project: target.project.clone(),
+        subject_label: subject_label.clone(),
+        label: target.label.clone(),
+        xsi_type: session_xsi,
+        attrs: ExperimentAttrs {
+            date: xnat_date(study.date.as_deref()),
+            time: xnat_time(study.time.as_deref()),
+            note: String::new(),
+            modality: study.modality.clone().unwrap_or_default(),
+            uid: study.study_instance_uid.clone(),
+            session_type: study.study_description.clone().unwrap_or_default(),
+            dicom: session_dicom_fields(study, session_xsi),
+        },
+        scans: Vec::new(),
+        created_by: created_by.to_owned(),
+    });
+    let merge_into = existing.map(|e| e.id);
+    // Its own task: a request dropped by its client must not stop the
+    // writing half-way (files under in-flight names until the next start).
+    tokio::spawn(commit_study(
+        state.clone(),
+        planned,
+        new_session,
+        merge_into,
+        target.clone(),
+    ))
+    .await
+    .map_err(|e| ApiError::Internal(format!("archive writer failed: {e}")))??;
+    Ok(format!(
+        "/data/archive/projects/{}/subjects/{}/experiments/{}",
+        target.project, subject_label, target.label
+    ))
+}
+
+/// Moves the planned files and records the session (new, or merged into
+/// `merge_into`) through the file-move journal: all or nothing.
+async fn commit_study(
+    state: AppState,
+    planned: Vec<PlannedScan>,
+    new_session: Option<NewSessionTree>,
+    merge_into: Option<String>,
+    target: ArchiveTarget,
+) -> Result<(), ArchiveError> {
+    let store = state.store();
     let mut batch = MoveBatch::new(state.data_dir());
     for file in planned.iter().flat_map(|p| p.files.iter()) {
         batch.add_move(file.source.clone(), file.dest.clone(), None);
@@ -266,40 +311,29 @@ pub async fn archive_study(
                     }
                 })
                 .collect();
-            scan_tree(p.scan, &p.resource_dir, files)
+            scan_tree(&p.scan, &p.resource_dir, files)
         })
         .collect();
 
     let commit = batch.commit_record();
-    let recorded = match &existing {
-        None => store
-            .create_session_with_scans(
-                &state.config().site_id,
-                &NewSessionTree {
-                    project: target.project.clone(),
-                    subject_label: subject_label.clone(),
-                    label: target.label.clone(),
-                    xsi_type: session_xsi,
-                    attrs: ExperimentAttrs {
-                        date: xnat_date(study.date.as_deref()),
-                        time: xnat_time(study.time.as_deref()),
-                        note: String::new(),
-                        modality: study.modality.clone().unwrap_or_default(),
-                        uid: study.study_instance_uid.clone(),
-                        session_type: study.study_description.clone().unwrap_or_default(),
-                        dicom: session_dicom_fields(study, session_xsi),
-                    },
-                    scans: trees,
-                    created_by: created_by.to_owned(),
-                },
-                &commit,
-            )
-            .await
-            .map(|_| ()),
-        Some(experiment) => {
+    let recorded = match (new_session, &merge_into) {
+        (Some(mut tree), _) => {
+            tree.scans = trees;
             store
-                .merge_scans_into_experiment(&experiment.id, &target.project, &trees, &commit)
+                .create_session_with_scans(&state.config().site_id, &tree, &commit)
                 .await
+                .map(|_| ())
+        }
+        (None, Some(experiment_id)) => {
+            store
+                .merge_scans_into_experiment(experiment_id, &target.project, &trees, &commit)
+                .await
+        }
+        (None, None) => {
+            batch.abort(store).await;
+            return Err(ArchiveError::Failed(ApiError::Internal(
+                "archive plan names neither a new nor an existing session".to_owned(),
+            )));
         }
     };
     if let Err(err) = recorded {
@@ -322,10 +356,7 @@ pub async fn archive_study(
             target.project
         );
     }
-    Ok(format!(
-        "/data/archive/projects/{}/subjects/{}/experiments/{}",
-        target.project, subject_label, target.label
-    ))
+    Ok(())
 }
 
 /// The session's header fields as XNAT names them (`scanner` is the

@@ -346,34 +346,44 @@ where
     commit_files(ctx, resource, &[row], batch).await
 }
 
-/// The commit step of every upload: records the rows together with the
-/// batch's journal in one transaction, then renames the files into place.
+/// The commit step of every upload: moves staged files under their
+/// in-flight names, records the rows together with the batch's journal in
+/// one transaction, then renames the files into place.
 /// Commits into one resource are serialised so that two uploads of the same
-/// name leave the bytes of the one whose row is last.
+/// name leave the bytes of the one whose row is last. It runs as its own
+/// task: a client hanging up must not stop it between commit and rename.
 async fn commit_files(
     ctx: &Ctx,
     resource: &Resource,
     rows: &[NewFile],
-    batch: MoveBatch,
+    mut batch: MoveBatch,
 ) -> Result<(), ApiError> {
-    let store = ctx.state.store();
-    let _commit = locks::lock_session(format!("resource-commit/{}", resource.id)).await;
-    if let Err(err) = store
-        .record_files(resource.id, rows, &batch.commit_record())
+    let state = ctx.state.clone();
+    let (resource_id, label, rows) = (resource.id, resource.label.clone(), rows.to_vec());
+    let commit = async move {
+        let store = state.store();
+        // Moves files in from staging (extractions); nothing for fresh ones.
+        batch.stage(store).await?;
+        let _commit = locks::lock_session(format!("resource-commit/{resource_id}")).await;
+        if let Err(err) = store
+            .record_files(resource_id, &rows, &batch.commit_record())
+            .await
+        {
+            batch.abort(store).await;
+            return Err(ApiError::from(err));
+        }
+        if let Err(err) = batch.finish(store).await {
+            // The rows are committed, so the upload is done; recovery at the
+            // next start completes the renames.
+            tracing::error!(
+                "files of resource {label} are recorded but not all in place yet ({err}); restart the server to complete them"
+            );
+        }
+        Ok(())
+    };
+    tokio::spawn(commit)
         .await
-    {
-        batch.abort(store).await;
-        return Err(err.into());
-    }
-    if let Err(err) = batch.finish(store).await {
-        // The rows are committed, so the upload is done; recovery at the
-        // next start completes the renames.
-        tracing::error!(
-            "files of resource {} are recorded but not all in place yet ({err}); restart the server to complete them",
-            resource.label
-        );
-    }
-    Ok(())
+        .map_err(|e| ApiError::Internal(format!("upload writer failed: {e}")))?
 }
 
 async fn upload_multipart(
@@ -508,7 +518,6 @@ async fn extract_and_commit(
         .await
         .map_err(|e| ApiError::Internal(format!("extraction task failed: {e}")))?
         .map_or(Ok(()), |clash| Err(ApiError::Conflict(format!("{clash} in resource {}; delete it first or extract into another folder", resource.label))))?;
-    batch.stage(ctx.state.store()).await?;
     commit_files(ctx, resource, &rows, batch).await
 }
 
