@@ -142,7 +142,10 @@ impl MoveBatch {
             .iter()
             .map(|f| (f.source.clone(), f.temp.clone(), f.known.clone()))
             .collect();
-        if plan.iter().all(|(source, _, known)| source.is_none() && known.is_some()) {
+        if plan
+            .iter()
+            .all(|(source, _, known)| source.is_none() && known.is_some())
+        {
             // Only fresh files with known digests: nothing to move or read.
             return Ok(self
                 .files
@@ -264,9 +267,8 @@ fn stage_blocking(plan: &[StageStep]) -> Result<Vec<(i64, String)>, (usize, ApiE
                         ApiError::Internal(format!("creating {}: {e}", parent.display()))
                     })?;
                 }
-                std::fs::rename(source, temp).map_err(|e| {
-                    ApiError::Internal(format!("moving {}: {e}", source.display()))
-                })?;
+                std::fs::rename(source, temp)
+                    .map_err(|e| ApiError::Internal(format!("moving {}: {e}", source.display())))?;
             }
             if let Some(known) = known {
                 return Ok(known.clone());

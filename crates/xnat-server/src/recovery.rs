@@ -184,10 +184,7 @@ async fn finish_archiving(
     let left = build::session_instances(dir).await?;
     if left.is_empty() {
         remove_session(state, session).await;
-        state
-            .store()
-            .delete_prearchive_session(session.id)
-            .await?;
+        state.store().delete_prearchive_session(session.id).await?;
     } else {
         build::rebuild(state, session).await?;
     }
@@ -206,7 +203,10 @@ async fn finish_moving(
         let root = prearchive::prearchive_root(state);
         let moved_to = std::fs::read_dir(&root).ok().and_then(|projects| {
             projects.flatten().find_map(|project| {
-                let candidate = project.path().join(&session.timestamp).join(&session.folder);
+                let candidate = project
+                    .path()
+                    .join(&session.timestamp)
+                    .join(&session.folder);
                 candidate
                     .is_dir()
                     .then(|| project.file_name().to_string_lossy().into_owned())

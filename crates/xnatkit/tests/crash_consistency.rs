@@ -197,7 +197,10 @@ impl Server {
     fn rows(&self, path: &str) -> Vec<Value> {
         let body = self.ok("GET", path);
         let doc: Value = serde_json::from_slice(&body).unwrap();
-        doc["ResultSet"]["Result"].as_array().cloned().unwrap_or_default()
+        doc["ResultSet"]["Result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Waits for the process to end by its own crash hook.
@@ -207,7 +210,11 @@ impl Server {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
-            assert!(Instant::now() < deadline, "the crash point was not reached:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "the crash point was not reached:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -237,13 +244,18 @@ fn listed_files_are_true(server: &Server) -> usize {
     for project in server.rows("/data/projects?format=json") {
         let p = str_of(&project, "ID");
         for r in server.rows(&format!("/data/projects/{p}/resources?format=json")) {
-            resources.push(format!("/data/projects/{p}/resources/{}", str_of(&r, "label")));
+            resources.push(format!(
+                "/data/projects/{p}/resources/{}",
+                str_of(&r, "label")
+            ));
         }
         for e in server.rows(&format!("/data/projects/{p}/experiments?format=json")) {
             let id = str_of(&e, "ID");
             for scan in server.rows(&format!("/data/experiments/{id}/scans?format=json")) {
                 let s = str_of(&scan, "ID");
-                for r in server.rows(&format!("/data/experiments/{id}/scans/{s}/resources?format=json")) {
+                for r in server.rows(&format!(
+                    "/data/experiments/{id}/scans/{s}/resources?format=json"
+                )) {
                     resources.push(format!(
                         "/data/experiments/{id}/scans/{s}/resources/{}",
                         str_of(&r, "label")
@@ -298,7 +310,10 @@ fn consistent(site: &Site, server: &Server) {
     for session in server.rows("/data/prearchive/projects?format=json") {
         let status = str_of(&session, "status");
         assert!(
-            matches!(status.as_str(), "READY" | "RECEIVING" | "CONFLICT" | "ERROR"),
+            matches!(
+                status.as_str(),
+                "READY" | "RECEIVING" | "CONFLICT" | "ERROR"
+            ),
             "prearchive session stuck in {status}: {session}"
         );
     }
@@ -389,7 +404,9 @@ fn session_digests(server: &Server, project: &str, label: &str) -> Option<Vec<St
     }
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let mut digests = Vec::new();
-    for scan in server.rows(&format!("/data/projects/{project}/experiments/{label}/scans?format=json")) {
+    for scan in server.rows(&format!(
+        "/data/projects/{project}/experiments/{label}/scans?format=json"
+    )) {
         let s = str_of(&scan, "ID");
         for file in server.rows(&format!(
             "/data/projects/{project}/experiments/{label}/scans/{s}/resources/DICOM/files?format=json"
@@ -439,7 +456,10 @@ fn archive_import(site: &mut Site, work: &Path) {
             None => assert_eq!(status, 200, "{point}: plain retry: {text}"),
             // Committed before the crash: XNAT's answer to importing an
             // existing session without overwrite.
-            Some(_) => assert!(status == 409 && text.contains("already exists"), "{point}: {status} {text}"),
+            Some(_) => assert!(
+                status == 409 && text.contains("already exists"),
+                "{point}: {status} {text}"
+            ),
         }
         assert_eq!(
             session_digests(&server, "CRASHA", &label).map(|d| d.len()),
@@ -493,9 +513,14 @@ fn prearchive_flow(site: &mut Site, work: &Path) {
     drop(server);
 
     // Archive a prearchive session, killed at every step.
-    for (n, point) in ["files.staged", "files.committed", "files.renamed", "prearchive.archived"]
-        .into_iter()
-        .enumerate()
+    for (n, point) in [
+        "files.staged",
+        "files.committed",
+        "files.renamed",
+        "prearchive.archived",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let label = format!("Q{n}");
         let study = Study::new(1, 4);
@@ -510,8 +535,16 @@ fn prearchive_flow(site: &mut Site, work: &Path) {
         // Dropping kills it: the acknowledged prearchive session must stay.
         drop(server);
         let server = site.start(Some(point));
-        let (status, _) = server.request("POST", &format!("/data/services/archive?src={src}"), &[], "");
-        assert_eq!(status, 0, "{point}: the archive must not have been answered");
+        let (status, _) = server.request(
+            "POST",
+            &format!("/data/services/archive?src={src}"),
+            &[],
+            "",
+        );
+        assert_eq!(
+            status, 0,
+            "{point}: the archive must not have been answered"
+        );
         server.wait_crashed();
         let server = site.start(None);
         consistent(site, &server);
@@ -554,7 +587,12 @@ fn uploads(site: &mut Site) {
         server.wait_crashed();
         let server = site.start(None);
         consistent(site, &server);
-        let (status, _) = server.request("PUT", &format!("{path}?overwrite=true"), body.as_bytes(), "");
+        let (status, _) = server.request(
+            "PUT",
+            &format!("{path}?overwrite=true"),
+            body.as_bytes(),
+            "",
+        );
         assert_eq!(status, 200, "{point}: retried upload");
         assert_eq!(server.ok("GET", &path), body.as_bytes());
         consistent(site, &server);
@@ -570,7 +608,9 @@ fn uploads(site: &mut Site) {
         let server = site.start(None);
         consistent(site, &server);
         let c = server.ok("GET", &format!("{base}/X/files/c.txt"));
-        let d = server.request("GET", &format!("{base}/X/files/sub/d.txt"), &[], "").0;
+        let d = server
+            .request("GET", &format!("{base}/X/files/sub/d.txt"), &[], "")
+            .0;
         assert!(
             (c == b"old c" && d == 404) || (c == b"new c" && d == 200),
             "{point}: c.txt {:?} with sub/d.txt {d}",
@@ -579,8 +619,12 @@ fn uploads(site: &mut Site) {
         assert_eq!(server.request("PUT", &path, &zip, "application/zip").0, 200);
         assert_eq!(server.ok("GET", &format!("{base}/X/files/c.txt")), b"new c");
         // Back to the old content for the next round.
-        let (status, _) =
-            server.request("PUT", &format!("{base}/X/files/c.txt?overwrite=true"), b"old c", "");
+        let (status, _) = server.request(
+            "PUT",
+            &format!("{base}/X/files/c.txt?overwrite=true"),
+            b"old c",
+            "",
+        );
         assert_eq!(status, 200);
         server.ok("DELETE", &format!("{base}/X/files/sub/d.txt"));
         consistent(site, &server);
@@ -590,7 +634,10 @@ fn uploads(site: &mut Site) {
 
 fn cstore(site: &mut Site, work: &Path) {
     if Command::new("storescu").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "dcmtk's storescu is required when CI is set");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "dcmtk's storescu is required when CI is set"
+        );
         eprintln!("SKIPPED: install dcmtk (storescu) for the C-STORE crash case");
         return;
     }
@@ -600,16 +647,30 @@ fn cstore(site: &mut Site, work: &Path) {
     let study = Study::new(2, 50);
     let files = study.files(work, "PC", "v1");
     let sent = Command::new("storescu")
-        .args(["-aec", "CRASHC", "127.0.0.1", &server.dicom.port().to_string()])
+        .args([
+            "-aec",
+            "CRASHC",
+            "127.0.0.1",
+            &server.dicom.port().to_string(),
+        ])
         .args(&files)
         .output()
         .unwrap();
-    assert!(sent.status.success(), "storescu: {}", String::from_utf8_lossy(&sent.stderr));
+    assert!(
+        sent.status.success(),
+        "storescu: {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
     // Every instance was acknowledged; the study waits for its idle time.
     server.kill9();
     let server = site.start(None);
     let subject_sessions = server.rows("/data/projects/CRASHC/experiments?format=json");
-    assert_eq!(subject_sessions.len(), 1, "{subject_sessions:?}\n{}", server.log());
+    assert_eq!(
+        subject_sessions.len(),
+        1,
+        "{subject_sessions:?}\n{}",
+        server.log()
+    );
     let label = str_of(&subject_sessions[0], "label");
     assert_eq!(
         session_digests(&server, "CRASHC", &label).map(|d| d.len()),
@@ -647,7 +708,11 @@ fn random_kills(site: &mut Site, work: &Path) {
         consistent(site, &server);
         let found = session_digests(&server, "CRASHK", &format!("K{n}"));
         if answer == 200 {
-            assert_eq!(found.as_ref().map(Vec::len), Some(study.count()), "acknowledged import lost");
+            assert_eq!(
+                found.as_ref().map(Vec::len),
+                Some(study.count()),
+                "acknowledged import lost"
+            );
         }
         if found.is_none() {
             let (status, text) = import(&server, &query, &zip);
@@ -708,7 +773,11 @@ fn crash_consistency_postgres() {
             .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .expect("psql is needed for the PostgreSQL variant");
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     psql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
     psql(&format!("CREATE DATABASE \"{name}\""));

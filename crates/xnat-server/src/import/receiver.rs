@@ -67,13 +67,7 @@ pub async fn run_receiver(
             }
         })
     };
-    let served = run_scp(
-        listener,
-        scp,
-        sink,
-        shutdown.clone().cancelled_owned(),
-    )
-    .await;
+    let served = run_scp(listener, scp, sink, shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
     let _ = consumer.await;
     for batch in assembler.flush_all() {

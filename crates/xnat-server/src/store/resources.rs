@@ -411,12 +411,7 @@ impl Store {
     }
 
     /// Corrects a file row to the bytes on disk (recovery's reconciliation).
-    pub async fn correct_file(
-        &self,
-        id: i64,
-        size: i64,
-        md5: &str,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn correct_file(&self, id: i64, size: i64, md5: &str) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE files SET size = $1, md5 = $2 WHERE id = $3")
             .bind(size)
             .bind(md5)

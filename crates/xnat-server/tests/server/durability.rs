@@ -33,7 +33,11 @@ fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// Listed files of a resource as (name, digest); every listed digest must be
 /// the MD5 of the bytes the server serves for it.
-async fn listed_with_true_digests(s: &TestServer, resource: &str, auth: &Auth) -> Vec<(String, String)> {
+async fn listed_with_true_digests(
+    s: &TestServer,
+    resource: &str,
+    auth: &Auth,
+) -> Vec<(String, String)> {
     let rows = s.rows(&format!("{resource}/files?format=json"), auth).await;
     let mut out = Vec::new();
     for row in rows {
@@ -43,7 +47,11 @@ async fn listed_with_true_digests(s: &TestServer, resource: &str, auth: &Auth) -
         let r = s.get(&uri, auth).await;
         assert_eq!(r.status(), StatusCode::OK, "GET {uri}");
         let bytes = r.bytes().await.unwrap();
-        assert_eq!(md5_hex(&bytes), digest, "listed digest of {name} is not its bytes");
+        assert_eq!(
+            md5_hex(&bytes),
+            digest,
+            "listed digest of {name} is not its bytes"
+        );
         out.push((name, digest));
     }
     out.sort();
@@ -87,9 +95,16 @@ async fn parallel_first_uploads_into_one_new_resource_all_succeed(s: &TestServer
         .collect();
     assert_eq!(listed, expected);
     let resources = s
-        .rows(&format!("/data/experiments/{session}/resources?format=json"), &admin)
+        .rows(
+            &format!("/data/experiments/{session}/resources?format=json"),
+            &admin,
+        )
         .await;
-    assert_eq!(resources.len(), 1, "one resource, not one per upload: {resources:?}");
+    assert_eq!(
+        resources.len(),
+        1,
+        "one resource, not one per upload: {resources:?}"
+    );
 }
 
 /// Finding 5: an `extract=true` upload that cannot be completed (an entry
@@ -105,10 +120,19 @@ async fn failed_extract_leaves_replaced_files_as_they_were(s: &TestServer) {
     }
     let before = listed_with_true_digests(s, &resource, &admin).await;
     let zip = zip_of(&[("c.txt", b"new c"), ("d/x.txt", b"x")]);
-    let r = put_bytes(s, &format!("{resource}/files/u.zip?extract=true&overwrite=true"), &admin, zip).await;
+    let r = put_bytes(
+        s,
+        &format!("{resource}/files/u.zip?extract=true&overwrite=true"),
+        &admin,
+        zip,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let message = r.text().await.unwrap();
-    assert!(message.contains("d/x.txt") && !message.contains('\n'), "{message}");
+    assert!(
+        message.contains("d/x.txt") && !message.contains('\n'),
+        "{message}"
+    );
     assert_eq!(listed_with_true_digests(s, &resource, &admin).await, before);
     let c = s.get(&format!("{resource}/files/c.txt"), &admin).await;
     assert_eq!(c.bytes().await.unwrap().as_ref(), b"old c");
@@ -134,11 +158,17 @@ async fn failed_upload_keeps_what_a_parallel_upload_stored(backend: Backend) {
     let mut feed = feed;
     let upload_a = {
         let request = s
-            .req(Method::PUT, &format!("{resource}/files/a.bin"), Some(&admin))
+            .req(
+                Method::PUT,
+                &format!("{resource}/files/a.bin"),
+                Some(&admin),
+            )
             .body(reqwest::Body::wrap_stream(chunks));
         tokio::spawn(async move { request.send().await })
     };
-    futures::SinkExt::send(&mut feed, Ok(vec![1u8; 500])).await.unwrap();
+    futures::SinkExt::send(&mut feed, Ok(vec![1u8; 500]))
+        .await
+        .unwrap();
     // A has created the resource once it is listed.
     let mut created = false;
     for _ in 0..400 {
@@ -150,9 +180,17 @@ async fn failed_upload_keeps_what_a_parallel_upload_stored(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert!(created, "upload A never created the resource");
-    let r = put_bytes(&s, &format!("{resource}/files/b.txt"), &admin, b"from B".to_vec()).await;
+    let r = put_bytes(
+        &s,
+        &format!("{resource}/files/b.txt"),
+        &admin,
+        b"from B".to_vec(),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
-    futures::SinkExt::send(&mut feed, Ok(vec![2u8; 600])).await.unwrap();
+    futures::SinkExt::send(&mut feed, Ok(vec![2u8; 600]))
+        .await
+        .unwrap();
     drop(feed);
     let answer_a = upload_a.await.unwrap().unwrap();
     assert_eq!(answer_a.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -181,10 +219,18 @@ async fn failed_first_upload_alone_leaves_no_resource() {
     let admin = s.admin();
     let (_, session) = s.seed(&admin, "GONE").await;
     let resource = format!("/data/experiments/{session}/resources/ALONE");
-    let r = put_bytes(&s, &format!("{resource}/files/big.bin"), &admin, vec![0u8; 5000]).await;
+    let r = put_bytes(
+        &s,
+        &format!("{resource}/files/big.bin"),
+        &admin,
+        vec![0u8; 5000],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
-        s.get(&format!("{resource}?format=json"), &admin).await.status(),
+        s.get(&format!("{resource}?format=json"), &admin)
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
     s.stop().await;

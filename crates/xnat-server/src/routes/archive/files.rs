@@ -286,7 +286,13 @@ async fn resource_in_use(
         let in_use = locks::use_resource(resource.id).await;
         // Between finding and holding it, a failed upload's clean-up may
         // have removed it; then it is created again.
-        if ctx.state.store().resource_by_id(resource.id).await?.is_some() {
+        if ctx
+            .state
+            .store()
+            .resource_by_id(resource.id)
+            .await?
+            .is_some()
+        {
             return Ok((resource, created, in_use));
         }
         existing = None;
@@ -488,7 +494,9 @@ async fn extract_and_commit(
             let kind = archive_io::sniff_file(&archive)?.ok_or_else(|| {
                 ApiError::BadRequest("extract=true needs a zip, tar or tar.gz upload".to_owned())
             })?;
-            Ok(archive_io::extract_archive(&archive, kind, &stage, &limits)?)
+            Ok(archive_io::extract_archive(
+                &archive, kind, &stage, &limits,
+            )?)
         },
     )
     .await
@@ -517,7 +525,12 @@ async fn extract_and_commit(
     tokio::task::spawn_blocking(move || shape_clash(&root, &names))
         .await
         .map_err(|e| ApiError::Internal(format!("extraction task failed: {e}")))?
-        .map_or(Ok(()), |clash| Err(ApiError::Conflict(format!("{clash} in resource {}; delete it first or extract into another folder", resource.label))))?;
+        .map_or(Ok(()), |clash| {
+            Err(ApiError::Conflict(format!(
+                "{clash} in resource {}; delete it first or extract into another folder",
+                resource.label
+            )))
+        })?;
     commit_files(ctx, resource, &rows, batch).await
 }
 
@@ -528,7 +541,9 @@ fn shape_clash(resource_root: &Path, names: &[String]) -> Option<String> {
     for name in names {
         let dest = resource_root.join(name);
         if dest.is_dir() {
-            return Some(format!("archive entry {name} would replace the folder {name}"));
+            return Some(format!(
+                "archive entry {name} would replace the folder {name}"
+            ));
         }
         let mut folder = dest.parent();
         while let Some(dir) = folder {
