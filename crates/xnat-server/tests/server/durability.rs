@@ -209,8 +209,9 @@ async fn failed_upload_keeps_what_a_parallel_upload_stored_postgres() {
     failed_upload_keeps_what_a_parallel_upload_stored(Backend::Postgres).await;
 }
 
-/// A failed first upload still takes back the resource it created when no
-/// other upload used it (nothing half-written stays).
+/// A failed first upload (single or multipart) still takes back the
+/// resource it created when no other upload used it (nothing half-written
+/// stays).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_first_upload_alone_leaves_no_resource() {
     let s = TestServer::start_with(Backend::Sqlite, |c| c.max_upload_bytes = 1000)
@@ -233,5 +234,35 @@ async fn failed_first_upload_alone_leaves_no_resource() {
             .status(),
         StatusCode::NOT_FOUND
     );
+    // A multipart upload whose second part fails takes its first part back
+    // with the resource it created.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "first",
+            reqwest::multipart::Part::bytes(b"small".to_vec()).file_name("small.txt"),
+        )
+        .part(
+            "second",
+            reqwest::multipart::Part::bytes(vec![0u8; 5000]).file_name("big.bin"),
+        );
+    let r = s
+        .req(Method::POST, &format!("{resource}/files"), Some(&admin))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        s.get(&format!("{resource}?format=json"), &admin)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let left: Vec<String> = s
+        .data_files()
+        .into_iter()
+        .filter(|f| f.starts_with("archive/"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     s.stop().await;
 }

@@ -236,16 +236,28 @@ pub(crate) async fn upload(
     let (resource, created, in_use) = resource_in_use(ctx, &scope, &owner, existing, label).await?;
     let outcome = match is_multipart(ctx) {
         Some(content_type) => {
-            upload_multipart(ctx, &resource, target.as_deref(), body, &content_type).await
+            upload_multipart(
+                ctx,
+                &resource,
+                created,
+                target.as_deref(),
+                body,
+                &content_type,
+            )
+            .await
         }
         None => {
             let name = target
                 .ok_or_else(|| ApiError::BadRequest("name the file: …/files/{name}".to_owned()))?;
             if ctx.params.flag("extract") {
                 let dir = name.rsplit_once('/').map(|(d, _)| d.to_owned());
-                upload_archive(ctx, &resource, dir.as_deref(), body).await
+                upload_archive(ctx, &resource, dir.as_deref(), body)
+                    .await
+                    .map(drop)
             } else {
-                upload_one(ctx, &resource, &name, body.into_data_stream()).await
+                upload_one(ctx, &resource, &name, body.into_data_stream())
+                    .await
+                    .map(drop)
             }
         }
     };
@@ -325,7 +337,7 @@ async fn upload_one<S, E>(
     resource: &Resource,
     name: &str,
     stream: S,
-) -> Result<(), ApiError>
+) -> Result<Vec<NewFile>, ApiError>
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
     E: std::error::Error + Send + Sync + 'static,
@@ -358,12 +370,13 @@ where
 /// Commits into one resource are serialised so that two uploads of the same
 /// name leave the bytes of the one whose row is last. It runs as its own
 /// task: a client hanging up must not stop it between commit and rename.
+/// Returns the rows it committed.
 async fn commit_files(
     ctx: &Ctx,
     resource: &Resource,
     rows: &[NewFile],
     mut batch: MoveBatch,
-) -> Result<(), ApiError> {
+) -> Result<Vec<NewFile>, ApiError> {
     let state = ctx.state.clone();
     let (resource_id, label, rows) = (resource.id, resource.label.clone(), rows.to_vec());
     let commit = async move {
@@ -385,19 +398,64 @@ async fn commit_files(
                 "files of resource {label} are recorded but not all in place yet ({err}); restart the server to complete them"
             );
         }
-        Ok(())
+        Ok(rows)
     };
     tokio::spawn(commit)
         .await
         .map_err(|e| ApiError::Internal(format!("upload writer failed: {e}")))?
 }
 
+/// Stores every file part. When a later part fails and this request created
+/// the resource, the parts it stored are taken back, so that the resource
+/// can go too (see `upload`).
 async fn upload_multipart(
+    ctx: &Ctx,
+    resource: &Resource,
+    created: bool,
+    target: Option<&str>,
+    body: Body,
+    content_type: &str,
+) -> Result<(), ApiError> {
+    let mut committed = Vec::new();
+    let outcome = store_parts(ctx, resource, target, body, content_type, &mut committed).await;
+    if outcome.is_err() && created && !committed.is_empty() {
+        take_back(ctx, resource, &committed).await;
+    }
+    outcome
+}
+
+/// Removes files this request committed, unless another upload has
+/// replaced them since (their digest changed).
+async fn take_back(ctx: &Ctx, resource: &Resource, committed: &[NewFile]) {
+    let store = ctx.state.store();
+    let _commit = locks::lock_session(format!("resource-commit/{}", resource.id)).await;
+    for file in committed {
+        let Ok(Some(row)) = store.file(resource.id, &file.path).await else {
+            continue;
+        };
+        if row.md5 != file.md5 || store.delete_file_rows(&[row.id]).await.is_err() {
+            continue;
+        }
+        let disk = ctx
+            .state
+            .archive_root()
+            .join(&resource.dir)
+            .join(&file.path);
+        if let Err(err) = tokio::fs::remove_file(&disk).await
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("could not remove {}: {err}", disk.display());
+        }
+    }
+}
+
+async fn store_parts(
     ctx: &Ctx,
     resource: &Resource,
     target: Option<&str>,
     body: Body,
     content_type: &str,
+    committed: &mut Vec<NewFile>,
 ) -> Result<(), ApiError> {
     let request = Request::builder()
         .header(header::CONTENT_TYPE, content_type)
@@ -424,9 +482,9 @@ async fn upload_multipart(
         if ctx.params.flag("extract") {
             let dir = name.rsplit_once('/').map(|(d, _)| d.to_owned());
             let spooled = spool(ctx, field).await?;
-            extract_spooled(ctx, resource, dir.as_deref(), &spooled).await?;
+            committed.extend(extract_spooled(ctx, resource, dir.as_deref(), &spooled).await?);
         } else {
-            upload_one(ctx, resource, &name, field).await?;
+            committed.extend(upload_one(ctx, resource, &name, field).await?);
         }
         stored_any = true;
     }
@@ -457,7 +515,7 @@ async fn upload_archive(
     resource: &Resource,
     dir: Option<&str>,
     body: Body,
-) -> Result<(), ApiError> {
+) -> Result<Vec<NewFile>, ApiError> {
     let spooled = spool(ctx, body.into_data_stream()).await?;
     extract_spooled(ctx, resource, dir, &spooled).await
 }
@@ -472,7 +530,7 @@ async fn extract_spooled(
     resource: &Resource,
     dir: Option<&str>,
     spooled: &Path,
-) -> Result<(), ApiError> {
+) -> Result<Vec<NewFile>, ApiError> {
     let staging = staging_path(ctx, ".d");
     let outcome = extract_and_commit(ctx, resource, dir, spooled, &staging).await;
     let _ = tokio::fs::remove_file(spooled).await;
@@ -486,7 +544,7 @@ async fn extract_and_commit(
     dir: Option<&str>,
     spooled: &Path,
     staging: &Path,
-) -> Result<(), ApiError> {
+) -> Result<Vec<NewFile>, ApiError> {
     let limits = ctx.state.config().extract_limits.clone();
     let (archive, stage) = (spooled.to_path_buf(), staging.to_path_buf());
     let extracted = tokio::task::spawn_blocking(
