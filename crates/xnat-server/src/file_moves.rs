@@ -321,3 +321,38 @@ pub fn sync_dir(dir: &Path) {
         tracing::warn!("syncing {}: {err}", dir.display());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_names_sit_next_to_the_final_name_and_fit_name_max() {
+        let batch = MoveBatch::new(Path::new("/data"));
+        let temp = batch.temp_for(Path::new("/data/archive/P/r/sub/a.dcm"));
+        assert_eq!(temp.parent(), Some(Path::new("/data/archive/P/r/sub")));
+        let name = temp.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(".a.dcm.xnk-"), "{name}");
+        let long = "é".repeat(127);
+        let temp = batch.temp_for(&Path::new("/data/x").join(&long));
+        assert!(temp.file_name().unwrap().len() <= 255);
+    }
+
+    #[test]
+    fn roll_back_restores_the_source_or_drops_fresh_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("staging/one");
+        let temp = dir.path().join("archive/.one.xnk-1");
+        std::fs::create_dir_all(temp.parent().unwrap()).unwrap();
+        std::fs::write(&temp, b"bytes").unwrap();
+        roll_back(Some(&source), &temp);
+        assert_eq!(std::fs::read(&source).unwrap(), b"bytes");
+        assert!(!temp.exists());
+        // Done already: nothing happens.
+        roll_back(Some(&source), &temp);
+        assert!(source.exists());
+        std::fs::write(&temp, b"fresh").unwrap();
+        roll_back(None, &temp);
+        assert!(!temp.exists());
+    }
+}

@@ -454,3 +454,46 @@ async fn clean_staging(state: &AppState, report: &mut RecoveryReport) {
     .unwrap_or(0);
     report.staging_entries += removed;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_names_are_recognised() {
+        assert!(is_in_flight_name(".a.dcm.part-0123456789abcdef"));
+        assert!(is_in_flight_name(".a.dcm.xnk-0123"));
+        assert!(!is_in_flight_name("a.dcm"));
+        assert!(!is_in_flight_name("notes.part-1.txt"));
+    }
+
+    #[test]
+    fn files_map_to_the_nearest_resource_folder() {
+        let dirs: HashMap<PathBuf, i64> = [
+            (PathBuf::from("P/arc001/S/SCANS/1/DICOM"), 1),
+            (PathBuf::from("P/resources/R"), 2),
+        ]
+        .into_iter()
+        .collect();
+        let mut rows: HashMap<i64, HashMap<String, RowFacts>> = HashMap::new();
+        rows.entry(2)
+            .or_default()
+            .insert("sub/a.txt".to_owned(), RowFacts { id: 7, size: 3 });
+        let found = row_of(Path::new("P/resources/R/sub/a.txt"), &dirs, &rows);
+        assert_eq!(found.map(|f| f.id), Some(7));
+        assert!(row_of(Path::new("P/resources/R/sub/b.txt"), &dirs, &rows).is_none());
+        assert!(row_of(Path::new("P/elsewhere/a.txt"), &dirs, &rows).is_none());
+    }
+
+    #[test]
+    fn empty_folders_are_pruned_but_not_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("a/b/c")).unwrap();
+        std::fs::create_dir_all(root.path().join("d")).unwrap();
+        std::fs::write(root.path().join("d/keep"), b"x").unwrap();
+        prune_empty_dirs(root.path(), root.path());
+        assert!(!root.path().join("a").exists());
+        assert!(root.path().join("d/keep").exists());
+        assert!(root.path().exists());
+    }
+}

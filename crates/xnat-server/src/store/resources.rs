@@ -371,7 +371,8 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// A resource by its ID.
+    /// A resource by its ID (its `file_count` and `file_size` are left 0:
+    /// the callers only need where it is and what it is called).
     pub async fn resource_by_id(&self, id: i64) -> Result<Option<Resource>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT r.id, r.owner_kind, r.owner_key, r.project, r.label, r.format, r.content, r.tags, r.dir, \
