@@ -72,6 +72,7 @@ pub async fn place(
         })
         .collect();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        let mut folders = std::collections::BTreeSet::new();
         for (source, dest) in &moves {
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| {
@@ -84,6 +85,13 @@ pub async fn place(
                     source.display()
                 ))
             })?;
+            if let Some(parent) = dest.parent() {
+                folders.insert(parent.to_path_buf());
+            }
+        }
+        // The import is acknowledged after this: make the renames durable.
+        for folder in folders {
+            crate::file_moves::sync_dir(&folder);
         }
         Ok(())
     })
