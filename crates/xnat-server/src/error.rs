@@ -183,4 +183,6 @@ pub enum ServerError {
     },
     #[error("cannot hash the admin password: {0}")]
     Hash(String),
+    #[error("start-up recovery failed: {0}; fix the cause and start the server again")]
+    Recovery(String),
 }

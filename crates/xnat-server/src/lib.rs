@@ -17,19 +17,24 @@
 //!   and the C-STORE receiver started by [`ServerConfig::dicom_receiver`].
 //!
 //! Start it with [`run`]; tests can bind `127.0.0.1:0` and pass the listener.
+//! [`run`] first runs start-up [`recovery`], so what the server acknowledged
+//! before a crash is durable and crash leftovers are gone before it listens.
 //! With [`ServerConfig::tls`] set it serves HTTPS ([`tls`]), else plain HTTP;
 //! either way slow clients are bounded by [`http_limits`].
 
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod crash;
 pub mod credential_cache;
 pub mod error;
+pub mod file_moves;
 pub mod http_limits;
 pub mod import;
 pub mod params;
 pub mod passwords;
 pub mod prearchive;
+pub mod recovery;
 pub mod routes;
 pub mod schema;
 pub mod state;
@@ -60,6 +65,9 @@ pub async fn run(
         None => None,
     };
     let (state, report) = AppState::open(config).await?;
+    // Before anything listens: crash leftovers are rolled back or forward
+    // and acknowledged C-STORE instances imported (see `recovery`).
+    recovery::recover(&state).await?;
     // Operator-facing start-up lines go to stderr unconditionally: the
     // generated password is shown exactly once, and scripts wait for the
     // "listening on" line whatever the log filter is.

@@ -4,8 +4,15 @@
 //! transaction. An existing session is merged into only when `overwrite`
 //! allows it (xnat-server-behavior §3.4). On any failure the files are moved
 //! back to where they came from, so the caller can keep them elsewhere.
+//!
+//! Files and rows change together through the file-move journal
+//! ([`crate::file_moves`], protocol in [`crate::store::journal`]): files are
+//! moved under in-flight names (journaled as pending), the rows committed
+//! with the journal, then the files renamed into place. A crash anywhere in
+//! between is rolled back or forward by start-up recovery, so an
+//! `overwrite=delete` re-import never leaves a listed file whose bytes are
+//! not the ones its digest describes.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use dicom_sort::{ExistingSession, InstanceRef, SortedScan, SortedStudy, scan_instances_into};
@@ -14,6 +21,7 @@ use xnat_model::XsiType;
 use super::locks::lock_session;
 use super::options::Overwrite;
 use crate::error::ApiError;
+use crate::file_moves::MoveBatch;
 use crate::state::AppState;
 use crate::store::{
     ExperimentAttrs, NewFile, NewScanTree, NewSessionTree, ScanAttrs, ScanDicomFields,
@@ -77,13 +85,10 @@ pub fn xnat_time(dicom: Option<&str>) -> String {
 struct PlannedFile {
     source: PathBuf,
     dest: PathBuf,
-    /// Replacing a file already archived (its old content is not restored
-    /// if the transaction fails).
-    replaces: bool,
 }
 
-struct PlannedScan<'a> {
-    scan: &'a SortedScan,
+struct PlannedScan {
+    scan: SortedScan,
     resource_dir: String,
     files: Vec<PlannedFile>,
 }
@@ -215,8 +220,7 @@ pub async fn archive_study(
         let mut files = Vec::with_capacity(scan.files.len());
         for file in &scan.files {
             let dest = root.join(&file.stored_name);
-            let replaces = dest.exists();
-            if replaces && overwrite != Overwrite::Replace {
+            if dest.exists() && overwrite != Overwrite::Replace {
                 return Err(ArchiveError::Conflict(format!(
                     "file {} already exists in scan {} of session {}; use overwrite=delete to replace it",
                     file.stored_name, scan.id, target.label
@@ -225,25 +229,65 @@ pub async fn archive_study(
             files.push(PlannedFile {
                 source: file.source.clone(),
                 dest,
-                replaces,
             });
         }
         planned.push(PlannedScan {
-            scan,
+            scan: scan.clone(),
             resource_dir,
             files,
         });
     }
 
-    let moves: Vec<(PathBuf, PathBuf, bool)> = planned
-        .iter()
-        .flat_map(|p| p.files.iter())
-        .map(|f| (f.source.clone(), f.dest.clone(), f.replaces))
-        .collect();
-    let moved_list = moves.clone();
-    let digests = tokio::task::spawn_blocking(move || move_and_digest(&moved_list))
-        .await
-        .map_err(|e| ApiError::Internal(format!("archive file mover failed: {e}")))??;
+    let new_session = existing.is_none().then(|| NewSessionTree {
+        project: target.project.clone(),
+        subject_label: subject_label.clone(),
+        label: target.label.clone(),
+        xsi_type: session_xsi,
+        attrs: ExperimentAttrs {
+            date: xnat_date(study.date.as_deref()),
+            time: xnat_time(study.time.as_deref()),
+            note: String::new(),
+            modality: study.modality.clone().unwrap_or_default(),
+            uid: study.study_instance_uid.clone(),
+            session_type: study.study_description.clone().unwrap_or_default(),
+            dicom: session_dicom_fields(study, session_xsi),
+        },
+        scans: Vec::new(),
+        created_by: created_by.to_owned(),
+    });
+    let merge_into = existing.map(|e| e.id);
+    // Its own task: a request dropped by its client must not stop the
+    // writing half-way (files under in-flight names until the next start).
+    tokio::spawn(commit_study(
+        state.clone(),
+        planned,
+        new_session,
+        merge_into,
+        target.clone(),
+    ))
+    .await
+    .map_err(|e| ApiError::Internal(format!("archive writer failed: {e}")))??;
+    Ok(format!(
+        "/data/archive/projects/{}/subjects/{}/experiments/{}",
+        target.project, subject_label, target.label
+    ))
+}
+
+/// Moves the planned files and records the session (new, or merged into
+/// `merge_into`) through the file-move journal: all or nothing.
+async fn commit_study(
+    state: AppState,
+    planned: Vec<PlannedScan>,
+    new_session: Option<NewSessionTree>,
+    merge_into: Option<String>,
+    target: ArchiveTarget,
+) -> Result<(), ArchiveError> {
+    let store = state.store();
+    let mut batch = MoveBatch::new(state.data_dir());
+    for file in planned.iter().flat_map(|p| p.files.iter()) {
+        batch.add_move(file.source.clone(), file.dest.clone(), None);
+    }
+    let digests = batch.stage(store).await?;
 
     let trees: Vec<NewScanTree> = planned
         .iter()
@@ -267,43 +311,33 @@ pub async fn archive_study(
                     }
                 })
                 .collect();
-            scan_tree(p.scan, &p.resource_dir, files)
+            scan_tree(&p.scan, &p.resource_dir, files)
         })
         .collect();
 
-    let recorded = match &existing {
-        None => store
-            .create_session_with_scans(
-                &state.config().site_id,
-                &NewSessionTree {
-                    project: target.project.clone(),
-                    subject_label: subject_label.clone(),
-                    label: target.label.clone(),
-                    xsi_type: session_xsi,
-                    attrs: ExperimentAttrs {
-                        date: xnat_date(study.date.as_deref()),
-                        time: xnat_time(study.time.as_deref()),
-                        note: String::new(),
-                        modality: study.modality.clone().unwrap_or_default(),
-                        uid: study.study_instance_uid.clone(),
-                        session_type: study.study_description.clone().unwrap_or_default(),
-                        dicom: session_dicom_fields(study, session_xsi),
-                    },
-                    scans: trees,
-                    created_by: created_by.to_owned(),
-                },
-            )
-            .await
-            .map(|_| ()),
-        Some(experiment) => {
+    let commit = batch.commit_record();
+    let recorded = match (new_session, &merge_into) {
+        (Some(mut tree), _) => {
+            tree.scans = trees;
             store
-                .merge_scans_into_experiment(&experiment.id, &target.project, &trees)
+                .create_session_with_scans(&state.config().site_id, &tree, &commit)
                 .await
+                .map(|_| ())
+        }
+        (None, Some(experiment_id)) => {
+            store
+                .merge_scans_into_experiment(experiment_id, &target.project, &trees, &commit)
+                .await
+        }
+        (None, None) => {
+            batch.abort(store).await;
+            return Err(ArchiveError::Failed(ApiError::Internal(
+                "archive plan names neither a new nor an existing session".to_owned(),
+            )));
         }
     };
     if let Err(err) = recorded {
-        let back = moves;
-        let _ = tokio::task::spawn_blocking(move || move_back(&back)).await;
+        batch.abort(store).await;
         return Err(if is_unique_violation(&err) {
             ArchiveError::Conflict(format!(
                 "Session {} was created in project {} by another request meanwhile; retry with overwrite=append",
@@ -313,10 +347,16 @@ pub async fn archive_study(
             ArchiveError::Failed(err.into())
         });
     }
-    Ok(format!(
-        "/data/archive/projects/{}/subjects/{}/experiments/{}",
-        target.project, subject_label, target.label
-    ))
+    // The rows are committed: from here on the import is done, and a
+    // failure to rename is finished by start-up recovery.
+    if let Err(err) = batch.finish(store).await {
+        tracing::error!(
+            "session {} of project {} is recorded but its files are not all in place yet ({err}); restart the server to complete them",
+            target.label,
+            target.project
+        );
+    }
+    Ok(())
 }
 
 /// The session's header fields as XNAT names them (`scanner` is the
@@ -370,59 +410,6 @@ fn scan_tree(scan: &SortedScan, resource_dir: &str, files: Vec<NewFile>) -> NewS
         resource_content: "RAW".to_owned(),
         resource_dir: resource_dir.to_owned(),
         files,
-    }
-}
-
-/// Moves every file (a rename: staging, prearchive and archive share the
-/// data directory's file system) and digests it in its new place. On error
-/// the files moved so far go back.
-fn move_and_digest(
-    moves: &[(PathBuf, PathBuf, bool)],
-) -> Result<HashMap<PathBuf, (i64, String)>, ArchiveError> {
-    let mut digests = HashMap::with_capacity(moves.len());
-    for (done, (source, dest, _)) in moves.iter().enumerate() {
-        let step = || -> Result<(i64, String), ApiError> {
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    ApiError::Internal(format!("creating {}: {e}", parent.display()))
-                })?;
-            }
-            std::fs::rename(source, dest).map_err(|e| {
-                ApiError::Internal(format!(
-                    "moving {} to {}: {e}",
-                    source.display(),
-                    dest.display()
-                ))
-            })?;
-            let stored = archive_io::md5_file(dest)
-                .map_err(|e| ApiError::Internal(format!("digesting {}: {e}", dest.display())))?;
-            Ok((
-                i64::try_from(stored.size).unwrap_or(i64::MAX),
-                stored.md5_hex,
-            ))
-        };
-        match step() {
-            Ok(digest) => {
-                digests.insert(dest.clone(), digest);
-            }
-            Err(err) => {
-                move_back(&moves[..done]);
-                return Err(ArchiveError::Failed(err));
-            }
-        }
-    }
-    Ok(digests)
-}
-
-fn move_back(moves: &[(PathBuf, PathBuf, bool)]) {
-    for (source, dest, _) in moves {
-        if let Err(err) = std::fs::rename(dest, source) {
-            tracing::warn!(
-                "could not move {} back to {}: {err}",
-                dest.display(),
-                source.display()
-            );
-        }
     }
 }
 

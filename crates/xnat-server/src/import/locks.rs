@@ -1,11 +1,15 @@
 //! One async lock per session key (project + label, or prearchive study), so
 //! concurrent imports of the same study queue up and end as one consistent
-//! session instead of racing on folders and rows.
+//! session instead of racing on folders and rows; and the use lock of a
+//! resource, so that the clean-up of a failed upload removes a resource it
+//! created only while no other upload uses it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio::sync::{
+    Mutex as AsyncMutex, OwnedMutexGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock,
+};
 
 type LockMap = Mutex<HashMap<String, Weak<AsyncMutex<()>>>>;
 
@@ -30,6 +34,36 @@ pub async fn lock_session(key: String) -> OwnedMutexGuard<()> {
         }
     };
     lock.lock_owned().await
+}
+
+type UseMap = Mutex<HashMap<i64, Weak<RwLock<()>>>>;
+
+static RESOURCE_USE: LazyLock<UseMap> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn resource_use_lock(resource_id: i64) -> Arc<RwLock<()>> {
+    let mut map = RESOURCE_USE.lock().unwrap_or_else(|p| p.into_inner());
+    map.retain(|_, weak| weak.strong_count() > 0);
+    match map.get(&resource_id).and_then(Weak::upgrade) {
+        Some(existing) => existing,
+        None => {
+            let fresh = Arc::new(RwLock::new(()));
+            map.insert(resource_id, Arc::downgrade(&fresh));
+            fresh
+        }
+    }
+}
+
+/// An upload's hold on its resource.
+pub type ResourceUse = OwnedRwLockReadGuard<()>;
+
+/// Held by every upload into the resource for as long as it runs.
+pub async fn use_resource(resource_id: i64) -> ResourceUse {
+    resource_use_lock(resource_id).read_owned().await
+}
+
+/// The resource when no upload uses it at this moment, else `None`.
+pub fn resource_unused(resource_id: i64) -> Option<OwnedRwLockWriteGuard<()>> {
+    resource_use_lock(resource_id).try_write_owned().ok()
 }
 
 #[cfg(test)]

@@ -10,13 +10,22 @@
 //! otherwise: [`DicomReceiverConfig::allowed_peers`] refuses associations
 //! from anyone else, and [`DicomReceiverConfig::project`] pins every study
 //! to one project whatever the called AE title or the headers say.
+//!
+//! Acknowledged means durable: before the C-STORE success is answered, the
+//! spooled instance (already fsynced by dicom-sort) is moved into
+//! `dicom-spool/by-ae/{hex of the called AE title}/` and that folder fsynced.
+//! An instance stays there until its study is imported, so after a crash
+//! start-up recovery ([`import_spool`]) imports whatever is left, routed by
+//! the called AE title as it would have been.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
+
 pub use dicom_sort::scp::AllowedPeer;
-use dicom_sort::scp::{ReceivedInstance, ScpConfig, StudyAssembler, run_scp};
+use dicom_sort::scp::{InstanceSink, ReceivedInstance, ScpConfig, StudyAssembler, run_scp};
 use dicom_sort::{InstanceRef, RoutingHints};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -62,15 +71,16 @@ pub async fn run_receiver(
     config: DicomReceiverConfig,
     shutdown: CancellationToken,
 ) -> Result<(), dicom_sort::Error> {
-    let mut scp = ScpConfig::new(
-        config.ae_title.clone(),
-        state.staging_root().join("dicom-spool"),
-    );
+    let mut scp = ScpConfig::new(config.ae_title.clone(), spool_root(&state));
     // Senders address projects by calling them as AE titles; a receiver
     // pinned to one project answers only to its own title.
     scp.require_called_ae_title = config.project.is_some();
     scp.allowed_peers = config.allowed_peers.clone();
     let assembler = Arc::new(StudyAssembler::new(config.idle));
+    let sink = Arc::new(DurableSpool {
+        assembler: assembler.clone(),
+        by_ae: spool_root(&state).join(BY_AE),
+    });
     let consumer = {
         let (state, assembler, shutdown) = (state.clone(), assembler.clone(), shutdown.clone());
         let config = config.clone();
@@ -83,19 +93,60 @@ pub async fn run_receiver(
             }
         })
     };
-    let served = run_scp(
-        listener,
-        scp,
-        assembler.clone(),
-        shutdown.clone().cancelled_owned(),
-    )
-    .await;
+    let served = run_scp(listener, scp, sink, shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
     let _ = consumer.await;
     for batch in assembler.flush_all() {
         import_batch(&state, &config, batch).await;
     }
     served
+}
+
+/// `DATA/staging/dicom-spool`: where dicom-sort writes received instances.
+pub fn spool_root(state: &AppState) -> PathBuf {
+    state.staging_root().join("dicom-spool")
+}
+
+/// Folder below the spool root holding acknowledged instances, one
+/// subfolder per called AE title.
+pub const BY_AE: &str = "by-ae";
+
+/// The spool folder of instances sent to `called_ae` (hex, because AE
+/// titles may hold characters no file name should).
+fn ae_folder(by_ae: &Path, called_ae: &str) -> PathBuf {
+    by_ae.join(hex::encode(called_ae.trim().as_bytes()))
+}
+
+/// The receiver's sink: makes each instance durable under its called AE
+/// title before it is acknowledged, then hands it to the assembler.
+struct DurableSpool {
+    assembler: Arc<StudyAssembler>,
+    by_ae: PathBuf,
+}
+
+impl InstanceSink for DurableSpool {
+    async fn instance_received(&self, mut received: ReceivedInstance) -> Result<(), String> {
+        let folder = ae_folder(&self.by_ae, &received.called_ae);
+        let Some(name) = received.path.file_name().map(ToOwned::to_owned) else {
+            return Err(format!("spooled {} has no name", received.path.display()));
+        };
+        let dest = folder.join(name);
+        let source = received.path.clone();
+        let target = dest.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&folder)?;
+            std::fs::rename(&source, &target)?;
+            // The rename (and the file's entry) must survive a crash once
+            // the sender has been told the instance is stored.
+            std::fs::File::open(&folder)?.sync_all()
+        })
+        .await
+        .map_err(|e| format!("spool task failed: {e}"))?
+        .map_err(|e| format!("spooling {}: {e}", dest.display()))?;
+        received.path = dest;
+        self.assembler.add(received);
+        Ok(())
+    }
 }
 
 /// Imports one assembled study; failures are logged (the files then stay
@@ -108,6 +159,43 @@ async fn import_batch(
     let Some(first) = batch.first() else { return };
     let called = first.called_ae.trim().to_owned();
     let calling = first.calling_ae.trim().to_owned();
+    let instances: Vec<InstanceRef> = batch
+        .into_iter()
+        .map(|r| InstanceRef {
+            path: r.path,
+            header: r.header,
+        })
+        .collect();
+    let routing = ReceiverRouting::of(config);
+    import_received(state, &routing, &called, &calling, instances).await;
+}
+
+/// How a receiver routes what it received: its own AE title (a call to it
+/// routes by headers; any other called title names a project) or a project
+/// it is pinned to.
+struct ReceiverRouting<'a> {
+    ae_title: &'a str,
+    pinned_project: Option<&'a str>,
+}
+
+impl<'a> ReceiverRouting<'a> {
+    fn of(config: &'a DicomReceiverConfig) -> Self {
+        Self {
+            ae_title: &config.ae_title,
+            pinned_project: config.project.as_deref(),
+        }
+    }
+}
+
+/// Imports instances received for `called` from `calling` as the site admin;
+/// failures are logged and the files left where they are.
+async fn import_received(
+    state: &AppState,
+    routing: &ReceiverRouting<'_>,
+    called: &str,
+    calling: &str,
+    instances: Vec<InstanceRef>,
+) {
     let caller = match state.store().user("admin").await {
         Ok(user) => Caller {
             user,
@@ -118,12 +206,12 @@ async fn import_batch(
             return;
         }
     };
-    let project = if let Some(fixed) = &config.project {
-        Some(fixed.clone())
-    } else if called.eq_ignore_ascii_case(&config.ae_title) {
+    let project = if let Some(fixed) = routing.pinned_project {
+        Some(fixed.to_owned())
+    } else if called.eq_ignore_ascii_case(routing.ae_title) {
         None
     } else {
-        match state.store().project(&called).await {
+        match state.store().project(called).await {
             Ok(found) => found.map(|p| p.id),
             Err(err) => {
                 tracing::warn!("DICOM receiver: project lookup for AE {called}: {err}");
@@ -140,17 +228,10 @@ async fn import_batch(
         source: format!("C-STORE from {calling} to {called}"),
         ..ImportOptions::default()
     };
-    let count = batch.len();
-    let instances: Vec<InstanceRef> = batch
-        .into_iter()
-        .map(|r| InstanceRef {
-            path: r.path,
-            header: r.header,
-        })
-        .collect();
+    let count = instances.len();
     let spooled: Vec<_> = instances.iter().map(|i| i.path.clone()).collect();
-    let scope = match &config.project {
-        Some(fixed) => ProjectScope::Only(fixed.clone()),
+    let scope = match routing.pinned_project {
+        Some(fixed) => ProjectScope::Only(fixed.to_owned()),
         None => ProjectScope::Any,
     };
     match import_instances_in(state, &caller, &options, &scope, instances).await {
@@ -165,6 +246,84 @@ async fn import_batch(
             );
         }
     }
+}
+
+/// Start-up recovery of the receiver: imports every acknowledged instance
+/// still in the spool (the server stopped before its study was imported),
+/// one batch per called AE title. Instances the receiver had not
+/// acknowledged yet (dicom-sort's files outside `by-ae`) are imported too,
+/// routed by their headers only: better kept than lost. Returns how many
+/// instances were found. `config` is the receiver's configuration (its AE
+/// title and pinned project); `None` when the server runs without one.
+pub async fn import_spool(state: &AppState, config: Option<&DicomReceiverConfig>) -> usize {
+    let routing = match config {
+        Some(config) => ReceiverRouting::of(config),
+        None => ReceiverRouting {
+            ae_title: "XNAT",
+            pinned_project: None,
+        },
+    };
+    let our_ae_title = routing.ae_title;
+    let root = spool_root(state);
+    let by_ae = root.join(BY_AE);
+    let mut batches: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    if let Ok(folders) = std::fs::read_dir(&by_ae) {
+        for folder in folders.flatten() {
+            let name = folder.file_name().to_string_lossy().into_owned();
+            let called = hex::decode(&name)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .unwrap_or_else(|| our_ae_title.to_owned());
+            batches.push((called, spooled_files(&folder.path())));
+        }
+    }
+    batches.push((our_ae_title.to_owned(), spooled_files(&root)));
+    let mut found = 0;
+    for (called, files) in batches {
+        if files.is_empty() {
+            continue;
+        }
+        found += files.len();
+        let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let headers =
+            tokio::task::spawn_blocking(move || dicom_sort::read_headers_parallel(&files, jobs))
+                .await
+                .unwrap_or_default();
+        let mut instances = Vec::with_capacity(headers.len());
+        for (path, header) in headers {
+            match header {
+                Ok(header) => instances.push(InstanceRef { path, header }),
+                Err(err) => tracing::warn!(
+                    "DICOM receiver: spooled {} is not readable ({err}); left in the spool",
+                    path.display()
+                ),
+            }
+        }
+        if !instances.is_empty() {
+            tracing::info!(
+                "DICOM receiver: importing {} instances for AE {called} left in the spool",
+                instances.len()
+            );
+            import_received(state, &routing, &called, "spool recovery", instances).await;
+        }
+    }
+    found
+}
+
+/// Complete spooled instances directly in `dir` (hidden names are files
+/// dicom-sort was still writing).
+fn spooled_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
 }
 
 /// A running receiver; [`ReceiverHandle::stop`] ends it.

@@ -87,6 +87,29 @@ pub async fn archive(
     // so every caller (routes, sweep, receiver) gets the same rule.
     let project = destination(state, caller, &project_id, request.overwrite).await?;
     claim(state, session, status::ARCHIVING).await?;
+    let created_by = caller.username().unwrap_or("admin").to_owned();
+    // Its own task from here: a client hanging up must not leave the
+    // session ARCHIVING with its files half-way.
+    tokio::spawn(archive_claimed(
+        state.clone(),
+        created_by,
+        session.clone(),
+        request.clone(),
+        project.id.clone(),
+    ))
+    .await
+    .map_err(|e| ApiError::Internal(format!("prearchive archiver failed: {e}")))?
+}
+
+/// The part of [`archive`] after the session was claimed (ARCHIVING).
+async fn archive_claimed(
+    state: AppState,
+    created_by: String,
+    session: PrearchiveSession,
+    request: ArchiveRequest,
+    project_id: String,
+) -> Result<String, ApiError> {
+    let (state, session, request) = (&state, &session, &request);
     let store = state.store();
     let instances = build::session_instances(session_dir(state, session)).await?;
     if instances.is_empty() {
@@ -124,7 +147,7 @@ pub async fn archive(
         })
         .unwrap_or_else(|| label.clone());
     let route = Route {
-        project: Some(project.id.clone()),
+        project: Some(project_id.clone()),
         subject: Some(subject.clone()),
         session: Some(label.clone()),
         auto_archive: None,
@@ -145,11 +168,10 @@ pub async fn archive(
         ..ExistingSession::default()
     };
     let target = ArchiveTarget {
-        project: project.id.clone(),
+        project: project_id,
         subject,
         label,
     };
-    let created_by = caller.username().unwrap_or("admin").to_owned();
     match archive_study(
         state,
         &created_by,
@@ -162,6 +184,9 @@ pub async fn archive(
     .await
     {
         Ok(uri) => {
+            // A crash from here until the row is gone leaves an ARCHIVING
+            // session whose files are in the archive: recovery removes it.
+            crate::crash::point("prearchive.archived");
             remove_session_dir(&session_dir(state, session)).await;
             store.delete_prearchive_session(session.id).await?;
             Ok(uri)

@@ -72,6 +72,7 @@ pub async fn place(
         })
         .collect();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        let mut folders = std::collections::BTreeSet::new();
         for (source, dest) in &moves {
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| {
@@ -84,11 +85,21 @@ pub async fn place(
                     source.display()
                 ))
             })?;
+            if let Some(parent) = dest.parent() {
+                folders.insert(parent.to_path_buf());
+            }
+        }
+        // The import is acknowledged after this: make the renames durable.
+        for folder in folders {
+            crate::file_moves::sync_dir(&folder);
         }
         Ok(())
     })
     .await
     .map_err(|e| ApiError::Internal(format!("prearchive file mover failed: {e}")))??;
+    // The folder is the truth, the rows its index: a crash here leaves a
+    // RECEIVING session that the rebuild sweep builds from the folder.
+    crate::crash::point("prearchive.placed");
 
     let mut rows: HashMap<String, PrearchiveScan> =
         known.into_iter().map(|s| (s.scan_id.clone(), s)).collect();

@@ -4,6 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use xnat_model::{AccessionKind, XsiType, accession_id};
 
+use super::journal::{JournalCommit, mark_committed};
 use super::resources::{NewFile, Owner, insert_files, insert_resource};
 use super::sharing::{ShareKind, check_label_free, lock_project_labels};
 use super::{Store, int, next_counter, now_ms, text};
@@ -235,7 +236,11 @@ const ALL_EXPERIMENTS: &str = "SELECT id, project, subject_id, label, xsi_type, 
 const SCAN_BY_ID: &str = "SELECT pk, experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, scanner, scanner_manufacturer, scanner_model, start_time, body_part_examined, series_class, created FROM scans WHERE experiment_id = $1 AND scan_id = $2";
 const SCANS_OF_EXPERIMENT: &str = "SELECT pk, experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, scanner, scanner_manufacturer, scanner_model, start_time, body_part_examined, series_class, created FROM scans WHERE experiment_id = $1 ORDER BY pk";
 
-/// Inserts a subject with a fresh accession ID.
+/// Insert-or-get of a subject owned by `project` with `label`: under the
+/// project's label lock, an existing one is returned (so parallel first
+/// imports of one new subject all succeed), else it is inserted with a fresh
+/// accession ID. A label taken by a subject shared into the project is a
+/// unique violation.
 async fn insert_subject(
     conn: &mut AnyConnection,
     site_id: &str,
@@ -244,6 +249,14 @@ async fn insert_subject(
     created_by: &str,
 ) -> Result<String, sqlx::Error> {
     lock_project_labels(conn, project).await?;
+    let existing = sqlx::query(SUBJECT_BY_LABEL)
+        .bind(project)
+        .bind(label)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(row) = existing {
+        return text(&row, "id");
+    }
     check_label_free(conn, ShareKind::Subject, project, label, "").await?;
     let n = next_counter(conn, "subject").await?;
     let id = accession_id(site_id, AccessionKind::Subject, n.unsigned_abs());
@@ -329,7 +342,9 @@ async fn upsert_scan(
 }
 
 /// Inserts a new scan row with every column, header fields included; the
-/// one place both importers (new session or merge) write scans.
+/// one place both importers (new session or merge) write scans. A scan
+/// created meanwhile by a parallel request is returned instead (insert-or-get,
+/// as for resources).
 pub(crate) async fn insert_scan_row(
     conn: &mut AnyConnection,
     experiment_id: &str,
@@ -340,7 +355,8 @@ pub(crate) async fn insert_scan_row(
     let row = sqlx::query(
         "INSERT INTO scans (experiment_id, scan_id, xsi_type, type, series_description, quality, note, uid, modality, frames, created, \
          scanner, scanner_manufacturer, scanner_model, start_time, body_part_examined, series_class) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING pk",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         ON CONFLICT (experiment_id, scan_id) DO NOTHING RETURNING pk",
     )
     .bind(experiment_id)
     .bind(scan_id)
@@ -359,9 +375,17 @@ pub(crate) async fn insert_scan_row(
     .bind(nullable(&attrs.dicom.start_time))
     .bind(nullable(&attrs.dicom.body_part_examined))
     .bind(nullable(&attrs.dicom.series_class))
-    .fetch_one(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    int(&row, "pk")
+    if let Some(row) = row {
+        return int(&row, "pk");
+    }
+    let existing = sqlx::query("SELECT pk FROM scans WHERE experiment_id = $1 AND scan_id = $2")
+        .bind(experiment_id)
+        .bind(scan_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    int(&existing, "pk")
 }
 
 async fn write_scan_attrs(
@@ -685,33 +709,25 @@ impl Store {
     }
 
     /// Records a whole session (subject found by label or created,
-    /// experiment, scans, resources, files) in one transaction. Files must
-    /// already be committed on disk. Fails with a unique-constraint error
-    /// when the experiment label is taken in the project.
+    /// experiment, scans, resources, files) in one transaction that also
+    /// commits the files' journal entries (see [`super::journal`]). Fails
+    /// with a unique-constraint error when the experiment label is taken in
+    /// the project.
     pub async fn create_session_with_scans(
         &self,
         site_id: &str,
         tree: &NewSessionTree,
+        commit: &JournalCommit,
     ) -> Result<(String, String), sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        let subject = sqlx::query(SUBJECT_BY_LABEL)
-            .bind(&tree.project)
-            .bind(&tree.subject_label)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let subject_id = match subject {
-            Some(row) => text(&row, "id")?,
-            None => {
-                insert_subject(
-                    &mut tx,
-                    site_id,
-                    &tree.project,
-                    &tree.subject_label,
-                    &tree.created_by,
-                )
-                .await?
-            }
-        };
+        let subject_id = insert_subject(
+            &mut tx,
+            site_id,
+            &tree.project,
+            &tree.subject_label,
+            &tree.created_by,
+        )
+        .await?;
         let experiment_id = insert_experiment(
             &mut tx,
             site_id,
@@ -732,7 +748,7 @@ impl Store {
                 &scan.attrs,
             )
             .await?;
-            let resource_id = insert_resource(
+            let (resource_id, _) = insert_resource(
                 &mut tx,
                 &Owner::Scan(pk),
                 &tree.project,
@@ -745,6 +761,7 @@ impl Store {
             .await?;
             insert_files(&mut tx, resource_id, &scan.files).await?;
         }
+        mark_committed(&mut tx, commit).await?;
         tx.commit().await?;
         Ok((subject_id, experiment_id))
     }

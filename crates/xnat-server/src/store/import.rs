@@ -1,11 +1,13 @@
 //! Database side of DICOM import into an existing archived session: scans
 //! are created or updated, their `DICOM` resources found or created, and the
-//! new files recorded, all in one transaction. (New sessions go through
+//! new files recorded, all in one transaction (which also commits the files'
+//! journal entries, see [`super::journal`]). (New sessions go through
 //! [`Store::create_session_with_scans`].)
 
 use sqlx::AnyConnection;
 
 use super::hierarchy::insert_scan_row;
+use super::journal::{JournalCommit, mark_committed};
 use super::resources::{Owner, insert_files, insert_resource};
 use super::{NewScanTree, Store, int, text};
 
@@ -42,35 +44,23 @@ impl Store {
         experiment_id: &str,
         project: &str,
         scans: &[NewScanTree],
+        commit: &JournalCommit,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for scan in scans {
             let pk = scan_pk(&mut tx, experiment_id, scan).await?;
             let owner = Owner::Scan(pk);
-            let existing = sqlx::query(
-                "SELECT id FROM resources WHERE owner_kind = $1 AND owner_key = $2 AND label = $3",
+            let (resource_id, _) = insert_resource(
+                &mut tx,
+                &owner,
+                project,
+                &scan.resource_label,
+                &scan.resource_format,
+                &scan.resource_content,
+                "",
+                &scan.resource_dir,
             )
-            .bind(owner.kind())
-            .bind(owner.key())
-            .bind(&scan.resource_label)
-            .fetch_optional(&mut *tx)
             .await?;
-            let resource_id = match existing {
-                Some(row) => int(&row, "id")?,
-                None => {
-                    insert_resource(
-                        &mut tx,
-                        &owner,
-                        project,
-                        &scan.resource_label,
-                        &scan.resource_format,
-                        &scan.resource_content,
-                        "",
-                        &scan.resource_dir,
-                    )
-                    .await?
-                }
-            };
             insert_files(&mut tx, resource_id, &scan.files).await?;
             let count = sqlx::query(
                 "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM files WHERE resource_id = $1",
@@ -84,6 +74,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        mark_committed(&mut tx, commit).await?;
         tx.commit().await
     }
 

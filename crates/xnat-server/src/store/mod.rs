@@ -6,6 +6,7 @@
 mod auth;
 mod hierarchy;
 mod import;
+mod journal;
 mod prearchive;
 mod projects;
 mod resources;
@@ -22,6 +23,7 @@ pub use hierarchy::{
     Experiment, ExperimentAttrs, NewScanTree, NewSessionTree, Scan, ScanAttrs, ScanDicomFields,
     SessionDicomFields, Subject,
 };
+pub use journal::{COMMITTED, FileMove, JournalCommit, JournalEntry, PENDING};
 pub use prearchive::{
     PrearchiveScan, PrearchiveSession, PrearchiveSessionMeta, UNASSIGNED, is_unique_violation,
 };

@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::journal::{JournalCommit, mark_committed};
 use super::{Store, int, now_ms, text};
 
 /// The object a resource hangs on.
@@ -124,6 +125,10 @@ const RESOURCES_OF_OWNER: &str = "SELECT r.id, r.owner_kind, r.owner_key, r.proj
 const FILES_OF_RESOURCE: &str = "SELECT id, resource_id, path, size, md5, format, content, tags FROM files WHERE resource_id = $1 ORDER BY path";
 const FILE_BY_PATH: &str = "SELECT id, resource_id, path, size, md5, format, content, tags FROM files WHERE resource_id = $1 AND path = $2";
 
+/// Finds the resource of `owner` with `label`, creating it when missing:
+/// parallel first uploads into one new resource all end up with the same
+/// row (ON CONFLICT DO NOTHING, then select; same SQL on SQLite and
+/// PostgreSQL). Returns its ID and whether this call created it.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn insert_resource(
     conn: &mut AnyConnection,
@@ -134,10 +139,11 @@ pub(super) async fn insert_resource(
     content: &str,
     tags: &str,
     dir: &str,
-) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
+) -> Result<(i64, bool), sqlx::Error> {
+    let inserted = sqlx::query(
         "INSERT INTO resources (owner_kind, owner_key, project, label, format, content, tags, dir, created) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (owner_kind, owner_key, label) DO NOTHING RETURNING id",
     )
     .bind(owner.kind())
     .bind(owner.key())
@@ -148,9 +154,20 @@ pub(super) async fn insert_resource(
     .bind(tags)
     .bind(dir)
     .bind(now_ms())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = inserted {
+        return Ok((int(&row, "id")?, true));
+    }
+    let existing = sqlx::query(
+        "SELECT id FROM resources WHERE owner_kind = $1 AND owner_key = $2 AND label = $3",
+    )
+    .bind(owner.kind())
+    .bind(owner.key())
+    .bind(label)
     .fetch_one(&mut *conn)
     .await?;
-    int(&row, "id")
+    Ok((int(&existing, "id")?, false))
 }
 
 /// Records files (replacing rows with the same path).
@@ -255,6 +272,8 @@ impl Store {
         Ok(Some((text(row, "r_dir")?, file_from(row)?)))
     }
 
+    /// Insert-or-get of a resource (see `insert_resource`): its ID, and
+    /// whether this call created it.
     #[allow(clippy::too_many_arguments)]
     pub async fn create_resource(
         &self,
@@ -265,12 +284,12 @@ impl Store {
         content: &str,
         tags: &str,
         dir: &str,
-    ) -> Result<i64, sqlx::Error> {
+    ) -> Result<(i64, bool), sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        let id =
+        let created =
             insert_resource(&mut tx, owner, project, label, format, content, tags, dir).await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(created)
     }
 
     pub async fn update_resource(
@@ -335,14 +354,94 @@ impl Store {
         row.as_ref().map(file_from).transpose()
     }
 
-    /// Records committed files in one transaction.
+    /// Records files in one transaction that also commits their journal
+    /// entries (see [`super::journal`]): after it, the files' bytes are
+    /// theirs even if the process dies before renaming them into place.
     pub async fn record_files(
         &self,
         resource_id: i64,
         files: &[NewFile],
+        commit: &JournalCommit,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.begin_write().await?;
         insert_files(&mut tx, resource_id, files).await?;
+        mark_committed(&mut tx, commit).await?;
+        tx.commit().await
+    }
+
+    /// Deletes the resource when it holds no file rows (a resource created
+    /// for an upload that failed, unless a parallel upload has used it
+    /// meanwhile). True when it was deleted.
+    pub async fn delete_resource_if_empty(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM resources WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM files WHERE resource_id = $1)",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A resource by its ID (its `file_count` and `file_size` are left 0:
+    /// the callers only need where it is and what it is called).
+    pub async fn resource_by_id(&self, id: i64) -> Result<Option<Resource>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT r.id, r.owner_kind, r.owner_key, r.project, r.label, r.format, r.content, r.tags, r.dir, \
+             CAST(0 AS BIGINT) AS file_count, CAST(0 AS BIGINT) AS file_size FROM resources r WHERE r.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(resource_from).transpose()
+    }
+
+    /// Every resource folder with the resource's ID (for recovery).
+    pub async fn all_resource_dirs(&self) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        let rows = sqlx::query("SELECT id, dir FROM resources")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((int(r, "id")?, text(r, "dir")?)))
+            .collect()
+    }
+
+    /// (ID, resource ID, path, size) of every file row (for recovery).
+    pub async fn all_file_facts(&self) -> Result<Vec<(i64, i64, String, i64)>, sqlx::Error> {
+        let rows = sqlx::query("SELECT id, resource_id, path, size FROM files")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    int(r, "id")?,
+                    int(r, "resource_id")?,
+                    text(r, "path")?,
+                    int(r, "size")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Corrects a file row to the bytes on disk (recovery's reconciliation).
+    pub async fn correct_file(&self, id: i64, size: i64, md5: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE files SET size = $1, md5 = $2 WHERE id = $3")
+            .bind(size)
+            .bind(md5)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes file rows by ID (rows whose file is gone).
+    pub async fn delete_file_rows(&self, ids: &[i64]) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        for id in ids {
+            sqlx::query("DELETE FROM files WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await
     }
 

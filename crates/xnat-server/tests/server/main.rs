@@ -12,6 +12,7 @@ mod harness;
 mod auth_lockout;
 mod auth_sessions;
 mod connect;
+mod durability;
 mod files;
 mod hierarchy;
 mod http_hygiene;

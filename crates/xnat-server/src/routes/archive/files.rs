@@ -2,8 +2,12 @@
 //! archives), listings, single-file GET/HEAD with HTTP Range, deletion.
 //!
 //! Every byte goes through `archive-io`: uploads are streamed into an
-//! `AtomicFile` (temp name, fsync, rename) and a file's row (size + MD5) is
-//! recorded only after the file is committed.
+//! `AtomicFile` (temp name, fsync, rename) under an in-flight name, and the
+//! file and its row (size + MD5) change together through the file-move
+//! journal ([`crate::file_moves`]): rows committed with the journal, then the
+//! file renamed into place; start-up recovery finishes or undoes whatever a
+//! crash interrupted. A resource created by an upload that fails is removed
+//! again only while no other upload uses it and it holds no files.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,6 +28,8 @@ use super::render::{items_response, resource_item, resource_row, table};
 use super::resolve::{ResourceOwner, Scope, required_scope};
 use crate::access::Action;
 use crate::error::ApiError;
+use crate::file_moves::MoveBatch;
+use crate::import::locks;
 use crate::params::Format;
 use crate::routes::text;
 use crate::store::{NewFile, Resource};
@@ -114,7 +120,9 @@ async fn fresh_resource_dir(
     Ok(candidate)
 }
 
-/// Finds or creates the resource a write goes to.
+/// Finds or creates the resource a write goes to (insert-or-get: parallel
+/// first uploads into one new resource all get the same row). True when this
+/// call created it.
 async fn writable_resource(
     ctx: &Ctx,
     scope: &Scope,
@@ -134,7 +142,7 @@ async fn writable_resource(
     }
     let dir = fresh_resource_dir(ctx, owner, label).await?;
     let store = ctx.state.store();
-    store
+    let (id, created) = store
         .create_resource(
             &owner.owner,
             &owner.project,
@@ -146,10 +154,10 @@ async fn writable_resource(
         )
         .await?;
     let resource = store
-        .resource(&owner.owner, label)
+        .resource_by_id(id)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("resource {label} vanished after creation")))?;
-    Ok((resource, true))
+    Ok((resource, created))
 }
 
 /// A resource attribute from `name=` or `xnat:resourceCatalog/name=`,
@@ -293,30 +301,85 @@ pub(crate) async fn upload(
             "uploads go to …/resources/{LABEL}/files/{name}".to_owned(),
         ));
     }
-    let existed = existing.is_some();
-    let (resource, _) = writable_resource(ctx, &scope, &owner, existing, label).await?;
+    let (resource, created, in_use) = resource_in_use(ctx, &scope, &owner, existing, label).await?;
     let outcome = match is_multipart(ctx) {
         Some(content_type) => {
-            upload_multipart(ctx, &resource, target.as_deref(), body, &content_type).await
+            upload_multipart(
+                ctx,
+                &resource,
+                created,
+                target.as_deref(),
+                body,
+                &content_type,
+            )
+            .await
         }
         None => {
             let name = target
                 .ok_or_else(|| ApiError::BadRequest("name the file: …/files/{name}".to_owned()))?;
             if ctx.params.flag("extract") {
                 let dir = name.rsplit_once('/').map(|(d, _)| d.to_owned());
-                upload_archive(ctx, &resource, dir.as_deref(), body).await
+                upload_archive(ctx, &resource, dir.as_deref(), body)
+                    .await
+                    .map(drop)
             } else {
-                upload_one(ctx, &resource, &name, body.into_data_stream()).await
+                upload_one(ctx, &resource, &name, body.into_data_stream())
+                    .await
+                    .map(drop)
             }
         }
     };
-    if outcome.is_err() && !existed {
-        // The resource was created for this upload only: take it back.
-        let _ = ctx.state.store().delete_resource(resource.id).await;
-        remove_dirs(ctx, vec![resource.dir.clone()]).await;
+    drop(in_use);
+    if outcome.is_err() && created {
+        // The resource was created for this upload: take it back, but only
+        // while no other upload uses it and nothing was stored in it — a
+        // parallel upload may have found it and been answered 200.
+        if let Some(_unused) = locks::resource_unused(resource.id)
+            && ctx
+                .state
+                .store()
+                .delete_resource_if_empty(resource.id)
+                .await?
+        {
+            remove_dirs(ctx, vec![resource.dir.clone()]).await;
+        }
     }
     outcome?;
     Ok(text(StatusCode::OK, ""))
+}
+
+/// Attempts at finding a resource that is not removed by the clean-up of a
+/// failed upload before this upload holds it.
+const RESOURCE_ATTEMPTS: usize = 3;
+
+/// The resource an upload writes to, held in use for the upload's duration
+/// (see [`locks::use_resource`]); true when this upload created it.
+async fn resource_in_use(
+    ctx: &Ctx,
+    scope: &Scope,
+    owner: &ResourceOwner,
+    mut existing: Option<Resource>,
+    label: &str,
+) -> Result<(Resource, bool, locks::ResourceUse), ApiError> {
+    for _ in 0..RESOURCE_ATTEMPTS {
+        let (resource, created) = writable_resource(ctx, scope, owner, existing, label).await?;
+        let in_use = locks::use_resource(resource.id).await;
+        // Between finding and holding it, a failed upload's clean-up may
+        // have removed it; then it is created again.
+        if ctx
+            .state
+            .store()
+            .resource_by_id(resource.id)
+            .await?
+            .is_some()
+        {
+            return Ok((resource, created, in_use));
+        }
+        existing = None;
+    }
+    Err(ApiError::Conflict(format!(
+        "resource {label} was removed repeatedly while this upload started; retry the upload"
+    )))
 }
 
 fn file_meta(ctx: &Ctx, path: String, stored: &archive_io::StoredFile) -> NewFile {
@@ -342,7 +405,7 @@ async fn upload_one<S, E>(
     resource: &Resource,
     name: &str,
     stream: S,
-) -> Result<(), ApiError>
+) -> Result<Vec<NewFile>, ApiError>
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
     E: std::error::Error + Send + Sync + 'static,
@@ -356,22 +419,113 @@ where
     }
     check_no_clash(ctx, resource, name).await?;
     let dest = download::file_on_disk(ctx, &resource.dir, name)?;
-    let stored =
-        archive_io::write_stream_atomic(&dest, stream, Some(ctx.state.config().max_upload_bytes))
-            .await
-            .map_err(|e| ApiError::from_archive_io(e, name))?;
-    store
-        .record_files(resource.id, &[file_meta(ctx, name.to_owned(), &stored)])
-        .await?;
-    Ok(())
+    let mut batch = MoveBatch::new(ctx.state.data_dir());
+    // The bytes wait under the batch's in-flight name until their row is
+    // committed (see `commit_files`).
+    let stored = archive_io::write_stream_atomic(
+        &batch.temp_for(&dest),
+        stream,
+        Some(ctx.state.config().max_upload_bytes),
+    )
+    .await
+    .map_err(|e| ApiError::from_archive_io(e, name))?;
+    let row = file_meta(ctx, name.to_owned(), &stored);
+    batch.add_fresh(dest, row.size, row.md5.clone());
+    commit_files(ctx, resource, &[row], batch).await
 }
 
+/// The commit step of every upload: moves staged files under their
+/// in-flight names, records the rows together with the batch's journal in
+/// one transaction, then renames the files into place.
+/// Commits into one resource are serialised so that two uploads of the same
+/// name leave the bytes of the one whose row is last. It runs as its own
+/// task: a client hanging up must not stop it between commit and rename.
+/// Returns the rows it committed.
+async fn commit_files(
+    ctx: &Ctx,
+    resource: &Resource,
+    rows: &[NewFile],
+    mut batch: MoveBatch,
+) -> Result<Vec<NewFile>, ApiError> {
+    let state = ctx.state.clone();
+    let (resource_id, label, rows) = (resource.id, resource.label.clone(), rows.to_vec());
+    let commit = async move {
+        let store = state.store();
+        // Moves files in from staging (extractions); nothing for fresh ones.
+        batch.stage(store).await?;
+        let _commit = locks::lock_session(format!("resource-commit/{resource_id}")).await;
+        if let Err(err) = store
+            .record_files(resource_id, &rows, &batch.commit_record())
+            .await
+        {
+            batch.abort(store).await;
+            return Err(ApiError::from(err));
+        }
+        if let Err(err) = batch.finish(store).await {
+            // The rows are committed, so the upload is done; recovery at the
+            // next start completes the renames.
+            tracing::error!(
+                "files of resource {label} are recorded but not all in place yet ({err}); restart the server to complete them"
+            );
+        }
+        Ok(rows)
+    };
+    tokio::spawn(commit)
+        .await
+        .map_err(|e| ApiError::Internal(format!("upload writer failed: {e}")))?
+}
+
+/// Stores every file part. When a later part fails and this request created
+/// the resource, the parts it stored are taken back, so that the resource
+/// can go too (see `upload`).
 async fn upload_multipart(
+    ctx: &Ctx,
+    resource: &Resource,
+    created: bool,
+    target: Option<&str>,
+    body: Body,
+    content_type: &str,
+) -> Result<(), ApiError> {
+    let mut committed = Vec::new();
+    let outcome = store_parts(ctx, resource, target, body, content_type, &mut committed).await;
+    if outcome.is_err() && created && !committed.is_empty() {
+        take_back(ctx, resource, &committed).await;
+    }
+    outcome
+}
+
+/// Removes files this request committed, unless another upload has
+/// replaced them since (their digest changed).
+async fn take_back(ctx: &Ctx, resource: &Resource, committed: &[NewFile]) {
+    let store = ctx.state.store();
+    let _commit = locks::lock_session(format!("resource-commit/{}", resource.id)).await;
+    for file in committed {
+        let Ok(Some(row)) = store.file(resource.id, &file.path).await else {
+            continue;
+        };
+        if row.md5 != file.md5 || store.delete_file_rows(&[row.id]).await.is_err() {
+            continue;
+        }
+        let disk = ctx
+            .state
+            .archive_root()
+            .join(&resource.dir)
+            .join(&file.path);
+        if let Err(err) = tokio::fs::remove_file(&disk).await
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("could not remove {}: {err}", disk.display());
+        }
+    }
+}
+
+async fn store_parts(
     ctx: &Ctx,
     resource: &Resource,
     target: Option<&str>,
     body: Body,
     content_type: &str,
+    committed: &mut Vec<NewFile>,
 ) -> Result<(), ApiError> {
     let request = Request::builder()
         .header(header::CONTENT_TYPE, content_type)
@@ -398,9 +552,9 @@ async fn upload_multipart(
         if ctx.params.flag("extract") {
             let dir = name.rsplit_once('/').map(|(d, _)| d.to_owned());
             let spooled = spool(ctx, field).await?;
-            extract_spooled(ctx, resource, dir.as_deref(), &spooled).await?;
+            committed.extend(extract_spooled(ctx, resource, dir.as_deref(), &spooled).await?);
         } else {
-            upload_one(ctx, resource, &name, field).await?;
+            committed.extend(upload_one(ctx, resource, &name, field).await?);
         }
         stored_any = true;
     }
@@ -431,25 +585,38 @@ async fn upload_archive(
     resource: &Resource,
     dir: Option<&str>,
     body: Body,
-) -> Result<(), ApiError> {
+) -> Result<Vec<NewFile>, ApiError> {
     let spooled = spool(ctx, body.into_data_stream()).await?;
     extract_spooled(ctx, resource, dir, &spooled).await
 }
 
-/// Extracts a spooled archive into a staging folder, moves every file into
-/// the resource and records them all in one transaction. The spool and the
-/// staging folder are removed whatever happens.
+/// Extracts a spooled archive into a staging folder, then moves every file
+/// into the resource and records them all in one transaction through the
+/// file-move journal: a failure anywhere before the commit leaves every file
+/// of the resource (also those the archive would replace) as it was. The
+/// spool and the staging folder are removed whatever happens.
 async fn extract_spooled(
     ctx: &Ctx,
     resource: &Resource,
     dir: Option<&str>,
     spooled: &Path,
-) -> Result<(), ApiError> {
+) -> Result<Vec<NewFile>, ApiError> {
     let staging = staging_path(ctx, ".d");
+    let outcome = extract_and_commit(ctx, resource, dir, spooled, &staging).await;
+    let _ = tokio::fs::remove_file(spooled).await;
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    outcome
+}
+
+async fn extract_and_commit(
+    ctx: &Ctx,
+    resource: &Resource,
+    dir: Option<&str>,
+    spooled: &Path,
+    staging: &Path,
+) -> Result<Vec<NewFile>, ApiError> {
     let limits = ctx.state.config().extract_limits.clone();
     let resource_root = download::resource_dir_on_disk(ctx, &resource.dir)?;
-    let prefix = dir.map(str::to_owned);
-    let (archive, stage) = (spooled.to_path_buf(), staging.clone());
     let existing: BTreeSet<String> = ctx
         .state
         .store()
@@ -459,8 +626,10 @@ async fn extract_spooled(
         .map(|f| f.path)
         .collect();
     let (overwrite, label) = (ctx.params.flag("overwrite"), resource.label.clone());
-    let moved = tokio::task::spawn_blocking(
-        move || -> Result<Vec<(String, archive_io::StoredFile)>, ApiError> {
+    let prefix = dir.map(str::to_owned);
+    let (archive, stage) = (spooled.to_path_buf(), staging.to_path_buf());
+    let extracted = tokio::task::spawn_blocking(
+        move || -> Result<Vec<(String, archive_io::ExtractedFile)>, ApiError> {
             let kind = archive_io::sniff_file(&archive)?.ok_or_else(|| {
                 ApiError::BadRequest("extract=true needs a zip, tar or tar.gz upload".to_owned())
             })?;
@@ -475,39 +644,27 @@ async fn extract_spooled(
                     }
                 })
                 .collect();
+            // Every entry is checked against the resource's recorded files
+            // before any of them is moved in: all or nothing.
             check_extracted_fit(&existing, &names, overwrite, &label)?;
-            let mut out = Vec::with_capacity(extracted.len());
-            for (file, rel) in extracted.into_iter().zip(names) {
-                let dest = SafeRelPath::parse(&rel)?.under(&resource_root);
-                let io_error = |e: std::io::Error, doing: &str| {
-                    ApiError::from_io_kind(
-                        e.kind(),
-                        &rel,
-                        format!("{doing} {}: {e}", dest.display()),
-                    )
-                };
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| io_error(e, "creating the folder of"))?;
-                }
-                std::fs::rename(stage.join(&file.rel_path), &dest)
-                    .map_err(|e| io_error(e, "moving into"))?;
-                out.push((rel, file.stored));
-            }
-            Ok(out)
+            Ok(names.into_iter().zip(extracted).collect())
         },
     )
     .await
-    .map_err(|e| ApiError::Internal(format!("extraction task failed: {e}")));
-    let _ = tokio::fs::remove_file(spooled).await;
-    let _ = tokio::fs::remove_dir_all(&staging).await;
-    let moved = moved??;
-    let rows: Vec<NewFile> = moved
-        .into_iter()
-        .map(|(rel, stored)| file_meta(ctx, rel, &stored))
-        .collect();
-    ctx.state.store().record_files(resource.id, &rows).await?;
-    Ok(())
+    .map_err(|e| ApiError::Internal(format!("extraction task failed: {e}")))??;
+    let mut batch = MoveBatch::new(ctx.state.data_dir());
+    let mut rows = Vec::with_capacity(extracted.len());
+    for (rel, file) in extracted {
+        let dest = SafeRelPath::parse(&rel)?.under(&resource_root);
+        let row = file_meta(ctx, rel, &file.stored);
+        batch.add_move(
+            staging.join(&file.rel_path),
+            dest,
+            Some((row.size, row.md5.clone())),
+        );
+        rows.push(row);
+    }
+    commit_files(ctx, resource, &rows, batch).await
 }
 
 pub(crate) async fn list_or_download(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
