@@ -4,6 +4,12 @@
 //! Every byte goes through `archive-io`: uploads are streamed into an
 //! `AtomicFile` (temp name, fsync, rename) and a file's row (size + MD5) is
 //! recorded only after the file is committed.
+//!
+//! Names reach the disk only as `archive_io::SafeRelPath`s joined onto the
+//! archive root. A name that clashes with the resource's files (a file
+//! where a folder of it would be, or a folder of that name) is 409, and so
+//! is replacing a file without `overwrite=true`, for `extract=true` too;
+//! all of it is checked before anything is written.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
