@@ -8,6 +8,12 @@
 //! file renamed into place; start-up recovery finishes or undoes whatever a
 //! crash interrupted. A resource created by an upload that fails is removed
 //! again only while no other upload uses it and it holds no files.
+//!
+//! Names reach the disk only as `archive_io::SafeRelPath`s joined onto the
+//! archive root. A name that clashes with the resource's files (a file
+//! where a folder of it would be, or a folder of that name) is 409, and so
+//! is replacing a file without `overwrite=true`, for `extract=true` too;
+//! all of it is checked before anything is written.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
