@@ -279,9 +279,9 @@ enum Service {
     ActionArchiveInto,
     ActionCommitArchive,
     ActionMove,
-    MoveService,
-    DeleteService,
-    RebuildService,
+    BatchMove,
+    BatchDelete,
+    BatchRebuild,
     DeleteSession,
     ActionBuild,
     ViewSession,
@@ -296,7 +296,7 @@ impl Service {
             Service::ArchiveServiceInto
                 | Service::ActionArchiveInto
                 | Service::ActionMove
-                | Service::MoveService
+                | Service::BatchMove
         )
     }
 
@@ -327,17 +327,17 @@ impl Service {
                 format!("{uri}?action=move&newProject={dest}"),
                 301,
             ),
-            Service::MoveService => (
+            Service::BatchMove => (
                 Method::POST,
                 format!("/data/services/prearchive/move?src={src}&newProject={dest}"),
                 200,
             ),
-            Service::DeleteService => (
+            Service::BatchDelete => (
                 Method::POST,
                 format!("/data/services/prearchive/delete?src={src}"),
                 200,
             ),
-            Service::RebuildService => (
+            Service::BatchRebuild => (
                 Method::POST,
                 format!("/data/services/prearchive/rebuild?src={src}"),
                 200,
@@ -357,7 +357,7 @@ impl Service {
     fn keeps_session(self) -> bool {
         matches!(
             self,
-            Service::RebuildService
+            Service::BatchRebuild
                 | Service::ActionBuild
                 | Service::ViewSession
                 | Service::DicomDump
@@ -375,9 +375,9 @@ const SERVICES: [Service; 12] = [
     Service::ActionArchiveInto,
     Service::ActionCommitArchive,
     Service::ActionMove,
-    Service::MoveService,
-    Service::DeleteService,
-    Service::RebuildService,
+    Service::BatchMove,
+    Service::BatchDelete,
+    Service::BatchRebuild,
     Service::DeleteSession,
     Service::ActionBuild,
     Service::ViewSession,
