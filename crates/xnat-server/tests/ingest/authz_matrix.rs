@@ -279,9 +279,9 @@ enum Service {
     ActionArchiveInto,
     ActionCommitArchive,
     ActionMove,
-    MoveService,
-    DeleteService,
-    RebuildService,
+    BatchMove,
+    BatchDelete,
+    BatchRebuild,
     DeleteSession,
     ActionBuild,
     ViewSession,
@@ -296,7 +296,7 @@ impl Service {
             Service::ArchiveServiceInto
                 | Service::ActionArchiveInto
                 | Service::ActionMove
-                | Service::MoveService
+                | Service::BatchMove
         )
     }
 
@@ -327,17 +327,17 @@ impl Service {
                 format!("{uri}?action=move&newProject={dest}"),
                 301,
             ),
-            Service::MoveService => (
+            Service::BatchMove => (
                 Method::POST,
                 format!("/data/services/prearchive/move?src={src}&newProject={dest}"),
                 200,
             ),
-            Service::DeleteService => (
+            Service::BatchDelete => (
                 Method::POST,
                 format!("/data/services/prearchive/delete?src={src}"),
                 200,
             ),
-            Service::RebuildService => (
+            Service::BatchRebuild => (
                 Method::POST,
                 format!("/data/services/prearchive/rebuild?src={src}"),
                 200,
@@ -357,15 +357,11 @@ impl Service {
     fn keeps_session(self) -> bool {
         matches!(
             self,
-            Service::RebuildService
+            Service::BatchRebuild
                 | Service::ActionBuild
                 | Service::ViewSession
                 | Service::DicomDump
         )
-    }
-
-    fn need(self) -> Need {
-        Need::Prearchive
     }
 }
 
@@ -375,9 +371,9 @@ const SERVICES: [Service; 12] = [
     Service::ActionArchiveInto,
     Service::ActionCommitArchive,
     Service::ActionMove,
-    Service::MoveService,
-    Service::DeleteService,
-    Service::RebuildService,
+    Service::BatchMove,
+    Service::BatchDelete,
+    Service::BatchRebuild,
     Service::DeleteSession,
     Service::ActionBuild,
     Service::ViewSession,
@@ -428,7 +424,8 @@ async fn prearchive_services_by_source_and_destination_role(server: &TestServer)
                         (prearchive_session(server, &source, &label).await, label)
                     }
                 };
-                let source_code = expect_in(source_role(who), openness, service.need());
+                // Every service here uses the source's prearchive.
+                let source_code = expect_in(source_role(who), openness, Need::Prearchive);
                 let dest_code = service
                     .moves_elsewhere()
                     .then(|| expect_in(dest_role(who), openness, Need::Put));
