@@ -176,12 +176,39 @@ async fn zip_bomb_is_refused_by_total_ratio() {
         "the generated bomb has ratio {ratio}"
     );
     let (status, text) = server
-        .import("dest=/archive&project=BOMB", body, &server.admin())
+        .import("dest=/archive&project=BOMB", body.clone(), &server.admin())
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
     assert!(text.contains("extracted size"), "{text}");
     assert!(server.staging_leftovers().is_empty());
     assert!(walk(&server.data.path().join("archive")).is_empty());
+
+    // The same bomb as an `extract=true` resource upload meets the same cap.
+    let answer = server
+        .req(
+            reqwest::Method::PUT,
+            "/data/projects/BOMB/resources/R/files/bomb.zip?extract=true",
+            Some(&server.admin()),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    let status = answer.status();
+    let text = answer.text().await.expect("answer text");
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    assert!(server.staging_leftovers().is_empty());
+    // The resource the refused upload would have created is not left behind.
+    let listing = server
+        .get("/data/projects/BOMB/resources/R/files?format=json", &server.admin())
+        .await;
+    assert_eq!(listing.status(), StatusCode::NOT_FOUND);
+    assert!(
+        walk(&server.data.path().join("archive"))
+            .iter()
+            .all(|path| !path.to_string_lossy().contains("bomb")),
+        "nothing of the bomb is on disk"
+    );
     server.stop().await;
 }
 

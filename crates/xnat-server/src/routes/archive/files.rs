@@ -621,7 +621,13 @@ async fn extract_and_commit(
     spooled: &Path,
     staging: &Path,
 ) -> Result<Vec<NewFile>, ApiError> {
-    let limits = ctx.state.config().extract_limits.clone();
+    // The total an archive may unpack to scales with its size, so a small
+    // zip bomb is refused as it is by the import service.
+    let archive_len = tokio::fs::metadata(spooled)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(u64::MAX);
+    let limits = ctx.state.config().extract_limits_for(archive_len);
     let resource_root = download::resource_dir_on_disk(ctx, &resource.dir)?;
     let existing: BTreeSet<String> = ctx
         .state
