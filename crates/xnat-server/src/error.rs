@@ -90,6 +90,17 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        // A value PostgreSQL cannot store as text (a NUL character that came
+        // in a request body) is the client's input, not a server fault.
+        // SQLSTATE 22021: character_not_in_repertoire; 22P05: untranslatable.
+        if let sqlx::Error::Database(db) = &err
+            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        {
+            return Self::BadRequest(
+                "a value in the request holds a character that cannot be stored (such as NUL); remove it"
+                    .to_owned(),
+            );
+        }
         Self::Internal(format!("database: {err}"))
     }
 }

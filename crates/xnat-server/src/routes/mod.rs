@@ -11,7 +11,8 @@
 //!
 //! [`browser_safety`] wraps everything (outside authentication): the CSRF
 //! check for cookie-authenticated writes and the security headers on every
-//! answer.
+//! answer. [`refuse_nul_in_url`] refuses URLs that would carry a NUL
+//! character into a handler, whatever route they are meant for.
 
 pub mod archive;
 pub mod connect;
@@ -40,6 +41,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .layer(middleware::from_fn(refuse_nul_in_url))
         .layer(middleware::from_fn(browser_safety))
         .with_state(state)
 }
@@ -89,6 +91,29 @@ pub async fn browser_safety(request: Request, next: Next) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// A percent-encoded NUL (`%00`) in the path or query is refused with 400
+/// before routing. No XNAT name or parameter holds one, PostgreSQL cannot
+/// store one in text (it answered 500), and C-style consumers of a name
+/// (the file system, DICOM tools) would cut it short. One check at the edge
+/// covers every route, including those that take segments through axum's
+/// `Path` or values from the query.
+pub async fn refuse_nul_in_url(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let holds_nul = |text: &str| {
+        text.as_bytes()
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+    };
+    if holds_nul(uri.path()) || uri.query().is_some_and(holds_nul) {
+        return ApiError::BadRequest(
+            "the request URL holds a NUL character (%00); remove it from the path and parameters"
+                .to_owned(),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 fn is_cross_site_cookie_write(method: &Method, headers: &HeaderMap) -> bool {

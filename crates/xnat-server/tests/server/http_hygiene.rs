@@ -16,6 +16,7 @@ crate::on_both_backends!(
     broken_request_framing_is_400,
     extract_refuses_to_replace_without_overwrite,
     extract_errors_name_the_upload_not_server_paths,
+    nul_characters_are_400_on_every_kind_of_input,
 );
 
 /// A session resource `R` of a fresh project; returns its URI.
@@ -412,4 +413,48 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
         zip.write_all(bytes).unwrap();
     }
     zip.finish().unwrap().into_inner()
+}
+
+/// A NUL character reaches no handler and no database: in path segments
+/// (archive, prearchive, axum `Path` routes), in query values and in JSON
+/// bodies it is a one-line 400, never a 500, and nothing is created.
+async fn nul_characters_are_400_on_every_kind_of_input(s: &TestServer) {
+    let admin = s.admin();
+    s.create_project("NULP").await;
+    for uri in [
+        "/data/projects/NULP/subjects/a%00b",
+        "/data/projects/NULP%00/prearchive_code",
+        "/data/projects/NULP/prearchive_code/4%00",
+        "/xapi/users/ab%00c",
+        "/data/prearchive/projects/NULP/2024%00/x",
+        "/data/services/dicomdump?src=/archive/projects/NULP%00/experiments/E",
+        "/data/projects?columns=ID%00",
+        "/data/projects/NULP/subjects?label=x%00y",
+    ] {
+        for method in [Method::GET, Method::PUT, Method::DELETE] {
+            let r = s.req(method.clone(), uri, Some(&admin)).send().await.unwrap();
+            let status = r.status();
+            let text = r.text().await.unwrap();
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {text}");
+            one_line(&text);
+        }
+    }
+    // In a body the value reaches the store; PostgreSQL's refusal is the
+    // client's fault too.
+    let r = s
+        .req(Method::POST, "/xapi/users", Some(&admin))
+        .json(&serde_json::json!({
+            "username": "nul\u{0}user", "password": "pw-nul-1234", "email": "n@example.org",
+            "firstName": "N\u{0}", "lastName": "U", "enabled": true, "verified": true
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_client_error(),
+        "a NUL in a JSON body is a client error, got {}",
+        r.status()
+    );
+    let subjects = s.rows("/data/projects/NULP/subjects?format=json", &admin).await;
+    assert!(subjects.is_empty(), "{subjects:?}");
 }
