@@ -98,6 +98,15 @@ pub async fn run(
         receiver.stop().await;
     }
     state.store().close().await;
+    if served.is_ok() {
+        // Only a stop that got here wrote nothing half-way: the next start
+        // may skip walking the archive (see `recovery`).
+        if let Err(err) = recovery::mark_clean_shutdown(state.data_dir()) {
+            tracing::warn!(
+                "could not record the clean stop ({err}); the next start walks the archive"
+            );
+        }
+    }
     served.map_err(ServerError::Serve)
 }
 

@@ -14,15 +14,21 @@
 //!    rebuilt; MOVING is re-homed to wherever its folder is and rebuilt;
 //!    DELETING is finished. RECEIVING is left to the rebuild sweep, which
 //!    builds it from its folder once quiet;
-//! 3. the archive: files on disk without a row (and in-flight `.xnk-` /
-//!    `.part-` files) are removed, rows whose file is gone are removed, and
-//!    a row whose size differs from its file is corrected from the bytes;
+//! 3. the archive: in-flight `.xnk-` / `.part-` files are removed; complete
+//!    files on disk without a row are moved, not deleted, to
+//!    `DATA/lost+found/{start time}/` (recovery loses no bytes); rows whose
+//!    file is gone are removed; a row whose size differs from its file is
+//!    corrected from the bytes. When most recorded files are missing the
+//!    archive folder is more likely unmounted than damaged: the start stops
+//!    with an error and changes nothing;
 //! 4. staging: upload spools and extraction folders are removed;
 //! 5. the C-STORE spool: acknowledged instances not imported yet are
 //!    imported (see [`crate::import::receiver::import_spool`]).
 //!
-//! Step 3 walks the whole archive folder: its cost grows with the number of
-//! files (a stat each), paid once per start.
+//! Step 3 walks the whole archive folder, a stat per file, so it runs only
+//! when the previous run did not end cleanly: a graceful stop leaves the
+//! marker [`CLEAN_SHUTDOWN_MARKER`] ([`mark_clean_shutdown`]), which the next
+//! start consumes. A crash leaves none, so the start after it walks.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -43,7 +49,7 @@ pub struct RecoveryReport {
     pub moves_completed: usize,
     /// Prearchive sessions taken out of a transient status.
     pub prearchive_sessions: usize,
-    /// Files under the archive without a row, removed.
+    /// Files under the archive without a row, moved to `lost+found`.
     pub orphan_files: usize,
     /// File rows without a file, removed.
     pub missing_files: usize,
@@ -62,12 +68,49 @@ impl RecoveryReport {
     }
 }
 
+/// File in the data folder that says the last run stopped gracefully.
+pub const CLEAN_SHUTDOWN_MARKER: &str = ".xnatkit-clean-shutdown";
+
+/// Folder in the data folder that receives files recovery found without a
+/// row, one subfolder per start.
+pub const LOST_AND_FOUND: &str = "lost+found";
+
+/// Below this many recorded files the "mostly missing" guard does not apply.
+const UNMOUNTED_GUARD_MIN_ROWS: usize = 20;
+
+/// Leaves the marker that lets the next start skip the archive walk; called
+/// after a graceful stop, once nothing writes any more.
+pub fn mark_clean_shutdown(data_dir: &Path) -> std::io::Result<()> {
+    let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
+    let file = std::fs::File::create(&marker)?;
+    file.sync_all()?;
+    sync_dir(data_dir);
+    Ok(())
+}
+
+/// True when the previous run stopped gracefully; removes the marker, so a
+/// crash of this run is noticed by the next start.
+fn take_clean_shutdown_marker(data_dir: &Path) -> Result<bool, ServerError> {
+    let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
+    match std::fs::remove_file(&marker) {
+        Ok(()) => {
+            sync_dir(data_dir);
+            Ok(true)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(internal("removing the clean-shutdown marker", err)),
+    }
+}
+
 /// Runs every recovery step; see the module doc.
 pub async fn recover(state: &AppState) -> Result<RecoveryReport, ServerError> {
     let mut report = RecoveryReport::default();
+    let clean = take_clean_shutdown_marker(state.data_dir())?;
     replay_journal(state, &mut report).await?;
     recover_prearchive(state, &mut report).await?;
-    reconcile_archive(state, &mut report).await?;
+    if !clean {
+        reconcile_archive(state, &mut report).await?;
+    }
     clean_staging(state, &mut report).await;
     report.spooled_instances =
         receiver::import_spool(state, state.config().dicom_receiver.as_ref()).await;
@@ -241,7 +284,10 @@ struct RowFacts {
 /// Outcome of the blocking archive walk.
 #[derive(Default)]
 struct Walk {
-    orphans: usize,
+    /// Complete files without a row (relative to the archive root).
+    orphans: Vec<PathBuf>,
+    /// Unfinished temp files of interrupted writes.
+    in_flight: Vec<PathBuf>,
     /// Row IDs whose file was found.
     seen: HashSet<i64>,
     /// (row ID, size, MD5) of rows whose size differs from the file.
@@ -275,24 +321,70 @@ async fn reconcile_archive(
         .map(|(id, dir)| (PathBuf::from(dir), id))
         .collect();
     let root = state.archive_root().to_path_buf();
-    let walk = tokio::task::spawn_blocking(move || {
-        let mut walk = Walk::default();
-        walk_archive(&root, &root, &dirs, &by_resource, &mut walk);
+    let walk = {
+        let root = root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut walk = Walk::default();
+            walk_archive(&root, &root, &dirs, &by_resource, &mut walk);
+            walk
+        })
+        .await
+        .map_err(|e| internal("walking the archive", e))?
+    };
+    let missing: Vec<i64> = all_ids
+        .iter()
+        .copied()
+        .filter(|id| !walk.seen.contains(id))
+        .collect();
+    if all_ids.len() >= UNMOUNTED_GUARD_MIN_ROWS && missing.len() * 2 > all_ids.len() {
+        return Err(ServerError::Recovery(format!(
+            "{} of {} recorded files are missing under {}: is the archive storage mounted? Nothing was changed; mount it (or restore it) and start again",
+            missing.len(),
+            all_ids.len(),
+            root.display()
+        )));
+    }
+    let lost_and_found = state
+        .data_dir()
+        .join(LOST_AND_FOUND)
+        .join(crate::store::now_ms().to_string());
+    let (orphans, in_flight) = (walk.orphans.clone(), walk.in_flight.clone());
+    let moved = tokio::task::spawn_blocking(move || {
+        for temp in &in_flight {
+            if let Err(err) = std::fs::remove_file(root.join(temp)) {
+                tracing::warn!("removing unfinished {}: {err}", temp.display());
+            }
+        }
+        let mut moved = 0;
+        for orphan in &orphans {
+            let to = lost_and_found.join(orphan);
+            let outcome = to
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::rename(root.join(orphan), &to));
+            match outcome {
+                Ok(()) => {
+                    tracing::warn!(
+                        "start-up recovery: {} has no row; moved to {}",
+                        orphan.display(),
+                        to.display()
+                    );
+                    moved += 1;
+                }
+                Err(err) => tracing::warn!("moving orphan {}: {err}", orphan.display()),
+            }
+        }
         prune_empty_dirs(&root, &root);
-        walk
+        moved
     })
     .await
-    .map_err(|e| internal("walking the archive", e))?;
+    .map_err(|e| internal("moving orphans", e))?;
     for (id, size, md5) in &walk.corrections {
         store
             .correct_file(*id, *size, md5)
             .await
             .map_err(|e| internal("correcting a file row", e))?;
     }
-    let missing: Vec<i64> = all_ids
-        .into_iter()
-        .filter(|id| !walk.seen.contains(id))
-        .collect();
     if !missing.is_empty() {
         tracing::warn!(
             "start-up recovery: {} file rows have no file on disk; removing them",
@@ -303,7 +395,7 @@ async fn reconcile_archive(
             .await
             .map_err(|e| internal("removing rows of missing files", e))?;
     }
-    report.orphan_files += walk.orphans;
+    report.orphan_files += moved;
     report.missing_files += missing.len();
     report.corrected_rows += walk.corrections.len();
     Ok(())
@@ -361,10 +453,8 @@ fn walk_archive(
                     ));
                 }
             }
-            None => match std::fs::remove_file(&path) {
-                Ok(()) => walk.orphans += 1,
-                Err(err) => tracing::warn!("removing orphan {}: {err}", path.display()),
-            },
+            None if is_in_flight_name(&name) => walk.in_flight.push(rel.to_path_buf()),
+            None => walk.orphans.push(rel.to_path_buf()),
         }
     }
 }

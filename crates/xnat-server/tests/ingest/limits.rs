@@ -200,7 +200,10 @@ async fn zip_bomb_is_refused_by_total_ratio() {
     assert!(server.staging_leftovers().is_empty());
     // The resource the refused upload would have created is not left behind.
     let listing = server
-        .get("/data/projects/BOMB/resources/R/files?format=json", &server.admin())
+        .get(
+            "/data/projects/BOMB/resources/R/files?format=json",
+            &server.admin(),
+        )
         .await;
     assert_eq!(listing.status(), StatusCode::NOT_FOUND);
     assert!(

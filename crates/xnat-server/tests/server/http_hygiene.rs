@@ -432,7 +432,11 @@ async fn nul_characters_are_400_on_every_kind_of_input(s: &TestServer) {
         "/data/projects/NULP/subjects?label=x%00y",
     ] {
         for method in [Method::GET, Method::PUT, Method::DELETE] {
-            let r = s.req(method.clone(), uri, Some(&admin)).send().await.unwrap();
+            let r = s
+                .req(method.clone(), uri, Some(&admin))
+                .send()
+                .await
+                .unwrap();
             let status = r.status();
             let text = r.text().await.unwrap();
             assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {text}");
@@ -455,6 +459,8 @@ async fn nul_characters_are_400_on_every_kind_of_input(s: &TestServer) {
         "a NUL in a JSON body is a client error, got {}",
         r.status()
     );
-    let subjects = s.rows("/data/projects/NULP/subjects?format=json", &admin).await;
+    let subjects = s
+        .rows("/data/projects/NULP/subjects?format=json", &admin)
+        .await;
     assert!(subjects.is_empty(), "{subjects:?}");
 }

@@ -16,6 +16,7 @@ mod durability;
 mod files;
 mod hierarchy;
 mod http_hygiene;
+mod recovery_guards;
 mod security;
 mod sharing;
 mod traversal;
