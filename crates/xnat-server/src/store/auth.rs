@@ -67,6 +67,46 @@ pub enum AttemptClaim {
     Unknown,
 }
 
+/// Whose failed attempts a statement counts: an account's (`users`) or an
+/// alias token's (`alias_tokens`). The two tables keep the same rules, so
+/// the statements differ only in their names.
+#[derive(Debug, Clone, Copy)]
+enum AttemptCounter {
+    Account,
+    Token,
+}
+
+impl AttemptCounter {
+    /// Clears the count and any lock (a verified secret).
+    fn reset_sql(self) -> &'static str {
+        match self {
+            Self::Account => {
+                "UPDATE users SET failed_logins = 0, locked_until = 0 \
+                 WHERE username = $1 AND (failed_logins <> 0 OR locked_until <> 0)"
+            }
+            Self::Token => {
+                "UPDATE alias_tokens SET failed_attempts = 0, locked_until = 0 \
+                 WHERE alias = $1 AND (failed_attempts <> 0 OR locked_until <> 0)"
+            }
+        }
+    }
+
+    /// Clears the count of a remembered secret unless locked ($2 = now) or
+    /// out of attempts ($3 = the limit); no row changed = refuse.
+    fn accept_remembered_sql(self) -> &'static str {
+        match self {
+            Self::Account => {
+                "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE username = $1 \
+                 AND locked_until <= $2 AND (failed_logins < $3 OR locked_until <> 0)"
+            }
+            Self::Token => {
+                "UPDATE alias_tokens SET failed_attempts = 0, locked_until = 0 WHERE alias = $1 \
+                 AND locked_until <= $2 AND (failed_attempts < $3 OR locked_until <> 0)"
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AliasToken {
     pub id: i64,
@@ -247,26 +287,12 @@ impl Store {
 
     /// A verified password: the failure count and any lock start over.
     pub async fn login_succeeded(&self, username: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE users SET failed_logins = 0, locked_until = 0 \
-             WHERE username = $1 AND (failed_logins <> 0 OR locked_until <> 0)",
-        )
-        .bind(username)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.reset_attempts(AttemptCounter::Account, username).await
     }
 
     /// A verified token secret: its failure count and any lock start over.
     pub async fn token_attempt_succeeded(&self, alias: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE alias_tokens SET failed_attempts = 0, locked_until = 0 \
-             WHERE alias = $1 AND (failed_attempts <> 0 OR locked_until <> 0)",
-        )
-        .bind(alias)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.reset_attempts(AttemptCounter::Token, alias).await
     }
 
     /// A login whose password matched a recently verified one (no hash run):
@@ -277,20 +303,14 @@ impl Store {
         user: &User,
         max_attempts: i64,
     ) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
-        if user.failed_logins == 0 && user.locked_until <= now {
-            return Ok(true);
-        }
-        let done = sqlx::query(
-            "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE username = $1 \
-             AND locked_until <= $2 AND (failed_logins < $3 OR locked_until <> 0)",
+        let counted = (user.failed_logins, user.locked_until);
+        self.accept_remembered(
+            AttemptCounter::Account,
+            &user.username,
+            counted,
+            max_attempts,
         )
-        .bind(&user.username)
-        .bind(now)
-        .bind(max_attempts.max(1))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        .await
     }
 
     /// [`Store::accept_remembered_login`] for an alias token's secret.
@@ -299,19 +319,39 @@ impl Store {
         token: &AliasToken,
         max_attempts: i64,
     ) -> Result<bool, sqlx::Error> {
+        let counted = (token.failed_attempts, token.locked_until);
+        self.accept_remembered(AttemptCounter::Token, &token.alias, counted, max_attempts)
+            .await
+    }
+
+    async fn reset_attempts(&self, counter: AttemptCounter, key: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(counter.reset_sql())
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// `counted` is the (failures, locked until) the caller read with the
+    /// row; a clean row needs no write.
+    async fn accept_remembered(
+        &self,
+        counter: AttemptCounter,
+        key: &str,
+        counted: (i64, i64),
+        max_attempts: i64,
+    ) -> Result<bool, sqlx::Error> {
         let now = now_ms();
-        if token.failed_attempts == 0 && token.locked_until <= now {
+        let (failures, locked_until) = counted;
+        if failures == 0 && locked_until <= now {
             return Ok(true);
         }
-        let done = sqlx::query(
-            "UPDATE alias_tokens SET failed_attempts = 0, locked_until = 0 WHERE alias = $1 \
-             AND locked_until <= $2 AND (failed_attempts < $3 OR locked_until <> 0)",
-        )
-        .bind(&token.alias)
-        .bind(now)
-        .bind(max_attempts.max(1))
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query(counter.accept_remembered_sql())
+            .bind(key)
+            .bind(now)
+            .bind(max_attempts.max(1))
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
