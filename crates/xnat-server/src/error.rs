@@ -196,4 +196,9 @@ pub enum ServerError {
     Hash(String),
     #[error("start-up recovery failed: {0}; fix the cause and start the server again")]
     Recovery(String),
+    #[error(
+        "data directory {} is in use by another xnatkit server (it holds {}/.xnatkit.lock); stop that one or give this one another --data",
+        .0.display(), .0.display()
+    )]
+    DataDirInUse(std::path::PathBuf),
 }

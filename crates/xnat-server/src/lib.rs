@@ -107,6 +107,9 @@ pub async fn run(
             );
         }
     }
+    // Last: the marker above must not land beside a server that started
+    // after the lock was given up.
+    state.release_data_dir();
     served.map_err(ServerError::Serve)
 }
 

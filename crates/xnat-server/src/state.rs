@@ -1,7 +1,7 @@
 //! Shared state of a running server.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::ServerConfig;
 use crate::credential_cache::CredentialCache;
@@ -23,6 +23,35 @@ struct Inner {
     staging_root: PathBuf,
     credentials: CredentialCache,
     hasher: passwords::Hasher,
+    /// The held lock on `DATA/.xnatkit.lock` (see [`DATA_LOCK_FILE`]).
+    data_lock: Mutex<Option<std::fs::File>>,
+}
+
+/// File in the data folder that one running server holds an exclusive lock
+/// on. Start-up recovery and the write protocol assume they are alone with
+/// the data folder (recovery rolls back in-flight moves and clears staging),
+/// so a second server on the same folder must not start.
+pub const DATA_LOCK_FILE: &str = ".xnatkit.lock";
+
+/// Takes the exclusive lock on the data folder, or says who holds it.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, ServerError> {
+    let path = data_dir.join(DATA_LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| ServerError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(ServerError::DataDirInUse(data_dir.to_owned()))
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(ServerError::DataDir { path, source }),
+    }
 }
 
 /// What start-up did that the operator must learn about.
@@ -48,6 +77,7 @@ impl AppState {
                 path: data_dir,
                 source,
             })?;
+        let data_lock = lock_data_dir(&config.data_dir)?;
         let archive_root = config.data_dir.join("archive");
         let staging_root = config.data_dir.join("staging");
         for dir in [&archive_root, &staging_root] {
@@ -95,10 +125,20 @@ impl AppState {
                     staging_root,
                     credentials: CredentialCache::default(),
                     hasher,
+                    data_lock: Mutex::new(Some(data_lock)),
                 }),
             },
             report,
         ))
+    }
+
+    /// Gives up the data folder at the end of [`crate::run`], so a new
+    /// server may start on it at once, even while stray clones of the state
+    /// are still being dropped.
+    pub fn release_data_dir(&self) {
+        if let Ok(mut lock) = self.inner.data_lock.lock() {
+            lock.take();
+        }
     }
 
     pub fn store(&self) -> &Store {

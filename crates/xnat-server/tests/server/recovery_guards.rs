@@ -1,8 +1,9 @@
 //! Start-up recovery never loses bytes and never mistakes missing storage
 //! for damage: a file found without a row goes to `lost+found`, an
 //! unfinished temp file is removed, a graceful stop lets the next start skip
-//! the archive walk, and an archive folder that lost most of its files (an
-//! unmounted share) stops the start with nothing changed. The server is
+//! the archive walk, an archive folder that lost most of its files (an
+//! unmounted share) stops the start with nothing changed, and a second
+//! server on the same data folder is refused. The server is
 //! started and stopped several times on one data folder, so these run on
 //! SQLite only: what they test is file-system work, not SQL.
 
@@ -32,7 +33,12 @@ async fn start(data: &Path) -> Result<Running, ServerError> {
     let task = tokio::spawn(xnat_server::run(listener, config(data), async move {
         let _ = rx.await;
     }));
-    let http = Client::new();
+    // A refused start drops the bound listener, which resets a waiting
+    // probe; the timeout only guards against a hang.
+    let http = Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     for _ in 0..400 {
         if task.is_finished() {
             return Err(task
@@ -195,4 +201,35 @@ async fn a_mostly_missing_archive_stops_the_start_and_changes_nothing() {
     let names = listed(&server.url).await;
     assert_eq!(names.len(), 24, "{names:?}");
     stop(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_folder_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let first = start(data.path()).await.unwrap();
+    seed(&first.url, 2).await;
+    let refused = start(data.path())
+        .await
+        .err()
+        .expect("the second start is refused");
+    let message = refused.to_string();
+    assert!(
+        message.contains("in use by another xnatkit server"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "one line: {message}");
+    // The first one is untouched by the attempt: its files are listed and
+    // nothing of it went to lost+found.
+    assert_eq!(listed(&first.url).await, ["f0.txt", "f1.txt"]);
+    assert!(
+        !data
+            .path()
+            .join(xnat_server::recovery::LOST_AND_FOUND)
+            .exists()
+    );
+    stop(first).await;
+    // Once it stopped, the folder is free again.
+    let again = start(data.path()).await.unwrap();
+    assert_eq!(listed(&again.url).await, ["f0.txt", "f1.txt"]);
+    stop(again).await;
 }

@@ -180,6 +180,7 @@ impl Planted {
             assert!(
                 inside
                     || file.starts_with("xnatkit.sqlite")
+                    || file == xnat_server::state::DATA_LOCK_FILE
                     || Path::new(&file) == self.secret_path.strip_prefix(data).unwrap()
                     || Path::new(&file) == self.victim_path.strip_prefix(data).unwrap(),
                 "unexpected file {file} outside the roots"
