@@ -56,6 +56,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
 pub const SESSION_COOKIE: &str = "JSESSIONID";
 
+/// The authenticated user's name, attached to the response for the access
+/// log (which runs outside authentication and never sees credentials).
+#[derive(Debug, Clone)]
+pub struct LoggedUser(pub String);
+
 /// Minimum gap between two `last_seen` updates of one session.
 const SESSION_TOUCH_INTERVAL_MS: i64 = 5_000;
 
@@ -352,8 +357,12 @@ pub async fn authenticate(
 ) -> Response {
     match resolve_caller(&state, request.headers(), request.uri().path()).await {
         Ok((caller, new_session)) => {
+            let user = caller.username().map(|name| LoggedUser(name.to_owned()));
             request.extensions_mut().insert(caller);
             let mut response = next.run(request).await;
+            if let Some(user) = user {
+                response.extensions_mut().insert(user);
+            }
             if let Some(id) = new_session
                 && !response.headers().contains_key(header::SET_COOKIE)
             {

@@ -104,8 +104,11 @@ Examples:
 Users and projects are managed through XNAT's API (POST /xapi/users,
 PUT /data/projects/P); see docs/server.md.";
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, serving: bool) {
     let default = match verbose {
+        // The server's access log is for the operator of `serve`; the demo's
+        // in-process server keeps quiet.
+        0 if serving => "warn,xnatkit=info,xnat_server::access=info",
         // rustls-platform-verifier logs each rejected certificate at error
         // level; the client's own one-line error already says it.
         0 => "warn,xnatkit=info,rustls_platform_verifier=off",
@@ -118,13 +121,15 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -13,6 +13,7 @@
 //! check for cookie-authenticated writes and the security headers on every
 //! answer. [`refuse_nul_in_url`] refuses URLs that would carry a NUL
 //! character into a handler, whatever route they are meant for.
+//! [`access_log`] writes one line per request (target `xnat_server::access`).
 
 pub mod archive;
 pub mod connect;
@@ -43,6 +44,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(refuse_nul_in_url))
         .layer(middleware::from_fn(browser_safety))
+        .layer(middleware::from_fn(access_log))
         .with_state(state)
 }
 
@@ -91,6 +93,44 @@ pub async fn browser_safety(request: Request, next: Next) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// One line per request at info level, target `xnat_server::access`:
+/// method, path, status, milliseconds until the answer's head, and the
+/// authenticated user (`-` for anonymous or refused callers). The query
+/// string is never logged, and the secret of an alias token in a
+/// `…/tokens/…` path is replaced by `*`, so the log holds no credentials.
+/// Streamed bodies are still flowing when the line is written.
+pub async fn access_log(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = loggable_path(request.uri().path());
+    let response = next.run(request).await;
+    let user = response
+        .extensions()
+        .get::<auth::LoggedUser>()
+        .map_or("-", |u| u.0.as_str());
+    tracing::info!(
+        target: "xnat_server::access",
+        "{method} {path} {} {}ms {user}",
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    response
+}
+
+/// `path` with credentials taken out: everything after the alias in the
+/// token services (`/data/services/tokens/{validate,invalidate}/ALIAS/SECRET`).
+fn loggable_path(path: &str) -> String {
+    let Some(at) = path.find("/services/tokens/") else {
+        return path.to_owned();
+    };
+    let (head, tail) = path.split_at(at + "/services/tokens/".len());
+    let mut parts = tail.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(action), Some(alias), Some(_secret)) => format!("{head}{action}/{alias}/*"),
+        _ => path.to_owned(),
+    }
 }
 
 /// A percent-encoded NUL (`%00`) in the path or query is refused with 400
@@ -185,4 +225,26 @@ pub fn json(body: String) -> Response {
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn token_secrets_never_reach_the_access_log() {
+        assert_eq!(
+            loggable_path("/data/services/tokens/invalidate/0b1c-alias/s3cr3t"),
+            "/data/services/tokens/invalidate/0b1c-alias/*"
+        );
+        assert_eq!(
+            loggable_path("/REST/services/tokens/validate/a/secret/extra"),
+            "/REST/services/tokens/validate/a/*"
+        );
+        assert_eq!(
+            loggable_path("/data/services/tokens/issue"),
+            "/data/services/tokens/issue"
+        );
+        assert_eq!(loggable_path("/data/projects/P"), "/data/projects/P");
+    }
 }
