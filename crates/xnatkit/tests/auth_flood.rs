@@ -3,7 +3,8 @@
 //! secrets. Password hashing is bounded, so the server's peak memory
 //! (VmHWM from /proc) stays far below what one argon2 run per request would
 //! take, refused callers beyond the bound get 503 + Retry-After, and a good
-//! login still answers afterwards. Also: the session cookie is `Secure`
+//! login still answers afterwards, and no credential reaches the server's
+//! log. Also: the session cookie is `Secure`
 //! when (and only when) the server speaks TLS.
 
 // Test code: failures should panic with their error.
@@ -112,6 +113,7 @@ fn bad_credential_flood_keeps_memory_flat() {
     assert_eq!(status, 200, "{token}");
     let token: serde_json::Value = serde_json::from_str(&token).unwrap();
     let alias = token["alias"].as_str().unwrap().to_owned();
+    let secret = token["secret"].as_str().unwrap().to_owned();
 
     let mut floods = Vec::new();
     for n in 0..(BAD_PASSWORDS + UNKNOWN_USERS + BAD_TOKEN_SECRETS) {
@@ -162,4 +164,34 @@ fn bad_credential_flood_keeps_memory_flat() {
     // The server still serves a good login after the flood.
     let (status, _, body) = request(address, "/data/auth", "admin", &server.admin_password);
     assert_eq!(status, 200, "{body}");
+
+    // Credentials never reach the server's log (it logs every request):
+    // not the good password, not the guesses, not the token's secret, not
+    // even when the secret is part of the path.
+    let invalidate = format!("/data/services/tokens/invalidate/{alias}/{secret}");
+    // (The flood locked the token, so the answer is a refusal; the path
+    // with the secret is what matters here.)
+    request(address, &invalidate, "admin", &server.admin_password);
+    let log = server.log();
+    assert!(
+        log.contains("/data/auth 401"),
+        "the access log records refused logins: {log}"
+    );
+    assert!(
+        log.contains(&format!("/data/services/tokens/invalidate/{alias}/* ")),
+        "the access log records the invalidation with the secret redacted"
+    );
+    for credential in [
+        server.admin_password.as_str(),
+        victim.1.as_str(),
+        secret.as_str(),
+        "wrong-1",
+        &format!("{:0>64}", BAD_PASSWORDS + UNKNOWN_USERS),
+    ] {
+        assert!(
+            !log.contains(credential),
+            "the server log holds a credential ({} chars)",
+            credential.len()
+        );
+    }
 }
