@@ -417,7 +417,8 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// A NUL character reaches no handler and no database: in path segments
 /// (archive, prearchive, axum `Path` routes), in query values and in JSON
-/// bodies it is a one-line 400, never a 500, and nothing is created.
+/// bodies it is a one-line 400, never a 500, and nothing is created. Other
+/// undecodable archive segments are 400 as well.
 async fn nul_characters_are_400_on_every_kind_of_input(s: &TestServer) {
     let admin = s.admin();
     s.create_project("NULP").await;
@@ -442,6 +443,20 @@ async fn nul_characters_are_400_on_every_kind_of_input(s: &TestServer) {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {text}");
             one_line(&text);
         }
+    }
+    // Archive path segments that are not UTF-8 once decoded, or hold a
+    // control character, are the client's mistake too: 400 naming it.
+    for uri in [
+        "/data/projects/NULP/subjects/%c0%ae%c0%ae",
+        "/data/projects/NULP/subjects/a%01b",
+        "/data/archive/projects/%ff",
+    ] {
+        let r = s.req(Method::GET, uri, Some(&admin)).send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {text}");
+        assert!(text.contains("UTF-8"), "{uri}: {text}");
+        one_line(&text);
     }
     // In a body the value reaches the store; PostgreSQL's refusal is the
     // client's fault too.

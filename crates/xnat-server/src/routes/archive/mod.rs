@@ -26,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, header};
 use axum::response::Response;
 use axum::routing::any;
-use xnat_model::{ArchivePath, Level};
+use xnat_model::{ArchivePath, Level, PathError};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -60,8 +60,12 @@ async fn dispatch(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let mut params = Params::from_query(parts.uri.query());
-    let segments = ArchivePath::split_request_path(parts.uri.path())
-        .map_err(|_| ApiError::NotFound("Not Found".to_owned()))?;
+    let segments = ArchivePath::split_request_path(parts.uri.path()).map_err(|e| match e {
+        // A segment that is not text is the client's mistake, not a
+        // missing object.
+        PathError::BadSegment { .. } => ApiError::BadRequest(e.to_string()),
+        _ => ApiError::NotFound("Not Found".to_owned()),
+    })?;
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)
