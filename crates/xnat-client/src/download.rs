@@ -137,7 +137,7 @@ impl Manifest {
     }
 
     /// Notes a verified file; it is recorded by the next [`Self::commit`].
-    fn record_later(&self, file: &Path, md5: &str) {
+    pub(crate) fn record_later(&self, file: &Path, md5: &str) {
         if let Ok(mut pending) = self.pending.lock() {
             pending.push((file.to_owned(), md5.to_owned()));
         }
@@ -222,7 +222,7 @@ fn md5_of(path: &Path) -> std::io::Result<(Md5, u64)> {
     Ok((hasher, total))
 }
 
-fn part_path(dest: &Path) -> PathBuf {
+pub(crate) fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(PART_SUFFIX);
     dest.with_file_name(name)
