@@ -371,10 +371,14 @@ impl<'a> EntryReader<'a> {
             .and_then(|()| std::fs::File::create(&part));
         let file = match opened {
             Ok(f) => f,
-            Err(e) if is_disk_full(&e) => {
-                return Err(Stop::Local(ClientError::DiskFull { path: part }));
+            Err(e) => {
+                let err = if is_disk_full(&e) {
+                    ClientError::DiskFull { path: part }
+                } else {
+                    ClientError::io(&part, e)
+                };
+                return Err(self.fail_local(job, err));
             }
-            Err(e) => return Err(Stop::Local(ClientError::io(&part, e))),
         };
         self.state = State::Data {
             job,
@@ -434,7 +438,7 @@ impl<'a> EntryReader<'a> {
         hasher: Md5,
     ) -> Result<(), Stop> {
         if let Err(e) = file.flush() {
-            return Err(Stop::Local(ClientError::io(part, e)));
+            return Err(self.fail_local(job, ClientError::io(part, e)));
         }
         drop(file);
         let actual = hex::encode(hasher.finalize());
@@ -449,13 +453,20 @@ impl<'a> EntryReader<'a> {
             )));
         }
         if let Err(e) = std::fs::rename(part, &target.dest) {
-            return Err(Stop::Local(ClientError::io(&target.dest, e)));
+            return Err(self.fail_local(job, ClientError::io(&target.dest, e)));
         }
         if let Some(m) = self.manifest {
             m.record_later(&target.dest, &actual);
         }
         self.settle(job, Ok(FileOutcome::Downloaded));
         Ok(())
+    }
+
+    /// A local failure of a file that is not the one in [`State::Data`]:
+    /// it is that file's error, and the rest is not attempted.
+    fn fail_local(&mut self, job: usize, err: ClientError) -> Stop {
+        self.settle(job, Err(err));
+        Stop::Cancelled
     }
 
     fn settle(&mut self, job: usize, result: Result<FileOutcome, ClientError>) {
