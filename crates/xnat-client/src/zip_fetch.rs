@@ -585,3 +585,111 @@ fn zip64_size(extra: &[u8]) -> Option<u64> {
     let (_, body) = extra_fields(extra).find(|(tag, _)| *tag == ZIP64_EXTRA)?;
     Some(u64::from_le_bytes(body.get(..8)?.try_into().ok()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::RemoteFile;
+
+    fn job(dir: &Path, path: &str, data: &[u8]) -> FileJob {
+        FileJob {
+            group: 0,
+            remote: RemoteFile {
+                path: path.to_owned(),
+                uri: format!("/data/experiments/E/scans/1/resources/DICOM/files/{path}"),
+                resource: "DICOM".into(),
+                size: Some(data.len() as u64),
+                digest: Some(hex::encode(Md5::digest(data))),
+            },
+            dest: dir.join(path),
+        }
+    }
+
+    /// A zip as a streaming server writes it: sizes in data descriptors,
+    /// the second entry with ZIP64 (8-byte) descriptor sizes.
+    fn streamed_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new_stream(Vec::new());
+        for (i, (name, data)) in entries.iter().enumerate() {
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored)
+                .large_file(i == 1);
+            zip.start_file(*name, options).unwrap();
+            zip.write_all(data).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    fn run(jobs: &[&FileJob], bytes: &[u8], chunk: usize) -> (Result<bool, Stop>, Vec<ZipOutcome>) {
+        let quiet = |_: u64| {};
+        let finished = |_: usize, _: &Result<FileOutcome, ClientError>| {};
+        let mut reader = EntryReader::new("R", jobs, None, &quiet, &finished);
+        let mut result = Ok(false);
+        for piece in bytes.chunks(chunk) {
+            result = reader.feed(piece);
+            if !matches!(result, Ok(false)) {
+                break;
+            }
+        }
+        let outcomes = reader.into_outcomes(match &result {
+            Err(Stop::Refused(reason)) => Some(ClientError::Decode {
+                url: "R".into(),
+                reason: reason.clone(),
+            }),
+            _ => None,
+        });
+        (result, outcomes)
+    }
+
+    #[test]
+    fn streamed_entries_split_anywhere_land_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: [(&str, Vec<u8>); 3] = [
+            ("a.dcm", vec![1; 5000]),
+            ("sub/b.dcm", vec![2; 70_000]),
+            ("c.dcm", Vec::new()),
+        ];
+        let jobs: Vec<FileJob> = files.iter().map(|(n, d)| job(dir.path(), n, d)).collect();
+        let refs: Vec<&FileJob> = jobs.iter().collect();
+        let named: Vec<(String, &[u8])> = files
+            .iter()
+            .map(|(n, d)| {
+                (
+                    format!("S1/scans/1-T/resources/DICOM/files/{n}"),
+                    d.as_slice(),
+                )
+            })
+            .collect();
+        let entries: Vec<(&str, &[u8])> = named.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+        let zip = streamed_zip(&entries);
+        for chunk in [1, 7, 4096, zip.len()] {
+            let (result, outcomes) = run(&refs, &zip, chunk);
+            assert!(matches!(result, Ok(true)), "chunk {chunk}");
+            assert!(
+                outcomes
+                    .iter()
+                    .all(|o| matches!(o, ZipOutcome::Done(Ok(FileOutcome::Downloaded)))),
+                "chunk {chunk}: {outcomes:?}"
+            );
+            for (name, data) in &files {
+                assert_eq!(&std::fs::read(dir.path().join(name)).unwrap(), data);
+                std::fs::remove_file(dir.path().join(name)).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_lying_entry_is_refused_and_leaves_no_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = job(dir.path(), "a.dcm", b"the real bytes");
+        let refs = [&good];
+        let zip = streamed_zip(&[("a.dcm", b"the fake bytes")]);
+        let (result, outcomes) = run(&refs, &zip, 3);
+        assert!(matches!(result, Err(Stop::Refused(_))));
+        assert!(matches!(
+            outcomes[0],
+            ZipOutcome::Done(Err(ClientError::Decode { .. }))
+        ));
+        assert!(!good.dest.exists());
+        assert!(!part_path(&good.dest).exists());
+    }
+}
