@@ -7,6 +7,8 @@
 //! re-hashing its N bytes; a server that ignores the range (200 instead of
 //! 206) restarts the file. A file already in place is checked against the
 //! [`Manifest`] (size + mtime) or re-hashed, and fetched again when damaged.
+//! (A resource of which nothing is on disk yet comes as one zip instead,
+//! under the same rules: see `zip_fetch`.)
 //!
 //! Durability against power loss is batched: instead of an fsync per file
 //! (≈4 ms each here, half the run time for 512 KiB DICOM slices) the whole
