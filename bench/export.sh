@@ -5,6 +5,7 @@
 #                       # and 12 x 120 slices of 128 KiB (~190 MB)
 #   SUBJECTS=16 SLICES=80 MR_SUBJECTS=12 MR_SLICES=120 bench/export.sh
 #   SHAPES=ct bench/export.sh                      # one shape only (ct|mr)
+#   XNATCTL=0 bench/export.sh                      # without the xnatctl row
 #
 # Starts `xnatkit serve` on loopback with a fresh data folder, generates one
 # project per shape (one session per subject: a small topogram and a
@@ -69,7 +70,9 @@ if [[ ! -x "$peers_python" ]] || ! "$peers_python" -c 'import xnat' 2>/dev/null;
 fi
 xnatctl_venv="$repo/.venv-bench/xnatctl"
 xnatctl=""
-if [[ -x "$xnatctl_venv/bin/xnatctl" ]] || { python3 -m venv "$xnatctl_venv" >/dev/null 2>&1 && "$xnatctl_venv/bin/pip" install -q xnatctl >"$work/xnatctl-install.log" 2>&1; }; then
+if [[ "${XNATCTL:-1}" == 0 ]]; then
+  echo "note: XNATCTL=0; the xnatctl row is skipped"
+elif [[ -x "$xnatctl_venv/bin/xnatctl" ]] || { python3 -m venv "$xnatctl_venv" >/dev/null 2>&1 && "$xnatctl_venv/bin/pip" install -q xnatctl >"$work/xnatctl-install.log" 2>&1; }; then
   xnatctl="$xnatctl_venv/bin/xnatctl"
 else
   echo "note: xnatctl could not be installed from PyPI; its row is skipped:"
