@@ -221,22 +221,36 @@ impl<'a> EntryReader<'a> {
 
     /// Consumes one chunk; `Ok(true)` once the entries are over.
     fn feed(&mut self, chunk: &[u8]) -> Result<bool, Stop> {
+        if self.pending.is_empty() {
+            // The common case: entry bytes go from the chunk to the file
+            // without a copy into `pending`.
+            let (used, result) = self.consume(chunk);
+            if result.is_ok() {
+                self.pending.extend_from_slice(&chunk[used..]);
+            }
+            return result;
+        }
         let mut pending = std::mem::take(&mut self.pending);
         pending.extend_from_slice(chunk);
-        let mut used = 0;
-        let result = loop {
-            match self.step(&pending[used..]) {
-                Ok(Some(n)) if n > 0 => used += n,
-                Ok(_) => break Ok(self.state_is_finished()),
-                Err(stop) => break Err(stop),
-            }
-            if self.state_is_finished() {
-                break Ok(true);
-            }
-        };
+        let (used, result) = self.consume(&pending);
         pending.drain(..used);
         self.pending = pending;
         result
+    }
+
+    /// Steps through `input` as far as it goes; returns the bytes used.
+    fn consume(&mut self, input: &[u8]) -> (usize, Result<bool, Stop>) {
+        let mut used = 0;
+        loop {
+            match self.step(&input[used..]) {
+                Ok(Some(n)) if n > 0 => used += n,
+                Ok(_) => return (used, Ok(self.state_is_finished())),
+                Err(stop) => return (used, Err(stop)),
+            }
+            if self.state_is_finished() {
+                return (used, Ok(true));
+            }
+        }
     }
 
     /// Parses what it can of `input`; `Some(n)` bytes consumed, `None` when
