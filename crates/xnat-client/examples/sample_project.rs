@@ -1,8 +1,10 @@
 //! Fills a project on a running server with generated CT sessions, for
-//! benchmarks: `sample_project URL USER PROJECT SUBJECTS SLICES` with the
-//! password in `XNAT_PASS`. Each subject gets one session with a topogram
-//! and one `Fl_Thorax INSP 3.0 Qr36` scan of SLICES 512×512 slices
-//! (512 KiB each). Prints the subject labels, one per line, on stdout.
+//! benchmarks: `sample_project URL USER PROJECT SUBJECTS SLICES [SIDE]` with
+//! the password in `XNAT_PASS`. Each subject gets one session with a
+//! topogram and one `Fl_Thorax INSP 3.0 Qr36` scan of SLICES SIDE×SIDE
+//! slices (SIDE defaults to 512: 512 KiB each; 256 gives 128 KiB slices,
+//! the size of typical MR instances). Prints the subject labels, one per
+//! line, on stdout.
 
 use std::process::ExitCode;
 
@@ -14,16 +16,28 @@ use xnat_client::{ClientOptions, Credentials, XnatClient};
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, user, project, subjects, slices] = args.as_slice() else {
-        eprintln!("usage: sample_project URL USER PROJECT SUBJECTS SLICES (password in XNAT_PASS)");
-        return ExitCode::from(2);
+    let (url, user, project, subjects, slices, side) = match args.as_slice() {
+        [url, user, project, subjects, slices] => (url, user, project, subjects, slices, "512"),
+        [url, user, project, subjects, slices, side] => {
+            (url, user, project, subjects, slices, side.as_str())
+        }
+        _ => {
+            eprintln!(
+                "usage: sample_project URL USER PROJECT SUBJECTS SLICES [SIDE] (password in XNAT_PASS)"
+            );
+            return ExitCode::from(2);
+        }
     };
-    let (Ok(subjects), Ok(slices)) = (subjects.parse::<usize>(), slices.parse::<usize>()) else {
-        eprintln!("SUBJECTS and SLICES must be numbers");
+    let (Ok(subjects), Ok(slices), Ok(side)) = (
+        subjects.parse::<usize>(),
+        slices.parse::<usize>(),
+        side.parse::<u16>(),
+    ) else {
+        eprintln!("SUBJECTS, SLICES and SIDE must be numbers");
         return ExitCode::from(2);
     };
     let password = std::env::var("XNAT_PASS").unwrap_or_default();
-    match run(url, user, &password, project, subjects, slices).await {
+    match run(url, user, &password, project, subjects, slices, side).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
@@ -39,6 +53,7 @@ async fn run(
     project: &str,
     subjects: usize,
     slices: usize,
+    side: u16,
 ) -> xnat_client::Result<()> {
     let credentials = Credentials::Password {
         user: user.to_owned(),
@@ -64,7 +79,7 @@ async fn run(
                             id: "2".into(),
                             scan_type: "Fl_Thorax INSP 3.0 Qr36".into(),
                             slices,
-                            side: 512,
+                            side,
                         },
                     ],
                 }],

@@ -7,6 +7,8 @@
 //! re-hashing its N bytes; a server that ignores the range (200 instead of
 //! 206) restarts the file. A file already in place is checked against the
 //! [`Manifest`] (size + mtime) or re-hashed, and fetched again when damaged.
+//! (A resource of which nothing is on disk yet comes as one zip instead,
+//! under the same rules: see `zip_fetch`.)
 //!
 //! Durability against power loss is batched: instead of an fsync per file
 //! (≈4 ms each here, half the run time for 512 KiB DICOM slices) the whole
@@ -137,7 +139,7 @@ impl Manifest {
     }
 
     /// Notes a verified file; it is recorded by the next [`Self::commit`].
-    fn record_later(&self, file: &Path, md5: &str) {
+    pub(crate) fn record_later(&self, file: &Path, md5: &str) {
         if let Ok(mut pending) = self.pending.lock() {
             pending.push((file.to_owned(), md5.to_owned()));
         }
@@ -222,7 +224,7 @@ fn md5_of(path: &Path) -> std::io::Result<(Md5, u64)> {
     Ok((hasher, total))
 }
 
-fn part_path(dest: &Path) -> PathBuf {
+pub(crate) fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(PART_SUFFIX);
     dest.with_file_name(name)

@@ -38,6 +38,7 @@ pub mod subject_list;
 pub mod tokens;
 pub mod transfer;
 pub mod tree;
+mod zip_fetch;
 
 pub use client::{ClientOptions, Credentials, Request, RequestBody, XnatClient, normalize_server};
 pub use error::{ClientError, Result};

@@ -1,6 +1,8 @@
 //! Runs many file downloads in parallel with a bounded pool, across files
 //! and subjects, and stops starting new ones after a fatal error (disk full,
-//! login lost) or when cancelled.
+//! login lost) or when cancelled. A resource of which nothing is on disk
+//! yet is fetched as one streamed zip ([`crate::zip_fetch`]): one request
+//! instead of one per file, the same per-file verification.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +15,13 @@ use crate::archive::RemoteFile;
 use crate::client::XnatClient;
 use crate::download::{ByteSink, FileOutcome, Manifest, download_file};
 use crate::error::ClientError;
+use crate::zip_fetch::{ZipOutcome, fetch_resource_zip, resource_of};
+
+/// Resources with fewer files than this are fetched file by file: a zip
+/// saves nothing on one or two requests.
+const ZIP_MIN_FILES: usize = 3;
+/// Single downloads in flight for the files a zip could not deliver.
+const FALLBACK_PARALLEL: usize = 4;
 
 /// One file to fetch.
 #[derive(Debug, Clone)]
@@ -89,8 +98,54 @@ fn is_fatal(err: &ClientError) -> bool {
     )
 }
 
-/// Downloads `jobs` with at most `parallel` transfers in flight. Results
-/// come back in job order. `cancel` stops new transfers when set.
+/// A unit of work of the pool: one file, or every file of a resource.
+enum Unit {
+    One(usize),
+    Zip(String, Vec<usize>),
+}
+
+/// Groups the jobs: each resource whose files all have a size and digest
+/// and of which no file (nor `.part`) is on disk yet becomes one zip unit;
+/// everything else — a rerun's leftovers included — goes file by file, so
+/// a resume fetches only what is missing. Every caller lists whole
+/// resources, so a zip holds exactly the jobs of its resource.
+fn plan_units(jobs: &[FileJob]) -> Vec<Unit> {
+    let mut by_resource: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut units = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        match resource_of(&job.remote.uri) {
+            Some(resource) => {
+                let slot = *index.entry(resource).or_insert_with(|| {
+                    by_resource.push((resource.to_owned(), Vec::new()));
+                    by_resource.len() - 1
+                });
+                by_resource[slot].1.push(i);
+            }
+            None => units.push(Unit::One(i)),
+        }
+    }
+    for (resource, members) in by_resource {
+        let fresh = members.len() >= ZIP_MIN_FILES
+            && members.iter().all(|&i| {
+                let job = &jobs[i];
+                job.remote.size.is_some()
+                    && job.remote.digest.is_some()
+                    && std::fs::symlink_metadata(&job.dest).is_err()
+                    && std::fs::symlink_metadata(crate::download::part_path(&job.dest)).is_err()
+            });
+        if fresh {
+            units.push(Unit::Zip(resource, members));
+        } else {
+            units.extend(members.into_iter().map(Unit::One));
+        }
+    }
+    units
+}
+
+/// Downloads `jobs` with at most `parallel` transfers in flight (a zip of
+/// a resource counts as one). Results come back in job order. `cancel`
+/// stops new transfers when set.
 pub async fn run_transfers(
     client: &XnatClient,
     jobs: Vec<FileJob>,
@@ -101,33 +156,79 @@ pub async fn run_transfers(
 ) -> Vec<JobResult> {
     let stop = AtomicBool::new(false);
     let stop = &stop;
-    let cancel = &cancel;
-    let mut results: Vec<(usize, JobResult)> = futures::stream::iter(jobs.into_iter().enumerate())
-        .map(|(index, job)| async move {
-            if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
-                return (
-                    index,
-                    JobResult {
-                        job,
-                        result: Err(ClientError::Cancelled),
-                    },
-                );
+    let cancel = &*cancel;
+    let units = plan_units(&jobs);
+    let jobs_ref = &jobs;
+    let one = |index: usize| async move {
+        let job = &jobs_ref[index];
+        if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
+            return (index, Err(ClientError::Cancelled));
+        }
+        observer.file_started(job);
+        let result = download_file(client, &job.remote, &job.dest, manifest, observer).await;
+        if let Err(err) = &result
+            && is_fatal(err)
+        {
+            stop.store(true, Ordering::Relaxed);
+        }
+        observer.file_finished(job, &result);
+        (index, result)
+    };
+    let mut results: Vec<(usize, Result<FileOutcome, ClientError>)> = futures::stream::iter(units)
+        .map(|unit| async move {
+            match unit {
+                Unit::One(index) => vec![one(index).await],
+                Unit::Zip(resource, members) => {
+                    if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
+                        return members
+                            .into_iter()
+                            .map(|i| (i, Err(ClientError::Cancelled)))
+                            .collect();
+                    }
+                    let group: Vec<&FileJob> = members.iter().map(|&i| &jobs_ref[i]).collect();
+                    for job in &group {
+                        observer.file_started(job);
+                    }
+                    let finished = |k: usize, result: &Result<FileOutcome, ClientError>| {
+                        if let Err(err) = result
+                            && is_fatal(err)
+                        {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        observer.file_finished(group[k], result);
+                    };
+                    let outcomes = fetch_resource_zip(
+                        client, &resource, &group, manifest, observer, cancel, &finished,
+                    )
+                    .await;
+                    let mut done = Vec::with_capacity(members.len());
+                    let mut alone = Vec::new();
+                    for (&index, outcome) in members.iter().zip(outcomes) {
+                        match outcome {
+                            ZipOutcome::Done(result) => done.push((index, result)),
+                            ZipOutcome::FetchAlone => alone.push(index),
+                        }
+                    }
+                    let mut fetched: Vec<_> = futures::stream::iter(alone)
+                        .map(one)
+                        .buffer_unordered(FALLBACK_PARALLEL)
+                        .collect()
+                        .await;
+                    done.append(&mut fetched);
+                    done
+                }
             }
-            observer.file_started(&job);
-            let result = download_file(client, &job.remote, &job.dest, manifest, observer).await;
-            if let Err(err) = &result
-                && is_fatal(err)
-            {
-                stop.store(true, Ordering::Relaxed);
-            }
-            observer.file_finished(&job, &result);
-            (index, JobResult { job, result })
         })
         .buffer_unordered(parallel.max(1))
+        .flat_map(futures::stream::iter)
         .collect()
         .await;
     results.sort_by_key(|(i, _)| *i);
-    let mut results: Vec<JobResult> = results.into_iter().map(|(_, r)| r).collect();
+    let mut results: Vec<JobResult> = jobs
+        .into_iter()
+        .zip(results)
+        .map(|(job, (_, result))| JobResult { job, result })
+        .collect();
     if let Some(m) = manifest
         && let Err(err) = m.commit()
     {

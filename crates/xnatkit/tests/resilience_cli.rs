@@ -176,12 +176,14 @@ fn retries_after_faults(seen: &[Seen]) -> Vec<(Seen, Seen)> {
 #[test]
 fn export_honours_retry_after_on_503_and_429() {
     let setup = setup();
+    // "/resources/" matches the resource zips (`…/resources/R/files`) a
+    // fresh export asks for as well as single files, not the listings.
     let proxy = FaultProxy::start(
         setup.server.address,
         vec![
             Rule::new(
                 Method::GET,
-                "/files/",
+                "/resources/",
                 2,
                 Fault::Refuse {
                     status: 503,
@@ -190,7 +192,7 @@ fn export_honours_retry_after_on_503_and_429() {
             ),
             Rule::new(
                 Method::GET,
-                "/files/",
+                "/resources/",
                 1,
                 Fault::Refuse {
                     status: 429,
@@ -210,7 +212,7 @@ fn export_honours_retry_after_on_503_and_429() {
         Some(SUBJECTS.len() as u64 * 4)
     );
 
-    // Three file GETs were refused (two 503, one 429); each was asked again,
+    // Three zip GETs were refused (two 503, one 429); each was asked again,
     // and not before the second the server asked for.
     let retried = retries_after_faults(&proxy.seen());
     assert_eq!(retried.len(), 3, "{:?}", proxy.seen());
@@ -223,20 +225,23 @@ fn export_honours_retry_after_on_503_and_429() {
         );
     }
     assert!(run.elapsed >= Duration::from_secs(1), "{:?}", run.elapsed);
-    // Each file was fetched exactly once more than it was refused.
-    let file_gets = proxy.seen_matching(&Method::GET, "/files/").len();
-    assert_eq!(file_gets, SUBJECTS.len() * 4 + 3);
+    // Each resource zip was fetched exactly once more than it was refused,
+    // and no file needed a request of its own.
+    let zip_gets = proxy.seen_matching(&Method::GET, "/resources/").len();
+    assert_eq!(zip_gets, SUBJECTS.len() + 3, "{:?}", proxy.seen());
+    assert!(proxy.seen_matching(&Method::GET, "/files/").is_empty());
 }
 
 #[test]
 fn retry_after_beyond_the_cap_is_not_waited_for() {
     let setup = setup();
-    let (subject, victim) = setup.all_files().next().unwrap();
-    let victim_path = uri_path(victim);
+    let (subject, first) = setup.all_files().next().unwrap();
+    let victim_path = zip_path(first);
     let huge = "3600";
     assert!(Duration::from_secs(huge.parse().unwrap()) > MAX_RETRY_AFTER);
 
-    // One file answers 503 "come back in an hour" every time.
+    // One subject's resource answers 503 "come back in an hour" every
+    // time, as a zip and file by file.
     let proxy = FaultProxy::start(
         setup.server.address,
         vec![Rule::new(
@@ -251,9 +256,10 @@ fn retry_after_beyond_the_cap_is_not_waited_for() {
     );
     let out = setup.home.path().join("out");
     let run = run_capped(&mut setup.export(&proxy.url, &out), LIMIT, "export");
-    // Not stalled and not hammered: the client gave up on that file after
-    // the first answer, said when the server wants to be asked again, and
-    // exported everything else.
+    // Not stalled and not hammered: the client gave up on that resource
+    // after the first answer (no file-by-file retry of what the server
+    // refused), said when the server wants to be asked again, and exported
+    // everything else.
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     let attempts = proxy.seen_matching(&Method::GET, &victim_path);
     assert_eq!(attempts.len(), 1, "{attempts:?}");
@@ -263,7 +269,7 @@ fn retry_after_beyond_the_cap_is_not_waited_for() {
         run.stderr
     );
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(report["totals"]["failed"], 1, "{report}");
+    assert_eq!(report["totals"]["failed"], 4, "{report}");
     let failed = report["subjects"]
         .as_array()
         .unwrap()
@@ -276,10 +282,11 @@ fn retry_after_beyond_the_cap_is_not_waited_for() {
         "{report}"
     );
     assert!(run.stderr.contains("503"), "{}", run.stderr);
-    assert!(!setup.local(&out, subject, victim).exists());
     for (s, file) in setup.all_files() {
-        if file.uri != victim.uri {
-            let local = setup.local(&out, s, file);
+        let local = setup.local(&out, s, file);
+        if s == subject {
+            assert!(!local.exists(), "{}", local.display());
+        } else {
             assert_eq!(Some(md5_hex(&local)), file.digest, "{}", local.display());
         }
     }
@@ -290,11 +297,258 @@ fn retry_after_beyond_the_cap_is_not_waited_for() {
     setup.assert_all_verified(&out);
 }
 
+/// Path of the resource zip (`…/resources/R/files`) holding `file`.
+fn zip_path(file: &RemoteFile) -> String {
+    let uri = uri_path(file);
+    let at = uri.find("/files/").unwrap();
+    format!("{}/files", &uri[..at])
+}
+
+/// Lists `(path, md5)` of the manifest's records.
+fn manifest_records(out: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(out.join(".xnatkit-manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                v["path"].as_str().unwrap().to_owned(),
+                v["md5"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn fresh_export_is_one_zip_per_resource_and_a_rerun_fetches_only_missing_files() {
+    let setup = setup();
+    let proxy = FaultProxy::start(setup.server.address, Vec::new());
+    let out = setup.home.path().join("out");
+    let run = run_capped(&mut setup.export(&proxy.url, &out), LIMIT, "export");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    setup.assert_all_verified(&out);
+
+    // One zip per subject's resource, no single-file GET.
+    let zips = proxy.seen_matching(&Method::GET, "/resources/");
+    assert_eq!(zips.len(), SUBJECTS.len(), "{zips:?}");
+    for zip in &zips {
+        assert!(zip.path.ends_with("/files"), "{zip:?}");
+        assert_eq!(zip.query.as_deref(), Some("format=zip"), "{zip:?}");
+    }
+    // The manifest records every file with the server's digest.
+    let expected: std::collections::BTreeMap<String, String> = setup
+        .all_files()
+        .map(|(s, f)| (format!("{s}/{TYPE}/{}", f.path), f.digest.clone().unwrap()))
+        .collect();
+    assert_eq!(manifest_records(&out), expected);
+
+    // Lose one file of the first subject, damage one of the second, leave
+    // half of a third as a `.part`: the rerun asks for those three files
+    // alone, never for a whole zip again.
+    let files: Vec<(&str, &RemoteFile)> = setup.all_files().collect();
+    let (s0, lost) = files[0];
+    let (s1, damaged) = files[4];
+    let (s2, half) = files[5];
+    std::fs::remove_file(setup.local(&out, s0, lost)).unwrap();
+    std::fs::write(setup.local(&out, s1, damaged), b"not the file").unwrap();
+    let half_local = setup.local(&out, s2, half);
+    let bytes = std::fs::read(&half_local).unwrap();
+    std::fs::remove_file(&half_local).unwrap();
+    let mut part = half_local.as_os_str().to_owned();
+    part.push(".part");
+    std::fs::write(&part, &bytes[..bytes.len() / 2]).unwrap();
+    let before = proxy.seen().len();
+    let run = run_capped(&mut setup.export(&proxy.url, &out), LIMIT, "rerun");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    setup.assert_all_verified(&out);
+    let rerun: Vec<Seen> = proxy.seen()[before..]
+        .iter()
+        .filter(|s| s.path.contains("/resources/"))
+        .cloned()
+        .collect();
+    let mut asked: Vec<&str> = rerun.iter().map(|s| s.path.as_str()).collect();
+    asked.sort_unstable();
+    let mut wanted = vec![uri_path(lost), uri_path(damaged), uri_path(half)];
+    wanted.sort_unstable();
+    assert_eq!(asked, wanted, "{rerun:?}");
+    let resumed = rerun.iter().find(|s| s.path == uri_path(half)).unwrap();
+    assert_eq!(
+        resumed.range.as_deref(),
+        Some(format!("bytes={}-", bytes.len() / 2).as_str())
+    );
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["totals"]["already_verified"], 5, "{report}");
+    assert_eq!(report["totals"]["repaired"], 1, "{report}");
+}
+
+#[test]
+fn zip_stream_cut_mid_entry_resumes_that_file_with_range() {
+    let setup = setup();
+    const CUT: usize = 10_000;
+    assert!(setup.all_files().all(|(_, f)| f.size.unwrap() > CUT as u64));
+    let rules = setup
+        .remote
+        .iter()
+        .map(|(_, files)| {
+            Rule::exact(
+                Method::GET,
+                &zip_path(&files[0]),
+                1,
+                Fault::CutBody { after: CUT },
+            )
+        })
+        .collect();
+    let proxy = FaultProxy::start(setup.server.address, rules);
+    let out = setup.home.path().join("out");
+    let run = run_capped(&mut setup.export(&proxy.url, &out), LIMIT, "export");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    setup.assert_all_verified(&out);
+
+    // The cut zips were not asked again; their files came one by one, and
+    // the one cut mid-entry only from where its `.part` ended.
+    for (_, files) in &setup.remote {
+        let zip = zip_path(&files[0]);
+        let seen = proxy.seen_matching(&Method::GET, &zip);
+        let zips: Vec<_> = seen.iter().filter(|s| s.path == zip).collect();
+        assert_eq!(zips.len(), 1, "{seen:?}");
+        assert!(zips[0].fault.is_some());
+        let singles: Vec<_> = seen.iter().filter(|s| s.path != zip).collect();
+        assert_eq!(singles.len(), files.len(), "{seen:?}");
+        let ranged: Vec<_> = singles.iter().filter_map(|s| s.range.as_deref()).collect();
+        assert_eq!(ranged.len(), 1, "{seen:?}");
+        let from: usize = ranged[0]
+            .strip_prefix("bytes=")
+            .and_then(|r| r.strip_suffix('-'))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected Range {:?}", ranged[0]));
+        assert!(from > 0 && from < CUT, "{from}");
+    }
+}
+
+/// A zip (STORED, sizes in the local headers) of `entries`.
+fn zip_of(entries: &[(String, Vec<u8>)]) -> bytes::Bytes {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, data) in entries {
+        zip.start_file(name.as_str(), options).unwrap();
+        zip.write_all(data).unwrap();
+    }
+    bytes::Bytes::from(zip.finish().unwrap().into_inner())
+}
+
+#[test]
+fn hostile_zips_are_refused_and_nothing_unverified_keeps_a_name() {
+    let setup = setup();
+    // The real bytes, from an export straight from the server.
+    let reference = setup.home.path().join("reference");
+    let run = run_capped(
+        &mut setup.export(&setup.server.url, &reference),
+        LIMIT,
+        "reference export",
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let (victim, files) = &setup.remote[0];
+    let real: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|f| {
+            (
+                f.path.clone(),
+                std::fs::read(setup.local(&reference, victim, f)).unwrap(),
+            )
+        })
+        .collect();
+
+    let mut corrupted = real.clone();
+    let middle = corrupted[1].1.len() / 2;
+    corrupted[1].1[middle] ^= 0xff;
+    let mut extra = vec![("smuggled.dcm".to_owned(), real[0].1.clone())];
+    extra.extend(real.iter().cloned());
+    let mut escaping = vec![("../../escaped.dcm".to_owned(), real[0].1.clone())];
+    escaping.extend(real.iter().cloned());
+    let cases = [
+        ("corrupted entry", corrupted, "MD5"),
+        ("extra entry", extra, "smuggled.dcm"),
+        ("../ entry", escaping, "unsafe name"),
+    ];
+    for (case, entries, says) in cases {
+        let proxy = FaultProxy::start(
+            setup.server.address,
+            vec![Rule::exact(
+                Method::GET,
+                &zip_path(&files[0]),
+                1,
+                Fault::ReplaceBody(zip_of(&entries)),
+            )],
+        );
+        let out = setup.home.path().join(case.replace(['.', '/', ' '], "_"));
+        let run = run_capped(&mut setup.export(&proxy.url, &out), LIMIT, case);
+        assert_eq!(run.code, Some(2), "{case}: {}", run.stderr);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let subject = report["subjects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subject"] == victim.as_str())
+            .unwrap();
+        assert_eq!(subject["status"], "failed", "{case}: {report}");
+        assert!(
+            subject["message"].as_str().unwrap().contains(says),
+            "{case}: {report}"
+        );
+        // Nothing was fetched file by file after the refusal.
+        let singles = proxy.seen_matching(&Method::GET, &format!("{}/", zip_path(&files[0])));
+        assert!(singles.is_empty(), "{case}: {singles:?}");
+        // Whatever has a final name is verified; no `.part` is left; no
+        // byte went outside the output folder.
+        for file in files {
+            let local = setup.local(&out, victim, file);
+            if local.exists() {
+                assert_eq!(Some(md5_hex(&local)), file.digest, "{case}");
+            }
+        }
+        if case == "corrupted entry" {
+            assert!(!setup.local(&out, victim, &files[1]).exists());
+        }
+        let parts: Vec<_> = files_below(&out)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".part"))
+            .collect();
+        assert!(parts.is_empty(), "{case}: {parts:?}");
+        let escaped: Vec<_> = files_below(setup.home.path())
+            .into_iter()
+            .filter(|p| {
+                p.to_string_lossy().contains("escaped") || p.to_string_lossy().contains("smuggled")
+            })
+            .collect();
+        assert!(escaped.is_empty(), "{case}: {escaped:?}");
+        // The other subject is unaffected, and a rerun against an honest
+        // server completes the export.
+        let (other, other_files) = &setup.remote[1];
+        for file in other_files {
+            let local = setup.local(&out, other, file);
+            assert_eq!(Some(md5_hex(&local)), file.digest, "{case}");
+        }
+        let run = run_capped(&mut setup.export(&setup.server.url, &out), LIMIT, "rerun");
+        assert_eq!(run.code, Some(0), "{case}: {}", run.stderr);
+        setup.assert_all_verified(&out);
+    }
+}
+
 #[test]
 fn dropped_connection_mid_body_resumes_with_range() {
     let setup = setup();
     const CUT: usize = 10_000;
     assert!(setup.all_files().all(|(_, f)| f.size.unwrap() > CUT as u64));
+    // A first run fetches each resource as a zip; losing three files makes
+    // the rerun fetch exactly those one by one, through the cutting proxy.
+    let out = setup.home.path().join("out");
+    let run = run_capped(&mut setup.export(&setup.server.url, &out), LIMIT, "export");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    for (subject, file) in setup.all_files().skip(1).step_by(2).take(3) {
+        std::fs::remove_file(setup.local(&out, subject, file)).unwrap();
+    }
     let proxy = FaultProxy::start(
         setup.server.address,
         vec![Rule::new(
@@ -304,8 +558,7 @@ fn dropped_connection_mid_body_resumes_with_range() {
             Fault::CutBody { after: CUT },
         )],
     );
-    let out = setup.home.path().join("out");
-    let run = run_capped(&mut setup.export(&proxy.url, &out), LIMIT, "export");
+    let run = run_capped(&mut setup.export(&proxy.url, &out), LIMIT, "rerun");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     setup.assert_all_verified(&out);
 

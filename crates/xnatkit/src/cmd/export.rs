@@ -26,8 +26,10 @@ use super::common::{ServerArgs, cancel_on_ctrl_c, human_bytes, print_json};
 /// For each subject the first of the -t types present in a session wins
 /// (glob patterns allowed). Files go to OUT/SUBJECT/SCAN TYPE/ (see
 /// --layout), each downloaded to NAME.part, checked against the server's
-/// MD5 and only then renamed. Run the same command again to resume: verified
-/// files are skipped, damaged ones fetched again, partial ones continued.
+/// MD5 and only then renamed (a scan of which nothing is on disk yet comes
+/// as one zip, each entry checked the same way). Run the same command again
+/// to resume: verified files are skipped, damaged ones fetched again,
+/// partial ones continued.
 /// export-report.csv/.json in OUT list every subject's outcome.
 /// Exit status: 0 when every listed subject was exported, 2 when some were
 /// not (see the summary), 1 on errors that stop the whole run (wrong

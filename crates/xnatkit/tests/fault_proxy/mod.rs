@@ -2,7 +2,8 @@
 //! real `xnatkit serve`, forwards every request unchanged, except that the
 //! first N requests matching a [`Rule`] get a [`Fault`] instead: a 503/429
 //! with `Retry-After` (with or without the server having done the work), or
-//! a connection dropped in the middle of the response body. It records every
+//! a connection dropped in the middle of the response body, or a body of the
+//! test's making in place of the server's. It records every
 //! request it saw, with the time it arrived, for the test to check what the
 //! client did.
 
@@ -36,6 +37,9 @@ pub enum Fault {
     /// Forward, pass the status, headers and the first `after` bytes of the
     /// body, then drop the connection.
     CutBody { after: usize },
+    /// Forward, keep the status and headers (but the length), and send
+    /// `body` instead of the server's body: a hostile or broken server.
+    ReplaceBody(Bytes),
 }
 
 /// Which requests get a fault, and how many of them.
@@ -44,6 +48,8 @@ pub struct Rule {
     pub method: Method,
     /// Substring of the request path (not the query).
     pub path_contains: String,
+    /// Match only a path equal to `path_contains`.
+    pub exact: bool,
     /// How many matching requests get the fault; later ones pass.
     pub times: usize,
     pub fault: Fault,
@@ -54,8 +60,17 @@ impl Rule {
         Self {
             method,
             path_contains: path_contains.to_owned(),
+            exact: false,
             times,
             fault,
+        }
+    }
+
+    /// A rule for requests whose path is exactly `path`.
+    pub fn exact(method: Method, path: &str, times: usize, fault: Fault) -> Self {
+        Self {
+            exact: true,
+            ..Self::new(method, path, times, fault)
         }
     }
 }
@@ -87,7 +102,13 @@ impl State {
             rules
                 .iter_mut()
                 .find(|r| {
-                    r.times > 0 && r.method == req.method() && path.contains(&r.path_contains)
+                    r.times > 0
+                        && r.method == req.method()
+                        && if r.exact {
+                            path == r.path_contains
+                        } else {
+                            path.contains(&r.path_contains)
+                        }
                 })
                 .map(|r| {
                     r.times -= 1;
@@ -233,6 +254,16 @@ async fn handle(
         Some(Fault::CutBody { after }) => {
             let (parts, body) = response.into_parts();
             Response::from_parts(parts, cut_after(body, after))
+        }
+        Some(Fault::ReplaceBody(body)) => {
+            let (mut parts, server_body) = response.into_parts();
+            let _ = server_body.collect().await;
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            parts.headers.remove(hyper::header::TRANSFER_ENCODING);
+            Response::from_parts(
+                parts,
+                Full::new(body).map_err(|never| match never {}).boxed(),
+            )
         }
         _ => response.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed()),
     })
