@@ -15,7 +15,7 @@ use base64::Engine;
 use crate::error::ApiError;
 use crate::passwords::{self, HashingBusy};
 use crate::state::AppState;
-use crate::store::{AliasToken, AttemptClaim, User, now_ms};
+use crate::store::{AliasToken, AttemptClaim, AttemptCounter, User, now_ms};
 
 /// The authenticated user (if any) of one request.
 #[derive(Debug, Clone, Default)]
@@ -225,29 +225,13 @@ pub async fn verify_credentials(
         }
         return Err(login_failed());
     }
-    let matched = state
-        .credentials()
-        .single_flight(&key, password, || async {
-            match store
-                .claim_login_attempt(&user.username, max_attempts, lock_ms)
-                .await?
-            {
-                AttemptClaim::Granted => {}
-                AttemptClaim::Refused | AttemptClaim::Unknown => {
-                    state.hasher().verify_dummy(password).await?;
-                    return Ok(false);
-                }
-            }
-            if !state.hasher().verify(password, &user.password_hash).await? {
-                return Ok(false);
-            }
-            store.login_succeeded(&user.username).await?;
-            state
-                .credentials()
-                .remember(&key, password, &user.password_hash);
-            Ok::<bool, AuthError>(true)
-        })
-        .await?;
+    let secret = CountedSecret {
+        counter: AttemptCounter::Account,
+        key: &user.username,
+        cache_key: &key,
+        stored_hash: &user.password_hash,
+    };
+    let matched = counted_check(state, &secret, password).await?;
     if !matched || !user.enabled {
         return Err(login_failed());
     }
@@ -265,7 +249,7 @@ pub async fn verify_token_secret(
     secret: &str,
 ) -> Result<Option<AliasToken>, AuthError> {
     let store = state.store();
-    let (max_attempts, lock_ms) = lockout_limits(state);
+    let (max_attempts, _) = lockout_limits(state);
     let Some(token) = store.alias_token(alias).await? else {
         state.hasher().verify_dummy(secret).await?;
         return Ok(None);
@@ -278,11 +262,44 @@ pub async fn verify_token_secret(
         let accepted = store.accept_remembered_token(&token, max_attempts).await?;
         return Ok(accepted.then_some(token));
     }
-    let matched = state
+    let counted = CountedSecret {
+        counter: AttemptCounter::Token,
+        key: &token.alias,
+        cache_key: &key,
+        stored_hash: &token.secret_hash,
+    };
+    let matched = counted_check(state, &counted, secret).await?;
+    Ok(matched.then_some(token))
+}
+
+/// A stored secret whose checks are counted: an account's password or an
+/// alias token's secret.
+struct CountedSecret<'a> {
+    counter: AttemptCounter,
+    /// Username or alias: the row whose count is claimed.
+    key: &'a str,
+    /// Key in the credential cache (`user:…` / `token:…`).
+    cache_key: &'a str,
+    stored_hash: &'a str,
+}
+
+/// The one counted check behind passwords and token secrets: claim an
+/// attempt before hashing (a refused claim costs a dummy hash, so it looks
+/// like a wrong secret), verify within the bounded pool, and on a match
+/// reset the count and remember the secret. Concurrent identical checks
+/// share one run ([`crate::credential_cache::CredentialCache::single_flight`]).
+async fn counted_check(
+    state: &AppState,
+    counted: &CountedSecret<'_>,
+    secret: &str,
+) -> Result<bool, AuthError> {
+    let store = state.store();
+    let (max_attempts, lock_ms) = lockout_limits(state);
+    state
         .credentials()
-        .single_flight(&key, secret, || async {
+        .single_flight(counted.cache_key, secret, || async {
             match store
-                .claim_token_attempt(&token.alias, max_attempts, lock_ms)
+                .claim_attempt(counted.counter, counted.key, max_attempts, lock_ms)
                 .await?
             {
                 AttemptClaim::Granted => {}
@@ -291,17 +308,16 @@ pub async fn verify_token_secret(
                     return Ok(false);
                 }
             }
-            if !state.hasher().verify(secret, &token.secret_hash).await? {
+            if !state.hasher().verify(secret, counted.stored_hash).await? {
                 return Ok(false);
             }
-            store.token_attempt_succeeded(&token.alias).await?;
+            store.reset_attempts(counted.counter, counted.key).await?;
             state
                 .credentials()
-                .remember(&key, secret, &token.secret_hash);
+                .remember(counted.cache_key, secret, counted.stored_hash);
             Ok::<bool, AuthError>(true)
         })
-        .await?;
-    Ok(matched.then_some(token))
+        .await
 }
 
 async fn verify_token(state: &AppState, alias: &str, secret: &str) -> Result<Verified, AuthError> {

@@ -70,13 +70,21 @@ pub enum AttemptClaim {
 /// Whose failed attempts a statement counts: an account's (`users`) or an
 /// alias token's (`alias_tokens`). The two tables keep the same rules, so
 /// the statements differ only in their names.
-#[derive(Debug, Clone, Copy)]
-enum AttemptCounter {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptCounter {
     Account,
     Token,
 }
 
 impl AttemptCounter {
+    /// Counts one attempt (see [`Store::claim_attempt`]).
+    fn claim_sql(self) -> &'static str {
+        match self {
+            Self::Account => CLAIM_USER_ATTEMPT,
+            Self::Token => CLAIM_TOKEN_ATTEMPT,
+        }
+    }
+
     /// Clears the count and any lock (a verified secret).
     fn reset_sql(self) -> &'static str {
         match self {
@@ -247,7 +255,7 @@ impl Store {
         max_attempts: i64,
         lock_ms: i64,
     ) -> Result<AttemptClaim, sqlx::Error> {
-        self.claim_attempt(CLAIM_USER_ATTEMPT, username, max_attempts, lock_ms)
+        self.claim_attempt(AttemptCounter::Account, username, max_attempts, lock_ms)
             .await
     }
 
@@ -258,20 +266,21 @@ impl Store {
         max_attempts: i64,
         lock_ms: i64,
     ) -> Result<AttemptClaim, sqlx::Error> {
-        self.claim_attempt(CLAIM_TOKEN_ATTEMPT, alias, max_attempts, lock_ms)
+        self.claim_attempt(AttemptCounter::Token, alias, max_attempts, lock_ms)
             .await
     }
 
-    async fn claim_attempt(
+    /// [`Store::claim_login_attempt`] on either counter.
+    pub async fn claim_attempt(
         &self,
-        statement: &'static str,
+        counter: AttemptCounter,
         key: &str,
         max_attempts: i64,
         lock_ms: i64,
     ) -> Result<AttemptClaim, sqlx::Error> {
         let max_attempts = max_attempts.max(1);
         let now = now_ms();
-        let row = sqlx::query(statement)
+        let row = sqlx::query(counter.claim_sql())
             .bind(key)
             .bind(now)
             .bind(max_attempts)
@@ -324,7 +333,12 @@ impl Store {
             .await
     }
 
-    async fn reset_attempts(&self, counter: AttemptCounter, key: &str) -> Result<(), sqlx::Error> {
+    /// A verified secret on either counter: the count and any lock start over.
+    pub async fn reset_attempts(
+        &self,
+        counter: AttemptCounter,
+        key: &str,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(counter.reset_sql())
             .bind(key)
             .execute(&self.pool)

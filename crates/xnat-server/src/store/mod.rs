@@ -17,8 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-pub use auth::AttemptClaim;
 pub use auth::{AliasToken, HttpSession, NewUser, User};
+pub use auth::{AttemptClaim, AttemptCounter};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, NewScanTree, NewSessionTree, Scan, ScanAttrs, ScanDicomFields,
     SessionDicomFields, Subject,
