@@ -348,7 +348,12 @@ async fn reconcile_archive(
         .data_dir()
         .join(LOST_AND_FOUND)
         .join(crate::store::now_ms().to_string());
-    let (orphans, in_flight) = (walk.orphans.clone(), walk.in_flight.clone());
+    let Walk {
+        orphans,
+        in_flight,
+        corrections,
+        ..
+    } = walk;
     let moved = tokio::task::spawn_blocking(move || {
         for temp in &in_flight {
             if let Err(err) = std::fs::remove_file(root.join(temp)) {
@@ -379,7 +384,7 @@ async fn reconcile_archive(
     })
     .await
     .map_err(|e| internal("moving orphans", e))?;
-    for (id, size, md5) in &walk.corrections {
+    for (id, size, md5) in &corrections {
         store
             .correct_file(*id, *size, md5)
             .await
@@ -397,7 +402,7 @@ async fn reconcile_archive(
     }
     report.orphan_files += moved;
     report.missing_files += missing.len();
-    report.corrected_rows += walk.corrections.len();
+    report.corrected_rows += corrections.len();
     Ok(())
 }
 
