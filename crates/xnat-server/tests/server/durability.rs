@@ -5,31 +5,14 @@
 //! leaves the files it would have replaced as they were (finding 5). Every
 //! check compares listed digests with the MD5 of the bytes served.
 
-use md5::{Digest, Md5};
 use reqwest::{Method, StatusCode};
 
-use crate::harness::{Auth, Backend, TestServer};
+use crate::harness::{Auth, Backend, TestServer, md5_hex, zip_of};
 
 crate::on_both_backends!(
     parallel_first_uploads_into_one_new_resource_all_succeed,
     failed_extract_leaves_replaced_files_as_they_were
 );
-
-fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(Md5::digest(bytes))
-}
-
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    use std::io::Write;
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, data) in files {
-        writer
-            .start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        writer.write_all(data).unwrap();
-    }
-    writer.finish().unwrap().into_inner()
-}
 
 /// Listed files of a resource as (name, digest); every listed digest must be
 /// the MD5 of the bytes the server serves for it.

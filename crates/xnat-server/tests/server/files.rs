@@ -3,33 +3,17 @@
 //! Range/HEAD, zip and tar.gz downloads with XNAT's entry layout, refused
 //! names and oversized uploads leaving nothing behind.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
-use md5::{Digest, Md5};
 use reqwest::{Method, StatusCode, header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{Backend, TestServer};
+use crate::harness::{Backend, TestServer, md5_hex, zip_of};
 
 crate::on_both_backends!(
     uploads_listings_and_downloads,
     unsafe_names_leave_nothing_behind
 );
-
-fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(Md5::digest(bytes))
-}
-
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, data) in files {
-        writer
-            .start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        writer.write_all(data).unwrap();
-    }
-    writer.finish().unwrap().into_inner()
-}
 
 fn tar_gz_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

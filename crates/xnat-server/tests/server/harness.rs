@@ -5,7 +5,26 @@
 mod common;
 
 pub use common::*;
+use md5::{Digest, Md5};
 use reqwest::StatusCode;
+
+/// Lower-case hex MD5, as the server lists it as `digest`.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
+}
+
+/// A zip (deflated, default options) holding `files` as (name, bytes).
+pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in files {
+        writer
+            .start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(data).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
 
 impl TestServer {
     /// Project, subject and MR session owned by `auth`; returns (subject ID, session ID).

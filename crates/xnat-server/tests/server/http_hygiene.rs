@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, zip_of};
 use crate::traversal::{raw_http, session_cookie};
 
 crate::on_both_backends!(
@@ -402,17 +402,6 @@ async fn extract_errors_name_the_upload_not_server_paths(s: &TestServer) {
     }
     assert!(recorded(s, &res).await.is_empty());
     assert_no_leftovers(s);
-}
-
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    use std::io::Write;
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, bytes) in entries {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
 }
 
 /// A NUL character reaches no handler and no database: in path segments
