@@ -123,6 +123,9 @@ fn hash_with_memory(password: &str, memory: &mut Vec<Block>) -> Result<String, S
     ))
 }
 
+/// argon2's own `verify_password` compares in constant time, but it also
+/// allocates its memory per call, which is what [`Hasher`] avoids; so the
+/// comparison is done here, without an early exit on the first difference.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
