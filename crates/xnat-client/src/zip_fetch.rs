@@ -13,6 +13,13 @@
 //! finish — the connection breaks, the server answers with an error, an
 //! entry is compressed or missing — the files not yet verified are handed
 //! back to be fetched one by one, which resumes a half-written `.part`.
+//!
+//! The local headers are parsed here rather than with the `zip` crate: its
+//! streaming reader (`read_zipfile_from_stream`) wants a blocking `Read`,
+//! which would hold a thread per resource for the whole download (or buffer
+//! the body), while this push parser takes the HTTP body's chunks as they
+//! come on the async task and writes each byte once. Only what a STORED
+//! stream needs is read: local headers, ZIP64 sizes, data descriptors.
 
 use std::collections::HashMap;
 use std::io::Write;
