@@ -8,6 +8,7 @@
 //! - [`xsi`]: xsi types of projects, subjects, sessions, scans and resources.
 //! - [`path`]: the archive URI grammar (`/data/projects/P/subjects/S/...`),
 //!   accepting every prefix and short form real clients use.
+//! - [`uri`]: the one spelling (`/data`) of XNAT's three REST roots.
 //! - [`resultset`]: the JSON `ResultSet` listing shape (all values strings) and
 //!   its CSV twin used by pyxnat.
 //! - [`items`]: the single-object `{"items": [...]}` shape xnatpy reads.
@@ -19,6 +20,7 @@ pub mod items;
 pub mod label;
 pub mod path;
 pub mod resultset;
+pub mod uri;
 pub mod xsi;
 
 pub use access::{Accessibility, ProjectRole};

@@ -162,6 +162,8 @@ impl ArchivePath {
     /// decoded (`%c0%ae`) or holds a control character (`%00`) is refused:
     /// no label, ID or file name has one, and some databases refuse NUL.
     pub fn split_request_path(raw: &str) -> Result<Vec<String>, PathError> {
+        let canonical = crate::uri::canonical_request_path(raw);
+        let raw = canonical.as_deref().unwrap_or(raw);
         let decoded = raw
             .split('/')
             .filter(|s| !s.is_empty())
@@ -169,11 +171,8 @@ impl ArchivePath {
             .collect::<Result<Vec<String>, PathError>>()?;
         let mut rest = decoded.as_slice();
         match rest.first().map(String::as_str) {
-            Some("data") | Some("REST") => rest = &rest[1..],
+            Some("data") => rest = &rest[1..],
             _ => return Err(PathError::NoPrefix),
-        }
-        if rest.first().map(String::as_str) == Some("archive") {
-            rest = &rest[1..];
         }
         Ok(rest.to_vec())
     }

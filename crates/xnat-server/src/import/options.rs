@@ -132,8 +132,7 @@ impl ImportOptions {
 /// `/prearchive[/projects/P[/…]]`, with or without `/data`. Names in `dest`
 /// fill hints the request did not give explicitly.
 fn parse_dest(dest: &str, hints: &mut RoutingHints) -> Result<Destination, ApiError> {
-    let trimmed = dest.trim_end_matches('/');
-    let trimmed = trimmed.strip_prefix("/data").unwrap_or(trimmed);
+    let trimmed = xnat_model::uri::without_rest_root(dest.trim_end_matches('/'));
     let segments: Vec<&str> = trimmed.split('/').filter(|s| !s.is_empty()).collect();
     let bad = || {
         ApiError::BadRequest(format!(

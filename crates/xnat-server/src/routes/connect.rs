@@ -31,7 +31,6 @@ pub fn routes() -> Router<AppState> {
             get(jsession).post(jsession).delete(logout),
         )
         .route("/data/version", get(version))
-        .route("/REST/version", get(version))
         .route("/xapi/siteConfig/buildInfo", get(build_info))
         .route("/xapi/schemas", get(schema_list))
         .route("/xapi/schemas/{*name}", get(schema_document))

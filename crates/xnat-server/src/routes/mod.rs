@@ -9,6 +9,8 @@
 //! More specific routes (e.g. `/data/services/import`) can be merged next to
 //! these: axum prefers static segments over the archive's catch-all.
 //!
+//! [`canonical_rest_root`] rewrites `/REST` and `/data/archive` to `/data`
+//! before routing, so routes are registered once, under `/data`.
 //! [`browser_safety`] wraps everything (outside authentication): the CSRF
 //! check for cookie-authenticated writes and the security headers on every
 //! answer. [`refuse_nul_in_url`] refuses URLs that would carry a NUL
@@ -19,6 +21,9 @@ pub mod archive;
 pub mod connect;
 pub mod ingest;
 pub mod users;
+pub mod xnat_request;
+
+pub use xnat_request::XnatRequest;
 
 use axum::Router;
 use axum::extract::Request;
@@ -32,7 +37,7 @@ use crate::state::AppState;
 
 /// The whole application with authentication applied to every route.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let routed = Router::new()
         .merge(connect::routes())
         .merge(users::routes())
         .merge(ingest::routes())
@@ -42,10 +47,41 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .with_state(state);
+    // The root rewrite must run before routing, which layers of `routed`
+    // do not (axum routes first, then runs a route's layers); an outer
+    // router whose only route is `routed` gives it that place.
+    Router::new()
+        .fallback_service(routed)
+        .layer(middleware::from_fn(canonical_rest_root))
         .layer(middleware::from_fn(refuse_nul_in_url))
         .layer(middleware::from_fn(browser_safety))
         .layer(middleware::from_fn(access_log))
-        .with_state(state)
+}
+
+/// Rewrites `/REST/…` and `/data/archive/…` to `/data/…` before routing
+/// ([`xnat_model::uri`]), so every route is registered once under `/data`
+/// and handlers see one spelling. The access log keeps the client's own.
+pub async fn canonical_rest_root(mut request: Request, next: Next) -> Response {
+    if let Some(path) = xnat_model::uri::canonical_request_path(request.uri().path()) {
+        let path_and_query = match request.uri().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        let mut parts = request.uri().clone().into_parts();
+        match path_and_query.parse() {
+            Ok(rewritten) => {
+                parts.path_and_query = Some(rewritten);
+                if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                    *request.uri_mut() = uri;
+                }
+            }
+            // Unreachable in practice: the rewrite only shortens a path
+            // that already parsed; if it ever fails, route the original.
+            Err(err) => tracing::debug!("cannot rewrite {path_and_query}: {err}"),
+        }
+    }
+    next.run(request).await
 }
 
 /// The CSP of API answers: nothing may load from them or frame them.

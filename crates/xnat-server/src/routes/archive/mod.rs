@@ -22,8 +22,8 @@ mod sharing;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{Method, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::Method;
 use axum::response::Response;
 use axum::routing::any;
 use xnat_model::{ArchivePath, Level, PathError};
@@ -31,6 +31,7 @@ use xnat_model::{ArchivePath, Level, PathError};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::routes::XnatRequest;
 use crate::state::AppState;
 
 pub use render::{EXPERIMENT_SHARE_TYPE, SUBJECT_SHARE_TYPE};
@@ -38,7 +39,6 @@ pub use render::{EXPERIMENT_SHARE_TYPE, SUBJECT_SHARE_TYPE};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/data/{*rest}", any(dispatch))
-        .route("/REST/{*rest}", any(dispatch))
         // Uploads are streamed to disk and limited by our own configurable
         // maximum, not axum's 2 MB default.
         .layer(DefaultBodyLimit::disable())
@@ -56,34 +56,18 @@ pub(crate) struct Ctx {
 async fn dispatch(
     State(state): State<AppState>,
     caller: Caller,
-    request: Request,
+    XnatRequest {
+        parts,
+        params,
+        body,
+    }: XnatRequest,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let mut params = Params::from_query(parts.uri.query());
     let segments = ArchivePath::split_request_path(parts.uri.path()).map_err(|e| match e {
         // A segment that is not text is the client's mistake, not a
         // missing object.
         PathError::BadSegment { .. } => ApiError::BadRequest(e.to_string()),
         _ => ApiError::NotFound("Not Found".to_owned()),
     })?;
-    let is_form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let mut body = Some(body);
-    // A form-encoded body carries parameters, except on file uploads where
-    // it is the file itself (pyxnat sends files without a Content-Type).
-    if is_form
-        && !segments.iter().any(|s| s == "files")
-        && parts.method != Method::GET
-        && let Some(b) = body.take()
-    {
-        let bytes = axum::body::to_bytes(b, 1 << 20)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("cannot read form body: {e}")))?;
-        params.extend_from_urlencoded(&bytes);
-    }
     let ctx = Ctx {
         state,
         caller,
@@ -91,7 +75,6 @@ async fn dispatch(
         params,
         headers: parts.headers,
     };
-    let body = body.unwrap_or_else(Body::empty);
 
     if let Some(response) = project_admin::try_dispatch(&ctx, &segments).await? {
         return Ok(response);

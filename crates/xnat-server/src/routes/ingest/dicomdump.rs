@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use xnat_model::resultset::row;
 
-use super::{all_values, request_params, table};
+use super::{all_values, table};
 use crate::access::Action;
 use crate::access::ingest::{SourceUse, prearchive_source};
 use crate::auth::Caller;
@@ -19,22 +19,19 @@ use crate::import::archive::DICOM_RESOURCE;
 use crate::import::pipeline::project_access;
 use crate::prearchive::build::session_files;
 use crate::prearchive::session_dir;
+use crate::routes::XnatRequest;
 use crate::state::AppState;
 use crate::store::{Owner, ShareKind};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/data/services/dicomdump", get(dicomdump))
-        .route("/REST/services/dicomdump", get(dicomdump))
+    Router::new().route("/data/services/dicomdump", get(dicomdump))
 }
 
 async fn dicomdump(
     State(state): State<AppState>,
     caller: Caller,
-    request: Request,
+    XnatRequest { params, .. }: XnatRequest,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let params = request_params(&parts, body).await?;
     let src = params
         .get("src")
         .filter(|s| !s.is_empty())
@@ -130,11 +127,7 @@ fn scan_tail(src: &str, tail: &[&str]) -> Result<ScanTail, ApiError> {
 }
 
 fn parse_source(src: &str) -> Result<Source, ApiError> {
-    let trimmed = src.trim().trim_end_matches('/');
-    let trimmed = trimmed
-        .strip_prefix("/data")
-        .or_else(|| trimmed.strip_prefix("/REST"))
-        .unwrap_or(trimmed);
+    let trimmed = xnat_model::uri::without_rest_root(src.trim().trim_end_matches('/'));
     let segments: Vec<&str> = trimmed.split('/').filter(|s| !s.is_empty()).collect();
     match &segments[..] {
         [

@@ -3,40 +3,33 @@
 //! The answer is XNAT's: 200 with one `/data/...` URI per session, CRLF-separated.
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::post;
 
-use super::{content_type, is_form, request_params};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::import::{ImportOptions, import_staged, stage};
-use crate::params::Params;
-use crate::routes::text;
+use crate::routes::{XnatRequest, text};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/data/services/import", post(import))
-        .route("/REST/services/import", post(import))
+    Router::new().route("/data/services/import", post(import))
 }
 
 async fn import(
     State(state): State<AppState>,
     caller: Caller,
-    request: Request,
+    request: XnatRequest,
 ) -> Result<Response, ApiError> {
     caller.require_user()?;
-    let (parts, body) = request.into_parts();
     // Refuse bad parameters before a large body is read.
-    ImportOptions::from_params(&Params::from_query(parts.uri.query()))?;
+    ImportOptions::from_params(&request.params)?;
     let id = uuid::Uuid::new_v4();
     let spool = state.staging_root().join(format!("{id}.import"));
     let stage_dir = state.staging_root().join(format!("{id}.import.d"));
-    let outcome = receive_and_import(&state, &caller, parts, body, &spool, &stage_dir).await;
+    let outcome = receive_and_import(&state, &caller, request, &spool, &stage_dir).await;
     let _ = tokio::fs::remove_file(&spool).await;
     if let Err(err) = tokio::fs::remove_dir_all(&stage_dir).await
         && err.kind() != std::io::ErrorKind::NotFound
@@ -52,55 +45,58 @@ async fn import(
 async fn receive_and_import(
     state: &AppState,
     caller: &Caller,
-    parts: Parts,
-    body: Body,
+    request: XnatRequest,
     spool: &std::path::Path,
     stage_dir: &std::path::Path,
 ) -> Result<Vec<String>, ApiError> {
-    let mime = content_type(&parts);
+    let mime = request.content_type();
     let max = Some(state.config().max_upload_bytes);
-    let (mut params, received) = if is_form(&parts)
-        && !Params::from_query(parts.uri.query()).flag("inbody")
-    {
-        (request_params(&parts, body).await?, 0)
-    } else if mime.starts_with("multipart/form-data") {
-        let mut params = Params::from_query(parts.uri.query());
-        let request = Request::from_parts(parts, body);
-        let mut multipart = Multipart::from_request(request, &())
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
-        let mut received = 0;
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?
-        {
-            if field.file_name().is_some() {
-                if received > 0 {
-                    return Err(ApiError::BadRequest(
+    let XnatRequest {
+        parts,
+        mut params,
+        body,
+    } = request;
+    let received =
+        if mime.starts_with("application/x-www-form-urlencoded") && !params.flag("inbody") {
+            // The form was the parameters; no file came.
+            0
+        } else if mime.starts_with("multipart/form-data") {
+            let request = Request::from_parts(parts, body);
+            let mut multipart = Multipart::from_request(request, &())
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
+            let mut received = 0;
+            while let Some(field) = multipart
+                .next_field()
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?
+            {
+                if field.file_name().is_some() {
+                    if received > 0 {
+                        return Err(ApiError::BadRequest(
                         "Importer is limited to one uploaded resource at a time: send one file part"
                             .to_owned(),
                     ));
+                    }
+                    received = archive_io::write_stream_atomic(spool, field, max)
+                        .await?
+                        .size;
+                } else if let Some(name) = field.name().map(str::to_owned) {
+                    let value = field.text().await.map_err(|e| {
+                        ApiError::BadRequest(format!("bad multipart field {name}: {e}"))
+                    })?;
+                    let pair = url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair(&name, &value)
+                        .finish();
+                    params.extend_from_urlencoded(pair.as_bytes());
                 }
-                received = archive_io::write_stream_atomic(spool, field, max)
-                    .await?
-                    .size;
-            } else if let Some(name) = field.name().map(str::to_owned) {
-                let value = field.text().await.map_err(|e| {
-                    ApiError::BadRequest(format!("bad multipart field {name}: {e}"))
-                })?;
-                let pair = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair(&name, &value)
-                    .finish();
-                params.extend_from_urlencoded(pair.as_bytes());
             }
-        }
-        (params, received)
-    } else {
-        let params = Params::from_query(parts.uri.query());
-        let stored = archive_io::write_stream_atomic(spool, body.into_data_stream(), max).await?;
-        (params, stored.size)
-    };
+            received
+        } else {
+            archive_io::write_stream_atomic(spool, body.into_data_stream(), max)
+                .await?
+                .size
+        };
     if params.get("import-handler").is_none() && mime.starts_with("application/dicom") {
         params.extend_from_urlencoded(b"import-handler=gradual-DICOM");
     }

@@ -13,18 +13,13 @@ mod import;
 mod prearchive;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header, request::Parts};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use xnat_model::{ResultSet, Row};
 
-use crate::error::ApiError;
 use crate::params::{Format, Params};
 use crate::state::AppState;
-
-/// Largest form body read for parameters.
-const MAX_FORM_BYTES: usize = 1 << 20;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,31 +28,6 @@ pub fn routes() -> Router<AppState> {
         .merge(dicomdump::routes())
         // Uploads are streamed to disk under the server's own size limit.
         .layer(DefaultBodyLimit::disable())
-}
-
-fn is_form(parts: &Parts) -> bool {
-    content_type(parts).starts_with("application/x-www-form-urlencoded")
-}
-
-fn content_type(parts: &Parts) -> String {
-    parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-}
-
-/// Query parameters plus those of a form-encoded body (pyxnat sends them so).
-async fn request_params(parts: &Parts, body: Body) -> Result<Params, ApiError> {
-    let mut params = Params::from_query(parts.uri.query());
-    if is_form(parts) {
-        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("cannot read form body: {e}")))?;
-        params.extend_from_urlencoded(&bytes);
-    }
-    Ok(params)
 }
 
 /// Every value of a repeatable parameter, in request order.

@@ -9,14 +9,14 @@ use std::path::PathBuf;
 use archive_io::SafeRelPath;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use xnat_model::Row;
 use xnat_model::resultset::row;
 
-use super::{all_values, request_params, table};
+use super::{all_values, table};
 use crate::access::ingest::{
     SourceUse, destination, move_destination, prearchive_code_access, prearchive_source,
 };
@@ -27,33 +27,21 @@ use crate::params::{Format, Params};
 use crate::prearchive::actions::{self, ArchiveRequest};
 use crate::prearchive::build::{rebuild, session_files};
 use crate::prearchive::{listing_time, prearchive_root, session_uri};
+use crate::routes::XnatRequest;
 use crate::routes::text;
 use crate::state::AppState;
 use crate::store::{PrearchiveSession, UNASSIGNED};
 
 pub fn routes() -> Router<AppState> {
-    let mut router = Router::new();
-    for prefix in ["/data", "/REST"] {
-        router = router
-            .route(&format!("{prefix}/prearchive/{{*rest}}"), any(prearchive))
-            .route(&format!("{prefix}/services/archive"), post(archive_service))
-            .route(
-                &format!("{prefix}/services/prearchive/{{operation}}"),
-                post(batch_service),
-            );
-        for projects in ["projects", "archive/projects"] {
-            router = router
-                .route(
-                    &format!("{prefix}/{projects}/{{project}}/prearchive_code"),
-                    get(get_code),
-                )
-                .route(
-                    &format!("{prefix}/{projects}/{{project}}/prearchive_code/{{code}}"),
-                    put(put_code).post(put_code).get(get_code_with),
-                );
-        }
-    }
-    router
+    Router::new()
+        .route("/data/prearchive/{*rest}", any(prearchive))
+        .route("/data/services/archive", post(archive_service))
+        .route("/data/services/prearchive/{operation}", post(batch_service))
+        .route("/data/projects/{project}/prearchive_code", get(get_code))
+        .route(
+            "/data/projects/{project}/prearchive_code/{code}",
+            put(put_code).post(put_code).get(get_code_with),
+        )
 }
 
 /// Loads a session after [`prearchive_source`] allowed `how` on its project.
@@ -79,11 +67,7 @@ async fn load_session(
 
 /// `/prearchive/projects/P/TS/F` (with or without `/data`) → its parts.
 fn parse_src(src: &str) -> Result<(String, String, String), ApiError> {
-    let trimmed = src.trim().trim_end_matches('/');
-    let trimmed = trimmed
-        .strip_prefix("/data")
-        .or_else(|| trimmed.strip_prefix("/REST"))
-        .unwrap_or(trimmed);
+    let trimmed = xnat_model::uri::without_rest_root(src.trim().trim_end_matches('/'));
     match trimmed
         .split('/')
         .filter(|s| !s.is_empty())
@@ -190,12 +174,10 @@ fn prearchive_segments(raw_path: &str) -> Result<Vec<String>, ApiError> {
 async fn prearchive(
     State(state): State<AppState>,
     caller: Caller,
-    request: Request,
+    XnatRequest { parts, params, .. }: XnatRequest,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
     let method = parts.method.clone();
     let segments = prearchive_segments(parts.uri.path())?;
-    let params = request_params(&parts, body).await?;
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (&method, &segs[..]) {
         (&Method::GET, ["projects"]) => list(&state, &caller, None, &params).await,
@@ -491,7 +473,7 @@ fn archive_request(params: &Params) -> Result<ArchiveRequest, ApiError> {
         overwrite: Overwrite::parse(params.get("overwrite")),
     };
     if let Some(dest) = params.get("dest").filter(|d| !d.is_empty()) {
-        let trimmed = dest.strip_prefix("/data").unwrap_or(dest);
+        let trimmed = xnat_model::uri::without_rest_root(dest);
         let segments: Vec<&str> = trimmed.split('/').filter(|s| !s.is_empty()).collect();
         let pairs = segments.get(1..).unwrap_or_default().chunks(2);
         if segments.first() != Some(&"archive") {
@@ -624,11 +606,9 @@ async fn sessions_from_src(
 async fn archive_service(
     State(state): State<AppState>,
     caller: Caller,
-    request: Request,
+    XnatRequest { params, .. }: XnatRequest,
 ) -> Result<Response, ApiError> {
     caller.require_user()?;
-    let (parts, body) = request.into_parts();
-    let params = request_params(&parts, body).await?;
     let request = archive_request(&params)?;
     let sessions = sessions_from_src(&state, &caller, &params, SourceUse::Change).await?;
     // Every destination is decided before the first session is archived.
@@ -650,11 +630,9 @@ async fn batch_service(
     State(state): State<AppState>,
     caller: Caller,
     Path(operation): Path<String>,
-    request: Request,
+    XnatRequest { params, .. }: XnatRequest,
 ) -> Result<Response, ApiError> {
     caller.require_user()?;
-    let (parts, body) = request.into_parts();
-    let params = request_params(&parts, body).await?;
     let mut uris = Vec::new();
     match operation.as_str() {
         "move" => {
