@@ -11,9 +11,34 @@ pub mod ingest;
 
 use xnat_model::{Accessibility, ProjectRole};
 
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::store::Project;
+use crate::archive::Error;
+use crate::store::{Project, User};
+
+/// The authenticated user (if any) of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub user: Option<User>,
+    /// The server-side session this request is bound to.
+    pub session_id: Option<String>,
+}
+
+impl Caller {
+    pub fn username(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.username.as_str())
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.is_admin)
+    }
+
+    /// The user, or a refusal for anonymous callers.
+    pub fn require_user(&self) -> Result<&User, Error> {
+        self.user
+            .as_ref()
+            .ok_or_else(|| Error::NotLoggedIn("Login required: send credentials".to_owned()))
+    }
+}
+
 
 /// What a request wants to do inside a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +77,13 @@ impl Access {
     }
 
     /// Allows `action` or returns XNAT's refusal.
-    pub fn check(&self, action: Action, what: &str) -> Result<(), ApiError> {
+    pub fn check(&self, action: Action, what: &str) -> Result<(), Error> {
         if self.admin {
             return Ok(());
         }
         let forbidden =
-            || ApiError::Forbidden(format!("Forbidden: you may not {} {what}", verb(action)));
-        let hidden = || ApiError::not_found(what);
+            || Error::Forbidden(format!("Forbidden: you may not {} {what}", verb(action)));
+        let hidden = || Error::not_found(what);
         let writes = !matches!(action, Action::ReadProject | Action::ReadData);
         if let Some(role) = self.role {
             let allowed = match action {
@@ -69,7 +94,7 @@ impl Access {
             return if allowed { Ok(()) } else { Err(forbidden()) };
         }
         if self.anonymous && writes {
-            return Err(ApiError::Unauthorized(
+            return Err(Error::NotLoggedIn(
                 "Login required: send credentials".to_owned(),
             ));
         }
@@ -120,7 +145,7 @@ mod tests {
     fn code(a: &Access, action: Action) -> u16 {
         match a.check(action, "x") {
             Ok(()) => 200,
-            Err(e) => e.status().as_u16(),
+            Err(e) => crate::error::ApiError::from(e).status().as_u16(),
         }
     }
 

@@ -12,36 +12,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
+use crate::access::Caller;
 use crate::error::ApiError;
 use crate::passwords::{self, HashingBusy};
 use crate::state::AppState;
 use crate::store::{AliasToken, AttemptClaim, AttemptCounter, User, now_ms};
 
-/// The authenticated user (if any) of one request.
-#[derive(Debug, Clone, Default)]
-pub struct Caller {
-    pub user: Option<User>,
-    /// The server-side session this request is bound to.
-    pub session_id: Option<String>,
-}
-
-impl Caller {
-    pub fn username(&self) -> Option<&str> {
-        self.user.as_ref().map(|u| u.username.as_str())
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.user.as_ref().is_some_and(|u| u.is_admin)
-    }
-
-    /// The user, or 401 for anonymous callers.
-    pub fn require_user(&self) -> Result<&User, ApiError> {
-        self.user
-            .as_ref()
-            .ok_or_else(|| ApiError::Unauthorized("Login required: send credentials".to_owned()))
-    }
-}
-
+// The caller lives with the permission rules (`access`); its extractor here.
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
@@ -148,6 +125,12 @@ pub enum AuthError {
     /// Too many credential checks in flight: 503 with `Retry-After`.
     #[error(transparent)]
     Busy(#[from] HashingBusy),
+}
+
+impl From<crate::archive::Error> for AuthError {
+    fn from(err: crate::archive::Error) -> Self {
+        Self::Api(err.into())
+    }
 }
 
 impl From<sqlx::Error> for AuthError {

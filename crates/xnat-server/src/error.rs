@@ -5,6 +5,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::archive;
+
 /// An error answer to one request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -113,43 +115,33 @@ impl From<archive_io::Error> for ApiError {
 
 impl ApiError {
     /// The answer to an `archive-io` error about what the client calls
-    /// `upload` (its file or entry name). Client-facing messages never name
-    /// the server's own paths; those go to the log with internal errors.
+    /// `upload`; the archive's rules classify it ([`archive::Error::from_archive_io`]).
     pub fn from_archive_io(err: archive_io::Error, upload: &str) -> Self {
-        use archive_io::Error as E;
-        let message = err.client_message(upload);
-        match &err {
-            E::UnsafePath { .. }
-            | E::NotAnArchive { .. }
-            | E::ArchiveBomb { .. }
-            | E::Zip { .. }
-            | E::Tar { .. }
-            | E::Stream { .. }
-            | E::Cancelled { .. } => Self::BadRequest(message),
-            E::TooLarge { .. } => Self::PayloadTooLarge(message),
-            _ => match err.io_error_kind() {
-                Some(kind) => Self::from_io_kind(kind, upload, err.to_string()),
-                None => Self::Internal(err.to_string()),
-            },
-        }
+        archive::Error::from_archive_io(err, upload).into()
     }
 
     /// The answer to a failed file-system operation on what the client
-    /// calls `name`: the failures a request can cause get their 4xx, the
-    /// rest is internal (`detail`, with server paths, goes to the log only).
+    /// calls `name` ([`archive::Error::from_io_kind`]).
     pub fn from_io_kind(kind: std::io::ErrorKind, name: &str, detail: String) -> Self {
-        use std::io::ErrorKind as K;
-        match kind {
-            K::NotADirectory | K::IsADirectory | K::DirectoryNotEmpty | K::AlreadyExists => {
-                Self::Conflict(format!(
-                    "{name}: a file and a folder would have the same name; rename it or delete \
-                     the other one first"
-                ))
-            }
-            K::InvalidFilename => Self::BadRequest(format!(
-                "{name}: the name is too long for the file system; use a shorter name"
-            )),
-            _ => Self::Internal(detail),
+        archive::Error::from_io_kind(kind, name, detail).into()
+    }
+}
+
+/// The edge: the archive's refusals as XNAT's status codes and texts.
+impl From<archive::Error> for ApiError {
+    fn from(err: archive::Error) -> Self {
+        use archive::Error as E;
+        match err {
+            E::Invalid(m) => Self::BadRequest(m),
+            E::NotLoggedIn(m) => Self::Unauthorized(m),
+            E::Forbidden(m) => Self::Forbidden(m),
+            E::NotFound(m) => Self::NotFound(m),
+            E::Conflict(m) => Self::Conflict(m),
+            E::TooLarge(m) => Self::PayloadTooLarge(m),
+            E::InvalidLabel(label) => Self::InvalidLabel(label.to_string()),
+            E::Store(db) => Self::from(db),
+            E::Files { name, source } => Self::Internal(format!("{name}: {source}")),
+            E::Internal(detail) => Self::Internal(detail),
         }
     }
 }

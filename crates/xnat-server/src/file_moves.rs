@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::crash;
-use crate::error::ApiError;
+use crate::archive::Error;
 use crate::store::{FileMove, JournalCommit, Store};
 
 /// Marker in the names of in-flight files: `.{name}.xnk-{op}`. Recovery
@@ -127,7 +127,7 @@ impl MoveBatch {
     /// Journals the moves as pending, then moves every source under its
     /// in-flight name and digests it there. On failure everything moved so
     /// far goes back and the journal entries are dropped.
-    pub async fn stage(&mut self, store: &Store) -> Result<Digests, ApiError> {
+    pub async fn stage(&mut self, store: &Store) -> Result<Digests, Error> {
         let pending: Vec<FileMove> = self
             .files
             .iter()
@@ -155,7 +155,7 @@ impl MoveBatch {
         }
         let outcome = tokio::task::spawn_blocking(move || stage_blocking(&plan))
             .await
-            .map_err(|e| ApiError::Internal(format!("archive file mover failed: {e}")))?;
+            .map_err(|e| Error::Internal(format!("archive file mover failed: {e}")))?;
         match outcome {
             Ok(digests) => {
                 self.moved = self.files.len();
@@ -191,7 +191,7 @@ impl MoveBatch {
     /// After the rows were committed: renames every file into place, makes
     /// the renames durable and drops the journal entries. A failure here
     /// leaves the entries for start-up recovery, which completes the renames.
-    pub async fn finish(self, store: &Store) -> Result<(), ApiError> {
+    pub async fn finish(self, store: &Store) -> Result<(), Error> {
         crash::point("files.committed");
         let renames: Vec<(PathBuf, PathBuf)> = self
             .files
@@ -200,7 +200,7 @@ impl MoveBatch {
             .collect();
         tokio::task::spawn_blocking(move || finish_blocking(&renames))
             .await
-            .map_err(|e| ApiError::Internal(format!("archive file mover failed: {e}")))??;
+            .map_err(|e| Error::Internal(format!("archive file mover failed: {e}")))??;
         crash::point("files.renamed");
         store.journal_forget(&self.op).await?;
         Ok(())
@@ -257,24 +257,24 @@ type StageStep = (Option<PathBuf>, PathBuf, Option<(i64, String)>);
 
 /// Blocking part of [`MoveBatch::stage`]: on error, how many sources were
 /// moved before it.
-fn stage_blocking(plan: &[StageStep]) -> Result<Vec<(i64, String)>, (usize, ApiError)> {
+fn stage_blocking(plan: &[StageStep]) -> Result<Vec<(i64, String)>, (usize, Error)> {
     let mut digests = Vec::with_capacity(plan.len());
     for (done, (source, temp, known)) in plan.iter().enumerate() {
-        let step = || -> Result<(i64, String), ApiError> {
+        let step = || -> Result<(i64, String), Error> {
             if let Some(source) = source {
                 if let Some(parent) = temp.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| {
-                        ApiError::Internal(format!("creating {}: {e}", parent.display()))
+                        Error::Internal(format!("creating {}: {e}", parent.display()))
                     })?;
                 }
                 std::fs::rename(source, temp)
-                    .map_err(|e| ApiError::Internal(format!("moving {}: {e}", source.display())))?;
+                    .map_err(|e| Error::Internal(format!("moving {}: {e}", source.display())))?;
             }
             if let Some(known) = known {
                 return Ok(known.clone());
             }
             let stored = archive_io::md5_file(temp)
-                .map_err(|e| ApiError::Internal(format!("digesting {}: {e}", temp.display())))?;
+                .map_err(|e| Error::Internal(format!("digesting {}: {e}", temp.display())))?;
             Ok((
                 i64::try_from(stored.size).unwrap_or(i64::MAX),
                 stored.md5_hex,
@@ -290,7 +290,7 @@ fn stage_blocking(plan: &[StageStep]) -> Result<Vec<(i64, String)>, (usize, ApiE
     Ok(digests)
 }
 
-fn finish_blocking(renames: &[(PathBuf, PathBuf)]) -> Result<(), ApiError> {
+fn finish_blocking(renames: &[(PathBuf, PathBuf)]) -> Result<(), Error> {
     let mut dirs = BTreeSet::new();
     for (temp, dest) in renames {
         match std::fs::rename(temp, dest) {
@@ -298,7 +298,7 @@ fn finish_blocking(renames: &[(PathBuf, PathBuf)]) -> Result<(), ApiError> {
             // Already renamed (a retried finish).
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && dest.exists() => {}
             Err(err) => {
-                return Err(ApiError::Internal(format!(
+                return Err(Error::Internal(format!(
                     "moving {} into place: {err}",
                     dest.display()
                 )));

@@ -23,6 +23,7 @@
 //! either way slow clients are bounded by [`http_limits`].
 
 pub mod access;
+pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod crash;

@@ -218,7 +218,7 @@ async fn recover_prearchive(
 async fn finish_archiving(
     state: &AppState,
     session: &PrearchiveSession,
-) -> Result<bool, crate::error::ApiError> {
+) -> Result<bool, crate::archive::Error> {
     let dir = prearchive::session_dir(state, session);
     let left = build::session_instances(dir).await?;
     if left.is_empty() {
@@ -235,7 +235,7 @@ async fn finish_archiving(
 async fn finish_moving(
     state: &AppState,
     session: &PrearchiveSession,
-) -> Result<bool, crate::error::ApiError> {
+) -> Result<bool, crate::archive::Error> {
     let store = state.store();
     let mut session = session.clone();
     if !prearchive::session_dir(state, &session).exists() {

@@ -20,8 +20,8 @@
 //!   its owners (a project setting).
 
 use super::{Access, Action};
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::access::Caller;
+use crate::archive::Error;
 use crate::import::Overwrite;
 use crate::state::AppState;
 use crate::store::{Project, UNASSIGNED};
@@ -43,7 +43,7 @@ pub async fn project_access(
     state: &AppState,
     caller: &Caller,
     project_id: &str,
-) -> Result<Option<(Project, Access)>, ApiError> {
+) -> Result<Option<(Project, Access)>, Error> {
     let store = state.store();
     let Some(project) = store.project(project_id).await? else {
         return Ok(None);
@@ -63,26 +63,26 @@ pub async fn prearchive_source(
     caller: &Caller,
     project: &str,
     how: SourceUse,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     if project == UNASSIGNED {
         return unassigned_source(caller, how).map(|()| UNASSIGNED.to_owned());
     }
     let (found, access) = project_access(state, caller, project)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
+        .ok_or_else(|| Error::not_found(format!("project {project}")))?;
     may_use_prearchive(&access, &found.id)?;
     Ok(found.id)
 }
 
 /// XNAT's `canModify`: the prearchive of a project is its editors'.
-pub fn may_use_prearchive(access: &Access, project_id: &str) -> Result<(), ApiError> {
+pub fn may_use_prearchive(access: &Access, project_id: &str) -> Result<(), Error> {
     access.check(
         Action::Edit,
         &format!("the prearchive of project {project_id}"),
     )
 }
 
-fn unassigned_source(caller: &Caller, how: SourceUse) -> Result<(), ApiError> {
+fn unassigned_source(caller: &Caller, how: SourceUse) -> Result<(), Error> {
     if caller.is_admin() {
         return Ok(());
     }
@@ -90,7 +90,7 @@ fn unassigned_source(caller: &Caller, how: SourceUse) -> Result<(), ApiError> {
     if how == SourceUse::Claim {
         return Ok(());
     }
-    Err(ApiError::Forbidden(
+    Err(Error::Forbidden(
         "Forbidden: only site administrators may use Unassigned prearchive sessions; move the session into your project first"
             .to_owned(),
     ))
@@ -104,10 +104,10 @@ pub async fn destination(
     caller: &Caller,
     project: &str,
     overwrite: Overwrite,
-) -> Result<Project, ApiError> {
+) -> Result<Project, Error> {
     let (found, access) = project_access(state, caller, project)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
+        .ok_or_else(|| Error::not_found(format!("project {project}")))?;
     may_put_into(&access, &found.id, overwrite)?;
     Ok(found)
 }
@@ -118,7 +118,7 @@ pub fn may_put_into(
     access: &Access,
     project_id: &str,
     overwrite: Overwrite,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let what = format!("project {project_id}");
     access.check(Action::Create, &what)?;
     if overwrite != Overwrite::None {
@@ -134,7 +134,7 @@ pub async fn move_destination(
     state: &AppState,
     caller: &Caller,
     project: &str,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     if project == UNASSIGNED {
         return unassigned_source(caller, SourceUse::Change).map(|()| UNASSIGNED.to_owned());
     }
@@ -149,10 +149,10 @@ pub async fn prearchive_code_access(
     caller: &Caller,
     project: &str,
     set: bool,
-) -> Result<Project, ApiError> {
+) -> Result<Project, Error> {
     let (found, access) = project_access(state, caller, project)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {project}")))?;
+        .ok_or_else(|| Error::not_found(format!("project {project}")))?;
     let action = if set {
         Action::Manage
     } else {
@@ -177,8 +177,8 @@ mod tests {
         }
     }
 
-    fn status(result: Result<(), ApiError>) -> u16 {
-        result.map_or_else(|e| e.status().as_u16(), |()| 200)
+    fn status(result: Result<(), Error>) -> u16 {
+        result.map_or_else(|e| crate::error::ApiError::from(e).status().as_u16(), |()| 200)
     }
 
     #[test]

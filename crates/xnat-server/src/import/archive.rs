@@ -20,7 +20,7 @@ use xnat_model::XsiType;
 
 use super::locks::lock_session;
 use super::options::Overwrite;
-use crate::error::ApiError;
+use crate::archive::Error;
 use crate::file_moves::MoveBatch;
 use crate::state::AppState;
 use crate::store::{
@@ -42,7 +42,7 @@ pub struct ArchiveTarget {
 pub enum ArchiveError {
     /// XNAT's 409 family: the session exists and may not be merged as asked.
     Conflict(String),
-    Failed(ApiError),
+    Failed(Error),
 }
 
 impl From<sqlx::Error> for ArchiveError {
@@ -51,8 +51,8 @@ impl From<sqlx::Error> for ArchiveError {
     }
 }
 
-impl From<ApiError> for ArchiveError {
-    fn from(err: ApiError) -> Self {
+impl From<Error> for ArchiveError {
+    fn from(err: Error) -> Self {
         Self::Failed(err)
     }
 }
@@ -266,7 +266,7 @@ pub async fn archive_study(
         target.clone(),
     ))
     .await
-    .map_err(|e| ApiError::Internal(format!("archive writer failed: {e}")))??;
+    .map_err(|e| Error::Internal(format!("archive writer failed: {e}")))??;
     Ok(format!(
         "/data/archive/projects/{}/subjects/{}/experiments/{}",
         target.project, subject_label, target.label
@@ -331,7 +331,7 @@ async fn commit_study(
         }
         (None, None) => {
             batch.abort(store).await;
-            return Err(ArchiveError::Failed(ApiError::Internal(
+            return Err(ArchiveError::Failed(Error::Internal(
                 "archive plan names neither a new nor an existing session".to_owned(),
             )));
         }

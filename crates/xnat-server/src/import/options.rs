@@ -3,7 +3,7 @@
 
 use dicom_sort::RoutingHints;
 
-use crate::error::ApiError;
+use crate::archive::Error;
 use crate::params::Params;
 
 /// Where the request asked the sessions to go.
@@ -94,14 +94,14 @@ impl Overwrite {
 }
 
 impl ImportOptions {
-    pub fn from_params(params: &Params) -> Result<Self, ApiError> {
+    pub fn from_params(params: &Params) -> Result<Self, Error> {
         let handler = match params.get("import-handler").map(str::trim) {
             None | Some("") => ImportHandler::DicomZip,
             Some(h) if h.eq_ignore_ascii_case("DICOM-zip") => ImportHandler::DicomZip,
             Some(h) if h.eq_ignore_ascii_case("gradual-DICOM") => ImportHandler::GradualDicom,
             Some(h) if h.eq_ignore_ascii_case("SI") => ImportHandler::SessionImporter,
             Some(other) => {
-                return Err(ApiError::NotFound(format!(
+                return Err(Error::NotFound(format!(
                     "unknown import-handler {other:?}: use DICOM-zip, gradual-DICOM or SI"
                 )));
             }
@@ -131,11 +131,11 @@ impl ImportOptions {
 /// `/archive[/projects/P[/subjects/S[/experiments/E]]]` or
 /// `/prearchive[/projects/P[/…]]`, with or without `/data`. Names in `dest`
 /// fill hints the request did not give explicitly.
-fn parse_dest(dest: &str, hints: &mut RoutingHints) -> Result<Destination, ApiError> {
+fn parse_dest(dest: &str, hints: &mut RoutingHints) -> Result<Destination, Error> {
     let trimmed = xnat_model::uri::without_rest_root(dest.trim_end_matches('/'));
     let segments: Vec<&str> = trimmed.split('/').filter(|s| !s.is_empty()).collect();
     let bad = || {
-        ApiError::BadRequest(format!(
+        Error::Invalid(format!(
             "dest {dest:?} is not understood: use /archive[/projects/P[/subjects/S[/experiments/E]]] or /prearchive[/projects/P]"
         ))
     };
@@ -193,7 +193,7 @@ mod tests {
         assert!(ImportOptions::from_params(&params).is_err());
         let params = Params::from_query(Some("import-handler=XAR"));
         assert_eq!(
-            ImportOptions::from_params(&params).unwrap_err().status(),
+            crate::error::ApiError::from(ImportOptions::from_params(&params).unwrap_err()).status(),
             axum::http::StatusCode::NOT_FOUND
         );
     }

@@ -20,8 +20,8 @@ use super::options::{Destination, ImportHandler, ImportOptions, Overwrite};
 use super::stage::Staged;
 use crate::access::ingest::may_put_into;
 pub(crate) use crate::access::ingest::project_access;
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::access::Caller;
+use crate::archive::Error;
 use crate::prearchive::{self, PlaceRequest, status};
 use crate::state::AppState;
 use crate::store::UNASSIGNED;
@@ -34,7 +34,7 @@ pub async fn import_staged(
     options: &ImportOptions,
     staged: Staged,
     stage_dir: &Path,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, Error> {
     let paths: Vec<_> = staged.files.iter().map(|f| f.path.clone()).collect();
     let names: HashMap<_, _> = staged
         .files
@@ -45,7 +45,7 @@ pub async fn import_staged(
     let headers =
         tokio::task::spawn_blocking(move || dicom_sort::read_headers_parallel(&paths, jobs))
             .await
-            .map_err(|e| ApiError::Internal(format!("header reader failed: {e}")))?;
+            .map_err(|e| Error::Internal(format!("header reader failed: {e}")))?;
     let stage_prefix = format!("{}/", stage_dir.display());
     let mut instances = Vec::with_capacity(headers.len());
     let mut skipped = Vec::new();
@@ -60,19 +60,19 @@ pub async fn import_staged(
                     .strip_prefix(&format!("{}: ", path.display()))
                     .map_or_else(|| full.replace(&stage_prefix, ""), str::to_owned);
                 if !staged.from_archive {
-                    return Err(ApiError::BadRequest(format!(
+                    return Err(Error::Invalid(format!(
                         "the request body is neither a zip, tar or tar.gz archive nor a DICOM file ({reason}); send one of those"
                     )));
                 }
                 if !options.ignore_unparsable {
-                    return Err(ApiError::BadRequest(format!(
+                    return Err(Error::Invalid(format!(
                         "unable to read DICOM object {name}: {reason}; remove it or add Ignore-Unparsable=true"
                     )));
                 }
                 skipped.push(name);
             }
             Err(err) => {
-                return Err(ApiError::Internal(format!("reading {name}: {err}")));
+                return Err(Error::Internal(format!("reading {name}: {err}")));
             }
         }
     }
@@ -82,7 +82,7 @@ pub async fn import_staged(
         } else {
             format!("{} files skipped as unparsable", skipped.len())
         };
-        return Err(ApiError::BadRequest(format!(
+        return Err(Error::Invalid(format!(
             "Upload did not include parsable files for session generation ({what})"
         )));
     }
@@ -119,7 +119,7 @@ impl ProjectGate {
         options: &ImportOptions,
         scope: &ProjectScope,
         instances: &[InstanceRef],
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Error> {
         let hints = &options.hints;
         let candidates = RefCell::new(BTreeSet::new());
         for instance in instances {
@@ -220,7 +220,7 @@ pub async fn import_instances(
     caller: &Caller,
     options: &ImportOptions,
     instances: Vec<InstanceRef>,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, Error> {
     import_instances_in(state, caller, options, &ProjectScope::Any, instances).await
 }
 
@@ -231,14 +231,14 @@ pub async fn import_instances_in(
     options: &ImportOptions,
     scope: &ProjectScope,
     instances: Vec<InstanceRef>,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, Error> {
     let gate = ProjectGate::build(state, caller, options, scope, &instances).await?;
     let groups = group_instances(instances, &options.hints, &gate);
     if options.handler == ImportHandler::SessionImporter
         && options.destination != Destination::Prearchive
         && groups.len() > 1
     {
-        return Err(ApiError::BadRequest(format!(
+        return Err(Error::Invalid(format!(
             "Upload included files for multiple imaging sessions ({} studies); send one study per request or use dest=/prearchive",
             groups.len()
         )));
@@ -255,9 +255,9 @@ async fn place_group(
     caller: &Caller,
     options: &ImportOptions,
     group: Group,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     let study = sort_group(&group.route, &group.instances)
-        .ok_or_else(|| ApiError::Internal("a study group sorted to nothing".to_owned()))?;
+        .ok_or_else(|| Error::Internal("a study group sorted to nothing".to_owned()))?;
     let label = group
         .route
         .session
@@ -349,7 +349,7 @@ async fn place_group(
                 ArchiveError::Conflict(message) => (
                     status::CONFLICT,
                     message.clone(),
-                    ApiError::Conflict(message),
+                    Error::Conflict(message),
                 ),
                 ArchiveError::Failed(error) => (status::ERROR, error.to_string(), error),
             };
@@ -368,8 +368,8 @@ async fn place_group(
             .await?;
             let kept = format!("/data{}", prearchive::session_uri(&placed));
             Err(match error {
-                ApiError::Conflict(m) => {
-                    ApiError::Conflict(format!("{m}; the data is kept in the prearchive at {kept}"))
+                Error::Conflict(m) => {
+                    Error::Conflict(format!("{m}; the data is kept in the prearchive at {kept}"))
                 }
                 other => other,
             })

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::options::{ImportHandler, ImportOptions};
 use super::pipeline::{ProjectScope, import_instances_in};
-use crate::auth::Caller;
+use crate::access::Caller;
 use crate::state::AppState;
 
 /// Settings of `xnatkit serve --dicom-listen`.

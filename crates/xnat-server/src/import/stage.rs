@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use archive_io::ExtractLimits;
 
-use crate::error::ApiError;
+use crate::archive::Error;
 
 /// One file to read as DICOM.
 #[derive(Debug, Clone)]
@@ -34,16 +34,16 @@ pub fn unpack(
     spooled: &Path,
     stage_dir: &Path,
     limits: &ExtractLimits,
-) -> Result<Staged, ApiError> {
+) -> Result<Staged, Error> {
     let hide_paths = |err: archive_io::Error| {
-        let api = ApiError::from(err);
+        let api = Error::from(err);
         let clean = |msg: &str| {
             msg.replace(&spooled.display().to_string(), "the upload")
                 .replace(&format!("{}/", stage_dir.display()), "")
         };
         match api {
-            ApiError::BadRequest(m) => ApiError::BadRequest(clean(&m)),
-            ApiError::PayloadTooLarge(m) => ApiError::PayloadTooLarge(clean(&m)),
+            Error::Invalid(m) => Error::Invalid(clean(&m)),
+            Error::TooLarge(m) => Error::TooLarge(clean(&m)),
             other => other,
         }
     };
@@ -66,11 +66,11 @@ pub fn unpack(
         }
         None => {
             std::fs::create_dir_all(stage_dir).map_err(|e| {
-                ApiError::Internal(format!("creating {}: {e}", stage_dir.display()))
+                Error::Internal(format!("creating {}: {e}", stage_dir.display()))
             })?;
             let path = stage_dir.join(SINGLE_FILE_NAME);
             std::fs::rename(spooled, &path)
-                .map_err(|e| ApiError::Internal(format!("staging {}: {e}", spooled.display())))?;
+                .map_err(|e| Error::Internal(format!("staging {}: {e}", spooled.display())))?;
             Ok(Staged {
                 files: vec![StagedFile {
                     path,

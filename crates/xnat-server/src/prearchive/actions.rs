@@ -8,8 +8,8 @@ use dicom_sort::{ExistingSession, Route};
 
 use super::{build, prearchive_root, session_dir, status};
 use crate::access::ingest::destination;
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::access::Caller;
+use crate::archive::Error;
 use crate::import::archive::{ArchiveError, ArchiveTarget, archive_study};
 use crate::import::options::Overwrite;
 use crate::import::pipeline::sort_group;
@@ -33,7 +33,7 @@ pub struct ArchiveRequest {
     pub overwrite: Overwrite,
 }
 
-async fn claim(state: &AppState, session: &PrearchiveSession, to: &str) -> Result<(), ApiError> {
+async fn claim(state: &AppState, session: &PrearchiveSession, to: &str) -> Result<(), Error> {
     if state
         .store()
         .swap_prearchive_status(session.id, &ACTIONABLE, to)
@@ -47,7 +47,7 @@ async fn claim(state: &AppState, session: &PrearchiveSession, to: &str) -> Resul
         .await?
         .map(|s| s.status)
         .unwrap_or_else(|| "gone".to_owned());
-    Err(ApiError::Conflict(format!(
+    Err(Error::Conflict(format!(
         "Duplicate action on prearchive session {}: it is {now}; wait for that to finish",
         session.folder
     )))
@@ -72,13 +72,13 @@ pub async fn archive(
     caller: &Caller,
     session: &PrearchiveSession,
     request: &ArchiveRequest,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     let project_id = request
         .project
         .clone()
         .unwrap_or_else(|| session.project.clone());
     if project_id == UNASSIGNED {
-        return Err(ApiError::BadRequest(format!(
+        return Err(Error::Invalid(format!(
             "prearchive session {} has no project: add project=P to archive it",
             session.folder
         )));
@@ -98,7 +98,7 @@ pub async fn archive(
         project.id.clone(),
     ))
     .await
-    .map_err(|e| ApiError::Internal(format!("prearchive archiver failed: {e}")))?
+    .map_err(|e| Error::Internal(format!("prearchive archiver failed: {e}")))?
 }
 
 /// The part of [`archive`] after the session was claimed (ARCHIVING).
@@ -108,7 +108,7 @@ async fn archive_claimed(
     session: PrearchiveSession,
     request: ArchiveRequest,
     project_id: String,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     let (state, session, request) = (&state, &session, &request);
     let store = state.store();
     let instances = build::session_instances(session_dir(state, session)).await?;
@@ -120,7 +120,7 @@ async fn archive_claimed(
                 "Empty sessions cannot be archived.",
             )
             .await?;
-        return Err(ApiError::BadRequest(format!(
+        return Err(Error::Invalid(format!(
             "prearchive session {} holds no readable DICOM; Empty sessions cannot be archived",
             session.folder
         )));
@@ -156,7 +156,7 @@ async fn archive_claimed(
         store
             .set_prearchive_status(session.id, status::ERROR, "nothing to archive")
             .await?;
-        return Err(ApiError::BadRequest("nothing to archive".to_owned()));
+        return Err(Error::Invalid("nothing to archive".to_owned()));
     };
     let preferred = ExistingSession {
         scan_ids: store
@@ -195,7 +195,7 @@ async fn archive_claimed(
             store
                 .set_prearchive_status(session.id, status::CONFLICT, &message)
                 .await?;
-            Err(ApiError::Conflict(message))
+            Err(Error::Conflict(message))
         }
         Err(ArchiveError::Failed(error)) => {
             store
@@ -211,14 +211,14 @@ pub async fn move_to(
     state: &AppState,
     session: &PrearchiveSession,
     new_project: &str,
-) -> Result<PrearchiveSession, ApiError> {
+) -> Result<PrearchiveSession, Error> {
     claim(state, session, status::MOVING).await?;
     let store = state.store();
     let restore = |message: String| async move {
         let _ = store
             .set_prearchive_status(session.id, &session.status, "")
             .await;
-        ApiError::Conflict(message)
+        Error::Conflict(message)
     };
     let from = session_dir(state, session);
     let to = prearchive_root(state)
@@ -235,11 +235,11 @@ pub async fn move_to(
     if let Some(parent) = to.parent() {
         tokio::fs::create_dir_all(parent)
             .await
-            .map_err(|e| ApiError::Internal(format!("creating {}: {e}", parent.display())))?;
+            .map_err(|e| Error::Internal(format!("creating {}: {e}", parent.display())))?;
     }
     tokio::fs::rename(&from, &to)
         .await
-        .map_err(|e| ApiError::Internal(format!("moving {}: {e}", from.display())))?;
+        .map_err(|e| Error::Internal(format!("moving {}: {e}", from.display())))?;
     if !store
         .move_prearchive_session(session.id, new_project, &session.folder)
         .await?
@@ -260,11 +260,11 @@ pub async fn move_to(
     store
         .prearchive_session_by_id(session.id)
         .await?
-        .ok_or_else(|| ApiError::Internal("moved prearchive session vanished".to_owned()))
+        .ok_or_else(|| Error::Internal("moved prearchive session vanished".to_owned()))
 }
 
 /// Deletes a session's folder and row.
-pub async fn delete(state: &AppState, session: &PrearchiveSession) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, session: &PrearchiveSession) -> Result<(), Error> {
     claim(state, session, status::DELETING).await?;
     remove_session_dir(&session_dir(state, session)).await;
     state.store().delete_prearchive_session(session.id).await?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use dicom_sort::{InstanceRef, RoutingHints, SessionKind, SortedScan, SortedStudy, sort_instances};
 
 use super::{session_dir, status};
-use crate::error::ApiError;
+use crate::archive::Error;
 use crate::import::archive::{xnat_date, xnat_time};
 use crate::state::AppState;
 use crate::store::{PrearchiveScan, PrearchiveSession, PrearchiveSessionMeta};
@@ -81,7 +81,7 @@ pub fn meta_of_study(study: &SortedStudy) -> PrearchiveSessionMeta {
 
 /// Reads the headers of every DICOM file of a session (blocking work on the
 /// blocking pool). Files that do not parse are left out.
-pub async fn session_instances(dir: PathBuf) -> Result<Vec<(String, InstanceRef)>, ApiError> {
+pub async fn session_instances(dir: PathBuf) -> Result<Vec<(String, InstanceRef)>, Error> {
     tokio::task::spawn_blocking(move || {
         let files: Vec<(String, String, PathBuf)> = session_files(&dir)
             .into_iter()
@@ -101,12 +101,12 @@ pub async fn session_instances(dir: PathBuf) -> Result<Vec<(String, InstanceRef)
             .collect()
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("reading prearchive headers failed: {e}")))
+    .map_err(|e| Error::Internal(format!("reading prearchive headers failed: {e}")))
 }
 
 /// Rebuilds the rows of `session` from its folder; READY when it holds
 /// DICOM, ERROR when it holds none.
-pub async fn rebuild(state: &AppState, session: &PrearchiveSession) -> Result<(), ApiError> {
+pub async fn rebuild(state: &AppState, session: &PrearchiveSession) -> Result<(), Error> {
     let store = state.store();
     store
         .set_prearchive_status(session.id, status::BUILDING, "")

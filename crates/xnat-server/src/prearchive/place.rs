@@ -10,7 +10,7 @@ use dicom_sort::{ExistingSession, InstanceRef, SortedStudy, scan_instances_into}
 
 use super::build::{count_files, meta_of_study, scan_row};
 use super::{new_timestamp, prearchive_root, session_dir, status};
-use crate::error::ApiError;
+use crate::archive::Error;
 use crate::import::locks::lock_session;
 use crate::state::AppState;
 use crate::store::{PrearchiveScan, PrearchiveSession};
@@ -37,7 +37,7 @@ pub struct PlaceRequest<'a> {
 pub async fn place(
     state: &AppState,
     request: PlaceRequest<'_>,
-) -> Result<PrearchiveSession, ApiError> {
+) -> Result<PrearchiveSession, Error> {
     let study_uid = &request.study.study_instance_uid;
     let _guard = lock_session(format!(
         "prearchive/{}/{study_uid}/{}",
@@ -71,16 +71,16 @@ pub async fn place(
                 .map(move |f| (f.source.clone(), scan_dir.join(&f.stored_name)))
         })
         .collect();
-    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+    tokio::task::spawn_blocking(move || -> Result<(), Error> {
         let mut folders = std::collections::BTreeSet::new();
         for (source, dest) in &moves {
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| {
-                    ApiError::Internal(format!("creating {}: {e}", parent.display()))
+                    Error::Internal(format!("creating {}: {e}", parent.display()))
                 })?;
             }
             std::fs::rename(source, dest).map_err(|e| {
-                ApiError::Internal(format!(
+                Error::Internal(format!(
                     "moving {} into the prearchive: {e}",
                     source.display()
                 ))
@@ -96,7 +96,7 @@ pub async fn place(
         Ok(())
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("prearchive file mover failed: {e}")))??;
+    .map_err(|e| Error::Internal(format!("prearchive file mover failed: {e}")))??;
     // The folder is the truth, the rows its index: a crash here leaves a
     // RECEIVING session that the rebuild sweep builds from the folder.
     crate::crash::point("prearchive.placed");
@@ -128,13 +128,13 @@ pub async fn place(
     store
         .prearchive_session_by_id(session.id)
         .await?
-        .ok_or_else(|| ApiError::Internal("prearchive session vanished while placing".to_owned()))
+        .ok_or_else(|| Error::Internal("prearchive session vanished while placing".to_owned()))
 }
 
 async fn create_session(
     state: &AppState,
     request: &PlaceRequest<'_>,
-) -> Result<PrearchiveSession, ApiError> {
+) -> Result<PrearchiveSession, Error> {
     let store = state.store();
     let timestamp = new_timestamp();
     for n in 0..MAX_FOLDER_SUFFIX {
@@ -164,10 +164,10 @@ async fn create_session(
             return store
                 .prearchive_session_by_id(id)
                 .await?
-                .ok_or_else(|| ApiError::Internal("new prearchive session vanished".to_owned()));
+                .ok_or_else(|| Error::Internal("new prearchive session vanished".to_owned()));
         }
     }
-    Err(ApiError::Conflict(format!(
+    Err(Error::Conflict(format!(
         "prearchive folder {} is taken {MAX_FOLDER_SUFFIX} times over in project {}; archive or delete some of those sessions",
         request.folder, request.project
     )))

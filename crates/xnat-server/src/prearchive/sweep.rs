@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::actions::{self, ArchiveRequest};
 use super::build::rebuild;
-use crate::auth::Caller;
+use crate::access::Caller;
 use crate::import::Overwrite;
 use crate::state::AppState;
 use crate::store::{UNASSIGNED, now_ms};

@@ -10,7 +10,8 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::{json, text};
-use crate::auth::{self, AuthError, Caller};
+use crate::access::Caller;
+use crate::auth::{self, AuthError};
 use crate::error::ApiError;
 use crate::passwords;
 use crate::schema;

@@ -11,7 +11,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::json;
-use crate::auth::{AuthError, Caller};
+use crate::access::Caller;
+use crate::auth::AuthError;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{NewUser, User};

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use dicom_sort::InstanceRef;
-use xnat_server::auth::Caller;
+use xnat_server::access::Caller;
 use xnat_server::import::{ImportHandler, ImportOptions, import_instances};
 use xnat_server::prearchive::sweep::build_stale;
 use xnat_server::{AppState, ServerConfig};

@@ -16,7 +16,7 @@ use xnat_model::{ArchivePath, Level, Row, ScanSelector};
 use super::Ctx;
 use super::listing::{experiments_in, select_scans, subjects_in};
 use super::render::file_row;
-use super::resolve::{ResourceOwner, Scope, required_scope};
+use crate::archive::{ResourceOwner, Scope, required_scope};
 use crate::access::Action;
 use crate::error::ApiError;
 use crate::params::Format;
@@ -159,12 +159,12 @@ fn owner_prefix(scope: &Scope, owner: &ResourceOwner) -> String {
 }
 
 async fn select_path(ctx: &Ctx, path: &ArchivePath) -> Result<(Vec<Selected>, String), ApiError> {
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     scope.check(Action::ReadData)?;
     let mut out = Vec::new();
     let name;
     if path.resource.is_some() {
-        let owner = scope.resource_owner(ctx, path).await?;
+        let owner = scope.resource_owner(&ctx.actor(), path).await?;
         let key = path.resource.as_deref().unwrap_or_default();
         let resource = ctx
             .state
@@ -204,10 +204,10 @@ async fn select_path(ctx: &Ctx, path: &ArchivePath) -> Result<(Vec<Selected>, St
 
 /// File rows of a `…/files` listing (resource, scans or whole session).
 pub(crate) async fn file_rows(ctx: &Ctx, path: &ArchivePath) -> Result<Vec<Row>, ApiError> {
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     scope.check(Action::ReadData)?;
     if path.resource.is_some() {
-        let owner = scope.resource_owner(ctx, path).await?;
+        let owner = scope.resource_owner(&ctx.actor(), path).await?;
         let key = path.resource.as_deref().unwrap_or_default();
         let resource = ctx
             .state
@@ -253,7 +253,7 @@ pub(crate) async fn download_resources(
 /// knows them.
 pub(crate) async fn download_level(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let store = ctx.state.store();
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     scope.check(Action::ReadData)?;
     let project = scope.project.id.clone();
     let (subjects, experiments) = if path.level() == Level::Subject {

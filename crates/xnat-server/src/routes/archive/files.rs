@@ -31,7 +31,7 @@ use super::download;
 use super::listing::RESOURCE_COLUMNS;
 use super::objects::remove_dirs;
 use super::render::{items_response, resource_item, resource_row, table};
-use super::resolve::{ResourceOwner, Scope, required_scope};
+use crate::archive::{ResourceOwner, Scope, required_scope};
 use crate::access::Action;
 use crate::error::ApiError;
 use crate::file_moves::MoveBatch;
@@ -63,9 +63,9 @@ async fn locate(
     ctx: &Ctx,
     path: &ArchivePath,
 ) -> Result<(Scope, ResourceOwner, Option<Resource>), ApiError> {
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     check_read(ctx, &scope)?;
-    let owner = scope.resource_owner(ctx, path).await?;
+    let owner = scope.resource_owner(&ctx.actor(), path).await?;
     let key = path.resource.as_deref().unwrap_or_default();
     let resource = ctx.state.store().resource(&owner.owner, key).await?;
     Ok((scope, owner, resource))
@@ -81,7 +81,7 @@ fn check_read(ctx: &Ctx, scope: &Scope) -> Result<(), ApiError> {
                 "Login required: send credentials".to_owned(),
             ));
         }
-        return Err(err);
+        return Err(err.into());
     }
     Ok(())
 }
@@ -750,9 +750,9 @@ pub(crate) async fn get_file(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
     // Same checks as `locate` (scope, read access, owner), but the resource
     // and the file come from one query: this is the hot path of per-file
     // exports, where every database round trip shows.
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     check_read(ctx, &scope)?;
-    let owner = scope.resource_owner(ctx, path).await?;
+    let owner = scope.resource_owner(&ctx.actor(), path).await?;
     let key = path.resource.as_deref().unwrap_or_default();
     let name = path.file.as_ref().map(|f| f.0.as_str()).unwrap_or_default();
     let (dir, row) = ctx

@@ -7,7 +7,7 @@ use xnat_model::{ArchivePath, Level, Row, ScanSelector};
 
 use super::Ctx;
 use super::render::{experiment_row, project_row, resource_row, scan_row, subject_row, table};
-use super::resolve::{project_access, required_scope, scope};
+use crate::archive::{project_access, required_scope, scope};
 use crate::access::Action;
 use crate::error::ApiError;
 use crate::store::{Experiment, Scan, ShareKind, Subject};
@@ -76,7 +76,7 @@ pub(crate) async fn list(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiE
 async fn projects(ctx: &Ctx) -> Result<Response, ApiError> {
     let mut rows = Vec::new();
     for project in ctx.state.store().projects().await? {
-        if project_access(ctx, &project).await?.lists_project() {
+        if project_access(&ctx.actor(), &project).await?.lists_project() {
             rows.push(project_row(&project));
         }
     }
@@ -87,7 +87,7 @@ async fn projects(ctx: &Ctx) -> Result<Response, ApiError> {
 async fn readable_projects(ctx: &Ctx) -> Result<HashSet<String>, ApiError> {
     let mut out = HashSet::new();
     for project in ctx.state.store().projects().await? {
-        if project_access(ctx, &project).await?.can_read_data() {
+        if project_access(&ctx.actor(), &project).await?.can_read_data() {
             out.insert(project.id);
         }
     }
@@ -173,7 +173,7 @@ pub(crate) async fn experiments_in(
 async fn subjects(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let store = ctx.state.store();
     // (subject, its label in the listed project)
-    let subjects: Vec<(Subject, String)> = match scope(ctx, path).await? {
+    let subjects: Vec<(Subject, String)> = match scope(&ctx.actor(), path).await? {
         Some(scope) => {
             scope.check(Action::ReadData)?;
             subjects_in(ctx, &scope.project.id).await?
@@ -200,7 +200,7 @@ async fn experiments(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError
     // Subject labels as the listed project knows them, where they differ.
     let mut labels: HashMap<String, String> = HashMap::new();
     // (experiment, its label in the listed project)
-    let experiments: Vec<(Experiment, String)> = match scope(ctx, path).await? {
+    let experiments: Vec<(Experiment, String)> = match scope(&ctx.actor(), path).await? {
         Some(scope) => {
             scope.check(Action::ReadData)?;
             let project = scope.project.id.clone();
@@ -261,7 +261,7 @@ pub(crate) fn select_scans(all: Vec<Scan>, selector: Option<&ScanSelector>) -> V
 }
 
 async fn scans(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     scope.check(Action::ReadData)?;
     let experiment = scope.experiment(path)?;
     let scans = select_scans(
@@ -273,9 +273,9 @@ async fn scans(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
 }
 
 async fn resources(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     scope.check(Action::ReadData)?;
-    let owner = scope.resource_owner(ctx, path).await?;
+    let owner = scope.resource_owner(&ctx.actor(), path).await?;
     let (category, cat_id) = match &owner.scan {
         Some(scan) => ("scans", scan.scan_id.clone()),
         None => ("resources", String::new()),

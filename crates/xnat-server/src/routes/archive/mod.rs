@@ -2,7 +2,8 @@
 //! route parses the path with [`xnat_model::ArchivePath`] (which knows every
 //! prefix and short form clients use) and dispatches by level and method.
 //!
-//! - [`resolve`]: path → project/subject/experiment with permission checks;
+//! Path → project/subject/experiment with permission checks is the
+//! archive's rule [`crate::archive::scope`].
 //! - [`listing`]: ResultSet tables (JSON/CSV);
 //! - [`objects`]: single-object items, creation/update PUTs, DELETE;
 //! - [`files`]: resources, uploads, single-file GET/HEAD;
@@ -17,7 +18,6 @@ mod listing;
 mod objects;
 mod project_admin;
 mod render;
-mod resolve;
 mod sharing;
 
 use axum::Router;
@@ -28,7 +28,7 @@ use axum::response::Response;
 use axum::routing::any;
 use xnat_model::{ArchivePath, Level, PathError};
 
-use crate::auth::Caller;
+use crate::access::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::routes::XnatRequest;
@@ -51,6 +51,16 @@ pub(crate) struct Ctx {
     pub method: Method,
     pub params: Params,
     pub headers: axum::http::HeaderMap,
+}
+
+impl Ctx {
+    /// The caller and state, as the archive's rules take them.
+    pub fn actor(&self) -> crate::archive::Actor<'_> {
+        crate::archive::Actor {
+            state: &self.state,
+            caller: &self.caller,
+        }
+    }
 }
 
 async fn dispatch(

@@ -9,7 +9,7 @@ use super::Ctx;
 use super::render::{
     experiment_item, item_xml, items_response, project_item, scan_item, subject_item,
 };
-use super::resolve::{Scope, project_access, required_scope};
+use crate::archive::{Scope, project_access, required_scope};
 use crate::access::Action;
 use crate::error::ApiError;
 use crate::params::{Format, custom_field_name, xpath_tail};
@@ -28,7 +28,7 @@ fn respond_item(ctx: &Ctx, item: xnat_model::ObjectItem) -> Response {
 
 pub(crate) async fn get_item(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let store = ctx.state.store();
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     match path.level() {
         Level::Project => {
             scope.check(Action::ReadProject)?;
@@ -72,7 +72,7 @@ async fn visible_shares(ctx: &Ctx, kind: ShareKind, id: &str) -> Result<Vec<Shar
     let mut out = Vec::new();
     for share in store.shares(kind, id).await? {
         if let Some(project) = store.project(&share.project).await?
-            && project_access(ctx, &project).await?.lists_project()
+            && project_access(&ctx.actor(), &project).await?.lists_project()
         {
             out.push(share);
         }
@@ -150,7 +150,7 @@ pub(crate) async fn put_project(ctx: &Ctx, path: &ArchivePath) -> Result<Respons
         None => None,
     };
     if let Some(project) = store.project(id).await? {
-        let access = project_access(ctx, &project).await?;
+        let access = project_access(&ctx.actor(), &project).await?;
         let what = format!("project {}", project.id);
         access.check(Action::Edit, &what)?;
         store
@@ -216,7 +216,7 @@ fn parse_label(raw: &str, what: &str) -> Result<Label, ApiError> {
 }
 
 pub(crate) async fn put_subject(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     if let Some(subject) = &scope.subject {
         scope.check(Action::Edit)?;
         let current = scope.subject_label().unwrap_or(&subject.label);
@@ -352,7 +352,7 @@ fn requested_type(
 
 pub(crate) async fn put_experiment(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let store = ctx.state.store();
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     let xsi = requested_type(ctx, XsiType::is_session, "session")?;
     if let Some(experiment) = &scope.experiment {
         scope.check(Action::Edit)?;
@@ -500,7 +500,7 @@ fn scan_attrs(ctx: &Ctx, base: &ScanAttrs) -> ScanAttrs {
 
 pub(crate) async fn put_scan(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let store = ctx.state.store();
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     let experiment = match &scope.experiment {
         Some(e) => e,
         None => {
@@ -609,7 +609,7 @@ pub(crate) async fn delete(ctx: &Ctx, path: &ArchivePath) -> Result<Response, Ap
             return Err(ApiError::BadRequest("name the object to delete".to_owned()));
         }
     }
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     match path.level() {
         Level::Project => {
             scope.check(Action::Delete)?;

@@ -11,7 +11,7 @@ use xnat_model::{Accessibility, ProjectRole};
 
 use super::Ctx;
 use super::render::table;
-use super::resolve::project_access;
+use crate::archive::project_access;
 use crate::access::Action;
 use crate::error::ApiError;
 use crate::routes::text;
@@ -46,7 +46,7 @@ async fn load(
         .project(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("project {id}")))?;
-    let access = project_access(ctx, &project).await?;
+    let access = project_access(&ctx.actor(), &project).await?;
     Ok((project, access))
 }
 

@@ -19,7 +19,7 @@ use xnat_model::{ArchivePath, Label, Level};
 use super::Ctx;
 use super::objects::attribute;
 use super::render::table;
-use super::resolve::{Scope, project_access, required_scope};
+use crate::archive::{Scope, project_access, required_scope};
 use crate::access::Action;
 use crate::error::ApiError;
 use crate::routes::text;
@@ -107,7 +107,7 @@ async fn put_share(
 ) -> Result<Response, ApiError> {
     let store = ctx.state.store();
     let user = ctx.caller.require_user()?;
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     scope.check(Action::ReadData)?;
     let (id, own_project, own_label) = named(&scope, path, kind)?;
     if ctx.params.flag("primary") {
@@ -119,7 +119,7 @@ async fn put_share(
         .project(target)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Unable to identify project: {target}")))?;
-    let access = project_access(ctx, &project).await?;
+    let access = project_access(&ctx.actor(), &project).await?;
     access.check(Action::Create, &format!("project {}", project.id))?;
     if project.id == own_project {
         return Err(ApiError::Conflict(format!(
@@ -157,7 +157,7 @@ async fn delete_share(
     target: &str,
 ) -> Result<Response, ApiError> {
     let store = ctx.state.store();
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     scope.check(Action::ReadData)?;
     let (id, own_project, _) = named(&scope, path, kind)?;
     let project = store
@@ -174,12 +174,12 @@ async fn delete_share(
         .project(&own_project)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("project {own_project}")))?;
-    let own_access = project_access(ctx, &own).await?;
+    let own_access = project_access(&ctx.actor(), &own).await?;
     if own_access
         .check(Action::Delete, &format!("project {own_project}"))
         .is_err()
     {
-        let access = project_access(ctx, &project).await?;
+        let access = project_access(&ctx.actor(), &project).await?;
         access.check(Action::Delete, &format!("project {}", project.id))?;
     }
     if !store.unshare(kind, &id, &project.id).await? {
@@ -201,7 +201,7 @@ async fn list_projects(
     kind: ShareKind,
 ) -> Result<Response, ApiError> {
     let store = ctx.state.store();
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     scope.check(Action::ReadData)?;
     let (id, own_project, own_label) = named(&scope, path, kind)?;
     let mut rows = Vec::new();
@@ -220,7 +220,7 @@ async fn list_projects(
         // The owning project's ID and the object's own label are in the
         // object itself; anything more about a project (its name), and
         // projects shared into, only when the caller can see them.
-        let visible = project_access(ctx, &project).await?.lists_project();
+        let visible = project_access(&ctx.actor(), &project).await?.lists_project();
         if i > 0 && !visible {
             continue;
         }
@@ -247,7 +247,7 @@ async fn list_projects(
 
 /// `GET {experiment}/status`: `active` or `quarantine`, as plain text.
 async fn status(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
-    let scope = required_scope(ctx, path).await?;
+    let scope = required_scope(&ctx.actor(), path).await?;
     scope.check(Action::ReadData)?;
     let experiment = scope.experiment(path)?;
     Ok(text(StatusCode::OK, experiment.status.clone()))

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 
-use crate::auth::Caller;
+use crate::access::Caller;
 use crate::error::ApiError;
 use crate::import::{ImportOptions, import_staged, stage};
 use crate::routes::{XnatRequest, text};
@@ -115,5 +115,5 @@ async fn receive_and_import(
             .map_err(|e| ApiError::Internal(format!("unpacking task failed: {e}")))??;
     // The spool is no longer needed once extracted; free its space early.
     let _ = tokio::fs::remove_file(spool).await;
-    import_staged(state, caller, &options, staged, stage_dir).await
+    Ok(import_staged(state, caller, &options, staged, stage_dir).await?)
 }

@@ -20,7 +20,7 @@ use super::{all_values, table};
 use crate::access::ingest::{
     SourceUse, destination, move_destination, prearchive_code_access, prearchive_source,
 };
-use crate::auth::Caller;
+use crate::access::Caller;
 use crate::error::ApiError;
 use crate::import::Overwrite;
 use crate::params::{Format, Params};
@@ -577,7 +577,7 @@ async fn move_session(
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::BadRequest("name the target project: newProject=P".to_owned()))?;
     let target = move_destination(state, caller, new_project).await?;
-    actions::move_to(state, session, &target).await
+    Ok(actions::move_to(state, session, &target).await?)
 }
 
 /// The sessions named by `src=` (repeatable), each allowed `how` on its

@@ -8,13 +8,13 @@
 
 use xnat_model::ArchivePath;
 
-use super::Ctx;
+use super::Actor;
 use crate::access::{Access, Action};
-use crate::error::ApiError;
+use super::Error;
 use crate::store::{Experiment, Owner, Project, Scan, Share, ShareKind, Subject};
 
 /// The project context of a request and the objects named so far.
-pub(crate) struct Scope {
+pub struct Scope {
     /// The project the path goes through (not always the objects' own).
     pub project: Project,
     pub access: Access,
@@ -30,7 +30,7 @@ pub(crate) struct Scope {
 }
 
 /// The object owning resources at a path, with where its files live.
-pub(crate) struct ResourceOwner {
+pub struct ResourceOwner {
     pub owner: Owner,
     /// The project that owns the object (and so its files).
     pub project: String,
@@ -42,25 +42,25 @@ pub(crate) struct ResourceOwner {
     pub scan: Option<Scan>,
 }
 
-pub(crate) async fn project_access(ctx: &Ctx, project: &Project) -> Result<Access, ApiError> {
-    let role = match ctx.caller.username() {
+pub async fn project_access(actor: &Actor<'_>, project: &Project) -> Result<Access, Error> {
+    let role = match actor.caller.username() {
         Some(username) => {
-            ctx.state
+            actor.state
                 .store()
                 .project_role(&project.id, username)
                 .await?
         }
         None => None,
     };
-    Ok(Access::of(&ctx.caller, project, role))
+    Ok(Access::of(&actor.caller, project, role))
 }
 
-async fn load_project(ctx: &Ctx, id: &str) -> Result<Project, ApiError> {
-    ctx.state
+async fn load_project(actor: &Actor<'_>, id: &str) -> Result<Project, Error> {
+    actor.state
         .store()
         .project(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {id}")))
+        .ok_or_else(|| Error::not_found(format!("project {id}")))
 }
 
 /// The project a short-form path (`/data/experiments/ID`) goes through:
@@ -68,21 +68,21 @@ async fn load_project(ctx: &Ctx, id: &str) -> Result<Project, ApiError> {
 /// first project it is shared into whose data the caller may read, else
 /// its own project (whose checks then refuse).
 async fn home_of(
-    ctx: &Ctx,
+    actor: &Actor<'_>,
     kind: ShareKind,
     id: &str,
     owner: &str,
-) -> Result<(Project, Access, Option<Share>), ApiError> {
-    let project = load_project(ctx, owner).await?;
-    let access = project_access(ctx, &project).await?;
+) -> Result<(Project, Access, Option<Share>), Error> {
+    let project = load_project(actor, owner).await?;
+    let access = project_access(actor, &project).await?;
     if access.can_read_data() {
         return Ok((project, access, None));
     }
-    for share in ctx.state.store().shares(kind, id).await? {
-        let Some(other) = ctx.state.store().project(&share.project).await? else {
+    for share in actor.state.store().shares(kind, id).await? {
+        let Some(other) = actor.state.store().project(&share.project).await? else {
             continue;
         };
-        let other_access = project_access(ctx, &other).await?;
+        let other_access = project_access(actor, &other).await?;
         if other_access.can_read_data() {
             return Ok((other, other_access, Some(share)));
         }
@@ -92,30 +92,30 @@ async fn home_of(
 
 /// Resolves the project (and subject/experiment where named). `Ok(None)`
 /// for site-wide paths such as `/data/experiments`.
-pub(crate) async fn scope(ctx: &Ctx, path: &ArchivePath) -> Result<Option<Scope>, ApiError> {
-    let store = ctx.state.store();
+pub async fn scope(actor: &Actor<'_>, path: &ArchivePath) -> Result<Option<Scope>, Error> {
+    let store = actor.state.store();
     let mut subject: Option<(Subject, Option<Share>)> = None;
     let mut experiment: Option<(Experiment, Option<Share>)> = None;
     let (project, access) = if let Some(p) = &path.project {
-        let project = load_project(ctx, p).await?;
-        let access = project_access(ctx, &project).await?;
+        let project = load_project(actor, p).await?;
+        let access = project_access(actor, &project).await?;
         (project, access)
     } else if let Some(s) = &path.subject {
         let found = store
             .subject_by_id(s)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("subject {s}")))?;
+            .ok_or_else(|| Error::not_found(format!("subject {s}")))?;
         let (project, access, share) =
-            home_of(ctx, ShareKind::Subject, &found.id, &found.project).await?;
+            home_of(actor, ShareKind::Subject, &found.id, &found.project).await?;
         subject = Some((found, share));
         (project, access)
     } else if let Some(e) = &path.experiment {
         let found = store
             .experiment_by_id(e)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("experiment {e}")))?;
+            .ok_or_else(|| Error::not_found(format!("experiment {e}")))?;
         let (project, access, share) =
-            home_of(ctx, ShareKind::Experiment, &found.id, &found.project).await?;
+            home_of(actor, ShareKind::Experiment, &found.id, &found.project).await?;
         experiment = Some((found, share));
         (project, access)
     } else {
@@ -124,12 +124,12 @@ pub(crate) async fn scope(ctx: &Ctx, path: &ArchivePath) -> Result<Option<Scope>
     if subject.is_none()
         && let Some(s) = &path.subject
     {
-        subject = ctx.state.store().subject_in(&project.id, s).await?;
+        subject = actor.state.store().subject_in(&project.id, s).await?;
     }
     if experiment.is_none()
         && let Some(e) = &path.experiment
     {
-        experiment = ctx.state.store().experiment_in(&project.id, e).await?;
+        experiment = actor.state.store().experiment_in(&project.id, e).await?;
         if let (Some((exp, _)), Some((subj, _))) = (&experiment, &subject)
             && exp.subject_id != subj.id
         {
@@ -161,8 +161,8 @@ pub(crate) async fn scope(ctx: &Ctx, path: &ArchivePath) -> Result<Option<Scope>
     };
     let source = match owner_elsewhere {
         Some(id) => {
-            let owner = load_project(ctx, &id).await?;
-            let owner_access = project_access(ctx, &owner).await?;
+            let owner = load_project(actor, &id).await?;
+            let owner_access = project_access(actor, &owner).await?;
             Some((owner, owner_access))
         }
         None => None,
@@ -187,10 +187,10 @@ pub(crate) async fn scope(ctx: &Ctx, path: &ArchivePath) -> Result<Option<Scope>
 }
 
 /// Like [`scope`] but the path must have a project context.
-pub(crate) async fn required_scope(ctx: &Ctx, path: &ArchivePath) -> Result<Scope, ApiError> {
-    scope(ctx, path)
+pub async fn required_scope(actor: &Actor<'_>, path: &ArchivePath) -> Result<Scope, Error> {
+    scope(actor, path)
         .await?
-        .ok_or_else(|| ApiError::NotFound("Not Found".to_owned()))
+        .ok_or_else(|| Error::NotFound("Not Found".to_owned()))
 }
 
 impl Scope {
@@ -198,7 +198,7 @@ impl Scope {
     /// Reads are decided by the project the path goes through; changes to
     /// data shared into it need the right in the data's own project, and
     /// are refused with 403 (the data is visible here) when that is missing.
-    pub fn check(&self, action: Action) -> Result<(), ApiError> {
+    pub fn check(&self, action: Action) -> Result<(), Error> {
         let what = format!("project {}", self.project.id);
         let Some((owner, owner_access)) = &self.source else {
             return self.access.check(action, &what);
@@ -210,7 +210,7 @@ impl Scope {
         owner_access
             .check(action, &format!("project {}", owner.id))
             .map_err(|err| match err {
-                ApiError::NotFound(_) => ApiError::Forbidden(format!(
+                Error::NotFound(_) => Error::Forbidden(format!(
                     "Forbidden: this is shared into project {} from project {}; it can only be changed there",
                     self.project.id, owner.id
                 )),
@@ -226,7 +226,7 @@ impl Scope {
 
     /// May the caller remove the share of what the path names from the
     /// project it goes through? The owners of either project may.
-    pub fn check_unshare(&self) -> Result<(), ApiError> {
+    pub fn check_unshare(&self) -> Result<(), Error> {
         let what = format!("project {}", self.project.id);
         self.access.check(Action::ReadData, &what)?;
         if let Some((_, owner_access)) = &self.source
@@ -256,15 +256,15 @@ impl Scope {
     }
 
     /// The subject the path names; 404 when it names none that exists.
-    pub fn subject(&self, path: &ArchivePath) -> Result<&Subject, ApiError> {
+    pub fn subject(&self, path: &ArchivePath) -> Result<&Subject, Error> {
         self.subject.as_ref().ok_or_else(|| {
-            ApiError::not_found(format!("subject {}", path.subject.as_deref().unwrap_or("")))
+            Error::not_found(format!("subject {}", path.subject.as_deref().unwrap_or("")))
         })
     }
 
-    pub fn experiment(&self, path: &ArchivePath) -> Result<&Experiment, ApiError> {
+    pub fn experiment(&self, path: &ArchivePath) -> Result<&Experiment, Error> {
         self.experiment.as_ref().ok_or_else(|| {
-            ApiError::not_found(format!(
+            Error::not_found(format!(
                 "experiment {}",
                 path.experiment.as_deref().unwrap_or("")
             ))
@@ -274,21 +274,21 @@ impl Scope {
     /// The owner of the resources addressed by `path`.
     pub async fn resource_owner(
         &self,
-        ctx: &Ctx,
+        actor: &Actor<'_>,
         path: &ArchivePath,
-    ) -> Result<ResourceOwner, ApiError> {
+    ) -> Result<ResourceOwner, Error> {
         let p = &self.project.id;
         if let Some(scans) = &path.scans {
             let exp = self.experiment(path)?;
             let scan_id = scans.single().ok_or_else(|| {
-                ApiError::BadRequest("name exactly one scan for resources".to_owned())
+                Error::Invalid("name exactly one scan for resources".to_owned())
             })?;
-            let scan = ctx
+            let scan = actor
                 .state
                 .store()
                 .scan(&exp.id, scan_id)
                 .await?
-                .ok_or_else(|| ApiError::not_found(format!("scan {scan_id}")))?;
+                .ok_or_else(|| Error::not_found(format!("scan {scan_id}")))?;
             return Ok(ResourceOwner {
                 owner: Owner::Scan(scan.pk),
                 project: exp.project.clone(),
@@ -299,7 +299,7 @@ impl Scope {
                 uri: format!(
                     "/data/experiments/{}/scans/{}",
                     exp.id,
-                    super::render::encode_segment(&scan.scan_id)
+                    xnat_model::encode_segment(&scan.scan_id)
                 ),
                 scan: Some(scan),
             });
