@@ -39,7 +39,6 @@ impl Caller {
     }
 }
 
-
 /// What a request wants to do inside a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -138,7 +138,7 @@ impl From<archive::Error> for ApiError {
             E::NotFound(m) => Self::NotFound(m),
             E::Conflict(m) => Self::Conflict(m),
             E::TooLarge(m) => Self::PayloadTooLarge(m),
-            E::InvalidLabel(label) => Self::InvalidLabel(label.to_string()),
+            E::InvalidLabel(m) => Self::InvalidLabel(m),
             E::Store(db) => Self::from(db),
             E::Files { name, source } => Self::Internal(format!("{name}: {source}")),
             E::Internal(detail) => Self::Internal(detail),

@@ -16,8 +16,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::crash;
 use crate::archive::Error;
+use crate::crash;
 use crate::store::{FileMove, JournalCommit, Store};
 
 /// Marker in the names of in-flight files: `.{name}.xnk-{op}`. Recovery

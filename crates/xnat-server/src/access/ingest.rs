@@ -114,11 +114,7 @@ pub async fn destination(
 
 /// The rule of [`destination`] for a project whose access is known (the
 /// import pipeline decides per routing candidate).
-pub fn may_put_into(
-    access: &Access,
-    project_id: &str,
-    overwrite: Overwrite,
-) -> Result<(), Error> {
+pub fn may_put_into(access: &Access, project_id: &str, overwrite: Overwrite) -> Result<(), Error> {
     let what = format!("project {project_id}");
     access.check(Action::Create, &what)?;
     if overwrite != Overwrite::None {
@@ -178,7 +174,10 @@ mod tests {
     }
 
     fn status(result: Result<(), Error>) -> u16 {
-        result.map_or_else(|e| crate::error::ApiError::from(e).status().as_u16(), |()| 200)
+        result.map_or_else(
+            |e| crate::error::ApiError::from(e).status().as_u16(),
+            |()| 200,
+        )
     }
 
     #[test]

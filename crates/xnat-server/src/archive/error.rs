@@ -27,9 +27,9 @@ pub enum Error {
     /// Larger than the server accepts.
     #[error("{0}")]
     TooLarge(String),
-    /// A label or ID breaks XNAT's character rules.
-    #[error(transparent)]
-    InvalidLabel(#[from] LabelError),
+    /// A label, ID or resource name breaks XNAT's character rules.
+    #[error("{0}")]
+    InvalidLabel(String),
     /// The database failed (or refused a value, see the HTTP edge).
     #[error("database: {0}")]
     Store(#[from] sqlx::Error),
@@ -113,6 +113,12 @@ fn client_caused(kind: std::io::ErrorKind) -> bool {
             | K::AlreadyExists
             | K::InvalidFilename
     )
+}
+
+impl From<LabelError> for Error {
+    fn from(err: LabelError) -> Self {
+        Self::InvalidLabel(err.to_string())
+    }
 }
 
 impl From<archive_io::Error> for Error {

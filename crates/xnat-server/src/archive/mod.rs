@@ -7,6 +7,8 @@
 //! status code.
 
 mod error;
+pub mod files;
+pub mod objects;
 pub mod scope;
 
 pub use error::{Error, Result};

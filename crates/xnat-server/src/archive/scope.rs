@@ -9,8 +9,8 @@
 use xnat_model::ArchivePath;
 
 use super::Actor;
-use crate::access::{Access, Action};
 use super::Error;
+use crate::access::{Access, Action};
 use crate::store::{Experiment, Owner, Project, Scan, Share, ShareKind, Subject};
 
 /// The project context of a request and the objects named so far.
@@ -45,7 +45,8 @@ pub struct ResourceOwner {
 pub async fn project_access(actor: &Actor<'_>, project: &Project) -> Result<Access, Error> {
     let role = match actor.caller.username() {
         Some(username) => {
-            actor.state
+            actor
+                .state
                 .store()
                 .project_role(&project.id, username)
                 .await?
@@ -56,7 +57,8 @@ pub async fn project_access(actor: &Actor<'_>, project: &Project) -> Result<Acce
 }
 
 async fn load_project(actor: &Actor<'_>, id: &str) -> Result<Project, Error> {
-    actor.state
+    actor
+        .state
         .store()
         .project(id)
         .await?
@@ -280,9 +282,9 @@ impl Scope {
         let p = &self.project.id;
         if let Some(scans) = &path.scans {
             let exp = self.experiment(path)?;
-            let scan_id = scans.single().ok_or_else(|| {
-                Error::Invalid("name exactly one scan for resources".to_owned())
-            })?;
+            let scan_id = scans
+                .single()
+                .ok_or_else(|| Error::Invalid("name exactly one scan for resources".to_owned()))?;
             let scan = actor
                 .state
                 .store()

@@ -18,9 +18,9 @@ use dicom_sort::{
 use super::archive::{ArchiveError, ArchiveTarget, archive_study};
 use super::options::{Destination, ImportHandler, ImportOptions, Overwrite};
 use super::stage::Staged;
+use crate::access::Caller;
 use crate::access::ingest::may_put_into;
 pub(crate) use crate::access::ingest::project_access;
-use crate::access::Caller;
 use crate::archive::Error;
 use crate::prearchive::{self, PlaceRequest, status};
 use crate::state::AppState;
@@ -346,11 +346,9 @@ async fn place_group(
             // The files are back where they were: keep them in the
             // prearchive, flagged, so the user can fix and archive later.
             let (flag, message, error) = match failure {
-                ArchiveError::Conflict(message) => (
-                    status::CONFLICT,
-                    message.clone(),
-                    Error::Conflict(message),
-                ),
+                ArchiveError::Conflict(message) => {
+                    (status::CONFLICT, message.clone(), Error::Conflict(message))
+                }
                 ArchiveError::Failed(error) => (status::ERROR, error.to_string(), error),
             };
             let placed = prearchive::place(

@@ -30,11 +30,7 @@ pub const SINGLE_FILE_NAME: &str = "upload";
 
 /// Unpacks `spooled` below `stage_dir` (which must not exist yet). Blocking:
 /// run it on the blocking pool. Errors never mention the server's paths.
-pub fn unpack(
-    spooled: &Path,
-    stage_dir: &Path,
-    limits: &ExtractLimits,
-) -> Result<Staged, Error> {
+pub fn unpack(spooled: &Path, stage_dir: &Path, limits: &ExtractLimits) -> Result<Staged, Error> {
     let hide_paths = |err: archive_io::Error| {
         let api = Error::from(err);
         let clean = |msg: &str| {
@@ -65,9 +61,8 @@ pub fn unpack(
             })
         }
         None => {
-            std::fs::create_dir_all(stage_dir).map_err(|e| {
-                Error::Internal(format!("creating {}: {e}", stage_dir.display()))
-            })?;
+            std::fs::create_dir_all(stage_dir)
+                .map_err(|e| Error::Internal(format!("creating {}: {e}", stage_dir.display())))?;
             let path = stage_dir.join(SINGLE_FILE_NAME);
             std::fs::rename(spooled, &path)
                 .map_err(|e| Error::Internal(format!("staging {}: {e}", spooled.display())))?;

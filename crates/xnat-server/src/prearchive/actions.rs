@@ -7,8 +7,8 @@ use std::path::Path;
 use dicom_sort::{ExistingSession, Route};
 
 use super::{build, prearchive_root, session_dir, status};
-use crate::access::ingest::destination;
 use crate::access::Caller;
+use crate::access::ingest::destination;
 use crate::archive::Error;
 use crate::import::archive::{ArchiveError, ArchiveTarget, archive_study};
 use crate::import::options::Overwrite;

@@ -75,9 +75,8 @@ pub async fn place(
         let mut folders = std::collections::BTreeSet::new();
         for (source, dest) in &moves {
             if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    Error::Internal(format!("creating {}: {e}", parent.display()))
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::Internal(format!("creating {}: {e}", parent.display())))?;
             }
             std::fs::rename(source, dest).map_err(|e| {
                 Error::Internal(format!(

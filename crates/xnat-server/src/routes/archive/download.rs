@@ -5,9 +5,7 @@
 //! under `{subject}/resources/…` and `{project}/resources/…`. Also the file
 //! listings of the same selections.
 
-use std::path::PathBuf;
-
-use archive_io::{ArchiveEntry, SafeRelPath};
+use archive_io::ArchiveEntry;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,8 +14,8 @@ use xnat_model::{ArchivePath, Level, Row, ScanSelector};
 use super::Ctx;
 use super::listing::{experiments_in, select_scans, subjects_in};
 use super::render::file_row;
-use crate::archive::{ResourceOwner, Scope, required_scope};
 use crate::access::Action;
+use crate::archive::{ResourceOwner, Scope, required_scope};
 use crate::error::ApiError;
 use crate::params::Format;
 use crate::store::{Experiment, Owner, Resource};
@@ -47,26 +45,6 @@ fn scan_folder(scan_id: &str, scan_type: &str) -> String {
     format!("{scan_id}-{clean}")
 }
 
-/// A resource folder on disk: its recorded path (relative to the archive
-/// root), validated and joined onto the root. A row that fails validation
-/// was never written by this server: refused as an internal error rather
-/// than followed.
-pub(super) fn resource_dir_on_disk(ctx: &Ctx, dir: &str) -> Result<PathBuf, ApiError> {
-    Ok(stored_dir(dir)?.under(ctx.state.archive_root()))
-}
-
-/// The file `name` (a client's name or a recorded file path) of the
-/// resource folder `dir` on disk; an unusable name is the client's error.
-pub(super) fn file_on_disk(ctx: &Ctx, dir: &str, name: &str) -> Result<PathBuf, ApiError> {
-    let path = stored_dir(dir)?.join(&SafeRelPath::parse(name)?)?;
-    Ok(path.under(ctx.state.archive_root()))
-}
-
-fn stored_dir(dir: &str) -> Result<SafeRelPath, ApiError> {
-    SafeRelPath::parse(dir)
-        .map_err(|e| ApiError::Internal(format!("resource folder {dir:?} is unusable: {e}")))
-}
-
 async fn select_resource_files(
     ctx: &Ctx,
     resource: &Resource,
@@ -78,7 +56,7 @@ async fn select_resource_files(
         out.push(Selected {
             entry: ArchiveEntry {
                 name: format!("{entry_prefix}{}/files/{}", resource.label, f.path),
-                source: file_on_disk(ctx, &resource.dir, &f.path)?,
+                source: crate::archive::files::file_on_disk(&ctx.state, &resource.dir, &f.path)?,
                 size: f.size.unsigned_abs(),
                 modified: None,
             },

@@ -1,24 +1,7 @@
-//! Resources and files: creation, uploads (raw, multipart, `extract=true`
-//! archives), listings, single-file GET/HEAD with HTTP Range, deletion.
-//!
-//! Every byte goes through `archive-io`: uploads are streamed into an
-//! `AtomicFile` (temp name, fsync, rename) under an in-flight name, and the
-//! file and its row (size + MD5) change together through the file-move
-//! journal ([`crate::file_moves`]): rows committed with the journal, then the
-//! file renamed into place; start-up recovery finishes or undoes whatever a
-//! crash interrupted. A resource created by an upload that fails is removed
-//! again only while no other upload uses it and it holds no files.
-//!
-//! Names reach the disk only as `archive_io::SafeRelPath`s joined onto the
-//! archive root. A name that clashes with the resource's files (a file
-//! where a folder of it would be, or a folder of that name) is 409, and so
-//! is replacing a file without `overwrite=true`, for `extract=true` too;
-//! all of it is checked before anything is written.
-
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-
-use archive_io::SafeRelPath;
+//! The HTTP side of resources and files: parses uploads (raw, multipart,
+//! `extract=true` archives) and parameters, calls the archive's rules in
+//! [`crate::archive::files`], and answers: listings, single-file GET/HEAD
+//! with HTTP Range, creation and deletion.
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart};
@@ -29,26 +12,14 @@ use xnat_model::ArchivePath;
 use super::Ctx;
 use super::download;
 use super::listing::RESOURCE_COLUMNS;
-use super::objects::remove_dirs;
 use super::render::{items_response, resource_item, resource_row, table};
-use crate::archive::{ResourceOwner, Scope, required_scope};
 use crate::access::Action;
+use crate::archive::files::{self as rules, FileWrite, ResourceAttrs, checked_name};
+use crate::archive::{ResourceOwner, Scope, required_scope};
 use crate::error::ApiError;
-use crate::file_moves::MoveBatch;
-use crate::import::locks;
 use crate::params::Format;
 use crate::routes::text;
 use crate::store::{NewFile, Resource};
-
-/// Resource labels become folder names: XNAT's label characters plus '.'.
-fn valid_resource_label(label: &str) -> bool {
-    !label.is_empty()
-        && !label.starts_with('.')
-        && label.len() <= 255
-        && label
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
 
 fn category(owner: &ResourceOwner) -> (&'static str, String) {
     match &owner.scan {
@@ -109,63 +80,6 @@ pub(crate) async fn get_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Respon
     }
 }
 
-/// Picks a folder for a new resource that no other resource uses (a
-/// renamed session keeps its old folder, so names can collide).
-async fn fresh_resource_dir(
-    ctx: &Ctx,
-    owner: &ResourceOwner,
-    label: &str,
-) -> Result<String, ApiError> {
-    let base = format!("{}/{label}", owner.base_dir);
-    let mut candidate = base.clone();
-    let mut n = 1;
-    while ctx.state.store().resource_dir_in_use(&candidate).await? {
-        candidate = format!("{base}_{n}");
-        n += 1;
-    }
-    Ok(candidate)
-}
-
-/// Finds or creates the resource a write goes to (insert-or-get: parallel
-/// first uploads into one new resource all get the same row). True when this
-/// call created it.
-async fn writable_resource(
-    ctx: &Ctx,
-    scope: &Scope,
-    owner: &ResourceOwner,
-    existing: Option<Resource>,
-    label: &str,
-) -> Result<(Resource, bool), ApiError> {
-    if let Some(resource) = existing {
-        scope.check(Action::Edit)?;
-        return Ok((resource, false));
-    }
-    scope.check(Action::Create)?;
-    if !valid_resource_label(label) {
-        return Err(ApiError::InvalidLabel(format!(
-            "Invalid character in resource label {label:?}: use letters, digits, '_', '-', '.'"
-        )));
-    }
-    let dir = fresh_resource_dir(ctx, owner, label).await?;
-    let store = ctx.state.store();
-    let (id, created) = store
-        .create_resource(
-            &owner.owner,
-            &owner.project,
-            label,
-            &resource_attr(ctx, "format").unwrap_or_default(),
-            &resource_attr(ctx, "content").unwrap_or_default(),
-            &resource_attr(ctx, "tags").unwrap_or_default(),
-            &dir,
-        )
-        .await?;
-    let resource = store
-        .resource_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("resource {label} vanished after creation")))?;
-    Ok((resource, created))
-}
-
 /// A resource attribute from `name=` or `xnat:resourceCatalog/name=`,
 /// ignoring response formats and pyxnat's `U` (unknown) placeholder.
 fn resource_attr(ctx: &Ctx, name: &str) -> Option<String> {
@@ -181,21 +95,45 @@ fn is_transfer_format(f: &str) -> bool {
     )
 }
 
+/// The resource attributes a request gives.
+fn resource_attrs(ctx: &Ctx) -> ResourceAttrs {
+    ResourceAttrs {
+        format: resource_attr(ctx, "format"),
+        content: resource_attr(ctx, "content"),
+        tags: resource_attr(ctx, "tags"),
+    }
+}
+
+/// How a request writes files: `overwrite=true` and the file attributes
+/// (pyxnat's `U` placeholder and response formats ignored).
+fn file_write(ctx: &Ctx) -> FileWrite {
+    let pick = |k: &str| {
+        ctx.params
+            .get(k)
+            .filter(|v| !v.eq_ignore_ascii_case("U") && !is_transfer_format(v))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    FileWrite {
+        overwrite: ctx.params.flag("overwrite"),
+        format: pick("format"),
+        content: pick("content"),
+        tags: pick("tags"),
+    }
+}
+
 pub(crate) async fn put_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let (scope, owner, existing) = locate(ctx, path).await?;
     let label = path.resource.as_deref().unwrap_or_default();
-    let (resource, created) = writable_resource(ctx, &scope, &owner, existing, label).await?;
-    if !created {
-        ctx.state
-            .store()
-            .update_resource(
-                resource.id,
-                resource_attr(ctx, "format").as_deref(),
-                resource_attr(ctx, "content").as_deref(),
-                resource_attr(ctx, "tags").as_deref(),
-            )
-            .await?;
-    }
+    let (resource, created) = rules::put_resource(
+        &ctx.state,
+        &scope,
+        &owner,
+        existing,
+        label,
+        &resource_attrs(ctx),
+    )
+    .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -210,83 +148,6 @@ fn is_multipart(ctx: &Ctx) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
         .map(str::to_owned)
-}
-
-fn checked_name(name: &str) -> Result<String, ApiError> {
-    Ok(SafeRelPath::parse(name)?.into_string())
-}
-
-/// Refuses (409) a file `name` that would clash with what the resource
-/// already holds: a file where one of its folders would be, or a folder of
-/// that very name. Checked before anything is written, so a clash leaves
-/// nothing behind.
-async fn check_no_clash(ctx: &Ctx, resource: &Resource, name: &str) -> Result<(), ApiError> {
-    let name = SafeRelPath::parse(name)?;
-    let store = ctx.state.store();
-    for folder in name.ancestors() {
-        if store.file(resource.id, folder).await?.is_some() {
-            return Err(folder_is_a_file(folder, &name, &resource.label));
-        }
-    }
-    if store.count_files_below(resource.id, name.as_str()).await? > 0 {
-        return Err(file_is_a_folder(name.as_str(), &resource.label));
-    }
-    Ok(())
-}
-
-fn folder_is_a_file(folder: &str, name: &SafeRelPath, label: &str) -> ApiError {
-    ApiError::Conflict(format!(
-        "File {folder} exists in resource {label}, so it cannot be a folder holding {name}; \
-         delete it first or choose another name"
-    ))
-}
-
-fn file_is_a_folder(name: &str, label: &str) -> ApiError {
-    ApiError::Conflict(format!(
-        "Folder {name} exists in resource {label}, so a file cannot have that name; delete the \
-         folder first or choose another name"
-    ))
-}
-
-/// The same checks as [`check_no_clash`] plus the overwrite rule, for all
-/// files of an extracted archive against the resource's recorded `existing`
-/// paths, before any of them is moved in.
-fn check_extracted_fit(
-    existing: &BTreeSet<String>,
-    names: &[String],
-    overwrite: bool,
-    label: &str,
-) -> Result<(), ApiError> {
-    for name in names {
-        let name = SafeRelPath::parse(name)?;
-        if existing.contains(name.as_str()) {
-            if overwrite {
-                continue;
-            }
-            return Err(ApiError::Conflict(format!(
-                "File {name} already exists in resource {label}; add overwrite=true to replace it"
-            )));
-        }
-        if let Some(folder) = name.ancestors().find(|f| existing.contains(*f)) {
-            return Err(folder_is_a_file(folder, &name, label));
-        }
-        let below = format!("{name}/");
-        if existing
-            .range(below.clone()..)
-            .next()
-            .is_some_and(|path| path.starts_with(&below))
-        {
-            return Err(file_is_a_folder(name.as_str(), label));
-        }
-    }
-    Ok(())
-}
-
-/// A staging path on the archive's file system, unique per call.
-fn staging_path(ctx: &Ctx, suffix: &str) -> PathBuf {
-    ctx.state
-        .staging_root()
-        .join(format!("{}{suffix}", uuid::Uuid::new_v4()))
 }
 
 pub(crate) async fn upload(
@@ -307,183 +168,68 @@ pub(crate) async fn upload(
             "uploads go to …/resources/{LABEL}/files/{name}".to_owned(),
         ));
     }
-    let (resource, created, in_use) = resource_in_use(ctx, &scope, &owner, existing, label).await?;
+    let upload = rules::start_upload(
+        &ctx.state,
+        &scope,
+        &owner,
+        existing,
+        label,
+        &resource_attrs(ctx),
+    )
+    .await?;
+    let write = file_write(ctx);
     let outcome = match is_multipart(ctx) {
         Some(content_type) => {
             upload_multipart(
                 ctx,
-                &resource,
-                created,
+                &upload.resource,
+                upload.created,
                 target.as_deref(),
                 body,
                 &content_type,
+                &write,
             )
             .await
         }
         None => {
             let name = target
                 .ok_or_else(|| ApiError::BadRequest("name the file: …/files/{name}".to_owned()))?;
-            if ctx.params.flag("extract") {
+            let stored = if ctx.params.flag("extract") {
                 let dir = name.rsplit_once('/').map(|(d, _)| d.to_owned());
-                upload_archive(ctx, &resource, dir.as_deref(), body)
-                    .await
-                    .map(drop)
+                match rules::spool(&ctx.state, body.into_data_stream()).await {
+                    Ok(spooled) => {
+                        rules::put_archive(
+                            &ctx.state,
+                            &upload.resource,
+                            dir.as_deref(),
+                            &spooled,
+                            &write,
+                        )
+                        .await
+                    }
+                    Err(err) => Err(err),
+                }
             } else {
-                upload_one(ctx, &resource, &name, body.into_data_stream())
-                    .await
-                    .map(drop)
-            }
+                rules::put_file(
+                    &ctx.state,
+                    &upload.resource,
+                    &name,
+                    body.into_data_stream(),
+                    &write,
+                )
+                .await
+            };
+            stored.map(drop).map_err(ApiError::from)
         }
     };
-    drop(in_use);
-    if outcome.is_err() && created {
-        // The resource was created for this upload: take it back, but only
-        // while no other upload uses it and nothing was stored in it — a
-        // parallel upload may have found it and been answered 200.
-        if let Some(_unused) = locks::resource_unused(resource.id)
-            && ctx
-                .state
-                .store()
-                .delete_resource_if_empty(resource.id)
-                .await?
-        {
-            remove_dirs(ctx, vec![resource.dir.clone()]).await;
-        }
-    }
+    upload.finish(&ctx.state, outcome.is_ok()).await?;
     outcome?;
     Ok(text(StatusCode::OK, ""))
 }
 
-/// Attempts at finding a resource that is not removed by the clean-up of a
-/// failed upload before this upload holds it.
-const RESOURCE_ATTEMPTS: usize = 3;
-
-/// The resource an upload writes to, held in use for the upload's duration
-/// (see [`locks::use_resource`]); true when this upload created it.
-async fn resource_in_use(
-    ctx: &Ctx,
-    scope: &Scope,
-    owner: &ResourceOwner,
-    mut existing: Option<Resource>,
-    label: &str,
-) -> Result<(Resource, bool, locks::ResourceUse), ApiError> {
-    for _ in 0..RESOURCE_ATTEMPTS {
-        let (resource, created) = writable_resource(ctx, scope, owner, existing, label).await?;
-        let in_use = locks::use_resource(resource.id).await;
-        // Between finding and holding it, a failed upload's clean-up may
-        // have removed it; then it is created again.
-        if ctx
-            .state
-            .store()
-            .resource_by_id(resource.id)
-            .await?
-            .is_some()
-        {
-            return Ok((resource, created, in_use));
-        }
-        existing = None;
-    }
-    Err(ApiError::Conflict(format!(
-        "resource {label} was removed repeatedly while this upload started; retry the upload"
-    )))
-}
-
-fn file_meta(ctx: &Ctx, path: String, stored: &archive_io::StoredFile) -> NewFile {
-    let pick = |k: &str| {
-        ctx.params
-            .get(k)
-            .filter(|v| !v.eq_ignore_ascii_case("U") && !is_transfer_format(v))
-            .unwrap_or_default()
-            .to_owned()
-    };
-    NewFile {
-        path,
-        size: i64::try_from(stored.size).unwrap_or(i64::MAX),
-        md5: stored.md5_hex.clone(),
-        format: pick("format"),
-        content: pick("content"),
-        tags: pick("tags"),
-    }
-}
-
-async fn upload_one<S, E>(
-    ctx: &Ctx,
-    resource: &Resource,
-    name: &str,
-    stream: S,
-) -> Result<Vec<NewFile>, ApiError>
-where
-    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let store = ctx.state.store();
-    if store.file(resource.id, name).await?.is_some() && !ctx.params.flag("overwrite") {
-        return Err(ApiError::Conflict(format!(
-            "File {name} already exists in resource {}; add overwrite=true to replace it",
-            resource.label
-        )));
-    }
-    check_no_clash(ctx, resource, name).await?;
-    let dest = download::file_on_disk(ctx, &resource.dir, name)?;
-    let mut batch = MoveBatch::new(ctx.state.data_dir());
-    // The bytes wait under the batch's in-flight name until their row is
-    // committed (see `commit_files`).
-    let stored = archive_io::write_stream_atomic(
-        &batch.temp_for(&dest),
-        stream,
-        Some(ctx.state.config().max_upload_bytes),
-    )
-    .await
-    .map_err(|e| ApiError::from_archive_io(e, name))?;
-    let row = file_meta(ctx, name.to_owned(), &stored);
-    batch.add_fresh(dest, row.size, row.md5.clone());
-    commit_files(ctx, resource, &[row], batch).await
-}
-
-/// The commit step of every upload: moves staged files under their
-/// in-flight names, records the rows together with the batch's journal in
-/// one transaction, then renames the files into place.
-/// Commits into one resource are serialised so that two uploads of the same
-/// name leave the bytes of the one whose row is last. It runs as its own
-/// task: a client hanging up must not stop it between commit and rename.
-/// Returns the rows it committed.
-async fn commit_files(
-    ctx: &Ctx,
-    resource: &Resource,
-    rows: &[NewFile],
-    mut batch: MoveBatch,
-) -> Result<Vec<NewFile>, ApiError> {
-    let state = ctx.state.clone();
-    let (resource_id, label, rows) = (resource.id, resource.label.clone(), rows.to_vec());
-    let commit = async move {
-        let store = state.store();
-        // Moves files in from staging (extractions); nothing for fresh ones.
-        batch.stage(store).await?;
-        let _commit = locks::lock_session(format!("resource-commit/{resource_id}")).await;
-        if let Err(err) = store
-            .record_files(resource_id, &rows, &batch.commit_record())
-            .await
-        {
-            batch.abort(store).await;
-            return Err(ApiError::from(err));
-        }
-        if let Err(err) = batch.finish(store).await {
-            // The rows are committed, so the upload is done; recovery at the
-            // next start completes the renames.
-            tracing::error!(
-                "files of resource {label} are recorded but not all in place yet ({err}); restart the server to complete them"
-            );
-        }
-        Ok(rows)
-    };
-    tokio::spawn(commit)
-        .await
-        .map_err(|e| ApiError::Internal(format!("upload writer failed: {e}")))?
-}
-
 /// Stores every file part. When a later part fails and this request created
 /// the resource, the parts it stored are taken back, so that the resource
-/// can go too (see `upload`).
+/// can go too (see [`rules::Upload::finish`]).
 async fn upload_multipart(
     ctx: &Ctx,
     resource: &Resource,
@@ -491,38 +237,23 @@ async fn upload_multipart(
     target: Option<&str>,
     body: Body,
     content_type: &str,
+    write: &FileWrite,
 ) -> Result<(), ApiError> {
     let mut committed = Vec::new();
-    let outcome = store_parts(ctx, resource, target, body, content_type, &mut committed).await;
+    let outcome = store_parts(
+        ctx,
+        resource,
+        target,
+        body,
+        content_type,
+        write,
+        &mut committed,
+    )
+    .await;
     if outcome.is_err() && created && !committed.is_empty() {
-        take_back(ctx, resource, &committed).await;
+        rules::take_back(&ctx.state, resource, &committed).await;
     }
     outcome
-}
-
-/// Removes files this request committed, unless another upload has
-/// replaced them since (their digest changed).
-async fn take_back(ctx: &Ctx, resource: &Resource, committed: &[NewFile]) {
-    let store = ctx.state.store();
-    let _commit = locks::lock_session(format!("resource-commit/{}", resource.id)).await;
-    for file in committed {
-        let Ok(Some(row)) = store.file(resource.id, &file.path).await else {
-            continue;
-        };
-        if row.md5 != file.md5 || store.delete_file_rows(&[row.id]).await.is_err() {
-            continue;
-        }
-        let disk = ctx
-            .state
-            .archive_root()
-            .join(&resource.dir)
-            .join(&file.path);
-        if let Err(err) = tokio::fs::remove_file(&disk).await
-            && err.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!("could not remove {}: {err}", disk.display());
-        }
-    }
 }
 
 async fn store_parts(
@@ -531,6 +262,7 @@ async fn store_parts(
     target: Option<&str>,
     body: Body,
     content_type: &str,
+    write: &FileWrite,
     committed: &mut Vec<NewFile>,
 ) -> Result<(), ApiError> {
     let request = Request::builder()
@@ -557,10 +289,12 @@ async fn store_parts(
         let name = checked_name(&name)?;
         if ctx.params.flag("extract") {
             let dir = name.rsplit_once('/').map(|(d, _)| d.to_owned());
-            let spooled = spool(ctx, field).await?;
-            committed.extend(extract_spooled(ctx, resource, dir.as_deref(), &spooled).await?);
+            let spooled = rules::spool(&ctx.state, field).await?;
+            committed.extend(
+                rules::put_archive(&ctx.state, resource, dir.as_deref(), &spooled, write).await?,
+            );
         } else {
-            committed.extend(upload_one(ctx, resource, &name, field).await?);
+            committed.extend(rules::put_file(&ctx.state, resource, &name, field, write).await?);
         }
         stored_any = true;
     }
@@ -571,112 +305,6 @@ async fn store_parts(
             "multipart body has no file part".to_owned(),
         ))
     }
-}
-
-/// Writes a request body to a staging file (for archives, which need a
-/// seekable file to extract).
-async fn spool<S, E>(ctx: &Ctx, stream: S) -> Result<PathBuf, ApiError>
-where
-    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let path = staging_path(ctx, ".upload");
-    archive_io::write_stream_atomic(&path, stream, Some(ctx.state.config().max_upload_bytes))
-        .await?;
-    Ok(path)
-}
-
-async fn upload_archive(
-    ctx: &Ctx,
-    resource: &Resource,
-    dir: Option<&str>,
-    body: Body,
-) -> Result<Vec<NewFile>, ApiError> {
-    let spooled = spool(ctx, body.into_data_stream()).await?;
-    extract_spooled(ctx, resource, dir, &spooled).await
-}
-
-/// Extracts a spooled archive into a staging folder, then moves every file
-/// into the resource and records them all in one transaction through the
-/// file-move journal: a failure anywhere before the commit leaves every file
-/// of the resource (also those the archive would replace) as it was. The
-/// spool and the staging folder are removed whatever happens.
-async fn extract_spooled(
-    ctx: &Ctx,
-    resource: &Resource,
-    dir: Option<&str>,
-    spooled: &Path,
-) -> Result<Vec<NewFile>, ApiError> {
-    let staging = staging_path(ctx, ".d");
-    let outcome = extract_and_commit(ctx, resource, dir, spooled, &staging).await;
-    let _ = tokio::fs::remove_file(spooled).await;
-    let _ = tokio::fs::remove_dir_all(&staging).await;
-    outcome
-}
-
-async fn extract_and_commit(
-    ctx: &Ctx,
-    resource: &Resource,
-    dir: Option<&str>,
-    spooled: &Path,
-    staging: &Path,
-) -> Result<Vec<NewFile>, ApiError> {
-    // The total an archive may unpack to scales with its size, so a small
-    // zip bomb is refused as it is by the import service.
-    let archive_len = tokio::fs::metadata(spooled)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(u64::MAX);
-    let limits = ctx.state.config().extract_limits_for(archive_len);
-    let resource_root = download::resource_dir_on_disk(ctx, &resource.dir)?;
-    let existing: BTreeSet<String> = ctx
-        .state
-        .store()
-        .files(resource.id)
-        .await?
-        .into_iter()
-        .map(|f| f.path)
-        .collect();
-    let (overwrite, label) = (ctx.params.flag("overwrite"), resource.label.clone());
-    let prefix = dir.map(str::to_owned);
-    let (archive, stage) = (spooled.to_path_buf(), staging.to_path_buf());
-    let extracted = tokio::task::spawn_blocking(
-        move || -> Result<Vec<(String, archive_io::ExtractedFile)>, ApiError> {
-            let kind = archive_io::sniff_file(&archive)?.ok_or_else(|| {
-                ApiError::BadRequest("extract=true needs a zip, tar or tar.gz upload".to_owned())
-            })?;
-            let extracted = archive_io::extract_archive(&archive, kind, &stage, &limits)?;
-            let names: Vec<String> = extracted
-                .iter()
-                .map(|file| {
-                    let rel = file.rel_path.to_string_lossy().replace('\\', "/");
-                    match &prefix {
-                        Some(p) => format!("{p}/{rel}"),
-                        None => rel,
-                    }
-                })
-                .collect();
-            // Every entry is checked against the resource's recorded files
-            // before any of them is moved in: all or nothing.
-            check_extracted_fit(&existing, &names, overwrite, &label)?;
-            Ok(names.into_iter().zip(extracted).collect())
-        },
-    )
-    .await
-    .map_err(|e| ApiError::Internal(format!("extraction task failed: {e}")))??;
-    let mut batch = MoveBatch::new(ctx.state.data_dir());
-    let mut rows = Vec::with_capacity(extracted.len());
-    for (rel, file) in extracted {
-        let dest = SafeRelPath::parse(&rel)?.under(&resource_root);
-        let row = file_meta(ctx, rel, &file.stored);
-        batch.add_move(
-            staging.join(&file.rel_path),
-            dest,
-            Some((row.size, row.md5.clone())),
-        );
-        rows.push(row);
-    }
-    commit_files(ctx, resource, &rows, batch).await
 }
 
 pub(crate) async fn list_or_download(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
@@ -761,7 +389,7 @@ pub(crate) async fn get_file(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
         .resource_file(&owner.owner, key, name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("file {name}")))?;
-    let disk = download::file_on_disk(ctx, &dir, &row.path)?;
+    let disk = rules::file_on_disk(&ctx.state, &dir, &row.path)?;
     // Opening and stat-ing a local file takes microseconds; a blocking-pool
     // hop for each would cost more than it saves.
     let file = std::fs::File::open(&disk)
@@ -804,9 +432,7 @@ pub(crate) async fn delete_resource(ctx: &Ctx, path: &ArchivePath) -> Result<Res
             path.resource.as_deref().unwrap_or("")
         ))
     })?;
-    scope.check(Action::Edit)?;
-    ctx.state.store().delete_resource(resource.id).await?;
-    remove_dirs(ctx, vec![resource.dir]).await;
+    rules::delete_resource(&ctx.state, &scope, resource).await?;
     Ok(text(StatusCode::OK, ""))
 }
 
@@ -814,27 +440,7 @@ pub(crate) async fn delete_file(ctx: &Ctx, path: &ArchivePath) -> Result<Respons
     let (scope, _, resource) = locate(ctx, path).await?;
     let name = path.file.as_ref().map(|f| f.0.as_str()).unwrap_or_default();
     let resource = resource.ok_or_else(|| ApiError::not_found(format!("file {name}")))?;
-    scope.check(Action::Edit)?;
-    let name = checked_name(name)?;
-    let removed = ctx
-        .state
-        .store()
-        .delete_files_under(resource.id, &name)
-        .await?;
-    if removed == 0 {
-        return Err(ApiError::not_found(format!("file {name}")));
-    }
-    let disk = download::file_on_disk(ctx, &resource.dir, &name)?;
-    let outcome = if disk.is_dir() {
-        tokio::fs::remove_dir_all(&disk).await
-    } else {
-        tokio::fs::remove_file(&disk).await
-    };
-    if let Err(err) = outcome
-        && err.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!("could not remove {}: {err}", disk.display());
-    }
+    rules::delete_file(&ctx.state, &scope, &resource, name).await?;
     Ok(text(StatusCode::OK, ""))
 }
 

@@ -7,8 +7,8 @@ use xnat_model::{ArchivePath, Level, Row, ScanSelector};
 
 use super::Ctx;
 use super::render::{experiment_row, project_row, resource_row, scan_row, subject_row, table};
-use crate::archive::{project_access, required_scope, scope};
 use crate::access::Action;
+use crate::archive::{project_access, required_scope, scope};
 use crate::error::ApiError;
 use crate::store::{Experiment, Scan, ShareKind, Subject};
 
@@ -76,7 +76,10 @@ pub(crate) async fn list(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiE
 async fn projects(ctx: &Ctx) -> Result<Response, ApiError> {
     let mut rows = Vec::new();
     for project in ctx.state.store().projects().await? {
-        if project_access(&ctx.actor(), &project).await?.lists_project() {
+        if project_access(&ctx.actor(), &project)
+            .await?
+            .lists_project()
+        {
             rows.push(project_row(&project));
         }
     }
@@ -87,7 +90,10 @@ async fn projects(ctx: &Ctx) -> Result<Response, ApiError> {
 async fn readable_projects(ctx: &Ctx) -> Result<HashSet<String>, ApiError> {
     let mut out = HashSet::new();
     for project in ctx.state.store().projects().await? {
-        if project_access(&ctx.actor(), &project).await?.can_read_data() {
+        if project_access(&ctx.actor(), &project)
+            .await?
+            .can_read_data()
+        {
             out.insert(project.id);
         }
     }

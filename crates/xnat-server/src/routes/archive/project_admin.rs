@@ -11,8 +11,8 @@ use xnat_model::{Accessibility, ProjectRole};
 
 use super::Ctx;
 use super::render::table;
-use crate::archive::project_access;
 use crate::access::Action;
+use crate::archive::project_access;
 use crate::error::ApiError;
 use crate::routes::text;
 

@@ -19,8 +19,8 @@ use xnat_model::{ArchivePath, Label, Level};
 use super::Ctx;
 use super::objects::attribute;
 use super::render::table;
-use crate::archive::{Scope, project_access, required_scope};
 use crate::access::Action;
+use crate::archive::{Scope, project_access, required_scope};
 use crate::error::ApiError;
 use crate::routes::text;
 use crate::store::{ShareKind, ShareOutcome};
@@ -220,7 +220,9 @@ async fn list_projects(
         // The owning project's ID and the object's own label are in the
         // object itself; anything more about a project (its name), and
         // projects shared into, only when the caller can see them.
-        let visible = project_access(&ctx.actor(), &project).await?.lists_project();
+        let visible = project_access(&ctx.actor(), &project)
+            .await?
+            .lists_project();
         if i > 0 && !visible {
             continue;
         }

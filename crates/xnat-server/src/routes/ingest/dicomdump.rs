@@ -12,8 +12,8 @@ use xnat_model::resultset::row;
 
 use super::{all_values, table};
 use crate::access::Action;
-use crate::access::ingest::{SourceUse, prearchive_source};
 use crate::access::Caller;
+use crate::access::ingest::{SourceUse, prearchive_source};
 use crate::error::ApiError;
 use crate::import::archive::DICOM_RESOURCE;
 use crate::import::pipeline::project_access;

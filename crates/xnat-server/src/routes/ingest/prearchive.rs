@@ -17,10 +17,10 @@ use xnat_model::Row;
 use xnat_model::resultset::row;
 
 use super::{all_values, table};
+use crate::access::Caller;
 use crate::access::ingest::{
     SourceUse, destination, move_destination, prearchive_code_access, prearchive_source,
 };
-use crate::access::Caller;
 use crate::error::ApiError;
 use crate::import::Overwrite;
 use crate::params::{Format, Params};
