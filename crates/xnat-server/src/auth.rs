@@ -341,6 +341,8 @@ fn tolerates_stale_session(path: &str) -> bool {
     matches!(
         path,
         "/" | "/data/services/auth"
+            | crate::routes::ui::LOGIN_PATH
+            | "/ui/logout"
             | "/data/version"
             | "/xapi/siteConfig/buildInfo"
             | "/data/JSESSION"
@@ -354,7 +356,8 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match resolve_caller(&state, request.headers(), request.uri().path()).await {
+    let login_redirect = browser_navigation(&request).then(|| login_location(&request));
+    let response = match resolve_caller(&state, request.headers(), request.uri().path()).await {
         Ok((caller, new_session)) => {
             let user = caller.username().map(|name| LoggedUser(name.to_owned()));
             request.extensions_mut().insert(caller);
@@ -372,7 +375,48 @@ pub async fn authenticate(
             response
         }
         Err(err) => err.into_response(),
+    };
+    match login_redirect {
+        // A person in a browser gets the login page; scripts get 401 and
+        // its `WWW-Authenticate` as XNAT answers them.
+        Some(location) if response.status() == StatusCode::UNAUTHORIZED => {
+            let mut redirect = StatusCode::SEE_OTHER.into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                redirect.headers_mut().insert(header::LOCATION, value);
+            }
+            redirect
+        }
+        _ => response,
     }
+}
+
+/// A browser loading a page: a GET that accepts HTML, without credentials
+/// of its own and not from a script (`X-Requested-With`, `fetch` with a
+/// non-navigation `Sec-Fetch-Mode`). Python clients and curl accept `*/*`.
+fn browser_navigation(request: &Request) -> bool {
+    let headers = request.headers();
+    let accepts_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let scripted = headers.contains_key("x-requested-with")
+        || headers
+            .get("sec-fetch-mode")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|mode| mode != "navigate");
+    matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) && accepts_html
+        && !scripted
+        && !headers.contains_key(header::AUTHORIZATION)
+}
+
+/// The login page, with the page asked for as where to go afterwards.
+fn login_location(request: &Request) -> String {
+    let wanted = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let encoded: String = url::form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
+    format!("{}?next={encoded}", crate::routes::ui::LOGIN_PATH)
 }
 
 async fn resolve_caller(

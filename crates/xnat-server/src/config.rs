@@ -44,6 +44,10 @@ pub struct ServerConfig {
     /// its connection closed; a large upload that keeps sending is never
     /// cut off, however long it takes.
     pub body_idle_timeout: Duration,
+    /// A request that is not a transfer (no upload body) and has no answer
+    /// within this time is answered 503; downloads only need their head
+    /// within it, uploads are bounded by `body_idle_timeout` instead.
+    pub request_timeout: Duration,
     /// The C-STORE receiver started next to HTTP (`--dicom-listen`), if any.
     pub dicom_receiver: Option<crate::import::DicomReceiverConfig>,
     /// Serve HTTPS with these PEM files (`--tls-cert`/`--tls-key`);
@@ -68,6 +72,7 @@ impl ServerConfig {
             extract_ratio_free_bytes: 256 << 20,
             header_read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(300),
             dicom_receiver: None,
             tls: None,
         }

@@ -37,8 +37,9 @@ pub enum Error {
     #[error("{name}: {source}")]
     Files {
         name: String,
+        // Boxed: the error is a large enum, and this one is rare.
         #[source]
-        source: archive_io::Error,
+        source: Box<archive_io::Error>,
     },
     /// A fault of the server itself; the text names server paths and goes
     /// to the log only.
@@ -75,7 +76,7 @@ impl Error {
                 }
                 _ => Self::Files {
                     name: name.to_owned(),
-                    source,
+                    source: Box::new(source),
                 },
             },
         }

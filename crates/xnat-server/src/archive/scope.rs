@@ -53,7 +53,7 @@ pub async fn project_access(actor: &Actor<'_>, project: &Project) -> Result<Acce
         }
         None => None,
     };
-    Ok(Access::of(&actor.caller, project, role))
+    Ok(Access::of(actor.caller, project, role))
 }
 
 async fn load_project(actor: &Actor<'_>, id: &str) -> Result<Project, Error> {

@@ -20,6 +20,7 @@
 pub mod archive;
 pub mod connect;
 pub mod ingest;
+pub mod ui;
 pub mod users;
 pub mod xnat_request;
 
@@ -42,10 +43,15 @@ pub fn app(state: AppState) -> Router {
         .merge(users::routes())
         .merge(ingest::routes())
         .merge(archive::routes())
+        .merge(ui::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.config().request_timeout,
+            request_timeout,
         ))
         .with_state(state);
     // The root rewrite must run before routing, which layers of `routed`
@@ -192,6 +198,58 @@ pub async fn refuse_nul_in_url(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// Bounds the time to answer a request that uploads nothing (listings,
+/// changes, the head of a download, whose body then streams as long as it
+/// needs): past [`crate::ServerConfig::request_timeout`] the work is
+/// dropped — as when a client hangs up, which every handler already
+/// survives — and the client is answered 503. Uploads are exempt: their
+/// handlers read the body before answering, and a stalled body is bounded
+/// by [`crate::http_limits`] instead.
+pub async fn request_timeout(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if is_transfer(&request) {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = text(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the server took longer than {} s to answer; try again later or ask for less",
+                    limit.as_secs()
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            response
+        }
+    }
+}
+
+/// A request that sends a body other than a parameter form: an upload.
+fn is_transfer(request: &Request) -> bool {
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|len| len > 0);
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    has_body && !is_form
+}
+
 fn is_cross_site_cookie_write(method: &Method, headers: &HeaderMap) -> bool {
     let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !changes_state
@@ -200,6 +258,14 @@ fn is_cross_site_cookie_write(method: &Method, headers: &HeaderMap) -> bool {
     {
         return false;
     }
+    is_cross_site(headers)
+}
+
+/// True when the browser marks the request as coming from another site:
+/// `Sec-Fetch-Site: cross-site`, or an `Origin` (else `Referer`) naming
+/// another host than the request's own `Host`. Requests without those
+/// headers (scripts) are not cross-site.
+pub fn is_cross_site(headers: &HeaderMap) -> bool {
     if headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())

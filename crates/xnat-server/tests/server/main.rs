@@ -13,6 +13,7 @@ mod auth_lockout;
 mod auth_sessions;
 mod connect;
 mod durability;
+mod edge;
 mod files;
 mod hierarchy;
 mod http_hygiene;

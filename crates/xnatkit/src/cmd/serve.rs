@@ -65,6 +65,11 @@ pub struct Args {
     /// answered 408 (a slow upload that keeps sending is never cut off).
     #[arg(long, default_value_t = 60)]
     body_idle_timeout_secs: u64,
+    /// Seconds the server may take to answer a request that uploads
+    /// nothing (listings, changes, the head of a download) before it
+    /// answers 503; uploads are bounded by --body-idle-timeout-secs instead.
+    #[arg(long, default_value_t = 300)]
+    request_timeout_secs: u64,
     /// Serve HTTPS (only; HTTP/2 and HTTP/1.1) with this certificate chain:
     /// PEM, server certificate first, then intermediates. Needs --tls-key.
     /// Without both options the server speaks plain HTTP. Clients trust a
@@ -98,6 +103,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.max_upload_bytes = args.max_upload_mib.saturating_mul(1 << 20);
     config.header_read_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
     config.body_idle_timeout = Duration::from_secs(args.body_idle_timeout_secs.max(1));
+    config.request_timeout = Duration::from_secs(args.request_timeout_secs.max(1));
     config.dicom_receiver = args.dicom_listen.map(|listen| {
         let mut receiver = xnat_server::import::DicomReceiverConfig::new(
             listen,
