@@ -40,7 +40,7 @@ pub struct TestServer {
 
 /// The server-admin PostgreSQL URL, or `None` after a loud skip (a failure
 /// when `CI` is set).
-fn postgres_admin_url() -> Option<String> {
+pub fn postgres_admin_url() -> Option<String> {
     match std::env::var("XNATKIT_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
@@ -55,7 +55,7 @@ fn postgres_admin_url() -> Option<String> {
 }
 
 /// Creates an empty database; returns its URL and name.
-async fn fresh_postgres_database(admin_url: &str) -> (String, String) {
+pub async fn fresh_postgres_database(admin_url: &str) -> (String, String) {
     sqlx::any::install_default_drivers();
     let name = format!("xnatkit_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::AnyConnection::connect(admin_url)

@@ -17,6 +17,7 @@ mod edge;
 mod files;
 mod hierarchy;
 mod http_hygiene;
+mod migrations;
 mod recovery_guards;
 mod security;
 mod sharing;
