@@ -235,7 +235,7 @@ fn check_row(row: &FileRow) -> Result<(), String> {
     let subject = row
         .value(SUBJECT)
         .ok_or("Subject is empty; fill it in or set Upload to N")?;
-    if !dicom_sort::is_valid_label(subject) {
+    if !xnat_model::label::is_valid_label(subject) {
         return Err(format!(
             "Subject '{subject}' has characters XNAT does not allow in labels (use letters, digits, _ and -)"
         ));

@@ -30,7 +30,7 @@ pub use dump::{DumpRow, dicom_dump, parse_field};
 pub use error::Error;
 pub use header::{DicomHeader, read_header, read_header_from, read_headers_parallel};
 pub use kind::SessionKind;
-pub use naming::{is_valid_label, sanitize_label, stored_file_name};
+pub use naming::stored_file_name;
 pub use route::{FALLBACK_SESSION_LABEL, Route, RoutingHints, route, route_with};
 pub use sort::{
     ExistingSession, InstanceRef, SortedFile, SortedScan, SortedStudy, compare_scan_ids,

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::header::DicomHeader;
-use crate::naming::{is_valid_label, sanitize_label};
+use xnat_model::label::{is_valid_label, sanitize_label};
 
 /// Explicit destination given with the request (`project`, `subject`, `session`
 /// parameters); each one wins over anything found in the headers.
@@ -85,8 +85,7 @@ pub fn route_with(
                 .map(|s| s.to_owned())
                 .chain(from_comments(key))
                 .chain(fallback.iter().cloned())
-                .map(|raw| sanitize_label(&raw))
-                .find(|label| !label.is_empty())
+                .find_map(|raw| sanitize_label(&raw))
         };
     let subject = first_label(&hints.subject, &SUBJECT_KEY, &header.patient_name);
     let session = first_label(&hints.session, &SESSION_KEY, &header.patient_id);

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use crate::header::DicomHeader;
 use crate::kind::SessionKind;
-use crate::naming::{sanitize_label, stored_file_name};
+use xnat_model::label::sanitize_label;
+
+use crate::naming::stored_file_name;
 use crate::route::{Route, RoutingHints, route_with};
 
 /// One instance to sort: where it is now, and its header.
@@ -256,15 +258,14 @@ fn build_scans(instances: Vec<InstanceRef>, existing: &ExistingSession) -> Vec<S
 fn new_scan_id(header: &DicomHeader, taken: &HashSet<String>) -> String {
     let base = match header.series_number {
         Some(number) => number.to_string(),
-        None => sanitize_label(&header.series_instance_uid),
+        None => sanitize_label(&header.series_instance_uid).unwrap_or_default(),
     };
     if !taken.contains(&base) {
         return base;
     }
     let modality = header
         .effective_modality()
-        .map(|m| sanitize_label(&m))
-        .filter(|m| !m.is_empty())
+        .and_then(|m| sanitize_label(&m))
         .unwrap_or_else(|| "OT".to_owned());
     (1u64..)
         .map(|n| format!("{base}-{modality}{n}"))

@@ -35,12 +35,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use xnat_model::now_ms;
 
 /// Picks the server: given, `XNAT_HOST`, or the only stored login.
 pub fn resolve_server(given: Option<&str>) -> Result<String> {

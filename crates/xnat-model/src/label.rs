@@ -65,6 +65,11 @@ impl AsRef<str> for Label {
     }
 }
 
+/// True when `label` is a valid XNAT ID or label (see [`Label::parse`]).
+pub fn is_valid_label(label: &str) -> bool {
+    Label::parse(label).is_ok()
+}
+
 /// True for the characters XNAT accepts in labels.
 pub fn is_label_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'

@@ -4,6 +4,7 @@
 //! drift apart. No I/O lives here: only types, parsing and (de)serialisation.
 //!
 //! - [`label`]: XNAT's label/ID character rules and DICOM-derived sanitising.
+//! - [`clock`]: the one `now_ms`.
 //! - [`accession`]: site-wide accession IDs (`XNAT_S00001`, `XNAT_E00001`).
 //! - [`xsi`]: xsi types of projects, subjects, sessions, scans and resources.
 //! - [`path`]: the archive URI grammar (`/data/projects/P/subjects/S/...`),
@@ -16,6 +17,7 @@
 
 pub mod access;
 pub mod accession;
+pub mod clock;
 pub mod items;
 pub mod label;
 pub mod path;
@@ -25,6 +27,7 @@ pub mod xsi;
 
 pub use access::{Accessibility, ProjectRole};
 pub use accession::{AccessionKind, accession_id, site_prefix};
+pub use clock::now_ms;
 pub use items::{ItemChild, ItemMeta, ItemsDocument, ObjectItem};
 pub use label::{Label, LabelError, sanitize_label};
 pub use path::{

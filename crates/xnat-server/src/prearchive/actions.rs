@@ -135,15 +135,12 @@ async fn archive_claimed(
         .clone()
         .or_else(|| (!session.subject.is_empty()).then(|| session.subject.clone()))
         .or_else(|| {
-            instances
-                .iter()
-                .find_map(|i| {
-                    i.header
-                        .patient_name
-                        .as_deref()
-                        .map(dicom_sort::sanitize_label)
-                })
-                .filter(|s| !s.is_empty())
+            instances.iter().find_map(|i| {
+                i.header
+                    .patient_name
+                    .as_deref()
+                    .and_then(xnat_model::sanitize_label)
+            })
         })
         .unwrap_or_else(|| label.clone());
     let route = Route {

@@ -12,8 +12,6 @@ mod projects;
 mod resources;
 mod sharing;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
@@ -48,12 +46,7 @@ pub struct Store {
 }
 
 /// Milliseconds since the Unix epoch, the timestamp unit of every table.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use xnat_model::now_ms;
 
 impl Store {
     /// Opens `url` (`sqlite://…` or `postgres://…`) and applies the embedded

@@ -30,12 +30,7 @@ pub struct LogoutArgs {
     server: Option<String>,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use xnat_model::now_ms;
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.server.user.is_none() && std::env::var_os("XNAT_USER").is_none() {
