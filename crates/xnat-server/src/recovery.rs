@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use crate::error::ServerError;
 use crate::file_moves::{IN_FLIGHT_MARKER, roll_back, sync_dir};
 use crate::import::receiver;
-use crate::prearchive::{self, build, status};
+use crate::prearchive::{self, PrearchiveStatus, build};
 use crate::state::AppState;
 use crate::store::{COMMITTED, PrearchiveSession};
 
@@ -184,11 +184,11 @@ async fn recover_prearchive(
         .await
         .map_err(|e| internal("listing prearchive sessions", e))?;
     for session in sessions {
-        let fixed = match session.status.as_str() {
-            status::ARCHIVING => finish_archiving(state, &session).await,
-            status::BUILDING => build::rebuild(state, &session).await.map(|()| true),
-            status::MOVING => finish_moving(state, &session).await,
-            status::DELETING => {
+        let fixed = match session.status {
+            PrearchiveStatus::Archiving => finish_archiving(state, &session).await,
+            PrearchiveStatus::Building => build::rebuild(state, &session).await.map(|()| true),
+            PrearchiveStatus::Moving => finish_moving(state, &session).await,
+            PrearchiveStatus::Deleting => {
                 remove_session(state, &session).await;
                 store
                     .delete_prearchive_session(session.id)

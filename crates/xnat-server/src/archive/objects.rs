@@ -11,14 +11,9 @@ use super::files::remove_dirs;
 use super::{Actor, Error, Result, Scope, project_access, required_scope};
 use crate::access::Action;
 use crate::store::{
-    CreateProjectOutcome, Experiment, ExperimentAttrs, Owner, ScanAttrs, ShareKind, ShareOutcome,
-    Subject,
+    CreateProjectOutcome, Experiment, ExperimentAttrs, ExperimentStatus, Owner, ScanAttrs,
+    ShareKind, ShareOutcome, Subject,
 };
-
-/// The status of a session that is in use.
-pub const STATUS_ACTIVE: &str = "active";
-/// The status of a session held back from use.
-pub const STATUS_QUARANTINE: &str = "quarantine";
 
 /// Custom-variable changes: lower-cased name → value, `None` deletes.
 pub type FieldChanges = Vec<(String, Option<String>)>;
@@ -62,8 +57,7 @@ pub struct ExperimentChanges {
     pub session_type: Option<String>,
     /// The subject (ID or label) of a new session whose path names none.
     pub subject: Option<String>,
-    /// [`STATUS_ACTIVE`] or [`STATUS_QUARANTINE`].
-    pub status: Option<&'static str>,
+    pub status: Option<ExperimentStatus>,
     pub fields: FieldChanges,
 }
 
@@ -85,17 +79,12 @@ fn unique_violation(err: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
-async fn apply_fields(
-    actor: &Actor<'_>,
-    kind: &str,
-    key: &str,
-    fields: &FieldChanges,
-) -> Result<()> {
+async fn apply_fields(actor: &Actor<'_>, owner: Owner, fields: &FieldChanges) -> Result<()> {
     if !fields.is_empty() {
         actor
             .state
             .store()
-            .set_custom_fields(kind, key, fields)
+            .set_custom_fields(&owner, fields)
             .await?;
     }
     Ok(())
@@ -121,7 +110,7 @@ pub async fn put_project(actor: &Actor<'_>, id: &str, changes: &ProjectChanges) 
             access.check(Action::Manage, &what)?;
             store.set_accessibility(&project.id, level).await?;
         }
-        apply_fields(actor, "project", &project.id, &changes.fields).await?;
+        apply_fields(actor, Owner::Project(project.id.clone()), &changes.fields).await?;
         return Ok(Written::Updated(project.id));
     }
     let label = Label::parse(id)
@@ -154,7 +143,12 @@ pub async fn put_project(actor: &Actor<'_>, id: &str, changes: &ProjectChanges) 
         }
         Err(e) => return Err(e.into()),
     }
-    apply_fields(actor, "project", label.as_str(), &changes.fields).await?;
+    apply_fields(
+        actor,
+        Owner::Project(label.as_str().to_owned()),
+        &changes.fields,
+    )
+    .await?;
     Ok(Written::Created(label.as_str().to_owned()))
 }
 
@@ -184,14 +178,14 @@ pub async fn put_subject(
         if let Some(label) = new_label(changes.label.as_deref(), current)? {
             relabel(actor, &scope, ShareKind::Subject, subject, label.as_str()).await?;
         }
-        apply_fields(actor, "subject", &subject.id, &changes.fields).await?;
+        apply_fields(actor, Owner::Subject(subject.id.clone()), &changes.fields).await?;
         return Ok(Written::Updated(subject.id.clone()));
     }
     scope.check(Action::Create)?;
     let raw = path.subject.as_deref().unwrap_or_default();
     let label = parse_label(raw, "subject")?;
     let id = create_subject(actor, &scope, &label).await?;
-    apply_fields(actor, "subject", &id, &changes.fields).await?;
+    apply_fields(actor, Owner::Subject(id.clone()), &changes.fields).await?;
     Ok(Written::Created(id))
 }
 
@@ -328,7 +322,12 @@ pub async fn put_experiment(
                 .update_experiment(&experiment.id, &xsi_type, &attrs)
                 .await?;
         }
-        apply_fields(actor, "experiment", &experiment.id, &changes.fields).await?;
+        apply_fields(
+            actor,
+            Owner::Experiment(experiment.id.clone()),
+            &changes.fields,
+        )
+        .await?;
         return Ok(Written::Updated(experiment.id.clone()));
     }
     if let (Some(subject), Some(_)) = (&scope.subject, &scope.subject_share) {
@@ -396,13 +395,17 @@ pub async fn put_experiment(
                 e.into()
             }
         })?;
-    apply_fields(actor, "experiment", &id, &changes.fields).await?;
+    apply_fields(actor, Owner::Experiment(id.clone()), &changes.fields).await?;
     apply_status(actor, &id, changes.status).await?;
     Ok(Written::Created(id))
 }
 
 /// Sets a session's status (the caller may edit it, checked before).
-async fn apply_status(actor: &Actor<'_>, experiment_id: &str, status: Option<&str>) -> Result<()> {
+async fn apply_status(
+    actor: &Actor<'_>,
+    experiment_id: &str,
+    status: Option<ExperimentStatus>,
+) -> Result<()> {
     if let Some(status) = status {
         actor
             .state

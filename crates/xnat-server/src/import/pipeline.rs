@@ -22,7 +22,7 @@ use crate::access::Caller;
 use crate::access::ingest::may_put_into;
 pub(crate) use crate::access::ingest::project_access;
 use crate::archive::Error;
-use crate::prearchive::{self, PlaceRequest, status};
+use crate::prearchive::{self, PlaceRequest, PrearchiveStatus};
 use crate::state::AppState;
 use crate::store::UNASSIGNED;
 
@@ -265,9 +265,9 @@ async fn place_group(
         .unwrap_or_else(|| FALLBACK_SESSION_LABEL.to_owned());
     let source = options.source.clone();
     let receiving = if options.handler == ImportHandler::GradualDicom {
-        status::RECEIVING
+        PrearchiveStatus::Receiving
     } else {
-        status::READY
+        PrearchiveStatus::Ready
     };
     let Some(project) = group.route.project.clone() else {
         let placed = prearchive::place(
@@ -346,10 +346,12 @@ async fn place_group(
             // The files are back where they were: keep them in the
             // prearchive, flagged, so the user can fix and archive later.
             let (flag, message, error) = match failure {
-                ArchiveError::Conflict(message) => {
-                    (status::CONFLICT, message.clone(), Error::Conflict(message))
-                }
-                ArchiveError::Failed(error) => (status::ERROR, error.to_string(), error),
+                ArchiveError::Conflict(message) => (
+                    PrearchiveStatus::Conflict,
+                    message.clone(),
+                    Error::Conflict(message),
+                ),
+                ArchiveError::Failed(error) => (PrearchiveStatus::Error, error.to_string(), error),
             };
             let placed = prearchive::place(
                 state,

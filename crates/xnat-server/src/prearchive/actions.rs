@@ -6,7 +6,7 @@ use std::path::Path;
 
 use dicom_sort::{ExistingSession, Route};
 
-use super::{build, prearchive_root, session_dir, status};
+use super::{PrearchiveStatus, build, prearchive_root, session_dir};
 use crate::access::Caller;
 use crate::access::ingest::destination;
 use crate::archive::Error;
@@ -15,14 +15,6 @@ use crate::import::options::Overwrite;
 use crate::import::pipeline::sort_group;
 use crate::state::AppState;
 use crate::store::{PrearchiveSession, UNASSIGNED};
-
-/// Statuses a user action may start from.
-const ACTIONABLE: [&str; 4] = [
-    status::READY,
-    status::CONFLICT,
-    status::ERROR,
-    status::RECEIVING,
-];
 
 /// Relabelling and overwrite rules of `POST /data/services/archive`.
 #[derive(Debug, Clone)]
@@ -33,10 +25,14 @@ pub struct ArchiveRequest {
     pub overwrite: Overwrite,
 }
 
-async fn claim(state: &AppState, session: &PrearchiveSession, to: &str) -> Result<(), Error> {
+async fn claim(
+    state: &AppState,
+    session: &PrearchiveSession,
+    to: PrearchiveStatus,
+) -> Result<(), Error> {
     if state
         .store()
-        .swap_prearchive_status(session.id, &ACTIONABLE, to)
+        .swap_prearchive_status(session.id, &PrearchiveStatus::ACTIONABLE, to)
         .await?
     {
         return Ok(());
@@ -45,8 +41,7 @@ async fn claim(state: &AppState, session: &PrearchiveSession, to: &str) -> Resul
         .store()
         .prearchive_session_by_id(session.id)
         .await?
-        .map(|s| s.status)
-        .unwrap_or_else(|| "gone".to_owned());
+        .map_or("gone", |s| s.status.as_str());
     Err(Error::Conflict(format!(
         "Duplicate action on prearchive session {}: it is {now}; wait for that to finish",
         session.folder
@@ -86,7 +81,7 @@ pub async fn archive(
     // The source was allowed by the route; the destination is decided here
     // so every caller (routes, sweep, receiver) gets the same rule.
     let project = destination(state, caller, &project_id, request.overwrite).await?;
-    claim(state, session, status::ARCHIVING).await?;
+    claim(state, session, PrearchiveStatus::Archiving).await?;
     let created_by = caller.username().unwrap_or("admin").to_owned();
     // Its own task from here: a client hanging up must not leave the
     // session ARCHIVING with its files half-way.
@@ -116,7 +111,7 @@ async fn archive_claimed(
         store
             .set_prearchive_status(
                 session.id,
-                status::ERROR,
+                PrearchiveStatus::Error,
                 "Empty sessions cannot be archived.",
             )
             .await?;
@@ -151,7 +146,7 @@ async fn archive_claimed(
     };
     let Some(study) = sort_group(&route, &instances) else {
         store
-            .set_prearchive_status(session.id, status::ERROR, "nothing to archive")
+            .set_prearchive_status(session.id, PrearchiveStatus::Error, "nothing to archive")
             .await?;
         return Err(Error::Invalid("nothing to archive".to_owned()));
     };
@@ -190,13 +185,13 @@ async fn archive_claimed(
         }
         Err(ArchiveError::Conflict(message)) => {
             store
-                .set_prearchive_status(session.id, status::CONFLICT, &message)
+                .set_prearchive_status(session.id, PrearchiveStatus::Conflict, &message)
                 .await?;
             Err(Error::Conflict(message))
         }
         Err(ArchiveError::Failed(error)) => {
             store
-                .set_prearchive_status(session.id, status::ERROR, &error.to_string())
+                .set_prearchive_status(session.id, PrearchiveStatus::Error, &error.to_string())
                 .await?;
             Err(error)
         }
@@ -209,11 +204,11 @@ pub async fn move_to(
     session: &PrearchiveSession,
     new_project: &str,
 ) -> Result<PrearchiveSession, Error> {
-    claim(state, session, status::MOVING).await?;
+    claim(state, session, PrearchiveStatus::Moving).await?;
     let store = state.store();
     let restore = |message: String| async move {
         let _ = store
-            .set_prearchive_status(session.id, &session.status, "")
+            .set_prearchive_status(session.id, session.status, "")
             .await;
         Error::Conflict(message)
     };
@@ -252,7 +247,7 @@ pub async fn move_to(
         let _ = tokio::fs::remove_dir(parent).await;
     }
     store
-        .set_prearchive_status(session.id, &session.status, &session.message)
+        .set_prearchive_status(session.id, session.status, &session.message)
         .await?;
     store
         .prearchive_session_by_id(session.id)
@@ -262,7 +257,7 @@ pub async fn move_to(
 
 /// Deletes a session's folder and row.
 pub async fn delete(state: &AppState, session: &PrearchiveSession) -> Result<(), Error> {
-    claim(state, session, status::DELETING).await?;
+    claim(state, session, PrearchiveStatus::Deleting).await?;
     remove_session_dir(&session_dir(state, session)).await;
     state.store().delete_prearchive_session(session.id).await?;
     Ok(())

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use dicom_sort::{InstanceRef, RoutingHints, SessionKind, SortedScan, SortedStudy, sort_instances};
 
-use super::{session_dir, status};
+use super::{PrearchiveStatus, session_dir};
 use crate::archive::Error;
 use crate::import::archive::{xnat_date, xnat_time};
 use crate::state::AppState;
@@ -109,14 +109,14 @@ pub async fn session_instances(dir: PathBuf) -> Result<Vec<(String, InstanceRef)
 pub async fn rebuild(state: &AppState, session: &PrearchiveSession) -> Result<(), Error> {
     let store = state.store();
     store
-        .set_prearchive_status(session.id, status::BUILDING, "")
+        .set_prearchive_status(session.id, PrearchiveStatus::Building, "")
         .await?;
     let instances = session_instances(session_dir(state, session)).await?;
     if instances.is_empty() {
         store
             .set_prearchive_status(
                 session.id,
-                status::ERROR,
+                PrearchiveStatus::Error,
                 "the session folder holds no readable DICOM",
             )
             .await?;
@@ -167,7 +167,7 @@ pub async fn rebuild(state: &AppState, session: &PrearchiveSession) -> Result<()
         meta.subject = session.subject.clone();
     }
     store
-        .write_prearchive_build(session.id, &meta, &rows, status::READY)
+        .write_prearchive_build(session.id, &meta, &rows, PrearchiveStatus::Ready)
         .await?;
     Ok(())
 }

@@ -19,18 +19,7 @@ pub use place::{PlaceRequest, place};
 
 use crate::state::AppState;
 use crate::store::PrearchiveSession;
-
-/// Prearchive statuses this server uses (XNAT's enum has more, all transient).
-pub mod status {
-    pub const RECEIVING: &str = "RECEIVING";
-    pub const BUILDING: &str = "BUILDING";
-    pub const READY: &str = "READY";
-    pub const ARCHIVING: &str = "ARCHIVING";
-    pub const CONFLICT: &str = "CONFLICT";
-    pub const ERROR: &str = "ERROR";
-    pub const MOVING: &str = "MOVING";
-    pub const DELETING: &str = "DELETING";
-}
+pub use crate::store::PrearchiveStatus;
 
 /// `DATA/prearchive`.
 pub fn prearchive_root(state: &AppState) -> PathBuf {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use dicom_sort::{ExistingSession, InstanceRef, SortedStudy, scan_instances_into};
 
 use super::build::{count_files, meta_of_study, scan_row};
-use super::{new_timestamp, prearchive_root, session_dir, status};
+use super::{PrearchiveStatus, new_timestamp, prearchive_root, session_dir};
 use crate::archive::Error;
 use crate::import::locks::lock_session;
 use crate::state::AppState;
@@ -27,7 +27,7 @@ pub struct PlaceRequest<'a> {
     pub study: &'a SortedStudy,
     pub instances: &'a [InstanceRef],
     /// Status after placing (RECEIVING, READY, CONFLICT, ERROR).
-    pub status: &'a str,
+    pub status: PrearchiveStatus,
     /// Why, for CONFLICT / ERROR.
     pub message: &'a str,
     pub source: &'a str,
@@ -155,7 +155,7 @@ async fn create_session(
                 &timestamp,
                 &folder,
                 &request.study.study_instance_uid,
-                status::RECEIVING,
+                PrearchiveStatus::Receiving,
                 request.source,
             )
             .await?

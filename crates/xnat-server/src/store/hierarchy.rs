@@ -18,6 +18,33 @@ pub struct Subject {
     pub created_by: String,
 }
 
+/// XNAT's experiment status: whether a session is in use or held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExperimentStatus {
+    Active,
+    Quarantine,
+}
+
+impl ExperimentStatus {
+    /// The stored and served spelling (`GET {experiment}/status`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Quarantine => "quarantine",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Result<Self, sqlx::Error> {
+        match stored {
+            "active" => Ok(Self::Active),
+            "quarantine" => Ok(Self::Quarantine),
+            other => Err(sqlx::Error::Decode(
+                format!("unknown experiment status {other:?}").into(),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Experiment {
     pub id: String,
@@ -26,8 +53,7 @@ pub struct Experiment {
     pub label: String,
     pub xsi_type: String,
     pub attrs: ExperimentAttrs,
-    /// `active` or `quarantine` (XNAT's experiment status).
-    pub status: String,
+    pub status: ExperimentStatus,
     pub created: i64,
     pub created_by: String,
 }
@@ -187,7 +213,7 @@ pub(super) fn experiment_from(row: &AnyRow) -> Result<Experiment, sqlx::Error> {
                 field_strength: opt_text(row, "field_strength")?,
             },
         },
-        status: text(row, "status")?,
+        status: ExperimentStatus::parse(&text(row, "status")?)?,
         created: int(row, "created")?,
         created_by: text(row, "created_by")?,
     })

@@ -18,12 +18,13 @@ use sqlx::{AnyPool, Row};
 pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use auth::{AttemptClaim, AttemptCounter};
 pub use hierarchy::{
-    Experiment, ExperimentAttrs, NewScanTree, NewSessionTree, Scan, ScanAttrs, ScanDicomFields,
-    SessionDicomFields, Subject,
+    Experiment, ExperimentAttrs, ExperimentStatus, NewScanTree, NewSessionTree, Scan, ScanAttrs,
+    ScanDicomFields, SessionDicomFields, Subject,
 };
 pub use journal::{COMMITTED, FileMove, JournalCommit, JournalEntry, PENDING};
 pub use prearchive::{
-    PrearchiveScan, PrearchiveSession, PrearchiveSessionMeta, UNASSIGNED, is_unique_violation,
+    PrearchiveScan, PrearchiveSession, PrearchiveSessionMeta, PrearchiveStatus, UNASSIGNED,
+    is_unique_violation,
 };
 pub use projects::{CreateProjectOutcome, Project, ProjectRoleRow};
 pub use resources::{FileRow, NewFile, Owner, Resource};

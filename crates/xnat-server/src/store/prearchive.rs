@@ -21,7 +21,7 @@ pub struct PrearchiveSession {
     pub subject: String,
     /// StudyInstanceUID.
     pub tag: String,
-    pub status: String,
+    pub status: PrearchiveStatus,
     pub xsi_type: String,
     pub modality: String,
     /// `YYYY-MM-DD` or empty.
@@ -34,6 +34,67 @@ pub struct PrearchiveSession {
     pub lastmod: i64,
     /// Why the last archive attempt failed (CONFLICT / ERROR).
     pub message: String,
+}
+
+/// A prearchive session's status: the subset of XNAT's `PrearchiveCode`
+/// states this server uses, stored by the names XNAT clients read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrearchiveStatus {
+    /// Files are still arriving (the sweeper builds it after a quiet spell).
+    Receiving,
+    Building,
+    Ready,
+    Archiving,
+    /// The last archive attempt clashed with existing data (see `message`).
+    Conflict,
+    Error,
+    Moving,
+    Deleting,
+}
+
+impl PrearchiveStatus {
+    /// The statuses a client action (archive, move, delete, rebuild) may
+    /// start from; every other one means some work is under way.
+    pub const ACTIONABLE: [Self; 4] = [Self::Ready, Self::Conflict, Self::Error, Self::Receiving];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Receiving => "RECEIVING",
+            Self::Building => "BUILDING",
+            Self::Ready => "READY",
+            Self::Archiving => "ARCHIVING",
+            Self::Conflict => "CONFLICT",
+            Self::Error => "ERROR",
+            Self::Moving => "MOVING",
+            Self::Deleting => "DELETING",
+        }
+    }
+
+    /// Reads a stored status; an unknown one is a decode error (the column
+    /// is only ever written from this enum).
+    pub fn parse(stored: &str) -> Result<Self, sqlx::Error> {
+        const ALL: [PrearchiveStatus; 8] = [
+            PrearchiveStatus::Receiving,
+            PrearchiveStatus::Building,
+            PrearchiveStatus::Ready,
+            PrearchiveStatus::Archiving,
+            PrearchiveStatus::Conflict,
+            PrearchiveStatus::Error,
+            PrearchiveStatus::Moving,
+            PrearchiveStatus::Deleting,
+        ];
+        ALL.into_iter()
+            .find(|s| s.as_str() == stored)
+            .ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown prearchive status {stored:?}").into())
+            })
+    }
+}
+
+impl std::fmt::Display for PrearchiveStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A scan of a prearchive session, as the last build saw it.
@@ -78,7 +139,7 @@ fn session_from(row: &AnyRow) -> Result<PrearchiveSession, sqlx::Error> {
         folder: text(row, "folder")?,
         subject: text(row, "subject")?,
         tag: text(row, "tag")?,
-        status: text(row, "status")?,
+        status: PrearchiveStatus::parse(&text(row, "status")?)?,
         xsi_type: text(row, "xsi_type")?,
         modality: text(row, "modality")?,
         scan_date: text(row, "scan_date")?,
@@ -215,7 +276,7 @@ impl Store {
         timestamp: &str,
         folder: &str,
         tag: &str,
-        status: &str,
+        status: PrearchiveStatus,
         source: &str,
     ) -> Result<Option<i64>, sqlx::Error> {
         let now = now_ms();
@@ -227,7 +288,7 @@ impl Store {
         .bind(timestamp)
         .bind(folder)
         .bind(tag)
-        .bind(status)
+        .bind(status.as_str())
         .bind(source)
         .bind(now)
         .bind(now)
@@ -243,13 +304,13 @@ impl Store {
     pub async fn set_prearchive_status(
         &self,
         id: i64,
-        status: &str,
+        status: PrearchiveStatus,
         message: &str,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE prearchive_sessions SET status = $1, message = $2, lastmod = $3 WHERE id = $4",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(message)
         .bind(now_ms())
         .bind(id)
@@ -263,18 +324,18 @@ impl Store {
     pub async fn swap_prearchive_status(
         &self,
         id: i64,
-        from: &[&str],
-        to: &str,
+        from: &[PrearchiveStatus],
+        to: PrearchiveStatus,
     ) -> Result<bool, sqlx::Error> {
         let mut changed = false;
         for status in from {
             let done = sqlx::query(
                 "UPDATE prearchive_sessions SET status = $1, lastmod = $2 WHERE id = $3 AND status = $4",
             )
-            .bind(to)
+            .bind(to.as_str())
             .bind(now_ms())
             .bind(id)
-            .bind(*status)
+            .bind(status.as_str())
             .execute(self.pool())
             .await?;
             if done.rows_affected() > 0 {
@@ -291,7 +352,7 @@ impl Store {
         id: i64,
         meta: &PrearchiveSessionMeta,
         scans: &[PrearchiveScan],
-        status: &str,
+        status: PrearchiveStatus,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -304,7 +365,7 @@ impl Store {
         .bind(&meta.scan_date)
         .bind(&meta.scan_time)
         .bind(&meta.session_type)
-        .bind(status)
+        .bind(status.as_str())
         .bind(now_ms())
         .bind(id)
         .execute(&mut *tx)

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use xnat_model::{Accessibility, ProjectRole};
 
-use super::{Store, int, now_ms, text};
+use super::{Owner, Store, int, now_ms, text};
 
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -314,16 +314,12 @@ impl Store {
     }
 
     /// Custom variables of any object, sorted by name.
-    pub async fn custom_fields(
-        &self,
-        owner_kind: &str,
-        owner_key: &str,
-    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+    pub async fn custom_fields(&self, owner: &Owner) -> Result<Vec<(String, String)>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT name, value FROM custom_fields WHERE owner_kind = $1 AND owner_key = $2 ORDER BY name",
         )
-        .bind(owner_kind)
-        .bind(owner_key)
+        .bind(owner.kind())
+        .bind(owner.key())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -334,8 +330,7 @@ impl Store {
     /// Sets (`Some`) or removes (`None`) custom variables in one transaction.
     pub async fn set_custom_fields(
         &self,
-        owner_kind: &str,
-        owner_key: &str,
+        owner: &Owner,
         changes: &[(String, Option<String>)],
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.begin_write().await?;
@@ -343,8 +338,8 @@ impl Store {
             sqlx::query(
                 "DELETE FROM custom_fields WHERE owner_kind = $1 AND owner_key = $2 AND name = $3",
             )
-            .bind(owner_kind)
-            .bind(owner_key)
+            .bind(owner.kind())
+            .bind(owner.key())
             .bind(name)
             .execute(&mut *tx)
             .await?;
@@ -352,8 +347,8 @@ impl Store {
                 sqlx::query(
                     "INSERT INTO custom_fields (owner_kind, owner_key, name, value) VALUES ($1, $2, $3, $4)",
                 )
-                .bind(owner_kind)
-                .bind(owner_key)
+                .bind(owner.kind())
+                .bind(owner.key())
                 .bind(name)
                 .bind(value)
                 .execute(&mut *tx)

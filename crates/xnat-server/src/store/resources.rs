@@ -27,6 +27,22 @@ impl Owner {
         }
     }
 
+    /// Reads the `(owner_kind, owner_key)` pair a row stores.
+    pub fn from_stored(kind: &str, key: String) -> Result<Self, sqlx::Error> {
+        match kind {
+            "project" => Ok(Self::Project(key)),
+            "subject" => Ok(Self::Subject(key)),
+            "experiment" => Ok(Self::Experiment(key)),
+            "scan" => key
+                .parse()
+                .map(Self::Scan)
+                .map_err(|_| sqlx::Error::Decode(format!("bad scan key {key:?}").into())),
+            other => Err(sqlx::Error::Decode(
+                format!("unknown resource owner kind {other:?}").into(),
+            )),
+        }
+    }
+
     pub fn key(&self) -> String {
         match self {
             Self::Project(k) | Self::Subject(k) | Self::Experiment(k) => k.clone(),
@@ -38,8 +54,7 @@ impl Owner {
 #[derive(Debug, Clone)]
 pub struct Resource {
     pub id: i64,
-    pub owner_kind: String,
-    pub owner_key: String,
+    pub owner: Owner,
     pub project: String,
     pub label: String,
     pub format: String,
@@ -78,8 +93,7 @@ pub struct NewFile {
 fn resource_from(row: &AnyRow) -> Result<Resource, sqlx::Error> {
     Ok(Resource {
         id: int(row, "id")?,
-        owner_kind: text(row, "owner_kind")?,
-        owner_key: text(row, "owner_key")?,
+        owner: Owner::from_stored(&text(row, "owner_kind")?, text(row, "owner_key")?)?,
         project: text(row, "project")?,
         label: text(row, "label")?,
         format: text(row, "format")?,
@@ -299,29 +313,18 @@ impl Store {
         content: Option<&str>,
         tags: Option<&str>,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        if let Some(v) = format {
-            sqlx::query("UPDATE resources SET format = $1 WHERE id = $2")
-                .bind(v)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(v) = content {
-            sqlx::query("UPDATE resources SET content = $1 WHERE id = $2")
-                .bind(v)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(v) = tags {
-            sqlx::query("UPDATE resources SET tags = $1 WHERE id = $2")
-                .bind(v)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await
+        // One statement: an absent attribute keeps its stored value.
+        sqlx::query(
+            "UPDATE resources SET format = COALESCE($1, format), \
+             content = COALESCE($2, content), tags = COALESCE($3, tags) WHERE id = $4",
+        )
+        .bind(format)
+        .bind(content)
+        .bind(tags)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     pub async fn delete_resource(&self, id: i64) -> Result<(), sqlx::Error> {

@@ -466,10 +466,13 @@ impl Store {
             .collect()
     }
 
-    /// Sets an experiment's status (`active`, `quarantine`).
-    pub async fn set_experiment_status(&self, id: &str, status: &str) -> Result<(), sqlx::Error> {
+    pub async fn set_experiment_status(
+        &self,
+        id: &str,
+        status: super::ExperimentStatus,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE experiments SET status = $1 WHERE id = $2")
-            .bind(status)
+            .bind(status.as_str())
             .bind(id)
             .execute(self.pool())
             .await?;

@@ -69,14 +69,14 @@ async fn quiet_receiving_sessions_are_built_or_archived() {
         .prearchive_sessions(Some("MANUAL"))
         .await
         .expect("list");
-    assert_eq!(manual[0].status, "RECEIVING");
+    assert_eq!(manual[0].status.as_str(), "RECEIVING");
 
     build_stale(&state, Duration::ZERO).await;
     let manual = store
         .prearchive_sessions(Some("MANUAL"))
         .await
         .expect("list");
-    assert_eq!(manual[0].status, "READY");
+    assert_eq!(manual[0].status.as_str(), "READY");
     assert!(
         store
             .prearchive_sessions(Some("AUTO"))

@@ -12,14 +12,14 @@ use super::render::{
 };
 use crate::access::Action;
 use crate::archive::objects::{
-    self as rules, ExperimentChanges, FieldChanges, ProjectChanges, STATUS_ACTIVE,
-    STATUS_QUARANTINE, ScanChanges, SubjectChanges, Written,
+    self as rules, ExperimentChanges, FieldChanges, ProjectChanges, ScanChanges, SubjectChanges,
+    Written,
 };
 use crate::archive::{project_access, required_scope};
 use crate::error::ApiError;
 use crate::params::{Format, custom_field_name, xpath_tail};
 use crate::routes::text;
-use crate::store::{Share, ShareKind};
+use crate::store::{ExperimentStatus, Owner, Share, ShareKind};
 
 fn respond_item(ctx: &Ctx, item: xnat_model::ObjectItem) -> Response {
     match ctx.params.format() {
@@ -34,20 +34,26 @@ pub(crate) async fn get_item(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
     match path.level() {
         Level::Project => {
             scope.check(Action::ReadProject)?;
-            let fields = store.custom_fields("project", &scope.project.id).await?;
+            let fields = store
+                .custom_fields(&Owner::Project(scope.project.id.clone()))
+                .await?;
             Ok(respond_item(ctx, project_item(&scope.project, &fields)))
         }
         Level::Subject => {
             scope.check(Action::ReadData)?;
             let subject = scope.subject(path)?;
-            let fields = store.custom_fields("subject", &subject.id).await?;
+            let fields = store
+                .custom_fields(&Owner::Subject(subject.id.clone()))
+                .await?;
             let shares = visible_shares(ctx, ShareKind::Subject, &subject.id).await?;
             Ok(respond_item(ctx, subject_item(subject, &fields, &shares)))
         }
         Level::Experiment => {
             scope.check(Action::ReadData)?;
             let experiment = scope.experiment(path)?;
-            let fields = store.custom_fields("experiment", &experiment.id).await?;
+            let fields = store
+                .custom_fields(&Owner::Experiment(experiment.id.clone()))
+                .await?;
             let shares = visible_shares(ctx, ShareKind::Experiment, &experiment.id).await?;
             Ok(respond_item(
                 ctx,
@@ -176,9 +182,9 @@ pub(crate) async fn put_subject(ctx: &Ctx, path: &ArchivePath) -> Result<Respons
 
 pub(crate) async fn put_experiment(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let status = if ctx.params.flag("quarantine") {
-        Some(STATUS_QUARANTINE)
+        Some(ExperimentStatus::Quarantine)
     } else if ctx.params.flag("activate") {
-        Some(STATUS_ACTIVE)
+        Some(ExperimentStatus::Active)
     } else {
         None
     };

@@ -252,5 +252,5 @@ async fn status(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let scope = required_scope(&ctx.actor(), path).await?;
     scope.check(Action::ReadData)?;
     let experiment = scope.experiment(path)?;
-    Ok(text(StatusCode::OK, experiment.status.clone()))
+    Ok(text(StatusCode::OK, experiment.status.as_str().to_owned()))
 }

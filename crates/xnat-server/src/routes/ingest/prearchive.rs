@@ -122,7 +122,7 @@ fn session_row(session: &PrearchiveSession, code: i64) -> Row {
         ("folderName", session.folder.clone()),
         ("name", session.folder.clone()),
         ("tag", session.tag.clone()),
-        ("status", session.status.clone()),
+        ("status", session.status.to_string()),
         ("url", session_uri(session)),
         ("autoarchive", autoarchive_name(code).to_owned()),
         ("prevent_anon", "false".to_owned()),
