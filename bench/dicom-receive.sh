@@ -13,8 +13,7 @@ for tool in storescu storescp echoscu; do
     command -v "$tool" >/dev/null || { echo "error: $tool not found: install dcmtk" >&2; exit 1; }
 done
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p xnatkit-dicom \
-    --features test-support --example dicom_receive
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p xnatkit-receiver --example dicom_receive
 runner="${CARGO_TARGET_DIR:-$root/target}/release/examples/dicom_receive"
 "$runner" generate "$work/in" "$count" >/dev/null
 size_mb=$(du -sm "$work/in" | cut -f1)

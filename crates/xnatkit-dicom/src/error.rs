@@ -1,8 +1,6 @@
 //! The one error type of this crate. Every variant that concerns a file names it,
 //! so the message can be shown to a user as it is.
 
-use std::path::PathBuf;
-
 /// Errors from reading, dumping and receiving DICOM.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,19 +34,6 @@ pub enum Error {
         "unknown DICOM field {field:?}: use a keyword such as PatientName or a tag such as 00100010"
     )]
     UnknownField { field: String },
-    /// The C-STORE receiver could not use its spool directory.
-    #[error("DICOM receiver spool directory {}: {source}", path.display())]
-    Spool {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The C-STORE receiver could not accept connections.
-    #[error("DICOM receiver: cannot accept connections: {source}")]
-    Accept {
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl Error {
@@ -61,7 +46,7 @@ impl Error {
             | Error::Malformed { name, .. }
             | Error::UnsupportedTransferSyntax { name, .. }
             | Error::MissingAttribute { name, .. } => Some(name),
-            Error::UnknownField { .. } | Error::Spool { .. } | Error::Accept { .. } => None,
+            Error::UnknownField { .. } => None,
         }
     }
 

@@ -8,9 +8,8 @@
 //! - [`sort_instances`] / [`scan_instances_into`]: sessions per study, scans per
 //!   series with XNAT's scan IDs, session and scan types, stored file names;
 //! - [`dicom_dump`]: the rows of XNAT's `dicomdump` service;
-//! - [`scp`]: a C-STORE / C-ECHO receiver that spools instances to disk unchanged
-//!   and hands them to the server, plus a [`scp::StudyAssembler`] that batches them
-//!   into studies after a quiet period.
+//!
+//! The C-STORE receiver that feeds these functions is `xnatkit-receiver`.
 //!
 //! With the `test-support` feature, [`testdata`] writes synthetic instances for tests.
 
@@ -20,7 +19,6 @@ mod header;
 mod kind;
 mod naming;
 mod route;
-pub mod scp;
 mod sort;
 mod source;
 #[cfg(any(test, feature = "test-support"))]

@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-pub use xnatkit_dicom::scp::AllowedPeer;
-use xnatkit_dicom::scp::{InstanceSink, ReceivedInstance, ScpConfig, StudyAssembler, run_scp};
 use xnatkit_dicom::{InstanceRef, RoutingHints};
+pub use xnatkit_receiver::AllowedPeer;
+use xnatkit_receiver::{InstanceSink, ReceivedInstance, ScpConfig, StudyAssembler, run_scp};
 
 use super::options::{ImportHandler, ImportOptions};
 use super::pipeline::{ProjectScope, import_instances_in};
@@ -70,7 +70,7 @@ pub async fn run_receiver(
     listener: TcpListener,
     config: DicomReceiverConfig,
     shutdown: CancellationToken,
-) -> Result<(), xnatkit_dicom::Error> {
+) -> Result<(), xnatkit_receiver::Error> {
     let mut scp = ScpConfig::new(config.ae_title.clone(), spool_root(&state));
     // Senders address projects by calling them as AE titles; a receiver
     // pinned to one project answers only to its own title.

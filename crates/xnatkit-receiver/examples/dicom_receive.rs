@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use xnatkit_dicom::scp::{InstanceSink, ReceivedInstance, ScpConfig, run_scp};
 use xnatkit_dicom::testdata::{SyntheticInstance, new_uid, write_series};
+use xnatkit_receiver::{InstanceSink, ReceivedInstance, ScpConfig, run_scp};
 
 struct CountingSink(AtomicUsize);
 

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use xnatkit_dicom::scp::{InstanceSink, ReceivedInstance, ScpConfig, run_scp};
 use xnatkit_dicom::testdata::{SyntheticEncoding, SyntheticInstance, new_uid, write_series};
+use xnatkit_receiver::{InstanceSink, ReceivedInstance, ScpConfig, run_scp};
 
 const AE: &str = "XNATKIT";
 
@@ -38,7 +38,7 @@ struct Receiver {
     spool: tempfile::TempDir,
     sink: Arc<KeepingSink>,
     stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), xnatkit_dicom::Error>>,
+    task: tokio::task::JoinHandle<Result<(), xnatkit_receiver::Error>>,
 }
 
 impl Receiver {

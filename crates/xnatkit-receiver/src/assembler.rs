@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{InstanceSink, ReceivedInstance};
+use crate::{InstanceSink, ReceivedInstance};
 
 /// Default quiet period before a study is released.
 pub const DEFAULT_STUDY_IDLE: Duration = Duration::from_secs(60);

@@ -8,7 +8,7 @@ use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use crate::source::IMPLICIT_VR_LE;
+use dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN as IMPLICIT_VR_LE;
 
 pub(crate) const C_STORE_RQ: u16 = 0x0001;
 pub(crate) const C_ECHO_RQ: u16 = 0x0030;

@@ -1,4 +1,10 @@
-//! The DICOM C-STORE receiver (SCP), on dicom-ul's async upper layer.
+//! # xnatkit-receiver
+//!
+//! The DICOM C-STORE receiver (SCP), on dicom-ul's async upper layer. It owns
+//! the network side of DICOM ingestion (associations, negotiation, DIMSE,
+//! the peer allow-list, spooling); what a received instance *is* comes from
+//! `xnatkit-dicom`, and where it ends up in the archive is the server's.
+//!
 //!
 //! [`run_scp`] accepts associations until shutdown, answers C-ECHO, and for every
 //! C-STORE of a storage SOP class streams the data set into `spool_dir` (our file
@@ -15,6 +21,7 @@
 mod assembler;
 mod association;
 mod dimse;
+mod error;
 mod negotiation;
 mod peers;
 
@@ -32,8 +39,8 @@ use tracing::{info, warn};
 pub use assembler::{DEFAULT_STUDY_IDLE, StudyAssembler};
 pub use peers::{AllowedPeer, BadPeer};
 
-use crate::error::Error;
-use crate::header::DicomHeader;
+pub use error::Error;
+use xnatkit_dicom::DicomHeader;
 
 /// Settings of the receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]

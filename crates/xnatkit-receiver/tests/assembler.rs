@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use xnatkit_dicom::DicomHeader;
-use xnatkit_dicom::scp::{InstanceSink, ReceivedInstance, StudyAssembler};
+use xnatkit_receiver::{InstanceSink, ReceivedInstance, StudyAssembler};
 
 fn instance(study: &str, called_ae: &str, n: u32) -> ReceivedInstance {
     ReceivedInstance {

@@ -19,10 +19,10 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use super::dimse::{self, Command, status};
-use super::negotiation::{acceptable_syntaxes, peek_request, reject_busy};
-use super::peers::{self, AllowedPeer};
-use super::{InstanceSink, ReceivedInstance, ScpConfig};
+use crate::dimse::{self, Command, status};
+use crate::negotiation::{acceptable_syntaxes, peek_request, reject_busy};
+use crate::peers::{self, AllowedPeer};
+use crate::{InstanceSink, ReceivedInstance, ScpConfig};
 
 /// Our implementation class UID (a fixed UUID-derived UID) and version name, written
 /// into the file meta group of every stored instance.
@@ -443,7 +443,10 @@ impl<'c, S: InstanceSink> Receiver<'c, S> {
         }
 
         let temp_path = file.path.clone();
-        let header = match tokio::task::spawn_blocking(move || crate::read_header(&temp_path)).await
+        let header = match tokio::task::spawn_blocking(move || {
+            xnatkit_dicom::read_header(&temp_path)
+        })
+        .await
         {
             Ok(Ok(header)) => header,
             Ok(Err(err)) => {
