@@ -114,7 +114,8 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O failure on `path` (a full disk becomes [`ClientError::DiskFull`]).
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
         if is_disk_full(&source) {
             Self::DiskFull { path }

@@ -1,6 +1,7 @@
 //! # xnatkit-client
 //!
-//! An async XNAT client and the bulk-export engine behind `xnatkit`.
+//! The async XNAT REST client behind `xnatkit`. Bulk export from a subject
+//! list is built on it in `xnatkit-export`.
 //!
 //! It owns:
 //! - the **connection** ([`XnatClient`]): login with a password or alias
@@ -14,10 +15,9 @@
 //!   files ([`archive`]) and to the services: import, prearchive, DICOM
 //!   dump, custom fields, tokens ([`services`]);
 //! - the **resumable, verified downloader** ([`download`], [`transfer`]):
-//!   `.part` files, MD5 while streaming, HTTP Range resume, a manifest so
-//!   reruns skip verified files;
-//! - **bulk export** from a subject list ([`subject_list`], [`select`],
-//!   [`layout`], [`export`]) and XNAT-tree downloads ([`tree`]).
+//!   `.part` files, MD5 while streaming, HTTP Range resume, whole resources
+//!   as one streamed zip, a bounded parallel pool, a manifest so reruns skip
+//!   verified files.
 //!
 //! Listing and object shapes come from `xnatkit-model`, shared with the server.
 
@@ -26,18 +26,13 @@ pub mod auth;
 mod client;
 pub mod download;
 mod error;
-pub mod export;
-pub mod layout;
 pub mod netrc;
 pub mod retry;
 #[cfg(feature = "sample-data")]
 pub mod sample;
-pub mod select;
 pub mod services;
-pub mod subject_list;
 pub mod tokens;
 pub mod transfer;
-pub mod tree;
 mod zip_fetch;
 
 pub use client::{ClientOptions, Credentials, Request, RequestBody, XnatClient, normalize_server};

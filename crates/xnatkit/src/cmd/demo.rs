@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use xnatkit_client::export::{ExportOptions, REPORT_CSV, SubjectStatus, export};
 use xnatkit_client::sample::{
     ListCell, ensure_project, seed_story_subjects, upload_sample, write_subject_list_xlsx,
 };
-use xnatkit_client::select::{SessionChoice, TypeSelector};
-use xnatkit_client::subject_list::read_subject_list;
 use xnatkit_client::{ClientOptions, Credentials, XnatClient};
+use xnatkit_export::export::{ExportOptions, REPORT_CSV, SubjectStatus, export};
+use xnatkit_export::select::{SessionChoice, TypeSelector};
+use xnatkit_export::subject_list::read_subject_list;
 
 use super::common::human_bytes;
 use super::export::Progress;

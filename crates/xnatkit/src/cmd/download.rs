@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use xnatkit_client::download::Manifest;
 use xnatkit_client::transfer::{TransferTotals, run_transfers};
-use xnatkit_client::tree::{TreeTarget, plan_tree};
+use xnatkit_export::tree::{TreeTarget, plan_tree};
 
 use super::common::{ServerArgs, cancel_on_ctrl_c, human_bytes};
 use super::export::Progress;

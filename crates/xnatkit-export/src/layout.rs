@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::{ClientError, Result};
+use xnatkit_client::{ClientError, Result};
 
 /// The values a template can use.
 #[derive(Debug, Clone, Copy)]

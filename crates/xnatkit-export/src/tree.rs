@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::archive::session_path;
-use crate::client::XnatClient;
-use crate::error::{ClientError, Result};
 use crate::layout::safe_component;
-use crate::transfer::FileJob;
+use xnatkit_client::XnatClient;
+use xnatkit_client::archive::session_path;
+use xnatkit_client::transfer::FileJob;
+use xnatkit_client::{ClientError, Result};
 
 /// What to download, parsed from `PROJECT[/SUBJECT[/SESSION]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 
 use globset::{GlobBuilder, GlobMatcher};
 
-use crate::archive::{Scan, Session};
-use crate::error::{ClientError, Result};
+use xnatkit_client::archive::{Scan, Session};
+use xnatkit_client::{ClientError, Result};
 
 /// An ordered list of scan-type patterns.
 #[derive(Debug, Clone)]

@@ -13,14 +13,16 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::archive::{RemoteFile, Scan, Session, Subject, seg, session_path};
-use crate::client::XnatClient;
-use crate::download::Manifest;
-use crate::error::{ClientError, Result};
 use crate::layout::{DEFAULT_LAYOUTS, LayoutValues, render};
 use crate::select::{SessionChoice, TypeSelector, choose_sessions};
 use crate::subject_list::ListedSubject;
-use crate::transfer::{FileJob, JobResult, TransferObserver, TransferTotals, run_transfers};
+use xnatkit_client::XnatClient;
+use xnatkit_client::archive::{RemoteFile, Scan, Session, Subject, seg, session_path};
+use xnatkit_client::download::Manifest;
+use xnatkit_client::transfer::{
+    FileJob, JobResult, TransferObserver, TransferTotals, run_transfers,
+};
+use xnatkit_client::{ClientError, Result};
 
 /// File names of the report written into the output folder.
 pub const REPORT_CSV: &str = "export-report.csv";
@@ -442,7 +444,7 @@ fn apply_results(plans: &mut [SubjectPlan], results: &[JobResult]) {
             Ok(outcome) => {
                 report.files += 1;
                 report.bytes += r.job.remote.size.unwrap_or(0);
-                if *outcome == crate::download::FileOutcome::AlreadyVerified {
+                if *outcome == xnatkit_client::download::FileOutcome::AlreadyVerified {
                     report.already_present += 1;
                 }
             }
