@@ -1,0 +1,269 @@
+//! The built-in commands. Each runs on the files of one scan in a local
+//! folder and writes its outputs into another; the caller decides where
+//! the inputs come from and where the outputs go.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::Error;
+
+/// A command that ships with xnatkit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// `dcm2niix -z y -b y`: the scan as NIfTI with its BIDS sidecar (and
+    /// `.bval`/`.bvec` for diffusion) in a `NIFTI` resource.
+    Dcm2niix,
+    /// Template-free image QA (`xnatkit-qa`) of the scan's NIfTI image(s),
+    /// as a `QA` resource: `qa.json`, `qa.csv`, `montage.png`.
+    Qa,
+}
+
+impl Builtin {
+    pub const ALL: [Self; 2] = [Self::Dcm2niix, Self::Qa];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dcm2niix => "dcm2niix",
+            Self::Qa => "qa",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The scan resource the outputs go into (also its `format`).
+    pub fn output_resource(self) -> &'static str {
+        match self {
+            Self::Dcm2niix => "NIFTI",
+            Self::Qa => "QA",
+        }
+    }
+
+    /// The scan resource read.
+    pub fn input_resource(self) -> &'static str {
+        "DICOM"
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Dcm2niix => {
+                "DICOM to NIfTI with dcm2niix (-z y -b y): .nii.gz, BIDS .json, .bval/.bvec for diffusion"
+            }
+            Self::Qa => {
+                "image QA: head mask, SNR, EFC, FBER, tSNR and drift for 4-D series, a montage"
+            }
+        }
+    }
+}
+
+/// What a run of a built-in made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// Files in the output folder, by name.
+    pub files: Vec<PathBuf>,
+    /// The version of the tool that made them (for the provenance record).
+    pub tool_version: String,
+}
+
+/// Runs `builtin` on the DICOM files under `dicom_dir`, writing into
+/// `out_dir` (which must exist and be empty). Blocking: call it from a
+/// blocking thread.
+pub fn run(builtin: Builtin, dicom_dir: &Path, out_dir: &Path) -> Result<Outputs, Error> {
+    match builtin {
+        Builtin::Dcm2niix => dcm2niix(dicom_dir, out_dir),
+        Builtin::Qa => qa(dicom_dir, out_dir),
+    }
+}
+
+/// The first line dcm2niix prints about itself (`dcm2niix -v`).
+pub fn dcm2niix_version() -> Result<String, Error> {
+    let out = Command::new("dcm2niix")
+        .arg("-v")
+        .output()
+        .map_err(|e| Error::ToolMissing {
+            tool: "dcm2niix",
+            package: "dcm2niix",
+            reason: e.to_string(),
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `-v` prints the banner and then the bare version (`v1.0.20220720`).
+    Ok(text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("unknown")
+        .trim()
+        .to_owned())
+}
+
+fn dcm2niix(dicom_dir: &Path, out_dir: &Path) -> Result<Outputs, Error> {
+    let tool_version = dcm2niix_version()?;
+    let out = Command::new("dcm2niix")
+        // -z y: gzip; -b y: BIDS sidecar; -f: series number and protocol,
+        // unique within a scan; -w 1: overwrite rather than rename on a
+        // rerun into the same folder.
+        .args(["-z", "y", "-b", "y", "-w", "1", "-f", "%s_%p", "-o"])
+        .arg(out_dir)
+        .arg(dicom_dir)
+        .output()
+        .map_err(|e| Error::ToolMissing {
+            tool: "dcm2niix",
+            package: "dcm2niix",
+            reason: e.to_string(),
+        })?;
+    let files = listed(out_dir)?;
+    let made_image = files.iter().any(|f| is_nifti(f));
+    if !out.status.success() || !made_image {
+        return Err(Error::ToolFailed {
+            tool: "dcm2niix",
+            message: last_words(&out.stdout, &out.stderr, made_image),
+        });
+    }
+    Ok(Outputs {
+        files,
+        tool_version: format!("dcm2niix {tool_version}"),
+    })
+}
+
+/// QA needs an image: dcm2niix makes it in a scratch folder beside the
+/// outputs, and each NIfTI it makes is assessed.
+fn qa(dicom_dir: &Path, out_dir: &Path) -> Result<Outputs, Error> {
+    let scratch = out_dir.with_extension("nifti-scratch");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+    }
+    std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+    let converted = dcm2niix(dicom_dir, &scratch);
+    let result = converted.and_then(|nifti| {
+        let images: Vec<&PathBuf> = nifti.files.iter().filter(|f| is_nifti(f)).collect();
+        for image in &images {
+            let prefix = if images.len() == 1 {
+                String::new()
+            } else {
+                format!("{}_", nifti_stem(image))
+            };
+            assess_one(image, out_dir, &prefix)?;
+        }
+        Ok(Outputs {
+            files: listed(out_dir)?,
+            tool_version: format!(
+                "xnatkit-qa {} ({})",
+                env!("CARGO_PKG_VERSION"),
+                nifti.tool_version
+            ),
+        })
+    });
+    // The scratch images are not outputs; a failure to remove them only
+    // leaves a folder in the work area.
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn assess_one(image: &Path, out_dir: &Path, prefix: &str) -> Result<(), Error> {
+    let qa_err = |source| Error::Qa {
+        image: image.to_owned(),
+        source: Box::new(source),
+    };
+    let volume = xnatkit_qa::Volume::read(image).map_err(qa_err)?;
+    let (report, mask, mean) = xnatkit_qa::assess(&volume).map_err(qa_err)?;
+    let png = xnatkit_qa::montage_png(&mean, &mask).map_err(|e| Error::ToolFailed {
+        tool: "png encoder",
+        message: e.to_string(),
+    })?;
+    if prefix.is_empty() {
+        return xnatkit_qa::write_outputs(out_dir, &report, &png).map_err(qa_err);
+    }
+    // Several images of one scan (echoes, phases): one report each.
+    let staging = out_dir.join(format!(".{prefix}qa"));
+    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    xnatkit_qa::write_outputs(&staging, &report, &png).map_err(qa_err)?;
+    for name in ["qa.json", "qa.csv", "montage.png"] {
+        let to = out_dir.join(format!("{prefix}{name}"));
+        std::fs::rename(staging.join(name), &to).map_err(|e| Error::io(&to, e))?;
+    }
+    std::fs::remove_dir(&staging).map_err(|e| Error::io(&staging, e))
+}
+
+fn is_nifti(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    name.ends_with(".nii.gz") || name.ends_with(".nii")
+}
+
+fn nifti_stem(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.trim_end_matches(".gz")
+        .trim_end_matches(".nii")
+        .to_owned()
+}
+
+/// The regular files directly in `dir`, sorted.
+fn listed(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        if entry
+            .file_type()
+            .map_err(|e| Error::io(entry.path(), e))?
+            .is_file()
+        {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// What to tell the user when dcm2niix failed: its error lines, else its
+/// last line of output.
+fn last_words(stdout: &[u8], stderr: &[u8], made_image: bool) -> String {
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    );
+    let errors: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains("Error") || l.contains("error"))
+        .collect();
+    if !errors.is_empty() {
+        return errors.join("; ");
+    }
+    let last = text
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("");
+    if made_image {
+        last.to_owned()
+    } else {
+        format!("no image was made (not an image series?): {last}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for b in Builtin::ALL {
+            assert_eq!(Builtin::from_name(b.name()), Some(b));
+        }
+        assert_eq!(Builtin::from_name("matlab"), None);
+    }
+
+    #[test]
+    fn dcm2niix_error_lines_are_kept() {
+        let said = last_words(
+            b"Chris Rorden's dcm2niiX version v1\n",
+            b"Error: Unable to find any DICOM images in /x\n",
+            false,
+        );
+        assert_eq!(said, "Error: Unable to find any DICOM images in /x");
+    }
+}

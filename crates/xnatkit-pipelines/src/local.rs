@@ -1,0 +1,355 @@
+//! The local runner: a built-in command over a project's scans, on this
+//! machine, against any XNAT (it needs nothing but the REST API).
+//!
+//! For each matching scan with a `DICOM` resource: download (verified,
+//! resumable), run the command in a blocking thread, replace the output
+//! resource, upload every output and then the provenance record. A scan
+//! whose output resource already holds the provenance record is skipped
+//! unless `overwrite`; one whose record is missing (an interrupted upload)
+//! is redone. A failed scan is reported and the others go on; a fatal
+//! error (login lost, disk full, tool missing, cancelled) stops the run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use xnatkit_client::archive::{seg, session_path};
+use xnatkit_client::download::{FileOutcome, download_file};
+use xnatkit_client::{ClientError, Method, Request, XnatClient};
+use xnatkit_fileio::SafeRelPath;
+use xnatkit_model::sanitize_label;
+
+use crate::Error;
+use crate::builtin::{self, Builtin};
+
+/// The record uploaded last into an output resource: which command and
+/// tool made it, from which inputs, when. Its presence means "complete".
+pub const PROVENANCE_FILE: &str = "xnatkit-pipeline.json";
+
+/// What to run, where.
+#[derive(Debug, Clone)]
+pub struct LocalRun {
+    pub project: String,
+    pub builtin: Builtin,
+    /// Glob patterns on the scan type (case-insensitive); empty = every scan.
+    pub scan_types: Vec<String>,
+    pub overwrite: bool,
+    /// Scans processed at once.
+    pub jobs: usize,
+    /// Downloads and outputs live here while a scan is processed.
+    pub work_dir: PathBuf,
+    pub cancel: CancellationToken,
+}
+
+/// One scan the run looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanTarget {
+    pub subject: String,
+    pub session: String,
+    pub scan: String,
+    pub scan_type: String,
+    #[serde(skip)]
+    path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Computed and uploaded: this many files (with the provenance record).
+    Done {
+        files: usize,
+    },
+    /// The output resource was already complete.
+    AlreadyDone,
+    /// The scan has no input resource.
+    NoInput,
+    Failed {
+        error: String,
+    },
+    /// Not started: the run was cancelled or stopped by a fatal error.
+    NotRun,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanReport {
+    #[serde(flatten)]
+    pub target: ScanTarget,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Hears about progress (for progress bars); every method has a no-op default.
+pub trait Observer: Send + Sync {
+    fn planned(&self, _scans: usize) {}
+    fn finished(&self, _report: &ScanReport) {}
+}
+
+impl Observer for () {}
+
+/// Every scan of the project whose type matches `run.scan_types`.
+pub async fn find_scans(client: &XnatClient, run: &LocalRun) -> Result<Vec<ScanTarget>, Error> {
+    let matcher = scan_type_matcher(&run.scan_types)?;
+    let mut found = Vec::new();
+    for subject in client.subjects(&run.project).await? {
+        for session in client.sessions(&run.project, &subject.label).await? {
+            let base = session_path(&run.project, &subject.label, &session.label);
+            for scan in client
+                .scans(&run.project, &subject.label, &session.label)
+                .await?
+            {
+                if matcher
+                    .as_ref()
+                    .is_some_and(|m| !m.is_match(scan.scan_type.to_lowercase()))
+                {
+                    continue;
+                }
+                found.push(ScanTarget {
+                    subject: subject.label.clone(),
+                    session: session.label.clone(),
+                    path: format!("{base}/scans/{}", seg(&scan.id)),
+                    scan: scan.id,
+                    scan_type: scan.scan_type,
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn scan_type_matcher(patterns: &[String]) -> Result<Option<GlobSet>, Error> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = Glob::new(&pattern.to_lowercase()).map_err(|e| Error::BadPattern {
+            pattern: pattern.clone(),
+            reason: e.to_string(),
+        })?;
+        set.add(glob);
+    }
+    set.build().map(Some).map_err(|e| Error::BadPattern {
+        pattern: patterns.join(", "),
+        reason: e.to_string(),
+    })
+}
+
+/// Runs `run` over every matching scan; the reports come in the order the
+/// scans finished. `Err` only for what stops the whole run.
+pub async fn run_local(
+    client: &XnatClient,
+    run: &LocalRun,
+    observer: &dyn Observer,
+) -> Result<Vec<ScanReport>, Error> {
+    if matches!(run.builtin, Builtin::Dcm2niix | Builtin::Qa) {
+        // Fail before the first download when the tool is missing.
+        builtin::dcm2niix_version()?;
+    }
+    let targets = find_scans(client, run).await?;
+    observer.planned(targets.len());
+    let stop = run.cancel.child_token();
+    let fatal: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
+    let mut reports = Vec::with_capacity(targets.len());
+    let mut results = futures::stream::iter(targets)
+        .map(|target| {
+            let stop = stop.clone();
+            let fatal = Arc::clone(&fatal);
+            async move {
+                if stop.is_cancelled() {
+                    return ScanReport {
+                        target,
+                        outcome: Outcome::NotRun,
+                    };
+                }
+                let outcome = match process_scan(client, run, &target, &stop).await {
+                    Ok(outcome) => outcome,
+                    Err(error) => {
+                        let message = error.to_string();
+                        if error.is_fatal() {
+                            stop.cancel();
+                            let mut slot = fatal.lock().unwrap_or_else(|p| p.into_inner());
+                            slot.get_or_insert(error);
+                        }
+                        Outcome::Failed { error: message }
+                    }
+                };
+                ScanReport { target, outcome }
+            }
+        })
+        .buffer_unordered(run.jobs.max(1));
+    while let Some(report) = results.next().await {
+        observer.finished(&report);
+        reports.push(report);
+    }
+    let first_fatal = fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match first_fatal {
+        Some(error) => Err(error),
+        None if run.cancel.is_cancelled() => Err(ClientError::Cancelled.into()),
+        None => Ok(reports),
+    }
+}
+
+async fn process_scan(
+    client: &XnatClient,
+    run: &LocalRun,
+    target: &ScanTarget,
+    stop: &CancellationToken,
+) -> Result<Outcome, Error> {
+    let input = run.builtin.input_resource();
+    let output = run.builtin.output_resource();
+    let resources = client.resources(&target.path).await?;
+    if !resources.iter().any(|r| r.label == input) {
+        return Ok(Outcome::NoInput);
+    }
+    let output_path = format!("{}/resources/{}", target.path, seg(output));
+    let has_output = resources.iter().any(|r| r.label == output);
+    if has_output && !run.overwrite {
+        let files = client.files(&output_path).await?;
+        if files.iter().any(|f| f.path == PROVENANCE_FILE) {
+            return Ok(Outcome::AlreadyDone);
+        }
+    }
+
+    let work = scan_work_dir(&run.work_dir, &run.project, target);
+    let (dicom_dir, out_dir) = (work.join("input"), work.join("output"));
+    let inputs = client
+        .files(&format!("{}/resources/{}", target.path, seg(input)))
+        .await?;
+    for file in &inputs {
+        if stop.is_cancelled() {
+            return Err(ClientError::Cancelled.into());
+        }
+        // The server's listing is not trusted with our disk.
+        let dest = SafeRelPath::parse(&file.path)
+            .map_err(|e| Error::UnsafeName(file.path.clone(), e))?
+            .under(&dicom_dir);
+        let _: FileOutcome = download_file(client, file, &dest, None, &|_: u64| {}).await?;
+    }
+    if out_dir.exists() {
+        tokio::fs::remove_dir_all(&out_dir)
+            .await
+            .map_err(|e| Error::io(&out_dir, e))?;
+    }
+    tokio::fs::create_dir_all(&out_dir)
+        .await
+        .map_err(|e| Error::io(&out_dir, e))?;
+    let which = run.builtin;
+    let (dicom, out) = (dicom_dir.clone(), out_dir.clone());
+    let made = tokio::task::spawn_blocking(move || builtin::run(which, &dicom, &out))
+        .await
+        .map_err(|e| Error::ToolFailed {
+            tool: "worker thread",
+            message: e.to_string(),
+        })??;
+    if stop.is_cancelled() {
+        return Err(ClientError::Cancelled.into());
+    }
+
+    // Replace, never merge: stale files of an earlier run must not survive
+    // beside new ones.
+    if has_output {
+        let remove = Request::new(
+            Method::DELETE,
+            output_path.clone(),
+            format!("resource {output}"),
+        )
+        .query("removeFiles", "true");
+        client.send(&remove).await?;
+    }
+    client
+        .put_object(
+            &output_path,
+            &[("format", output), ("content", which.name())],
+            &format!("resource {output}"),
+        )
+        .await?;
+    for file in &made.files {
+        let name = file_name(file);
+        client.upload_file(&output_path, &name, file).await?;
+    }
+    let record = provenance(run, target, &inputs, &made);
+    let record_path = work.join(PROVENANCE_FILE);
+    tokio::fs::write(&record_path, record)
+        .await
+        .map_err(|e| Error::io(&record_path, e))?;
+    client
+        .upload_file(&output_path, PROVENANCE_FILE, &record_path)
+        .await?;
+    // The scan is done; its downloads and outputs are no longer needed.
+    let _ = tokio::fs::remove_dir_all(&work).await;
+    Ok(Outcome::Done {
+        files: made.files.len() + 1,
+    })
+}
+
+fn provenance(
+    run: &LocalRun,
+    target: &ScanTarget,
+    inputs: &[xnatkit_client::archive::RemoteFile],
+    made: &builtin::Outputs,
+) -> Vec<u8> {
+    let record = serde_json::json!({
+        "command": run.builtin.name(),
+        "tool": made.tool_version,
+        "runner": format!("xnatkit {} (local)", env!("CARGO_PKG_VERSION")),
+        "finished_ms": xnatkit_model::now_ms(),
+        "project": run.project,
+        "subject": target.subject,
+        "session": target.session,
+        "scan": target.scan,
+        "inputs": inputs.iter().map(|f| serde_json::json!({
+            "name": f.path,
+            "md5": f.digest,
+        })).collect::<Vec<_>>(),
+        "outputs": made.files.iter().map(|f| file_name(f)).collect::<Vec<_>>(),
+    });
+    // A json! value of strings and numbers always serialises.
+    serde_json::to_vec_pretty(&record).unwrap_or_default()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `WORK/project/subject/session/scan`, each part made safe as one folder name.
+fn scan_work_dir(root: &Path, project: &str, target: &ScanTarget) -> PathBuf {
+    [project, &target.subject, &target.session, &target.scan]
+        .iter()
+        .fold(root.to_owned(), |dir, part| {
+            dir.join(sanitize_label(part).unwrap_or_else(|| "_".to_owned()))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_folders_are_one_safe_name_per_level() {
+        let target = ScanTarget {
+            subject: "../x".to_owned(),
+            session: "S 1".to_owned(),
+            scan: "2".to_owned(),
+            scan_type: String::new(),
+            path: String::new(),
+        };
+        assert_eq!(
+            scan_work_dir(Path::new("/w"), "P", &target),
+            PathBuf::from("/w/P/___x/S_1/2")
+        );
+    }
+
+    #[test]
+    fn scan_types_match_case_insensitively() {
+        let m = scan_type_matcher(&["t1*".to_owned()]).unwrap().unwrap();
+        assert!(m.is_match("T1_MPRAGE".to_lowercase()));
+        assert!(!m.is_match("dwi"));
+        assert!(scan_type_matcher(&["[".to_owned()]).is_err());
+        assert!(scan_type_matcher(&[]).unwrap().is_none());
+    }
+}

@@ -1,0 +1,269 @@
+//! The local runner against a real xnatkit server on loopback, with the
+//! real dcm2niix: conversion and QA over a project, skipping what is done,
+//! redoing what an interruption left incomplete, and a scan that is not an
+//! image series failing alone with dcm2niix's own message.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failure is the test's failure
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use xnatkit_client::sample::{SampleScan, SampleSession, SampleSubject, upload_sample};
+use xnatkit_client::{ClientOptions, Credentials, Method, Request, XnatClient};
+use xnatkit_pipelines::builtin::Builtin;
+use xnatkit_pipelines::local::{LocalRun, Outcome, PROVENANCE_FILE, ScanReport, run_local};
+
+const ADMIN_PASSWORD: &str = "pipelines-test-pass";
+
+fn dcm2niix_missing() -> bool {
+    if std::process::Command::new("dcm2niix")
+        .arg("-v")
+        .output()
+        .is_ok()
+    {
+        return false;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "dcm2niix is missing; scripts/setup-system.sh installs it"
+    );
+    true
+}
+
+async fn start_server(dir: &std::path::Path) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let mut config = xnatkit_server::ServerConfig::new(dir);
+    config.admin_password = Some(ADMIN_PASSWORD.to_owned());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(xnatkit_server::run(listener, config, async {
+        let _ = rx.await;
+    }));
+    (url, tx)
+}
+
+async fn admin(url: &str) -> XnatClient {
+    for _ in 0..100 {
+        let connected = XnatClient::connect(
+            url,
+            Credentials::Password {
+                user: "admin".to_owned(),
+                password: ADMIN_PASSWORD.to_owned(),
+            },
+            ClientOptions::default(),
+        )
+        .await;
+        if let Ok(client) = connected {
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server at {url} did not come up");
+}
+
+fn subjects() -> Vec<SampleSubject> {
+    ["S1", "S2"]
+        .iter()
+        .map(|label| SampleSubject {
+            label: (*label).to_owned(),
+            sessions: vec![SampleSession {
+                label: format!("{label}_CT"),
+                date: "2024-03-01".to_owned(),
+                scans: vec![
+                    SampleScan {
+                        id: "1".to_owned(),
+                        scan_type: "Topogram".to_owned(),
+                        slices: 1,
+                        side: 32,
+                    },
+                    SampleScan {
+                        id: "2".to_owned(),
+                        scan_type: "Thorax 3.0".to_owned(),
+                        slices: 12,
+                        side: 64,
+                    },
+                ],
+            }],
+        })
+        .collect()
+}
+
+fn run(builtin: Builtin, work: &std::path::Path) -> LocalRun {
+    LocalRun {
+        project: "PIPE".to_owned(),
+        builtin,
+        scan_types: vec!["thorax*".to_owned()],
+        overwrite: false,
+        jobs: 2,
+        work_dir: work.to_owned(),
+        cancel: CancellationToken::new(),
+    }
+}
+
+fn outcomes(reports: &[ScanReport]) -> Vec<(String, Outcome)> {
+    let mut v: Vec<(String, Outcome)> = reports
+        .iter()
+        .map(|r| (r.target.subject.clone(), r.outcome.clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+async fn file_names(client: &XnatClient, path: &str) -> Vec<String> {
+    let mut names: Vec<String> = client
+        .files(path)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dcm2niix_and_qa_over_a_project() {
+    if dcm2niix_missing() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (url, _stop) = start_server(data.path()).await;
+    let client = admin(&url).await;
+    client
+        .put_object("/data/projects/PIPE", &[], "project")
+        .await
+        .unwrap();
+    let gen_dir = tempfile::tempdir().unwrap();
+    upload_sample(&client, "PIPE", &subjects(), gen_dir.path(), 4)
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let s1_nifti = "/data/projects/PIPE/subjects/S1/experiments/S1_CT/scans/2/resources/NIFTI";
+
+    // First run: both thorax scans converted, the topograms left alone.
+    let reports = run_local(&client, &run(Builtin::Dcm2niix, work.path()), &())
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    for (_, outcome) in outcomes(&reports) {
+        assert!(matches!(outcome, Outcome::Done { .. }), "{outcome:?}");
+    }
+    let names = file_names(&client, s1_nifti).await;
+    assert!(names.iter().any(|n| n.ends_with(".nii.gz")), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.ends_with(".json") && n != PROVENANCE_FILE),
+        "{names:?}"
+    );
+    assert!(names.contains(&PROVENANCE_FILE.to_owned()), "{names:?}");
+    let topogram = client
+        .resources("/data/projects/PIPE/subjects/S1/experiments/S1_CT/scans/1")
+        .await
+        .unwrap();
+    assert!(topogram.iter().all(|r| r.label != "NIFTI"));
+
+    // A rerun finds both complete.
+    let again = run_local(&client, &run(Builtin::Dcm2niix, work.path()), &())
+        .await
+        .unwrap();
+    assert!(
+        outcomes(&again)
+            .iter()
+            .all(|(_, o)| *o == Outcome::AlreadyDone),
+        "{again:?}"
+    );
+
+    // An interrupted upload (no provenance record yet) is redone.
+    let record = Request::new(
+        Method::DELETE,
+        format!("{s1_nifti}/files/{PROVENANCE_FILE}"),
+        "provenance record",
+    );
+    client.send(&record).await.unwrap();
+    let resumed = run_local(&client, &run(Builtin::Dcm2niix, work.path()), &())
+        .await
+        .unwrap();
+    let resumed = outcomes(&resumed);
+    assert!(matches!(resumed[0].1, Outcome::Done { .. }), "{resumed:?}");
+    assert_eq!(resumed[1].1, Outcome::AlreadyDone);
+    assert_eq!(
+        file_names(&client, s1_nifti).await,
+        names,
+        "replaced, not merged"
+    );
+
+    // QA: the numbers and the montage as a QA resource.
+    let qa = run_local(&client, &run(Builtin::Qa, work.path()), &())
+        .await
+        .unwrap();
+    assert!(
+        outcomes(&qa)
+            .iter()
+            .all(|(_, o)| matches!(o, Outcome::Done { .. })),
+        "{qa:?}"
+    );
+    let qa_files = file_names(
+        &client,
+        "/data/projects/PIPE/subjects/S2/experiments/S2_CT/scans/2/resources/QA",
+    )
+    .await;
+    assert_eq!(
+        qa_files,
+        ["montage.png", "qa.csv", "qa.json", PROVENANCE_FILE]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_that_is_not_an_image_fails_alone() {
+    if dcm2niix_missing() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (url, _stop) = start_server(data.path()).await;
+    let client = admin(&url).await;
+    client
+        .put_object("/data/projects/PIPE", &[], "project")
+        .await
+        .unwrap();
+    let gen_dir = tempfile::tempdir().unwrap();
+    upload_sample(&client, "PIPE", &subjects(), gen_dir.path(), 4)
+        .await
+        .unwrap();
+    // S2's thorax scan holds a report, not images.
+    let s2_dicom = "/data/projects/PIPE/subjects/S2/experiments/S2_CT/scans/2/resources/DICOM";
+    for file in client.files(s2_dicom).await.unwrap() {
+        let delete = Request::new(
+            Method::DELETE,
+            format!("{s2_dicom}/files/{}", file.path),
+            "file",
+        );
+        client.send(&delete).await.unwrap();
+    }
+    let junk = gen_dir.path().join("report.dcm");
+    std::fs::write(&junk, b"not a DICOM file").unwrap();
+    client
+        .upload_file(s2_dicom, "report.dcm", &junk)
+        .await
+        .unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let reports = run_local(&client, &run(Builtin::Dcm2niix, work.path()), &())
+        .await
+        .unwrap();
+    let reports = outcomes(&reports);
+    assert!(matches!(reports[0].1, Outcome::Done { .. }), "{reports:?}");
+    let Outcome::Failed { error } = &reports[1].1 else {
+        panic!("{reports:?}");
+    };
+    assert!(error.starts_with("dcm2niix failed: "), "{error}");
+    assert!(error.contains("DICOM"), "dcm2niix's own words: {error}");
+    let resources = client
+        .resources("/data/projects/PIPE/subjects/S2/experiments/S2_CT/scans/2")
+        .await
+        .unwrap();
+    assert!(
+        resources.iter().all(|r| r.label != "NIFTI"),
+        "nothing half-attached"
+    );
+}
