@@ -12,7 +12,9 @@
 //!   and hands them to the server, plus a [`scp::StudyAssembler`] that batches them
 //!   into studies after a quiet period.
 //!
-//! With the `test-support` feature, [`testdata`] writes synthetic instances for tests.
+//! With the `test-support` feature, [`testdata`] writes synthetic instances:
+//! for tests (through `xnatkit-test-support`) and for `xnatkit demo`'s sample
+//! CT, which is why the feature is enabled in the release binary.
 
 mod dump;
 mod error;

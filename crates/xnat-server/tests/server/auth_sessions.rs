@@ -7,7 +7,7 @@ use reqwest::{Method, Response, StatusCode, header};
 
 use crate::harness::{Auth, TestServer};
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     invalidating_a_token_ends_its_sessions,
     cross_site_cookie_writes_are_refused,
     answers_carry_security_headers_and_cookie_flags,

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::harness::{Auth, Backend, TestServer, md5_hex, zip_of};
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     parallel_first_uploads_into_one_new_resource_all_succeed,
     failed_extract_leaves_replaced_files_as_they_were
 );

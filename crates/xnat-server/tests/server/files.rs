@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{Backend, TestServer, md5_hex, zip_of};
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     uploads_listings_and_downloads,
     unsafe_names_leave_nothing_behind
 );

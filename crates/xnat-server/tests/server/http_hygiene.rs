@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::harness::{TestServer, zip_of};
 use crate::traversal::{raw_http, session_cookie};
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     folder_delete_matches_exactly,
     file_and_folder_name_clashes_are_409,
     over_long_names_are_400,
