@@ -1,13 +1,14 @@
 //! The one rule for a test whose prerequisite (a peer tool, PostgreSQL, a
 //! real data set) is missing: on a developer's machine it skips with a loud
-//! `SKIPPED:` line; under CI (`CI` set to anything, as CI sets `CI=true`) it
-//! fails, so a broken CI machine can never pass by skipping.
+//! `SKIPPED:` line; under CI (`CI` set, as CI sets `CI=true`) it fails, so a
+//! broken CI machine can never pass by skipping.
 
 use std::path::PathBuf;
 
-/// True when running under CI.
+/// True when running under CI: `CI` is set and not `false`, `0` or empty —
+/// the same reading insta uses to refuse writing snapshots.
 pub fn under_ci() -> bool {
-    std::env::var_os("CI").is_some()
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "false" | "0" | ""))
 }
 
 /// Skips (prints `SKIPPED: reason`) or, under CI, panics with `reason`.
@@ -31,7 +32,9 @@ pub fn tool(name: &str, package: &str) -> Option<PathBuf> {
     });
     match found {
         Some(path) => Some(path),
-        None => skip(&format!("`{name}` is not on PATH (Debian package {package})")),
+        None => skip(&format!(
+            "`{name}` is not on PATH (Debian package {package})"
+        )),
     }
 }
 

@@ -136,7 +136,8 @@ impl State {
 pub struct FaultProxy {
     pub url: String,
     state: Arc<State>,
-    runtime: tokio::runtime::Runtime,
+    /// Never read: it owns the proxy's tasks, and dropping it stops them.
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl FaultProxy {
@@ -175,7 +176,7 @@ impl FaultProxy {
         Self {
             url,
             state,
-            runtime,
+            _runtime: runtime,
         }
     }
 
@@ -303,7 +304,7 @@ fn cut_after(body: Incoming, after: usize, stall: bool) -> ProxyBody {
             left: after,
             done: false,
         },
-        |mut cut| async move {
+        move |mut cut| async move {
             if cut.done {
                 return None;
             }

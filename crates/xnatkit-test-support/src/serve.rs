@@ -44,7 +44,9 @@ fn parse(line: &str) -> Option<Announced> {
         return Some(Announced::Http(scheme, addr.parse().ok()?));
     }
     let rest = line.strip_prefix("DICOM receiver listening on ")?;
-    Some(Announced::Dicom(rest.split_whitespace().next()?.parse().ok()?))
+    Some(Announced::Dicom(
+        rest.split_whitespace().next()?.parse().ok()?,
+    ))
 }
 
 impl ServeProcess {

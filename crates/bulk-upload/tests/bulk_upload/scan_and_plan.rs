@@ -1,7 +1,6 @@
 //! Pass one and planning, without a server: the seed's directory example,
 //! workbook round trips, and spreadsheets edited into nonsense.
 
-
 use std::path::Path;
 
 use bulk_upload::files_sheet::{self, FileRow};

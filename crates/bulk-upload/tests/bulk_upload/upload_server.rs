@@ -2,14 +2,13 @@
 //! a vanished file, the XNAT-PIC folder example with custom variables and
 //! several modalities, and a user without permission.
 
-
 use std::path::Path;
 
+use crate::common::server;
 use bulk_upload::files_sheet::{self, FileRow};
 use bulk_upload::run::{RunOptions, RunReport, Silent, prepare, run};
 use bulk_upload::workbook::Workbook;
 use bulk_upload::{Config, ScanOptions, scan_to_workbook, write_default};
-use crate::common::server;
 use tokio_util::sync::CancellationToken;
 use xnat_client::{Request, XnatClient};
 

@@ -3,15 +3,14 @@
 //! spreadsheet the *other* made, into its own project; the two hierarchies
 //! must be identical, and the sheets must agree row by row.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::common::server;
 use bulk_upload::files_sheet::{self, FileRow};
 use bulk_upload::run::{RunOptions, Silent, prepare, run};
 use bulk_upload::workbook::Workbook;
 use bulk_upload::{Config, ScanOptions, scan_to_workbook, write_default};
-use crate::common::server;
 use tokio_util::sync::CancellationToken;
 
 fn uploader_venv() -> Option<PathBuf> {

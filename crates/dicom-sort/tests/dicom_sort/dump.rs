@@ -2,7 +2,6 @@
 
 // Test helpers panic on setup failures like the tests themselves do.
 
-
 use dicom_sort::testdata::{SyntheticInstance, new_uid, write_synthetic_instance};
 use dicom_sort::{Error, dicom_dump};
 

@@ -3,7 +3,6 @@
 
 // Test helpers panic on setup failures like the tests themselves do.
 
-
 use std::fs;
 use std::io::Write;
 use std::path::PathBuf;

@@ -2,7 +2,6 @@
 
 // Test helpers panic on setup failures like the tests themselves do.
 
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;

@@ -1,9 +1,7 @@
 //! End-to-end conversions: the real PV5.1 banana study and synthetic PV6 and
 //! PV360 studies, checked against an independent decode of the same 2dseq.
 
-
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use xnatkit_test_support::fixtures::banana;
 

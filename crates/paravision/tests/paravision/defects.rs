@@ -3,8 +3,6 @@
 //! where it matters with the real consumer, dcm2niix (Debian `dcm2niix`;
 //! missing: skipped loudly, or a failure when `CI` is set).
 
-
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -3,8 +3,6 @@
 //! brkraw 0.5.7 through the Python in env `XNATKIT_PEERS_PYTHON`.
 //! A missing tool skips its check loudly, except under `CI`, where it fails.
 
-
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -40,9 +40,7 @@ async fn server_with_file() -> (TestServer, Vec<u8>) {
         .put(&format!("{SCAN}?xsiType=xnat:mrScanData"), &admin)
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = server
-        .put(&format!("{SCAN}/resources/DATA"), &admin)
-        .await;
+    let r = server.put(&format!("{SCAN}/resources/DATA"), &admin).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let bytes: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 251) as u8).collect();
     let r = server
@@ -61,12 +59,7 @@ async fn server_with_file() -> (TestServer, Vec<u8>) {
 }
 
 fn upstream(server: &TestServer) -> SocketAddr {
-    server
-        .url
-        .strip_prefix("http://")
-        .unwrap()
-        .parse()
-        .unwrap()
+    server.url.strip_prefix("http://").unwrap().parse().unwrap()
 }
 
 /// The admin's client through `url`, with a short read timeout so a stalled
@@ -221,11 +214,11 @@ fn a_body_with_the_wrong_digest_is_fetched_again_then_refused() {
             let err = download_file(&client, &remote, &dest, None, &|_| {})
                 .await
                 .unwrap_err();
+            assert!(matches!(err, ClientError::DigestMismatch { .. }), "{err}");
             assert!(
-                matches!(err, ClientError::DigestMismatch { .. }),
-                "{err}"
+                !dest.exists(),
+                "a file that failed its MD5 has no final name"
             );
-            assert!(!dest.exists(), "a file that failed its MD5 has no final name");
             assert!(!part_of(&dest).exists());
         },
     );
@@ -250,7 +243,10 @@ fn a_transfer_that_keeps_breaking_leaves_only_a_part_which_the_next_run_resumes(
                 .await
                 .expect_err("every attempt is cut");
         });
-        assert!(!dest.exists(), "an incomplete file never gets its final name");
+        assert!(
+            !dest.exists(),
+            "an incomplete file never gets its final name"
+        );
         let part = part_of(&dest);
         let have = std::fs::metadata(&part).expect("the part is kept").len();
         assert!(have > 0 && (have as usize) < SIZE, "{have}");

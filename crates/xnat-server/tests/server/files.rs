@@ -312,7 +312,7 @@ async fn unsafe_names_leave_nothing_behind(s: &TestServer) {
         );
     }
     // Archive entries escaping the resource are refused as a whole.
-    let zip = zip_of(&[("fine.txt", b"ok"), ("../evil.txt", b"evil")]);
+    let zip = zip_of(&[("fine.txt", &b"ok"[..]), ("../evil.txt", &b"evil"[..])]);
     let r = s
         .req(
             Method::PUT,

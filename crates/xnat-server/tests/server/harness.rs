@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
+use xnatkit_test_support::dicom::{SyntheticInstance, new_uid, write_series};
 pub use xnatkit_test_support::files::{files_below, md5_hex, tar_gz_of, zip_of};
 pub use xnatkit_test_support::server::*;
-use xnatkit_test_support::dicom::{SyntheticInstance, new_uid, write_series};
 
 /// A generated study: `series` series of `per_series` MR instances each.
 pub struct Study {

@@ -324,7 +324,7 @@ async fn broken_request_framing_is_400(s: &TestServer) {
 
 async fn extract_refuses_to_replace_without_overwrite(s: &TestServer) {
     let res = resource(s, "EXTR").await;
-    let first = zip_of(&[("one.txt", b"first".as_slice()), ("sub/two.txt", b"first")]);
+    let first = zip_of(&[("one.txt", b"first"), ("sub/two.txt", b"first")]);
     let second = zip_of(&[
         ("new.txt", b"second".as_slice()),
         ("sub/two.txt", b"second"),

@@ -207,8 +207,10 @@ async fn prearchive_session(s: &TestServer) -> (Auth, String) {
     assert!(r.status().is_success(), "add member: {}", r.status());
     let dir = tempfile::tempdir().unwrap();
     let study = xnatkit_test_support::dicom::new_uid();
-    let mut template =
-        xnatkit_test_support::dicom::SyntheticInstance::new(&study, &xnatkit_test_support::dicom::new_uid());
+    let mut template = xnatkit_test_support::dicom::SyntheticInstance::new(
+        &study,
+        &xnatkit_test_support::dicom::new_uid(),
+    );
     template.series_number = Some(1);
     let files = xnatkit_test_support::dicom::write_series(dir.path(), &template, 1).unwrap();
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));

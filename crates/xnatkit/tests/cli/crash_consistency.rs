@@ -13,7 +13,6 @@
 //! Runs on SQLite, and again on PostgreSQL when `XNATKIT_TEST_DATABASE_URL`
 //! is set (a fresh database on that server).
 
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

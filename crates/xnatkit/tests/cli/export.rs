@@ -252,7 +252,10 @@ fn killed_run_resumes_and_loses_nothing() {
     let (code, report, stderr) = run(&mut story.export(&list, &out));
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(report["totals"]["failed"].as_u64().unwrap(), 0, "{report}");
-    assert_eq!(md5_file(&some_dcm), xnatkit_test_support::files::md5_hex(&bytes));
+    assert_eq!(
+        md5_file(&some_dcm),
+        xnatkit_test_support::files::md5_hex(&bytes)
+    );
     assert_all_verified(&story, &out);
 }
 

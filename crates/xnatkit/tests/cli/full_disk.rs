@@ -108,7 +108,9 @@ fn export_onto_a_full_disk_stops_cleanly() {
         "sh",
     ];
     cmd.args(unshare).arg(&mount_point).arg(&saved);
-    cmd.arg(support::BIN).args(["export", "-f"]).arg(&list);
+    cmd.arg(crate::support::BIN)
+        .args(["export", "-f"])
+        .arg(&list);
     // Four transfers in flight: at most four partial files, so the disk
     // fills after some files completed.
     cmd.args(["-p", &project, "-t", TYPE, "-j", "4"]);

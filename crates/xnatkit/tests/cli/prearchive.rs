@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use xnatkit_test_support::dicom::{SyntheticInstance, new_uid, write_series};
 use crate::support::{TestServer, cli, files_below, md5_file, runtime};
+use xnatkit_test_support::dicom::{SyntheticInstance, new_uid, write_series};
 
 const PATIENT: &str = "PAT_MOVE";
 

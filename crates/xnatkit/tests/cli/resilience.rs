@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xnatkit_test_support::fault_proxy::{Fault, FaultProxy, Rule, Seen};
-use hyper::Method;
 use crate::support::{TestServer, cli, ct_subjects, files_below, md5_file, runtime};
+use hyper::Method;
 use xnat_client::archive::RemoteFile;
 use xnat_client::retry::MAX_RETRY_AFTER;
 use xnat_client::sample::write_sample_series;
+use xnatkit_test_support::fault_proxy::{Fault, FaultProxy, Rule, Seen};
 
 const TYPE: &str = "Fl_Thorax INSP 3.0 Qr36";
 const SUBJECTS: &[&str] = &["125586", "339193"];

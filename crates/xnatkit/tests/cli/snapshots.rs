@@ -1,6 +1,6 @@
 //! Snapshots of output whose exact shape people and scripts rely on: the
 //! `--help` of the main commands, the `--json` listings of `ls`, and the
-//! closing lines of `export` and `upload run`. What changes from run to run
+//! closing lines of `export`, `upload scan` and `upload run`. What changes from run to run
 //! (timings, ports, temp paths, generated IDs and digests) is replaced by
 //! insta filters, so the `.snap` files in `snapshots/` are the same on every
 //! machine. Under CI (`CI` set) insta writes nothing and a mismatch fails;
@@ -60,7 +60,10 @@ fn settings(project: &str, home: &Path) -> insta::Settings {
     settings.add_filter(&regex_escape(&home.to_string_lossy()), "[HOME]");
     settings.add_filter(&regex_escape(project), "[PROJECT]");
     settings.add_filter(r"\b[0-9a-f]{32}\b", "[MD5]");
-    settings.add_filter(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?\b", "[TIMESTAMP]");
+    settings.add_filter(
+        r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?\b",
+        "[TIMESTAMP]",
+    );
     settings.add_filter(r"https?://127\.0\.0\.1:\d+", "[SERVER]");
     settings.add_filter(r"done in \d+\.\d s", "done in [SECONDS] s");
     settings.add_filter(r"\d+\.\d MB/s", "[RATE] MB/s");
@@ -199,4 +202,66 @@ fn export(site: &Site, list: &Path, out: &Path) -> Output {
 fn closing_lines(stderr: &str, n: usize) -> String {
     let lines: Vec<&str> = stderr.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The closing lines of `upload scan` and `upload run` on a small tree.
+#[test]
+fn upload_closing_lines() {
+    use xnatkit_test_support::dicom::{SyntheticInstance, new_uid, write_series};
+    let rt = runtime();
+    let server = TestServer::start();
+    let project = rt.block_on(async {
+        let admin = server.admin().await;
+        xnat_client::sample::ensure_project(&admin, "UPSNAP")
+            .await
+            .unwrap();
+        "UPSNAP".to_owned()
+    });
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    for subject in 1..=2 {
+        let template = SyntheticInstance {
+            series_number: Some(1),
+            patient_id: Some(format!("{subject:04}")),
+            study_date: Some("20240301".into()),
+            ..SyntheticInstance::new(&new_uid(), &new_uid())
+        };
+        let dir = data
+            .join(format!("Test^Subject-{subject:04}"))
+            .join("20240301")
+            .join("Series 1");
+        write_series(&dir, &template, 2).unwrap();
+    }
+    let sheet = home.path().join("files.xlsx");
+    let upload = |args: &[&str]| {
+        let out = cli(home.path())
+            .arg("upload")
+            .args(args)
+            .arg("--spreadsheet")
+            .arg(&sheet)
+            .env("XNAT_PASS", &server.admin_password)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "upload {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    };
+    upload(&["init"]);
+    let scan = upload(&["scan", "--dir", &data.to_string_lossy()]);
+    let run = upload(&[
+        "run",
+        "--project",
+        &project,
+        "--server",
+        &server.url,
+        "-u",
+        "admin",
+    ]);
+    settings(&project, home.path()).bind(|| {
+        insta::assert_snapshot!("upload_scan_closing_line", closing_lines(&scan, 1));
+        insta::assert_snapshot!("upload_run_closing_line", closing_lines(&run, 1));
+    });
 }

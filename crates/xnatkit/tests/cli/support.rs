@@ -80,10 +80,7 @@ impl TestServer {
                 .arg(tls.key);
         }
         let process = ServeProcess::spawn(command, &dir.path().join("server.log"), false);
-        assert_eq!(
-            process.scheme,
-            if tls.is_some() { "https" } else { "http" }
-        );
+        assert_eq!(process.scheme, if tls.is_some() { "https" } else { "http" });
         Self {
             url: process.url(),
             address: process.http,

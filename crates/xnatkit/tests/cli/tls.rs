@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::{TestServer, TlsFiles, cli, files_below, md5_file, runtime};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use crate::support::{TestServer, TlsFiles, cli, files_below, md5_file, runtime};
 use xnat_client::sample::seed_story_subjects;
 
 const TYPE: &str = "Fl_Thorax INSP 3.0 Qr36";
@@ -202,7 +202,7 @@ fn https_server_trusted_with_ca_bundle_refused_without() {
 }
 
 fn serve(data: &Path) -> Command {
-    let mut cmd = Command::new(support::BIN);
+    let mut cmd = Command::new(crate::support::BIN);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .env("XNATKIT_ADMIN_PASSWORD", "Not-used-1")
@@ -259,7 +259,7 @@ fn serve_rejects_incomplete_or_unusable_tls_files_in_one_line() {
     );
     // Nothing was created before the TLS files were checked.
     assert!(!data.path().join("xnatkit.sqlite").exists());
-    let help = Command::new(support::BIN)
+    let help = Command::new(crate::support::BIN)
         .args(["serve", "--help"])
         .output()
         .unwrap();

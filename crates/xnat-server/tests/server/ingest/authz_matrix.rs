@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
 
-use crate::harness::{Auth, TestServer, entries_of, study, files_below, zip_of};
+use crate::harness::{Auth, TestServer, entries_of, files_below, study, zip_of};
 
 xnatkit_test_support::on_both_backends!(
     prearchive_services_by_source_and_destination_role,
@@ -623,7 +623,10 @@ async fn import_and_prearchive_code_by_destination_role(server: &TestServer) {
                 let text = r.text().await.unwrap_or_default();
                 assert_eq!(status, put, "{who:?} import {query}: {text}");
                 if status != 200 {
-                    assert_eq!(archive_before, files_below(&server.data.path().join("archive")));
+                    assert_eq!(
+                        archive_before,
+                        files_below(&server.data.path().join("archive"))
+                    );
                     assert_eq!(
                         prearchive_before,
                         files_below(&server.data.path().join("prearchive"))

@@ -1,8 +1,8 @@
 //! Uploads to the archive: layout, rows, digests, dicomdump, encodings,
 //! concurrency and permissions.
 
-use xnatkit_test_support::dicom::SyntheticEncoding;
 use reqwest::{Method, StatusCode};
+use xnatkit_test_support::dicom::SyntheticEncoding;
 
 use crate::harness::{TestServer, entries_of, md5_hex, study, zip_of};
 
@@ -182,13 +182,19 @@ async fn encodings_and_append(server: &TestServer) {
     .into_iter()
     .enumerate()
     {
-        let mut template =
-            xnatkit_test_support::dicom::SyntheticInstance::new(&uid, &xnatkit_test_support::dicom::new_uid());
+        let mut template = xnatkit_test_support::dicom::SyntheticInstance::new(
+            &uid,
+            &xnatkit_test_support::dicom::new_uid(),
+        );
         template.series_number = Some(n as i64 + 1);
         template.encoding = encoding;
         all.extend(
-            xnatkit_test_support::dicom::write_series(&dir.path().join(format!("e{n}")), &template, 2)
-                .expect("series"),
+            xnatkit_test_support::dicom::write_series(
+                &dir.path().join(format!("e{n}")),
+                &template,
+                2,
+            )
+            .expect("series"),
         );
     }
     let (first, second) = all.split_at(4);

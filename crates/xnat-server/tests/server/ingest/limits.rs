@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{Backend, TestServer, entries_of, study, files_below, zip_of};
+use crate::harness::{Backend, TestServer, entries_of, files_below, study, zip_of};
 
 /// Far beyond the configured timeouts; only guards against a hang.
 const GUARD: Duration = Duration::from_secs(60);

@@ -6,7 +6,10 @@ use reqwest::{Method, StatusCode};
 
 use crate::harness::{TestServer, entries_of, study, zip_of};
 
-xnatkit_test_support::on_both_backends!(import_respects_shared_labels, dicomdump_of_shared_sessions);
+xnatkit_test_support::on_both_backends!(
+    import_respects_shared_labels,
+    dicomdump_of_shared_sessions
+);
 
 async fn put_ok(server: &TestServer, path: &str) {
     let r = server
