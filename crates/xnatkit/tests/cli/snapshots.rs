@@ -60,6 +60,12 @@ fn settings(project: &str, home: &Path) -> insta::Settings {
     settings.add_filter(&regex_escape(&home.to_string_lossy()), "[HOME]");
     settings.add_filter(&regex_escape(project), "[PROJECT]");
     settings.add_filter(r"\b[0-9a-f]{32}\b", "[MD5]");
+    // Accession IDs follow the order in which parallel uploads created them.
+    settings.add_filter(r"\bXNAT_[SE]\d+\b", "[ACCESSION]");
+    // Resource IDs are a site-wide counter, taken in upload order too.
+    settings.add_filter(r"/resources/\d+/", "/resources/[RESOURCE_ID]/");
+    // Generated file names end in the series UID, which is random.
+    settings.add_filter(r"\b(\d+)_\d{6}_(\d+)\.dcm\b", "${1}_[UID]_${2}.dcm");
     settings.add_filter(
         r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?\b",
         "[TIMESTAMP]",
