@@ -366,11 +366,12 @@ fn bad_input_gives_one_line_errors() {
     let no_column = home.join("cols.csv");
     std::fs::write(&no_column, "a,b\n1,2\n").unwrap();
     one_line_error(&mut story.export(&no_column, &home.join("o5")), "--column");
-    // Nothing listening.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    // Nothing listening: a socket bound but never listening keeps the port
+    // reserved for this test (connections to it are refused), where a
+    // listener bound and dropped would free it for anyone.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dead = reserved.local_addr().unwrap();
     let mut cmd = cli(home);
     cmd.args(["ls", "--server", &format!("http://{dead}"), "-u", "x"])
         .env("XNAT_PASS", "y");
