@@ -6,8 +6,11 @@ use std::io::{self, Cursor, Read};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+// An MD5 independent of the one under test.
+use xnatkit_test_support::files::md5_hex;
+
 use archive_io::{
-    ArchiveEntry, ByteStream, Error, ZipCompression, file_range_stream, md5_file, tar_gz_stream,
+    ArchiveEntry, ByteStream, Error, ZipCompression, file_range_stream, tar_gz_stream,
     write_stream_atomic, zip_stream, zip_stream_with,
 };
 use bytes::Bytes;
@@ -78,13 +81,6 @@ async fn collect(mut stream: ByteStream) -> io::Result<Vec<u8>> {
         out.extend_from_slice(&chunk);
     }
     Ok(out)
-}
-
-fn md5_hex(data: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("x");
-    fs::write(&path, data).unwrap();
-    md5_file(&path).unwrap().md5_hex
 }
 
 #[tokio::test]
