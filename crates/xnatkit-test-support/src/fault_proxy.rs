@@ -1,5 +1,5 @@
 //! A fault-injecting HTTP/1.1 proxy for tests: it sits between a client (the
-//! CLI or `xnat-client`) and a real server and forwards every request
+//! CLI or `xnatkit-client`) and a real server and forwards every request
 //! unchanged, except that the first N requests matching a [`Rule`] get a
 //! [`Fault`] instead: a 503/429 with `Retry-After` (with or without the
 //! server having done the work), a connection dropped or stalled in the

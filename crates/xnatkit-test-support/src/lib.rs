@@ -12,7 +12,7 @@
 //! - [`fault_proxy`]: an HTTP proxy that injects 5xx, cut bodies and
 //!   replaced bodies between a client and a real server;
 //! - [`files`]: MD5, zip/tar.gz builders and directory walks;
-//! - [`dicom`]: dicom-sort's synthetic DICOM generator (re-exported; it is
+//! - [`dicom`]: xnatkit-dicom's synthetic DICOM generator (re-exported; it is
 //!   also product code, since `xnatkit demo` builds its sample CT with it).
 //!
 //! Only ever a dev-dependency (`publish = false`), modelled on uv's
@@ -28,5 +28,5 @@ pub mod fixtures;
 pub mod serve;
 pub mod server;
 
-pub use dicom_sort::testdata as dicom;
+pub use xnatkit_dicom::testdata as dicom;
 pub use server::{ADMIN_PASSWORD, Auth, Backend, TestServer};

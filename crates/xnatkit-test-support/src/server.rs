@@ -1,7 +1,7 @@
 //! The real server in-process on `127.0.0.1:0`: SQLite in a temp dir, or a
 //! fresh PostgreSQL database created on the server-admin URL in
 //! `XNATKIT_TEST_DATABASE_URL` (dropped again at [`TestServer::stop`]), with
-//! the request helpers the server's own tests use and an `xnat-client`
+//! the request helpers the server's own tests use and an `xnatkit-client`
 //! connection for the other crates' tests.
 
 use std::time::Duration;
@@ -11,7 +11,7 @@ use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use xnat_server::ServerConfig;
+use xnatkit_server::ServerConfig;
 
 pub const ADMIN_PASSWORD: &str = "Adm1n-test-password";
 
@@ -30,7 +30,7 @@ pub struct TestServer {
     /// Follows no redirects, so tests see the server's own answers.
     pub http: Client,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), xnat_server::ServerError>>>,
+    task: Option<JoinHandle<Result<(), xnatkit_server::ServerError>>>,
     /// (admin URL, database name) of a PostgreSQL database to drop at stop.
     database: Option<(String, String)>,
 }
@@ -91,7 +91,7 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(xnat_server::run(listener, config, async move {
+        let task = tokio::spawn(xnatkit_server::run(listener, config, async move {
             let _ = rx.await;
         }));
         let server = Self {
@@ -290,18 +290,18 @@ impl TestServer {
             .collect()
     }
 
-    /// An `xnat-client` connection as `auth`.
-    pub async fn client(&self, auth: &Auth) -> xnat_client::XnatClient {
-        xnat_client::XnatClient::connect(
+    /// An `xnatkit-client` connection as `auth`.
+    pub async fn client(&self, auth: &Auth) -> xnatkit_client::XnatClient {
+        xnatkit_client::XnatClient::connect(
             &self.url,
-            xnat_client::Credentials::Password {
+            xnatkit_client::Credentials::Password {
                 user: auth.0.clone(),
                 password: auth.1.clone(),
             },
-            xnat_client::ClientOptions::default(),
+            xnatkit_client::ClientOptions::default(),
         )
         .await
-        .expect("connect with xnat-client")
+        .expect("connect with xnatkit-client")
     }
 }
 

@@ -4,7 +4,7 @@
 use std::process::Output;
 
 use crate::support::{TestServer, cli, files_below, md5_file, runtime};
-use xnat_client::sample::{seed_story_subjects, write_sample_series};
+use xnatkit_client::sample::{seed_story_subjects, write_sample_series};
 
 struct Env {
     server: TestServer,

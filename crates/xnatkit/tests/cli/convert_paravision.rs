@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::support::{TestServer, cli, runtime};
-use xnat_client::sample::ensure_project;
+use xnatkit_client::sample::ensure_project;
 use xnatkit_test_support::fixtures::banana;
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use crate::support::{TestServer, cli, files_below, md5_file, runtime};
-use xnat_client::archive::RemoteFile;
-use xnat_client::sample::{SampleScan, SampleSession, SampleSubject};
+use xnatkit_client::archive::RemoteFile;
+use xnatkit_client::sample::{SampleScan, SampleSession, SampleSubject};
 
 const TYPE: &str = "Fl_Thorax INSP 3.0 Qr36";
 const TWICE: &str = "200001";

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::{TestServer, cli, ct_subjects, files_below, md5_file, runtime};
 use hyper::Method;
-use xnat_client::archive::RemoteFile;
-use xnat_client::retry::MAX_RETRY_AFTER;
-use xnat_client::sample::write_sample_series;
+use xnatkit_client::archive::RemoteFile;
+use xnatkit_client::retry::MAX_RETRY_AFTER;
+use xnatkit_client::sample::write_sample_series;
 use xnatkit_test_support::fault_proxy::{Fault, FaultProxy, Rule, Seen};
 
 const TYPE: &str = "Fl_Thorax INSP 3.0 Qr36";

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use xnat_client::sample::{ListCell, seed_story_subjects, write_subject_list_xlsx};
+use xnatkit_client::sample::{ListCell, seed_story_subjects, write_subject_list_xlsx};
 
 use crate::support::{TestServer, cli, runtime};
 
@@ -218,7 +218,7 @@ fn upload_closing_lines() {
     let server = TestServer::start();
     let project = rt.block_on(async {
         let admin = server.admin().await;
-        xnat_client::sample::ensure_project(&admin, "UPSNAP")
+        xnatkit_client::sample::ensure_project(&admin, "UPSNAP")
             .await
             .unwrap();
         "UPSNAP".to_owned()

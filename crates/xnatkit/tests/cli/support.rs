@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use xnat_client::archive::RemoteFile;
-use xnat_client::sample::{
+use xnatkit_client::archive::RemoteFile;
+use xnatkit_client::sample::{
     SampleScan, SampleSession, SampleSubject, ensure_project, upload_sample,
 };
-use xnat_client::{ClientOptions, Credentials, Method, Request, RequestBody, XnatClient};
+use xnatkit_client::{ClientOptions, Credentials, Method, Request, RequestBody, XnatClient};
 pub use xnatkit_test_support::files::{files_below, md5_file};
 use xnatkit_test_support::serve::ServeProcess;
 

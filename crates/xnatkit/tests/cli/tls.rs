@@ -11,7 +11,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use xnat_client::sample::seed_story_subjects;
+use xnatkit_client::sample::seed_story_subjects;
 
 const TYPE: &str = "Fl_Thorax INSP 3.0 Qr36";
 const SUBJECT: &str = "125586";

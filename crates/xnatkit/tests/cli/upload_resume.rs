@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bulk_upload::files_sheet::{self, FileRow, INTERRUPTED};
-use bulk_upload::workbook::Workbook;
+use xnatkit_upload::files_sheet::{self, FileRow, INTERRUPTED};
+use xnatkit_upload::workbook::Workbook;
 use xnatkit_test_support::dicom::{SyntheticInstance, new_uid, write_series};
 use xnatkit_test_support::{ADMIN_PASSWORD, Backend, TestServer};
 
@@ -48,7 +48,7 @@ fn rows(sheet: &Path) -> Option<Vec<FileRow>> {
     // The run replaces the workbook by rename, so a read never sees half a file;
     // it can still race the rename itself, hence the Option.
     let wb = Workbook::open(sheet).ok()?;
-    let config = bulk_upload::Config::read(&wb).ok()?;
+    let config = xnatkit_upload::Config::read(&wb).ok()?;
     files_sheet::read_rows(&wb, &config).ok().map(|(_, r)| r)
 }
 
