@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use xnatkit_dicom::testdata::{SyntheticInstance, new_uid, write_series};
 use futures::StreamExt;
+use xnatkit_dicom::testdata::{SyntheticInstance, new_uid, write_series};
 
 use crate::archive::seg;
 use crate::client::XnatClient;

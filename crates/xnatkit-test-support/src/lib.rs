@@ -28,5 +28,5 @@ pub mod fixtures;
 pub mod serve;
 pub mod server;
 
-pub use xnatkit_dicom::testdata as dicom;
 pub use server::{ADMIN_PASSWORD, Auth, Backend, TestServer};
+pub use xnatkit_dicom::testdata as dicom;

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use xnatkit_dicom::scp::{InstanceSink, ReceivedInstance, ScpConfig, run_scp};
 use xnatkit_dicom::testdata::{SyntheticEncoding, SyntheticInstance, new_uid, write_series};
-use tokio::sync::oneshot;
 
 const AE: &str = "XNATKIT";
 
@@ -203,7 +203,9 @@ async fn storescu_series_lands_unchanged() {
             })
             .expect("received instance was sent");
         // Same transfer syntax as sent: the data set must be byte for byte the same.
-        if xnatkit_dicom::read_header(original).unwrap().transfer_syntax
+        if xnatkit_dicom::read_header(original)
+            .unwrap()
+            .transfer_syntax
             == instance.header.transfer_syntax
         {
             assert_eq!(data_set_bytes(original), data_set_bytes(&instance.path));

@@ -9,12 +9,12 @@ use std::time::{Duration, SystemTime};
 // An MD5 independent of the one under test.
 use xnatkit_test_support::files::md5_hex;
 
+use bytes::Bytes;
+use futures::StreamExt;
 use xnatkit_fileio::{
     ArchiveEntry, ByteStream, Error, ZipCompression, file_range_stream, tar_gz_stream,
     write_stream_atomic, zip_stream, zip_stream_with,
 };
-use bytes::Bytes;
-use futures::StreamExt;
 
 /// Pseudo-random but reproducible bytes that deflate does not shrink much.
 fn noise(len: usize, seed: u64) -> Vec<u8> {

@@ -187,7 +187,10 @@ fn check_synthetic(out: &Path, expno: u32, procno: u32, synth: &Synth) {
                 Pv::V6 => (offset, offset / crate::common::FREQUENCY_MHZ),
                 Pv::V360 => (offset * crate::common::FREQUENCY_MHZ, offset),
             };
-            assert_eq!(image.text(Tag(0x1061, 0x0010)), xnatkit_paravision::cest::CREATOR);
+            assert_eq!(
+                image.text(Tag(0x1061, 0x0010)),
+                xnatkit_paravision::cest::CREATOR
+            );
             assert!((image.number(Tag(0x1061, 0x1014)) - hz).abs() < 1e-6);
             assert!((image.number(Tag(0x1061, 0x1015)) - ppm).abs() < 1e-9);
             assert_eq!(

@@ -506,7 +506,10 @@ fn d8_fair_inversion_mode_is_encoded_per_frame() {
     let modes: Vec<(String, String)> = images(&dir)
         .iter()
         .map(|i| {
-            assert_eq!(i.text(Tag(0x1061, 0x0011)), xnatkit_paravision::PARAVISION_CREATOR);
+            assert_eq!(
+                i.text(Tag(0x1061, 0x0011)),
+                xnatkit_paravision::PARAVISION_CREATOR
+            );
             assert!(i.text(tags::IMAGE_COMMENTS).contains("FAIR inversion"));
             (i.text(Tag(0x1061, 0x1102)), i.text(Tag(0x1061, 0x1103)))
         })

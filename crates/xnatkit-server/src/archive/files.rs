@@ -422,7 +422,8 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let path = staging_path(state, ".upload");
-    xnatkit_fileio::write_stream_atomic(&path, stream, Some(state.config().max_upload_bytes)).await?;
+    xnatkit_fileio::write_stream_atomic(&path, stream, Some(state.config().max_upload_bytes))
+        .await?;
     Ok(path)
 }
 

@@ -24,11 +24,11 @@ use std::time::Duration;
 
 use std::path::{Path, PathBuf};
 
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 pub use xnatkit_dicom::scp::AllowedPeer;
 use xnatkit_dicom::scp::{InstanceSink, ReceivedInstance, ScpConfig, StudyAssembler, run_scp};
 use xnatkit_dicom::{InstanceRef, RoutingHints};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use super::options::{ImportHandler, ImportOptions};
 use super::pipeline::{ProjectScope, import_instances_in};

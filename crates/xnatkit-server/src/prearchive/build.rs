@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use xnatkit_dicom::{InstanceRef, RoutingHints, SessionKind, SortedScan, SortedStudy, sort_instances};
+use xnatkit_dicom::{
+    InstanceRef, RoutingHints, SessionKind, SortedScan, SortedStudy, sort_instances,
+};
 
 use super::{session_dir, status};
 use crate::archive::Error;

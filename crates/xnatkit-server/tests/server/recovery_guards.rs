@@ -165,7 +165,8 @@ async fn orphans_go_to_lost_and_found_and_temps_are_removed() {
     assert_eq!(listed(&server.url).await, ["f0.txt", "f1.txt", "f2.txt"]);
     assert!(!folder.join("stray.txt").exists());
     assert!(!folder.join(".f9.txt.part-0123456789abcdef").exists());
-    let kept: Vec<PathBuf> = files_below(&data.path().join(xnatkit_server::recovery::LOST_AND_FOUND));
+    let kept: Vec<PathBuf> =
+        files_below(&data.path().join(xnatkit_server::recovery::LOST_AND_FOUND));
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(kept[0].ends_with("stray.txt"));
     assert_eq!(std::fs::read(&kept[0]).unwrap(), b"bytes nobody recorded");

@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use crate::common::server;
+use tokio_util::sync::CancellationToken;
+use xnatkit_client::{Request, XnatClient};
 use xnatkit_upload::files_sheet::{self, FileRow};
 use xnatkit_upload::run::{RunOptions, RunReport, Silent, prepare, run};
 use xnatkit_upload::workbook::Workbook;
 use xnatkit_upload::{Config, ScanOptions, scan_to_workbook, write_default};
-use tokio_util::sync::CancellationToken;
-use xnatkit_client::{Request, XnatClient};
 
 fn options(project: &str) -> RunOptions {
     RunOptions {

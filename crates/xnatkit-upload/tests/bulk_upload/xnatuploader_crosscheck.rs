@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::common::server;
+use tokio_util::sync::CancellationToken;
 use xnatkit_upload::files_sheet::{self, FileRow};
 use xnatkit_upload::run::{RunOptions, Silent, prepare, run};
 use xnatkit_upload::workbook::Workbook;
 use xnatkit_upload::{Config, ScanOptions, scan_to_workbook, write_default};
-use tokio_util::sync::CancellationToken;
 
 fn uploader_venv() -> Option<PathBuf> {
     xnatkit_test_support::ci::env(

@@ -9,11 +9,11 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::Context;
-use xnatkit_upload::run::{RunObserver, RunOptions};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 use xnatkit_client::auth::{AuthInput, resolve_credentials};
 use xnatkit_client::{ClientOptions, XnatClient};
+use xnatkit_upload::run::{RunObserver, RunOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xnatkit_upload::files_sheet::{self, FileRow, INTERRUPTED};
-use xnatkit_upload::workbook::Workbook;
 use xnatkit_test_support::dicom::{SyntheticInstance, new_uid, write_series};
 use xnatkit_test_support::{ADMIN_PASSWORD, Backend, TestServer};
+use xnatkit_upload::files_sheet::{self, FileRow, INTERRUPTED};
+use xnatkit_upload::workbook::Workbook;
 
 const SUBJECTS: usize = 8;
 const SERIES: i64 = 3;

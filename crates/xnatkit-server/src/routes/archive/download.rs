@@ -5,10 +5,10 @@
 //! under `{subject}/resources/…` and `{project}/resources/…`. Also the file
 //! listings of the same selections.
 
-use xnatkit_fileio::ArchiveEntry;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use xnatkit_fileio::ArchiveEntry;
 use xnatkit_model::{ArchivePath, Level, Row, ScanSelector};
 
 use super::Ctx;

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use xnatkit_fileio::SafeRelPath;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
+use xnatkit_fileio::SafeRelPath;
 use xnatkit_model::Row;
 use xnatkit_model::resultset::row;
 
