@@ -11,7 +11,9 @@
 //!
 //! The C-STORE receiver that feeds these functions is `xnatkit-receiver`.
 //!
-//! With the `test-support` feature, [`testdata`] writes synthetic instances for tests.
+//! With the `test-support` feature, [`testdata`] writes synthetic instances:
+//! for tests (through `xnatkit-test-support`) and for `xnatkit demo`'s sample
+//! CT, which is why the feature is enabled in the release binary.
 
 mod dump;
 mod error;

@@ -4,7 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a throwaway generator
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/paravision/common.rs"]
+#[allow(dead_code)] // the example uses a few of the test writers
 mod common;
 
 use common::{Pv, Synth, Word};

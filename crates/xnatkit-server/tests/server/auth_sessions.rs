@@ -7,7 +7,7 @@ use reqwest::{Method, Response, StatusCode, header};
 
 use crate::harness::{Auth, TestServer};
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     invalidating_a_token_ends_its_sessions,
     cross_site_cookie_writes_are_refused,
     answers_carry_security_headers_and_cookie_flags,
@@ -347,7 +347,7 @@ async fn answers_carry_security_headers_and_cookie_flags(s: &TestServer) {
 async fn member_emails_only_for_owners(s: &TestServer) {
     let owner = s.create_user("powner").await;
     let member = s.create_user("pmember").await;
-    s.create_project_as(&owner, "MAIL").await;
+    create_project_as(s, &owner, "MAIL").await;
     assert_eq!(
         s.put("/data/projects/MAIL/users/member/pmember", &owner)
             .await
@@ -473,10 +473,8 @@ async fn password_change_and_disabling_end_sessions(s: &TestServer) {
     );
 }
 
-impl TestServer {
-    /// A project created by `auth` (its owner).
-    async fn create_project_as(&self, auth: &Auth, project: &str) {
-        let r = self.put(&format!("/data/projects/{project}"), auth).await;
-        assert_eq!(r.status(), StatusCode::CREATED, "create project {project}");
-    }
+/// A project created by `auth` (its owner).
+async fn create_project_as(s: &TestServer, auth: &Auth, project: &str) {
+    let r = s.put(&format!("/data/projects/{project}"), auth).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "create project {project}");
 }

@@ -5,7 +5,7 @@ use xnatkit_model::XsiType;
 
 use crate::harness::TestServer;
 
-crate::on_both_backends!(connect_sequence_and_logout, schema_defines_every_type);
+xnatkit_test_support::on_both_backends!(connect_sequence_and_logout, schema_defines_every_type);
 
 async fn connect_sequence_and_logout(s: &TestServer) {
     let admin = s.admin();

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::harness::{Auth, Backend, TestServer, md5_hex, zip_of};
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     parallel_first_uploads_into_one_new_resource_all_succeed,
     failed_extract_leaves_replaced_files_as_they_were
 );
@@ -102,7 +102,7 @@ async fn failed_extract_leaves_replaced_files_as_they_were(s: &TestServer) {
         assert_eq!(r.status(), StatusCode::OK);
     }
     let before = listed_with_true_digests(s, &resource, &admin).await;
-    let zip = zip_of(&[("c.txt", b"new c"), ("d/x.txt", b"x")]);
+    let zip = zip_of(&[("c.txt", &b"new c"[..]), ("d/x.txt", &b"x"[..])]);
     let r = put_bytes(
         s,
         &format!("{resource}/files/u.zip?extract=true&overwrite=true"),

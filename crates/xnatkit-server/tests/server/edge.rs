@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode, header};
 
 use crate::harness::{Backend, TestServer};
 
-crate::on_both_backends!(three_roots_are_one, browsers_log_in_on_a_page);
+xnatkit_test_support::on_both_backends!(three_roots_are_one, browsers_log_in_on_a_page);
 
 async fn three_roots_are_one(s: &TestServer) {
     let admin = s.admin();

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{Backend, TestServer, md5_hex, zip_of};
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     uploads_listings_and_downloads,
     unsafe_names_leave_nothing_behind
 );
@@ -312,7 +312,7 @@ async fn unsafe_names_leave_nothing_behind(s: &TestServer) {
         );
     }
     // Archive entries escaping the resource are refused as a whole.
-    let zip = zip_of(&[("fine.txt", b"ok"), ("../evil.txt", b"evil")]);
+    let zip = zip_of(&[("fine.txt", &b"ok"[..]), ("../evil.txt", &b"evil"[..])]);
     let r = s
         .req(
             Method::PUT,

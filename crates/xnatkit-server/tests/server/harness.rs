@@ -1,77 +1,51 @@
-//! The server tests' harness: the shared test server of `tests/common`
-//! plus helpers only these tests use.
+//! The server tests' harness: the in-process test server of
+//! `xnatkit-test-support` (SQLite, and PostgreSQL through
+//! `XNATKIT_TEST_DATABASE_URL`) plus the generated studies and archives the
+//! ingestion tests send.
 
-#[path = "../common/server.rs"]
-mod common;
+#![allow(dead_code)]
 
-pub use common::*;
-use md5::{Digest, Md5};
-use reqwest::StatusCode;
+use std::path::{Path, PathBuf};
 
-/// Lower-case hex MD5, as the server lists it as `digest`.
-pub fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(Md5::digest(bytes))
+use tempfile::TempDir;
+use xnatkit_test_support::dicom::{SyntheticInstance, new_uid, write_series};
+pub use xnatkit_test_support::files::{files_below, md5_hex, tar_gz_of, zip_of};
+pub use xnatkit_test_support::server::*;
+
+/// A generated study: `series` series of `per_series` MR instances each.
+pub struct Study {
+    pub uid: String,
+    pub dir: TempDir,
+    pub files: Vec<PathBuf>,
 }
 
-/// A zip (deflated, default options) holding `files` as (name, bytes).
-pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    use std::io::Write;
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, data) in files {
-        writer
-            .start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        writer.write_all(data).unwrap();
-    }
-    writer.finish().unwrap().into_inner()
-}
-
-impl TestServer {
-    /// Project, subject and MR session owned by `auth`; returns (subject ID, session ID).
-    pub async fn seed(&self, auth: &Auth, project: &str) -> (String, String) {
-        assert_eq!(
-            self.put(&format!("/data/projects/{project}"), auth)
-                .await
-                .status(),
-            StatusCode::CREATED
+pub fn study(series: usize, per_series: usize, tweak: impl Fn(&mut SyntheticInstance)) -> Study {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let uid = new_uid();
+    let mut files = Vec::new();
+    for n in 1..=series {
+        let mut template = SyntheticInstance::new(&uid, &new_uid());
+        template.series_number = Some(n as i64);
+        template.series_description = Some(format!("Series {n}"));
+        tweak(&mut template);
+        files.extend(
+            write_series(&dir.path().join(format!("s{n}")), &template, per_series)
+                .expect("write series"),
         );
-        let r = self
-            .put(
-                &format!("/data/projects/{project}/subjects/SUBJ1?xsiType=xnat:subjectData"),
-                auth,
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let subject = r.text().await.expect("text");
-        let r = self
-            .put(
-                &format!("/data/projects/{project}/subjects/SUBJ1/experiments/SESS1?xsiType=xnat:mrSessionData&xnat:mrSessionData/date=2024-01-31"),
-                auth,
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let session = r.text().await.expect("text");
-        (subject, session)
     }
-
-    /// Every file below the data directory (names relative to it).
-    pub fn data_files(&self) -> Vec<String> {
-        walk(self.data.path(), self.data.path())
-    }
+    Study { uid, dir, files }
 }
 
-fn walk(root: &std::path::Path, dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(walk(root, &path));
-            } else if let Ok(rel) = path.strip_prefix(root) {
-                out.push(rel.to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
-    out
+/// Zip entries for files under `root`, named like xnatpy's `import_dir`.
+pub fn entries_of(root: &Path, files: &[PathBuf]) -> Vec<(String, Vec<u8>)> {
+    files
+        .iter()
+        .map(|f| {
+            let rel = f.strip_prefix(root).unwrap_or(f);
+            (
+                format!("Case001/{}", rel.to_string_lossy()),
+                std::fs::read(f).expect("read file"),
+            )
+        })
+        .collect()
 }

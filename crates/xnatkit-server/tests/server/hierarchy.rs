@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 
 use crate::harness::TestServer;
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     create_address_and_list,
     items_fields_and_renames,
     label_rules_and_ids_never_reused,

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::harness::{TestServer, zip_of};
 use crate::traversal::{raw_http, session_cookie};
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     folder_delete_matches_exactly,
     file_and_folder_name_clashes_are_409,
     over_long_names_are_400,
@@ -324,7 +324,7 @@ async fn broken_request_framing_is_400(s: &TestServer) {
 
 async fn extract_refuses_to_replace_without_overwrite(s: &TestServer) {
     let res = resource(s, "EXTR").await;
-    let first = zip_of(&[("one.txt", b"first".as_slice()), ("sub/two.txt", b"first")]);
+    let first = zip_of(&[("one.txt", b"first"), ("sub/two.txt", b"first")]);
     let second = zip_of(&[
         ("new.txt", b"second".as_slice()),
         ("sub/two.txt", b"second"),

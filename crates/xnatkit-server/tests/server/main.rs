@@ -1,6 +1,8 @@
-//! Integration tests: the real server on 127.0.0.1:0, driven over HTTP with
+//! The server's integration tests, one test binary: the real server on
+//! 127.0.0.1:0 (`xnatkit_test_support::server`), driven over HTTP with
 //! reqwest, once on SQLite (temp dir) and once on PostgreSQL (a fresh
-//! database created on the server-admin URL in `XNATKIT_TEST_DATABASE_URL`).
+//! database created on the server-admin URL in `XNATKIT_TEST_DATABASE_URL`);
+//! `ingest` holds the DICOM ingestion tests.
 //!
 //! The scenarios are plain async fns run by the `on_both_backends!` macro
 //! rather than `#[test]` fns themselves, so clippy's test exemption for
@@ -17,6 +19,7 @@ mod edge;
 mod files;
 mod hierarchy;
 mod http_hygiene;
+mod ingest;
 mod migrations;
 mod recovery_guards;
 mod security;

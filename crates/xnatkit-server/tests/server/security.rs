@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode, header};
 
 use crate::harness::{Backend, TestServer};
 
-crate::on_both_backends!(tokens_and_user_admin, permission_matrix);
+xnatkit_test_support::on_both_backends!(tokens_and_user_admin, permission_matrix);
 
 async fn tokens_and_user_admin(s: &TestServer) {
     let alice = s.create_user("alice").await;

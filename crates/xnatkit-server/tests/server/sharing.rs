@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode, header};
 
 use crate::harness::TestServer;
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     shared_data_permissions,
     share_rules_and_labels,
     deleting_owners_and_projects,

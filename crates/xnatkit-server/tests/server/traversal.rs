@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{Auth, TestServer};
 
-crate::on_both_backends!(
+xnatkit_test_support::on_both_backends!(
     prearchive_scan_traversal_regression,
     every_file_route_resists_encoded_traversal,
 );
@@ -206,13 +206,13 @@ async fn prearchive_session(s: &TestServer) -> (Auth, String) {
         .await;
     assert!(r.status().is_success(), "add member: {}", r.status());
     let dir = tempfile::tempdir().unwrap();
-    let study = xnatkit_dicom::testdata::new_uid();
-    let mut template = xnatkit_dicom::testdata::SyntheticInstance::new(
+    let study = xnatkit_test_support::dicom::new_uid();
+    let mut template = xnatkit_test_support::dicom::SyntheticInstance::new(
         &study,
-        &xnatkit_dicom::testdata::new_uid(),
+        &xnatkit_test_support::dicom::new_uid(),
     );
     template.series_number = Some(1);
-    let files = xnatkit_dicom::testdata::write_series(dir.path(), &template, 1).unwrap();
+    let files = xnatkit_test_support::dicom::write_series(dir.path(), &template, 1).unwrap();
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
