@@ -90,7 +90,7 @@ pub async fn archive(
     let created_by = caller.username().unwrap_or("admin").to_owned();
     // Its own task from here: a client hanging up must not leave the
     // session ARCHIVING with its files half-way.
-    tokio::spawn(archive_claimed(
+    state.spawn(archive_claimed(
         state.clone(),
         created_by,
         session.clone(),
