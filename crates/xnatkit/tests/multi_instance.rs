@@ -137,8 +137,9 @@ async fn read_once(http: &reqwest::Client, base: &str, project: &str) -> Result<
         &format!("/data/projects/{project}/experiments?format=json"),
     )
     .await?;
-    if sessions.len() > 1 {
-        return Err(format!("more than one session listed: {sessions:?}"));
+    let labels: BTreeSet<String> = sessions.iter().map(|s| text_of(s, "label")).collect();
+    if labels.len() != sessions.len() || sessions.len() > 2 {
+        return Err(format!("sessions listed more than once: {sessions:?}"));
     }
     let mut files = 0;
     for session in &sessions {
@@ -215,9 +216,13 @@ fn one_study_through_two_servers_at_once() {
     let cluster = Cluster::start(&admin_url, work.path(), 2);
     let (a, b) = (cluster.servers[0].url.clone(), cluster.servers[1].url.clone());
     let study = Study::new(3, 8);
-    // Overlapping halves: series 1 comes through both servers.
-    let through_a = study.write(&work.path().join("gen/a"), "P1", &[0, 1]);
+    // SESS1: the study in two parts, one through each server, merged into
+    // one session (overwrite=append).
+    let through_a = study.write(&work.path().join("gen/a"), "P1", &[0]);
     let through_b = study.write(&work.path().join("gen/b"), "P1", &[1, 2]);
+    // SESS2: the whole study through both: one creates the session, the
+    // other is told it exists (XNAT's answer without overwrite).
+    let whole = study.write(&work.path().join("gen/whole"), "P1", &[0, 1, 2]);
     let expected: BTreeSet<String> = through_a
         .iter()
         .chain(&through_b)
@@ -257,7 +262,8 @@ fn one_study_through_two_servers_at_once() {
             })
         };
         let query = "project=MULTI&subject=S1&session=SESS1&dest=/archive&overwrite=append";
-        let (first, second) = tokio::join!(
+        let whole_query = "project=MULTI&subject=S1&session=SESS2&dest=/archive";
+        let (first, second, whole_a, whole_b) = tokio::join!(
             send(
                 &http,
                 reqwest::Method::POST,
@@ -272,10 +278,29 @@ fn one_study_through_two_servers_at_once() {
                 Study::zip(&through_b),
                 "application/zip",
             ),
+            send(
+                &http,
+                reqwest::Method::POST,
+                format!("{a}/data/services/import?{whole_query}"),
+                Study::zip(&whole),
+                "application/zip",
+            ),
+            send(
+                &http,
+                reqwest::Method::POST,
+                format!("{b}/data/services/import?{whole_query}"),
+                Study::zip(&whole),
+                "application/zip",
+            ),
         );
         done.store(true, Ordering::SeqCst);
         assert_eq!(first.0, 200, "import through A: {}", first.1);
         assert_eq!(second.0, 200, "import through B: {}", second.1);
+        let mut answers = [whole_a.0, whole_b.0];
+        answers.sort_unstable();
+        assert_eq!(answers, [200, 409], "{whole_a:?} {whole_b:?}");
+        let refused = if whole_a.0 == 409 { &whole_a.1 } else { &whole_b.1 };
+        assert!(refused.contains("already exists"), "{refused}");
         let (passes, errors) = reader.await.unwrap();
         assert!(errors.is_empty(), "the reader saw errors: {errors:#?}");
         assert!(passes >= 2);
@@ -288,26 +313,28 @@ fn one_study_through_two_servers_at_once() {
             )
             .await
             .unwrap();
-            assert_eq!(sessions.len(), 1, "{sessions:?}");
+            assert_eq!(sessions.len(), 2, "{sessions:?}");
             let subjects = listing(&http, base, "/data/projects/MULTI/subjects?format=json")
                 .await
                 .unwrap();
             assert_eq!(subjects.len(), 1, "{subjects:?}");
-            let scans = session_files(&http, base, "MULTI", "SESS1").await;
-            assert_eq!(scans.len(), 3, "one scan per series: {scans:?}");
-            let listed: Vec<&String> = scans.values().flat_map(|f| f.values()).collect();
-            assert_eq!(listed.len(), 24, "every file once: {scans:?}");
-            let listed: BTreeSet<String> = listed.into_iter().cloned().collect();
-            assert_eq!(listed, expected);
+            for label in ["SESS1", "SESS2"] {
+                let scans = session_files(&http, base, "MULTI", label).await;
+                assert_eq!(scans.len(), 3, "{label}: one scan per series: {scans:?}");
+                let listed: Vec<&String> = scans.values().flat_map(|f| f.values()).collect();
+                assert_eq!(listed.len(), 24, "{label}: every file once: {scans:?}");
+                let listed: BTreeSet<String> = listed.into_iter().cloned().collect();
+                assert_eq!(listed, expected, "{label}");
+            }
         }
     });
 
     // The database holds each object once.
     for (table, rows) in [
         ("subjects", 1),
-        ("experiments", 1),
-        ("scans", 3),
-        ("files", 24),
+        ("experiments", 2),
+        ("scans", 6),
+        ("files", 48),
     ] {
         assert_eq!(
             cluster.database.count(&format!("SELECT count(*) FROM {table}")),
@@ -324,7 +351,7 @@ fn one_study_through_two_servers_at_once() {
     );
     // The disk holds each file once, with the bytes its row describes.
     let on_disk: Vec<PathBuf> = files_below(&cluster.data.join("archive"));
-    assert_eq!(on_disk.len(), 24, "{on_disk:#?}");
+    assert_eq!(on_disk.len(), 48, "{on_disk:#?}");
     let digests: BTreeSet<String> = on_disk
         .iter()
         .map(|p| md5_hex(&std::fs::read(p).unwrap()))
