@@ -63,13 +63,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::ServerError;
-use crate::state::INSTANCES_DIR;
-use crate::store::Backend;
-use crate::store::locks::Mode;
 use crate::file_moves::{IN_FLIGHT_MARKER, roll_back, sync_dir};
 use crate::import::receiver;
 use crate::prearchive::{self, build, status};
 use crate::state::AppState;
+use crate::state::INSTANCES_DIR;
+use crate::store::Backend;
+use crate::store::locks::Mode;
 use crate::store::{COMMITTED, PrearchiveSession};
 
 /// What recovery did, for the start-up log.

@@ -214,7 +214,10 @@ fn one_study_through_two_servers_at_once() {
     };
     let work = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(&admin_url, work.path(), 2);
-    let (a, b) = (cluster.servers[0].url.clone(), cluster.servers[1].url.clone());
+    let (a, b) = (
+        cluster.servers[0].url.clone(),
+        cluster.servers[1].url.clone(),
+    );
     let study = Study::new(3, 8);
     // SESS1: the study in two parts, one through each server, merged into
     // one session (overwrite=append).
@@ -299,20 +302,20 @@ fn one_study_through_two_servers_at_once() {
         let mut answers = [whole_a.0, whole_b.0];
         answers.sort_unstable();
         assert_eq!(answers, [200, 409], "{whole_a:?} {whole_b:?}");
-        let refused = if whole_a.0 == 409 { &whole_a.1 } else { &whole_b.1 };
+        let refused = if whole_a.0 == 409 {
+            &whole_a.1
+        } else {
+            &whole_b.1
+        };
         assert!(refused.contains("already exists"), "{refused}");
         let (passes, errors) = reader.await.unwrap();
         assert!(errors.is_empty(), "the reader saw errors: {errors:#?}");
         assert!(passes >= 2);
 
         for base in [&a, &b] {
-            let sessions = listing(
-                &http,
-                base,
-                "/data/projects/MULTI/experiments?format=json",
-            )
-            .await
-            .unwrap();
+            let sessions = listing(&http, base, "/data/projects/MULTI/experiments?format=json")
+                .await
+                .unwrap();
             assert_eq!(sessions.len(), 2, "{sessions:?}");
             let subjects = listing(&http, base, "/data/projects/MULTI/subjects?format=json")
                 .await
@@ -337,15 +340,15 @@ fn one_study_through_two_servers_at_once() {
         ("files", 48),
     ] {
         assert_eq!(
-            cluster.database.count(&format!("SELECT count(*) FROM {table}")),
+            cluster
+                .database
+                .count(&format!("SELECT count(*) FROM {table}")),
             rows,
             "{table}"
         );
     }
     assert_eq!(
-        cluster
-            .database
-            .count("SELECT count(*) FROM file_moves"),
+        cluster.database.count("SELECT count(*) FROM file_moves"),
         0,
         "no journal entries left"
     );
@@ -404,13 +407,14 @@ fn two_servers_behind_nginx() {
             "text/plain",
         )
         .await;
-        assert!(status < 300, "create project through nginx: {status} {body}");
+        assert!(
+            status < 300,
+            "create project through nginx: {status} {body}"
+        );
         let (status, body) = send(
             &http,
             reqwest::Method::POST,
-            format!(
-                "{front}/data/services/import?project=NGX&subject=S1&session=N1&dest=/archive"
-            ),
+            format!("{front}/data/services/import?project=NGX&subject=S1&session=N1&dest=/archive"),
             Study::zip(&files),
             "application/zip",
         )
@@ -429,10 +433,13 @@ fn two_servers_behind_nginx() {
         // Round robin sends these to both servers; each answer is whole.
         for _ in 0..4 {
             let scans = session_files(&http, &front, "NGX", "N1").await;
-            let listed: BTreeSet<String> = scans.values().flat_map(|f| f.values()).cloned().collect();
+            let listed: BTreeSet<String> =
+                scans.values().flat_map(|f| f.values()).cloned().collect();
             assert_eq!(listed, expected);
             let response = http
-                .get(format!("{front}/data/projects/NGX/resources/BIG/files/big.bin"))
+                .get(format!(
+                    "{front}/data/projects/NGX/resources/BIG/files/big.bin"
+                ))
                 .basic_auth("admin", Some(cluster::ADMIN_PASSWORD))
                 .send()
                 .await

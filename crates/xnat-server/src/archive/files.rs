@@ -24,8 +24,8 @@ use archive_io::SafeRelPath;
 use super::{Error, ResourceOwner, Result, Scope};
 use crate::access::Action;
 use crate::file_moves::MoveBatch;
-use crate::store::locks;
 use crate::state::AppState;
+use crate::store::locks;
 use crate::store::{NewFile, Resource};
 
 /// Attributes of a resource (`format`, `content`, `tags`); `None` keeps

@@ -260,15 +260,16 @@ pub async fn archive_study(
     let merge_into = existing.map(|e| e.id);
     // Its own task: a request dropped by its client must not stop the
     // writing half-way (files under in-flight names until the next start).
-    state.spawn(commit_study(
-        state.clone(),
-        planned,
-        new_session,
-        merge_into,
-        target.clone(),
-    ))
-    .await
-    .map_err(|e| Error::Internal(format!("archive writer failed: {e}")))??;
+    state
+        .spawn(commit_study(
+            state.clone(),
+            planned,
+            new_session,
+            merge_into,
+            target.clone(),
+        ))
+        .await
+        .map_err(|e| Error::Internal(format!("archive writer failed: {e}")))??;
     Ok(format!(
         "/data/archive/projects/{}/subjects/{}/experiments/{}",
         target.project, subject_label, target.label

@@ -104,7 +104,9 @@ async fn a_server_is_gone_once_its_instance_lock_is() {
     let one = Store::open(&url, DEFAULT_POOL_SIZE).await.unwrap();
     let two = Store::open(&url, DEFAULT_POOL_SIZE).await.unwrap();
     assert_ne!(one.instance(), two.instance());
-    let alive = InstanceHold::open(one.pool(), one.instance()).await.unwrap();
+    let alive = InstanceHold::open(one.pool(), one.instance())
+        .await
+        .unwrap();
     assert!(
         two.locks()
             .instance_gone(one.instance())
@@ -114,7 +116,10 @@ async fn a_server_is_gone_once_its_instance_lock_is() {
     );
     alive.close().await;
     let gone = two.locks().instance_gone(one.instance()).await.unwrap();
-    assert!(gone.is_some(), "a closed instance connection frees its lock");
+    assert!(
+        gone.is_some(),
+        "a closed instance connection frees its lock"
+    );
     drop(gone);
     drop_database(&admin, [one, two], &name).await;
 }

@@ -198,10 +198,7 @@ impl Server {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         };
-        let address = url
-            .strip_prefix("http://")
-            .expect("plain HTTP")
-            .to_owned();
+        let address = url.strip_prefix("http://").expect("plain HTTP").to_owned();
         Self {
             child: Some(child),
             url,
