@@ -108,7 +108,7 @@ fn init_logging(verbose: u8, serving: bool) {
     let default = match verbose {
         // The server's access log is for the operator of `serve`; the demo's
         // in-process server keeps quiet.
-        0 if serving => "warn,xnatkit=info,xnat_server::access=info",
+        0 if serving => "warn,xnatkit=info,xnatkit_server::access=info",
         // rustls-platform-verifier logs each rejected certificate at error
         // level; the client's own one-line error already says it.
         0 => "warn,xnatkit=info,rustls_platform_verifier=off",

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use cluster::{Cluster, Nginx, files_below, md5_hex, postgres_admin_url};
-use dicom_sort::testdata::{SyntheticInstance, new_uid, write_synthetic_instance};
 use serde_json::Value;
+use xnatkit_dicom::testdata::{SyntheticInstance, new_uid, write_synthetic_instance};
 
 /// A generated study: series of instances with fixed UIDs.
 struct Study {

@@ -5,8 +5,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use xnat_client::auth::{AuthInput, resolve_credentials};
-use xnat_client::{ClientOptions, XnatClient};
+use xnatkit_client::auth::{AuthInput, resolve_credentials};
+use xnatkit_client::{ClientOptions, XnatClient};
 
 /// How to reach and log in to the XNAT server.
 #[derive(Debug, Clone, clap::Args)]

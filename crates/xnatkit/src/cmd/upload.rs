@@ -1,5 +1,5 @@
 //! `xnatkit upload {init,scan,run}`: the two-pass spreadsheet uploader
-//! (xnatuploader-compatible). The logic lives in the `bulk-upload` crate; this
+//! (xnatuploader-compatible). The logic lives in the `xnatkit-upload` crate; this
 //! module parses arguments, logs in, shows progress and handles Ctrl-C.
 
 use std::fs::OpenOptions;
@@ -9,11 +9,11 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::Context;
-use bulk_upload::run::{RunObserver, RunOptions};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
-use xnat_client::auth::{AuthInput, resolve_credentials};
-use xnat_client::{ClientOptions, XnatClient};
+use xnatkit_client::auth::{AuthInput, resolve_credentials};
+use xnatkit_client::{ClientOptions, XnatClient};
+use xnatkit_upload::run::{RunObserver, RunOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -107,18 +107,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
-    bulk_upload::write_default(&args.spreadsheet, args.force)?;
+    xnatkit_upload::write_default(&args.spreadsheet, args.force)?;
     eprintln!("Initialised spreadsheet at {}", args.spreadsheet.display());
     Ok(ExitCode::SUCCESS)
 }
 
 async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    let options = bulk_upload::ScanOptions {
+    let options = xnatkit_upload::ScanOptions {
         include_unmatched: args.unmatched,
         jobs: args.jobs.max(1),
     };
     let summary = tokio::task::spawn_blocking(move || {
-        bulk_upload::scan_to_workbook(&args.spreadsheet, &args.dir, &options)
+        xnatkit_upload::scan_to_workbook(&args.spreadsheet, &args.dir, &options)
             .map(|s| (s, args.spreadsheet))
     })
     .await
@@ -144,14 +144,14 @@ async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
 async fn upload(args: RunArgs) -> anyhow::Result<ExitCode> {
     let spreadsheet = args.spreadsheet.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        bulk_upload::run::prepare(&spreadsheet, !args.test).map(|p| (p, args))
+        xnatkit_upload::run::prepare(&spreadsheet, !args.test).map(|p| (p, args))
     })
     .await
     .context("reading the workbook stopped unexpectedly")??;
     let (prepared, args) = prepared;
-    let project = bulk_upload::run::resolve_project(&prepared, args.project.as_deref())?;
+    let project = xnatkit_upload::run::resolve_project(&prepared, args.project.as_deref())?;
     if args.test {
-        for line in bulk_upload::run::describe(&prepared.plan, &prepared.rows, &project) {
+        for line in xnatkit_upload::run::describe(&prepared.plan, &prepared.rows, &project) {
             println!("{line}");
         }
         println!(
@@ -195,7 +195,7 @@ async fn upload(args: RunArgs) -> anyhow::Result<ExitCode> {
         trigger_pipelines: !args.no_pipeline,
     };
     let result =
-        bulk_upload::run::run(&client, prepared, &options, &observer, cancel.clone()).await;
+        xnatkit_upload::run::run(&client, prepared, &options, &observer, cancel.clone()).await;
     watcher.abort();
     observer.finish();
     client.disconnect().await;
