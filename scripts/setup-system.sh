@@ -25,6 +25,8 @@ checks=(
   "ca-certificates|test -f /etc/ssl/certs/ca-certificates.crt"
   # unshare: the full-disk export test mounts a tmpfs in a private user+mount namespace
   "util-linux|command -v unshare >/dev/null"
+  # nginx: the two-server test runs docs/deploy/nginx.conf in front of two servers
+  "nginx|test -x /usr/sbin/nginx"
 )
 
 missing=()

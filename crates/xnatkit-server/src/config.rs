@@ -12,6 +12,11 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// `postgres://…` or `sqlite://…`; `None` = SQLite file in `data_dir`.
     pub database_url: Option<String>,
+    /// Most database connections this server opens (`--db-pool-size`).
+    /// Servers sharing one PostgreSQL each open this many (plus one that
+    /// holds their instance lock), so their sum must stay below the
+    /// database's `max_connections`.
+    pub db_pool_size: u32,
     /// Prefix of accession IDs (`XNAT` → `XNAT_S00001`).
     pub site_id: String,
     /// Idle time after which a JSESSIONID stops working.
@@ -60,6 +65,7 @@ impl ServerConfig {
         Self {
             data_dir: data_dir.into(),
             database_url: None,
+            db_pool_size: crate::store::DEFAULT_POOL_SIZE,
             site_id: "XNAT".to_owned(),
             session_timeout: Duration::from_secs(15 * 60),
             admin_password: None,

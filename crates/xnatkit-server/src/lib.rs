@@ -53,6 +53,11 @@ pub use state::{AppState, StartupReport};
 /// How often idle sessions are swept from the database.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How long a stop waits for background work (archiving, commits, sweeps)
+/// to finish before it gives up on it; what is left then is recovered by
+/// the next start like after a crash.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(60);
+
 /// Opens the state for `config` and serves on `listener` until `shutdown`
 /// completes, then finishes in-flight requests and closes the database.
 pub async fn run(
@@ -85,39 +90,57 @@ pub async fn run(
         None => None,
     };
 
-    let sweeper = tokio::spawn(sweep_sessions(state.clone()));
-    let prearchive_sweeper = tokio::spawn(prearchive::sweep::sweep_receiving(state.clone()));
+    state.spawn(sweep_sessions(state.clone()));
+    state.spawn(prearchive::sweep::sweep_receiving(state.clone()));
     let header_read_timeout = state.config().header_read_timeout;
     let router = http_limits::limit_bodies(app(state.clone()), state.config().body_idle_timeout);
     let served = match tls {
         None => http_limits::serve_plain(listener, router, header_read_timeout, shutdown).await,
         Some(rustls) => tls::serve(listener, router, rustls, header_read_timeout, shutdown).await,
     };
-    sweeper.abort();
-    prearchive_sweeper.abort();
+    // Cooperative stop: the sweeps end at their next tick, the receiver
+    // imports what it holds, and work that outlives its request finishes.
+    state.shutdown().cancel();
     if let Some(receiver) = dicom_receiver {
         receiver.stop().await;
     }
+    state.tasks().close();
+    let finished = tokio::time::timeout(SHUTDOWN_WAIT, state.tasks().wait())
+        .await
+        .is_ok();
+    if !finished {
+        tracing::warn!(
+            "{} background task(s) still running {}s after the stop began; stopping without them (the next start recovers their work)",
+            state.tasks().len(),
+            SHUTDOWN_WAIT.as_secs()
+        );
+    }
     state.store().close().await;
-    if served.is_ok() {
+    if served.is_ok() && finished {
         // Only a stop that got here wrote nothing half-way: the next start
         // may skip walking the archive (see `recovery`).
-        if let Err(err) = recovery::mark_clean_shutdown(state.data_dir()) {
+        if let Err(err) = recovery::mark_clean_shutdown(&state) {
             tracing::warn!(
                 "could not record the clean stop ({err}); the next start walks the archive"
             );
         }
     }
     // Last: the marker above must not land beside a server that started
-    // after the lock was given up.
+    // after the lock was given up, and no other server may recover this
+    // one's leftovers while it still writes.
+    state.release_instance().await;
     state.release_data_dir();
     served.map_err(ServerError::Serve)
 }
 
 async fn sweep_sessions(state: AppState) {
     let mut tick = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+    let shutdown = state.shutdown().clone();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         let timeout_ms =
             i64::try_from(state.config().session_timeout.as_millis()).unwrap_or(i64::MAX);
         if let Err(err) = state

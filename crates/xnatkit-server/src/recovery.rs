@@ -29,6 +29,35 @@
 //! when the previous run did not end cleanly: a graceful stop leaves the
 //! marker [`CLEAN_SHUTDOWN_MARKER`] ([`mark_clean_shutdown`]), which the next
 //! start consumes. A crash leaves none, so the start after it walks.
+//!
+//! ## One server (SQLite) or several (PostgreSQL)
+//!
+//! On SQLite the server is alone with its data folder (it holds
+//! [`crate::state::DATA_LOCK_FILE`]) and recovers everything, as above.
+//!
+//! On PostgreSQL several servers share the database and the data folder,
+//! and a starting server must not undo the work of a running one. Each
+//! server has an instance ID, holds the advisory lock of that ID while it
+//! lives ([`crate::store::locks::InstanceHold`]), tags its journal entries
+//! and prearchive claims with it, and stages below
+//! `DATA/staging/instances/{ID}`, a folder it removes when it stops
+//! gracefully: that folder is its own clean-stop marker. A start then:
+//! - takes the cluster-wide [`RECOVERY_LOCK`], so starts recover one at a
+//!   time;
+//! - finds the servers that are gone (their instance lock can be taken)
+//!   among the owners of journal entries, transient prearchive claims and
+//!   staging folders, and runs steps 1, 2 and 4 for them only;
+//! - runs step 3, the archive walk with its unmounted-storage guard, only
+//!   when no other server is serving (it cannot tell another server's
+//!   in-flight files from crash leftovers) and a walk is owed: the
+//!   database's `recovery_flags` row `archive_walk_owed` is set when a gone
+//!   server left its staging folder behind and cleared by a walk. A start
+//!   next to running servers leaves an owed walk to the next start that
+//!   finds itself alone;
+//! - imports the C-STORE spool (step 5) only when it runs the receiver
+//!   itself or is alone: exactly one server runs the receiver;
+//! - takes its share of [`SERVING_LOCK`] (how the next start knows it is
+//!   not alone) and gives the recovery lock back.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -38,6 +67,9 @@ use crate::file_moves::{IN_FLIGHT_MARKER, roll_back, sync_dir};
 use crate::import::receiver;
 use crate::prearchive::{self, PrearchiveStatus, build};
 use crate::state::AppState;
+use crate::state::INSTANCES_DIR;
+use crate::store::Backend;
+use crate::store::locks::Mode;
 use crate::store::{COMMITTED, PrearchiveSession};
 
 /// What recovery did, for the start-up log.
@@ -78,9 +110,23 @@ pub const LOST_AND_FOUND: &str = "lost+found";
 /// Below this many recorded files the "mostly missing" guard does not apply.
 const UNMOUNTED_GUARD_MIN_ROWS: usize = 20;
 
-/// Leaves the marker that lets the next start skip the archive walk; called
-/// after a graceful stop, once nothing writes any more.
-pub fn mark_clean_shutdown(data_dir: &Path) -> std::io::Result<()> {
+/// Records a graceful stop, once nothing writes any more: on SQLite the
+/// marker that lets the next start skip the archive walk; on PostgreSQL
+/// the server's own staging folder goes (see the module doc).
+pub fn mark_clean_shutdown(state: &AppState) -> std::io::Result<()> {
+    let data_dir = state.data_dir();
+    if state.store().backend() == Backend::Postgres {
+        let own = state.staging_root();
+        match std::fs::remove_dir_all(own) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+        if let Some(parent) = own.parent() {
+            sync_dir(parent);
+        }
+        return Ok(());
+    }
     let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
     let file = std::fs::File::create(&marker)?;
     file.sync_all()?;
@@ -102,34 +148,222 @@ fn take_clean_shutdown_marker(data_dir: &Path) -> Result<bool, ServerError> {
     }
 }
 
+/// Recovery flag (PostgreSQL): 1 while an archive walk is owed.
+const WALK_OWED: &str = "archive_walk_owed";
+
+/// Cluster-wide advisory lock held while a server recovers (PostgreSQL).
+pub const RECOVERY_LOCK: &str = "recovery";
+
+/// Cluster-wide advisory lock every serving server holds shared
+/// (PostgreSQL); whoever can take it exclusively is alone.
+pub const SERVING_LOCK: &str = "serving";
+
+/// Whose leftovers a recovery may touch.
+enum Gone {
+    /// Everyone's: the server is alone with its data folder (SQLite).
+    All,
+    /// Those of these instance IDs only (PostgreSQL).
+    Only(HashSet<String>),
+}
+
+impl Gone {
+    fn contains(&self, instance: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(ids) => ids.contains(instance),
+        }
+    }
+}
+
 /// Runs every recovery step; see the module doc.
 pub async fn recover(state: &AppState) -> Result<RecoveryReport, ServerError> {
-    let mut report = RecoveryReport::default();
-    let clean = take_clean_shutdown_marker(state.data_dir())?;
-    replay_journal(state, &mut report).await?;
-    recover_prearchive(state, &mut report).await?;
-    if !clean {
-        reconcile_archive(state, &mut report).await?;
-    }
-    clean_staging(state, &mut report).await;
-    report.spooled_instances =
-        receiver::import_spool(state, state.config().dicom_receiver.as_ref()).await;
+    let report = match state.store().backend() {
+        Backend::Sqlite => recover_alone(state).await?,
+        Backend::Postgres => recover_shared(state).await?,
+    };
     if !report.is_clean() {
         tracing::warn!("start-up recovery: {report:?}");
     }
     Ok(report)
 }
 
+async fn recover_alone(state: &AppState) -> Result<RecoveryReport, ServerError> {
+    let mut report = RecoveryReport::default();
+    let clean = take_clean_shutdown_marker(state.data_dir())?;
+    replay_journal(state, &Gone::All, &mut report).await?;
+    recover_prearchive(state, &Gone::All, &mut report).await?;
+    if !clean {
+        reconcile_archive(state, &mut report).await?;
+    }
+    clean_staging(state, &mut report).await;
+    report.spooled_instances =
+        receiver::import_spool(state, state.config().dicom_receiver.as_ref()).await;
+    Ok(report)
+}
+
+fn lock_error(err: sqlx::Error) -> ServerError {
+    internal("taking a cluster-wide lock", err)
+}
+
+async fn recover_shared(state: &AppState) -> Result<RecoveryReport, ServerError> {
+    let mut report = RecoveryReport::default();
+    let store = state.store();
+    let locks = store.locks();
+    let recovering = locks
+        .wait_cluster(RECOVERY_LOCK, Mode::Exclusive)
+        .await
+        .map_err(lock_error)?;
+    let alone = match locks
+        .try_cluster(SERVING_LOCK, Mode::Exclusive)
+        .await
+        .map_err(lock_error)?
+    {
+        Some(hold) => {
+            hold.release().await;
+            true
+        }
+        None => false,
+    };
+
+    let instances_dir = state.data_dir().join("staging").join(INSTANCES_DIR);
+    let staged: HashSet<String> = std::fs::read_dir(&instances_dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut candidates: HashSet<String> = staged.clone();
+    candidates.extend(
+        store
+            .journal_owners()
+            .await
+            .map_err(|e| internal("reading the file-move journal", e))?,
+    );
+    candidates.extend(
+        store
+            .prearchive_sessions(None)
+            .await
+            .map_err(|e| internal("listing prearchive sessions", e))?
+            .into_iter()
+            .map(|s| s.claimed_by),
+    );
+    candidates.remove(store.instance());
+    // Entries made before instance IDs existed belong to a server that is
+    // gone: instance IDs came with the upgrade that stopped it.
+    let mut gone = HashSet::from([String::new()]);
+    let mut gone_holds = Vec::new();
+    for id in candidates.into_iter().filter(|id| !id.is_empty()) {
+        if let Some(hold) = locks.instance_gone(&id).await.map_err(lock_error)? {
+            gone.insert(id);
+            gone_holds.push(hold);
+        }
+    }
+    let crashed: Vec<&String> = gone.iter().filter(|id| staged.contains(*id)).collect();
+    if !crashed.is_empty() {
+        tracing::warn!(
+            "start-up recovery: {} server(s) on this data folder stopped without cleaning up: {crashed:?}",
+            crashed.len()
+        );
+        store
+            .set_recovery_flag(WALK_OWED, 1)
+            .await
+            .map_err(|e| internal("recording an owed archive walk", e))?;
+    }
+    // Never set: the first start on this database walks (cheap when new).
+    let walk_owed = store
+        .recovery_flag(WALK_OWED)
+        .await
+        .map_err(|e| internal("reading the recovery flags", e))?
+        != Some(0);
+
+    let gone = Gone::Only(gone);
+    replay_journal(state, &gone, &mut report).await?;
+    recover_prearchive(state, &gone, &mut report).await?;
+    if walk_owed && alone {
+        reconcile_archive(state, &mut report).await?;
+        store
+            .set_recovery_flag(WALK_OWED, 0)
+            .await
+            .map_err(|e| internal("recording the archive walk", e))?;
+    } else if walk_owed {
+        tracing::warn!(
+            "start-up recovery: the archive walk is owed but other servers are running; the next server that starts alone does it"
+        );
+    }
+    let Gone::Only(gone_ids) = &gone else {
+        return Err(internal("recovery", "unexpected scope"));
+    };
+    remove_staging_of(&instances_dir, gone_ids, &mut report).await;
+    let runs_receiver = state.config().dicom_receiver.is_some();
+    if alone {
+        // Old-layout staging (before per-server folders) and, with nobody
+        // receiving, the spool's unfinished files.
+        clean_staging(state, &mut report).await;
+    }
+    if alone || runs_receiver {
+        report.spooled_instances =
+            receiver::import_spool(state, state.config().dicom_receiver.as_ref()).await;
+    }
+    for hold in gone_holds {
+        hold.release().await;
+    }
+    if let Some(instance) = state.instance_hold()
+        && !instance.share(SERVING_LOCK).await.map_err(lock_error)?
+    {
+        return Err(internal(
+            "joining the servers",
+            "the serving lock is held exclusively",
+        ));
+    }
+    if let Some(hold) = recovering {
+        hold.release().await;
+    }
+    Ok(report)
+}
+
+/// Removes the staging folders of servers that are gone.
+async fn remove_staging_of(
+    instances_dir: &Path,
+    gone: &HashSet<String>,
+    report: &mut RecoveryReport,
+) {
+    for id in gone.iter().filter(|id| !id.is_empty()) {
+        let dir = instances_dir.join(id);
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => report.staging_entries += 1,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!("removing {}: {err}", dir.display()),
+        }
+    }
+}
+
 fn internal(what: &str, err: impl std::fmt::Display) -> ServerError {
     ServerError::Recovery(format!("{what}: {err}"))
 }
 
-async fn replay_journal(state: &AppState, report: &mut RecoveryReport) -> Result<(), ServerError> {
+async fn replay_journal(
+    state: &AppState,
+    gone: &Gone,
+    report: &mut RecoveryReport,
+) -> Result<(), ServerError> {
     let store = state.store();
-    let entries = store
-        .journal_entries()
+    let mut entries = Vec::new();
+    for owner in store
+        .journal_owners()
         .await
-        .map_err(|e| internal("reading the file-move journal", e))?;
+        .map_err(|e| internal("reading the file-move journal", e))?
+    {
+        if gone.contains(&owner) {
+            entries.extend(
+                store
+                    .journal_entries_of(&owner)
+                    .await
+                    .map_err(|e| internal("reading the file-move journal", e))?,
+            );
+        }
+    }
     if entries.is_empty() {
         return Ok(());
     }
@@ -176,6 +410,7 @@ async fn replay_journal(state: &AppState, report: &mut RecoveryReport) -> Result
 
 async fn recover_prearchive(
     state: &AppState,
+    gone: &Gone,
     report: &mut RecoveryReport,
 ) -> Result<(), ServerError> {
     let store = state.store();
@@ -183,7 +418,10 @@ async fn recover_prearchive(
         .prearchive_sessions(None)
         .await
         .map_err(|e| internal("listing prearchive sessions", e))?;
-    for session in sessions {
+    for session in sessions
+        .into_iter()
+        .filter(|s| gone.contains(&s.claimed_by))
+    {
         let fixed = match session.status {
             PrearchiveStatus::Archiving => finish_archiving(state, &session).await,
             PrearchiveStatus::Building => build::rebuild(state, &session).await.map(|()| true),
@@ -501,10 +739,13 @@ fn prune_empty_dirs(root: &Path, dir: &Path) -> bool {
     false
 }
 
-/// Removes everything in staging but the C-STORE spool, and xnatkit-dicom's
-/// unfinished (hidden, never acknowledged) spool files.
+/// Removes everything in staging but the C-STORE spool and the servers'
+/// own staging folders, and xnatkit-dicom's unfinished (hidden, never
+/// acknowledged) spool files.
 async fn clean_staging(state: &AppState, report: &mut RecoveryReport) {
-    let staging = state.staging_root().to_path_buf();
+    // The shared staging folder, not this server's own (PostgreSQL), which
+    // lives below it in INSTANCES_DIR and is kept.
+    let staging = state.data_dir().join("staging");
     let spool = receiver::spool_root(state);
     let removed = tokio::task::spawn_blocking(move || {
         let mut removed = 0;
@@ -528,7 +769,7 @@ async fn clean_staging(state: &AppState, report: &mut RecoveryReport) {
                 let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let keep = if *dir == staging {
-                    path == spool
+                    path == spool || name == INSTANCES_DIR
                 } else {
                     // In the spool: acknowledged instances (by-ae) and complete
                     // files are imported by the next step.

@@ -7,7 +7,10 @@ use crate::config::ServerConfig;
 use crate::credential_cache::CredentialCache;
 use crate::error::ServerError;
 use crate::passwords;
-use crate::store::{NewUser, Store};
+use crate::store::locks::InstanceHold;
+use crate::store::{Backend, NewUser, Store};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Cheap to clone: everything lives behind one `Arc`.
 #[derive(Clone, Debug)]
@@ -23,14 +26,32 @@ struct Inner {
     staging_root: PathBuf,
     credentials: CredentialCache,
     hasher: passwords::Hasher,
-    /// The held lock on `DATA/.xnatkit.lock` (see [`DATA_LOCK_FILE`]).
+    /// The held lock on `DATA/.xnatkit.lock` (see [`DATA_LOCK_FILE`]);
+    /// SQLite only.
     data_lock: Mutex<Option<std::fs::File>>,
+    /// The connection that tells other servers this one is alive;
+    /// PostgreSQL only.
+    instance_hold: Option<InstanceHold>,
+    /// Work that must finish before the server stops: the sweeps, and the
+    /// archive and commit tasks that run on after their request went away.
+    tasks: TaskTracker,
+    /// Cancelled when the server starts to stop; long-running tasks watch
+    /// it and end at their next safe point.
+    shutdown: CancellationToken,
 }
 
-/// File in the data folder that one running server holds an exclusive lock
-/// on. Start-up recovery and the write protocol assume they are alone with
-/// the data folder (recovery rolls back in-flight moves and clears staging),
-/// so a second server on the same folder must not start.
+/// Folder below `DATA/staging` holding one staging folder per running
+/// server on PostgreSQL, named by its instance ID. A server removes its own
+/// when it stops gracefully, so one left behind by a server that is gone
+/// marks a crash (see [`crate::recovery`]).
+pub const INSTANCES_DIR: &str = "instances";
+
+/// File in the data folder that a server on SQLite holds an exclusive lock
+/// on. SQLite is the one-server setup: its start-up recovery assumes it is
+/// alone with the data folder (it rolls back every in-flight move and
+/// clears all of staging), so a second server on the same folder must not
+/// start. Servers on PostgreSQL share the folder and coordinate through
+/// the database instead (see [`crate::recovery`]).
 pub const DATA_LOCK_FILE: &str = ".xnatkit.lock";
 
 /// Takes the exclusive lock on the data folder, or says who holds it.
@@ -77,16 +98,32 @@ impl AppState {
                 path: data_dir,
                 source,
             })?;
-        let data_lock = lock_data_dir(&config.data_dir)?;
+        let url = config.database_url();
+        let data_lock = if url.starts_with("sqlite:") {
+            Some(lock_data_dir(&config.data_dir)?)
+        } else {
+            None
+        };
+        let store = Store::open(&url, config.db_pool_size).await?;
+        let instance_hold = match store.backend() {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(InstanceHold::open(store.pool(), store.instance()).await?),
+        };
         let archive_root = config.data_dir.join("archive");
-        let staging_root = config.data_dir.join("staging");
+        let staging_root = match store.backend() {
+            Backend::Sqlite => config.data_dir.join("staging"),
+            Backend::Postgres => config
+                .data_dir
+                .join("staging")
+                .join(INSTANCES_DIR)
+                .join(store.instance()),
+        };
         for dir in [&archive_root, &staging_root] {
             std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
                 path: dir.clone(),
                 source,
             })?;
         }
-        let store = Store::open(&config.database_url()).await?;
         let mut report = StartupReport {
             generated_admin_password: None,
         };
@@ -100,7 +137,7 @@ impl AppState {
                 }
             };
             let hash = passwords::hash(&password).map_err(ServerError::Hash)?;
-            store
+            let created = store
                 .create_user(
                     &NewUser {
                         username: "admin".to_owned(),
@@ -114,6 +151,10 @@ impl AppState {
                     &hash,
                 )
                 .await?;
+            if created.is_none() {
+                // Another server starting next to this one created it first.
+                report.generated_admin_password = None;
+            }
         }
         let hasher = passwords::Hasher::new().map_err(ServerError::Hash)?;
         Ok((
@@ -125,7 +166,10 @@ impl AppState {
                     staging_root,
                     credentials: CredentialCache::default(),
                     hasher,
-                    data_lock: Mutex::new(Some(data_lock)),
+                    data_lock: Mutex::new(data_lock),
+                    instance_hold,
+                    tasks: TaskTracker::new(),
+                    shutdown: CancellationToken::new(),
                 }),
             },
             report,
@@ -139,6 +183,40 @@ impl AppState {
         if let Ok(mut lock) = self.inner.data_lock.lock() {
             lock.take();
         }
+    }
+
+    /// Gives up this server's instance lock (PostgreSQL) at the very end of
+    /// [`crate::run`]: from then on other servers may recover what it left.
+    pub async fn release_instance(&self) {
+        if let Some(hold) = &self.inner.instance_hold {
+            hold.close().await;
+        }
+    }
+
+    /// The instance connection (PostgreSQL), for cluster-wide shared locks
+    /// held for the whole run.
+    pub fn instance_hold(&self) -> Option<&InstanceHold> {
+        self.inner.instance_hold.as_ref()
+    }
+
+    /// Runs `task` to completion even when whoever awaits it goes away,
+    /// and makes the server's stop wait for it.
+    pub fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.tasks.spawn(task)
+    }
+
+    /// The tasks started by [`AppState::spawn`].
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.inner.tasks
+    }
+
+    /// Cancelled when the server starts to stop.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.inner.shutdown
     }
 
     pub fn store(&self) -> &Store {
@@ -169,7 +247,8 @@ impl AppState {
     }
 
     /// Where uploads are spooled before they are moved into place; on the
-    /// same file system as the archive so the final move is a rename.
+    /// same file system as the archive so the final move is a rename. On
+    /// PostgreSQL each server has its own (see [`INSTANCES_DIR`]).
     pub fn staging_root(&self) -> &Path {
         &self.inner.staging_root
     }

@@ -24,8 +24,8 @@ use xnatkit_fileio::SafeRelPath;
 use super::{Error, ResourceOwner, Result, Scope};
 use crate::access::Action;
 use crate::file_moves::MoveBatch;
-use crate::import::locks;
 use crate::state::AppState;
+use crate::store::locks;
 use crate::store::{NewFile, Resource};
 
 /// Attributes of a resource (`format`, `content`, `tags`); `None` keeps
@@ -171,7 +171,7 @@ pub async fn put_resource(
 const RESOURCE_ATTEMPTS: usize = 3;
 
 /// The resource an upload writes to, held in use for the upload's duration
-/// (see [`locks::use_resource`]). End it with [`Upload::finish`].
+/// (see [`locks::Locks::use_resource`]). End it with [`Upload::finish`].
 pub struct Upload {
     pub resource: Resource,
     /// True when this upload created the resource.
@@ -191,7 +191,7 @@ pub async fn start_upload(
     for _ in 0..RESOURCE_ATTEMPTS {
         let (resource, created) =
             writable_resource(state, scope, owner, existing, label, attrs).await?;
-        let in_use = locks::use_resource(resource.id).await;
+        let in_use = state.store().locks().use_resource(resource.id).await?;
         // Between finding and holding it, a failed upload's clean-up may
         // have removed it; then it is created again.
         if state.store().resource_by_id(resource.id).await?.is_some() {
@@ -222,7 +222,7 @@ impl Upload {
         drop(in_use);
         if !succeeded
             && created
-            && let Some(_unused) = locks::resource_unused(resource.id)
+            && let Some(_unused) = state.store().locks().resource_unused(resource.id).await?
             && state.store().delete_resource_if_empty(resource.id).await?
         {
             remove_dirs(state, vec![resource.dir]).await;
@@ -364,13 +364,17 @@ async fn commit_files(
     rows: &[NewFile],
     mut batch: MoveBatch,
 ) -> Result<Vec<NewFile>> {
+    let tasks = state.clone();
     let state = state.clone();
     let (resource_id, label, rows) = (resource.id, resource.label.clone(), rows.to_vec());
     let commit = async move {
         let store = state.store();
         // Moves files in from staging (extractions); nothing for fresh ones.
         batch.stage(store).await?;
-        let _commit = locks::lock_session(format!("resource-commit/{resource_id}")).await;
+        let _commit = store
+            .locks()
+            .lock(&format!("resource-commit/{resource_id}"))
+            .await?;
         if let Err(err) = store
             .record_files(resource_id, &rows, &batch.commit_record())
             .await
@@ -387,7 +391,8 @@ async fn commit_files(
         }
         Ok(rows)
     };
-    tokio::spawn(commit)
+    tasks
+        .spawn(commit)
         .await
         .map_err(|e| Error::Internal(format!("upload writer failed: {e}")))?
 }
@@ -397,7 +402,17 @@ async fn commit_files(
 /// created its resource does, so that the resource can go too.
 pub async fn take_back(state: &AppState, resource: &Resource, committed: &[NewFile]) {
     let store = state.store();
-    let _commit = locks::lock_session(format!("resource-commit/{}", resource.id)).await;
+    let Ok(_commit) = store
+        .locks()
+        .lock(&format!("resource-commit/{}", resource.id))
+        .await
+    else {
+        tracing::warn!(
+            "could not take back the files of a failed upload into resource {}: its lock is unavailable",
+            resource.label
+        );
+        return;
+    };
     for file in committed {
         let Ok(Some(row)) = store.file(resource.id, &file.path).await else {
             continue;

@@ -18,7 +18,6 @@ use std::path::PathBuf;
 use xnatkit_dicom::{ExistingSession, InstanceRef, SortedScan, SortedStudy, scan_instances_into};
 use xnatkit_model::XsiType;
 
-use super::locks::lock_session;
 use super::options::Overwrite;
 use crate::archive::Error;
 use crate::file_moves::MoveBatch;
@@ -105,12 +104,15 @@ pub async fn archive_study(
     preferred: &ExistingSession,
     overwrite: Overwrite,
 ) -> Result<String, ArchiveError> {
-    let _guard = lock_session(format!(
-        "archive/{}/{}",
-        target.project,
-        target.label.to_ascii_lowercase()
-    ))
-    .await;
+    let _guard = state
+        .store()
+        .locks()
+        .lock(&format!(
+            "archive/{}/{}",
+            target.project,
+            target.label.to_ascii_lowercase()
+        ))
+        .await?;
     let store = state.store();
     let existing = store
         .experiment_by_label(&target.project, &target.label)
@@ -258,15 +260,16 @@ pub async fn archive_study(
     let merge_into = existing.map(|e| e.id);
     // Its own task: a request dropped by its client must not stop the
     // writing half-way (files under in-flight names until the next start).
-    tokio::spawn(commit_study(
-        state.clone(),
-        planned,
-        new_session,
-        merge_into,
-        target.clone(),
-    ))
-    .await
-    .map_err(|e| Error::Internal(format!("archive writer failed: {e}")))??;
+    state
+        .spawn(commit_study(
+            state.clone(),
+            planned,
+            new_session,
+            merge_into,
+            target.clone(),
+        ))
+        .await
+        .map_err(|e| Error::Internal(format!("archive writer failed: {e}")))??;
     Ok(format!(
         "/data/archive/projects/{}/subjects/{}/experiments/{}",
         target.project, subject_label, target.label

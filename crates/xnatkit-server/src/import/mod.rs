@@ -10,13 +10,11 @@
 //!   → archive or prearchive, per request and project setting;
 //! - [`archive`]: writing one study into the archive tree and the database
 //!   in one transaction, merging into an existing session when allowed;
-//! - [`locks`]: serialising work on one session across concurrent imports;
 //! - [`receiver`]: the `--dicom-listen` C-STORE receiver feeding the pipeline.
 //!
 //! The DICOM side (parsing, sorting, naming, routing rules) is `xnatkit-dicom`'s.
 
 pub mod archive;
-pub mod locks;
 pub mod options;
 pub mod pipeline;
 pub mod receiver;

@@ -84,7 +84,7 @@ pub async fn run_receiver(
     let consumer = {
         let (state, assembler, shutdown) = (state.clone(), assembler.clone(), shutdown.clone());
         let config = config.clone();
-        tokio::spawn(async move {
+        state.clone().spawn(async move {
             loop {
                 tokio::select! {
                     batch = assembler.next_ready() => import_batch(&state, &config, batch).await,
@@ -103,8 +103,11 @@ pub async fn run_receiver(
 }
 
 /// `DATA/staging/dicom-spool`: where xnatkit-dicom writes received instances.
+/// Not below a server's own staging folder: the spool outlives the server
+/// (a start imports what the last run acknowledged), and exactly one server
+/// on a data folder runs the receiver.
 pub fn spool_root(state: &AppState) -> PathBuf {
-    state.staging_root().join("dicom-spool")
+    state.data_dir().join("staging").join("dicom-spool")
 }
 
 /// Folder below the spool root holding acknowledged instances, one
@@ -364,9 +367,10 @@ pub async fn start_receiver(
             format!(", allowed peers: {}", peers.join(" "))
         }
     );
-    let shutdown = CancellationToken::new();
+    // A child of the server's token: the server's stop stops it too.
+    let shutdown = state.shutdown().child_token();
     let token = shutdown.clone();
-    let task = tokio::spawn(async move {
+    let task = state.clone().spawn(async move {
         if let Err(err) = run_receiver(state, listener, config, token).await {
             tracing::error!("DICOM receiver stopped: {err}");
         }

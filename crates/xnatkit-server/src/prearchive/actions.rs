@@ -85,15 +85,16 @@ pub async fn archive(
     let created_by = caller.username().unwrap_or("admin").to_owned();
     // Its own task from here: a client hanging up must not leave the
     // session ARCHIVING with its files half-way.
-    tokio::spawn(archive_claimed(
-        state.clone(),
-        created_by,
-        session.clone(),
-        request.clone(),
-        project.id.clone(),
-    ))
-    .await
-    .map_err(|e| Error::Internal(format!("prearchive archiver failed: {e}")))?
+    state
+        .spawn(archive_claimed(
+            state.clone(),
+            created_by,
+            session.clone(),
+            request.clone(),
+            project.id.clone(),
+        ))
+        .await
+        .map_err(|e| Error::Internal(format!("prearchive archiver failed: {e}")))?
 }
 
 /// The part of [`archive`] after the session was claimed (ARCHIVING).

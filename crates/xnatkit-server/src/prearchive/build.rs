@@ -109,10 +109,24 @@ pub async fn session_instances(dir: PathBuf) -> Result<Vec<(String, InstanceRef)
 /// Rebuilds the rows of `session` from its folder; READY when it holds
 /// DICOM, ERROR when it holds none.
 pub async fn rebuild(state: &AppState, session: &PrearchiveSession) -> Result<(), Error> {
+    // Claimed from the status the caller saw: when it changed since (another
+    // request, or another server's sweep), that one is working on it.
+    if !state
+        .store()
+        .swap_prearchive_status(session.id, &[session.status], PrearchiveStatus::Building)
+        .await?
+    {
+        return Err(Error::Conflict(format!(
+            "prearchive session {} changed while it was to be built; try again",
+            session.folder
+        )));
+    }
+    build_claimed(state, session).await
+}
+
+/// Builds a session this server has already claimed (BUILDING).
+pub async fn build_claimed(state: &AppState, session: &PrearchiveSession) -> Result<(), Error> {
     let store = state.store();
-    store
-        .set_prearchive_status(session.id, PrearchiveStatus::Building, "")
-        .await?;
     let instances = session_instances(session_dir(state, session)).await?;
     if instances.is_empty() {
         store

@@ -11,7 +11,6 @@ use xnatkit_dicom::{ExistingSession, InstanceRef, SortedStudy, scan_instances_in
 use super::build::{count_files, meta_of_study, scan_row};
 use super::{PrearchiveStatus, new_timestamp, prearchive_root, session_dir};
 use crate::archive::Error;
-use crate::import::locks::lock_session;
 use crate::state::AppState;
 use crate::store::{PrearchiveScan, PrearchiveSession};
 
@@ -39,11 +38,14 @@ pub async fn place(
     request: PlaceRequest<'_>,
 ) -> Result<PrearchiveSession, Error> {
     let study_uid = &request.study.study_instance_uid;
-    let _guard = lock_session(format!(
-        "prearchive/{}/{study_uid}/{}",
-        request.project, request.folder
-    ))
-    .await;
+    let _guard = state
+        .store()
+        .locks()
+        .lock(&format!(
+            "prearchive/{}/{study_uid}/{}",
+            request.project, request.folder
+        ))
+        .await?;
     let store = state.store();
     let session = match store
         .receiving_prearchive_session(request.project, study_uid, request.folder)

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use super::PrearchiveStatus;
 use super::actions::{self, ArchiveRequest};
-use super::build::rebuild;
+use super::build::build_claimed;
 use crate::access::Caller;
 use crate::import::Overwrite;
 use crate::state::AppState;
@@ -16,11 +17,15 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Quiet time after which a RECEIVING session is built (XNAT: 5 min).
 pub const RECEIVING_IDLE: Duration = Duration::from_secs(300);
 
-/// Runs forever; abort the task to stop it.
+/// Runs until the server shuts down; a sweep under way finishes first.
 pub async fn sweep_receiving(state: AppState) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);
+    let shutdown = state.shutdown().clone();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         build_stale(&state, RECEIVING_IDLE).await;
     }
 }
@@ -36,7 +41,21 @@ pub async fn build_stale(state: &AppState, idle: Duration) {
         }
     };
     for session in stale {
-        if let Err(err) = rebuild(state, &session).await {
+        // Another server's sweep may have listed it too: only the one whose
+        // claim lands builds it.
+        match state
+            .store()
+            .claim_stale_receiving(session.id, PrearchiveStatus::Building, cutoff)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(err) => {
+                tracing::warn!("claiming prearchive session {}: {err}", session.folder);
+                continue;
+            }
+        }
+        if let Err(err) = build_claimed(state, &session).await {
             tracing::warn!("building prearchive session {}: {err}", session.folder);
             continue;
         }

@@ -203,7 +203,7 @@ impl Store {
         if taken.is_some() {
             return Ok(None);
         }
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO users (username, password_hash, email, first_name, last_name, enabled, verified, is_admin, created) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -217,7 +217,14 @@ impl Store {
         .bind(i64::from(new.is_admin))
         .bind(now_ms())
         .execute(&mut *tx)
-        .await?;
+        .await;
+        // Two servers starting at once both find no admin; the unique
+        // username makes one insert lose, which is the same answer as the
+        // SELECT above would have given a moment later.
+        match inserted {
+            Err(err) if super::is_unique_violation(&err) => return Ok(None),
+            other => other?,
+        };
         tx.commit().await?;
         self.user(&new.username).await
     }

@@ -787,7 +787,7 @@ impl Store {
             .await?;
             insert_files(&mut tx, resource_id, &scan.files).await?;
         }
-        mark_committed(&mut tx, commit).await?;
+        mark_committed(&mut tx, self.instance(), commit).await?;
         tx.commit().await?;
         Ok((subject_id, experiment_id))
     }

@@ -74,7 +74,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        mark_committed(&mut tx, commit).await?;
+        mark_committed(&mut tx, self.instance(), commit).await?;
         tx.commit().await
     }
 

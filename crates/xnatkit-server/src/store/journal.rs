@@ -63,6 +63,7 @@ pub struct JournalEntry {
 
 async fn insert_entries(
     conn: &mut AnyConnection,
+    instance: &str,
     op: &str,
     state: &str,
     moves: &[FileMove],
@@ -70,7 +71,7 @@ async fn insert_entries(
     let now = now_ms();
     for file in moves {
         sqlx::query(
-            "INSERT INTO file_moves (op, state, source, temp, dest, created) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO file_moves (op, state, source, temp, dest, created, instance) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(op)
         .bind(state)
@@ -78,6 +79,7 @@ async fn insert_entries(
         .bind(&file.temp)
         .bind(&file.dest)
         .bind(now)
+        .bind(instance)
         .execute(&mut *conn)
         .await?;
     }
@@ -91,6 +93,7 @@ async fn insert_entries(
 /// directly as committed.
 pub(crate) async fn mark_committed(
     conn: &mut AnyConnection,
+    instance: &str,
     commit: &JournalCommit,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE file_moves SET state = $1 WHERE op = $2")
@@ -98,14 +101,14 @@ pub(crate) async fn mark_committed(
         .bind(&commit.op)
         .execute(&mut *conn)
         .await?;
-    insert_entries(conn, &commit.op, COMMITTED, &commit.fresh).await
+    insert_entries(conn, instance, &commit.op, COMMITTED, &commit.fresh).await
 }
 
 impl Store {
     /// Journals `moves` of `op` as pending, before any of them happens.
     pub async fn journal_pending(&self, op: &str, moves: &[FileMove]) -> Result<(), sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        insert_entries(&mut tx, op, PENDING, moves).await?;
+        insert_entries(&mut tx, self.instance(), op, PENDING, moves).await?;
         tx.commit().await
     }
 
@@ -118,11 +121,47 @@ impl Store {
         Ok(())
     }
 
-    /// Every entry left in the journal, in the order they were written.
-    pub async fn journal_entries(&self) -> Result<Vec<JournalEntry>, sqlx::Error> {
-        let rows = sqlx::query("SELECT op, state, source, temp, dest FROM file_moves ORDER BY id")
+    /// The value of recovery flag `name`, if it was ever set.
+    pub async fn recovery_flag(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
+        let row = sqlx::query("SELECT value FROM recovery_flags WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| super::int(&row, "value")).transpose()
+    }
+
+    /// Sets recovery flag `name` to `value`.
+    pub async fn set_recovery_flag(&self, name: &str, value: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO recovery_flags (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The instance IDs of the servers that have entries in the journal.
+    pub async fn journal_owners(&self) -> Result<Vec<String>, sqlx::Error> {
+        let rows = sqlx::query("SELECT DISTINCT instance FROM file_moves")
             .fetch_all(self.pool())
             .await?;
+        rows.iter().map(|row| text(row, "instance")).collect()
+    }
+
+    /// Every entry the server `instance` left in the journal, in the order
+    /// they were written.
+    pub async fn journal_entries_of(
+        &self,
+        instance: &str,
+    ) -> Result<Vec<JournalEntry>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT op, state, source, temp, dest FROM file_moves WHERE instance = $1 ORDER BY id",
+        )
+        .bind(instance)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(JournalEntry {

@@ -7,6 +7,7 @@ mod auth;
 mod hierarchy;
 mod import;
 mod journal;
+pub mod locks;
 mod prearchive;
 mod projects;
 mod resources;
@@ -44,22 +45,32 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    locks: std::sync::Arc<locks::Locks>,
+    /// This server's instance ID: fresh per start, recorded on the journal
+    /// entries and prearchive claims it makes, so that another server's
+    /// recovery touches them only once this one is gone.
+    instance: std::sync::Arc<str>,
 }
+
+/// Database connections a server keeps at most when no size is set.
+pub const DEFAULT_POOL_SIZE: u32 = 10;
 
 /// Milliseconds since the Unix epoch, the timestamp unit of every table.
 pub use xnatkit_model::now_ms;
 
 impl Store {
-    /// Opens `url` (`sqlite://…` or `postgres://…`) and applies the embedded
+    /// Opens `url` (`sqlite://…` or `postgres://…`) with at most
+    /// `pool_size` connections (at least 2: PostgreSQL keeps one for the
+    /// cross-server locks, see [`locks`]) and applies the embedded
     /// migrations of that backend.
-    pub async fn open(url: &str) -> Result<Self, ServerError> {
+    pub async fn open(url: &str, pool_size: u32) -> Result<Self, ServerError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
             Backend::Postgres
         };
-        let mut options = AnyPoolOptions::new().max_connections(8);
+        let mut options = AnyPoolOptions::new().max_connections(pool_size.max(2));
         if backend == Backend::Sqlite {
             // An embedded SQLite connection cannot go stale, and the default
             // test-before-acquire ping costs one extra round trip to its worker
@@ -97,7 +108,26 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        let locks = match backend {
+            Backend::Sqlite => locks::Locks::in_process(),
+            Backend::Postgres => locks::Locks::postgres(pool.clone()),
+        };
+        Ok(Self {
+            pool,
+            backend,
+            locks: std::sync::Arc::new(locks),
+            instance: uuid::Uuid::new_v4().to_string().into(),
+        })
+    }
+
+    /// The locks shared by every server on this database.
+    pub fn locks(&self) -> &locks::Locks {
+        &self.locks
+    }
+
+    /// This server's instance ID (see the field).
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub fn pool(&self) -> &AnyPool {

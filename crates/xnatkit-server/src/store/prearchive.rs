@@ -34,6 +34,9 @@ pub struct PrearchiveSession {
     pub lastmod: i64,
     /// Why the last archive attempt failed (CONFLICT / ERROR).
     pub message: String,
+    /// Instance ID of the server that last moved the session into a
+    /// transient status (BUILDING, ARCHIVING, MOVING, DELETING).
+    pub claimed_by: String,
 }
 
 /// A prearchive session's status: the subset of XNAT's `PrearchiveCode`
@@ -125,7 +128,7 @@ pub struct PrearchiveSessionMeta {
 macro_rules! select_sessions {
     ($tail:literal) => {
         concat!(
-            "SELECT id, project, timestamp, folder, subject, tag, status, xsi_type, modality, scan_date, scan_time, session_type, source, uploaded, lastmod, message FROM prearchive_sessions ",
+            "SELECT id, project, timestamp, folder, subject, tag, status, xsi_type, modality, scan_date, scan_time, session_type, source, uploaded, lastmod, message, claimed_by FROM prearchive_sessions ",
             $tail
         )
     };
@@ -149,6 +152,7 @@ fn session_from(row: &AnyRow) -> Result<PrearchiveSession, sqlx::Error> {
         uploaded: int(row, "uploaded")?,
         lastmod: int(row, "lastmod")?,
         message: text(row, "message")?,
+        claimed_by: text(row, "claimed_by")?,
     })
 }
 
@@ -319,8 +323,9 @@ impl Store {
         Ok(())
     }
 
-    /// Moves a status from `from` to `to` only if it is still `from`;
-    /// returns whether this call made the change (a cheap row lock).
+    /// Moves a status from `from` to `to` only if it is still `from`, and
+    /// records this server as the one working on it; returns whether this
+    /// call made the change (a row lock that holds across servers).
     pub async fn swap_prearchive_status(
         &self,
         id: i64,
@@ -330,12 +335,13 @@ impl Store {
         let mut changed = false;
         for status in from {
             let done = sqlx::query(
-                "UPDATE prearchive_sessions SET status = $1, lastmod = $2 WHERE id = $3 AND status = $4",
+                "UPDATE prearchive_sessions SET status = $1, lastmod = $2, claimed_by = $5 WHERE id = $3 AND status = $4",
             )
             .bind(to.as_str())
             .bind(now_ms())
             .bind(id)
             .bind(status.as_str())
+            .bind(self.instance())
             .execute(self.pool())
             .await?;
             if done.rows_affected() > 0 {
@@ -443,6 +449,28 @@ impl Store {
 }
 
 impl Store {
+    /// Claims a RECEIVING session for building (BUILDING) only while its
+    /// last file still arrived before `cutoff_ms`: a file that came in
+    /// since, or another server that claimed it first, makes this false.
+    pub async fn claim_stale_receiving(
+        &self,
+        id: i64,
+        building: PrearchiveStatus,
+        cutoff_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE prearchive_sessions SET status = $1, claimed_by = $2, lastmod = $3 WHERE id = $4 AND status = 'RECEIVING' AND lastmod <= $5",
+        )
+        .bind(building.as_str())
+        .bind(self.instance())
+        .bind(now_ms())
+        .bind(id)
+        .bind(cutoff_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// RECEIVING sessions whose last file arrived before `cutoff_ms`.
     pub async fn stale_receiving_sessions(
         &self,

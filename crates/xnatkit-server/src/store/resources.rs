@@ -368,7 +368,7 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.begin_write().await?;
         insert_files(&mut tx, resource_id, files).await?;
-        mark_committed(&mut tx, commit).await?;
+        mark_committed(&mut tx, self.instance(), commit).await?;
         tx.commit().await
     }
 

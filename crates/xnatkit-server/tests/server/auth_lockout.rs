@@ -25,9 +25,12 @@ async fn start(backend: Backend) -> Option<(TestServer, Store)> {
         url = Some(c.database_url());
     })
     .await?;
-    let store = Store::open(&url.expect("database URL"))
-        .await
-        .expect("second connection to the test database");
+    let store = Store::open(
+        &url.expect("database URL"),
+        xnatkit_server::store::DEFAULT_POOL_SIZE,
+    )
+    .await
+    .expect("second connection to the test database");
     Some((server, store))
 }
 

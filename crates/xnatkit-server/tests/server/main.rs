@@ -11,6 +11,7 @@
 
 mod harness;
 
+mod advisory_locks;
 mod auth_lockout;
 mod auth_sessions;
 mod connect;

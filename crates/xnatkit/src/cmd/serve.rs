@@ -19,6 +19,11 @@ pub struct Args {
     /// Database URL, e.g. postgres://user@host/db (default: SQLite in --data).
     #[arg(long)]
     database: Option<String>,
+    /// Most database connections this server opens. Several servers on one
+    /// PostgreSQL each open this many plus one: keep the sum below the
+    /// database's max_connections.
+    #[arg(long, default_value_t = xnatkit_server::store::DEFAULT_POOL_SIZE, value_parser = clap::value_parser!(u32).range(2..))]
+    db_pool_size: u32,
     /// Site ID: the prefix of accession IDs (XNAT → XNAT_S00001).
     #[arg(long, default_value = "XNAT")]
     site_id: String,
@@ -96,6 +101,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = xnatkit_server::ServerConfig::new(&args.data);
     config.tls = tls;
     config.database_url = args.database;
+    config.db_pool_size = args.db_pool_size;
     config.site_id = args.site_id;
     config.session_timeout = Duration::from_secs(args.session_timeout_mins.saturating_mul(60));
     config.max_failed_logins = args.max_failed_logins.max(1);

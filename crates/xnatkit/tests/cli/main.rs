@@ -11,11 +11,13 @@ mod support;
 
 mod auth_flood;
 mod browse;
+mod cluster;
 mod convert_paravision;
 mod crash_consistency;
 mod export;
 mod export_latest;
 mod full_disk;
+mod multi_instance;
 mod prearchive;
 mod resilience;
 mod snapshots;
