@@ -1,5 +1,5 @@
 //! DICOM header dump in the shape of XNAT's `/data/services/dicomdump`
-//! (xnat-client-contract §11): rows of `tag1`, `tag2`, `vr`, `value`, `desc`.
+//! (what xnatpy's `dicom_dump` reads): rows of `tag1`, `tag2`, `vr`, `value`, `desc`.
 
 use std::fs::File;
 use std::io::BufReader;
