@@ -87,7 +87,7 @@ pub struct SortedScan {
 pub struct SortedFile {
     pub source: PathBuf,
     /// XNAT's default file name for this instance (its `DicomFileNamer`
-/// pattern, see [`stored_file_name`]).
+    /// pattern, see [`stored_file_name`]).
     pub stored_name: String,
     pub sop_instance_uid: String,
     pub sop_class_uid: String,

@@ -334,26 +334,24 @@ impl XnatClient {
 
     /// Resources of the object at `parent` (a server path such as a scan's).
     pub async fn resources(&self, parent: &str) -> Result<Vec<Resource>> {
-        let set = self
-            .list(
-                &format!("{parent}/resources"),
-                &[],
-                &format!("resources of {parent}"),
-            )
-            .await?;
+        let set = self.list_below(parent, "resources").await?;
         Ok(set.rows.iter().map(Resource::from_row).collect())
     }
 
     /// Files under `parent` (a resource, a scan or `…/scans/ALL`).
     pub async fn files(&self, parent: &str) -> Result<Vec<RemoteFile>> {
-        let set = self
-            .list(
-                &format!("{parent}/files"),
-                &[],
-                &format!("files of {parent}"),
-            )
-            .await?;
+        let set = self.list_below(parent, "files").await?;
         Ok(set.rows.iter().filter_map(RemoteFile::from_row).collect())
+    }
+
+    /// The listing `{parent}/{children}` with every column the server sends.
+    async fn list_below(&self, parent: &str, children: &str) -> Result<ResultSet> {
+        self.list(
+            &format!("{parent}/{children}"),
+            &[],
+            &format!("{children} of {parent}"),
+        )
+        .await
     }
 
     /// Creates (or confirms) an object with a PUT; returns the body (the ID).
