@@ -6,12 +6,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use futures::StreamExt;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::archive::{RemoteFile, Scan, Session, Subject, seg, session_path};
 use crate::client::XnatClient;
@@ -139,7 +138,7 @@ pub async fn export(
     client: &XnatClient,
     options: &ExportOptions,
     observer: &dyn ExportObserver,
-    cancel: Arc<AtomicBool>,
+    cancel: CancellationToken,
 ) -> Result<ExportReport> {
     let started = Instant::now();
     if let Some(t) = &options.layout {

@@ -35,7 +35,11 @@ pub async fn start() -> TestServer {
         })
         .await
         {
-            eprintln!("test server stopped: {e}");
+            // Test output: a server that stopped explains the failures after it.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("test server stopped: {e}");
+            }
         }
     });
     let server = TestServer {

@@ -11,7 +11,11 @@ fn skip(reason: &str) -> Option<PathBuf> {
     if std::env::var_os("CI").is_some() {
         panic!("{reason} (CI is set, so this test may not be skipped)");
     }
-    eprintln!("SKIPPED: {reason}");
+    // The skip must show in the test output, not only in a log.
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("SKIPPED: {reason}");
+    }
     None
 }
 
