@@ -172,4 +172,50 @@ mod tests {
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
     }
+
+    #[test]
+    fn every_client_command_takes_the_same_server_options() {
+        let commands: &[&[&str]] = &[
+            &["login"],
+            &["ls"],
+            &["export", "-f", "l.csv", "-o", "out", "-p", "P", "-t", "T"],
+            &["download", "P"],
+            &["upload", "run"],
+            &["import", "x.zip", "-p", "P"],
+            &["prearchive", "ls"],
+            &["dump", "P/S/E"],
+            &["fields", "get", "P"],
+            &["convert", "paravision", "study"],
+        ];
+        let options = [
+            "--server",
+            "https://xnat.example.org",
+            "-u",
+            "alice",
+            "--password-stdin",
+            "--ca-bundle",
+            "ca.pem",
+            "--connect-timeout",
+            "5",
+            "--read-timeout",
+            "60",
+            "--quiet",
+        ];
+        for command in commands {
+            let argv = ["xnatkit"].iter().chain(*command).chain(&options);
+            if let Err(err) = <super::Cli as clap::Parser>::try_parse_from(argv) {
+                panic!("{command:?}: {err}");
+            }
+        }
+        // logout needs no user: the stored token says who.
+        let argv = [
+            "xnatkit",
+            "logout",
+            "--server",
+            "https://x",
+            "--ca-bundle",
+            "ca.pem",
+        ];
+        assert!(<super::Cli as clap::Parser>::try_parse_from(argv).is_ok());
+    }
 }
