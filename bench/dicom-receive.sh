@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Receiving 400 instances with DCMTK's storescu: xnatkit's C-STORE receiver
-# (dicom-sort's run_scp, files fsynced before each response) versus DCMTK's storescp.
+# (xnatkit-dicom's run_scp, files fsynced before each response) versus DCMTK's storescp.
 # Prints both times and the ratio xnatkit/dcmtk (goal: <= 1.0).
 # Needs dcmtk (storescu, storescp, echoscu) on PATH. Usage: bench/dicom-receive.sh [COUNT]
 set -euo pipefail
@@ -13,7 +13,7 @@ for tool in storescu storescp echoscu; do
     command -v "$tool" >/dev/null || { echo "error: $tool not found: install dcmtk" >&2; exit 1; }
 done
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p dicom-sort \
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p xnatkit-dicom \
     --features test-support --example dicom_receive
 runner="${CARGO_TARGET_DIR:-$root/target}/release/examples/dicom_receive"
 "$runner" generate "$work/in" "$count" >/dev/null

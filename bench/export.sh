@@ -55,7 +55,7 @@ tree_bytes() { find "$1" -type f -name '*.dcm' -printf '%s\n' | awk '{s+=$1} END
 cd "$repo"
 echo "building release binaries ..."
 cargo build --release -q -p xnatkit
-cargo build --release -q -p xnat-client --features sample-data --example sample_project
+cargo build --release -q -p xnatkit-client --features sample-data --example sample_project
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 xnatkit="$target_dir/release/xnatkit"
 sample_project="$target_dir/release/examples/sample_project"

@@ -13,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 
 cd "$repo"
 cargo build --release -q -p xnatkit
-cargo build --release -q -p paravision --example synth_study
+cargo build --release -q -p xnatkit-paravision --example synth_study
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 
 echo "generating ~${size_mb} MB study in $work ..."

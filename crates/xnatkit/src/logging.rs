@@ -17,7 +17,7 @@ pub fn init(verbose: u8, quiet: bool, serving: bool, printer: Printer) {
         0 if quiet => "error",
         // The server's access log is for the operator of `serve`; the demo's
         // in-process server keeps quiet.
-        0 if serving => "warn,xnatkit=info,xnat_server::access=info",
+        0 if serving => "warn,xnatkit=info,xnatkit_server::access=info",
         // rustls-platform-verifier logs each rejected certificate at error
         // level; the client's own one-line error already says it.
         0 => "warn,xnatkit=info,rustls_platform_verifier=off",
@@ -27,7 +27,7 @@ pub fn init(verbose: u8, quiet: bool, serving: bool, printer: Printer) {
     };
     let filter = EnvFilter::try_from_env("XNATKIT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Notices are shown by the notice layer below, never twice.
-    let filter = match format!("{}=off", xnat_server::NOTICE_TARGET).parse() {
+    let filter = match format!("{}=off", xnatkit_server::NOTICE_TARGET).parse() {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
@@ -37,8 +37,9 @@ pub fn init(verbose: u8, quiet: bool, serving: bool, printer: Printer) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(filter);
-    let notices = NoticeLayer { printer }
-        .with_filter(Targets::new().with_target(xnat_server::NOTICE_TARGET, tracing::Level::INFO));
+    let notices = NoticeLayer { printer }.with_filter(
+        Targets::new().with_target(xnatkit_server::NOTICE_TARGET, tracing::Level::INFO),
+    );
     tracing_subscriber::registry()
         .with(log)
         .with(notices)

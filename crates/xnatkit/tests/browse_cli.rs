@@ -9,7 +9,7 @@ mod support;
 use std::process::Output;
 
 use support::{TestServer, cli, files_below, md5_hex, runtime};
-use xnat_client::sample::{seed_story_subjects, write_sample_series};
+use xnatkit_client::sample::{seed_story_subjects, write_sample_series};
 
 struct Env {
     server: TestServer,

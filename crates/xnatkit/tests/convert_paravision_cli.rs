@@ -11,7 +11,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use support::{TestServer, cli, runtime};
-use xnat_client::sample::ensure_project;
+use xnatkit_client::sample::ensure_project;
 
 /// The real PV5.1 study: env `XNATKIT_PARAVISION_BANANA`, else the shared
 /// data folder beside the work tree. Missing: skip, or fail under `CI`.

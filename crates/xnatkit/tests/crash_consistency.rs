@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dicom_sort::testdata::{SyntheticInstance, new_uid, write_synthetic_instance};
 use md5::Digest;
 use serde_json::Value;
+use xnatkit_dicom::testdata::{SyntheticInstance, new_uid, write_synthetic_instance};
 
 const BIN: &str = env!("CARGO_BIN_EXE_xnatkit");
 const PASSWORD: &str = "Crash-test-Adm1n";

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::{TestServer, cli, files_below, md5_hex, runtime};
-use xnat_client::sample::{ListCell, seed_story_subjects, write_subject_list_xlsx};
+use xnatkit_client::sample::{ListCell, seed_story_subjects, write_subject_list_xlsx};
 
 const PREFERRED: &str = "Fl_Thorax INSP 3.0 Qr36";
 const FALLBACK: &str = "Fl_Thorax 3.0 Qr36";

@@ -11,8 +11,8 @@ mod support;
 use std::path::Path;
 
 use support::{TestServer, cli, files_below, md5_hex, runtime};
-use xnat_client::archive::RemoteFile;
-use xnat_client::sample::{SampleScan, SampleSession, SampleSubject};
+use xnatkit_client::archive::RemoteFile;
+use xnatkit_client::sample::{SampleScan, SampleSession, SampleSubject};
 
 const TYPE: &str = "Fl_Thorax INSP 3.0 Qr36";
 const TWICE: &str = "200001";

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use dicom_sort::testdata::{SyntheticInstance, new_uid, write_series};
 use support::{TestServer, cli, files_below, md5_hex, runtime};
+use xnatkit_dicom::testdata::{SyntheticInstance, new_uid, write_series};
 
 const PATIENT: &str = "PAT_MOVE";
 

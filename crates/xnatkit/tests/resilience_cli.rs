@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use fault_proxy::{Fault, FaultProxy, Rule, Seen};
 use hyper::Method;
 use support::{TestServer, cli, ct_subjects, files_below, md5_hex, runtime};
-use xnat_client::archive::RemoteFile;
-use xnat_client::retry::MAX_RETRY_AFTER;
-use xnat_client::sample::write_sample_series;
+use xnatkit_client::archive::RemoteFile;
+use xnatkit_client::retry::MAX_RETRY_AFTER;
+use xnatkit_client::sample::write_sample_series;
 
 const TYPE: &str = "Fl_Thorax INSP 3.0 Qr36";
 const SUBJECTS: &[&str] = &["125586", "339193"];

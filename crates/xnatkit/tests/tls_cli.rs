@@ -16,7 +16,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use support::{TestServer, TlsFiles, cli, files_below, md5_hex, runtime};
-use xnat_client::sample::seed_story_subjects;
+use xnatkit_client::sample::seed_story_subjects;
 
 const TYPE: &str = "Fl_Thorax INSP 3.0 Qr36";
 const SUBJECT: &str = "125586";

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bulk_upload::files_sheet::{self, FileRow, INTERRUPTED};
-use bulk_upload::workbook::Workbook;
-use dicom_sort::testdata::{SyntheticInstance, new_uid, write_series};
-use xnat_client::{ClientOptions, Credentials, XnatClient};
+use xnatkit_client::{ClientOptions, Credentials, XnatClient};
+use xnatkit_dicom::testdata::{SyntheticInstance, new_uid, write_series};
+use xnatkit_upload::files_sheet::{self, FileRow, INTERRUPTED};
+use xnatkit_upload::workbook::Workbook;
 
 const PASSWORD: &str = "resume-test-pass";
 const SUBJECTS: usize = 8;
@@ -50,7 +50,7 @@ fn rows(sheet: &Path) -> Option<Vec<FileRow>> {
     // The run replaces the workbook by rename, so a read never sees half a file;
     // it can still race the rename itself, hence the Option.
     let wb = Workbook::open(sheet).ok()?;
-    let config = bulk_upload::Config::read(&wb).ok()?;
+    let config = xnatkit_upload::Config::read(&wb).ok()?;
     files_sheet::read_rows(&wb, &config).ok().map(|(_, r)| r)
 }
 
@@ -94,11 +94,15 @@ fn wait_for_progress(sheet: &Path, than: usize, child: &mut Child) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_and_killed_runs_resume_to_a_complete_upload() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = xnat_server::ServerConfig::new(tmp.path().join("server"));
+    let mut config = xnatkit_server::ServerConfig::new(tmp.path().join("server"));
     config.admin_password = Some(PASSWORD.into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(xnat_server::run(listener, config, std::future::pending()));
+    tokio::spawn(xnatkit_server::run(
+        listener,
+        config,
+        std::future::pending(),
+    ));
     let credentials = Credentials::Password {
         user: "admin".into(),
         password: PASSWORD.into(),

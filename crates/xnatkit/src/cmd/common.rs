@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use xnat_client::auth::{AuthInput, resolve_credentials};
-use xnat_client::{ClientOptions, XnatClient};
+use xnatkit_client::auth::{AuthInput, resolve_credentials};
+use xnatkit_client::{ClientOptions, XnatClient};
 
 /// How to reach the XNAT server: its URL, TLS trust and network timeouts.
 #[derive(Debug, Clone, clap::Args)]

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use xnat_client::services::{ImportDestination, ImportOptions};
+use xnatkit_client::services::{ImportDestination, ImportOptions};
 
 use super::common::ServerArgs;
 use crate::printer::Printer;
@@ -58,7 +58,10 @@ const EXIT_SOME_FAILED: u8 = 2;
 
 /// One line per reconstruction: where it went (stdout), or why it was not
 /// converted (stderr).
-fn print_outcome(printer: Printer, outcome: Result<&paravision::Written, &paravision::Failure>) {
+fn print_outcome(
+    printer: Printer,
+    outcome: Result<&xnatkit_paravision::Written, &xnatkit_paravision::Failure>,
+) {
     match outcome {
         Ok(written) => {
             // Nothing to do about a failed write to stdout mid-conversion;
@@ -101,7 +104,7 @@ async fn paravision(args: ParavisionArgs, printer: Printer) -> anyhow::Result<Ex
     // Conversion is file I/O and CPU: keep it off the async workers.
     let (study_dir, out) = (args.study_dir.clone(), args.out.clone());
     let report = tokio::task::spawn_blocking(move || {
-        paravision::convert(&study_dir, out.as_deref(), |outcome| {
+        xnatkit_paravision::convert(&study_dir, out.as_deref(), |outcome| {
             print_outcome(printer, outcome);
         })
     })
@@ -192,7 +195,7 @@ async fn upload(
     let zip_path = staging.path().join(&zip_name);
     let mut entries = Vec::new();
     list_files(&args.study_dir, &study_name, &mut entries)?;
-    archive_io::write_stream_atomic(&zip_path, archive_io::zip_stream(entries), None)
+    xnatkit_fileio::write_stream_atomic(&zip_path, xnatkit_fileio::zip_stream(entries), None)
         .await
         .with_context(|| format!("cannot zip {}", args.study_dir.display()))?;
     client
@@ -207,7 +210,7 @@ async fn upload(
 fn list_files(
     dir: &Path,
     prefix: &str,
-    out: &mut Vec<archive_io::ArchiveEntry>,
+    out: &mut Vec<xnatkit_fileio::ArchiveEntry>,
 ) -> anyhow::Result<()> {
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
@@ -221,7 +224,7 @@ fn list_files(
         if meta.is_dir() {
             list_files(&path, &name, out)?;
         } else if meta.is_file() {
-            out.push(archive_io::ArchiveEntry {
+            out.push(xnatkit_fileio::ArchiveEntry {
                 name,
                 source: path,
                 size: meta.len(),

@@ -11,13 +11,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Context;
-use xnat_client::export::{ExportOptions, REPORT_CSV, SubjectStatus, export};
-use xnat_client::sample::{
+use xnatkit_client::export::{ExportOptions, REPORT_CSV, SubjectStatus, export};
+use xnatkit_client::sample::{
     ListCell, ensure_project, seed_story_subjects, upload_sample, write_subject_list_xlsx,
 };
-use xnat_client::select::{SessionChoice, TypeSelector};
-use xnat_client::subject_list::read_subject_list;
-use xnat_client::{ClientOptions, Credentials, XnatClient};
+use xnatkit_client::select::{SessionChoice, TypeSelector};
+use xnatkit_client::subject_list::read_subject_list;
+use xnatkit_client::{ClientOptions, Credentials, XnatClient};
 
 use super::common::human_bytes;
 use super::export::{FINISHING_FILES, Progress};
@@ -80,14 +80,14 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     }
 
     let password = random_token();
-    let mut config = xnat_server::ServerConfig::new(&server_data);
+    let mut config = xnatkit_server::ServerConfig::new(&server_data);
     config.admin_password = Some(password.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot open a loopback port for the embedded server")?;
     let address = listener.local_addr().context("no local address")?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(xnat_server::run(listener, config, async move {
+    let server = tokio::spawn(xnatkit_server::run(listener, config, async move {
         let _ = stop_rx.await;
     }));
     let url = format!("http://{address}");

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use xnat_client::download::Manifest;
-use xnat_client::transfer::{TransferTotals, run_transfers};
-use xnat_client::tree::{TreeTarget, plan_tree};
+use xnatkit_client::download::Manifest;
+use xnatkit_client::transfer::{TransferTotals, run_transfers};
+use xnatkit_client::tree::{TreeTarget, plan_tree};
 
 use super::common::{ServerArgs, human_bytes};
 use super::export::{FINISHING_FILES, Progress};

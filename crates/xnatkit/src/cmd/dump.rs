@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use xnat_client::archive::seg;
+use xnatkit_client::archive::seg;
 
 use super::common::ServerArgs;
 use crate::printer::Printer;

@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use xnat_client::ClientError;
-use xnat_client::download::{ByteSink, FileOutcome};
-use xnat_client::export::{
+use xnatkit_client::ClientError;
+use xnatkit_client::download::{ByteSink, FileOutcome};
+use xnatkit_client::export::{
     ExportObserver, ExportOptions, REPORT_CSV, SubjectReport, SubjectStatus, export,
 };
-use xnat_client::select::{SessionChoice, TypeSelector};
-use xnat_client::subject_list::read_subject_list;
-use xnat_client::transfer::{FileJob, TransferObserver};
+use xnatkit_client::select::{SessionChoice, TypeSelector};
+use xnatkit_client::subject_list::read_subject_list;
+use xnatkit_client::transfer::{FileJob, TransferObserver};
 
 use super::common::{ServerArgs, human_bytes};
 use crate::interrupt::{FirstCtrlC, cancel_on_ctrl_c};
@@ -85,7 +85,7 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     let subjects = read_subject_list(&args.list, args.column.as_deref())?;
     let types = TypeSelector::new(&args.types, args.ignore_case)?;
     if let Some(t) = &args.layout {
-        xnat_client::layout::validate_template(t)?;
+        xnatkit_client::layout::validate_template(t)?;
     }
     let client = args.server.connect().await?;
     let labels: Vec<String> = subjects.iter().map(|s| s.label.clone()).collect();

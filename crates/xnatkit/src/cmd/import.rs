@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use xnat_client::ClientError;
-use xnat_client::services::{ImportDestination, ImportOptions};
+use xnatkit_client::ClientError;
+use xnatkit_client::services::{ImportDestination, ImportOptions};
 
 use super::common::ServerArgs;
 use crate::printer::Printer;

@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use xnat_client::auth::resolve_server;
-use xnat_client::tokens::{StoredToken, TokenStore, tokens_path};
+use xnatkit_client::auth::resolve_server;
+use xnatkit_client::tokens::{StoredToken, TokenStore, tokens_path};
 
 use super::common::{ConnectionArgs, ServerArgs};
 use crate::printer::Printer;
@@ -30,7 +30,7 @@ pub struct LogoutArgs {
     connection: ConnectionArgs,
 }
 
-use xnat_model::now_ms;
+use xnatkit_model::now_ms;
 
 pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     if args.server.user.is_none() && std::env::var_os("XNAT_USER").is_none() {
@@ -79,15 +79,19 @@ pub async fn logout(args: LogoutArgs, printer: Printer) -> anyhow::Result<ExitCo
             path.display()
         );
     };
-    let credentials = xnat_client::Credentials::Token {
+    let credentials = xnatkit_client::Credentials::Token {
         user: token.user.clone(),
         alias: token.alias.clone(),
         secret: token.secret.clone(),
     };
     // Invalidate first, but forget the token locally whatever the server
     // says: an unreachable server must not keep a secret on disk.
-    match xnat_client::XnatClient::connect(&server, credentials, args.connection.client_options())
-        .await
+    match xnatkit_client::XnatClient::connect(
+        &server,
+        credentials,
+        args.connection.client_options(),
+    )
+    .await
     {
         Ok(client) => {
             if let Err(err) = client.invalidate_token(&token.alias, &token.secret).await {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use xnat_client::archive::{seg, session_path};
+use xnatkit_client::archive::{seg, session_path};
 
 use super::common::{ServerArgs, human_bytes};
 use crate::printer::Printer;

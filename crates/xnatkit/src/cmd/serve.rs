@@ -56,7 +56,7 @@ pub struct Args {
         value_name = "AE|IP|AE@IP",
         requires = "dicom_listen"
     )]
-    dicom_allow: Vec<xnat_server::import::AllowedPeer>,
+    dicom_allow: Vec<xnatkit_server::import::AllowedPeer>,
     /// Store everything the DICOM receiver gets in this project, whatever
     /// the called AE title or the headers say (the receiver then answers
     /// only to --dicom-ae-title).
@@ -88,7 +88,7 @@ pub struct Args {
 pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     // Checked here rather than with clap's `requires` so the error is one line.
     let tls = match (args.tls_cert, args.tls_key) {
-        (Some(cert), Some(key)) => Some(xnat_server::tls::TlsFiles { cert, key }),
+        (Some(cert), Some(key)) => Some(xnatkit_server::tls::TlsFiles { cert, key }),
         (None, None) => None,
         (Some(_), None) => anyhow::bail!(
             "--tls-cert needs --tls-key: pass the certificate's private key too (or neither, for plain HTTP)"
@@ -97,7 +97,7 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
             "--tls-key needs --tls-cert: pass the certificate chain too (or neither, for plain HTTP)"
         ),
     };
-    let mut config = xnat_server::ServerConfig::new(&args.data);
+    let mut config = xnatkit_server::ServerConfig::new(&args.data);
     config.tls = tls;
     config.database_url = args.database;
     config.site_id = args.site_id;
@@ -109,7 +109,7 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     config.body_idle_timeout = Duration::from_secs(args.body_idle_timeout_secs.max(1));
     config.request_timeout = Duration::from_secs(args.request_timeout_secs.max(1));
     config.dicom_receiver = args.dicom_listen.map(|listen| {
-        let mut receiver = xnat_server::import::DicomReceiverConfig::new(
+        let mut receiver = xnatkit_server::import::DicomReceiverConfig::new(
             listen,
             args.dicom_ae_title.clone(),
             Duration::from_secs(args.dicom_idle_secs),
@@ -136,7 +136,7 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
         FirstCtrlC::Cancel,
         "finishing the requests in flight",
     );
-    xnat_server::run(listener, config, shutdown_signal(ctrl_c))
+    xnatkit_server::run(listener, config, shutdown_signal(ctrl_c))
         .await
         .context("the archive server failed")?;
     Ok(ExitCode::SUCCESS)

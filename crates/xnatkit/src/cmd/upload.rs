@@ -1,5 +1,5 @@
 //! `xnatkit upload {init,scan,run}`: the two-pass spreadsheet uploader
-//! (xnatuploader-compatible). The logic lives in the `bulk-upload` crate; this
+//! (xnatuploader-compatible). The logic lives in the `xnatkit-upload` crate; this
 //! module parses arguments, logs in, shows progress and handles Ctrl-C.
 
 use std::fs::OpenOptions;
@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::Context;
-use bulk_upload::run::{RunObserver, RunOptions};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use xnatkit_upload::run::{RunObserver, RunOptions};
 
 use super::common::ServerArgs;
 use crate::interrupt::{EXIT_INTERRUPTED, FirstCtrlC, cancel_on_ctrl_c};
@@ -117,7 +117,7 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
 }
 
 fn init(args: InitArgs, printer: Printer) -> anyhow::Result<ExitCode> {
-    bulk_upload::write_default(&args.spreadsheet, args.force)?;
+    xnatkit_upload::write_default(&args.spreadsheet, args.force)?;
     printer.status(format_args!(
         "Initialised spreadsheet at {}",
         args.spreadsheet.display()
@@ -126,12 +126,12 @@ fn init(args: InitArgs, printer: Printer) -> anyhow::Result<ExitCode> {
 }
 
 async fn scan(args: ScanArgs, printer: Printer) -> anyhow::Result<ExitCode> {
-    let options = bulk_upload::ScanOptions {
+    let options = xnatkit_upload::ScanOptions {
         include_unmatched: args.unmatched,
         jobs: args.jobs.max(1),
     };
     let summary = tokio::task::spawn_blocking(move || {
-        bulk_upload::scan_to_workbook(&args.spreadsheet, &args.dir, &options)
+        xnatkit_upload::scan_to_workbook(&args.spreadsheet, &args.dir, &options)
             .map(|s| (s, args.spreadsheet))
     })
     .await
@@ -157,14 +157,14 @@ async fn scan(args: ScanArgs, printer: Printer) -> anyhow::Result<ExitCode> {
 async fn upload(args: RunArgs, printer: Printer) -> anyhow::Result<ExitCode> {
     let spreadsheet = args.spreadsheet.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        bulk_upload::run::prepare(&spreadsheet, !args.test).map(|p| (p, args))
+        xnatkit_upload::run::prepare(&spreadsheet, !args.test).map(|p| (p, args))
     })
     .await
     .context("reading the workbook stopped unexpectedly")??;
     let (prepared, args) = prepared;
-    let project = bulk_upload::run::resolve_project(&prepared, args.project.as_deref())?;
+    let project = xnatkit_upload::run::resolve_project(&prepared, args.project.as_deref())?;
     if args.test {
-        for line in bulk_upload::run::describe(&prepared.plan, &prepared.rows, &project) {
+        for line in xnatkit_upload::run::describe(&prepared.plan, &prepared.rows, &project) {
             printer.data(line)?;
         }
         printer.data(format_args!(
@@ -198,7 +198,7 @@ async fn upload(args: RunArgs, printer: Printer) -> anyhow::Result<ExitCode> {
         trigger_pipelines: !args.no_pipeline,
     };
     let result =
-        bulk_upload::run::run(&client, prepared, &options, &observer, cancel.clone()).await;
+        xnatkit_upload::run::run(&client, prepared, &options, &observer, cancel.clone()).await;
     observer.finish();
     client.disconnect().await;
     let report = result?;

@@ -12,11 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use md5::Digest;
-use xnat_client::archive::RemoteFile;
-use xnat_client::sample::{
+use xnatkit_client::archive::RemoteFile;
+use xnatkit_client::sample::{
     SampleScan, SampleSession, SampleSubject, ensure_project, upload_sample,
 };
-use xnat_client::{ClientOptions, Credentials, Method, Request, RequestBody, XnatClient};
+use xnatkit_client::{ClientOptions, Credentials, Method, Request, RequestBody, XnatClient};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_xnatkit");
 

@@ -1,0 +1,138 @@
+//! # xnatkit-server
+//!
+//! An XNAT-compatible archive server that real XNAT clients (xnatpy,
+//! pyxnat, xnatutils, xnatuploader) use unchanged. It owns:
+//!
+//! - the REST surface ([`routes`]): connect/auth endpoints, the archive
+//!   hierarchy (projects → subjects → experiments → scans → resources →
+//!   files) under `/data`, `/data/archive` and `/REST`, users under `/xapi`;
+//! - storage ([`store`]): SQLite (embedded default) or PostgreSQL through one
+//!   sqlx `AnyPool` with embedded migrations;
+//! - the file archive under `DATA/archive/…`, written atomically with MD5
+//!   digests via `xnatkit-fileio`;
+//! - security: argon2 password hashes, Basic auth, `JSESSIONID` sessions,
+//!   alias tokens, lockout, and project permissions decided in [`access`];
+//! - DICOM ingestion ([`import`], [`prearchive`]): `/data/services/import`,
+//!   the prearchive under `DATA/prearchive/…`, `/data/services/dicomdump`,
+//!   and the C-STORE receiver started by [`ServerConfig::dicom_receiver`].
+//!
+//! Start it with [`run`]; tests can bind `127.0.0.1:0` and pass the listener.
+//! [`run`] first runs start-up [`recovery`], so what the server acknowledged
+//! before a crash is durable and crash leftovers are gone before it listens.
+//! With [`ServerConfig::tls`] set it serves HTTPS ([`tls`]), else plain HTTP;
+//! either way slow clients are bounded by [`http_limits`].
+
+pub mod access;
+pub mod archive;
+pub mod auth;
+pub mod config;
+pub mod crash;
+pub mod credential_cache;
+pub mod error;
+pub mod file_moves;
+pub mod http_limits;
+pub mod import;
+pub mod params;
+pub mod passwords;
+pub mod prearchive;
+pub mod recovery;
+pub mod routes;
+pub mod schema;
+pub mod state;
+pub mod store;
+pub mod tls;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use config::ServerConfig;
+pub use error::{ApiError, ServerError};
+pub use routes::app;
+pub use state::{AppState, StartupReport};
+
+/// The `tracing` target of the start-up lines meant for the operator (the
+/// listening addresses, a generated admin password). The server never
+/// prints; a front end shows these events as plain lines, whatever its log
+/// filter (the `xnatkit` binary does).
+pub const NOTICE_TARGET: &str = "xnatkit_server::notice";
+
+/// How often idle sessions are swept from the database.
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Opens the state for `config` and serves on `listener` until `shutdown`
+/// completes, then finishes in-flight requests and closes the database.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    // Bad TLS files stop the start before anything touches the database.
+    let tls = match &config.tls {
+        Some(files) => Some(tls::load(files).await?),
+        None => None,
+    };
+    let (state, report) = AppState::open(config).await?;
+    // Before anything listens: crash leftovers are rolled back or forward
+    // and acknowledged C-STORE instances imported (see `recovery`).
+    recovery::recover(&state).await?;
+    // Operator-facing start-up lines are notices: the generated password is
+    // shown exactly once, and scripts wait for the "listening on" line, so
+    // the binary shows them whatever the log filter is.
+    if let Some(password) = &report.generated_admin_password {
+        tracing::warn!(
+            target: NOTICE_TARGET,
+            "created site admin 'admin' with generated password: {password} (shown once; set XNATKIT_ADMIN_PASSWORD to choose it)"
+        );
+    }
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(target: NOTICE_TARGET, "listening on {scheme}://{addr}");
+    let dicom_receiver = match state.config().dicom_receiver.clone() {
+        Some(dicom) => Some(import::start_receiver(state.clone(), dicom).await?),
+        None => None,
+    };
+
+    let sweeper = tokio::spawn(sweep_sessions(state.clone()));
+    let prearchive_sweeper = tokio::spawn(prearchive::sweep::sweep_receiving(state.clone()));
+    let header_read_timeout = state.config().header_read_timeout;
+    let router = http_limits::limit_bodies(app(state.clone()), state.config().body_idle_timeout);
+    let served = match tls {
+        None => http_limits::serve_plain(listener, router, header_read_timeout, shutdown).await,
+        Some(rustls) => tls::serve(listener, router, rustls, header_read_timeout, shutdown).await,
+    };
+    sweeper.abort();
+    prearchive_sweeper.abort();
+    if let Some(receiver) = dicom_receiver {
+        receiver.stop().await;
+    }
+    state.store().close().await;
+    if served.is_ok() {
+        // Only a stop that got here wrote nothing half-way: the next start
+        // may skip walking the archive (see `recovery`).
+        if let Err(err) = recovery::mark_clean_shutdown(state.data_dir()) {
+            tracing::warn!(
+                "could not record the clean stop ({err}); the next start walks the archive"
+            );
+        }
+    }
+    // Last: the marker above must not land beside a server that started
+    // after the lock was given up.
+    state.release_data_dir();
+    served.map_err(ServerError::Serve)
+}
+
+async fn sweep_sessions(state: AppState) {
+    let mut tick = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        let timeout_ms =
+            i64::try_from(state.config().session_timeout.as_millis()).unwrap_or(i64::MAX);
+        if let Err(err) = state
+            .store()
+            .expire_http_sessions(store::now_ms().saturating_sub(timeout_ms))
+            .await
+        {
+            tracing::warn!("sweeping idle sessions failed: {err}");
+        }
+    }
+}
