@@ -1,7 +1,7 @@
 """Downloads with plain HTTP, as curl users and the clients' lower layers see
 them: HTTP Range, HEAD, format-less JSON file listings, scan selections
 (`ALL`, `1,2`), zip and tar.gz with XNAT's entry layout, session resources, and
-overwrite rules on upload (client contract §1.2, §7.2, §8; server behaviour §5)."""
+overwrite rules on upload."""
 
 from __future__ import annotations
 

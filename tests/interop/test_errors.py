@@ -1,7 +1,6 @@
 """Error answers: short plain text (never HTML) with XNAT's status codes;
 invalid labels and unsafe file or archive-entry names are refused and leave
-nothing behind; DELETE answers 200 (client contract §1.3, §17; server
-behaviour §1.3)."""
+nothing behind; DELETE answers 200."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """xnatpy 0.8.1, unchanged, against the import service, the prearchive and the
-DICOM dump (client contract §9-11): `services.import_` to the archive and to
+DICOM dump: `services.import_` to the archive and to
 the prearchive, `prearchive.sessions()`, `PrearchiveSession.archive(...)`,
 `scan.dicom_dump(fields=...)`."""
 

@@ -1,6 +1,6 @@
 """The whole permission matrix, with plain HTTP: project accessibility
 (private/protected/public) × role (owner/member/collaborator/authenticated
-non-member/anonymous) × action, with XNAT's answers (server behaviour §6):
+non-member/anonymous) × action, with XNAT's answers:
 401 bad or missing credentials, 403 visible but not allowed, 404 not visible.
 
 Every refused write is also checked for having changed nothing."""
@@ -219,7 +219,7 @@ def test_lockout_after_repeated_failures(server):
 
 
 def test_form_login_cookie_and_logout(server):
-    """The connect sequence of xnatpy 0.4.3 (cookie mandatory) and logout (contract §2.1, §13)."""
+    """The connect sequence of xnatpy 0.4.3 (cookie mandatory) and logout."""
     username, password = server.create_user()
     login = requests.put(f"{server.url}/data/services/auth", data={"username": username, "password": password},
                          timeout=30)

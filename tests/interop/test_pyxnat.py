@@ -1,6 +1,6 @@
 """pyxnat 1.6.4, unchanged, against `xnatkit serve`: CSV listings, select/exists,
 insert of subject/experiment/scan/resource, file put (POST inbody to the numeric
-resource ID) and get, resource zip (client contract §2.4, §4.2, §6.3, §7.2, §8)."""
+resource ID) and get, resource zip."""
 
 from __future__ import annotations
 

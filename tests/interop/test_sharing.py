@@ -1,6 +1,6 @@
 """Sharing subjects and experiments into another project, and the experiment
-status, with unchanged xnatpy 0.8.1 and pyxnat 1.6.4 (server behaviour §1.10;
-client contract §4.3 `SubjectData.label`, §5 `/status`, §6.2 share/activate).
+status, with unchanged xnatpy 0.8.1 and pyxnat 1.6.4 (`SubjectData.label` in
+the shared project, `/status`, sharing and activating through xnatpy).
 
 Layout of every test: P1 (private) belongs to `owner`; P2 (private) belongs
 to `other_owner`, with `owner` as member (so they may share into it) and

@@ -1,5 +1,5 @@
 """xnatpy 0.8.1, unchanged, against `xnatkit serve`: connect, browse, create,
-upload, download, fields and alias-token login (client contract §2, §4-8, §12, §13)."""
+upload, download, fields and alias-token login."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """xnatuploader 1.1.9 (with its pinned xnatpy 0.4.3 / xnatutils 0.8.3), unchanged,
 against `xnatkit serve`: `init`, `scan` and `upload` of a small DICOM tree laid
-out as in the xnatuploader README (client contract §15).
+out as in the xnatuploader README.
 
 xnatuploader checks every uploaded file's MD5 against the server's `digest` and
 writes "success" into the spreadsheet only when they match, so a spreadsheet full

@@ -1,6 +1,6 @@
 """xnatutils 0.10.0 command-line tools, unchanged, against `xnatkit serve`:
 xnat-put, xnat-ls, xnat-get, xnat-varput/xnat-varget, and the token it saves to
-~/.netrc after a typed-in login (client contract §2.5, §14).
+~/.netrc after a typed-in login.
 
 xnatutils names things by convention: project `P`, subject `P_S`, session
 `P_S_MR01`; the CLIs find credentials in `$HOME/.netrc`, so every test runs them

@@ -83,6 +83,14 @@ fn num(row: &Row, names: &[&str]) -> Option<u64> {
     col(row, names).trim().parse().ok()
 }
 
+/// The row's `project`, or the listed project when the server leaves it out.
+fn project_of(row: &Row, listed: &str) -> String {
+    match col(row, &["project"]) {
+        "" => listed.to_owned(),
+        p => p.to_owned(),
+    }
+}
+
 impl Project {
     fn from_row(row: &Row) -> Self {
         Self {
@@ -98,10 +106,7 @@ impl Subject {
         Self {
             id: col(row, &["ID", "id"]).to_owned(),
             label: col(row, &["label"]).to_owned(),
-            project: match col(row, &["project"]) {
-                "" => project.to_owned(),
-                p => p.to_owned(),
-            },
+            project: project_of(row, project),
         }
     }
 }
@@ -111,10 +116,7 @@ impl Session {
         Self {
             id: col(row, &["ID", "id"]).to_owned(),
             label: col(row, &["label"]).to_owned(),
-            project: match col(row, &["project"]) {
-                "" => project.to_owned(),
-                p => p.to_owned(),
-            },
+            project: project_of(row, project),
             xsi_type: col(row, &["xsiType", "element_name"]).to_owned(),
             date: col(row, &["date"]).to_owned(),
         }
@@ -205,17 +207,7 @@ impl XnatClient {
         if !columns.is_empty() {
             request = request.query("columns", columns.join(","));
         }
-        let url = self.url(path, &[])?.to_string();
-        let text = self
-            .send(&request)
-            .await?
-            .text()
-            .await
-            .map_err(|e| ClientError::Transport {
-                method: "GET".into(),
-                url: url.clone(),
-                reason: crate::client::describe_reqwest(&e),
-            })?;
+        let (url, text) = self.get_body(path, &request).await?;
         ResultSet::from_json(&text).map_err(|e| ClientError::Decode {
             url,
             reason: format!("not a ResultSet listing ({e})"),
@@ -225,17 +217,7 @@ impl XnatClient {
     /// GETs one object's `{"items": [...]}` JSON and returns the current item.
     pub async fn item(&self, path: &str, what: &str) -> Result<ObjectItem> {
         let request = Request::get(path, what).query("format", "json");
-        let url = self.url(path, &[])?.to_string();
-        let text = self
-            .send(&request)
-            .await?
-            .text()
-            .await
-            .map_err(|e| ClientError::Transport {
-                method: "GET".into(),
-                url: url.clone(),
-                reason: crate::client::describe_reqwest(&e),
-            })?;
+        let (url, text) = self.get_body(path, &request).await?;
         let doc: ItemsDocument = serde_json::from_str(&text).map_err(|e| ClientError::Decode {
             url: url.clone(),
             reason: format!("not an items document ({e})"),
@@ -244,6 +226,23 @@ impl XnatClient {
             url,
             reason: "no current item".into(),
         })
+    }
+
+    /// Sends the GET `request` for `path`; returns the URL errors name (no
+    /// query) and the body.
+    async fn get_body(&self, path: &str, request: &Request) -> Result<(String, String)> {
+        let url = self.url(path, &[])?.to_string();
+        let text = self
+            .send(request)
+            .await?
+            .text()
+            .await
+            .map_err(|e| ClientError::Transport {
+                method: "GET".into(),
+                url: url.clone(),
+                reason: crate::client::describe_reqwest(&e),
+            })?;
+        Ok((url, text))
     }
 
     /// Sends a request and returns the body text (trimmed).
@@ -334,26 +333,24 @@ impl XnatClient {
 
     /// Resources of the object at `parent` (a server path such as a scan's).
     pub async fn resources(&self, parent: &str) -> Result<Vec<Resource>> {
-        let set = self
-            .list(
-                &format!("{parent}/resources"),
-                &[],
-                &format!("resources of {parent}"),
-            )
-            .await?;
+        let set = self.list_below(parent, "resources").await?;
         Ok(set.rows.iter().map(Resource::from_row).collect())
     }
 
     /// Files under `parent` (a resource, a scan or `…/scans/ALL`).
     pub async fn files(&self, parent: &str) -> Result<Vec<RemoteFile>> {
-        let set = self
-            .list(
-                &format!("{parent}/files"),
-                &[],
-                &format!("files of {parent}"),
-            )
-            .await?;
+        let set = self.list_below(parent, "files").await?;
         Ok(set.rows.iter().filter_map(RemoteFile::from_row).collect())
+    }
+
+    /// The listing `{parent}/{children}` with every column the server sends.
+    async fn list_below(&self, parent: &str, children: &str) -> Result<ResultSet> {
+        self.list(
+            &format!("{parent}/{children}"),
+            &[],
+            &format!("{children} of {parent}"),
+        )
+        .await
     }
 
     /// Creates (or confirms) an object with a PUT; returns the body (the ID).

@@ -1,6 +1,7 @@
 //! XNAT services beyond the archive tree: alias tokens, the import service,
 //! the prearchive, DICOM header dumps and custom variables (`fields`).
-//! Request shapes follow xnatkit-client-contract §9–13.
+//! Request shapes are those of xnatpy and pyxnat, which XNAT servers and
+//! `xnatkit-server` both answer.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -5,11 +5,10 @@
 //! instead of one per file, the same per-file verification.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::archive::RemoteFile;
 use crate::client::XnatClient;
@@ -145,23 +144,25 @@ fn plan_units(jobs: &[FileJob]) -> Vec<Unit> {
 
 /// Downloads `jobs` with at most `parallel` transfers in flight (a zip of
 /// a resource counts as one). Results come back in job order. `cancel`
-/// stops new transfers when set.
+/// stops new transfers once cancelled; those in flight finish.
 pub async fn run_transfers(
     client: &XnatClient,
     jobs: Vec<FileJob>,
     manifest: Option<&Manifest>,
     parallel: usize,
     observer: &dyn TransferObserver,
-    cancel: Arc<AtomicBool>,
+    cancel: CancellationToken,
 ) -> Vec<JobResult> {
-    let stop = AtomicBool::new(false);
+    // Cancelled by the caller, or here after a fatal error (disk full,
+    // login lost): either way nothing new starts.
+    let stop = cancel.child_token();
     let stop = &stop;
-    let cancel = &*cancel;
+    let cancel = &cancel;
     let units = plan_units(&jobs);
     let jobs_ref = &jobs;
     let one = |index: usize| async move {
         let job = &jobs_ref[index];
-        if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
+        if stop.is_cancelled() {
             return (index, Err(ClientError::Cancelled));
         }
         observer.file_started(job);
@@ -169,7 +170,7 @@ pub async fn run_transfers(
         if let Err(err) = &result
             && is_fatal(err)
         {
-            stop.store(true, Ordering::Relaxed);
+            stop.cancel();
         }
         observer.file_finished(job, &result);
         (index, result)
@@ -179,7 +180,7 @@ pub async fn run_transfers(
             match unit {
                 Unit::One(index) => vec![one(index).await],
                 Unit::Zip(resource, members) => {
-                    if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
+                    if stop.is_cancelled() {
                         return members
                             .into_iter()
                             .map(|i| (i, Err(ClientError::Cancelled)))
@@ -193,7 +194,7 @@ pub async fn run_transfers(
                         if let Err(err) = result
                             && is_fatal(err)
                         {
-                            stop.store(true, Ordering::Relaxed);
+                            stop.cancel();
                         }
                         observer.file_finished(group[k], result);
                     };

@@ -24,10 +24,10 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 use md5::{Digest, Md5};
+use tokio_util::sync::CancellationToken;
 
 use crate::client::{Request, XnatClient, describe_reqwest};
 use crate::download::{ByteSink, FileOutcome, Manifest, part_path};
@@ -69,7 +69,7 @@ pub(crate) async fn fetch_resource_zip(
     jobs: &[&FileJob],
     manifest: Option<&Manifest>,
     progress: &dyn ByteSink,
-    cancel: &AtomicBool,
+    cancel: &CancellationToken,
     finished: &(dyn Fn(usize, &Result<FileOutcome, ClientError>) + Sync),
 ) -> Vec<ZipOutcome> {
     let request = Request::get(
@@ -101,7 +101,7 @@ pub(crate) async fn fetch_resource_zip(
     let url = response.url().to_string();
     let mut stream = response.bytes_stream();
     let stopped = loop {
-        if cancel.load(Ordering::Relaxed) {
+        if cancel.is_cancelled() {
             break Some(Stop::Cancelled);
         }
         let Some(chunk) = stream.next().await else {

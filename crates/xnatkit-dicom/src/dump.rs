@@ -1,8 +1,6 @@
 //! DICOM header dump in the shape of XNAT's `/data/services/dicomdump`
-//! (xnatkit-client-contract §11): rows of `tag1`, `tag2`, `vr`, `value`, `desc`.
+//! (what xnatpy's `dicom_dump` reads): rows of `tag1`, `tag2`, `vr`, `value`, `desc`.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 
 use dicom_core::dictionary::DataDictionaryEntry;
@@ -42,19 +40,8 @@ pub fn dicom_dump(path: &Path, fields: &[String]) -> Result<Vec<DumpRow>, Error>
         .iter()
         .map(|field| parse_field(field))
         .collect::<Result<_, _>>()?;
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| Error::Io {
-        name: name.clone(),
-        source,
-    })?;
-    let file_len = file
-        .metadata()
-        .map_err(|source| Error::Io {
-            name: name.clone(),
-            source,
-        })?
-        .len();
-    let mut opened = open_data_set(BufReader::with_capacity(64 * 1024, file), &name)?;
+    let (reader, name, file_len) = crate::header::open_dicom_file(path)?;
+    let mut opened = open_data_set(reader, &name)?;
     let selected = |tag: Tag| wanted.is_empty() || wanted.contains(&tag);
 
     let mut rows = Vec::new();

@@ -155,23 +155,21 @@ fn normalise_date(date: String) -> String {
 /// preamble and file meta group). The pixel data value is not read; when its
 /// declared length runs past the end of the file the file is reported as truncated.
 pub fn read_header(path: &Path) -> Result<DicomHeader, Error> {
+    let (reader, name, file_len) = open_dicom_file(path)?;
+    read_header_impl(reader, &name, Some(file_len))
+}
+
+/// Opens a DICOM file for reading its header: a buffered reader, the name
+/// errors carry, and the file's length (to tell a truncated file).
+pub(crate) fn open_dicom_file(path: &Path) -> Result<(BufReader<File>, String, u64), Error> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         name: name.clone(),
         source,
-    })?;
-    let file_len = file
-        .metadata()
-        .map_err(|source| Error::Io {
-            name: name.clone(),
-            source,
-        })?
-        .len();
-    read_header_impl(
-        BufReader::with_capacity(64 * 1024, file),
-        &name,
-        Some(file_len),
-    )
+    };
+    let file = File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    Ok((BufReader::with_capacity(64 * 1024, file), name, file_len))
 }
 
 /// Reads the header of a DICOM stream (for example a zip entry); `name_for_errors`

@@ -1,5 +1,5 @@
 //! Session and scan data types chosen from modalities and SOP classes, as XNAT's
-//! session builder does (xnat-server-behavior §2.4).
+//! session builder does.
 
 /// The XNAT image session type of a study.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,5 +1,5 @@
 //! Project / subject / session routing of DICOM when the request does not say
-//! where data belongs (xnat-server-behavior §2.3).
+//! where data belongs (XNAT's DICOM object identifier order).
 
 use std::sync::LazyLock;
 

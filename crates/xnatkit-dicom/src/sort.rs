@@ -1,5 +1,5 @@
 //! Sorting instances into sessions and scans as XNAT's session builder does
-//! (xnat-server-behavior §2.1, §2.2): one session per StudyInstanceUID (and
+//! (XNAT's session builder): one session per StudyInstanceUID (and
 //! destination), one scan per SeriesInstanceUID, scan ID = SeriesNumber.
 
 use std::cmp::Ordering;
@@ -86,7 +86,8 @@ pub struct SortedScan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SortedFile {
     pub source: PathBuf,
-    /// XNAT's default file name for this instance (§2.5).
+    /// XNAT's default file name for this instance (its `DicomFileNamer`
+    /// pattern, see [`stored_file_name`]).
     pub stored_name: String,
     pub sop_instance_uid: String,
     pub sop_class_uid: String,

@@ -6,12 +6,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use futures::StreamExt;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::layout::{DEFAULT_LAYOUTS, LayoutValues, render};
 use crate::select::{SessionChoice, TypeSelector, choose_sessions};
@@ -141,7 +140,7 @@ pub async fn export(
     client: &XnatClient,
     options: &ExportOptions,
     observer: &dyn ExportObserver,
-    cancel: Arc<AtomicBool>,
+    cancel: CancellationToken,
 ) -> Result<ExportReport> {
     let started = Instant::now();
     if let Some(t) = &options.layout {

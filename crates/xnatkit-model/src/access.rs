@@ -1,4 +1,4 @@
-//! Project accessibility and project roles (xnat-server-behavior §6).
+//! Project accessibility and project roles, as XNAT defines them.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! Site-wide accession IDs (xnat-server-behavior §1.2): `{site}_{S|E}{NNNNN}`,
+//! Site-wide accession IDs (XNAT's format): `{site}_{S|E}{NNNNN}`,
 //! zero-padded to five digits and growing naturally beyond.
 
 /// Which accession counter an ID belongs to.

@@ -1,6 +1,6 @@
 //! The single-object JSON shape (`GET {object}?format=json`) that xnatpy
 //! reads: `{"items": [{"children": [...], "meta": {...}, "data_fields": {...}}]}`
-//! (xnatkit-client-contract §1.6, §5).
+//! (the shapes xnatpy and pyxnat parse).
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! Labels and IDs: XNAT allows `[A-Za-z0-9_-]` only, for project IDs and for
-//! subject/experiment labels (xnat-server-behavior §1.3).
+//! subject/experiment labels (XNAT's label rules).
 
 use std::fmt;
 

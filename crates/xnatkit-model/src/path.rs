@@ -1,4 +1,6 @@
-//! The archive URI grammar (xnatkit-client-contract §1.1).
+//! The archive URI grammar: the URL forms XNAT accepts and its clients
+//! send (`/data/projects/P/subjects/S/experiments/E/scans/N/resources/R/files/F`,
+//! `/data/archive/...`, `/REST/...`, and the short `/data/experiments/ID` forms).
 //!
 //! Clients mix `/data/...`, `/data/archive/...` and `/REST/...`, address
 //! subjects and experiments by accession ID or label, use short forms such as

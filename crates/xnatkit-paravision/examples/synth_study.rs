@@ -1,7 +1,8 @@
 //! Write a synthetic ParaVision 360 study of about SIZE_MB megabytes of
 //! `2dseq` for benchmarking: `synth_study DIR [SIZE_MB]`.
 //! Uses the same writer as the integration tests.
-
+// A command-line tool for benchmarks and manual runs: printing is its interface.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a throwaway generator
 
 #[path = "../tests/paravision/common.rs"]

@@ -5,60 +5,24 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failure is the test's failure
 
-use std::time::Duration;
-
 use tokio_util::sync::CancellationToken;
 use xnatkit_client::sample::{SampleScan, SampleSession, SampleSubject, upload_sample};
-use xnatkit_client::{ClientOptions, Credentials, Method, Request, XnatClient};
+use xnatkit_client::{Method, Request, XnatClient};
 use xnatkit_pipelines::builtin::Builtin;
 use xnatkit_pipelines::local::{LocalRun, Outcome, PROVENANCE_FILE, ScanReport, run_local};
-
-const ADMIN_PASSWORD: &str = "pipelines-test-pass";
+use xnatkit_test_support::ci::tool;
+use xnatkit_test_support::{Backend, TestServer};
 
 fn dcm2niix_missing() -> bool {
-    if std::process::Command::new("dcm2niix")
-        .arg("-v")
-        .output()
-        .is_ok()
-    {
-        return false;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "dcm2niix is missing; scripts/setup-system.sh installs it"
-    );
-    true
+    tool("dcm2niix", "dcm2niix").is_none()
 }
 
-async fn start_server(dir: &std::path::Path) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let mut config = xnatkit_server::ServerConfig::new(dir);
-    config.admin_password = Some(ADMIN_PASSWORD.to_owned());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(xnatkit_server::run(listener, config, async {
-        let _ = rx.await;
-    }));
-    (url, tx)
-}
-
-async fn admin(url: &str) -> XnatClient {
-    for _ in 0..100 {
-        let connected = XnatClient::connect(
-            url,
-            Credentials::Password {
-                user: "admin".to_owned(),
-                password: ADMIN_PASSWORD.to_owned(),
-            },
-            ClientOptions::default(),
-        )
-        .await;
-        if let Ok(client) = connected {
-            return client;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server at {url} did not come up");
+async fn start() -> (TestServer, XnatClient) {
+    let server = TestServer::start(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available");
+    let client = server.client(&server.admin()).await;
+    (server, client)
 }
 
 fn subjects() -> Vec<SampleSubject> {
@@ -126,9 +90,7 @@ async fn dcm2niix_and_qa_over_a_project() {
     if dcm2niix_missing() {
         return;
     }
-    let data = tempfile::tempdir().unwrap();
-    let (url, _stop) = start_server(data.path()).await;
-    let client = admin(&url).await;
+    let (_server, client) = start().await;
     client
         .put_object("/data/projects/PIPE", &[], "project")
         .await
@@ -219,9 +181,7 @@ async fn a_scan_that_is_not_an_image_fails_alone() {
     if dcm2niix_missing() {
         return;
     }
-    let data = tempfile::tempdir().unwrap();
-    let (url, _stop) = start_server(data.path()).await;
-    let client = admin(&url).await;
+    let (_server, client) = start().await;
     client
         .put_object("/data/projects/PIPE", &[], "project")
         .await

@@ -16,14 +16,8 @@ use std::process::Command;
 
 use serde_json::Value;
 use xnatkit_qa::{Volume, assess};
-
-/// Under CI a missing tool or data set fails the test; locally it skips.
-fn missing(what: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{what} is missing; scripts/test.sh installs it");
-    }
-    eprintln!("skipping: {what} is missing");
-}
+use xnatkit_test_support::ci::{skip, tool};
+use xnatkit_test_support::fixtures::{banana, shared_data};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -38,11 +32,17 @@ fn python() -> Option<PathBuf> {
         .args(["-c", "import nibabel, scipy, pydicom"])
         .status()
         .is_ok_and(|s| s.success());
-    ok.then_some(candidate)
+    if ok {
+        Some(candidate)
+    } else {
+        skip(
+            "a Python with nibabel, scipy and pydicom (XNATKIT_PEERS_PYTHON, scripts/setup-peers.sh)",
+        )
+    }
 }
 
 fn dcm2niix_available() -> bool {
-    Command::new("dcm2niix").arg("-v").output().is_ok()
+    tool("dcm2niix", "dcm2niix").is_some()
 }
 
 /// Converts the DICOM files in `dicom_dir` with dcm2niix; the one image made.
@@ -120,14 +120,15 @@ fn compare(image: &Path, python: &Path) -> xnatkit_qa::QaReport {
 #[test]
 fn four_d_diffusion_series_matches_numpy() {
     let Some(python) = python() else {
-        return missing("the peers venv with nibabel and scipy");
+        return;
     };
     if !dcm2niix_available() {
-        return missing("dcm2niix");
+        return;
     }
-    let data = repo_root().join("../shared/data/dwi-ge/01_Ax_DWI_TENSOR_R2");
+    let data = shared_data().join("dwi-ge/01_Ax_DWI_TENSOR_R2");
     if !data.is_dir() {
-        return missing("../shared/data/dwi-ge");
+        skip::<()>(&format!("the GE DWI series is not at {}", data.display()));
+        return;
     }
     let out = tempfile::tempdir().unwrap();
     let image = convert(&data, out.path());
@@ -144,20 +145,13 @@ fn four_d_diffusion_series_matches_numpy() {
     );
 }
 
-fn banana() -> Option<PathBuf> {
-    let dir = std::env::var_os("XNATKIT_PARAVISION_BANANA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/data/paravision/banana_pv51"));
-    dir.is_dir().then_some(dir)
-}
-
 #[test]
 fn banana_epi_repeats_match_numpy() {
     let Some(python) = python() else {
-        return missing("the peers venv with nibabel and scipy");
+        return;
     };
     let Some(study) = banana() else {
-        return missing("../shared/data/paravision/banana_pv51");
+        return;
     };
     let brkraw = python.with_file_name("brkraw");
     let out = tempfile::tempdir().unwrap();
@@ -191,10 +185,10 @@ fn banana_epi_repeats_match_numpy() {
 #[test]
 fn single_mr_slice_matches_numpy() {
     let Some(python) = python() else {
-        return missing("the peers venv with nibabel and scipy");
+        return;
     };
     if !dcm2niix_available() {
-        return missing("dcm2niix");
+        return;
     }
     let located = Command::new(&python)
         .args([
@@ -271,7 +265,7 @@ fn nibabel_test_file(python: &Path, name: &str) -> PathBuf {
 #[test]
 fn real_fmri_series_match_numpy() {
     let Some(python) = python() else {
-        return missing("the peers venv with nibabel and scipy");
+        return;
     };
     let functional = compare(&nibabel_test_file(&python, "functional.nii"), &python);
     assert_eq!(functional.dims[3], 20);

@@ -5,6 +5,8 @@
 //! - `dicom_receive serve PORT SPOOL_DIR`: runs the C-STORE receiver (AE title
 //!   `XNATKIT`) with a sink that only keeps the files, until stdin closes or
 //!   Ctrl-C; prints the number of instances received.
+// A command-line tool for benchmarks and manual runs: printing is its interface.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
-//! The one place that decides who may do what in a project (server
-//! behaviour §6): site admins everything; owners everything; members read,
+//! The one place that decides who may do what in a project (XNAT's
+//! default project roles and accessibility): site admins everything; owners everything; members read,
 //! create and edit; collaborators read. Non-members see public projects
 //! read-only, see a protected project's row but none of its data, and do not
 //! see private projects at all. Answers follow XNAT: 401 for anonymous

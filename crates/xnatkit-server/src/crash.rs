@@ -23,7 +23,7 @@ static CRASH_AT: LazyLock<Option<String>> = LazyLock::new(|| {
 /// Aborts the process when `XNATKIT_CRASH_AT` names `point`.
 pub fn point(point: &str) {
     if CRASH_AT.as_deref() == Some(point) {
-        eprintln!("XNATKIT_CRASH_AT={point}: aborting the process");
+        tracing::error!("XNATKIT_CRASH_AT={point}: aborting the process");
         std::process::abort();
     }
 }

@@ -50,6 +50,12 @@ pub use error::{ApiError, ServerError};
 pub use routes::app;
 pub use state::{AppState, StartupReport};
 
+/// The `tracing` target of the start-up lines meant for the operator (the
+/// listening addresses, a generated admin password). The server never
+/// prints; a front end shows these events as plain lines, whatever its log
+/// filter (the `xnatkit` binary does).
+pub const NOTICE_TARGET: &str = "xnatkit_server::notice";
+
 /// How often idle sessions are swept from the database.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -74,17 +80,18 @@ pub async fn run(
     // Before anything listens: crash leftovers are rolled back or forward
     // and acknowledged C-STORE instances imported (see `recovery`).
     recovery::recover(&state).await?;
-    // Operator-facing start-up lines go to stderr unconditionally: the
-    // generated password is shown exactly once, and scripts wait for the
-    // "listening on" line whatever the log filter is.
+    // Operator-facing start-up lines are notices: the generated password is
+    // shown exactly once, and scripts wait for the "listening on" line, so
+    // the binary shows them whatever the log filter is.
     if let Some(password) = &report.generated_admin_password {
-        eprintln!(
+        tracing::warn!(
+            target: NOTICE_TARGET,
             "created site admin 'admin' with generated password: {password} (shown once; set XNATKIT_ADMIN_PASSWORD to choose it)"
         );
     }
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    eprintln!("listening on {scheme}://{addr}");
+    tracing::info!(target: NOTICE_TARGET, "listening on {scheme}://{addr}");
     let dicom_receiver = match state.config().dicom_receiver.clone() {
         Some(dicom) => Some(import::start_receiver(state.clone(), dicom).await?),
         None => None,

@@ -1,5 +1,6 @@
 //! Request parameters: XNAT reads them from the query string and, for
-//! form-encoded bodies, from the body too (client contract §17.17).
+//! form-encoded bodies, from the body too (pyxnat sends its prearchive
+//! actions that way).
 
 /// Decoded `key=value` pairs in request order.
 #[derive(Debug, Clone, Default)]
@@ -60,7 +61,7 @@ impl Params {
 
     /// Zip entry compression as XNAT chooses it: STORED unless the client
     /// asks for deflate with `compression=8` (the zip method number) or
-    /// `compression=deflate` (xnat-server-behavior §5.2).
+    /// `compression=deflate`.
     pub fn zip_compression(&self) -> xnatkit_fileio::ZipCompression {
         match self
             .get("compression")

@@ -1,4 +1,5 @@
-//! The XML schema served at `/xapi/schemas/xnat` (client contract §3).
+//! The XML schema served at `/xapi/schemas/xnat`, which xnatpy fetches on
+//! connect.
 //!
 //! xnatpy builds its Python classes from this document on every connect, so
 //! it must define every xsi type the server returns ([`XsiType::ALL`]) and

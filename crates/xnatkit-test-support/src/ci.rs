@@ -19,7 +19,12 @@ pub fn skip<T>(reason: &str) -> Option<T> {
         !under_ci(),
         "{reason} (CI is set, so this test may not be skipped)"
     );
-    eprintln!("SKIPPED: {reason}");
+    // A skip must show in the test output, not only in a log: this is
+    // the one place the tests print it.
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("SKIPPED: {reason}");
+    }
     None
 }
 

@@ -232,7 +232,11 @@ async fn handle(
     let response = match forward(state.upstream, req).await {
         Ok(r) => r,
         Err(err) => {
-            eprintln!("fault proxy: upstream failed: {err}");
+            // Test output: the failing test shows why the proxy answered 502.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("fault proxy: upstream failed: {err}");
+            }
             return Ok(text(
                 StatusCode::BAD_GATEWAY,
                 None,

@@ -232,10 +232,18 @@ pub async fn run(
     }
     observer.datasets(datasets_total);
 
-    // The first dataset is saved at once, so a run shows progress early.
-    let mut last_save = std::time::Instant::now()
-        .checked_sub(SAVE_INTERVAL)
-        .unwrap_or_else(std::time::Instant::now);
+    let mut sender = Sender {
+        client,
+        options,
+        observer,
+        cancel: &cancel,
+        prepared: &mut prepared,
+        statuses: &mut statuses,
+        // The first dataset is saved at once, so a run shows progress early.
+        last_save: std::time::Instant::now()
+            .checked_sub(SAVE_INTERVAL)
+            .unwrap_or_else(std::time::Instant::now),
+    };
     let outcome = async {
         for subject in &plan.subjects {
             let path = format!("{project_path}/subjects/{}", seg(&subject.label));
@@ -289,7 +297,7 @@ pub async fn run(
                     .flat_map(|s| &s.files)
                     .chain(session.resources.iter().flat_map(|r| &r.files))
                 {
-                    statuses.insert(file.row, message.clone());
+                    sender.statuses.insert(file.row, message.clone());
                 }
                 continue;
             }
@@ -308,26 +316,11 @@ pub async fn run(
                     files: &scan.files,
                 };
                 match put(client, &scan_path, &query, &format!("scan {}", scan.id)).await {
-                    Ok(()) => {
-                        send_dataset(
-                            client,
-                            &prepared,
-                            &dataset,
-                            options,
-                            observer,
-                            &cancel,
-                            &mut statuses,
-                        )
-                        .await;
+                    Ok(()) => sender.send(&dataset).await?,
+                    Err(e) => {
+                        sender.fail(&dataset, &format!("cannot create scan {}: {e}", scan.id))?;
                     }
-                    Err(e) => mark_all(
-                        &dataset,
-                        &format!("cannot create scan {}: {e}", scan.id),
-                        &mut statuses,
-                        observer,
-                    ),
                 }
-                save_statuses_every(&mut prepared, &statuses, &mut last_save)?;
             }
             for resource in &session.resources {
                 if cancel.is_cancelled() {
@@ -338,17 +331,7 @@ pub async fn run(
                     resource_path: format!("{session_path}/resources/{}", seg(&resource.label)),
                     files: &resource.files,
                 };
-                send_dataset(
-                    client,
-                    &prepared,
-                    &dataset,
-                    options,
-                    observer,
-                    &cancel,
-                    &mut statuses,
-                )
-                .await;
-                save_statuses_every(&mut prepared, &statuses, &mut last_save)?;
+                sender.send(&dataset).await?;
             }
         }
         for resource in &plan.project_resources {
@@ -360,17 +343,7 @@ pub async fn run(
                 resource_path: format!("{project_path}/resources/{}", seg(&resource.label)),
                 files: &resource.files,
             };
-            send_dataset(
-                client,
-                &prepared,
-                &dataset,
-                options,
-                observer,
-                &cancel,
-                &mut statuses,
-            )
-            .await;
-            save_statuses_every(&mut prepared, &statuses, &mut last_save)?;
+            sender.send(&dataset).await?;
         }
         Ok::<(), RunError>(())
     }
@@ -500,6 +473,41 @@ fn mark_all(
 /// loses at most this much, and the rerun verifies those files by MD5
 /// instead of sending them again.
 const SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sends the datasets of a run one after the other, keeping the workbook's
+/// statuses saved as it goes (at most every [`SAVE_INTERVAL`]).
+struct Sender<'a> {
+    client: &'a XnatClient,
+    options: &'a RunOptions,
+    observer: &'a dyn RunObserver,
+    cancel: &'a CancellationToken,
+    prepared: &'a mut Prepared,
+    statuses: &'a mut HashMap<usize, String>,
+    last_save: std::time::Instant,
+}
+
+impl Sender<'_> {
+    /// Sends one dataset and records its rows' statuses.
+    async fn send(&mut self, dataset: &Dataset<'_>) -> Result<(), Error> {
+        send_dataset(
+            self.client,
+            self.prepared,
+            dataset,
+            self.options,
+            self.observer,
+            self.cancel,
+            self.statuses,
+        )
+        .await;
+        save_statuses_every(self.prepared, self.statuses, &mut self.last_save)
+    }
+
+    /// Gives every row of a dataset that could not be sent `message`.
+    fn fail(&mut self, dataset: &Dataset<'_>, message: &str) -> Result<(), Error> {
+        mark_all(dataset, message, self.statuses, self.observer);
+        save_statuses_every(self.prepared, self.statuses, &mut self.last_save)
+    }
+}
 
 fn save_statuses_every(
     prepared: &mut Prepared,

@@ -2,13 +2,20 @@
 //! progress and printing live here; the work lives in the library crates.
 //!
 //! Each subcommand has its own module under `cmd/` exposing an `Args` struct
-//! (clap) and an `async fn run(args) -> anyhow::Result<ExitCode>`.
+//! (clap) and an `async fn run(args, printer) -> anyhow::Result<ExitCode>`.
+//! All output goes through [`printer::Printer`]; Ctrl-C is handled in
+//! [`interrupt`] only.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use printer::Printer;
+
 mod cmd;
+mod interrupt;
+mod logging;
+mod printer;
 
 /// Move imaging data in and out of XNAT: an XNAT client, an XNAT-compatible
 /// archive server, and converters, in one binary.
@@ -18,6 +25,12 @@ struct Cli {
     /// Log more (repeat for even more). Logs go to stderr; data goes to stdout.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+
+    /// Print only data (stdout), warnings and errors: no status lines, no
+    /// progress bars, fewer logs. Progress bars are hidden anyway when
+    /// stderr is not a terminal.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -104,67 +117,50 @@ Examples:
 Users and projects are managed through XNAT's API (POST /xapi/users,
 PUT /data/projects/P); see docs/server.md.";
 
-fn init_logging(verbose: u8, serving: bool) {
-    let default = match verbose {
-        // The server's access log is for the operator of `serve`; the demo's
-        // in-process server keeps quiet.
-        0 if serving => "warn,xnatkit=info,xnatkit_server::access=info",
-        // rustls-platform-verifier logs each rejected certificate at error
-        // level; the client's own one-line error already says it.
-        0 => "warn,xnatkit=info,rustls_platform_verifier=off",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("XNATKIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, matches!(cli.command, Command::Serve(_)));
+    let printer = Printer::new(cli.quiet);
+    logging::init(
+        cli.verbose,
+        cli.quiet,
+        matches!(cli.command, Command::Serve(_)),
+        printer,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            printer.error(&anyhow::Error::new(err).context("cannot start the async runtime"));
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    match runtime.block_on(dispatch(cli.command, printer)) {
         Ok(code) => code,
         Err(err) => {
             // One line a user can act on: the outermost context first, causes after.
-            eprintln!("error: {err:#}");
+            printer.error(&err);
             ExitCode::FAILURE
         }
     }
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+async fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Convert(args) => cmd::convert::run(args).await,
-        Command::Upload(args) => cmd::upload::run(args).await,
-        Command::Serve(args) => cmd::serve::run(args).await,
-        Command::Demo(args) => cmd::demo::run(args).await,
-        Command::Login(args) => cmd::login::run(args).await,
-        Command::Logout(args) => cmd::login::logout(args).await,
-        Command::Ls(args) => cmd::ls::run(args).await,
-        Command::Export(args) => cmd::export::run(args).await,
-        Command::Download(args) => cmd::download::run(args).await,
-        Command::Import(args) => cmd::import::run(args).await,
-        Command::Prearchive(args) => cmd::prearchive::run(args).await,
-        Command::Dump(args) => cmd::dump::run(args).await,
-        Command::Fields(args) => cmd::fields::run(args).await,
+        Command::Convert(args) => cmd::convert::run(args, printer).await,
+        Command::Upload(args) => cmd::upload::run(args, printer).await,
+        Command::Serve(args) => cmd::serve::run(args, printer).await,
+        Command::Demo(args) => cmd::demo::run(args, printer).await,
+        Command::Login(args) => cmd::login::run(args, printer).await,
+        Command::Logout(args) => cmd::login::logout(args, printer).await,
+        Command::Ls(args) => cmd::ls::run(args, printer).await,
+        Command::Export(args) => cmd::export::run(args, printer).await,
+        Command::Download(args) => cmd::download::run(args, printer).await,
+        Command::Import(args) => cmd::import::run(args, printer).await,
+        Command::Prearchive(args) => cmd::prearchive::run(args, printer).await,
+        Command::Dump(args) => cmd::dump::run(args, printer).await,
+        Command::Fields(args) => cmd::fields::run(args, printer).await,
     }
 }
 
@@ -175,5 +171,51 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_client_command_takes_the_same_server_options() {
+        let commands: &[&[&str]] = &[
+            &["login"],
+            &["ls"],
+            &["export", "-f", "l.csv", "-o", "out", "-p", "P", "-t", "T"],
+            &["download", "P"],
+            &["upload", "run"],
+            &["import", "x.zip", "-p", "P"],
+            &["prearchive", "ls"],
+            &["dump", "P/S/E"],
+            &["fields", "get", "P"],
+            &["convert", "paravision", "study"],
+        ];
+        let options = [
+            "--server",
+            "https://xnat.example.org",
+            "-u",
+            "alice",
+            "--password-stdin",
+            "--ca-bundle",
+            "ca.pem",
+            "--connect-timeout",
+            "5",
+            "--read-timeout",
+            "60",
+            "--quiet",
+        ];
+        for command in commands {
+            let argv = ["xnatkit"].iter().chain(*command).chain(&options);
+            if let Err(err) = <super::Cli as clap::Parser>::try_parse_from(argv) {
+                panic!("{command:?}: {err}");
+            }
+        }
+        // logout needs no user: the stored token says who.
+        let argv = [
+            "xnatkit",
+            "logout",
+            "--server",
+            "https://x",
+            "--ca-bundle",
+            "ca.pem",
+        ];
+        assert!(<super::Cli as clap::Parser>::try_parse_from(argv).is_ok());
     }
 }

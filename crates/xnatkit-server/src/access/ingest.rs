@@ -1,5 +1,5 @@
-//! The ingest decisions (server behaviour §3.5, §6.2; XNAT's
-//! `PrearcUtils.canModify` and `getPrearcDir`): who may see or change a
+//! The ingest decisions (XNAT 1.8's prearchive REST rules and
+//! `PrearcUtils.canModify` / `getPrearcDir`): who may see or change a
 //! prearchive session, claim an Unassigned one, put data into a project's
 //! prearchive or archive, and read or set a project's `prearchive_code`.
 //! Every prearchive and import route, the receiver, and later the web pages

@@ -3,7 +3,9 @@
 //! their files), and removing a share instead of the object when the path
 //! goes through a project it is shared into. Each change arrives as a typed
 //! `…Changes` value; the REST edge builds those from XNAT's XPath
-//! parameters (client contract §6, §12).
+//! parameters (`xnat:subjectData/label=…`, `xnat:mrSessionData/date=…`, and
+//! `…/fields/field[name=…]/field` for custom variables, as xnatpy and pyxnat
+//! send them).
 
 use xnatkit_model::{Accessibility, ArchivePath, Label, Level, XsiType};
 

@@ -1,6 +1,6 @@
 //! Turning a parsed path into stored objects. Subjects and experiments are
 //! found by accession ID or by label within the project, owned there or
-//! shared into it (server behaviour §1.10); short forms
+//! shared into it (see [`crate::store::sharing`]); short forms
 //! (`/data/subjects/ID`, `/data/experiments/ID`) find their project through
 //! the object: its own project when the caller may read it, else a project
 //! it is shared into that the caller may read. Permission decisions stay in

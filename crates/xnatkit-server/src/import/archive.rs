@@ -2,7 +2,7 @@
 //! `archive/{P}/arc001/{label}/SCANS/{scan}/DICOM/{name}` and the subject,
 //! session, scans, `DICOM` resources and file rows (with MD5) recorded in one
 //! transaction. An existing session is merged into only when `overwrite`
-//! allows it (xnat-server-behavior §3.4). On any failure the files are moved
+//! allows it (see [`super::options::Overwrite`] for XNAT's values). On any failure the files are moved
 //! back to where they came from, so the caller can keep them elsewhere.
 //!
 //! Files and rows change together through the file-move journal

@@ -1,5 +1,7 @@
-//! The parameters of `POST /data/services/import` (xnat-server-behavior §4.1,
-//! client contract §9.1), read from the query and a form body alike.
+//! The parameters of `POST /data/services/import` as XNAT reads them and
+//! xnatpy's `import_` sends them (`project`, `subject`, `session`, `dest`,
+//! `overwrite`, `import-handler`, ...), read from the query and a form body
+//! alike.
 
 use xnatkit_dicom::RoutingHints;
 
@@ -15,7 +17,9 @@ pub enum Destination {
     Prearchive,
 }
 
-/// XNAT's `overwrite` values (§3.4).
+/// XNAT's `overwrite` values (its `Importer.parseOverrideValue`): absent or
+/// `none` refuses an existing session, `append` merges, `delete` (or
+/// `override`) merges and replaces conflicting files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overwrite {
     /// Refuse when the session exists.

@@ -349,7 +349,8 @@ pub async fn start_receiver(
     })?;
     let bound = listener.local_addr().unwrap_or(config.listen);
     // Like the HTTP "listening on" line: scripts wait for it.
-    eprintln!(
+    tracing::info!(
+        target: crate::NOTICE_TARGET,
         "DICOM receiver listening on {bound} as AE {}{}{}",
         config.ae_title,
         match &config.project {

@@ -1,6 +1,7 @@
 //! The prearchive: sessions waiting to be archived, one folder each at
 //! `DATA/prearchive/{PROJECT or Unassigned}/{yyyyMMdd_HHmmssSSS}/{FOLDER}/SCANS/{scan}/DICOM/{file}`,
-//! indexed by `prearchive_sessions` rows (xnat-server-behavior §3).
+//! (XNAT's own prearchive layout, which its tools and admins know),
+//! indexed by `prearchive_sessions` rows.
 //!
 //! - [`place`]: put routed instances into a session (appending to the one
 //!   of the same project, study and label when it still takes data);

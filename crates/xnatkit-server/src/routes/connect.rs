@@ -1,4 +1,5 @@
-//! Endpoints clients call while connecting (client contract §2, §3, §13):
+//! Endpoints clients call while connecting (xnatpy 0.8.1 and pyxnat 1.6.4
+//! call all of these before anything else, and give up if one is missing):
 //! server root, login, session heartbeat/logout, version, schemas, search
 //! elements and alias tokens.
 

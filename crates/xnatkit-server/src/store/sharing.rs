@@ -1,5 +1,6 @@
-//! Subjects and experiments shared into other projects (server behaviour
-//! §1.10) and the labels they carry there.
+//! Subjects and experiments shared into other projects (XNAT's
+//! `xnat:projectShare`: the object stays owned by its project) and the
+//! labels they carry there.
 //!
 //! An object keeps its owning project; a share row makes it visible in one
 //! more project under a label of that project. A label names one object per

@@ -1,4 +1,5 @@
-//! The connect sequence of xnatpy/pyxnat (client contract §2, §3, §13).
+//! The connect sequence of xnatpy/pyxnat: login, version, schema, search
+//! elements, alias tokens.
 
 use reqwest::{Method, StatusCode, header};
 use xnatkit_model::XsiType;

@@ -1,5 +1,5 @@
-//! Sharing subjects and experiments into other projects (server behaviour
-//! §1.10): who can read shared data through which project, that changes go
+//! Sharing subjects and experiments into other projects (XNAT's project
+//! shares): who can read shared data through which project, that changes go
 //! only through the owning project, that deleting through the shared
 //! project removes only the share, label rules, listings and downloads;
 //! and the experiment status (`/status`, `?activate`, `?quarantine`).

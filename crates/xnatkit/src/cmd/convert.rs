@@ -7,6 +7,7 @@ use anyhow::Context;
 use xnatkit_client::services::{ImportDestination, ImportOptions};
 
 use super::common::ServerArgs;
+use crate::printer::Printer;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -55,11 +56,17 @@ struct ParavisionArgs {
 /// Exit status when some acquired reconstruction could not be converted.
 const EXIT_SOME_FAILED: u8 = 2;
 
-/// One line per reconstruction: where it went, or why it was not converted.
-fn print_outcome(outcome: Result<&xnatkit_paravision::Written, &xnatkit_paravision::Failure>) {
+/// One line per reconstruction: where it went (stdout), or why it was not
+/// converted (stderr).
+fn print_outcome(
+    printer: Printer,
+    outcome: Result<&xnatkit_paravision::Written, &xnatkit_paravision::Failure>,
+) {
     match outcome {
         Ok(written) => {
-            println!(
+            // Nothing to do about a failed write to stdout mid-conversion;
+            // the summary line after it reports the same data.
+            let _ = printer.data(format_args!(
                 "scan {} reconstruction {}: {} images -> {}{}{}",
                 written.scan,
                 written.reco,
@@ -74,30 +81,32 @@ fn print_outcome(outcome: Result<&xnatkit_paravision::Written, &xnatkit_paravisi
                     String::new()
                 },
                 if written.summary.cest { " (CEST)" } else { "" }
-            );
+            ));
             if written.summary.non_finite_pixels > 0 {
-                eprintln!(
+                printer.warn(format_args!(
                     "warning: scan {} reconstruction {}: {} NaN/infinite pixels stored as the image minimum",
                     written.scan, written.reco, written.summary.non_finite_pixels
-                );
+                ));
             }
         }
-        Err(failure) => eprintln!("error: {failure}"),
+        Err(failure) => printer.warn(format_args!("error: {failure}")),
     }
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     match args.converter {
-        Converter::Paravision(args) => paravision(args).await,
+        Converter::Paravision(args) => paravision(args, printer).await,
     }
 }
 
-async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
+async fn paravision(args: ParavisionArgs, printer: Printer) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     // Conversion is file I/O and CPU: keep it off the async workers.
     let (study_dir, out) = (args.study_dir.clone(), args.out.clone());
     let report = tokio::task::spawn_blocking(move || {
-        xnatkit_paravision::convert(&study_dir, out.as_deref(), print_outcome)
+        xnatkit_paravision::convert(&study_dir, out.as_deref(), |outcome| {
+            print_outcome(printer, outcome);
+        })
     })
     .await
     .context("the conversion task stopped unexpectedly")?
@@ -105,7 +114,7 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
     let seconds = started.elapsed().as_secs_f64();
     let megabytes = report.twodseq_bytes() as f64 / 1e6;
     for skipped in &report.skipped {
-        eprintln!("warning: {skipped}");
+        printer.warn(format_args!("warning: {skipped}"));
     }
     if report.written.is_empty() && report.failures.is_empty() {
         anyhow::bail!(
@@ -114,7 +123,7 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let series: usize = report.written.iter().map(|w| w.summary.series).sum();
-    println!(
+    printer.data(format_args!(
         "{} reconstruction(s) converted into {series} series in {} ({megabytes:.1} MB of 2dseq in {seconds:.2} s){}",
         report.written.len(),
         report.out_dir.display(),
@@ -126,9 +135,9 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
                 report.skipped.len()
             )
         }
-    );
+    ))?;
     if !report.failures.is_empty() {
-        eprintln!(
+        printer.warn(format_args!(
             "error: {} acquired reconstruction(s) not converted (see above){}; fix or remove them and run again",
             report.failures.len(),
             if args.upload.is_some() {
@@ -136,17 +145,22 @@ async fn paravision(args: ParavisionArgs) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             }
-        );
+        ));
         return Ok(ExitCode::from(EXIT_SOME_FAILED));
     }
     if let Some(project) = &args.upload {
-        upload(&args, project, &report.out_dir).await?;
+        upload(&args, project, &report.out_dir, printer).await?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Import the converted series as one session, then attach the raw study.
-async fn upload(args: &ParavisionArgs, project: &str, out_dir: &Path) -> anyhow::Result<()> {
+async fn upload(
+    args: &ParavisionArgs,
+    project: &str,
+    out_dir: &Path,
+    printer: Printer,
+) -> anyhow::Result<()> {
     let client = args.server.connect().await?;
     let options = ImportOptions {
         destination: ImportDestination::Archive,
@@ -159,7 +173,7 @@ async fn upload(args: &ParavisionArgs, project: &str, out_dir: &Path) -> anyhow:
         .import(out_dir, &options)
         .await
         .with_context(|| format!("cannot import {} into project {project}", out_dir.display()))?;
-    println!("imported into {session_uri}");
+    printer.data(format_args!("imported into {session_uri}"))?;
 
     let resource = format!("{session_uri}/resources/PARAVISION");
     client
@@ -188,7 +202,7 @@ async fn upload(args: &ParavisionArgs, project: &str, out_dir: &Path) -> anyhow:
         .upload_file(&resource, &zip_name, &zip_path)
         .await
         .with_context(|| format!("cannot upload {zip_name} to {resource}"))?;
-    println!("attached {zip_name} to {resource}");
+    printer.data(format_args!("attached {zip_name} to {resource}"))?;
     Ok(())
 }
 

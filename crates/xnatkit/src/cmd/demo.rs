@@ -7,8 +7,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -21,7 +20,9 @@ use xnatkit_export::select::{SessionChoice, TypeSelector};
 use xnatkit_export::subject_list::read_subject_list;
 
 use super::common::human_bytes;
-use super::export::Progress;
+use super::export::{FINISHING_FILES, Progress};
+use crate::interrupt::{FirstCtrlC, cancel_on_ctrl_c};
+use crate::printer::Printer;
 
 /// Run the bulk-export story against an embedded server (offline, about a
 /// minute or less): generates CT sessions for a handful of subjects, writes
@@ -60,7 +61,7 @@ fn random_token() -> String {
         .collect()
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     let dir = match args.dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!(
@@ -90,12 +91,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let _ = stop_rx.await;
     }));
     let url = format!("http://{address}");
-    eprintln!(
+    printer.status(format_args!(
         "demo: embedded XNAT-compatible server at {url} (data in {})",
         server_data.display()
-    );
+    ));
 
-    let outcome = demo_story(&url, &password, &dir, &export_dir, args.slices).await;
+    let outcome = demo_story(&url, &password, &dir, &export_dir, args.slices, printer).await;
 
     let _ = stop_tx.send(());
     let _ = server.await;
@@ -103,7 +104,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_dir_all(&server_data);
     }
     let (exported_as_expected, summary) = outcome?;
-    eprintln!("{summary}");
+    printer.data(summary)?;
     if exported_as_expected {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -114,12 +115,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Seeds the server, writes the list, exports; returns whether the export
+/// ended as the story expects, and the summary.
 async fn demo_story(
     url: &str,
     password: &str,
     dir: &std::path::Path,
     export_dir: &std::path::Path,
     slices: usize,
+    printer: Printer,
 ) -> anyhow::Result<(bool, String)> {
     let credentials = Credentials::Password {
         user: "admin".into(),
@@ -135,12 +139,12 @@ async fn demo_story(
     let generated = dir.join("generated-dicom");
     let uploaded = upload_sample(&client, PROJECT, &subjects, &generated, 8).await?;
     let _ = std::fs::remove_dir_all(&generated);
-    eprintln!(
+    printer.status(format_args!(
         "demo: project {PROJECT}: {} subjects with CT sessions, {} uploaded in {:.1} s",
         SUBJECTS.len(),
         human_bytes(uploaded),
         started.elapsed().as_secs_f64()
-    );
+    ));
 
     let list = dir.join("Patientnummers.xlsx");
     let mut cells: Vec<ListCell> = SUBJECTS
@@ -149,19 +153,19 @@ async fn demo_story(
         .collect();
     cells.insert(3, ListCell::Number(MISSING.parse().unwrap_or(0.0)));
     write_subject_list_xlsx(&list, "Patientnummer", &cells)?;
-    eprintln!(
+    printer.status(format_args!(
         "demo: subject list {} ({} numbers; {MISSING} is not on the server, {} has no thorax scan)",
         list.display(),
         cells.len(),
         SUBJECTS[SUBJECTS.len() - 1]
-    );
-    eprintln!(
+    ));
+    printer.status(format_args!(
         "demo: xnatkit export -f {} -o {} -p {PROJECT} -t '{}' -t '{}'",
         list.display(),
         export_dir.display(),
         TYPES[0],
         TYPES[1]
-    );
+    ));
 
     let listed = read_subject_list(&list, None)?;
     let labels: Vec<String> = listed.iter().map(|s| s.label.clone()).collect();
@@ -178,14 +182,9 @@ async fn demo_story(
         resources: vec!["DICOM".into()],
         jobs: 16,
     };
-    let progress = Progress::new(labels);
-    let report = export(
-        &client,
-        &options,
-        &progress,
-        Arc::new(AtomicBool::new(false)),
-    )
-    .await;
+    let progress = Progress::new(labels, printer);
+    let cancel = cancel_on_ctrl_c(printer, FirstCtrlC::Cancel, FINISHING_FILES);
+    let report = export(&client, &options, &progress, cancel).await;
     progress.finish();
     client.disconnect().await;
     let report = report?;

@@ -9,8 +9,10 @@ use xnatkit_client::download::Manifest;
 use xnatkit_client::transfer::{TransferTotals, run_transfers};
 use xnatkit_export::tree::{TreeTarget, plan_tree};
 
-use super::common::{ServerArgs, cancel_on_ctrl_c, human_bytes};
-use super::export::Progress;
+use super::common::{ServerArgs, human_bytes};
+use super::export::{FINISHING_FILES, Progress};
+use crate::interrupt::{FirstCtrlC, cancel_on_ctrl_c};
+use crate::printer::Printer;
 
 /// Download a session, subject or project into XNAT's folder structure
 /// (SESSION/scans/ID-TYPE/resources/LABEL/files/...), like xnatpy's
@@ -29,19 +31,19 @@ pub struct Args {
     server: ServerArgs,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     let target = TreeTarget::parse(&args.target)?;
     let client = args.server.connect().await?;
     let started = Instant::now();
     let (jobs, labels) = plan_tree(&client, &target, &args.out).await?;
     if jobs.is_empty() {
-        eprintln!("{}: no files to download", args.target);
+        printer.status(format_args!("{}: no files to download", args.target));
         return Ok(ExitCode::SUCCESS);
     }
-    let progress = Progress::new(labels);
+    let progress = Progress::new(labels, printer);
     progress.set_jobs(&jobs);
     let manifest = Manifest::open(&args.out)?;
-    let cancel = cancel_on_ctrl_c();
+    let cancel = cancel_on_ctrl_c(printer, FirstCtrlC::Cancel, FINISHING_FILES);
     let results = run_transfers(
         &client,
         jobs,
@@ -54,7 +56,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     progress.finish();
     client.disconnect().await;
     let t = TransferTotals::from_results(&results);
-    eprintln!(
+    printer.status(format_args!(
         "done in {:.1} s: {} files ({}) in {}: {} downloaded, {} already verified, {} repaired, {} failed",
         started.elapsed().as_secs_f64(),
         t.downloaded + t.already_verified + t.repaired,
@@ -64,7 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         t.already_verified,
         t.repaired,
         t.failed
-    );
+    ));
     if let Some(path) = progress.disk_full() {
         anyhow::bail!(
             "the disk holding {} is full (no space left while writing {}); free some space and \

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use xnatkit_client::archive::seg;
 
-use super::common::{ServerArgs, print_json, print_table};
+use super::common::ServerArgs;
+use crate::printer::Printer;
 
 /// Show the DICOM header of the first file of a scan (or session).
 #[derive(Debug, clap::Args)]
@@ -46,13 +47,13 @@ fn src_of(target: &str) -> anyhow::Result<String> {
     }
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     let src = src_of(&args.target)?;
     let client = args.server.connect().await?;
     let entries = client.dicom_dump(&src, &args.fields).await?;
     client.disconnect().await;
     if args.json {
-        print_json(&entries)?;
+        printer.json(&entries)?;
     } else {
         let rows: Vec<Vec<String>> = entries
             .iter()
@@ -65,7 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ]
             })
             .collect();
-        print_table(&["TAG", "VR", "NAME", "VALUE"], &rows)?;
+        printer.table(&["TAG", "VR", "NAME", "VALUE"], &rows)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,6 @@
 //! parallel, verified, resumable; a report in the output folder.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -19,7 +18,9 @@ use xnatkit_export::export::{
 use xnatkit_export::select::{SessionChoice, TypeSelector};
 use xnatkit_export::subject_list::read_subject_list;
 
-use super::common::{ServerArgs, cancel_on_ctrl_c, human_bytes, print_json};
+use super::common::{ServerArgs, human_bytes};
+use crate::interrupt::{FirstCtrlC, cancel_on_ctrl_c};
+use crate::printer::Printer;
 
 /// Export one scan type for every subject in a list (CSV or XLSX).
 ///
@@ -79,7 +80,7 @@ pub struct Args {
     server: ServerArgs,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     // Check everything local before asking for a password.
     let subjects = read_subject_list(&args.list, args.column.as_deref())?;
     let types = TypeSelector::new(&args.types, args.ignore_case)?;
@@ -88,13 +89,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let client = args.server.connect().await?;
     let labels: Vec<String> = subjects.iter().map(|s| s.label.clone()).collect();
-    eprintln!(
+    printer.status(format_args!(
         "exporting {} subject(s) of project {} from {} to {}",
         labels.len(),
         args.project,
         client.server(),
         args.out.display()
-    );
+    ));
     let options = ExportOptions {
         project: args.project.clone(),
         subjects,
@@ -109,8 +110,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         resources: args.resources.clone(),
         jobs: usize::from(args.jobs),
     };
-    let progress = Progress::new(labels);
-    let cancel = cancel_on_ctrl_c();
+    let progress = Progress::new(labels, printer);
+    let cancel = cancel_on_ctrl_c(printer, FirstCtrlC::Cancel, FINISHING_FILES);
     let result = export(&client, &options, &progress, cancel).await;
     progress.finish();
     client.disconnect().await;
@@ -138,7 +139,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|s| s.status == SubjectStatus::Exported)
         .count();
-    eprintln!(
+    printer.status(format_args!(
         "done in {secs:.1} s: {exported}/{} subjects exported; {} files ({}): {} downloaded, {} already verified, {} repaired, {} failed; {:.1} MB/s",
         report.subjects.len(),
         t.downloaded + t.already_verified + t.repaired,
@@ -148,10 +149,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         t.repaired,
         t.failed,
         fetched_mb / secs,
-    );
-    eprintln!("report: {}", args.out.join(REPORT_CSV).display());
+    ));
+    printer.status(format_args!(
+        "report: {}",
+        args.out.join(REPORT_CSV).display()
+    ));
     if args.json {
-        print_json(&report)?;
+        printer.json(&report)?;
     }
     if let Some(full) = disk_full {
         return Err(full);
@@ -163,13 +167,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .incomplete()
         .map(|s| format!("{} ({})", s.subject, s.status.as_str()))
         .collect();
-    eprintln!("not exported: {}", rest.join(", "));
+    printer.warn(format_args!("not exported: {}", rest.join(", ")));
     Ok(ExitCode::from(2))
 }
+
+/// The status line of the first Ctrl-C during a download.
+pub const FINISHING_FILES: &str = "finishing the files in flight";
 
 /// Progress display: a bar with bytes, files and the subjects in flight on
 /// a terminal; plain lines on stderr otherwise.
 pub struct Progress {
+    printer: Printer,
     bar: Option<ProgressBar>,
     labels: Vec<String>,
     pub bytes: AtomicU64,
@@ -185,8 +193,8 @@ pub struct Progress {
 
 impl Progress {
     /// `labels` names the groups (subjects or sessions) of the jobs.
-    pub fn new(labels: Vec<String>) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
+    pub fn new(labels: Vec<String>, printer: Printer) -> Self {
+        let bar = printer.shows_progress().then(|| {
             let bar = ProgressBar::new(0);
             let style = ProgressStyle::with_template(
                 "{elapsed_precise} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
@@ -196,6 +204,7 @@ impl Progress {
             bar
         });
         Self {
+            printer,
             bar,
             labels,
             bytes: AtomicU64::new(0),
@@ -216,10 +225,20 @@ impl Progress {
             .clone()
     }
 
-    pub fn log(&self, line: &str) {
+    /// A status line, above the bar when there is one.
+    pub fn status(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => self.printer.status(line),
+        }
+    }
+
+    /// A line that `--quiet` keeps (a file that failed), above the bar
+    /// when there is one.
+    pub fn warn(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => self.printer.warn(line),
         }
     }
 
@@ -298,7 +317,7 @@ impl TransferObserver for Progress {
         } else if let Err(err) = result
             && !matches!(err, ClientError::Cancelled)
         {
-            self.log(&format!(
+            self.warn(&format!(
                 "{}: {}: {err}",
                 self.label(job.group),
                 job.remote.path
@@ -327,7 +346,7 @@ impl TransferObserver for Progress {
                 } else {
                     format!("{failed} file(s) failed")
                 };
-                self.log(&format!(
+                self.status(&format!(
                     "{}: {status} ({:.0} s)",
                     self.label(job.group),
                     self.started.elapsed().as_secs_f64()
@@ -354,7 +373,7 @@ impl ExportObserver for Progress {
                 report.message
             ),
         };
-        self.log(&line);
+        self.status(&line);
     }
 
     fn planned(&self, jobs: &[FileJob]) {

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use xnatkit_client::archive::seg;
 
-use super::common::{ServerArgs, print_json, print_table};
+use super::common::ServerArgs;
+use crate::printer::Printer;
 
 /// Read or write custom variables (XNAT "fields").
 #[derive(Debug, clap::Args)]
@@ -52,7 +53,7 @@ fn object_path(target: &str) -> anyhow::Result<String> {
     })
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     match args.action {
         Action::Get { target, name, json } => {
             let path = object_path(&target)?;
@@ -67,12 +68,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let Some(value) = value else {
                     anyhow::bail!("{target}: no variable {name:?}");
                 };
-                println!("{value}");
+                printer.data(value)?;
             } else if json {
-                print_json(&fields)?;
+                printer.json(&fields)?;
             } else {
                 let rows: Vec<Vec<String>> = fields.into_iter().map(|(k, v)| vec![k, v]).collect();
-                print_table(&["NAME", "VALUE"], &rows)?;
+                printer.table(&["NAME", "VALUE"], &rows)?;
             }
         }
         Action::Set { target, values } => {
@@ -92,7 +93,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .set_fields(&path, &format!("{target:?}"), &pairs)
                 .await?;
             client.disconnect().await;
-            eprintln!("set {} variable(s) on {target}", pairs.len());
+            printer.status(format!("set {} variable(s) on {target}", pairs.len()));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -8,6 +8,7 @@ use xnatkit_client::ClientError;
 use xnatkit_client::services::{ImportDestination, ImportOptions};
 
 use super::common::ServerArgs;
+use crate::printer::Printer;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Dest {
@@ -49,7 +50,7 @@ pub struct Args {
     server: ServerArgs,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     if !args.source.exists() {
         anyhow::bail!("{}: no such file or folder", args.source.display());
     }
@@ -102,6 +103,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(err) => return Err(err.into()),
     };
     client.disconnect().await;
-    println!("{uri}");
+    printer.data(uri)?;
     Ok(ExitCode::SUCCESS)
 }

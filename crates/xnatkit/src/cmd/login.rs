@@ -7,7 +7,8 @@ use anyhow::Context;
 use xnatkit_client::auth::resolve_server;
 use xnatkit_client::tokens::{StoredToken, TokenStore, tokens_path};
 
-use super::common::ServerArgs;
+use super::common::{ConnectionArgs, ServerArgs};
+use crate::printer::Printer;
 
 /// Log in once and store an alias token (never the password) for later commands.
 ///
@@ -25,14 +26,13 @@ pub struct Args {
 /// Invalidate the stored token on the server and delete it locally.
 #[derive(Debug, clap::Args)]
 pub struct LogoutArgs {
-    /// Server to log out from (default: $XNAT_HOST or the only stored login).
-    #[arg(long, value_name = "URL")]
-    server: Option<String>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
 }
 
 use xnatkit_model::now_ms;
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     if args.server.user.is_none() && std::env::var_os("XNAT_USER").is_none() {
         anyhow::bail!("login needs a user: pass -u USER (or set XNAT_USER)");
     }
@@ -60,17 +60,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         _ => String::new(),
     };
-    eprintln!(
+    printer.status(format!(
         "logged in to {} as {}; token stored in {}{expiry}",
         client.server(),
         client.user(),
         path.display()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
-    let server = resolve_server(args.server.as_deref())?;
+pub async fn logout(args: LogoutArgs, printer: Printer) -> anyhow::Result<ExitCode> {
+    let server = resolve_server(args.connection.server.as_deref())?;
     let path = tokens_path()?;
     let mut store = TokenStore::load(&path)?;
     let Some(token) = store.servers.remove(&server) else {
@@ -86,7 +86,13 @@ pub async fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
     };
     // Invalidate first, but forget the token locally whatever the server
     // says: an unreachable server must not keep a secret on disk.
-    match xnatkit_client::XnatClient::connect(&server, credentials, Default::default()).await {
+    match xnatkit_client::XnatClient::connect(
+        &server,
+        credentials,
+        args.connection.client_options(),
+    )
+    .await
+    {
         Ok(client) => {
             if let Err(err) = client.invalidate_token(&token.alias, &token.secret).await {
                 tracing::warn!("could not invalidate the token on the server: {err}");
@@ -96,9 +102,9 @@ pub async fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
         Err(err) => tracing::warn!("could not reach the server to invalidate the token: {err}"),
     }
     store.save(&path)?;
-    eprintln!(
+    printer.status(format!(
         "logged out of {server}; token removed from {}",
         path.display()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use xnatkit_client::archive::{seg, session_path};
 
-use super::common::{ServerArgs, human_bytes, print_json, print_table};
+use super::common::{ServerArgs, human_bytes};
+use crate::printer::Printer;
 
 /// List projects, a project's subjects, a subject's sessions, a session's
 /// scans, or a scan's files (data on stdout, one row per item).
@@ -20,7 +21,7 @@ pub struct Args {
     server: ServerArgs,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     let parts: Vec<String> = args
         .path
         .as_deref()
@@ -40,30 +41,30 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         [] => {
             let projects = client.projects().await?;
             if args.json {
-                return print_json(&projects).map(|()| ExitCode::SUCCESS);
+                return printer.json(&projects).map(|()| ExitCode::SUCCESS);
             }
             let rows = projects
                 .iter()
                 .map(|p| vec![p.id.clone(), p.name.clone()])
                 .collect::<Vec<_>>();
-            print_table(&["PROJECT", "NAME"], &rows)?;
+            printer.table(&["PROJECT", "NAME"], &rows)?;
         }
         [p] => {
             client.project(p).await?;
             let subjects = client.subjects(p).await?;
             if args.json {
-                return print_json(&subjects).map(|()| ExitCode::SUCCESS);
+                return printer.json(&subjects).map(|()| ExitCode::SUCCESS);
             }
             let rows = subjects
                 .iter()
                 .map(|s| vec![s.label.clone(), s.id.clone()])
                 .collect::<Vec<_>>();
-            print_table(&["SUBJECT", "ID"], &rows)?;
+            printer.table(&["SUBJECT", "ID"], &rows)?;
         }
         [p, s] => {
             let sessions = client.sessions(p, s).await?;
             if args.json {
-                return print_json(&sessions).map(|()| ExitCode::SUCCESS);
+                return printer.json(&sessions).map(|()| ExitCode::SUCCESS);
             }
             let rows = sessions
                 .iter()
@@ -76,12 +77,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect::<Vec<_>>();
-            print_table(&["SESSION", "ID", "TYPE", "DATE"], &rows)?;
+            printer.table(&["SESSION", "ID", "TYPE", "DATE"], &rows)?;
         }
         [p, s, e] => {
             let scans = client.scans(p, s, e).await?;
             if args.json {
-                return print_json(&scans).map(|()| ExitCode::SUCCESS);
+                return printer.json(&scans).map(|()| ExitCode::SUCCESS);
             }
             let rows = scans
                 .iter()
@@ -94,14 +95,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect::<Vec<_>>();
-            print_table(&["SCAN", "TYPE", "SERIES DESCRIPTION", "QUALITY"], &rows)?;
+            printer.table(&["SCAN", "TYPE", "SERIES DESCRIPTION", "QUALITY"], &rows)?;
         }
         [p, s, e, scan] => {
             let files = client
                 .files(&format!("{}/scans/{}", session_path(p, s, e), seg(scan)))
                 .await?;
             if args.json {
-                return print_json(&files).map(|()| ExitCode::SUCCESS);
+                return printer.json(&files).map(|()| ExitCode::SUCCESS);
             }
             let rows = files
                 .iter()
@@ -114,7 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect::<Vec<_>>();
-            print_table(&["RESOURCE", "SIZE", "MD5", "PATH"], &rows)?;
+            printer.table(&["RESOURCE", "SIZE", "MD5", "PATH"], &rows)?;
         }
         _ => anyhow::bail!("expected at most PROJECT/SUBJECT/SESSION/SCAN"),
     }

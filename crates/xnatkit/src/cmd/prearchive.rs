@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use super::common::{ServerArgs, print_json, print_table};
+use super::common::ServerArgs;
+use crate::printer::Printer;
 
 /// Manage sessions waiting in the prearchive.
 #[derive(Debug, clap::Args)]
@@ -56,13 +57,13 @@ enum Action {
     },
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     let client = args.server.connect().await?;
     match args.action {
         Action::Ls { project, json } => {
             let sessions = client.prearchive_sessions(project.as_deref()).await?;
             if json {
-                print_json(&sessions)?;
+                printer.json(&sessions)?;
             } else {
                 let rows: Vec<Vec<String>> = sessions
                     .iter()
@@ -76,7 +77,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print_table(
+                printer.table(
                     &["SESSION", "SUBJECT", "STATUS", "SCAN DATE", "UPLOADED"],
                     &rows,
                 )?;
@@ -98,15 +99,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     overwrite.as_deref(),
                 )
                 .await?;
-            println!("{uri}");
+            printer.data(uri)?;
         }
         Action::Move { session, to } => {
             client.prearchive_move(&session, &to).await?;
-            eprintln!("moved {session} to project {to}");
+            printer.status(format!("moved {session} to project {to}"));
         }
         Action::Delete { session } => {
             client.prearchive_delete(&session).await?;
-            eprintln!("deleted {session}");
+            printer.status(format!("deleted {session}"));
         }
     }
     client.disconnect().await;

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::interrupt::{FirstCtrlC, cancel_on_ctrl_c};
+use crate::printer::Printer;
 
 /// Run an XNAT-compatible archive server that real XNAT clients can use.
 #[derive(Debug, clap::Args)]
@@ -86,7 +90,7 @@ pub struct Args {
     tls_key: Option<PathBuf>,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     // Checked here rather than with clap's `requires` so the error is one line.
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(xnatkit_server::tls::TlsFiles { cert, key }),
@@ -133,19 +137,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 args.listen
             )
         })?;
-    xnatkit_server::run(listener, config, shutdown_signal())
+    let ctrl_c = cancel_on_ctrl_c(
+        printer,
+        FirstCtrlC::Cancel,
+        "finishing the requests in flight",
+    );
+    xnatkit_server::run(listener, config, shutdown_signal(ctrl_c))
         .await
         .context("the archive server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Completes on the first Ctrl-C (SIGINT) or on SIGTERM.
+async fn shutdown_signal(ctrl_c: CancellationToken) {
+    let ctrl_c = ctrl_c.cancelled_owned();
     #[cfg(unix)]
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -3,17 +3,18 @@
 //! module parses arguments, logs in, shows progress and handles Ctrl-C.
 
 use std::fs::OpenOptions;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::Context;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio_util::sync::CancellationToken;
-use xnatkit_client::auth::{AuthInput, resolve_credentials};
-use xnatkit_client::{ClientOptions, XnatClient};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use xnatkit_upload::run::{RunObserver, RunOptions};
+
+use super::common::ServerArgs;
+use crate::interrupt::{EXIT_INTERRUPTED, FirstCtrlC, cancel_on_ctrl_c};
+use crate::printer::Printer;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,7 +29,7 @@ enum UploadCommand {
     /// Pass 1: match the files under --dir and list them in the Files worksheet.
     Scan(ScanArgs),
     /// Pass 2: upload the selected rows and write each row's status back.
-    #[command(alias = "upload")]
+    #[command(alias = "upload", after_help = RUN_EXAMPLES)]
     Run(RunArgs),
 }
 
@@ -67,13 +68,6 @@ struct RunArgs {
     /// Project ID (overrides the worksheet's).
     #[arg(long)]
     project: Option<String>,
-    /// XNAT server URL (overrides the worksheet's).
-    #[arg(long)]
-    server: Option<String>,
-    /// User name (password from XNAT_PASS, ~/.netrc or a prompt); without it a
-    /// stored `xnatkit login` token or a ~/.netrc entry is used.
-    #[arg(long, short = 'u')]
-    user: Option<String>,
     /// Send nothing; print what would be created and sent.
     #[arg(long)]
     test: bool,
@@ -92,27 +86,46 @@ struct RunArgs {
     /// Folder for the log file (xnatkit-upload.log).
     #[arg(long)]
     logdir: Option<PathBuf>,
+    /// --server overrides the Server of the workbook's Configuration
+    /// worksheet, which is used before $XNAT_HOST.
+    #[command(flatten)]
+    server: ServerArgs,
 }
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  xnatkit upload run --spreadsheet files.xlsx --dir /data/scans -u alice
+  xnatkit upload run --test                          # show what would be sent
+  XNAT_PASS=... xnatkit upload run -u alice --server https://xnat.example.org \\
+      --ca-bundle site-ca.pem --project LUNG --create-project
+
+Each row is marked success only once the server's MD5 matches. Ctrl-C (asked
+to confirm on a terminal) finishes the files in flight, marks the rest
+\"Upload interrupted by user\" and exits 130; a second Ctrl-C stops at once.
+Run the same command again to continue.";
 
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     match args.command {
-        UploadCommand::Init(a) => init(a),
-        UploadCommand::Scan(a) => scan(a).await,
-        UploadCommand::Run(a) => upload(a).await,
+        UploadCommand::Init(a) => init(a, printer),
+        UploadCommand::Scan(a) => scan(a, printer).await,
+        UploadCommand::Run(a) => upload(a, printer).await,
     }
 }
 
-fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+fn init(args: InitArgs, printer: Printer) -> anyhow::Result<ExitCode> {
     xnatkit_upload::write_default(&args.spreadsheet, args.force)?;
-    eprintln!("Initialised spreadsheet at {}", args.spreadsheet.display());
+    printer.status(format_args!(
+        "Initialised spreadsheet at {}",
+        args.spreadsheet.display()
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
-async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+async fn scan(args: ScanArgs, printer: Printer) -> anyhow::Result<ExitCode> {
     let options = xnatkit_upload::ScanOptions {
         include_unmatched: args.unmatched,
         jobs: args.jobs.max(1),
@@ -124,7 +137,7 @@ async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     .await
     .context("the scan stopped unexpectedly")??;
     let (s, path) = summary;
-    eprintln!(
+    printer.status(format_args!(
         "Saved {} file(s) in {} session(s), {} scan(s) to {} ({} of {} file(s) unmatched{})",
         s.matched,
         s.sessions,
@@ -137,11 +150,11 @@ async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         }
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
-async fn upload(args: RunArgs) -> anyhow::Result<ExitCode> {
+async fn upload(args: RunArgs, printer: Printer) -> anyhow::Result<ExitCode> {
     let spreadsheet = args.spreadsheet.clone();
     let prepared = tokio::task::spawn_blocking(move || {
         xnatkit_upload::run::prepare(&spreadsheet, !args.test).map(|p| (p, args))
@@ -152,40 +165,30 @@ async fn upload(args: RunArgs) -> anyhow::Result<ExitCode> {
     let project = xnatkit_upload::run::resolve_project(&prepared, args.project.as_deref())?;
     if args.test {
         for line in xnatkit_upload::run::describe(&prepared.plan, &prepared.rows, &project) {
-            println!("{line}");
+            printer.data(line)?;
         }
-        println!(
+        printer.data(format_args!(
             "test mode: {} file(s) in {} session(s) would be sent; nothing was sent",
             prepared.plan.file_count(),
             prepared.plan.sessions.len()
-        );
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let server = args
+    let client = args
         .server
-        .clone()
-        .or_else(|| prepared.config.xnat_value("Server").map(str::to_owned));
-    let input = AuthInput {
-        server,
-        user: args.user.clone(),
-        password: None,
-    };
-    let prompt = |server: &str, user: &str| -> Option<String> {
-        if !std::io::stdin().is_terminal() {
-            return None;
-        }
-        rpassword::prompt_password(format!("Password for {user} at {server}: ")).ok()
-    };
-    let (server, credentials, _) = resolve_credentials(&input, &prompt)?;
-    let client = XnatClient::connect(&server, credentials, ClientOptions::default()).await?;
+        .connect_or(prepared.config.xnat_value("Server"))
+        .await?;
 
     let log = match &args.logdir {
         Some(dir) => Some(open_log(dir)?),
         None => None,
     };
-    let observer = Bars::new(log);
-    let cancel = CancellationToken::new();
-    let watcher = tokio::spawn(watch_ctrl_c(cancel.clone()));
+    let observer = Bars::new(log, printer);
+    let cancel = cancel_on_ctrl_c(
+        printer,
+        FirstCtrlC::ConfirmOnTerminal,
+        "finishing the uploads in flight",
+    );
     let options = RunOptions {
         dir: args.dir.clone(),
         project: Some(project),
@@ -196,7 +199,6 @@ async fn upload(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let result =
         xnatkit_upload::run::run(&client, prepared, &options, &observer, cancel.clone()).await;
-    watcher.abort();
     observer.finish();
     client.disconnect().await;
     let report = result?;
@@ -211,14 +213,14 @@ async fn upload(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.spreadsheet.display()
     );
     observer.log(&summary);
-    eprintln!("{summary}");
+    printer.status(&summary);
     if report.cancelled {
-        eprintln!("Interrupted: rerun the same command to continue.");
-        return Ok(ExitCode::from(130));
+        printer.warn("Interrupted: rerun the same command to continue.");
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     if report.failed > 0 {
-        eprintln!(
-            "Some files failed (see the Status column); rerun the same command to retry them."
+        printer.warn(
+            "Some files failed (see the Status column); rerun the same command to retry them.",
         );
         return Ok(ExitCode::FAILURE);
     }
@@ -236,36 +238,9 @@ fn open_log(dir: &Path) -> anyhow::Result<std::fs::File> {
         .with_context(|| format!("cannot open log file {}", path.display()))
 }
 
-/// Ctrl-C: on a terminal ask first (uploads keep going while asking);
-/// without one stop at once. Either way requests in flight finish.
-async fn watch_ctrl_c(cancel: CancellationToken) {
-    loop {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        if !interactive {
-            cancel.cancel();
-            return;
-        }
-        let confirmed = tokio::task::spawn_blocking(|| {
-            eprint!("\nAre you sure that you want to quit uploading? [y/N] ");
-            let _ = std::io::stderr().flush();
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer).is_ok()
-                && answer.trim().eq_ignore_ascii_case("y")
-        })
-        .await
-        .unwrap_or(true);
-        if confirmed {
-            cancel.cancel();
-            return;
-        }
-    }
-}
-
 /// Two progress bars (datasets, files of the current dataset) and the log file.
 struct Bars {
+    printer: Printer,
     multi: MultiProgress,
     datasets: ProgressBar,
     files: ProgressBar,
@@ -273,13 +248,8 @@ struct Bars {
 }
 
 impl Bars {
-    fn new(log: Option<std::fs::File>) -> Self {
-        let target = if std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let multi = MultiProgress::with_draw_target(target);
+    fn new(log: Option<std::fs::File>, printer: Printer) -> Self {
+        let multi = MultiProgress::with_draw_target(printer.progress_target());
         let style = ProgressStyle::with_template("{prefix:>9} {bar:40} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         let datasets = multi.add(
@@ -289,6 +259,7 @@ impl Bars {
         );
         let files = multi.add(ProgressBar::new(0).with_style(style).with_prefix("files"));
         Self {
+            printer,
             multi,
             datasets,
             files,
@@ -328,9 +299,10 @@ impl RunObserver for Bars {
     }
     fn note(&self, line: &str) {
         self.log(line);
-        let _ = self.multi.println(line);
         if self.multi.is_hidden() {
-            eprintln!("{line}");
+            self.printer.warn(line);
+        } else {
+            let _ = self.multi.println(line);
         }
     }
 }

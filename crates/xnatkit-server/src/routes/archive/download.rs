@@ -1,5 +1,6 @@
 //! Archives of many files (zip, tar.gz) streamed with flat memory through
-//! `xnatkit-fileio`, in XNAT's entry layout (client contract §8.2):
+//! `xnatkit-fileio`, in XNAT's entry layout (xnatpy's `download_dir` unpacks
+//! by it):
 //! `{session}/scans/{id}-{type}/resources/{res}/files/{path}` and
 //! `{session}/resources/{res}/files/{path}`; subject and project resources
 //! under `{subject}/resources/…` and `{project}/resources/…`. Also the file

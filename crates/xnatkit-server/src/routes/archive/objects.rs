@@ -1,5 +1,5 @@
 //! Single objects over HTTP: `?format=json`/`xml` items, and the XPath
-//! parameters of creation/update PUTs (client contract §6, §12) turned into
+//! parameters of creation/update PUTs (see [`crate::archive::objects`]) turned into
 //! the typed changes that [`crate::archive::objects`] applies; DELETE.
 
 use axum::http::StatusCode;

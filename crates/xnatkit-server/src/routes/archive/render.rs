@@ -1,6 +1,7 @@
 //! Shapes of what the archive returns: listing rows (all values strings,
-//! the columns of client contract §4.2 always present), single-object items
-//! (§5) and URIs under `/data`.
+//! every column xnatpy and pyxnat read always present, empty when unknown),
+//! single-object items (`items[0].data_fields`, `children`, `meta`, as
+//! xnatpy reads them) and URIs under `/data`.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};

@@ -1,5 +1,5 @@
-//! Sharing subjects and experiments into other projects (server behaviour
-//! §1.10) and the experiment status:
+//! Sharing subjects and experiments into other projects (see
+//! [`crate::store::sharing`]) and the experiment status:
 //!
 //! - `PUT {subject|experiment}/projects/{P2}[?label=L]` shares (or relabels
 //!   the share); `DELETE` the same URI removes the share;

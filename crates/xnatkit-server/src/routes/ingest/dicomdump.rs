@@ -1,4 +1,4 @@
-//! `GET /data/services/dicomdump?src=…&field=…` (client contract §11): the
+//! `GET /data/services/dicomdump?src=…&field=…` (xnatpy's `dicom_dump`): the
 //! header of the first DICOM file of an archive or prearchive session or
 //! scan, or of one named file, as `tag1, tag2, vr, value, desc` rows.
 

@@ -1,4 +1,5 @@
-//! Prearchive REST surface (client contract §10, server behaviour §3.5):
+//! Prearchive REST surface (XNAT's `/data/prearchive` and
+//! `/data/services/prearchive`, as xnatpy and pyxnat use them):
 //! listings with the columns and time formats xnatpy parses, session
 //! details, scans, resources, files, zip download, the per-session actions
 //! and the batch services. Unassigned sessions are visible to admins only.
