@@ -17,12 +17,22 @@ fn dcm2niix_missing() -> bool {
     tool("dcm2niix", "dcm2niix").is_none()
 }
 
-async fn start() -> (TestServer, XnatClient) {
+/// A server with project PIPE holding the sample subjects; the folder the
+/// sample DICOM was generated in.
+async fn project_with_samples() -> (TestServer, XnatClient, tempfile::TempDir) {
     let server = TestServer::start(Backend::Sqlite)
         .await
         .expect("SQLite is always available");
     let client = server.client(&server.admin()).await;
-    (server, client)
+    client
+        .put_object("/data/projects/PIPE", &[], "project")
+        .await
+        .unwrap();
+    let gen_dir = tempfile::tempdir().unwrap();
+    upload_sample(&client, "PIPE", &subjects(), gen_dir.path(), 4)
+        .await
+        .unwrap();
+    (server, client, gen_dir)
 }
 
 fn subjects() -> Vec<SampleSubject> {
@@ -90,15 +100,7 @@ async fn dcm2niix_and_qa_over_a_project() {
     if dcm2niix_missing() {
         return;
     }
-    let (_server, client) = start().await;
-    client
-        .put_object("/data/projects/PIPE", &[], "project")
-        .await
-        .unwrap();
-    let gen_dir = tempfile::tempdir().unwrap();
-    upload_sample(&client, "PIPE", &subjects(), gen_dir.path(), 4)
-        .await
-        .unwrap();
+    let (_server, client, _gen_dir) = project_with_samples().await;
     let work = tempfile::tempdir().unwrap();
     let s1_nifti = "/data/projects/PIPE/subjects/S1/experiments/S1_CT/scans/2/resources/NIFTI";
 
@@ -181,15 +183,7 @@ async fn a_scan_that_is_not_an_image_fails_alone() {
     if dcm2niix_missing() {
         return;
     }
-    let (_server, client) = start().await;
-    client
-        .put_object("/data/projects/PIPE", &[], "project")
-        .await
-        .unwrap();
-    let gen_dir = tempfile::tempdir().unwrap();
-    upload_sample(&client, "PIPE", &subjects(), gen_dir.path(), 4)
-        .await
-        .unwrap();
+    let (_server, client, gen_dir) = project_with_samples().await;
     // S2's thorax scan holds a report, not images.
     let s2_dicom = "/data/projects/PIPE/subjects/S2/experiments/S2_CT/scans/2/resources/DICOM";
     for file in client.files(s2_dicom).await.unwrap() {

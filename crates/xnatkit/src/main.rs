@@ -67,6 +67,8 @@ enum Command {
     Fields(cmd::fields::Args),
     /// Convert data into DICOM (ParaVision studies).
     Convert(cmd::convert::Args),
+    /// Run processing pipelines (dcm2niix NIfTI, image QA) over a project.
+    Pipeline(cmd::pipeline::Args),
     /// Run an XNAT-compatible archive server.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(cmd::serve::Args),
@@ -161,6 +163,7 @@ async fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode
         Command::Prearchive(args) => cmd::prearchive::run(args, printer).await,
         Command::Dump(args) => cmd::dump::run(args, printer).await,
         Command::Fields(args) => cmd::fields::run(args, printer).await,
+        Command::Pipeline(args) => cmd::pipeline::run(args, printer).await,
     }
 }
 

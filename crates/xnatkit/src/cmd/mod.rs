@@ -9,6 +9,7 @@ pub mod fields;
 pub mod import;
 pub mod login;
 pub mod ls;
+pub mod pipeline;
 pub mod prearchive;
 pub mod serve;
 pub mod upload;

@@ -18,6 +18,7 @@ mod export;
 mod export_latest;
 mod full_disk;
 mod multi_instance;
+mod pipeline;
 mod prearchive;
 mod resilience;
 mod snapshots;

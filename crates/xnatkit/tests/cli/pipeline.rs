@@ -1,0 +1,111 @@
+//! `xnatkit pipeline` against a real `xnatkit serve` with the real dcm2niix:
+//! `list`, a `run --local` that converts a project and is skipped on the
+//! rerun, and the refusals (unknown name, no `--local`).
+
+use crate::support::{TestServer, cli, runtime};
+use xnatkit_client::sample::seed_story_subjects;
+use xnatkit_test_support::ci::tool;
+
+#[test]
+fn list_run_and_rerun() {
+    if tool("dcm2niix", "dcm2niix").is_none() {
+        return;
+    }
+    let rt = runtime();
+    let server = TestServer::start();
+    let (user, project) = rt.block_on(async {
+        let user = server.create_user().await;
+        let project = server
+            .project_with(&user, &seed_story_subjects(&["S1", "S2", "S3"], 4, 32))
+            .await;
+        (user, project)
+    });
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        cli(home.path())
+            .args(args)
+            .args(["--server", &server.url, "-u", &user.0])
+            .env("XNAT_PASS", &user.1)
+            .output()
+            .unwrap()
+    };
+
+    let listed = cli(home.path())
+        .args(["pipeline", "list", "--json"])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dcm2niix", "qa"]);
+
+    let work_dir = work.path().to_str().unwrap();
+    let args = [
+        "pipeline",
+        "run",
+        "dcm2niix",
+        "--project",
+        &project,
+        "--scan-type",
+        "fl_thorax*",
+        "--local",
+        "--work-dir",
+        work_dir,
+        "--json",
+    ];
+    let first = run(&args);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    // S1 and S2 have a thorax scan; S3 (the last) has none.
+    assert!(
+        stderr.contains("2 scans: 2 processed, 0 already done"),
+        "{stderr}"
+    );
+    let reports: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert!(
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"] == "done"),
+        "{reports}"
+    );
+    let nifti = rt.block_on(server.files_of(
+        &user,
+        &format!("/data/projects/{project}/subjects/S1/experiments/S1_CT1/scans/2/resources/NIFTI"),
+    ));
+    assert!(
+        nifti.iter().any(|f| f.path.ends_with(".nii.gz")),
+        "{nifti:?}"
+    );
+
+    let again = run(&args);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("0 processed, 2 already done"), "{stderr}");
+
+    let unknown = run(&[
+        "pipeline",
+        "run",
+        "matlab",
+        "--project",
+        &project,
+        "--local",
+    ]);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("unknown pipeline \"matlab\"; the built-in ones are dcm2niix, qa"),
+        "{stderr}"
+    );
+
+    let remote = run(&["pipeline", "run", "qa", "--project", &project]);
+    assert!(!remote.status.success());
+    let stderr = String::from_utf8_lossy(&remote.stderr);
+    assert!(stderr.contains("add --local"), "{stderr}");
+}
