@@ -109,15 +109,15 @@ impl From<sqlx::Error> for ApiError {
 
 impl From<xnatkit_fileio::Error> for ApiError {
     fn from(err: xnatkit_fileio::Error) -> Self {
-        Self::from_archive_io(err, "the upload")
+        Self::from_fileio(err, "the upload")
     }
 }
 
 impl ApiError {
     /// The answer to an `xnatkit-fileio` error about what the client calls
-    /// `upload`; the archive's rules classify it ([`archive::Error::from_archive_io`]).
-    pub fn from_archive_io(err: xnatkit_fileio::Error, upload: &str) -> Self {
-        archive::Error::from_archive_io(err, upload).into()
+    /// `upload`; the archive's rules classify it ([`archive::Error::from_fileio`]).
+    pub fn from_fileio(err: xnatkit_fileio::Error, upload: &str) -> Self {
+        archive::Error::from_fileio(err, upload).into()
     }
 
     /// The answer to a failed file-system operation on what the client

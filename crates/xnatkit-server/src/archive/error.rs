@@ -59,7 +59,7 @@ impl Error {
     /// (its file or entry name): what the client caused becomes a refusal
     /// whose message never names the server's own paths; the rest keeps
     /// its source for the log.
-    pub fn from_archive_io(source: xnatkit_fileio::Error, name: &str) -> Self {
+    pub fn from_fileio(source: xnatkit_fileio::Error, name: &str) -> Self {
         use xnatkit_fileio::Error as E;
         match &source {
             E::UnsafePath { .. }
@@ -124,6 +124,6 @@ impl From<LabelError> for Error {
 
 impl From<xnatkit_fileio::Error> for Error {
     fn from(source: xnatkit_fileio::Error) -> Self {
-        Self::from_archive_io(source, "the upload")
+        Self::from_fileio(source, "the upload")
     }
 }

@@ -345,7 +345,7 @@ where
         Some(state.config().max_upload_bytes),
     )
     .await
-    .map_err(|e| Error::from_archive_io(e, name))?;
+    .map_err(|e| Error::from_fileio(e, name))?;
     let row = new_file(name.to_owned(), &stored, write);
     batch.add_fresh(dest, row.size, row.md5.clone());
     commit_files(state, resource, &[row], batch).await
