@@ -12,7 +12,7 @@
 #     is built into a prearchive session and reports that time too;
 #  2. the import service: the same instances as one zip POSTed to
 #     /data/services/import?dest=/archive, in files/s and MB/s.
-# (bench/dicom-receive.sh measures xnatkit-dicom's receiver on its own.)
+# (bench/dicom-receive.sh measures xnatkit-receiver's SCP on its own.)
 #
 # Needs dcmtk (storescu, storescp, echoscu), curl, zip support in Python, and
 # a Python with pydicom + numpy (PYTHON, default .venv-peers/bin/python).

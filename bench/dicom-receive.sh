@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Receiving 400 instances with DCMTK's storescu: xnatkit's C-STORE receiver
-# (xnatkit-dicom's run_scp, files fsynced before each response) versus DCMTK's storescp.
+# (xnatkit-receiver's run_scp, files fsynced before each response) versus DCMTK's storescp.
 # Prints both times and the ratio xnatkit/dcmtk (goal: <= 1.0).
 # Needs dcmtk (storescu, storescp, echoscu) on PATH. Usage: bench/dicom-receive.sh [COUNT]
 set -euo pipefail
