@@ -7,6 +7,7 @@
 //! - [`clock`]: the one `now_ms`.
 //! - [`accession`]: site-wide accession IDs (`XNAT_S00001`, `XNAT_E00001`).
 //! - [`xsi`]: xsi types of projects, subjects, sessions, scans and resources.
+//! - [`assessor`]: image assessor types and the fields each carries.
 //! - [`path`]: the archive URI grammar (`/data/projects/P/subjects/S/...`),
 //!   accepting every prefix and short form real clients use.
 //! - [`uri`]: the one spelling (`/data`) of XNAT's three REST roots.
@@ -17,6 +18,7 @@
 
 pub mod access;
 pub mod accession;
+pub mod assessor;
 pub mod clock;
 pub mod items;
 pub mod label;
@@ -27,6 +29,7 @@ pub mod xsi;
 
 pub use access::{Accessibility, ProjectRole};
 pub use accession::{AccessionKind, accession_id, site_prefix};
+pub use assessor::AssessorType;
 pub use clock::now_ms;
 pub use items::{ItemChild, ItemMeta, ItemsDocument, ObjectItem};
 pub use label::{Label, LabelError, sanitize_label};

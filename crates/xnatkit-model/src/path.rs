@@ -47,6 +47,9 @@ pub enum Level {
     Experiment,
     Scans,
     Scan,
+    /// `…/experiments/E/assessors`: a session's image assessors.
+    Assessors,
+    Assessor,
     Resources,
     Resource,
     Files,
@@ -107,6 +110,7 @@ pub enum ParentPath {
     Subject,
     Experiment,
     Scan,
+    Assessor,
 }
 
 /// A parsed archive path. Fields are filled from the outside in; `level`
@@ -117,6 +121,8 @@ pub struct ArchivePath {
     pub subject: Option<String>,
     pub experiment: Option<String>,
     pub scans: Option<ScanSelector>,
+    /// An image assessor of the experiment, by accession ID or label.
+    pub assessor: Option<String>,
     pub resource: Option<String>,
     pub file: Option<FileSelector>,
     level: Option<Level>,
@@ -145,7 +151,9 @@ impl ArchivePath {
 
     /// The kind of object whose resources this path reaches, if any.
     pub fn resource_owner(&self) -> Option<ParentPath> {
-        if self.scans.is_some() {
+        if self.assessor.is_some() {
+            Some(ParentPath::Assessor)
+        } else if self.scans.is_some() {
             Some(ParentPath::Scan)
         } else if self.experiment.is_some() {
             Some(ParentPath::Experiment)
@@ -222,13 +230,29 @@ impl ArchivePath {
                 ("scans", Level::Experiment) => {
                     path.level = Some(Level::Scans);
                 }
+                ("assessors", Level::Experiment) => {
+                    path.level = Some(Level::Assessors);
+                }
+                // XNAT files an assessor's resources as inputs (`in`) or
+                // outputs (`out`); the labels are unique across both, so
+                // both forms reach the same resources.
+                ("in" | "out", Level::Assessor)
+                    if seg(i + 1) == Some("resources") || seg(i + 1) == Some("files") =>
+                {
+                    i += 1;
+                    continue;
+                }
                 (
                     "resources",
-                    Level::Project | Level::Subject | Level::Experiment | Level::Scan,
+                    Level::Project
+                    | Level::Subject
+                    | Level::Experiment
+                    | Level::Scan
+                    | Level::Assessor,
                 ) => {
                     path.level = Some(Level::Resources);
                 }
-                ("files", Level::Resource | Level::Experiment | Level::Scan) => {
+                ("files", Level::Resource | Level::Experiment | Level::Scan | Level::Assessor) => {
                     path.level = Some(Level::Files);
                     if value.is_some() {
                         let rest = segments[i + 1..].join("/");
@@ -253,6 +277,12 @@ impl ArchivePath {
                 (v, Level::Scans) => {
                     path.scans = Some(ScanSelector::parse(v));
                     path.level = Some(Level::Scan);
+                    i += 1;
+                    continue;
+                }
+                (v, Level::Assessors) => {
+                    path.assessor = Some(v.to_owned());
+                    path.level = Some(Level::Assessor);
                     i += 1;
                     continue;
                 }
@@ -355,6 +385,32 @@ mod tests {
             p("/data/experiments/E/scans/1,2/files").scans,
             Some(ScanSelector::Ids(vec!["1".into(), "2".into()]))
         );
+    }
+
+    #[test]
+    fn assessor_paths() {
+        let list = p("/data/experiments/E1/assessors");
+        assert_eq!(list.level(), Level::Assessors);
+        let item = p("/data/projects/P/subjects/S/experiments/E/assessors/QC1");
+        assert_eq!(item.assessor.as_deref(), Some("QC1"));
+        assert_eq!(item.level(), Level::Assessor);
+        for raw in [
+            "/data/experiments/E/assessors/A/resources/R/files/x.json",
+            "/data/experiments/E/assessors/A/out/resources/R/files/x.json",
+            "/data/experiments/E/assessors/A/in/resources/R/files/x.json",
+        ] {
+            let f = p(raw);
+            assert_eq!(f.level(), Level::File, "{raw}");
+            assert_eq!(f.assessor.as_deref(), Some("A"));
+            assert_eq!(f.resource.as_deref(), Some("R"));
+            assert_eq!(f.resource_owner(), Some(ParentPath::Assessor));
+        }
+        assert_eq!(
+            p("/data/experiments/E/assessors/A/files").level(),
+            Level::Files
+        );
+        assert!(ArchivePath::parse_request_path("/data/experiments/E/assessors/A/scans").is_err());
+        assert!(ArchivePath::parse_request_path("/data/projects/P/assessors").is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! Written for this project; repeated blocks are generated instead of
 //! grouped because xnatpy cannot read groups.
 
-use xnatkit_model::XsiType;
+use xnatkit_model::{AssessorType, XsiType};
 
 /// Custom variables: `fields/field`, keyed by `name` (xnatpy then indexes
 /// `obj.fields["x"]` by name).
@@ -142,10 +142,17 @@ pub fn xnat_schema() -> String {
       <xs:element name="scans" minOccurs="0"><xs:complexType><xs:sequence>
         <xs:element name="scan" type="xnat:imageScanData" minOccurs="0" maxOccurs="unbounded"/>
       </xs:sequence></xs:complexType></xs:element>
+      <xs:element name="assessors" minOccurs="0"><xs:complexType><xs:sequence>
+        <xs:element name="assessor" type="xnat:imageAssessorData" minOccurs="0" maxOccurs="unbounded"/>
+      </xs:sequence></xs:complexType></xs:element>
     </xs:sequence>
   </xs:extension></xs:complexContent></xs:complexType>
 "#,
     );
+    out.push_str(XNAT_ASSESSOR_TYPES);
+    for kind in [AssessorType::QcManualAssessor] {
+        out.push_str(&assessor_type(kind, "xnat:imageAssessorData"));
+    }
     let sessions = XsiType::ALL
         .into_iter()
         .filter(|t| t.is_session())
@@ -214,6 +221,80 @@ pub fn xnat_schema() -> String {
 "#,
     );
     out
+}
+
+/// The assessor base types of the `xnat` namespace, and the QC assessment
+/// with its per-scan statistics (`scans/scan/scanStatistics` with named
+/// `additionalStatistics`), which the QA pipeline writes.
+const XNAT_ASSESSOR_TYPES: &str = r#"  <xs:complexType name="derivedData"><xs:complexContent><xs:extension base="xnat:experimentData"/></xs:complexContent></xs:complexType>
+  <xs:complexType name="imageAssessorData"><xs:complexContent><xs:extension base="xnat:derivedData">
+    <xs:sequence><xs:element name="imageSession_ID" type="xs:string" minOccurs="0"/></xs:sequence>
+  </xs:extension></xs:complexContent></xs:complexType>
+  <xs:complexType name="mrAssessorData"><xs:complexContent><xs:extension base="xnat:imageAssessorData"/></xs:complexContent></xs:complexType>
+  <xs:complexType name="statisticsData">
+    <xs:sequence>
+      <xs:element name="mean" type="xs:double" minOccurs="0"/>
+      <xs:element name="snr" type="xs:double" minOccurs="0"/>
+      <xs:element name="min" type="xs:double" minOccurs="0"/>
+      <xs:element name="max" type="xs:double" minOccurs="0"/>
+      <xs:element name="stddev" type="xs:double" minOccurs="0"/>
+      <xs:element name="no_of_voxels" type="xs:integer" minOccurs="0"/>
+      <xs:element name="additionalStatistics" minOccurs="0" maxOccurs="unbounded">
+        <xs:complexType><xs:simpleContent><xs:extension base="xs:double">
+          <xs:attribute name="name" type="xs:string"/>
+        </xs:extension></xs:simpleContent></xs:complexType>
+      </xs:element>
+    </xs:sequence>
+  </xs:complexType>
+  <xs:complexType name="qcAssessmentData"><xs:complexContent><xs:extension base="xnat:mrAssessorData">
+    <xs:sequence>
+      <xs:element name="scans" minOccurs="0"><xs:complexType><xs:sequence>
+        <xs:element name="scan" minOccurs="0" maxOccurs="unbounded">
+          <xs:complexType>
+            <xs:sequence><xs:element name="scanStatistics" type="xnat:statisticsData" minOccurs="0"/></xs:sequence>
+            <xs:attribute name="id" type="xs:string"/>
+          </xs:complexType>
+        </xs:element>
+      </xs:sequence></xs:complexType></xs:element>
+    </xs:sequence>
+    <xs:attribute name="type" type="xs:string"/>
+  </xs:extension></xs:complexContent></xs:complexType>
+"#;
+
+/// One assessor type with its simple fields as string elements. Fields
+/// nested below another element (`validation/status`) are settable by
+/// XPath and returned in the item JSON, but left out here: xnatpy would
+/// need a class per nesting level for them.
+fn assessor_type(kind: AssessorType, base: &str) -> String {
+    let mut out = format!(
+        "  <xs:complexType name=\"{}\"><xs:complexContent><xs:extension base=\"{base}\">\n    <xs:sequence>\n",
+        kind.local_name()
+    );
+    for field in kind.fields().iter().filter(|f| !f.contains('/')) {
+        out.push_str(&format!(
+            "      <xs:element name=\"{field}\" type=\"xs:string\" minOccurs=\"0\"/>\n"
+        ));
+    }
+    out.push_str("    </xs:sequence>\n  </xs:extension></xs:complexContent></xs:complexType>\n");
+    out
+}
+
+/// Names of the schema documents at `/xapi/schemas/{name}`.
+pub const SCHEMA_NAMES: [&str; 4] = ["xnat", "xdat", "icr", "proc"];
+
+/// A plugin namespace holding one assessor type that extends
+/// `xnat:imageAssessorData` (the ROI collections of the XNAT OHIF plugin,
+/// dax's processing records).
+pub fn plugin_schema(kind: AssessorType) -> String {
+    let ns = kind.namespace();
+    let uri = match kind {
+        AssessorType::RoiCollection => "http://www.icr.ac.uk/icr",
+        _ => "http://nrg.wustl.edu/proc",
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<xs:schema targetNamespace=\"{uri}\" xmlns:{ns}=\"{uri}\" xmlns:xnat=\"http://nrg.wustl.edu/xnat\" xmlns:xdat=\"http://nrg.wustl.edu/xdat\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" elementFormDefault=\"qualified\">\n{}</xs:schema>\n",
+        assessor_type(kind, "xnat:imageAssessorData")
+    )
 }
 
 /// The `xdat` schema: empty but valid, as xnatpy fetches it too.

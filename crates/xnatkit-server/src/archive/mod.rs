@@ -1,11 +1,12 @@
 //! The archive's rules, with no HTTP in them: who may see and change what
 //! ([`scope`]), creating, updating and deleting projects, subjects,
-//! sessions and scans ([`objects`]), and resources and their files
-//! ([`files`]). The REST handlers in [`crate::routes`], the DICOM import,
+//! sessions and scans ([`objects`]), image assessors ([`assessors`]), and
+//! resources and their files ([`files`]). The REST handlers in [`crate::routes`], the DICOM import,
 //! and later the pipeline engine, web pages and DICOMweb call these same
 //! functions; each returns [`Error`], which only the edge turns into a
 //! status code.
 
+pub mod assessors;
 mod error;
 pub mod files;
 pub mod objects;

@@ -534,6 +534,15 @@ async fn experiment_owners(actor: &Actor<'_>, experiment_id: &str) -> Result<Vec
             .into_iter()
             .map(|s| Owner::Scan(s.pk)),
     );
+    owners.extend(
+        actor
+            .state
+            .store()
+            .assessors(experiment_id)
+            .await?
+            .into_iter()
+            .map(|a| Owner::Assessor(a.id)),
+    );
     Ok(owners)
 }
 

@@ -40,6 +40,8 @@ pub struct ResourceOwner {
     pub uri: String,
     /// The scan, when the owner is one.
     pub scan: Option<Scan>,
+    /// The assessor's label, when the owner is one.
+    pub assessor_label: Option<String>,
 }
 
 pub async fn project_access(actor: &Actor<'_>, project: &Project) -> Result<Access, Error> {
@@ -280,6 +282,16 @@ impl Scope {
         path: &ArchivePath,
     ) -> Result<ResourceOwner, Error> {
         let p = &self.project.id;
+        if let Some(key) = &path.assessor {
+            let exp = self.experiment(path)?;
+            let assessor = actor
+                .state
+                .store()
+                .assessor_in(&exp.id, key)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("assessor {key}")))?;
+            return Ok(super::assessors::resource_owner(exp, &assessor));
+        }
         if let Some(scans) = &path.scans {
             let exp = self.experiment(path)?;
             let scan_id = scans
@@ -304,6 +316,7 @@ impl Scope {
                     xnatkit_model::encode_segment(&scan.scan_id)
                 ),
                 scan: Some(scan),
+                assessor_label: None,
             });
         }
         if path.experiment.is_some() {
@@ -314,6 +327,7 @@ impl Scope {
                 base_dir: format!("{}/arc001/{}/RESOURCES", exp.project, exp.label),
                 uri: format!("/data/experiments/{}", exp.id),
                 scan: None,
+                assessor_label: None,
             });
         }
         if path.subject.is_some() {
@@ -324,6 +338,7 @@ impl Scope {
                 base_dir: format!("{}/subjects/{}/resources", subj.project, subj.label),
                 uri: format!("/data/projects/{p}/subjects/{}", subj.id),
                 scan: None,
+                assessor_label: None,
             });
         }
         Ok(ResourceOwner {
@@ -332,6 +347,7 @@ impl Scope {
             base_dir: format!("{p}/resources"),
             uri: format!("/data/projects/{p}"),
             scan: None,
+            assessor_label: None,
         })
     }
 }

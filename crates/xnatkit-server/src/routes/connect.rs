@@ -149,13 +149,15 @@ async fn build_info() -> Response {
 }
 
 async fn schema_list() -> Response {
-    json(serde_json::json!(["xnat", "xdat"]).to_string())
+    json(serde_json::json!(schema::SCHEMA_NAMES).to_string())
 }
 
 async fn schema_document(Path(name): Path<String>) -> Result<Response, ApiError> {
     let body = match name.trim_end_matches(".xsd") {
         "xnat" => schema::xnat_schema(),
         "xdat" => schema::XDAT_SCHEMA.to_owned(),
+        "icr" => schema::plugin_schema(xnatkit_model::AssessorType::RoiCollection),
+        "proc" => schema::plugin_schema(xnatkit_model::AssessorType::GenProc),
         other => return Err(ApiError::not_found(format!("schema {other}"))),
     };
     let mut response = body.into_response();

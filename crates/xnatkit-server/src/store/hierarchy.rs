@@ -438,7 +438,10 @@ async fn write_scan_attrs(
 }
 
 /// Deletes resources (and their file rows) of one owner.
-async fn delete_resources_of(conn: &mut AnyConnection, owner: &Owner) -> Result<(), sqlx::Error> {
+pub(super) async fn delete_resources_of(
+    conn: &mut AnyConnection,
+    owner: &Owner,
+) -> Result<(), sqlx::Error> {
     let (kind, key) = (owner.kind(), owner.key());
     sqlx::query(
         "DELETE FROM files WHERE resource_id IN (SELECT id FROM resources WHERE owner_kind = $1 AND owner_key = $2)",
@@ -476,6 +479,7 @@ async fn delete_experiment_rows(
         .execute(&mut *conn)
         .await?;
     delete_resources_of(conn, &Owner::Experiment(experiment_id.to_owned())).await?;
+    super::assessors::delete_assessors_of_session(conn, experiment_id).await?;
     sqlx::query("DELETE FROM experiment_shares WHERE experiment_id = $1")
         .bind(experiment_id)
         .execute(&mut *conn)

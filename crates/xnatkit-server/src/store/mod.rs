@@ -3,6 +3,7 @@
 //! work on both). Each submodule owns the typed functions of one area; every
 //! change that touches more than one row runs in one transaction.
 
+mod assessors;
 mod auth;
 mod hierarchy;
 mod import;
@@ -16,6 +17,7 @@ mod sharing;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use assessors::{Assessor, NewAssessor};
 pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use auth::{AttemptClaim, AttemptCounter};
 pub use hierarchy::{

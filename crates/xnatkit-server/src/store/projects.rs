@@ -201,6 +201,10 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM assessors WHERE project = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM experiments WHERE project = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -1,5 +1,5 @@
-//! Resources (file collections owned by a project, subject, experiment or
-//! scan) and the files in them, with size and MD5 of the stored bytes.
+//! Resources (file collections owned by a project, subject, experiment,
+//! scan or image assessor) and the files in them, with size and MD5 of the stored bytes.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -15,6 +15,8 @@ pub enum Owner {
     Experiment(String),
     /// A scan, by its row key.
     Scan(i64),
+    /// An image assessor, by its accession ID.
+    Assessor(String),
 }
 
 impl Owner {
@@ -24,6 +26,7 @@ impl Owner {
             Self::Subject(_) => "subject",
             Self::Experiment(_) => "experiment",
             Self::Scan(_) => "scan",
+            Self::Assessor(_) => "assessor",
         }
     }
 
@@ -33,6 +36,7 @@ impl Owner {
             "project" => Ok(Self::Project(key)),
             "subject" => Ok(Self::Subject(key)),
             "experiment" => Ok(Self::Experiment(key)),
+            "assessor" => Ok(Self::Assessor(key)),
             "scan" => key
                 .parse()
                 .map(Self::Scan)
@@ -45,7 +49,9 @@ impl Owner {
 
     pub fn key(&self) -> String {
         match self {
-            Self::Project(k) | Self::Subject(k) | Self::Experiment(k) => k.clone(),
+            Self::Project(k) | Self::Subject(k) | Self::Experiment(k) | Self::Assessor(k) => {
+                k.clone()
+            }
             Self::Scan(pk) => pk.to_string(),
         }
     }

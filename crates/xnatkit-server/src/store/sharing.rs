@@ -202,7 +202,16 @@ async fn label_taken(
     except: &str,
 ) -> Result<bool, sqlx::Error> {
     let sql = kind.sql();
-    for query in [sql.owned_label, sql.shared_label] {
+    // Image assessors are experiments to XNAT: their labels share the
+    // project's experiment namespace.
+    let assessors = match kind {
+        ShareKind::Experiment => Some("SELECT id FROM assessors WHERE project = $1 AND label = $2"),
+        ShareKind::Subject => None,
+    };
+    for query in [sql.owned_label, sql.shared_label]
+        .into_iter()
+        .chain(assessors)
+    {
         let rows = sqlx::query(query)
             .bind(project)
             .bind(label)

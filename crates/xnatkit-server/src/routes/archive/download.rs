@@ -111,6 +111,16 @@ async fn select_session(
                 select_resource_files(ctx, &resource, &prefix, &uri, out).await?;
             }
         }
+        // A whole session's download carries its assessors' files too.
+        for assessor in store.assessors(&experiment.id).await? {
+            let owner = crate::archive::assessors::resource_owner(experiment, &assessor);
+            let prefix = format!("{label}/assessors/{}/resources/", assessor.label);
+            for resource in store.resources(&owner.owner).await? {
+                if matches_key(&resource, resource_key) {
+                    select_resource_files(ctx, &resource, &prefix, &owner.uri, out).await?;
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -132,6 +142,10 @@ fn owner_prefix(scope: &Scope, owner: &ResourceOwner) -> String {
             format!("{exp}/scans/{folder}/resources/")
         }
         (Owner::Experiment(_), Some(exp), _) => format!("{exp}/resources/"),
+        (Owner::Assessor(_), Some(exp), _) => format!(
+            "{exp}/assessors/{}/resources/",
+            owner.assessor_label.as_deref().unwrap_or_default()
+        ),
         (Owner::Subject(_), _, Some(subject)) => format!("{subject}/resources/"),
         _ => format!("{}/resources/", scope.project.id),
     }
@@ -163,6 +177,14 @@ async fn select_path(ctx: &Ctx, path: &ArchivePath) -> Result<(Vec<Selected>, St
             .experiment_label()
             .map(str::to_owned)
             .unwrap_or_else(|| resource.label.clone());
+    } else if path.assessor.is_some() {
+        // `…/assessors/A/files`: every resource of the assessor.
+        let owner = scope.resource_owner(&ctx.actor(), path).await?;
+        let prefix = owner_prefix(&scope, &owner);
+        for resource in ctx.state.store().resources(&owner.owner).await? {
+            select_resource_files(ctx, &resource, &prefix, &owner.uri, &mut out).await?;
+        }
+        name = owner.assessor_label.unwrap_or_default();
     } else {
         let experiment = scope.experiment(path)?;
         let label = scope.experiment_label().unwrap_or(&experiment.label);

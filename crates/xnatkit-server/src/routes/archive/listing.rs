@@ -6,7 +6,9 @@ use axum::response::Response;
 use xnatkit_model::{ArchivePath, Level, Row, ScanSelector};
 
 use super::Ctx;
-use super::render::{experiment_row, project_row, resource_row, scan_row, subject_row, table};
+use super::render::{
+    assessor_row, experiment_row, project_row, resource_row, scan_row, subject_row, table,
+};
 use crate::access::Action;
 use crate::archive::{project_access, required_scope, scope};
 use crate::error::ApiError;
@@ -48,6 +50,17 @@ const SCAN_COLUMNS: &[&str] = &[
     "xsiType",
     "URI",
 ];
+const ASSESSOR_COLUMNS: &[&str] = &[
+    "ID",
+    "project",
+    "label",
+    "xsiType",
+    "date",
+    "insert_date",
+    "session_ID",
+    "session_label",
+    "URI",
+];
 pub(crate) const RESOURCE_COLUMNS: &[&str] = &[
     "xnat_abstractresource_id",
     "label",
@@ -69,6 +82,7 @@ pub(crate) async fn list(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiE
         Level::Experiments => experiments(ctx, path).await,
         Level::Scans | Level::Scan => scans(ctx, path).await,
         Level::Resources => resources(ctx, path).await,
+        Level::Assessors => assessors(ctx, path).await,
         _ => Err(ApiError::NotFound("Not Found".to_owned())),
     }
 }
@@ -295,4 +309,26 @@ async fn resources(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> 
         .map(|r| resource_row(r, category, &cat_id))
         .collect();
     Ok(table("Resources", RESOURCE_COLUMNS, rows, &ctx.params))
+}
+
+/// A session's assessors; `xsiType=` filters, `columns=` may add fields by
+/// XPath (`proc:genProcData/procstatus`).
+async fn assessors(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    let (found, all) = crate::archive::assessors::list(&ctx.actor(), path).await?;
+    let extra: Vec<String> = ctx
+        .params
+        .get("columns")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|c| c.contains('/') && c.contains(':'))
+        .map(str::to_owned)
+        .collect();
+    let rows = all
+        .iter()
+        .map(|a| assessor_row(a, &found.session, &extra))
+        .collect();
+    let mut columns: Vec<&str> = ASSESSOR_COLUMNS.to_vec();
+    columns.extend(extra.iter().map(String::as_str));
+    Ok(table("Assessors", &columns, rows, &ctx.params))
 }

@@ -121,7 +121,9 @@ async fn get(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
         | Level::Subjects
         | Level::Experiments
         | Level::Scans
+        | Level::Assessors
         | Level::Resources => listing::list(ctx, path).await,
+        Level::Assessor => objects::get_assessor(ctx, path).await,
         Level::Project | Level::Subject | Level::Experiment | Level::Scan => {
             if path.level() == Level::Scan && path.scans.as_ref().and_then(|s| s.single()).is_none()
             {
@@ -141,6 +143,7 @@ async fn put(ctx: &Ctx, path: &ArchivePath, body: Body) -> Result<Response, ApiE
         Level::Subject => objects::put_subject(ctx, path).await,
         Level::Experiment => objects::put_experiment(ctx, path).await,
         Level::Scan => objects::put_scan(ctx, path).await,
+        Level::Assessor => objects::put_assessor(ctx, path).await,
         Level::Resource => files::put_resource(ctx, path).await,
         Level::Files | Level::File => files::upload(ctx, path, body).await,
         other => Err(ApiError::BadRequest(format!(

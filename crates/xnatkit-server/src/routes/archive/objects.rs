@@ -4,11 +4,13 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use xnatkit_model::{Accessibility, ArchivePath, Level, XsiType};
+use xnatkit_model::{Accessibility, ArchivePath, AssessorType, Level, XsiType};
+
+use crate::archive::assessors::AssessorChanges;
 
 use super::Ctx;
 use super::render::{
-    experiment_item, item_xml, items_response, project_item, scan_item, subject_item,
+    assessor_item, experiment_item, item_xml, items_response, project_item, scan_item, subject_item,
 };
 use crate::access::Action;
 use crate::archive::objects::{
@@ -222,11 +224,68 @@ pub(crate) async fn put_scan(ctx: &Ctx, path: &ArchivePath) -> Result<Response, 
     ))
 }
 
+/// `…/assessors/A?format=json|xml`.
+pub(crate) async fn get_assessor(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    let (found, assessor) = crate::archive::assessors::get(&ctx.actor(), path).await?;
+    Ok(respond_item(ctx, assessor_item(&assessor, &found.session)))
+}
+
+/// PUT `…/assessors/A?xsiType=T&T/field=value…`: creates or updates.
+/// Every XPath parameter below the type is a field of the assessor; the
+/// type says which exist (an unknown one is refused, not dropped).
+pub(crate) async fn put_assessor(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+    let xsi_type = match ctx.params.get("xsiType") {
+        None => None,
+        Some(raw) => Some(AssessorType::parse(raw).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "xsiType {raw} is not an assessor type this server supports; use one of {}",
+                AssessorType::ALL.map(AssessorType::as_str).join(", ")
+            ))
+        })?),
+    };
+    let mut fields = Vec::new();
+    let mut label = None;
+    for (key, value) in ctx.params.pairs() {
+        let Some((root, tail)) = key.split_once('/') else {
+            if key.eq_ignore_ascii_case("label") {
+                label = Some(value.clone());
+            }
+            continue;
+        };
+        if !root.contains(':') {
+            continue;
+        }
+        let value = if value == "NULL" {
+            String::new()
+        } else {
+            value.clone()
+        };
+        if tail.eq_ignore_ascii_case("label") {
+            label = Some(value);
+        } else if !tail.eq_ignore_ascii_case("ID") && !tail.eq_ignore_ascii_case("project") {
+            fields.push((tail.to_owned(), value));
+        }
+    }
+    let changes = AssessorChanges {
+        label,
+        xsi_type,
+        fields,
+        children: None,
+    };
+    Ok(written(
+        crate::archive::assessors::put(&ctx.actor(), path, &changes).await?,
+    ))
+}
+
 /// DELETE of any archive object; always 200 on success (xnatpy rejects 204).
 pub(crate) async fn delete(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     match path.level() {
         Level::Resource => super::files::delete_resource(ctx, path).await,
         Level::File => super::files::delete_file(ctx, path).await,
+        Level::Assessor => {
+            crate::archive::assessors::delete(&ctx.actor(), path).await?;
+            Ok(text(StatusCode::OK, ""))
+        }
         _ => {
             rules::delete(&ctx.actor(), path).await?;
             Ok(text(StatusCode::OK, ""))

@@ -14,7 +14,7 @@ use xnatkit_model::{ItemChild, ItemsDocument, ObjectItem, ResultSet, Row};
 use crate::error::ApiError;
 use crate::params::{Format, Params};
 use crate::routes::json;
-use crate::store::{Experiment, FileRow, Project, Resource, Scan, Share, Subject};
+use crate::store::{Assessor, Experiment, FileRow, Project, Resource, Scan, Share, Subject};
 
 pub(crate) use xnatkit_model::encode_segment;
 
@@ -94,6 +94,40 @@ pub(crate) fn experiment_row(e: &Experiment, label: &str, subject_label: &str) -
         ("subject_label", subject_label.to_owned()),
         ("URI", format!("/data/experiments/{}", e.id)),
     ])
+}
+
+/// One assessor in a session's `assessors` listing. `columns=` may ask
+/// for fields by XPath (`proc:genProcData/procstatus`, as pyxnat's
+/// `attrs.get` does); each comes back under the name asked for.
+pub(crate) fn assessor_row(a: &Assessor, session: &Experiment, extra: &[String]) -> Row {
+    let mut r = row([
+        ("ID", a.id.clone()),
+        ("id", a.id.clone()),
+        ("project", a.project.clone()),
+        ("label", a.label.clone()),
+        ("xsiType", a.xsi_type.clone()),
+        ("date", a.fields.get("date").cloned().unwrap_or_default()),
+        ("insert_date", insert_date(a.created)),
+        ("insert_user", a.created_by.clone()),
+        ("session_ID", session.id.clone()),
+        ("session_label", session.label.clone()),
+        ("imageSession_ID", session.id.clone()),
+        (
+            "URI",
+            format!("/data/experiments/{}/assessors/{}", session.id, a.id),
+        ),
+    ]);
+    for column in extra {
+        let tail = crate::params::xpath_tail(column);
+        let value = a
+            .fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(tail))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        r.insert(column.clone(), value);
+    }
+    r
 }
 
 pub(crate) fn scan_row(s: &Scan) -> Row {
@@ -385,6 +419,30 @@ pub(crate) fn experiment_item(
         shares,
     ));
     finish(item, e.created)
+}
+
+/// An assessor as xnatpy reads it: its fields as data fields (nested ones
+/// flattened with `/`, as XNAT does), the server-written nested records as
+/// children.
+pub(crate) fn assessor_item(a: &Assessor, session: &Experiment) -> ObjectItem {
+    let mut item = ObjectItem::new(&a.xsi_type);
+    item.set("ID", a.id.clone())
+        .set("id", a.id.clone())
+        .set("label", a.label.clone())
+        .set("project", a.project.clone())
+        .set("imageSession_ID", session.id.clone());
+    for (key, value) in &a.fields {
+        item.set(key, value.clone());
+    }
+    if !a.children.is_empty() {
+        // Written by this server from typed values; a row that does not
+        // parse is shown without its nested records rather than failing
+        // the whole read.
+        if let Ok(children) = serde_json::from_str::<Vec<ItemChild>>(&a.children) {
+            item.children.extend(children);
+        }
+    }
+    finish(item, a.created)
 }
 
 pub(crate) fn scan_item(s: &Scan, project: &str) -> ObjectItem {
