@@ -199,7 +199,7 @@ impl SlurmCluster {
                 }
                 // squeue has no exit code column; scontrol has it.
                 return Ok(match self.scontrol_info(id).await {
-                    Ok(Some(detailed)) if detailed.state == info.state => detailed,
+                    Ok(Some(detailed)) if detailed.state.is_final() => detailed,
                     Ok(_) => info,
                     Err(err) => {
                         tracing::debug!(slurm_job = %id, error = %err, "scontrol after squeue failed");
@@ -231,10 +231,10 @@ impl SlurmCluster {
         }
         Err(SlurmError::UnknownJob {
             id: id.to_string(),
-            completion_log: if self.completion_log.is_some() {
-                "searched"
+            searched: if self.completion_log.is_some() {
+                "asked squeue, scontrol, sacct and the completion log; squeue and scontrol forget a finished job after MinJobAge"
             } else {
-                "not configured"
+                "asked squeue, scontrol and sacct; squeue and scontrol forget a finished job after MinJobAge, sacct needs slurmdbd, and no completion log is configured"
             },
         })
     }
@@ -242,22 +242,32 @@ impl SlurmCluster {
     /// Cancels job `id` (`scancel`). Cancelling a job that already ended is
     /// not an error: the caller's wish (the job is not running) holds.
     pub async fn cancel(&self, id: &SlurmJobId) -> Result<(), SlurmError> {
-        let output = self.run("scancel", &[id.to_string()], None, None).await?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let message = last_line(&stdout, &output.stderr);
-        if output.status.success() && !message.contains(INVALID_JOB_ID) {
+        // Slurm 22.05's scancel exits 0 and prints nothing for a job ID the
+        // controller does not know; only --verbose shows the error line.
+        let args = ["--verbose".to_owned(), id.to_string()];
+        let output = self.run("scancel", &args, None, None).await?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains(ALREADY_DONE) {
             return Ok(());
         }
-        if message.contains(ALREADY_DONE) {
-            return Ok(());
-        }
-        if message.contains(INVALID_JOB_ID) {
+        if stderr.contains(INVALID_JOB_ID) {
             return Err(SlurmError::UnknownJob {
                 id: id.to_string(),
-                completion_log: "not consulted by scancel",
+                searched: "scancel: Invalid job id specified",
             });
         }
-        Err(failure("scancel", &output, message))
+        let error_line = stderr
+            .lines()
+            .find(|line| line.contains("error:"))
+            .map(|line| line.trim().to_owned());
+        match error_line {
+            None if output.status.success() => Ok(()),
+            message => Err(failure(
+                "scancel",
+                &output,
+                message.unwrap_or_else(|| last_line("", &output.stderr)),
+            )),
+        }
     }
 
     /// Polls job `id` every `poll` until Slurm reports a final state. No

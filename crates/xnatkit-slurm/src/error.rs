@@ -62,14 +62,10 @@ pub enum SlurmError {
         output: String,
     },
 
-    /// No source (squeue, scontrol, sacct, the completion log) knows the job.
-    #[error(
-        "Slurm has no record of job {id} (squeue and scontrol forget finished jobs after MinJobAge; sacct needs slurmdbd; the completion log was {completion_log})"
-    )]
-    UnknownJob {
-        id: String,
-        completion_log: &'static str,
-    },
+    /// Slurm does not know the job: never submitted here, or forgotten by
+    /// every source that was asked.
+    #[error("Slurm has no record of job {id} ({searched})")]
+    UnknownJob { id: String, searched: &'static str },
 
     /// The job description cannot be turned into a batch script.
     #[error("job `{name}` cannot be submitted: {problem}")]

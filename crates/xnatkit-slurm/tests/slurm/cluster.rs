@@ -163,13 +163,13 @@ async fn an_unknown_job_id_is_a_typed_error() {
     let Some(slurm) = slurm().await else { return };
     let err = slurm
         .cluster
-        .info(&SlurmJobId::from(4_000_000_000))
+        .info(&SlurmJobId::from(60_000_000))
         .await
         .unwrap_err();
     assert!(matches!(err, SlurmError::UnknownJob { .. }), "{err}");
     let err = slurm
         .cluster
-        .cancel(&SlurmJobId::from(4_000_000_000))
+        .cancel(&SlurmJobId::from(60_000_000))
         .await
         .unwrap_err();
     assert!(matches!(err, SlurmError::UnknownJob { .. }), "{err}");
