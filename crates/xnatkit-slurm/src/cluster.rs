@@ -132,7 +132,14 @@ impl SlurmCluster {
 
     /// Submits `job` with `sbatch --parsable`, the script on stdin.
     pub async fn submit(&self, job: &JobScript) -> Result<SlurmJobId, SlurmError> {
-        let mut args = vec!["--parsable".to_owned(), "--export=ALL".to_owned()];
+        // --no-requeue: a job whose node fails ends as NODE_FAIL whatever the
+        // site's JobRequeue says; with requeueing it would silently run again
+        // from the start, and retrying is the engine's decision.
+        let mut args = vec![
+            "--parsable".to_owned(),
+            "--export=ALL".to_owned(),
+            "--no-requeue".to_owned(),
+        ];
         if let Some(partition) = &self.partition {
             args.push(format!("--partition={partition}"));
         }
@@ -339,13 +346,32 @@ impl SlurmCluster {
     }
 
     async fn completion_log_info(&self, id: &SlurmJobId) -> Option<SlurmJobInfo> {
-        let log = self.completion_log.as_deref()?;
-        match tokio::fs::read_to_string(log).await {
-            Ok(text) => state::parse_completion_log(&text, id),
+        match self.completion_record(id).await {
+            Ok(info) => info,
             Err(err) => {
-                tracing::debug!(log = %log.display(), error = %err, "completion log unreadable");
+                tracing::debug!(error = %err, "completion log unreadable");
                 None
             }
+        }
+    }
+
+    /// Job `id`'s record in the `jobcomp/filetxt` completion log, if one is
+    /// configured and has it. [`SlurmCluster::info`] reads it last; an
+    /// engine restarting after a long outage may read it directly.
+    pub async fn completion_record(
+        &self,
+        id: &SlurmJobId,
+    ) -> Result<Option<SlurmJobInfo>, std::io::Error> {
+        let Some(log) = self.completion_log.as_deref() else {
+            return Ok(None);
+        };
+        match tokio::fs::read_to_string(log).await {
+            Ok(text) => Ok(state::parse_completion_log(&text, id)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(std::io::Error::new(
+                err.kind(),
+                format!("completion log {}: {err}", log.display()),
+            )),
         }
     }
 

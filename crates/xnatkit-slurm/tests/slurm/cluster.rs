@@ -130,6 +130,11 @@ async fn a_job_that_exits_3_is_failed_with_its_exit_code() {
     );
     let stderr = std::fs::read_to_string(slurm.dir.path().join("exit3.err")).unwrap();
     assert_eq!(stderr, "about to fail\n");
+    // The record that outlives MinJobAge says the same.
+    let record = slurm.cluster.completion_record(&id).await.unwrap().unwrap();
+    assert_eq!(record.state, SlurmJobState::Failed);
+    assert_eq!(record.exit, info.exit);
+    assert_eq!(record.status(), info.status());
 }
 
 #[tokio::test]
