@@ -124,9 +124,16 @@ impl SlurmCluster {
         if output.status.success() && text.contains("is UP") {
             return Ok(());
         }
+        // The status line ("Slurmctld(primary) at host is DOWN"), not the
+        // banner of asterisks scontrol prints after it.
+        let message = text
+            .lines()
+            .find(|line| line.contains("Slurmctld"))
+            .map(|line| line.trim().to_owned())
+            .unwrap_or_else(|| last_line(&text, &output.stderr));
         Err(SlurmError::ControllerUnreachable {
             command: "scontrol ping".into(),
-            message: last_line(&text, &output.stderr),
+            message,
         })
     }
 
@@ -479,4 +486,19 @@ fn last_line(stdout: &str, stderr: &[u8]) -> String {
     pick(&stderr)
         .or_else(|| pick(stdout))
         .unwrap_or_else(|| "no output".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_useful_line_is_the_last_one_on_stderr() {
+        let stderr = b"sbatch: warning: x\nsbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n\n";
+        let line = last_line("", stderr);
+        assert!(line.ends_with("(connect failure)"), "{line}");
+        assert!(controller_down(&line));
+        assert_eq!(last_line("12\n", b""), "12");
+        assert!(!controller_down("Invalid job id specified"));
+    }
 }

@@ -12,6 +12,28 @@
 //! It does not own HTTP, a job queue or retries: the server's processing
 //! engine decides what to run and when, and calls [`SlurmCluster`].
 //!
+//! ```no_run
+//! # async fn run() -> Result<(), xnatkit_slurm::SlurmError> {
+//! use std::time::Duration;
+//! use xnatkit_slurm::{JobScript, JobStatus, SlurmCluster};
+//!
+//! let cluster = SlurmCluster::new().with_completion_log("/var/log/slurm/jobcomp.log");
+//! cluster.ping().await?; // once, at engine start
+//! let mut job = JobScript::new("xnatkit-run-42", "/srv/work/42", "dcm2niix -o out in",
+//!                              "/srv/work/42/stdout.log", "/srv/work/42/stderr.log");
+//! job.time_limit = Some(Duration::from_secs(3600));
+//! job.cpus = Some(2);
+//! let id = cluster.submit(&job).await?;   // keep `id` with the engine's job
+//! match cluster.status(&id).await? {      // on each poll
+//!     JobStatus::Queued | JobStatus::Running => {}
+//!     JobStatus::Complete => { /* collect outputs */ }
+//!     JobStatus::Failed { reason, exit_code } => { /* show reason */ }
+//!     JobStatus::Killed { reason } => {}
+//! }
+//! cluster.cancel(&id).await?;             // when a user cancels
+//! # Ok(()) }
+//! ```
+//!
 //! Why the CLI and not libslurm or slurmrestd: Debian 12 ships Slurm 22.05,
 //! the Rust FFI bindings target 17.11, and slurmrestd needs JWT setup most
 //! sites do not have; the CLI is what every site has and what Snakemake and
