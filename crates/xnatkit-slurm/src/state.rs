@@ -211,7 +211,8 @@ pub enum JobStatus {
     Running,
     /// The script exited 0.
     Complete,
-    /// It ended without success; `reason` is one sentence for the user.
+    /// It ended without success; `reason` is one sentence for the user,
+    /// `exit_code` the script's own exit code when it exited by itself.
     Failed {
         reason: String,
         exit_code: Option<i32>,
@@ -237,7 +238,12 @@ impl SlurmJobInfo {
                 .map(|r| format!(" (Slurm: {r})"))
                 .unwrap_or_default()
         };
-        let exit_code = self.exit.map(|e| e.code);
+        // Only a script that exited by itself has an exit code worth
+        // showing: Slurm reports 0:15 for a TIMEOUT and 0:0 for a NODE_FAIL.
+        let exit_code = match (&self.state, self.exit) {
+            (S::Failed | S::OutOfMemory, Some(ExitStatus { code, signal: 0 })) => Some(code),
+            _ => None,
+        };
         let failed = |reason: String| JobStatus::Failed { reason, exit_code };
         match self.state.coarse() {
             Coarse::Queued => JobStatus::Queued,

@@ -153,6 +153,26 @@ async fn a_cancelled_job_is_killed_and_cancelling_again_is_fine() {
     slurm.cluster.cancel(&id).await.unwrap();
 }
 
+/// Slurm 22.05 ends a job over its `--time` as TIMEOUT (reason TimeLimit,
+/// ExitCode 0:15) at its next time-limit check, about 75 s after the start
+/// for a one-minute limit (measured here).
+#[tokio::test]
+async fn a_job_over_its_time_limit_fails_with_timeout() {
+    let Some(slurm) = slurm().await else { return };
+    let mut job = slurm.job("timeout", "sleep 600");
+    job.time_limit = Some(Duration::from_secs(1)); // rounded up to one minute
+    let id = slurm.cluster.submit(&job).await.unwrap();
+    let info = slurm.wait(&id).await;
+    assert_eq!(info.state, SlurmJobState::Timeout, "{info:?}");
+    assert_eq!(
+        info.status(),
+        JobStatus::Failed {
+            reason: "the job reached its time limit".into(),
+            exit_code: None
+        }
+    );
+}
+
 #[tokio::test]
 async fn a_job_no_node_can_hold_is_rejected_at_submission() {
     let Some(slurm) = slurm().await else { return };
