@@ -27,6 +27,10 @@ checks=(
   "util-linux|command -v unshare >/dev/null"
   # nginx: the two-server test runs docs/deploy/nginx.conf in front of two servers
   "nginx|test -x /usr/sbin/nginx"
+  # slurm-wlm + munge: crates/xnatkit-slurm's tests run jobs on a real single-node
+  # Slurm, which scripts/setup-slurm.sh configures and starts (test.sh calls it)
+  "slurm-wlm|test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd && test -x /usr/bin/sbatch"
+  "munge|test -x /usr/sbin/munged"
 )
 
 missing=()

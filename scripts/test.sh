@@ -4,12 +4,13 @@
 #   scripts/test.sh
 #
 # On a fresh Debian 12 machine (as root) it installs what is missing, builds
-# the peer-client venvs, starts a throwaway PostgreSQL, runs every Rust test
+# the peer-client venvs, starts a throwaway PostgreSQL and a single-node Slurm
+# (scripts/setup-slurm.sh), runs every Rust test
 # (nextest, `ci` profile) and then the interop suites in tests/interop, where
 # unchanged Python XNAT clients drive `xnatkit serve` on loopback.
 #
 # Environment:
-#   CI=true                 tests that need PostgreSQL or a peer fail instead of skipping
+#   CI=true                 tests that need PostgreSQL, Slurm or a peer fail instead of skipping
 #   XNATKIT_SKIP_RUST=1     skip the Rust test stage (interop only; for quick iterations)
 #   XNATKIT_PYTEST_ARGS     extra arguments for pytest (e.g. "-k xnatpy -x")
 set -uo pipefail
@@ -53,8 +54,11 @@ abort() {
 work="$(mktemp -d /tmp/xnatkit-test.XXXXXX)"
 # shellcheck source=scripts/scratch-postgres.sh
 source "$repo/scripts/scratch-postgres.sh"
+slurm_started=0
 cleanup() {
   scratch_postgres_stop
+  # Only a Slurm this run started is stopped; one already running stays up.
+  if [[ $slurm_started == 1 ]]; then bash "$repo/scripts/setup-slurm.sh" stop || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -93,6 +97,30 @@ say "postgresql"
 scratch_postgres_start "$work" || abort "postgresql" "could not start a throwaway cluster (see above)"
 export XNATKIT_TEST_DATABASE_URL="$SCRATCH_PG_URL"
 record "postgresql" "ok ($XNATKIT_TEST_DATABASE_URL)"
+
+# --- 3b. single-node Slurm (crates/xnatkit-slurm's tests) -----------------
+say "slurm"
+slurm_was_up=0
+bash "$repo/scripts/setup-slurm.sh" status >/dev/null 2>&1 && slurm_was_up=1
+if [[ $(id -u) -eq 0 ]]; then
+  # As root always run it: it is idempotent and restarts the daemons when the
+  # conf it writes has changed.
+  if bash "$repo/scripts/setup-slurm.sh" start; then
+    [[ $slurm_was_up == 1 ]] || slurm_started=1
+    record "slurm" "ok"
+  elif [[ $slurm_was_up == 1 ]]; then
+    record "slurm" "ok (running, not managed by scripts/setup-slurm.sh)"
+  else
+    abort "slurm" "could not start a single-node Slurm (see above)"
+  fi
+elif [[ $slurm_was_up == 1 ]]; then
+  record "slurm" "ok (already running)"
+elif [[ "${CI:-}" != "" && "${CI:-}" != "false" && "${CI:-}" != "0" ]]; then
+  abort "slurm" "Slurm is not running and only root can start it (scripts/setup-slurm.sh)"
+else
+  echo "warning: Slurm is not running and starting it needs root (sudo scripts/setup-slurm.sh); the Slurm tests skip" >&2
+  record "slurm" "ok (not running: Slurm tests skip)"
+fi
 
 # --- 4. Rust lints and tests ---------------------------------------------
 if [[ "${XNATKIT_SKIP_RUST:-}" == 1 ]]; then
