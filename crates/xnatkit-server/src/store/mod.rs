@@ -6,6 +6,7 @@
 mod auth;
 mod hierarchy;
 mod import;
+mod jobs;
 mod journal;
 pub mod locks;
 mod prearchive;
@@ -21,6 +22,9 @@ pub use auth::{AttemptClaim, AttemptCounter};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, ExperimentStatus, NewScanTree, NewSessionTree, Scan, ScanAttrs,
     ScanDicomFields, SessionDicomFields, Subject,
+};
+pub use jobs::{
+    CommandRow, Entity, HistoryRow, JobRow, NewJob, SubscriptionRow, WorkflowRow, WrapperRow,
 };
 pub use journal::{COMMITTED, FileMove, JournalCommit, JournalEntry, PENDING};
 pub use prearchive::{

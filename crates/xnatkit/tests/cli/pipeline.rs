@@ -1,6 +1,7 @@
 //! `xnatkit pipeline` against a real `xnatkit serve` with the real dcm2niix:
 //! `list`, a `run --local` that converts a project and is skipped on the
-//! rerun, and the refusals (unknown name, no `--local`).
+//! rerun, the refusals (unknown name, no `--local`), and the server's own
+//! engine through `enable`, `launch --wait`, `status`, `logs`, `cancel`.
 
 use crate::support::{TestServer, cli, runtime};
 use xnatkit_client::sample::seed_story_subjects;
@@ -108,4 +109,103 @@ fn list_run_and_rerun() {
     assert!(!remote.status.success());
     let stderr = String::from_utf8_lossy(&remote.stderr);
     assert!(stderr.contains("add --local"), "{stderr}");
+}
+
+/// The server's engine driven by the CLI: `list --remote`, `enable`,
+/// `launch --project --wait` (a bulk launch over the project's thorax
+/// scans), `status`, `logs`, `cancel`.
+#[test]
+fn launch_on_the_servers_engine() {
+    if tool("dcm2niix", "dcm2niix").is_none() {
+        return;
+    }
+    let rt = runtime();
+    let server = TestServer::start();
+    let (user, project) = rt.block_on(async {
+        let user = server.create_user().await;
+        let project = server
+            .project_with(&user, &seed_story_subjects(&["S1", "S2", "S3"], 4, 32))
+            .await;
+        (user, project)
+    });
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        cli(home.path())
+            .args(args)
+            .args(["--server", &server.url, "-u", &user.0])
+            .env("XNAT_PASS", &user.1)
+            .output()
+            .unwrap()
+    };
+
+    // Not enabled in the project yet: the launch is refused with the reason.
+    let refused = run(&["pipeline", "launch", "dcm2niix-scan", "--project", &project]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("not enabled in project"), "{stderr}");
+
+    let enabled = run(&["pipeline", "enable", "dcm2niix-scan", "--project", &project]);
+    assert!(
+        enabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enabled.stderr)
+    );
+    let listed = run(&[
+        "pipeline",
+        "list",
+        "--remote",
+        "--project",
+        &project,
+        "--json",
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let dcm = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["wrapper"] == "dcm2niix-scan")
+        .unwrap();
+    assert_eq!(dcm["enabled"], true, "{listed}");
+
+    let launched = run(&[
+        "pipeline",
+        "launch",
+        "dcm2niix-scan",
+        "--project",
+        &project,
+        "--scan-type",
+        "fl_thorax*",
+        "--wait",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&launched.stderr);
+    assert!(launched.status.success(), "{stderr}");
+    assert!(stderr.contains("2 launched, 0 refused"), "{stderr}");
+    let runs: serde_json::Value = serde_json::from_slice(&launched.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r["status"] == "Complete"), "{runs:?}");
+    let nifti = rt.block_on(server.files_of(
+        &user,
+        &format!("/data/projects/{project}/subjects/S1/experiments/S1_CT1/scans/2/resources/NIFTI"),
+    ));
+    assert!(
+        nifti.iter().any(|f| f.path.ends_with(".nii.gz")),
+        "{nifti:?}"
+    );
+
+    let id = runs[0]["id"].to_string();
+    let status = run(&["pipeline", "status", "--project", &project, "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status.as_array().unwrap().len(), 2);
+    let logs = run(&["pipeline", "logs", &id]);
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("Convert"));
+    let cancel = run(&["pipeline", "cancel", &id]);
+    assert!(cancel.status.success());
+    let after = run(&["pipeline", "status", &id, "--json"]);
+    let after: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(
+        after[0]["status"], "Complete",
+        "a finished run stays finished"
+    );
 }
