@@ -695,7 +695,8 @@ async fn wait_for_runs(
     );
     let mut ended: BTreeMap<String, Container> = BTreeMap::new();
     while ended.len() < ids.len() {
-        for id in ids.iter().filter(|id| !ended.contains_key(*id)) {
+        let pending: Vec<&String> = ids.iter().filter(|id| !ended.contains_key(*id)).collect();
+        for id in pending {
             let c = client
                 .container(id)
                 .await
