@@ -209,3 +209,102 @@ fn launch_on_the_servers_engine() {
         "a finished run stays finished"
     );
 }
+
+/// A server killed (SIGKILL) while a job runs: after the restart the job
+/// ends Failed with the reason, ran once, and is not run again.
+#[test]
+fn a_crash_mid_job_fails_it_once() {
+    use xnatkit_client::{Credentials, Method, Request, RequestBody, XnatClient};
+    use xnatkit_test_support::serve::ServeProcess;
+
+    let dir = tempfile::tempdir().unwrap();
+    let password = "Adm1n-crash-test";
+    let serve = || {
+        let mut command = std::process::Command::new(crate::support::BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--pipeline-workers", "1", "--data"])
+            .arg(dir.path().join("data"))
+            .env("XNATKIT_ADMIN_PASSWORD", password);
+        ServeProcess::spawn(command, &dir.path().join("server.log"), false)
+    };
+    let rt = runtime();
+    let connect = |url: String| {
+        rt.block_on(XnatClient::connect(
+            &url,
+            Credentials::Password {
+                user: "admin".into(),
+                password: password.into(),
+            },
+            Default::default(),
+        ))
+        .unwrap()
+    };
+    let get = |client: &XnatClient, id: &str| -> serde_json::Value {
+        let c = rt.block_on(client.container(id)).unwrap();
+        serde_json::to_value(c).unwrap()
+    };
+
+    let mut first = serve();
+    let client = connect(first.url());
+    let work = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        client.put_object("/data/projects/CRASH", &[], "project").await.unwrap();
+        xnatkit_client::sample::upload_sample(
+            &client,
+            "CRASH",
+            &crate::support::ct_subjects(&["C1"], "T1", 2, 16),
+            work.path(),
+            2,
+        )
+        .await
+        .unwrap();
+    });
+    // The sleep outlives the killed server only briefly.
+    let command = serde_json::json!({
+        "name": "napper", "type": "xnatkit", "command-line": "sleep 20",
+        "mounts": [{"name": "in", "path": "/input"}, {"name": "out", "writable": true, "path": "/output"}],
+        "outputs": [{"name": "o", "mount": "out"}],
+        "xnat": [{"name": "napper-scan", "contexts": ["xnat:imageScanData"],
+            "external-inputs": [{"name": "scan", "type": "Scan"}],
+            "derived-inputs": [{"name": "d", "type": "Resource", "matcher": "@.label == 'DICOM'",
+                "derived-from-wrapper-input": "scan", "provides-files-for-command-mount": "in"}],
+            "output-handlers": [{"name": "h", "type": "Resource", "accepts-command-output": "o",
+                "as-a-child-of": "scan", "label": "NAP"}]}]
+    });
+    let id = rt.block_on(async {
+        client
+            .send(
+                &Request::new(Method::POST, "/xapi/commands", "command")
+                    .body(RequestBody::Bytes(command.to_string().into(), "application/json")),
+            )
+            .await
+            .unwrap();
+        let commands = client.commands().await.unwrap();
+        let found = commands.iter().find(|c| c.name == "napper").unwrap();
+        let wid = found.xnat[0].id.unwrap();
+        let cid = found.id.unwrap();
+        client.set_wrapper_enabled(cid, wid, None, true).await.unwrap();
+        client.set_wrapper_enabled(cid, wid, Some("CRASH"), true).await.unwrap();
+        let params = std::collections::BTreeMap::from([(
+            "scan".to_owned(),
+            "/data/projects/CRASH/subjects/C1/experiments/C1_CT1/scans/2".to_owned(),
+        )]);
+        client.launch("CRASH", wid, &params).await.unwrap().container_id.unwrap()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while get(&client, &id)["status"] != "Running" {
+        assert!(std::time::Instant::now() < deadline, "never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    first.kill();
+
+    let second = serve();
+    let client = connect(second.url());
+    let after = get(&client, &id);
+    assert_eq!(after["status"], "Failed", "{after}");
+    let history = after["history"].as_array().unwrap();
+    assert_eq!(history.iter().filter(|h| h["status"] == "Running").count(), 1, "{after}");
+    let message = history.last().unwrap()["message"].as_str().unwrap();
+    assert!(message.contains("died"), "{message}");
+    drop(second);
+}
