@@ -166,8 +166,9 @@ async fn run_local(job: JobRun, cancel: CancellationToken) -> RunOutcome {
             let builtin = *builtin;
             let stderr = job.stderr.clone();
             let stdout = job.stdout.clone();
+            // The error is rendered inside the thread: only its text crosses.
             let task = tokio::task::spawn_blocking(move || {
-                xnatkit_pipelines::builtin::run(builtin, &input, &output)
+                xnatkit_pipelines::builtin::run(builtin, &input, &output).map_err(|e| e.to_string())
             });
             tokio::select! {
                 () = cancel.cancelled() => RunOutcome::Killed,

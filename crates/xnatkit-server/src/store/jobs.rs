@@ -226,14 +226,19 @@ fn wrapper_from(row: &AnyRow) -> Result<WrapperRow, sqlx::Error> {
     })
 }
 
+/// One history entry to record.
+struct Step<'a> {
+    status: &'a str,
+    entity: Entity,
+    entity_id: &'a str,
+    message: &'a str,
+    exit_code: &'a str,
+}
+
 async fn insert_history(
     conn: &mut sqlx::AnyConnection,
     job_id: i64,
-    status: &str,
-    entity: Entity,
-    entity_id: &str,
-    message: &str,
-    exit_code: &str,
+    step: Step<'_>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -241,12 +246,12 @@ async fn insert_history(
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(job_id)
-    .bind(status)
-    .bind(entity.as_str())
-    .bind(entity_id)
+    .bind(step.status)
+    .bind(step.entity.as_str())
+    .bind(step.entity_id)
     .bind(now)
-    .bind(message)
-    .bind(exit_code)
+    .bind(step.message)
+    .bind(step.exit_code)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -425,15 +430,13 @@ impl Store {
         wrapper_id: i64,
         project: &str,
     ) -> Result<Option<bool>, sqlx::Error> {
-        Ok(sqlx::query(
-            "SELECT enabled FROM wrapper_enabled WHERE wrapper_id = $1 AND project = $2",
-        )
-        .bind(wrapper_id)
-        .bind(project)
-        .fetch_optional(self.pool())
-        .await?
-        .map(|row| int(&row, "enabled").map(|v| v != 0))
-        .transpose()?)
+        sqlx::query("SELECT enabled FROM wrapper_enabled WHERE wrapper_id = $1 AND project = $2")
+            .bind(wrapper_id)
+            .bind(project)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| int(&row, "enabled").map(|v| v != 0))
+            .transpose()
     }
 
     // ---- jobs ----
@@ -482,11 +485,13 @@ impl Store {
         insert_history(
             &mut tx,
             job_id,
-            "Created",
-            entity,
-            &job.username,
-            "",
-            "",
+            Step {
+                status: "Created",
+                entity,
+                entity_id: &job.username,
+                message: "",
+                exit_code: "",
+            },
             now,
         )
         .await?;
@@ -527,11 +532,13 @@ impl Store {
             insert_history(
                 &mut tx,
                 id,
-                "Running",
-                Entity::System,
-                self.instance(),
-                "",
-                "",
+                Step {
+                    status: "Running",
+                    entity: Entity::System,
+                    entity_id: self.instance(),
+                    message: "",
+                    exit_code: "",
+                },
                 now,
             )
             .await?;
@@ -581,7 +588,19 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        insert_history(&mut tx, id, to, entity, entity_id, message, exit_code, now).await?;
+        insert_history(
+            &mut tx,
+            id,
+            Step {
+                status: to,
+                entity,
+                entity_id,
+                message,
+                exit_code,
+            },
+            now,
+        )
+        .await?;
         let percent = if to == "Complete" { "100.0" } else { "" };
         sqlx::query("UPDATE workflows SET status = $1, step_description = $2, step_time = $3, percentage_complete = $4, details = $5 WHERE id = (SELECT workflow_id FROM jobs WHERE id = $6)")
             .bind(to)

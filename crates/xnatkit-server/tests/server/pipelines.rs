@@ -238,11 +238,11 @@ async fn dcm2niix_on_a_scan_files_a_nifti_resource(server: &TestServer) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c["id"].to_string() == id)
+            .any(|c| c["id"].as_i64().map(|v| v.to_string()) == Some(id.clone()))
     );
     let wf = server
         .json(
-            &format!("/data/services/workflows/dcm2niix-scan?project=PIPE&experiment=S1_CT&display=ALL&format=json"),
+            "/data/services/workflows/dcm2niix-scan?project=PIPE&experiment=S1_CT&display=ALL&format=json",
             &admin,
         )
         .await;

@@ -222,7 +222,14 @@ fn a_crash_mid_job_fails_it_once() {
     let serve = || {
         let mut command = std::process::Command::new(crate::support::BIN);
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--pipeline-workers", "1", "--data"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--pipeline-workers",
+                "1",
+                "--data",
+            ])
             .arg(dir.path().join("data"))
             .env("XNATKIT_ADMIN_PASSWORD", password);
         ServeProcess::spawn(command, &dir.path().join("server.log"), false)
@@ -248,7 +255,10 @@ fn a_crash_mid_job_fails_it_once() {
     let client = connect(first.url());
     let work = tempfile::tempdir().unwrap();
     rt.block_on(async {
-        client.put_object("/data/projects/CRASH", &[], "project").await.unwrap();
+        client
+            .put_object("/data/projects/CRASH", &[], "project")
+            .await
+            .unwrap();
         xnatkit_client::sample::upload_sample(
             &client,
             "CRASH",
@@ -274,8 +284,10 @@ fn a_crash_mid_job_fails_it_once() {
     let id = rt.block_on(async {
         client
             .send(
-                &Request::new(Method::POST, "/xapi/commands", "command")
-                    .body(RequestBody::Bytes(command.to_string().into(), "application/json")),
+                &Request::new(Method::POST, "/xapi/commands", "command").body(RequestBody::Bytes(
+                    command.to_string().into(),
+                    "application/json",
+                )),
             )
             .await
             .unwrap();
@@ -283,13 +295,24 @@ fn a_crash_mid_job_fails_it_once() {
         let found = commands.iter().find(|c| c.name == "napper").unwrap();
         let wid = found.xnat[0].id.unwrap();
         let cid = found.id.unwrap();
-        client.set_wrapper_enabled(cid, wid, None, true).await.unwrap();
-        client.set_wrapper_enabled(cid, wid, Some("CRASH"), true).await.unwrap();
+        client
+            .set_wrapper_enabled(cid, wid, None, true)
+            .await
+            .unwrap();
+        client
+            .set_wrapper_enabled(cid, wid, Some("CRASH"), true)
+            .await
+            .unwrap();
         let params = std::collections::BTreeMap::from([(
             "scan".to_owned(),
             "/data/projects/CRASH/subjects/C1/experiments/C1_CT1/scans/2".to_owned(),
         )]);
-        client.launch("CRASH", wid, &params).await.unwrap().container_id.unwrap()
+        client
+            .launch("CRASH", wid, &params)
+            .await
+            .unwrap()
+            .container_id
+            .unwrap()
     });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while get(&client, &id)["status"] != "Running" {
@@ -303,7 +326,11 @@ fn a_crash_mid_job_fails_it_once() {
     let after = get(&client, &id);
     assert_eq!(after["status"], "Failed", "{after}");
     let history = after["history"].as_array().unwrap();
-    assert_eq!(history.iter().filter(|h| h["status"] == "Running").count(), 1, "{after}");
+    assert_eq!(
+        history.iter().filter(|h| h["status"] == "Running").count(),
+        1,
+        "{after}"
+    );
     let message = history.last().unwrap()["message"].as_str().unwrap();
     assert!(message.contains("died"), "{message}");
     drop(second);
