@@ -22,6 +22,7 @@ xnatkit_test_support::on_both_backends!(
     registered_commands_run_on_the_worker,
     a_killed_job_attaches_nothing,
     bulk_launch_over_twenty_sessions,
+    qa_on_a_scan_files_its_report,
 );
 
 fn dcm2niix_missing() -> bool {
@@ -810,4 +811,32 @@ async fn storescu_series_gets_nifti_through_a_subscription() {
         );
     }
     server.stop().await;
+}
+
+async fn qa_on_a_scan_files_its_report(server: &TestServer) {
+    if dcm2niix_missing() {
+        return;
+    }
+    let admin = server.admin();
+    server.create_project("QAP").await;
+    let session = import_session(server, "QAP", "S1", "S1_CT", 1, 8).await;
+    let wid = wrapper_id(server, "qa-scan").await;
+    enable(server, "QAP", wid).await;
+    let (status, report) = post_json(
+        server,
+        &format!("/xapi/projects/QAP/wrappers/{wid}/root/scan/launch"),
+        &admin,
+        &json!({ "scan": format!("/experiments/{session}/scans/1") }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let done = wait_for(server, report["container-id"].as_str().unwrap(), &DONE).await;
+    assert_eq!(done["status"], "Complete", "{done}");
+    let mut names = file_names(
+        server,
+        &format!("/data/experiments/{session}/scans/1/resources/QA"),
+    )
+    .await;
+    names.sort();
+    assert_eq!(names, ["montage.png", "qa.csv", "qa.json"]);
 }
