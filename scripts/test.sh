@@ -77,9 +77,12 @@ bash "$repo/scripts/setup-peers.sh" "$repo/.venv-peers" "$repo/tests/interop/req
   abort "python venvs" "could not build .venv-peers (see above)"
 bash "$repo/scripts/setup-peers.sh" "$repo/.venv-uploader" "$repo/tests/interop/requirements-uploader.txt" ||
   abort "python venvs" "could not build .venv-uploader (see above)"
+bash "$repo/scripts/setup-peers.sh" "$repo/.venv-xnatctl" "$repo/tests/interop/requirements-xnatctl.txt" ||
+  abort "python venvs" "could not build .venv-xnatctl (see above)"
 record "python venvs" "ok"
 export XNATKIT_PEERS_PYTHON="$repo/.venv-peers/bin/python"
 export XNATKIT_UPLOADER_VENV="$repo/.venv-uploader"
+export XNATKIT_XNATCTL_VENV="$repo/.venv-xnatctl"
 
 # The real ParaVision 5.1 study lives in the shared data folder beside the
 # work tree (CI clones the repo with shared/ next to it); it is never

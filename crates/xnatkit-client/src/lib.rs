@@ -13,7 +13,8 @@
 //!   `xnatkit login` ([`tokens`]);
 //! - **typed access** to projects, subjects, sessions, scans, resources and
 //!   files ([`archive`]) and to the services: import, prearchive, DICOM
-//!   dump, custom fields, tokens ([`services`]);
+//!   dump, custom fields, tokens ([`services`]), and XNAT's Container
+//!   Service API: commands, launches, containers, logs, kill ([`containers`]);
 //! - the **resumable, verified downloader** ([`download`], [`transfer`]):
 //!   `.part` files, MD5 while streaming, HTTP Range resume, whole resources
 //!   as one streamed zip, a bounded parallel pool, a manifest so reruns skip
@@ -24,6 +25,7 @@
 pub mod archive;
 pub mod auth;
 mod client;
+pub mod containers;
 pub mod download;
 mod error;
 pub mod netrc;

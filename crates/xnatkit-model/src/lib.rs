@@ -15,11 +15,14 @@
 //!   its CSV twin used by pyxnat.
 //! - [`items`]: the single-object `{"items": [...]}` shape xnatpy reads.
 //! - [`access`]: project accessibility levels and project roles.
+//! - [`container`]: the Container Service's command JSON and run documents
+//!   (launch reports, containers with their history).
 
 pub mod access;
 pub mod accession;
 pub mod assessor;
 pub mod clock;
+pub mod container;
 pub mod items;
 pub mod label;
 pub mod path;

@@ -89,6 +89,13 @@ pub trait Observer: Send + Sync {
 
 impl Observer for () {}
 
+impl ScanTarget {
+    /// The scan's server path (`/data/projects/P/subjects/S/experiments/E/scans/ID`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
 /// Every scan of the project whose type matches `run.scan_types`.
 pub async fn find_scans(client: &XnatClient, run: &LocalRun) -> Result<Vec<ScanTarget>, Error> {
     let matcher = scan_type_matcher(&run.scan_types)?;

@@ -58,6 +58,8 @@ pub struct ServerConfig {
     /// Serve HTTPS with these PEM files (`--tls-cert`/`--tls-key`);
     /// `None` serves plain HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// The pipeline engine's executor (`--executor`, `--pipeline-workers`).
+    pub pipelines: crate::engine::PipelineConfig,
 }
 
 impl ServerConfig {
@@ -81,6 +83,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(300),
             dicom_receiver: None,
             tls: None,
+            pipelines: crate::engine::PipelineConfig::default(),
         }
     }
 

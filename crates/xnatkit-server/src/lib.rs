@@ -14,7 +14,10 @@
 //!   alias tokens, lockout, and project permissions decided in [`access`];
 //! - DICOM ingestion ([`import`], [`prearchive`]): `/data/services/import`,
 //!   the prearchive under `DATA/prearchive/…`, `/data/services/dicomdump`,
-//!   and the C-STORE receiver started by [`ServerConfig::dicom_receiver`].
+//!   and the C-STORE receiver started by [`ServerConfig::dicom_receiver`];
+//! - pipelines ([`engine`]): XNAT's Container Service API (commands,
+//!   launches, containers, logs, kill), a job queue in the database run by
+//!   a local worker pool, workflows, runs on archive.
 //!
 //! Start it with [`run`]; tests can bind `127.0.0.1:0` and pass the listener.
 //! [`run`] first runs start-up [`recovery`], so what the server acknowledged
@@ -28,6 +31,7 @@ pub mod auth;
 pub mod config;
 pub mod crash;
 pub mod credential_cache;
+pub mod engine;
 pub mod error;
 pub mod file_moves;
 pub mod http_limits;
@@ -97,6 +101,11 @@ pub async fn run(
         None => None,
     };
 
+    // Built-in commands registered, jobs of dead workers failed, then the
+    // queue's worker starts.
+    engine::worker::start(&state)
+        .await
+        .map_err(|e| ServerError::Recovery(format!("pipeline engine: {e}")))?;
     state.spawn(sweep_sessions(state.clone()));
     state.spawn(prearchive::sweep::sweep_receiving(state.clone()));
     let header_read_timeout = state.config().header_read_timeout;

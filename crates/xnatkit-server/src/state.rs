@@ -38,6 +38,8 @@ struct Inner {
     /// Cancelled when the server starts to stop; long-running tasks watch
     /// it and end at their next safe point.
     shutdown: CancellationToken,
+    /// The pipeline engine: its executor and the jobs this server runs.
+    engine: crate::engine::Engine,
 }
 
 /// Folder below `DATA/staging` holding one staging folder per running
@@ -157,6 +159,7 @@ impl AppState {
             }
         }
         let hasher = passwords::Hasher::new().map_err(ServerError::Hash)?;
+        let engine = crate::engine::Engine::new(&config.pipelines);
         Ok((
             Self {
                 inner: Arc::new(Inner {
@@ -170,6 +173,7 @@ impl AppState {
                     instance_hold,
                     tasks: TaskTracker::new(),
                     shutdown: CancellationToken::new(),
+                    engine,
                 }),
             },
             report,
@@ -217,6 +221,11 @@ impl AppState {
     /// Cancelled when the server starts to stop.
     pub fn shutdown(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    /// The pipeline engine.
+    pub fn engine(&self) -> &crate::engine::Engine {
+        &self.inner.engine
     }
 
     pub fn store(&self) -> &Store {

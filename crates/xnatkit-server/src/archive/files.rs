@@ -304,7 +304,11 @@ fn staging_path(state: &AppState, suffix: &str) -> PathBuf {
         .join(format!("{}{suffix}", uuid::Uuid::new_v4()))
 }
 
-fn new_file(path: String, stored: &xnatkit_fileio::StoredFile, write: &FileWrite) -> NewFile {
+pub(super) fn new_file(
+    path: String,
+    stored: &xnatkit_fileio::StoredFile,
+    write: &FileWrite,
+) -> NewFile {
     NewFile {
         path,
         size: i64::try_from(stored.size).unwrap_or(i64::MAX),
@@ -358,7 +362,7 @@ where
 /// name leave the bytes of the one whose row is last. It runs as its own
 /// task: a client hanging up must not stop it between commit and rename.
 /// Returns the rows it committed.
-async fn commit_files(
+pub(super) async fn commit_files(
     state: &AppState,
     resource: &Resource,
     rows: &[NewFile],

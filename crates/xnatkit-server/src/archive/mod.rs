@@ -1,7 +1,8 @@
 //! The archive's rules, with no HTTP in them: who may see and change what
 //! ([`scope`]), creating, updating and deleting projects, subjects,
-//! sessions and scans ([`objects`]), image assessors ([`assessors`]), and
-//! resources and their files ([`files`]). The REST handlers in [`crate::routes`], the DICOM import,
+//! sessions and scans ([`objects`]), image assessors ([`assessors`]),
+//! resources and their files ([`files`]), and the outputs of pipeline jobs
+//! filed as resources ([`outputs`]). The REST handlers in [`crate::routes`], the DICOM import,
 //! and later the pipeline engine, web pages and DICOMweb call these same
 //! functions; each returns [`Error`], which only the edge turns into a
 //! status code.
@@ -10,6 +11,7 @@ pub mod assessors;
 mod error;
 pub mod files;
 pub mod objects;
+pub mod outputs;
 pub mod scope;
 
 pub use error::{Error, Result};

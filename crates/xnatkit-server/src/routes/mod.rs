@@ -3,6 +3,8 @@
 //! - [`connect`] — `/`, login/logout, version, schemas, search elements,
 //!   alias tokens — what clients call while connecting.
 //! - [`users`] — site users under `/xapi/users`.
+//! - [`xapi`] — the Container Service API (commands, launches,
+//!   containers, subscriptions) and the workflow routes.
 //! - [`archive`] — everything below `/data`, `/data/archive` and `/REST`
 //!   (hierarchy, resources, files, downloads, project users/accessibility).
 //!
@@ -22,6 +24,7 @@ pub mod connect;
 pub mod ingest;
 pub mod ui;
 pub mod users;
+pub mod xapi;
 pub mod xnat_request;
 
 pub use xnat_request::XnatRequest;
@@ -43,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .merge(users::routes())
         .merge(ingest::routes())
         .merge(archive::routes())
+        .merge(xapi::routes())
         .merge(ui::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(

@@ -7,6 +7,7 @@ mod assessors;
 mod auth;
 mod hierarchy;
 mod import;
+mod jobs;
 mod journal;
 pub mod locks;
 mod prearchive;
@@ -23,6 +24,9 @@ pub use auth::{AttemptClaim, AttemptCounter};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, ExperimentStatus, NewScanTree, NewSessionTree, Scan, ScanAttrs,
     ScanDicomFields, SessionDicomFields, Subject,
+};
+pub use jobs::{
+    CommandRow, Entity, HistoryRow, JobRow, NewJob, SubscriptionRow, WorkflowRow, WrapperRow,
 };
 pub use journal::{COMMITTED, FileMove, JournalCommit, JournalEntry, PENDING};
 pub use prearchive::{

@@ -22,6 +22,7 @@ mod hierarchy;
 mod http_hygiene;
 mod ingest;
 mod migrations;
+mod pipelines;
 mod recovery_guards;
 mod security;
 mod sharing;

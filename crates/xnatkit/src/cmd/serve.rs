@@ -88,6 +88,21 @@ pub struct Args {
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Where pipeline jobs run: `local` (a pool of worker processes on this
+    /// machine) or `slurm` (not built yet).
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
+    executor: ExecutorKind,
+    /// Pipeline jobs the local pool runs at once (default: half the cores,
+    /// at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pipeline_workers: Option<u32>,
+}
+
+/// `--executor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExecutorKind {
+    Local,
+    Slurm,
 }
 
 pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
@@ -102,7 +117,16 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
             "--tls-key needs --tls-cert: pass the certificate chain too (or neither, for plain HTTP)"
         ),
     };
+    let workers = match args.executor {
+        ExecutorKind::Local => args
+            .pipeline_workers
+            .map_or_else(xnatkit_engine::LocalPool::default_workers, |n| n as usize),
+        ExecutorKind::Slurm => anyhow::bail!(
+            "--executor slurm is not built into this xnatkit yet; use --executor local (the default)"
+        ),
+    };
     let mut config = xnatkit_server::ServerConfig::new(&args.data);
+    config.pipelines.executor = xnatkit_server::engine::ExecutorChoice::Local { workers };
     config.tls = tls;
     config.database_url = args.database;
     config.db_pool_size = args.db_pool_size;

@@ -1,6 +1,7 @@
 //! `xnatkit pipeline` against a real `xnatkit serve` with the real dcm2niix:
 //! `list`, a `run --local` that converts a project and is skipped on the
-//! rerun, and the refusals (unknown name, no `--local`).
+//! rerun, the refusals (unknown name, no `--local`), and the server's own
+//! engine through `enable`, `launch --wait`, `status`, `logs`, `cancel`.
 
 use crate::support::{TestServer, cli, runtime};
 use xnatkit_client::sample::seed_story_subjects;
@@ -108,4 +109,229 @@ fn list_run_and_rerun() {
     assert!(!remote.status.success());
     let stderr = String::from_utf8_lossy(&remote.stderr);
     assert!(stderr.contains("add --local"), "{stderr}");
+}
+
+/// The server's engine driven by the CLI: `list --remote`, `enable`,
+/// `launch --project --wait` (a bulk launch over the project's thorax
+/// scans), `status`, `logs`, `cancel`.
+#[test]
+fn launch_on_the_servers_engine() {
+    if tool("dcm2niix", "dcm2niix").is_none() {
+        return;
+    }
+    let rt = runtime();
+    let server = TestServer::start();
+    let (user, project) = rt.block_on(async {
+        let user = server.create_user().await;
+        let project = server
+            .project_with(&user, &seed_story_subjects(&["S1", "S2", "S3"], 4, 32))
+            .await;
+        (user, project)
+    });
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        cli(home.path())
+            .args(args)
+            .args(["--server", &server.url, "-u", &user.0])
+            .env("XNAT_PASS", &user.1)
+            .output()
+            .unwrap()
+    };
+
+    // Not enabled in the project yet: the launch is refused with the reason.
+    let refused = run(&["pipeline", "launch", "dcm2niix-scan", "--project", &project]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("not enabled in project"), "{stderr}");
+
+    let enabled = run(&["pipeline", "enable", "dcm2niix-scan", "--project", &project]);
+    assert!(
+        enabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enabled.stderr)
+    );
+    let listed = run(&[
+        "pipeline",
+        "list",
+        "--remote",
+        "--project",
+        &project,
+        "--json",
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let dcm = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["wrapper"] == "dcm2niix-scan")
+        .unwrap();
+    assert_eq!(dcm["enabled"], true, "{listed}");
+
+    let launched = run(&[
+        "pipeline",
+        "launch",
+        "dcm2niix-scan",
+        "--project",
+        &project,
+        "--scan-type",
+        "fl_thorax*",
+        "--wait",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&launched.stderr);
+    assert!(launched.status.success(), "{stderr}");
+    assert!(stderr.contains("2 launched, 0 refused"), "{stderr}");
+    let runs: serde_json::Value = serde_json::from_slice(&launched.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r["status"] == "Complete"), "{runs:?}");
+    let nifti = rt.block_on(server.files_of(
+        &user,
+        &format!("/data/projects/{project}/subjects/S1/experiments/S1_CT1/scans/2/resources/NIFTI"),
+    ));
+    assert!(
+        nifti.iter().any(|f| f.path.ends_with(".nii.gz")),
+        "{nifti:?}"
+    );
+
+    let id = runs[0]["id"].to_string();
+    let status = run(&["pipeline", "status", "--project", &project, "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status.as_array().unwrap().len(), 2);
+    let logs = run(&["pipeline", "logs", &id]);
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("Convert"));
+    let cancel = run(&["pipeline", "cancel", &id]);
+    assert!(cancel.status.success());
+    let after = run(&["pipeline", "status", &id, "--json"]);
+    let after: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(
+        after[0]["status"], "Complete",
+        "a finished run stays finished"
+    );
+}
+
+/// A server killed (SIGKILL) while a job runs: after the restart the job
+/// ends Failed with the reason, ran once, and is not run again.
+#[test]
+fn a_crash_mid_job_fails_it_once() {
+    use xnatkit_client::{Credentials, Method, Request, RequestBody, XnatClient};
+    use xnatkit_test_support::serve::ServeProcess;
+
+    let dir = tempfile::tempdir().unwrap();
+    let password = "Adm1n-crash-test";
+    let serve = || {
+        let mut command = std::process::Command::new(crate::support::BIN);
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--pipeline-workers",
+                "1",
+                "--data",
+            ])
+            .arg(dir.path().join("data"))
+            .env("XNATKIT_ADMIN_PASSWORD", password);
+        ServeProcess::spawn(command, &dir.path().join("server.log"), false)
+    };
+    let rt = runtime();
+    let connect = |url: String| {
+        rt.block_on(XnatClient::connect(
+            &url,
+            Credentials::Password {
+                user: "admin".into(),
+                password: password.into(),
+            },
+            Default::default(),
+        ))
+        .unwrap()
+    };
+    let get = |client: &XnatClient, id: &str| -> serde_json::Value {
+        let c = rt.block_on(client.container(id)).unwrap();
+        serde_json::to_value(c).unwrap()
+    };
+
+    let mut first = serve();
+    let client = connect(first.url());
+    let work = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        client
+            .put_object("/data/projects/CRASH", &[], "project")
+            .await
+            .unwrap();
+        xnatkit_client::sample::upload_sample(
+            &client,
+            "CRASH",
+            &crate::support::ct_subjects(&["C1"], "T1", 2, 16),
+            work.path(),
+            2,
+        )
+        .await
+        .unwrap();
+    });
+    // The sleep outlives the killed server only briefly.
+    let command = serde_json::json!({
+        "name": "napper", "type": "xnatkit", "command-line": "sleep 20",
+        "mounts": [{"name": "in", "path": "/input"}, {"name": "out", "writable": true, "path": "/output"}],
+        "outputs": [{"name": "o", "mount": "out"}],
+        "xnat": [{"name": "napper-scan", "contexts": ["xnat:imageScanData"],
+            "external-inputs": [{"name": "scan", "type": "Scan"}],
+            "derived-inputs": [{"name": "d", "type": "Resource", "matcher": "@.label == 'DICOM'",
+                "derived-from-wrapper-input": "scan", "provides-files-for-command-mount": "in"}],
+            "output-handlers": [{"name": "h", "type": "Resource", "accepts-command-output": "o",
+                "as-a-child-of": "scan", "label": "NAP"}]}]
+    });
+    let id = rt.block_on(async {
+        client
+            .send(
+                &Request::new(Method::POST, "/xapi/commands", "command").body(RequestBody::Bytes(
+                    command.to_string().into(),
+                    "application/json",
+                )),
+            )
+            .await
+            .unwrap();
+        let commands = client.commands().await.unwrap();
+        let found = commands.iter().find(|c| c.name == "napper").unwrap();
+        let wid = found.xnat[0].id.unwrap();
+        let cid = found.id.unwrap();
+        client
+            .set_wrapper_enabled(cid, wid, None, true)
+            .await
+            .unwrap();
+        client
+            .set_wrapper_enabled(cid, wid, Some("CRASH"), true)
+            .await
+            .unwrap();
+        let params = std::collections::BTreeMap::from([(
+            "scan".to_owned(),
+            "/data/projects/CRASH/subjects/C1/experiments/C1_CT1/scans/2".to_owned(),
+        )]);
+        client
+            .launch("CRASH", wid, &params)
+            .await
+            .unwrap()
+            .container_id
+            .unwrap()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while get(&client, &id)["status"] != "Running" {
+        assert!(std::time::Instant::now() < deadline, "never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    first.kill();
+
+    let second = serve();
+    let client = connect(second.url());
+    let after = get(&client, &id);
+    assert_eq!(after["status"], "Failed", "{after}");
+    let history = after["history"].as_array().unwrap();
+    assert_eq!(
+        history.iter().filter(|h| h["status"] == "Running").count(),
+        1,
+        "{after}"
+    );
+    let message = history.last().unwrap()["message"].as_str().unwrap();
+    assert!(message.contains("died"), "{message}");
+    drop(second);
 }

@@ -1,0 +1,137 @@
+//! Outputs of pipeline jobs filed into the archive, all or nothing: the
+//! job writes into a staging folder on the archive's file system, and one
+//! call here creates the resource and moves every file in through the
+//! file-move journal (one transaction for all rows). A failure anywhere
+//! takes the new resource back, so a failed or killed job leaves no half
+//! resource. An earlier resource of the same label is replaced only when
+//! the launch asked for it (`overwrite`); it is removed just before the new
+//! one is committed.
+//!
+//! The job acts as the user who launched it, so rights withdrawn since the
+//! launch are honoured through the usual [`super::scope`] checks.
+
+use std::path::{Path, PathBuf};
+
+use xnatkit_fileio::SafeRelPath;
+use xnatkit_model::ArchivePath;
+
+use super::files::{self, FileWrite, ResourceAttrs, commit_files, new_file, resource_dir_on_disk};
+use super::{Actor, Error, Result};
+use crate::access::Action;
+use crate::file_moves::MoveBatch;
+
+/// What to file.
+#[derive(Debug, Clone)]
+pub struct OutputResource<'a> {
+    /// `/data/experiments/E[/scans/S]`.
+    pub parent_uri: &'a str,
+    pub label: &'a str,
+    pub format: &'a str,
+    pub content: &'a str,
+    pub tags: &'a str,
+    /// The folder holding the files (kept relative paths).
+    pub staged: &'a Path,
+    pub overwrite: bool,
+}
+
+/// Every regular file below `dir`, as (relative '/'-path, full path).
+pub fn staged_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let path = entry.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Files `output` as a resource of its parent; returns the file count.
+pub async fn attach(actor: &Actor<'_>, output: &OutputResource<'_>) -> Result<usize> {
+    let state = actor.state;
+    let path = ArchivePath::parse_request_path(output.parent_uri)
+        .map_err(|e| Error::Invalid(format!("output parent {}: {e}", output.parent_uri)))?;
+    let scope = super::required_scope(actor, &path).await?;
+    scope.check(Action::Edit)?;
+    let owner = scope.resource_owner(actor, &path).await?;
+    let staged = {
+        let dir = output.staged.to_path_buf();
+        tokio::task::spawn_blocking(move || staged_files(&dir))
+            .await
+            .map_err(|e| Error::Internal(format!("listing outputs: {e}")))?
+            .map_err(|e| Error::Internal(format!("listing {}: {e}", output.staged.display())))?
+    };
+    for (rel, _) in &staged {
+        SafeRelPath::parse(rel)?;
+    }
+    let store = state.store();
+    if let Some(existing) = store.resource(&owner.owner, output.label).await? {
+        if !output.overwrite {
+            return Err(Error::Conflict(format!(
+                "{} already has a resource {}; launch again with overwrite=true to replace it",
+                output.parent_uri, output.label
+            )));
+        }
+        files::delete_resource(state, &scope, existing).await?;
+    }
+    let attrs = ResourceAttrs {
+        format: Some(output.format.to_owned()),
+        content: Some(output.content.to_owned()),
+        tags: Some(output.tags.to_owned()),
+    };
+    let (resource, created) =
+        files::put_resource(state, &scope, &owner, None, output.label, &attrs).await?;
+    let write = FileWrite {
+        overwrite: false,
+        format: output.format.to_owned(),
+        content: output.content.to_owned(),
+        tags: String::new(),
+    };
+    let outcome = async {
+        let root = resource_dir_on_disk(state, &resource.dir)?;
+        let mut batch = MoveBatch::new(state.data_dir());
+        let mut rows = Vec::with_capacity(staged.len());
+        for (rel, full) in &staged {
+            let dest = SafeRelPath::parse(rel)?.under(&root);
+            let stored = {
+                let full = full.clone();
+                tokio::task::spawn_blocking(move || xnatkit_fileio::md5_file(&full))
+                    .await
+                    .map_err(|e| Error::Internal(format!("hashing outputs: {e}")))?
+                    .map_err(|e| Error::from_fileio(e, rel))?
+            };
+            let row = new_file(rel.clone(), &stored, &write);
+            batch.add_move(full.clone(), dest, Some((row.size, row.md5.clone())));
+            rows.push(row);
+        }
+        commit_files(state, &resource, &rows, batch).await
+    }
+    .await;
+    match outcome {
+        Ok(rows) => Ok(rows.len()),
+        Err(err) => {
+            if created
+                && store
+                    .delete_resource_if_empty(resource.id)
+                    .await
+                    .unwrap_or(false)
+            {
+                files::remove_dirs(state, vec![resource.dir]).await;
+            }
+            Err(err)
+        }
+    }
+}

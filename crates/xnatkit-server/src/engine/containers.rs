@@ -1,0 +1,213 @@
+//! Runs as the Container Service shows them (`/xapi/containers`): the
+//! job row, its history and what its launch resolved to, in the
+//! `Container` shape; who may see them (readers of the project), who may
+//! kill them (editors of the project, or the user who launched), and the
+//! log files.
+
+use std::path::PathBuf;
+
+use xnatkit_engine::JobStatus;
+use xnatkit_engine::resolve::ResolvedJob;
+use xnatkit_model::container::{Container, ContainerHistory};
+
+use super::worker;
+use crate::access::Action;
+use crate::archive::{Actor, Error, Result, project_access};
+use crate::state::AppState;
+use crate::store::{Entity, JobRow};
+
+async fn container_of(state: &AppState, job: &JobRow) -> Result<Container> {
+    let resolved: Option<ResolvedJob> = serde_json::from_str(&job.resolved).ok();
+    let history = state
+        .store()
+        .job_history(job.id)
+        .await?
+        .into_iter()
+        .map(|h| ContainerHistory {
+            id: h.id,
+            status: h.status,
+            entity_type: h.entity_type,
+            entity_id: (!h.entity_id.is_empty()).then_some(h.entity_id),
+            time_recorded: xnatkit_model::container::timestamp_ms(h.time_recorded),
+            external_timestamp: None,
+            message: (!h.message.is_empty()).then_some(h.message),
+            exit_code: (!h.exit_code.is_empty()).then_some(h.exit_code),
+        })
+        .collect();
+    let logs = worker::log_dir(state, job.id);
+    Ok(Container {
+        id: job.id,
+        command_id: job.command_id,
+        wrapper_id: job.wrapper_id,
+        status: job.status.clone(),
+        status_time: xnatkit_model::container::timestamp_ms(job.status_time),
+        container_id: format!("xnatkit-{}", job.id),
+        workflow_id: job.workflow_id.to_string(),
+        user_id: job.username.clone(),
+        project: job.project.clone(),
+        backend: job.backend.clone(),
+        docker_image: String::new(),
+        command_line: resolved
+            .as_ref()
+            .map(|r| r.command_line.clone())
+            .unwrap_or_default(),
+        subtype: "main".to_owned(),
+        parent_source_object_name: resolved
+            .as_ref()
+            .map(|r| {
+                xnatkit_engine::resolve::OBJECT_TYPES
+                    .iter()
+                    .find(|t| **t == r.root.kind)
+                    .map(|t| t.to_ascii_lowercase())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default(),
+        env: resolved.as_ref().map(|r| r.env.clone()).unwrap_or_default(),
+        inputs: resolved
+            .as_ref()
+            .map(|r| r.inputs.clone())
+            .unwrap_or_default(),
+        outputs: resolved
+            .as_ref()
+            .map(ResolvedJob::container_outputs)
+            .unwrap_or_default(),
+        history,
+        log_paths: vec![
+            logs.join("stdout.log").to_string_lossy().into_owned(),
+            logs.join("stderr.log").to_string_lossy().into_owned(),
+        ],
+    })
+}
+
+async fn may(actor: &Actor<'_>, project: &str, action: Action) -> Result<bool> {
+    let Some(found) = actor.state.store().project(project).await? else {
+        return Ok(false);
+    };
+    Ok(project_access(actor, &found)
+        .await?
+        .check(action, "project")
+        .is_ok())
+}
+
+/// Containers the caller may see, of `project` or all.
+pub async fn list(
+    actor: &Actor<'_>,
+    project: Option<&str>,
+    nonfinalized: bool,
+) -> Result<Vec<Container>> {
+    if let Some(p) = project {
+        let found = actor
+            .state
+            .store()
+            .project(p)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("project {p}")))?;
+        project_access(actor, &found)
+            .await?
+            .check(Action::ReadData, &format!("project {p}"))?;
+    }
+    let mut visible: std::collections::BTreeMap<String, bool> = Default::default();
+    let mut out = Vec::new();
+    for job in actor.state.store().jobs(project).await? {
+        if nonfinalized && JobStatus::parse(&job.status).is_some_and(JobStatus::is_terminal) {
+            continue;
+        }
+        let ok = match visible.get(&job.project) {
+            Some(v) => *v,
+            None => {
+                let v = may(actor, &job.project, Action::ReadData).await?;
+                visible.insert(job.project.clone(), v);
+                v
+            }
+        };
+        if ok {
+            out.push(container_of(actor.state, &job).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// Job `id` (`123` or `xnatkit-123`), visible to the caller, in `project`
+/// when given.
+pub async fn job(actor: &Actor<'_>, project: Option<&str>, id: &str) -> Result<JobRow> {
+    let not_found = || Error::NotFound(format!("No container with ID {id}"));
+    let numeric: i64 = id
+        .strip_prefix("xnatkit-")
+        .unwrap_or(id)
+        .parse()
+        .map_err(|_| not_found())?;
+    let job = actor
+        .state
+        .store()
+        .job(numeric)
+        .await?
+        .filter(|j| project.is_none_or(|p| p.eq_ignore_ascii_case(&j.project)))
+        .ok_or_else(not_found)?;
+    if !may(actor, &job.project, Action::ReadData).await? {
+        return Err(not_found());
+    }
+    Ok(job)
+}
+
+pub async fn get(actor: &Actor<'_>, project: Option<&str>, id: &str) -> Result<Container> {
+    let job = job(actor, project, id).await?;
+    container_of(actor.state, &job).await
+}
+
+/// The log file `stream` of container `id`; `None` when nothing was
+/// written (yet).
+pub async fn log(
+    actor: &Actor<'_>,
+    project: Option<&str>,
+    id: &str,
+    stream: &str,
+) -> Result<Option<PathBuf>> {
+    if stream != "stdout" && stream != "stderr" {
+        return Err(Error::NotFound(format!(
+            "No log {stream}: use stdout or stderr"
+        )));
+    }
+    let job = job(actor, project, id).await?;
+    let path = worker::log_file(actor.state, job.id, stream);
+    Ok(tokio::fs::try_exists(&path)
+        .await
+        .unwrap_or(false)
+        .then_some(path))
+}
+
+/// Kills container `id`: a queued one at once, a running one through the
+/// server that runs it. A finished one is left as it is.
+pub async fn kill(actor: &Actor<'_>, project: Option<&str>, id: &str) -> Result<Container> {
+    let user = actor.caller.require_user()?.username.clone();
+    let job = job(actor, project, id).await?;
+    if job.username != user && !may(actor, &job.project, Action::Edit).await? {
+        return Err(Error::Forbidden(format!(
+            "Forbidden: you may not kill container {id} of project {}",
+            job.project
+        )));
+    }
+    let store = actor.state.store();
+    let status = JobStatus::parse(&job.status);
+    if status == Some(JobStatus::Created) {
+        store
+            .move_job(
+                job.id,
+                "Created",
+                "Killed",
+                Entity::User,
+                &user,
+                "",
+                "killed before it started",
+            )
+            .await?;
+    }
+    if !status.is_some_and(JobStatus::is_terminal) {
+        store.request_kill(job.id).await?;
+        // The server running it (maybe this one) acts at once or within
+        // a tick of its worker loop.
+        actor.state.engine().kill_here(job.id);
+        actor.state.engine().wake();
+    }
+    let job = store.job(job.id).await?.unwrap_or(job);
+    container_of(actor.state, &job).await
+}

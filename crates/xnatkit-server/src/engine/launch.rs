@@ -1,0 +1,279 @@
+//! Launching a wrapper on an archive object: the object named by the root
+//! input's value (a REST URI such as `/experiments/XNAT_E00001/scans/3`)
+//! is found with the caller's rights and must be editable by them (403 or
+//! 404 as XNAT answers); the wrapper must fit the object's type and be
+//! enabled for the site and the project; the inputs must resolve. Only
+//! then is a job queued, with its workflow row, and the answer carries a
+//! numeric `workflow-id` (and, ours, the container ID). Anything else is
+//! refused with its reason.
+
+use std::collections::BTreeMap;
+
+use xnatkit_engine::resolve::{resolve, root_input};
+use xnatkit_engine::{XnatObject, XnatResource};
+use xnatkit_model::ArchivePath;
+use xnatkit_model::container::{BulkLaunchReport, LaunchReport};
+
+use super::commands::{FoundWrapper, context_fits, enabled};
+use crate::access::Action;
+use crate::archive::files::resource_dir_on_disk;
+use crate::archive::{Actor, Error, Result, required_scope};
+use crate::store::{Entity, NewJob};
+
+/// One launch.
+#[derive(Debug, Clone)]
+pub struct LaunchRequest<'a> {
+    /// The project in the URL, if any.
+    pub project: Option<&'a str>,
+    pub wrapper: &'a FoundWrapper,
+    /// Launch parameters: wrapper input name → value.
+    pub params: BTreeMap<String, String>,
+    pub bulk_id: String,
+    pub entity: Entity,
+}
+
+/// A REST URI as clients pass it (`/experiments/E`, `/archive/...`,
+/// `/data/...`, or a bare session ID) as a `/data` path.
+fn object_path(value: &str, kind: &str) -> Result<ArchivePath> {
+    let v = value.trim();
+    let full = if v.starts_with("/data/") || v.starts_with("/REST/") {
+        v.to_owned()
+    } else if v.starts_with('/') {
+        format!("/data{v}")
+    } else if kind == "Session" && !v.is_empty() {
+        format!("/data/experiments/{v}")
+    } else {
+        return Err(Error::Invalid(format!(
+            "the {kind} to launch on must be given as a URI such as /experiments/XNAT_E00001{}; got {v:?}",
+            if kind == "Scan" { "/scans/1" } else { "" }
+        )));
+    };
+    ArchivePath::parse_request_path(&full)
+        .map_err(|e| Error::Invalid(format!("{v} does not name an archive object: {e}")))
+}
+
+/// Finds the root object with the caller's rights (which must allow
+/// editing it) and describes it for the engine.
+pub async fn find_object(actor: &Actor<'_>, value: &str, kind: &str) -> Result<XnatObject> {
+    let path = object_path(value, kind)?;
+    let scope = required_scope(actor, &path).await?;
+    scope.check(Action::Edit)?;
+    let store = actor.state.store();
+    let experiment = scope.experiment(&path)?.clone();
+    let owner = scope.resource_owner(actor, &path).await?;
+    let (found_kind, xsi_type, id, label, scan_type) = match &owner.scan {
+        Some(scan) => (
+            "Scan",
+            scan.xsi_type.clone(),
+            scan.scan_id.clone(),
+            scan.scan_id.clone(),
+            scan.attrs.scan_type.clone(),
+        ),
+        None if path.experiment.is_some() => (
+            "Session",
+            experiment.xsi_type.clone(),
+            experiment.id.clone(),
+            experiment.label.clone(),
+            String::new(),
+        ),
+        None => {
+            return Err(Error::Invalid(format!(
+                "{value}: launches run on a session or a scan"
+            )));
+        }
+    };
+    let mut resources = Vec::new();
+    for resource in store.resources(&owner.owner).await? {
+        resources.push(XnatResource {
+            uri: format!("{}/resources/{}", owner.uri, resource.label),
+            directory: resource_dir_on_disk(actor.state, &resource.dir)?,
+            label: resource.label,
+        });
+    }
+    Ok(XnatObject {
+        kind: found_kind.to_owned(),
+        xsi_type,
+        id,
+        label,
+        uri: owner.uri.clone(),
+        project: experiment.project.clone(),
+        session_id: experiment.id.clone(),
+        scan_type,
+        resources,
+    })
+}
+
+/// Checks and queues one launch.
+pub async fn launch(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Result<LaunchReport> {
+    let state = actor.state;
+    let found = request.wrapper;
+    let wrapper = &found.wrapper;
+    let user = actor.caller.require_user()?.username.clone();
+    let root = root_input(wrapper).ok_or_else(|| {
+        Error::Invalid(format!(
+            "wrapper {} has no external input for an archive object, so it cannot be launched",
+            wrapper.name
+        ))
+    })?;
+    let value = request.params.get(&root.name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "the launch names no {} to run on: add \"{}\": \"/experiments/ID{}\" to the body",
+            root.kind.to_ascii_lowercase(),
+            root.name,
+            if root.kind == "Scan" {
+                "/scans/SCAN"
+            } else {
+                ""
+            }
+        ))
+    })?;
+    let object = find_object(actor, value, &root.kind).await?;
+    if let Some(p) = request.project
+        && !p.eq_ignore_ascii_case(&object.project)
+    {
+        return Err(Error::Invalid(format!(
+            "{} belongs to project {}, not {p}; launch it in project {}",
+            object.uri, object.project, object.project
+        )));
+    }
+    if !wrapper
+        .contexts
+        .iter()
+        .any(|c| context_fits(c, &object.xsi_type))
+    {
+        return Err(Error::Invalid(format!(
+            "wrapper {} runs on {}; {} is a {}",
+            wrapper.name,
+            wrapper.contexts.join(", "),
+            object.uri,
+            object.xsi_type
+        )));
+    }
+    let (site, project_on) = enabled(state, found.wrapper_id, Some(&object.project)).await?;
+    if !site {
+        return Err(Error::Invalid(format!(
+            "wrapper {} is not enabled on this site; an administrator enables it with PUT /xapi/wrappers/{}/enabled",
+            wrapper.name, found.wrapper_id
+        )));
+    }
+    if !project_on {
+        return Err(Error::Invalid(format!(
+            "wrapper {} is not enabled in project {}; enable it with `xnatkit pipeline enable {} --project {}` (PUT /xapi/projects/{}/wrappers/{}/enabled)",
+            wrapper.name,
+            object.project,
+            wrapper.name,
+            object.project,
+            object.project,
+            found.wrapper_id
+        )));
+    }
+    let resolved = resolve(&found.command.command, wrapper, &object, &request.params)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let (data_type, scan_id) = if object.kind == "Scan" {
+        let session = state
+            .store()
+            .experiment_by_id(&object.session_id)
+            .await?
+            .map(|e| e.xsi_type)
+            .unwrap_or_default();
+        (session, object.id.clone())
+    } else {
+        (object.xsi_type.clone(), String::new())
+    };
+    let job = NewJob {
+        command_id: found.command.row.id,
+        wrapper_id: found.wrapper_id,
+        project: object.project.clone(),
+        username: user,
+        root_uri: object.uri.clone(),
+        params: to_json(&request.params)?,
+        resolved: to_json(&resolved)?,
+        bulk_id: request.bulk_id.clone(),
+        pipeline_name: wrapper.name.clone(),
+        data_id: object.session_id.clone(),
+        data_type,
+        scan_id,
+    };
+    let (job_id, workflow_id) = state.store().enqueue_job(&job, request.entity).await?;
+    state.engine().wake();
+    Ok(LaunchReport {
+        status: "success".to_owned(),
+        params: request.params.clone(),
+        command_id: Some(found.command.row.id),
+        wrapper_id: Some(found.wrapper_id),
+        workflow_id: Some(serde_json::Value::from(workflow_id)),
+        container_id: Some(job_id.to_string()),
+        message: None,
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(format!("job JSON: {e}")))
+}
+
+/// The failure entry of a launch that was refused.
+pub fn failure(
+    params: &BTreeMap<String, String>,
+    found: Option<&FoundWrapper>,
+    err: &Error,
+) -> LaunchReport {
+    LaunchReport {
+        status: "failure".to_owned(),
+        params: params.clone(),
+        command_id: found.map(|f| f.command.row.id),
+        wrapper_id: found.map(|f| f.wrapper_id),
+        workflow_id: None,
+        container_id: None,
+        message: Some(err.to_string()),
+    }
+}
+
+/// Launches `wrapper` on every target: the root input's value is a JSON
+/// array of URIs (the Container Service's bulk form), or one URI.
+pub async fn bulk_launch(
+    actor: &Actor<'_>,
+    project: Option<&str>,
+    found: &FoundWrapper,
+    params: &BTreeMap<String, String>,
+) -> Result<BulkLaunchReport> {
+    let root = root_input(&found.wrapper).ok_or_else(|| {
+        Error::Invalid(format!(
+            "wrapper {} has no archive-object input",
+            found.wrapper.name
+        ))
+    })?;
+    let raw = params.get(&root.name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "the bulk launch names no targets: add \"{}\": \"[\\\"/experiments/ID/scans/1\\\", ...]\"",
+            root.name
+        ))
+    })?;
+    let targets: Vec<String> = match serde_json::from_str::<Vec<String>>(raw) {
+        Ok(list) => list,
+        Err(_) => vec![raw.clone()],
+    };
+    let bulk_id = uuid::Uuid::new_v4().to_string();
+    let mut report = BulkLaunchReport {
+        bulk_launch_id: bulk_id.clone(),
+        pipeline_name: found.wrapper.name.clone(),
+        successes: Vec::new(),
+        failures: Vec::new(),
+    };
+    for target in targets {
+        let mut one = params.clone();
+        one.insert(root.name.clone(), target);
+        let request = LaunchRequest {
+            project,
+            wrapper: found,
+            params: one.clone(),
+            bulk_id: bulk_id.clone(),
+            entity: Entity::User,
+        };
+        match launch(actor, &request).await {
+            Ok(ok) => report.successes.push(ok),
+            Err(Error::Store(err)) => return Err(Error::Store(err)),
+            Err(err) => report.failures.push(failure(&one, Some(found), &err)),
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,122 @@
+//! `/xapi/[projects/{p}/]containers[/{id}]`, the logs (`logs/stdout`,
+//! `logs/stderr`, plain text) and kill (site and project forms).
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::json_of;
+use crate::access::Caller;
+use crate::archive::Actor;
+use crate::engine::containers;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for prefix in ["/xapi", "/xapi/projects/{project}"] {
+        router = router
+            .route(&format!("{prefix}/containers"), get(list))
+            .route(&format!("{prefix}/containers/{{cid}}"), get(get_one))
+            .route(
+                &format!("{prefix}/containers/{{cid}}/logs/{{stream}}"),
+                get(log),
+            )
+            .route(&format!("{prefix}/containers/{{cid}}/kill"), post(kill));
+    }
+    router
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Option<Path<BTreeMap<String, String>>>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let path = path.map(|Path(p)| p).unwrap_or_default();
+    let nonfinalized = q.get("nonfinalized").is_some_and(|v| v == "true");
+    let rows = containers::list(
+        &Actor {
+            state: &state,
+            caller: &caller,
+        },
+        path.get("project").map(String::as_str),
+        nonfinalized,
+    )
+    .await?;
+    json_of(&rows)
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let id = path.get("cid").map(String::as_str).unwrap_or_default();
+    let container = containers::get(
+        &Actor {
+            state: &state,
+            caller: &caller,
+        },
+        path.get("project").map(String::as_str),
+        id,
+    )
+    .await?;
+    json_of(&container)
+}
+
+async fn log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let id = path.get("cid").map(String::as_str).unwrap_or_default();
+    let stream = path.get("stream").map(String::as_str).unwrap_or_default();
+    let file = containers::log(
+        &Actor {
+            state: &state,
+            caller: &caller,
+        },
+        path.get("project").map(String::as_str),
+        id,
+        stream,
+    )
+    .await?;
+    let body = match file {
+        Some(path) => tokio::fs::read(&path)
+            .await
+            .map_err(|e| ApiError::Internal(format!("reading {}: {e}", path.display())))?,
+        None => Vec::new(),
+    };
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+async fn kill(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let id = path.get("cid").map(String::as_str).unwrap_or_default();
+    let container = containers::kill(
+        &Actor {
+            state: &state,
+            caller: &caller,
+        },
+        path.get("project").map(String::as_str),
+        id,
+    )
+    .await?;
+    json_of(&container)
+}

@@ -1,0 +1,842 @@
+//! The pipeline engine through its HTTP API against the real server and
+//! the real dcm2niix: XNAT's Container Service routes (commands, enable,
+//! launch, bulk launch, containers, logs, kill), outputs filed all or
+//! nothing, the real error for a bad launch, a restart in the middle of a
+//! job (the job ends Failed, once, and is never re-run; a queued job runs
+//! after the restart), two servers on one PostgreSQL (no job claimed
+//! twice), and runs on archive (a series pushed with storescu ends with a
+//! NIFTI resource).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use xnatkit_server::import::DicomReceiverConfig;
+
+use crate::harness::{Auth, Backend, TestServer, entries_of, study, zip_of};
+
+xnatkit_test_support::on_both_backends!(
+    dcm2niix_on_a_scan_files_a_nifti_resource,
+    bad_launches_answer_the_real_error,
+    registered_commands_run_on_the_worker,
+    a_killed_job_attaches_nothing,
+    bulk_launch_over_twenty_sessions,
+    qa_on_a_scan_files_its_report,
+);
+
+fn dcm2niix_missing() -> bool {
+    xnatkit_test_support::ci::tool("dcm2niix", "dcm2niix").is_none()
+}
+
+/// Imports a session of `series` CT series (`slices` 32×32 slices each)
+/// into the archive; returns its accession ID.
+async fn import_session(
+    server: &TestServer,
+    project: &str,
+    subject: &str,
+    session: &str,
+    series: usize,
+    slices: usize,
+) -> String {
+    let generated = study(series, slices, |i| {
+        i.modality = "CT".to_owned();
+        i.rows = 32;
+        i.cols = 32;
+    });
+    let entries = entries_of(generated.dir.path(), &generated.files);
+    let (status, body) = server
+        .import(
+            &format!("dest=/archive&project={project}&subject={subject}&session={session}"),
+            zip_of(&entries),
+            &server.admin(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let exp = server
+        .json(
+            &format!("/data/projects/{project}/experiments/{session}?format=json"),
+            &server.admin(),
+        )
+        .await;
+    exp["items"][0]["data_fields"]["ID"]
+        .as_str()
+        .expect("session ID")
+        .to_owned()
+}
+
+/// The ID of wrapper `name`, read from `GET /xapi/commands`.
+async fn wrapper_id(server: &TestServer, name: &str) -> i64 {
+    let commands = server.json("/xapi/commands", &server.admin()).await;
+    for command in commands.as_array().expect("array") {
+        for wrapper in command["xnat"].as_array().expect("wrappers") {
+            if wrapper["name"] == name {
+                return wrapper["id"].as_i64().expect("wrapper id");
+            }
+        }
+    }
+    panic!("no wrapper {name} in {commands}");
+}
+
+async fn enable(server: &TestServer, project: &str, wid: i64) {
+    let r = server
+        .put(
+            &format!("/xapi/projects/{project}/wrappers/{wid}/enabled"),
+            &server.admin(),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn post_json(
+    server: &TestServer,
+    path: &str,
+    auth: &Auth,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let r = server
+        .req(Method::POST, path, Some(auth))
+        .json(body)
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status();
+    let text = r.text().await.expect("text");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Waits until container `id` is in a terminal state (or `until`).
+async fn wait_for(server: &TestServer, id: &str, until: &[&str]) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let c = server
+            .json(&format!("/xapi/containers/{id}"), &server.admin())
+            .await;
+        let status = c["status"].as_str().unwrap_or_default();
+        if until.contains(&status) {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "container {id} stuck: {c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const DONE: [&str; 3] = ["Complete", "Failed", "Killed"];
+
+async fn file_names(server: &TestServer, uri: &str) -> Vec<String> {
+    let r = server
+        .get(&format!("{uri}/files?format=json"), &server.admin())
+        .await;
+    if r.status() == StatusCode::NOT_FOUND {
+        return Vec::new();
+    }
+    let rows: Value = r.json().await.expect("json");
+    rows["ResultSet"]["Result"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|f| f["Name"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn dcm2niix_on_a_scan_files_a_nifti_resource(server: &TestServer) {
+    if dcm2niix_missing() {
+        return;
+    }
+    let admin = server.admin();
+    server.create_project("PIPE").await;
+    let session = import_session(server, "PIPE", "S1", "S1_CT", 2, 6).await;
+    let wid = wrapper_id(server, "dcm2niix-scan").await;
+
+    // Not enabled in the project yet: refused with what to do.
+    let scan = format!("/experiments/{session}/scans/1");
+    let (status, report) = post_json(
+        server,
+        &format!("/xapi/projects/PIPE/wrappers/{wid}/root/scan/launch"),
+        &admin,
+        &json!({ "scan": scan }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{report}");
+    assert_eq!(report["status"], "failure");
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("not enabled in project PIPE"),
+        "{report}"
+    );
+
+    enable(server, "PIPE", wid).await;
+    let enabled = server
+        .json(
+            &format!("/xapi/projects/PIPE/wrappers/{wid}/enabled"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        enabled,
+        json!({"enabled-for-site": true, "enabled-for-project": true, "project": "PIPE"})
+    );
+
+    let (status, report) = post_json(
+        server,
+        &format!("/xapi/projects/PIPE/wrappers/{wid}/root/scan/launch"),
+        &admin,
+        &json!({ "scan": scan }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["status"], "success");
+    let workflow = report["workflow-id"].as_i64().expect("numeric workflow-id");
+    let id = report["container-id"].as_str().unwrap().to_owned();
+    let done = wait_for(server, &id, &DONE).await;
+    assert_eq!(done["status"], "Complete", "{done}");
+    assert_eq!(done["workflow-id"], workflow.to_string());
+    let statuses: Vec<&str> = done["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["Created", "Running", "Complete"]);
+
+    let names = file_names(
+        server,
+        &format!("/data/experiments/{session}/scans/1/resources/NIFTI"),
+    )
+    .await;
+    assert!(names.iter().any(|n| n.ends_with(".nii.gz")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".json")), "{names:?}");
+    // Scan 2 was not asked for.
+    assert!(
+        file_names(
+            server,
+            &format!("/data/experiments/{session}/scans/2/resources/NIFTI")
+        )
+        .await
+        .is_empty()
+    );
+
+    // dcm2niix's own words in the log.
+    let log = server
+        .get(&format!("/xapi/containers/{id}/logs/stdout"), &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains("Convert"), "{log}");
+
+    // The listing and the workflow show the run.
+    let listed = server.json("/xapi/projects/PIPE/containers", &admin).await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"].as_i64().map(|v| v.to_string()) == Some(id.clone()))
+    );
+    let wf = server
+        .json(
+            "/data/services/workflows/dcm2niix-scan?project=PIPE&experiment=S1_CT&display=ALL&format=json",
+            &admin,
+        )
+        .await;
+    let rows = wf["ResultSet"]["Result"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{wf}");
+    assert_eq!(rows[0]["status"], "Complete");
+    assert_eq!(rows[0]["wrk_workflowData_id"], workflow.to_string());
+    assert_eq!(rows[0]["scan_id"], "1");
+
+    // A rerun does not replace the output unless asked.
+    let (_, again) = post_json(
+        server,
+        &format!("/xapi/projects/PIPE/wrappers/{wid}/launch"),
+        &admin,
+        &json!({ "scan": scan }),
+    )
+    .await;
+    let again = wait_for(server, again["container-id"].as_str().unwrap(), &DONE).await;
+    assert_eq!(again["status"], "Failed", "{again}");
+    let history = again["history"].as_array().unwrap();
+    let message = history.last().unwrap()["message"].as_str().unwrap();
+    assert!(message.contains("overwrite=true"), "{message}");
+    let (_, replaced) = post_json(
+        server,
+        &format!("/xapi/projects/PIPE/wrapper/{wid}/root/scan/launch?overwrite=true"),
+        &admin,
+        &json!({ "scan": scan }),
+    )
+    .await;
+    let replaced = wait_for(server, replaced["container-id"].as_str().unwrap(), &DONE).await;
+    assert_eq!(replaced["status"], "Complete", "{replaced}");
+    let after = file_names(
+        server,
+        &format!("/data/experiments/{session}/scans/1/resources/NIFTI"),
+    )
+    .await;
+    assert_eq!(after.len(), names.len(), "{after:?} vs {names:?}");
+}
+
+async fn bad_launches_answer_the_real_error(server: &TestServer) {
+    let admin = server.admin();
+    server.create_project("BAD").await;
+    let session = import_session(server, "BAD", "S1", "S1_CT", 1, 2).await;
+    let wid = wrapper_id(server, "dcm2niix-scan").await;
+    enable(server, "BAD", wid).await;
+
+    // Unknown wrapper: 404 with a failure report, not a fake success.
+    let (status, report) = post_json(
+        server,
+        "/xapi/projects/BAD/wrappers/999999/launch",
+        &admin,
+        &json!({ "scan": format!("/experiments/{session}/scans/1") }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{report}");
+    assert_eq!(report["status"], "failure");
+
+    // A scan without DICOM: refused, nothing queued.
+    let r = server
+        .put(
+            &format!("/data/experiments/{session}/scans/77?xsiType=xnat:ctScanData"),
+            &admin,
+        )
+        .await;
+    assert!(r.status().is_success());
+    let (status, report) = post_json(
+        server,
+        &format!("/xapi/projects/BAD/wrappers/{wid}/launch"),
+        &admin,
+        &json!({ "scan": format!("/experiments/{session}/scans/77") }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{report}");
+    assert!(
+        report["message"].as_str().unwrap().contains("DICOM"),
+        "{report}"
+    );
+
+    // Someone who may not edit the session: 404 for a stranger, 403 for a
+    // member who may only read.
+    let stranger = server.create_user("stranger").await;
+    let (status, _) = post_json(
+        server,
+        &format!("/xapi/projects/BAD/wrappers/{wid}/launch"),
+        &stranger,
+        &json!({ "scan": format!("/experiments/{session}/scans/1") }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let reader = server.create_user("reader").await;
+    let r = server
+        .put("/data/projects/BAD/users/Collaborators/reader", &admin)
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let (status, _) = post_json(
+        server,
+        &format!("/xapi/projects/BAD/wrappers/{wid}/launch"),
+        &reader,
+        &json!({ "scan": format!("/experiments/{session}/scans/1") }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // An input the wrapper does not have.
+    let (status, report) = post_json(
+        server,
+        &format!("/xapi/projects/BAD/wrappers/{wid}/launch"),
+        &admin,
+        &json!({ "scan": format!("/experiments/{session}/scans/1"), "bogus": "1" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{report}");
+    // Nothing was queued by any of these.
+    let listed = server.json("/xapi/projects/BAD/containers", &admin).await;
+    assert_eq!(listed, json!([]));
+}
+
+/// A command line registered by an admin: inputs and outputs as folders.
+fn listing_command(name: &str, line: &str) -> Value {
+    json!({
+        "name": name,
+        "type": "xnatkit",
+        "command-line": line,
+        "mounts": [
+            {"name": "in", "writable": false, "path": "/input"},
+            {"name": "out", "writable": true, "path": "/output"}
+        ],
+        "outputs": [{"name": "listing", "mount": "out"}],
+        "xnat": [{
+            "name": format!("{name}-scan"),
+            "contexts": ["xnat:imageScanData"],
+            "external-inputs": [{"name": "scan", "type": "Scan", "required": true}],
+            "derived-inputs": [{"name": "dicom", "type": "Resource", "matcher": "@.label == 'DICOM'",
+                                "derived-from-wrapper-input": "scan", "provides-files-for-command-mount": "in"}],
+            "output-handlers": [{"name": "h", "type": "Resource", "accepts-command-output": "listing",
+                                 "as-a-child-of-wrapper-input": "scan", "label": "LISTING"}]
+        }]
+    })
+}
+
+async fn register(server: &TestServer, command: &Value) -> i64 {
+    let (status, body) = post_json(server, "/xapi/commands", &server.admin(), command).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body.as_i64().expect("bare ID")
+}
+
+async fn registered_commands_run_on_the_worker(server: &TestServer) {
+    let admin = server.admin();
+    server.create_project("REG").await;
+    let session = import_session(server, "REG", "S1", "S1_CT", 1, 3).await;
+    let scan = format!("/experiments/{session}/scans/1");
+
+    // Docker images are refused with what to do; only admins register.
+    let mut docker = listing_command("dock", "x");
+    docker["type"] = json!("docker");
+    docker["image"] = json!("xnat/dcm2niix:1.6");
+    let (status, body) = post_json(server, "/xapi/commands", &admin, &docker).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let text = body.as_str().unwrap_or_default().to_owned();
+    assert!(
+        text.contains("container runtime") && text.contains("\"xnatkit\""),
+        "{text}"
+    );
+    let user = server.create_user("plain").await;
+    let (status, _) = post_json(server, "/xapi/commands", &user, &listing_command("x", "ls")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let good = register(
+        server,
+        &listing_command("lister", "ls /input > /output/listing.txt"),
+    )
+    .await;
+    let missing = register(
+        server,
+        &listing_command("broken", "no-such-program-xnatkit /input /output"),
+    )
+    .await;
+    let command = server.json(&format!("/xapi/commands/{good}"), &admin).await;
+    assert_eq!(
+        command["xnat"][0]["output-handlers"][0]["as-a-child-of"],
+        "scan"
+    );
+
+    for (name, expect) in [("lister-scan", "Complete"), ("broken-scan", "Failed")] {
+        let wid = wrapper_id(server, name).await;
+        let r = server
+            .put(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        enable(server, "REG", wid).await;
+        let (status, report) = post_json(
+            server,
+            &format!("/xapi/projects/REG/wrappers/{wid}/launch"),
+            &admin,
+            &json!({ "scan": scan }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let done = wait_for(server, report["container-id"].as_str().unwrap(), &DONE).await;
+        assert_eq!(done["status"], expect, "{done}");
+        if expect == "Failed" {
+            let last = done["history"].as_array().unwrap().last().unwrap().clone();
+            let message = last["message"].as_str().unwrap();
+            assert!(
+                message.contains("127") && message.contains("not found"),
+                "{message}"
+            );
+            assert_eq!(last["exitCode"], "127");
+        }
+    }
+    let listing = file_names(
+        server,
+        &format!("/data/experiments/{session}/scans/1/resources/LISTING"),
+    )
+    .await;
+    assert_eq!(listing, ["listing.txt"]);
+    let _ = missing;
+    // Delete, then it is gone.
+    let r = server
+        .delete(&format!("/xapi/commands/{good}"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server
+            .get(&format!("/xapi/commands/{good}"), &admin)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn a_killed_job_attaches_nothing(server: &TestServer) {
+    let admin = server.admin();
+    server.create_project("KILL").await;
+    let session = import_session(server, "KILL", "S1", "S1_CT", 1, 2).await;
+    register(
+        server,
+        &listing_command("sleeper", "ls /input > /output/listing.txt; sleep 600"),
+    )
+    .await;
+    let wid = wrapper_id(server, "sleeper-scan").await;
+    server
+        .put(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+        .await;
+    enable(server, "KILL", wid).await;
+    let (_, report) = post_json(
+        server,
+        &format!("/xapi/projects/KILL/wrappers/{wid}/launch"),
+        &admin,
+        &json!({ "scan": format!("/experiments/{session}/scans/1") }),
+    )
+    .await;
+    let id = report["container-id"].as_str().unwrap().to_owned();
+    wait_for(server, &id, &["Running"]).await;
+    let r = server
+        .post(&format!("/xapi/projects/KILL/containers/{id}/kill"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let done = wait_for(server, &id, &DONE).await;
+    assert_eq!(done["status"], "Killed", "{done}");
+    assert!(
+        file_names(
+            server,
+            &format!("/data/experiments/{session}/scans/1/resources/LISTING")
+        )
+        .await
+        .is_empty()
+    );
+    // Killing again changes nothing; an unknown one is 404.
+    assert_eq!(
+        server
+            .post(&format!("/xapi/containers/{id}/kill"), &admin)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(wait_for(server, &id, &DONE).await["status"], "Killed");
+    assert_eq!(
+        server
+            .post("/xapi/containers/424242/kill", &admin)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn bulk_launch_over_twenty_sessions(server: &TestServer) {
+    if dcm2niix_missing() {
+        return;
+    }
+    let admin = server.admin();
+    server.create_project("BULK").await;
+    let mut targets = Vec::new();
+    for n in 1..=20 {
+        let session =
+            import_session(server, "BULK", &format!("S{n}"), &format!("S{n}_CT"), 1, 3).await;
+        targets.push(format!("/experiments/{session}/scans/1"));
+    }
+    let wid = wrapper_id(server, "dcm2niix-scan").await;
+    enable(server, "BULK", wid).await;
+    let (status, report) = post_json(
+        server,
+        &format!("/xapi/projects/BULK/wrappers/{wid}/root/scan/bulklaunch"),
+        &admin,
+        &json!({ "scan": serde_json::to_string(&targets).unwrap() }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        report["successes"].as_array().unwrap().len(),
+        20,
+        "{report}"
+    );
+    assert_eq!(report["failures"], json!([]));
+    for success in report["successes"].as_array().unwrap() {
+        let done = wait_for(server, success["container-id"].as_str().unwrap(), &DONE).await;
+        assert_eq!(done["status"], "Complete", "{done}");
+    }
+    for target in &targets {
+        let names = file_names(server, &format!("/data{target}/resources/NIFTI")).await;
+        assert!(
+            names.iter().any(|n| n.ends_with(".nii.gz")),
+            "{target}: {names:?}"
+        );
+    }
+}
+
+/// A graceful stop in the middle of a job ends it Failed (once, never
+/// re-run); a job still queued then runs after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_mid_job_fails_it_once_and_keeps_the_queue() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_owned();
+    let one_worker = |config: &mut xnatkit_server::ServerConfig| {
+        config.data_dir = dir.clone();
+        config.pipelines.executor = xnatkit_server::engine::ExecutorChoice::Local { workers: 1 };
+    };
+    let server = TestServer::start_with(Backend::Sqlite, one_worker)
+        .await
+        .unwrap();
+    let admin = server.admin();
+    server.create_project("RST").await;
+    let session = import_session(&server, "RST", "S1", "S1_CT", 1, 2).await;
+    register(&server, &listing_command("sleeper", "sleep 600")).await;
+    register(
+        &server,
+        &listing_command("quick", "ls /input > /output/listing.txt"),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for name in ["sleeper-scan", "quick-scan"] {
+        let wid = wrapper_id(&server, name).await;
+        server
+            .put(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+            .await;
+        enable(&server, "RST", wid).await;
+        let (_, report) = post_json(
+            &server,
+            &format!("/xapi/projects/RST/wrappers/{wid}/launch"),
+            &admin,
+            &json!({ "scan": format!("/experiments/{session}/scans/1") }),
+        )
+        .await;
+        ids.push(report["container-id"].as_str().unwrap().to_owned());
+    }
+    wait_for(&server, &ids[0], &["Running"]).await;
+    assert_eq!(
+        server
+            .json(&format!("/xapi/containers/{}", ids[1]), &admin)
+            .await["status"],
+        "Created"
+    );
+    server.stop().await;
+
+    let server = TestServer::start_with(Backend::Sqlite, one_worker)
+        .await
+        .unwrap();
+    let stopped = wait_for(&server, &ids[0], &DONE).await;
+    assert_eq!(stopped["status"], "Failed", "{stopped}");
+    let runs = stopped["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["status"] == "Running")
+        .count();
+    assert_eq!(runs, 1, "never re-run: {stopped}");
+    let message = stopped["history"].as_array().unwrap().last().unwrap()["message"].clone();
+    assert!(message.as_str().unwrap().contains("stopped"), "{message}");
+    let queued = wait_for(&server, &ids[1], &DONE).await;
+    assert_eq!(queued["status"], "Complete", "{queued}");
+    server.stop().await;
+}
+
+/// Two servers on one PostgreSQL database and data folder share the
+/// queue: every job runs exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_never_double_claim() {
+    let Some(admin_url) = xnatkit_test_support::server::postgres_admin_url() else {
+        return;
+    };
+    let (url, _name) = xnatkit_test_support::server::fresh_postgres_database(&admin_url).await;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_owned();
+    let shared = |config: &mut xnatkit_server::ServerConfig| {
+        config.data_dir = dir.clone();
+        config.database_url = Some(url.clone());
+        config.pipelines.executor = xnatkit_server::engine::ExecutorChoice::Local { workers: 2 };
+    };
+    let a = TestServer::start_with(Backend::Sqlite, shared)
+        .await
+        .unwrap();
+    let b = TestServer::start_with(Backend::Sqlite, shared)
+        .await
+        .unwrap();
+    let admin = a.admin();
+    a.create_project("TWO").await;
+    let session = import_session(&a, "TWO", "S1", "S1_CT", 1, 2).await;
+    register(
+        &a,
+        &listing_command(
+            "echoer",
+            "echo $XNATKIT_JOB_ID > /output/job.txt; sleep 0.2",
+        ),
+    )
+    .await;
+    let wid = wrapper_id(&a, "echoer-scan").await;
+    a.put(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+        .await;
+    enable(&a, "TWO", wid).await;
+    let scan = format!("/experiments/{session}/scans/1");
+    let mut ids = Vec::new();
+    for n in 0..16 {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let (status, report) = post_json(
+            server,
+            &format!("/xapi/projects/TWO/wrappers/{wid}/launch"),
+            &admin,
+            &json!({ "scan": scan, "overwrite": "true" }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        ids.push(report["container-id"].as_str().unwrap().to_owned());
+    }
+    let mut backends = std::collections::BTreeSet::new();
+    for id in &ids {
+        let done = wait_for(&a, id, &DONE).await;
+        let history = done["history"].as_array().unwrap();
+        let runs: Vec<&Value> = history
+            .iter()
+            .filter(|h| h["status"] == "Running")
+            .collect();
+        assert_eq!(runs.len(), 1, "claimed once: {done}");
+        backends.insert(runs[0]["entity-id"].as_str().unwrap_or_default().to_owned());
+        assert!(DONE.contains(&done["status"].as_str().unwrap()), "{done}");
+    }
+    b.stop().await;
+    a.stop().await;
+    let _ = backends;
+}
+
+/// Runs on archive: a subscription on the project, then a series pushed
+/// with storescu ends, with no further action, with a NIFTI resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storescu_series_gets_nifti_through_a_subscription() {
+    let Some(storescu) = xnatkit_test_support::ci::tool("storescu", "dcmtk") else {
+        return;
+    };
+    if dcm2niix_missing() {
+        return;
+    }
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.dicom_receiver = Some(DicomReceiverConfig::new(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            "XNAT",
+            Duration::from_millis(700),
+        ));
+    })
+    .await
+    .unwrap();
+    let admin = server.admin();
+    server.create_project("AUTO").await;
+    let r = server
+        .req(
+            Method::PUT,
+            "/data/projects/AUTO/prearchive_code/4",
+            Some(&admin),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let wid = wrapper_id(&server, "dcm2niix-scan").await;
+    enable(&server, "AUTO", wid).await;
+    let r = server
+        .req(Method::POST, "/xapi/projects/AUTO/events/subscription", Some(&admin))
+        .json(&json!({
+            "name": "nifti-on-archive",
+            "active": true,
+            "action-key": format!("org.nrg.containers.services.CommandActionProvider:{wid}"),
+            "event-filter": {"event-type": "org.nrg.xnat.eventservice.events.SessionEvent", "status": "CREATED"},
+            "act-as-event-user": false
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created = r.text().await.unwrap();
+    assert!(created.starts_with("nifti-on-archive:"), "{created}");
+    let subs = server
+        .json("/xapi/projects/AUTO/events/subscriptions", &admin)
+        .await;
+    assert_eq!(subs.as_array().unwrap().len(), 1);
+
+    let generated = study(2, 4, |i| {
+        i.modality = "CT".to_owned();
+        i.rows = 32;
+        i.cols = 32;
+        i.patient_comments = Some("Project: AUTO Subject: RX1 Session: RX1_CT".to_owned());
+    });
+    let sent = Command::new(&storescu)
+        .args(["-aec", "AUTO", "127.0.0.1", &port.to_string()])
+        .args(generated.files.iter())
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "storescu: {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let containers = server.json("/xapi/projects/AUTO/containers", &admin).await;
+        let list = containers.as_array().unwrap();
+        let done = list.iter().filter(|c| c["status"] == "Complete").count();
+        if done == 2 {
+            break;
+        }
+        assert!(
+            !list.iter().any(|c| c["status"] == "Failed"),
+            "{containers}"
+        );
+        assert!(Instant::now() < deadline, "no NIfTI yet: {containers}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let exp = server
+        .json("/data/projects/AUTO/experiments?format=json", &admin)
+        .await;
+    let id = exp["ResultSet"]["Result"][0]["ID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for scan in ["1", "2"] {
+        let names = file_names(
+            &server,
+            &format!("/data/experiments/{id}/scans/{scan}/resources/NIFTI"),
+        )
+        .await;
+        assert!(
+            names.iter().any(|n| n.ends_with(".nii.gz")),
+            "scan {scan}: {names:?}"
+        );
+    }
+    server.stop().await;
+}
+
+async fn qa_on_a_scan_files_its_report(server: &TestServer) {
+    if dcm2niix_missing() {
+        return;
+    }
+    let admin = server.admin();
+    server.create_project("QAP").await;
+    let session = import_session(server, "QAP", "S1", "S1_CT", 1, 8).await;
+    let wid = wrapper_id(server, "qa-scan").await;
+    enable(server, "QAP", wid).await;
+    let (status, report) = post_json(
+        server,
+        &format!("/xapi/projects/QAP/wrappers/{wid}/root/scan/launch"),
+        &admin,
+        &json!({ "scan": format!("/experiments/{session}/scans/1") }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let done = wait_for(server, report["container-id"].as_str().unwrap(), &DONE).await;
+    assert_eq!(done["status"], "Complete", "{done}");
+    let mut names = file_names(
+        server,
+        &format!("/data/experiments/{session}/scans/1/resources/QA"),
+    )
+    .await;
+    names.sort();
+    assert_eq!(names, ["montage.png", "qa.csv", "qa.json"]);
+}

@@ -1,0 +1,170 @@
+"""The pipeline engine with real clients: xnatctl 0.6.0's `container list |
+launch --wait | logs | kill` runs dcm2niix and a registered command on our
+server unchanged, and pyxnat 1.6.4's `Pipeline.status()` reads the workflow.
+
+xnatctl has its own venv (its dependencies do not fit beside the peers
+pins): `scripts/setup-peers.sh .venv-xnatctl tests/interop/requirements-xnatctl.txt`;
+the tests find it through XNATKIT_XNATCTL_VENV.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pydicom
+import pytest
+import requests
+from pydicom.uid import generate_uid
+
+from conftest import missing_prerequisite, unique
+from dicom_tree import write_series
+
+DONE = ("Complete", "Failed", "Killed")
+
+
+@pytest.fixture(scope="module")
+def xnatctl() -> str:
+    venv = os.environ.get("XNATKIT_XNATCTL_VENV")
+    if not venv:
+        missing_prerequisite("XNATKIT_XNATCTL_VENV (a venv with xnatctl==0.6.0)")
+    binary = Path(venv) / "bin" / "xnatctl"
+    if not binary.exists():
+        pytest.fail(f"{binary} not found: build the venv with scripts/setup-peers.sh", pytrace=False)
+    if shutil.which("dcm2niix") is None:
+        missing_prerequisite("dcm2niix on PATH (Debian package dcm2niix)")
+    return str(binary)
+
+
+def import_session(server, auth, project: str, tmp: Path) -> tuple[str, str]:
+    """A CT series with geometry, imported into the archive; returns (ID, label)."""
+    subject, label = unique("SUBJ"), unique("SESS")
+    files = write_series(tmp / label, 4, patient_name=subject, patient_id=subject, study_date="20240301",
+                         study_uid=generate_uid(), series_number=1, modality="CT",
+                         series_description="Thorax")
+    for index, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.ImagePositionPatient = [0, 0, float(index)]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [1, 1]
+        ds.SliceThickness = 1
+        ds.save_as(path, enforce_file_format=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in files:
+            archive.write(path, f"{label}/{path.name}")
+    response = requests.post(f"{server.url}/data/services/import", auth=auth, timeout=120,
+                             params={"dest": "/archive", "project": project, "subject": subject,
+                                     "session": label},
+                             data=buffer.getvalue(), headers={"Content-Type": "application/zip"})
+    assert response.status_code == 200, response.text
+    item = requests.get(f"{server.url}/data/projects/{project}/experiments/{label}", auth=auth,
+                        params={"format": "json"}, timeout=30).json()
+    return item["items"][0]["data_fields"]["ID"], label
+
+
+def wrapper_id(server, name: str) -> int:
+    for command in requests.get(f"{server.url}/xapi/commands", auth=server.admin, timeout=30).json():
+        for wrapper in command["xnat"]:
+            if wrapper["name"] == name:
+                return wrapper["id"]
+    raise AssertionError(f"no wrapper {name}")
+
+
+def run_xnatctl(binary: str, server, auth, home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HOME=str(home), XNAT_URL=server.url, XNAT_USER=auth[0], XNAT_PASS=auth[1],
+               XNAT_NO_UPDATE_CHECK="1", NO_UPDATE_NOTIFIER="1")
+    return subprocess.run([binary, *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def wait_for(server, auth, container_id: str, states=DONE) -> dict:
+    deadline = time.monotonic() + 300
+    while True:
+        container = requests.get(f"{server.url}/xapi/containers/{container_id}", auth=auth, timeout=30).json()
+        if container["status"] in states:
+            return container
+        assert time.monotonic() < deadline, container
+        time.sleep(0.2)
+
+
+def test_xnatctl_runs_dcm2niix_and_pyxnat_reads_the_workflow(server, user, project, tmp_path, xnatctl):
+    session_id, label = import_session(server, user, project, tmp_path)
+    wid = wrapper_id(server, "dcm2niix-scan")
+    assert requests.put(f"{server.url}/xapi/projects/{project}/wrappers/{wid}/enabled", auth=user,
+                        timeout=30).status_code == 200
+
+    launched = run_xnatctl(xnatctl, server, user, tmp_path, "container", "launch", "dcm2niix-scan", "-P", project,
+                           "--param", f"scan=/experiments/{session_id}/scans/1", "--wait", "-o", "json")
+    assert launched.returncode == 0, launched.stderr + launched.stdout
+    container = json.loads(launched.stdout)
+    if isinstance(container, list):
+        container = container[0]
+    assert container["status"] == "Complete", container
+    files = requests.get(f"{server.url}/data/experiments/{session_id}/scans/1/resources/NIFTI/files",
+                         auth=user, params={"format": "json"}, timeout=30).json()["ResultSet"]["Result"]
+    names = [f["Name"] for f in files]
+    assert any(n.endswith(".nii.gz") for n in names) and any(n.endswith(".json") for n in names), names
+
+    listed = run_xnatctl(xnatctl, server, user, tmp_path, "container", "list", "-P", project, "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert str(container["id"]) in {str(row["id"]) for row in json.loads(listed.stdout)}
+    logs = run_xnatctl(xnatctl, server, user, tmp_path, "container", "logs", str(container["id"]))
+    assert logs.returncode == 0, logs.stderr
+    assert "Convert" in logs.stdout, logs.stdout
+
+    import pyxnat
+    from pyxnat.core.pipelines import Pipeline
+
+    interface = pyxnat.Interface(server=server.url, user=user[0], password=user[1])
+    try:
+        status = Pipeline("dcm2niix-scan", interface.select.project(project), interface).status(label)
+    finally:
+        interface.disconnect()
+    assert status is not None and status["status"] == "Complete", status
+    assert status["wrk_workflowData_id"] == str(container["workflow-id"])
+
+
+def test_xnatctl_kills_a_running_command(server, user, project, tmp_path, xnatctl):
+    session_id, _ = import_session(server, user, project, tmp_path)
+    name = unique("sleeper").lower()
+    command = {
+        "name": name, "type": "xnatkit", "command-line": "ls /input > /output/listing.txt; sleep 600",
+        "mounts": [{"name": "in", "path": "/input"}, {"name": "out", "writable": True, "path": "/output"}],
+        "outputs": [{"name": "listing", "mount": "out"}],
+        "xnat": [{
+            "name": f"{name}-scan", "contexts": ["xnat:imageScanData"],
+            "external-inputs": [{"name": "scan", "type": "Scan", "required": True}],
+            "derived-inputs": [{"name": "dicom", "type": "Resource", "matcher": "@.label == 'DICOM'",
+                                "derived-from-wrapper-input": "scan", "provides-files-for-command-mount": "in"}],
+            "output-handlers": [{"name": "h", "type": "Resource", "accepts-command-output": "listing",
+                                 "as-a-child-of": "scan", "label": "LISTING"}],
+        }],
+    }
+    response = requests.post(f"{server.url}/xapi/commands", auth=server.admin, json=command, timeout=30)
+    assert response.status_code == 201, response.text
+    wid = wrapper_id(server, f"{name}-scan")
+    assert requests.put(f"{server.url}/xapi/wrappers/{wid}/enabled", auth=server.admin, timeout=30).ok
+    assert requests.put(f"{server.url}/xapi/projects/{project}/wrappers/{wid}/enabled", auth=user, timeout=30).ok
+
+    launched = run_xnatctl(xnatctl, server, user, tmp_path, "container", "launch", f"{name}-scan", "-P", project,
+                           "--param", f"scan=/experiments/{session_id}/scans/1", "-o", "json")
+    assert launched.returncode == 0, launched.stderr + launched.stdout
+    report = json.loads(launched.stdout)
+    containers = requests.get(f"{server.url}/xapi/projects/{project}/containers", auth=user, timeout=30).json()
+    mine = [c for c in containers if str(c["workflow-id"]) == str(report["workflow-id"])]
+    assert len(mine) == 1, containers
+    wait_for(server, user, str(mine[0]["id"]), ("Running",))
+
+    killed = run_xnatctl(xnatctl, server, user, tmp_path, "container", "kill", str(mine[0]["id"]), "--yes")
+    assert killed.returncode == 0, killed.stderr + killed.stdout
+    done = wait_for(server, user, str(mine[0]["id"]))
+    assert done["status"] == "Killed", done
+    listing = requests.get(f"{server.url}/data/experiments/{session_id}/scans/1/resources/LISTING/files",
+                           auth=user, params={"format": "json"}, timeout=30)
+    assert listing.status_code == 404, "a killed run attaches nothing"
