@@ -134,3 +134,25 @@ fn dropping_the_first_of_two_echoes_leaves_too_few() {
     .unwrap_err();
     assert!(matches!(err, Error::TooFewTimePoints { .. }), "{err}");
 }
+
+#[test]
+fn a_paravision_scan_folder_is_converted_then_checked() {
+    // The banana EPI has one echo time: the ParaVision path converts the
+    // scan and reads its frames, and the map is refused for having one TE.
+    let Some(study) = xnatkit_test_support::fixtures::banana() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let err = run_map(
+        &study.join("1"),
+        MapKind::T2,
+        Options::default(),
+        &dir.path().join("out"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::TooFewTimePoints { found: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("banana_pv51/1"), "{err}");
+}

@@ -21,8 +21,12 @@ fn data(rel: &str) -> Option<PathBuf> {
 
 #[test]
 fn maps_adc_then_mask_average_and_a_refused_input() {
-    let Some(dwi) = data("dwi-ge/01_Ax_DWI_TENSOR_R2") else { return };
-    let Some(ct) = data("rtstruct-rtutils/mock_data") else { return };
+    let Some(dwi) = data("dwi-ge/01_Ax_DWI_TENSOR_R2") else {
+        return;
+    };
+    let Some(ct) = data("rtstruct-rtutils/mock_data") else {
+        return;
+    };
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("adc");
@@ -34,11 +38,20 @@ fn maps_adc_then_mask_average_and_a_refused_input() {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(report["map"], "adc");
     assert_eq!(report["times"], serde_json::json!([0.0, 1000.0]));
-    for name in ["ADC_map.nii.gz", "ADC_map.png", "ADC_map_dicom/IM0001.dcm", "maps.json"] {
+    for name in [
+        "ADC_map.nii.gz",
+        "ADC_map.png",
+        "ADC_map_dicom/IM0001.dcm",
+        "maps.json",
+    ] {
         assert!(out.join(name).is_file(), "{name}");
     }
 
@@ -52,7 +65,11 @@ fn maps_adc_then_mask_average_and_a_refused_input() {
         .arg(&stats)
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let table = String::from_utf8_lossy(&run.stdout);
     assert!(table.contains("ROI-1"), "{table}");
     let rois: serde_json::Value =
@@ -71,6 +88,9 @@ fn maps_adc_then_mask_average_and_a_refused_input() {
         .unwrap();
     assert!(!run.status.success());
     let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("echo time") && err.contains("01_Ax_DWI_TENSOR_R2"), "{err}");
+    assert!(
+        err.contains("echo time") && err.contains("01_Ax_DWI_TENSOR_R2"),
+        "{err}"
+    );
     assert!(!refused.exists(), "no output on error");
 }
