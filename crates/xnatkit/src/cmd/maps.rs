@@ -128,11 +128,12 @@ async fn map(args: MapArgs, kind: MapKind, printer: Printer) -> anyhow::Result<E
     let started = std::time::Instant::now();
     let (input, out) = (args.input.clone(), args.out.clone());
     // CPU-bound (it spreads over every core itself): off the async workers.
-    let report =
-        tokio::task::spawn_blocking(move || xnatkit_maps::run_map(&input, kind, options, &out))
-            .await
-            .context("the fitting task stopped unexpectedly")?
-            .with_context(|| format!("cannot make the {} map", kind.quantity()))?;
+    let report = tokio::task::spawn_blocking(move || {
+        xnatkit_maps::run_map(&input, kind, options, &out).map_err(anyhow::Error::from)
+    })
+    .await
+    .context("the fitting task stopped unexpectedly")?
+    .with_context(|| format!("cannot make the {} map", kind.quantity()))?;
     if args.json {
         printer.json(&report)?;
     } else {
@@ -158,11 +159,12 @@ async fn map(args: MapArgs, kind: MapKind, printer: Printer) -> anyhow::Result<E
 
 async fn mask_average(args: MaskArgs, printer: Printer) -> anyhow::Result<ExitCode> {
     let (map, rois, out) = (args.map.clone(), args.rois.clone(), args.out.clone());
-    let report =
-        tokio::task::spawn_blocking(move || xnatkit_maps::run_mask_average(&map, &rois, &out))
-            .await
-            .context("the mask-average task stopped unexpectedly")?
-            .context("cannot compute the ROI statistics")?;
+    let report = tokio::task::spawn_blocking(move || {
+        xnatkit_maps::run_mask_average(&map, &rois, &out).map_err(anyhow::Error::from)
+    })
+    .await
+    .context("the mask-average task stopped unexpectedly")?
+    .context("cannot compute the ROI statistics")?;
     for warning in &report.warnings {
         printer.warn(format_args!("warning: {warning}"));
     }
