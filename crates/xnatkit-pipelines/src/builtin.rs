@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use xnatkit_maps::{MapKind, Options as MapOptions};
+
 use crate::Error;
 
 /// A command that ships with xnatkit.
@@ -16,15 +18,30 @@ pub enum Builtin {
     /// Template-free image QA (`xnatkit-qa`) of the scan's NIfTI image(s),
     /// as a `QA` resource: `qa.json`, `qa.csv`, `montage.png`.
     Qa,
+    /// T2 map of a multi-echo scan (`xnatkit-maps`) as a `T2MAP` resource.
+    T2Map,
+    /// T1 saturation-recovery map as a `T1MAP` resource.
+    T1SrMap,
+    /// ADC map of a diffusion scan as an `ADCMAP` resource.
+    AdcMap,
 }
 
 impl Builtin {
-    pub const ALL: [Self; 2] = [Self::Dcm2niix, Self::Qa];
+    pub const ALL: [Self; 5] = [
+        Self::Dcm2niix,
+        Self::Qa,
+        Self::T2Map,
+        Self::T1SrMap,
+        Self::AdcMap,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Dcm2niix => "dcm2niix",
             Self::Qa => "qa",
+            Self::T2Map => "t2-map",
+            Self::T1SrMap => "t1-sr-map",
+            Self::AdcMap => "adc-map",
         }
     }
 
@@ -37,6 +54,9 @@ impl Builtin {
         match self {
             Self::Dcm2niix => "NIFTI",
             Self::Qa => "QA",
+            Self::T2Map => "T2MAP",
+            Self::T1SrMap => "T1MAP",
+            Self::AdcMap => "ADCMAP",
         }
     }
 
@@ -52,6 +72,15 @@ impl Builtin {
             }
             Self::Qa => {
                 "image QA: head mask, SNR, EFC, FBER, tSNR and drift for 4-D series, a montage"
+            }
+            Self::T2Map => {
+                "T2 map (M0·exp(-TE/T2) + C, every slice): NIfTI, DICOM series, PNG, maps.json"
+            }
+            Self::T1SrMap => {
+                "T1 saturation-recovery map (A·(1 - exp(-TR/T1))): NIfTI, DICOM series, PNG, maps.json"
+            }
+            Self::AdcMap => {
+                "ADC map (mono-exponential, directions by geometric mean): NIfTI, DICOM series, PNG, maps.json"
             }
         }
     }
@@ -73,7 +102,21 @@ pub fn run(builtin: Builtin, dicom_dir: &Path, out_dir: &Path) -> Result<Outputs
     match builtin {
         Builtin::Dcm2niix => dcm2niix(dicom_dir, out_dir),
         Builtin::Qa => qa(dicom_dir, out_dir),
+        Builtin::T2Map => map(MapKind::T2, dicom_dir, out_dir),
+        Builtin::T1SrMap => map(MapKind::T1Sr, dicom_dir, out_dir),
+        Builtin::AdcMap => map(MapKind::Adc, dicom_dir, out_dir),
     }
+}
+
+/// A parametric map with `xnatkit-maps`' defaults (the DICOM series of the
+/// map in a subfolder of `out_dir`).
+fn map(kind: MapKind, dicom_dir: &Path, out_dir: &Path) -> Result<Outputs, Error> {
+    let report = xnatkit_maps::run_map(dicom_dir, kind, MapOptions::default(), out_dir)
+        .map_err(|e| Error::Maps(Box::new(e)))?;
+    Ok(Outputs {
+        files: report.files,
+        tool_version: format!("xnatkit-maps {}", env!("CARGO_PKG_VERSION")),
+    })
 }
 
 /// The first line dcm2niix prints about itself (`dcm2niix -v`).

@@ -14,6 +14,10 @@ pub enum Error {
         reason: String,
     },
     /// The tool ran and failed; `message` is its own last words.
+    /// A parametric map could not be made (bad input, say which).
+    #[error("{0}")]
+    Maps(Box<xnatkit_maps::Error>),
+
     #[error("{tool} failed: {message}")]
     ToolFailed { tool: &'static str, message: String },
     /// Image QA could not assess the image.

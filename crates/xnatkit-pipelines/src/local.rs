@@ -274,10 +274,11 @@ async fn process_scan(
         )
         .await?;
     for file in &made.files {
-        let name = file_name(file);
+        // Outputs in subfolders (a map's DICOM series) keep their folder.
+        let name = relative_name(file, &out_dir);
         client.upload_file(&output_path, &name, file).await?;
     }
-    let record = provenance(run, target, &inputs, &made);
+    let record = provenance(run, target, &inputs, &made, &out_dir);
     let record_path = work.join(PROVENANCE_FILE);
     tokio::fs::write(&record_path, record)
         .await
@@ -297,6 +298,7 @@ fn provenance(
     target: &ScanTarget,
     inputs: &[xnatkit_client::archive::RemoteFile],
     made: &builtin::Outputs,
+    out_dir: &Path,
 ) -> Vec<u8> {
     let record = serde_json::json!({
         "command": run.builtin.name(),
@@ -311,10 +313,21 @@ fn provenance(
             "name": f.path,
             "md5": f.digest,
         })).collect::<Vec<_>>(),
-        "outputs": made.files.iter().map(|f| file_name(f)).collect::<Vec<_>>(),
+        "outputs": made.files.iter().map(|f| relative_name(f, out_dir)).collect::<Vec<_>>(),
     });
     // A json! value of strings and numbers always serialises.
     serde_json::to_vec_pretty(&record).unwrap_or_default()
+}
+
+fn relative_name(path: &Path, out_dir: &Path) -> String {
+    match path.strip_prefix(out_dir) {
+        Ok(rel) if rel.components().count() > 1 => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/"),
+        _ => file_name(path),
+    }
 }
 
 fn file_name(path: &Path) -> String {

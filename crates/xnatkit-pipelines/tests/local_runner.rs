@@ -221,3 +221,62 @@ async fn a_scan_that_is_not_an_image_fails_alone() {
         "nothing half-attached"
     );
 }
+
+/// The map built-ins need no external tool: the real GE DWI
+/// (`../shared/data/dwi-ge`) as S1's scan gets an ADCMAP resource (NIfTI,
+/// the map's DICOM series in a subfolder, preview, maps.json); S2's CT
+/// (no slice geometry) fails alone with the message naming what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adc_map_over_a_project_with_a_real_dwi() {
+    let dwi = xnatkit_test_support::fixtures::shared_data().join("dwi-ge/01_Ax_DWI_TENSOR_R2");
+    if !dwi.is_dir() {
+        xnatkit_test_support::ci::skip::<()>(&format!("the GE DWI is not at {}", dwi.display()));
+        return;
+    }
+    let (_server, client, _gen_dir) = project_with_samples().await;
+    let s1_dicom = "/data/projects/PIPE/subjects/S1/experiments/S1_CT/scans/2/resources/DICOM";
+    for file in client.files(s1_dicom).await.unwrap() {
+        let delete = Request::new(
+            Method::DELETE,
+            format!("{s1_dicom}/files/{}", file.path),
+            "file",
+        );
+        client.send(&delete).await.unwrap();
+    }
+    for entry in std::fs::read_dir(&dwi).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        client.upload_file(s1_dicom, &name, &path).await.unwrap();
+    }
+    let work = tempfile::tempdir().unwrap();
+    let reports = run_local(&client, &run(Builtin::AdcMap, work.path()), &())
+        .await
+        .unwrap();
+    let reports = outcomes(&reports);
+    assert!(matches!(reports[0].1, Outcome::Done { .. }), "{reports:?}");
+    let Outcome::Failed { error } = &reports[1].1 else {
+        panic!("{reports:?}");
+    };
+    // The sample CT has no slice geometry: refused, naming file and tag.
+    assert!(
+        error.contains(".dcm") && error.contains("ImagePositionPatient"),
+        "{error}"
+    );
+    let names = file_names(
+        &client,
+        "/data/projects/PIPE/subjects/S1/experiments/S1_CT/scans/2/resources/ADCMAP",
+    )
+    .await;
+    for want in [
+        "ADC_map.nii.gz",
+        "ADC_map.png",
+        "maps.json",
+        PROVENANCE_FILE,
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+    }
+    assert!(
+        names.iter().any(|n| n == "ADC_map_dicom/IM0001.dcm"),
+        "the DICOM series keeps its folder: {names:?}"
+    );
+}

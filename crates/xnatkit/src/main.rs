@@ -69,6 +69,8 @@ enum Command {
     Convert(cmd::convert::Args),
     /// Run processing pipelines (dcm2niix NIfTI, image QA) over a project.
     Pipeline(cmd::pipeline::Args),
+    /// Parametric maps (T2, T1 saturation recovery, ADC) and ROI statistics on local folders.
+    Maps(cmd::maps::Args),
     /// Run an XNAT-compatible archive server.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(cmd::serve::Args),
@@ -164,6 +166,7 @@ async fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode
         Command::Dump(args) => cmd::dump::run(args, printer).await,
         Command::Fields(args) => cmd::fields::run(args, printer).await,
         Command::Pipeline(args) => cmd::pipeline::run(args, printer).await,
+        Command::Maps(args) => cmd::maps::run(args, printer).await,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod fields;
 pub mod import;
 pub mod login;
 pub mod ls;
+pub mod maps;
 pub mod pipeline;
 pub mod prearchive;
 pub mod serve;

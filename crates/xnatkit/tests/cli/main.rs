@@ -17,6 +17,7 @@ mod crash_consistency;
 mod export;
 mod export_latest;
 mod full_disk;
+mod maps;
 mod multi_instance;
 mod pipeline;
 mod prearchive;

@@ -37,6 +37,9 @@ fn help_of_the_main_commands() {
         &["upload", "run"],
         &["serve"],
         &["convert", "paravision"],
+        &["maps"],
+        &["maps", "t2"],
+        &["maps", "mask-average"],
     ] {
         let out = cli(home.path())
             .args(command)

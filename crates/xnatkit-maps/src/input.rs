@@ -1,0 +1,474 @@
+//! Reading a DICOM series folder into frames: one 2-D image each, with its
+//! position, orientation, spacing, echo time, repetition time and b-value,
+//! and its pixels with the rescale applied. Classic single-frame files and
+//! enhanced multi-frame files (per-frame and shared functional groups) give
+//! the same frames. Grouping into slices and time points happens later
+//! (`stack`), from these values, never from file order.
+//!
+//! b-values follow dcm2niix: the standard DiffusionBValue (0018,9087) first;
+//! where it is empty, GE (0043,1039) first value, Siemens (0019,100C),
+//! Philips (2001,1003).
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{InMemDicomObject, OpenFileOptions};
+
+use crate::Error;
+use crate::geometry::Vec3;
+
+type Element = dicom_object::mem::InMemElement;
+
+const PER_FRAME_GROUPS: Tag = Tag(0x5200, 0x9230);
+const SHARED_GROUPS: Tag = Tag(0x5200, 0x9229);
+const PLANE_POSITION: Tag = Tag(0x0020, 0x9113);
+const PLANE_ORIENTATION: Tag = Tag(0x0020, 0x9116);
+const PIXEL_MEASURES: Tag = Tag(0x0028, 0x9110);
+const MR_ECHO: Tag = Tag(0x0018, 0x9114);
+const EFFECTIVE_ECHO_TIME: Tag = Tag(0x0018, 0x9082);
+const MR_TIMING: Tag = Tag(0x0018, 0x9112);
+const MR_DIFFUSION: Tag = Tag(0x0018, 0x9117);
+const PIXEL_VALUE_TRANSFORMATION: Tag = Tag(0x0028, 0x9145);
+const GE_B_VALUE: Tag = Tag(0x0043, 0x1039);
+const SIEMENS_B_VALUE: Tag = Tag(0x0019, 0x100C);
+const PHILIPS_B_VALUE: Tag = Tag(0x2001, 0x1003);
+const FLOAT_PIXEL_DATA: Tag = Tag(0x7FE0, 0x0008);
+
+/// One 2-D image of the series.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub source: PathBuf,
+    /// 1-based frame number inside an enhanced multi-frame file.
+    pub frame_number: Option<usize>,
+    pub sop_instance_uid: String,
+    pub position: Vec3,
+    pub orientation: [f64; 6],
+    /// `[between rows, between columns]`, mm.
+    pub spacing: [f64; 2],
+    pub thickness: Option<f64>,
+    pub rows: usize,
+    pub cols: usize,
+    /// ms
+    pub echo_time: Option<f64>,
+    /// ms
+    pub repetition_time: Option<f64>,
+    /// s/mm²
+    pub b_value: Option<f64>,
+    /// Rescaled values, row by row.
+    pub pixels: Vec<f32>,
+}
+
+/// What the series is, for the derived series written beside it.
+#[derive(Debug, Clone)]
+pub struct SeriesInfo {
+    pub folder: PathBuf,
+    pub study_instance_uid: String,
+    pub series_instance_uid: String,
+    pub frame_of_reference: Option<String>,
+    pub series_number: Option<i64>,
+    pub series_description: String,
+    /// Patient, study and equipment attributes copied into derived series.
+    pub header: InMemDicomObject,
+}
+
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub info: SeriesInfo,
+    pub frames: Vec<Frame>,
+}
+
+/// Patient/study module attributes a derived series in the same study keeps.
+const COPIED: &[Tag] = &[
+    tags::SPECIFIC_CHARACTER_SET,
+    tags::PATIENT_NAME,
+    tags::PATIENT_ID,
+    tags::PATIENT_BIRTH_DATE,
+    tags::PATIENT_SEX,
+    tags::PATIENT_AGE,
+    tags::PATIENT_WEIGHT,
+    tags::PATIENT_SPECIES_DESCRIPTION,
+    tags::ANATOMICAL_ORIENTATION_TYPE,
+    tags::STUDY_INSTANCE_UID,
+    tags::STUDY_DATE,
+    tags::STUDY_TIME,
+    tags::STUDY_ID,
+    tags::STUDY_DESCRIPTION,
+    tags::ACCESSION_NUMBER,
+    tags::REFERRING_PHYSICIAN_NAME,
+    tags::FRAME_OF_REFERENCE_UID,
+    tags::POSITION_REFERENCE_INDICATOR,
+    tags::PATIENT_POSITION,
+    tags::MANUFACTURER,
+    tags::INSTITUTION_NAME,
+    tags::MAGNETIC_FIELD_STRENGTH,
+];
+
+/// Files under `folder` (recursively), sorted by path so that errors and
+/// warnings come in a stable order.
+fn files_under(folder: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    let mut pending = vec![folder.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Whether the file carries the `DICM` magic at byte 128 (a Part 10 file):
+/// such a file that does not parse is an error, anything else is skipped.
+fn has_dicm_magic(path: &Path) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; 132];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_ok()
+        && &buf[128..132] == b"DICM"
+}
+
+/// Reads every image of the one series in `folder`.
+pub fn read_series(folder: &Path) -> Result<Series, Error> {
+    let files = if folder.is_file() {
+        vec![folder.to_owned()]
+    } else {
+        files_under(folder)?
+    };
+    let mut frames = Vec::new();
+    let mut info: Option<SeriesInfo> = None;
+    for path in files {
+        let object = match OpenFileOptions::new().open_file(&path) {
+            Ok(o) => o,
+            Err(e) => {
+                if has_dicm_magic(&path) {
+                    return Err(Error::Dicom {
+                        path,
+                        reason: e.to_string(),
+                    });
+                }
+                continue;
+            }
+        };
+        let has_pixels = element(&object, tags::PIXEL_DATA).is_some()
+            || element(&object, FLOAT_PIXEL_DATA).is_some();
+        if !has_pixels {
+            // RTSTRUCTs, presentation states and the like beside the images.
+            continue;
+        }
+        let series_uid = text(&object, tags::SERIES_INSTANCE_UID).unwrap_or_default();
+        match &info {
+            None => info = Some(series_info(folder, &object, &series_uid)),
+            Some(first) if first.series_instance_uid != series_uid => {
+                return Err(Error::MixedSeries {
+                    path: path.clone(),
+                    reason: format!(
+                        "SeriesInstanceUID {series_uid} differs from {}",
+                        first.series_instance_uid
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+        let transfer_syntax = object.meta().transfer_syntax().trim_end_matches('\0');
+        frames.extend(frames_of(&path, &object, transfer_syntax)?);
+    }
+    match info {
+        Some(info) if !frames.is_empty() => Ok(Series { info, frames }),
+        _ => Err(Error::NoImages {
+            path: folder.to_owned(),
+        }),
+    }
+}
+
+fn series_info(folder: &Path, object: &InMemDicomObject, series_uid: &str) -> SeriesInfo {
+    let mut header = InMemDicomObject::new_empty();
+    for &tag in COPIED {
+        if let Some(e) = element(object, tag) {
+            header.put(e.clone());
+        }
+    }
+    SeriesInfo {
+        folder: folder.to_owned(),
+        study_instance_uid: text(object, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
+        series_instance_uid: series_uid.to_owned(),
+        frame_of_reference: text(object, tags::FRAME_OF_REFERENCE_UID),
+        series_number: numbers(object, tags::SERIES_NUMBER)
+            .and_then(|v| v.first().copied())
+            .map(|v| v as i64),
+        series_description: text(object, tags::SERIES_DESCRIPTION).unwrap_or_default(),
+        header,
+    }
+}
+
+pub(crate) fn element(object: &InMemDicomObject, tag: Tag) -> Option<&Element> {
+    object.element_opt(tag).ok().flatten()
+}
+
+pub(crate) fn text(object: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let e = element(object, tag)?;
+    let s = e.to_str().ok()?;
+    let s = s.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// Numbers of an element, also when it was read as UN (implicit VR private
+/// tags): then the bytes are decimal text, or one 4-byte float (Philips FL).
+pub(crate) fn numbers(object: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    let e = element(object, tag)?;
+    let values = if matches!(e.vr(), VR::UN | VR::OB) {
+        let bytes = e.to_bytes().ok()?;
+        let as_text = String::from_utf8_lossy(&bytes);
+        let parsed: Option<Vec<f64>> = as_text
+            .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+            .split('\\')
+            .map(|s| s.trim().parse::<f64>().ok())
+            .collect();
+        match parsed {
+            Some(v) => v,
+            None if bytes.len() == 4 => {
+                vec![f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as f64]
+            }
+            None => return None,
+        }
+    } else {
+        e.to_multi_float64().ok()?
+    };
+    (!values.is_empty() && values.iter().all(|v| v.is_finite())).then_some(values)
+}
+
+fn first_number(object: &InMemDicomObject, tag: Tag) -> Option<f64> {
+    numbers(object, tag).and_then(|v| v.first().copied())
+}
+
+/// The first item of sequence `seq` in `object`.
+fn item(object: &InMemDicomObject, seq: Tag) -> Option<&InMemDicomObject> {
+    element(object, seq)?.items()?.first()
+}
+
+/// b-value as dcm2niix reads it from classic images.
+fn b_value(object: &InMemDicomObject) -> Option<f64> {
+    if let Some(b) = first_number(object, tags::DIFFUSION_B_VALUE) {
+        return Some(b);
+    }
+    if let Some(b) = first_number(object, GE_B_VALUE) {
+        // GE may add 10⁹ to flag a b-value (dcm2niix strips it).
+        return Some(if b >= 1e9 { b % 1e9 } else { b });
+    }
+    first_number(object, SIEMENS_B_VALUE).or_else(|| first_number(object, PHILIPS_B_VALUE))
+}
+
+fn frames_of(
+    path: &Path,
+    object: &InMemDicomObject,
+    transfer_syntax: &str,
+) -> Result<Vec<Frame>, Error> {
+    let missing = |what: &'static str, hint: &'static str| Error::MissingAttribute {
+        path: path.to_owned(),
+        what,
+        hint,
+    };
+    let rows = first_number(object, tags::ROWS)
+        .ok_or_else(|| missing("Rows (0028,0010)", "the file is not an image"))?
+        as usize;
+    let cols = first_number(object, tags::COLUMNS)
+        .ok_or_else(|| missing("Columns (0028,0011)", "the file is not an image"))?
+        as usize;
+    let samples = first_number(object, tags::SAMPLES_PER_PIXEL).unwrap_or(1.0);
+    if samples != 1.0 {
+        return Err(Error::Unsupported {
+            path: path.to_owned(),
+            reason: "colour images cannot be fitted; pass the magnitude series".to_owned(),
+        });
+    }
+    let count = first_number(object, tags::NUMBER_OF_FRAMES)
+        .unwrap_or(1.0)
+        .max(1.0) as usize;
+    let pixels = all_pixels(path, object, transfer_syntax, rows * cols * count)?;
+    let per_frame: Vec<&InMemDicomObject> = element(object, PER_FRAME_GROUPS)
+        .and_then(|e| e.items())
+        .map(|items| items.iter().collect())
+        .unwrap_or_default();
+    let shared = item(object, SHARED_GROUPS);
+    let sop = text(object, tags::SOP_INSTANCE_UID).unwrap_or_default();
+    let enhanced = !per_frame.is_empty() || shared.is_some();
+    let mut frames = Vec::with_capacity(count);
+    for k in 0..count {
+        // Functional groups: per-frame item first, then the shared item,
+        // then the top level (classic files have only that).
+        let groups: Vec<&InMemDicomObject> = per_frame
+            .get(k)
+            .copied()
+            .into_iter()
+            .chain(shared)
+            .collect();
+        let lookup = |seq: Tag, tag: Tag| -> Option<Vec<f64>> {
+            groups
+                .iter()
+                .find_map(|g| item(g, seq).and_then(|i| numbers(i, tag)))
+                .or_else(|| numbers(object, tag))
+        };
+        let position = lookup(PLANE_POSITION, tags::IMAGE_POSITION_PATIENT)
+            .filter(|v| v.len() == 3)
+            .ok_or_else(|| {
+                missing(
+                    "ImagePositionPatient (0020,0032)",
+                    "maps need the slice geometry",
+                )
+            })?;
+        let orientation = lookup(PLANE_ORIENTATION, tags::IMAGE_ORIENTATION_PATIENT)
+            .filter(|v| v.len() == 6)
+            .ok_or_else(|| {
+                missing(
+                    "ImageOrientationPatient (0020,0037)",
+                    "maps need the slice geometry",
+                )
+            })?;
+        let spacing = lookup(PIXEL_MEASURES, tags::PIXEL_SPACING)
+            .filter(|v| v.len() == 2 && v[0] > 0.0 && v[1] > 0.0)
+            .ok_or_else(|| missing("PixelSpacing (0028,0030)", "maps need the pixel size in mm"))?;
+        let thickness = lookup(PIXEL_MEASURES, tags::SLICE_THICKNESS).map(|v| v[0]);
+        let echo_time = lookup(MR_ECHO, EFFECTIVE_ECHO_TIME)
+            .or_else(|| lookup(MR_ECHO, tags::ECHO_TIME))
+            .map(|v| v[0]);
+        let repetition_time = lookup(MR_TIMING, tags::REPETITION_TIME).map(|v| v[0]);
+        let b = groups
+            .iter()
+            .find_map(|g| {
+                item(g, MR_DIFFUSION).and_then(|i| first_number(i, tags::DIFFUSION_B_VALUE))
+            })
+            .or_else(|| b_value(object));
+        let slope = lookup(PIXEL_VALUE_TRANSFORMATION, tags::RESCALE_SLOPE)
+            .map(|v| v[0])
+            .filter(|s| *s != 0.0)
+            .unwrap_or(1.0);
+        let intercept = lookup(PIXEL_VALUE_TRANSFORMATION, tags::RESCALE_INTERCEPT)
+            .map(|v| v[0])
+            .unwrap_or(0.0);
+        let n = rows * cols;
+        let raw = &pixels[k * n..(k + 1) * n];
+        let values = raw
+            .iter()
+            .map(|&v| (v * slope + intercept) as f32)
+            .collect();
+        frames.push(Frame {
+            source: path.to_owned(),
+            frame_number: enhanced.then_some(k + 1),
+            sop_instance_uid: sop.clone(),
+            position: [position[0], position[1], position[2]],
+            orientation: [
+                orientation[0],
+                orientation[1],
+                orientation[2],
+                orientation[3],
+                orientation[4],
+                orientation[5],
+            ],
+            spacing: [spacing[0], spacing[1]],
+            thickness,
+            rows,
+            cols,
+            echo_time,
+            repetition_time,
+            b_value: b,
+            pixels: values,
+        });
+    }
+    Ok(frames)
+}
+
+/// Stored pixel values of every frame as f64 (before rescale).
+fn all_pixels(
+    path: &Path,
+    object: &InMemDicomObject,
+    transfer_syntax: &str,
+    expected: usize,
+) -> Result<Vec<f64>, Error> {
+    let unsupported = |reason: String| Error::Unsupported {
+        path: path.to_owned(),
+        reason,
+    };
+    if let Some(e) = element(object, FLOAT_PIXEL_DATA) {
+        let bytes = e
+            .to_bytes()
+            .map_err(|err| unsupported(format!("float pixel data: {err}")))?;
+        let values: Vec<f64> = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+            .collect();
+        return take(path, values, expected);
+    }
+    let pixel = element(object, tags::PIXEL_DATA).ok_or_else(|| Error::MissingAttribute {
+        path: path.to_owned(),
+        what: "PixelData (7FE0,0010)",
+        hint: "the file is not an image",
+    })?;
+    if pixel.items().is_some() || pixel.fragments().is_some() {
+        return Err(unsupported(format!(
+            "compressed pixel data (transfer syntax {transfer_syntax}) is not supported; decompress first (e.g. `gdcmconv --raw` or `dcmdjpeg`)"
+        )));
+    }
+    let bytes = pixel
+        .to_bytes()
+        .map_err(|err| unsupported(format!("pixel data: {err}")))?;
+    let bits = first_number(object, tags::BITS_ALLOCATED).unwrap_or(16.0) as u32;
+    let signed = first_number(object, tags::PIXEL_REPRESENTATION).unwrap_or(0.0) == 1.0;
+    let values: Vec<f64> = match (bits, signed) {
+        (8, false) => bytes.iter().map(|&b| b as f64).collect(),
+        (8, true) => bytes.iter().map(|&b| b as i8 as f64).collect(),
+        (16, false) => bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]) as f64)
+            .collect(),
+        (16, true) => bytes
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f64)
+            .collect(),
+        (32, false) => bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+            .collect(),
+        (32, true) => bytes
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+            .collect(),
+        _ => {
+            return Err(unsupported(format!(
+                "BitsAllocated {bits} is not supported (8, 16 or 32)"
+            )));
+        }
+    };
+    take(path, values, expected)
+}
+
+fn take(path: &Path, mut values: Vec<f64>, expected: usize) -> Result<Vec<f64>, Error> {
+    if values.len() < expected {
+        return Err(Error::BadPixels {
+            path: path.to_owned(),
+            reason: format!(
+                "pixel data hold {} values, Rows × Columns × frames need {expected}",
+                values.len()
+            ),
+        });
+    }
+    values.truncate(expected);
+    Ok(values)
+}

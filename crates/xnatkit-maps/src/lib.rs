@@ -1,0 +1,288 @@
+//! # xnatkit-maps
+//!
+//! XNAT-PIC's processing pipelines as a library, without a server: the
+//! parametric maps and the ROI statistics preclinical users run after upload.
+//!
+//! - [`run_map`]: a T2 map (multi-echo), a T1 map (saturation recovery) or an
+//!   ADC map (diffusion) from a DICOM series folder (classic or enhanced
+//!   multi-frame, any vendor) or a ParaVision scan folder; every slice, every
+//!   voxel inside an Otsu mask; NIfTI with the DICOM geometry's affine, a
+//!   DICOM series in the same study, PNG previews, and `maps.json` saying
+//!   which model and which time base were used;
+//! - [`run_mask_average`]: an RTSTRUCT's ROIs rasterised onto a map's own
+//!   grid in patient coordinates, per-ROI statistics as `rois.json`,
+//!   `rois.csv` and XNAT-PIC's `statistics.txt`, the masked map and masks.
+//!
+//! Modules: [`input`] (DICOM → frames), [`stack`] (frames → slices × time
+//! points), [`fit`] (the curve fits), [`maps`] (fits over the volume),
+//! [`rtstruct`] (ROIs → masks), [`roistats`], and the writers
+//! ([`nifti_io`], [`dicom_out`], [`preview`], [`output`]). docs/maps.md
+//! has the models, the rasterisation rule and the measured accuracy.
+
+pub mod dicom_out;
+mod error;
+pub mod fit;
+pub mod geometry;
+pub mod input;
+pub mod maps;
+pub mod nifti_io;
+pub mod output;
+pub mod preview;
+pub mod roistats;
+pub mod rtstruct;
+pub mod stack;
+mod uid;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use error::Error;
+pub use maps::{MapKind, MapSet, Options};
+pub use roistats::{MapQuantity, RoiStats};
+
+/// What a map run did (also written as `maps.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MapReport {
+    pub map: MapKind,
+    pub input: PathBuf,
+    pub out_dir: PathBuf,
+    pub model: String,
+    pub time_base: String,
+    pub times: Vec<f64>,
+    pub dropped_first_echo: bool,
+    /// `[columns, rows, slices]`.
+    pub dims: [usize; 3],
+    pub voxel_mm: [f64; 3],
+    pub background: String,
+    pub otsu_threshold: f64,
+    pub fitted_voxels: usize,
+    pub valid_voxels: usize,
+    pub files: Vec<PathBuf>,
+}
+
+/// Output name of the map (`T2_map.nii.gz`, …) for a kind.
+pub fn map_file_name(kind: MapKind) -> String {
+    format!("{}_map.nii.gz", kind.quantity())
+}
+
+/// Builds every output of `maps` in memory (see [`run_map`]).
+pub fn map_outputs(maps: &MapSet, options: Options) -> Result<output::Outputs, Error> {
+    let mut out = output::Outputs::default();
+    let grid = &maps.grid;
+    let dims = [grid.cols, grid.rows, grid.slices()];
+    let derivation = format!(
+        "xnatkit maps: {} fitted by Levenberg-Marquardt from a log-linear start; time base {}",
+        maps.model, maps.time_base
+    );
+    for (index, image) in maps.images.iter().enumerate() {
+        let description = format!("{} {}", image.description, image.unit);
+        out.add(
+            format!("{}.nii.gz", image.name),
+            nifti_io::encode(grid, &image.data, description.trim(), false),
+        );
+        // The map and its rate are what people look at and what viewers
+        // open: DICOM series and previews for those two.
+        let headline = index == 0 || image.name.starts_with('R');
+        if headline {
+            for (name, bytes) in dicom_out::encode_series(
+                &maps.info,
+                grid,
+                image,
+                index,
+                &derivation,
+                &format!("{}_dicom", image.name),
+            )? {
+                out.add(name, bytes);
+            }
+            let png = preview::render(&image.data, dims, &image.unit, None).map_err(|e| {
+                Error::Encode {
+                    what: format!("{}.png", image.name),
+                    reason: e.to_string(),
+                }
+            })?;
+            out.add(format!("{}.png", image.name), png);
+        }
+    }
+    let _ = options;
+    Ok(out)
+}
+
+/// Fits `kind` to the series at `input` and writes the outputs to `out_dir`.
+pub fn run_map(
+    input: &Path,
+    kind: MapKind,
+    options: Options,
+    out_dir: &Path,
+) -> Result<MapReport, Error> {
+    let stack = stack::load(input, kind.axis())?;
+    let maps = maps::compute(&stack, kind, options)?;
+    drop(stack);
+    let mut outputs = map_outputs(&maps, options)?;
+    let grid = &maps.grid;
+    let mut report = MapReport {
+        map: kind,
+        input: input.to_owned(),
+        out_dir: out_dir.to_owned(),
+        model: maps.model.clone(),
+        time_base: maps.time_base.clone(),
+        times: maps.times.clone(),
+        dropped_first_echo: kind == MapKind::T2 && options.drop_first_echo,
+        dims: [grid.cols, grid.rows, grid.slices()],
+        voxel_mm: [grid.spacing[1], grid.spacing[0], grid.slice_spacing()],
+        background: "excluded: voxels at or below Otsu's threshold of the brightest time point (first used echo, longest recovery, lowest b) are not fitted".to_owned(),
+        otsu_threshold: maps.otsu_threshold,
+        fitted_voxels: maps.fitted_voxels,
+        valid_voxels: maps.valid_voxels,
+        files: outputs
+            .files
+            .iter()
+            .map(|(n, _)| out_dir.join(n))
+            .collect(),
+    };
+    report.files.push(out_dir.join("maps.json"));
+    // Relative paths in the file itself, so reruns elsewhere give the same bytes.
+    let mut stored = report.clone();
+    stored.input = PathBuf::from(input.file_name().unwrap_or_default());
+    stored.out_dir = PathBuf::from(".");
+    stored.files = outputs
+        .files
+        .iter()
+        .map(|(n, _)| PathBuf::from(n))
+        .collect();
+    let mut json = serde_json::to_vec_pretty(&stored).unwrap_or_default();
+    json.push(b'\n');
+    outputs.add("maps.json", json);
+    outputs.commit(out_dir)?;
+    Ok(report)
+}
+
+/// What a mask-average run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MaskReport {
+    pub map: PathBuf,
+    pub rtstruct: PathBuf,
+    pub out_dir: PathBuf,
+    pub quantity: String,
+    pub unit: String,
+    /// "references" (the RTSTRUCT's image references resolve to the map's
+    /// images) or "geometry" (frame of reference and slice position).
+    pub matched_by: String,
+    pub rois: Vec<RoiStats>,
+    pub warnings: Vec<String>,
+    pub files: Vec<PathBuf>,
+}
+
+/// A map to measure in: a NIfTI file or a DICOM series folder.
+pub fn load_map(path: &Path) -> Result<stack::MapImage, Error> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if path.is_file() && (name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        let (grid, data) = nifti_io::read_map(path)?;
+        let slices = grid.slices();
+        return Ok(stack::MapImage {
+            name,
+            grid,
+            data,
+            slice_sops: vec![Vec::new(); slices],
+        });
+    }
+    let mut map = stack::single_image(input::read_series(path)?)?;
+    if map.name.is_empty() {
+        map.name = name;
+    }
+    Ok(map)
+}
+
+/// Rasterises the ROIs of `rois` (an RTSTRUCT file) on the map at `map` (a
+/// DICOM series folder or a NIfTI file) and writes the statistics.
+pub fn run_mask_average(map: &Path, rois: &Path, out_dir: &Path) -> Result<MaskReport, Error> {
+    let stack::MapImage {
+        name,
+        grid,
+        data,
+        slice_sops: sops,
+    } = load_map(map)?;
+    let rt = rtstruct::read(rois)?;
+    let raster = rtstruct::rasterise(&rt, &grid, &sops)?;
+    let quantity = MapQuantity::guess(&name);
+    let stats = roistats::compute(&grid, &data, &raster.masks, &quantity);
+    let mut outputs = output::Outputs::default();
+    outputs.add("rois.json", roistats::to_json(&stats));
+    outputs.add("rois.csv", roistats::to_csv(&stats));
+    outputs.add(
+        "statistics.txt",
+        roistats::to_statistics_txt(&stats, &quantity),
+    );
+    let mut labels = vec![0u16; grid.len()];
+    for (k, m) in raster.masks.iter().enumerate() {
+        for (l, &inside) in labels.iter_mut().zip(&m.inside) {
+            if inside && *l == 0 {
+                *l = (k + 1) as u16;
+            }
+        }
+        let mask: Vec<f32> = m
+            .inside
+            .iter()
+            .map(|&v| if v { 1.0 } else { 0.0 })
+            .collect();
+        outputs.add(
+            format!("mask_{}.nii.gz", roistats::file_safe(&m.name)),
+            nifti_io::encode(&grid, &mask, &format!("ROI {}", m.name), false),
+        );
+    }
+    let label_image: Vec<f32> = labels.iter().map(|&l| l as f32).collect();
+    outputs.add(
+        "mask.nii.gz",
+        nifti_io::encode(
+            &grid,
+            &label_image,
+            "ROI labels (order of rois.json)",
+            false,
+        ),
+    );
+    let masked: Vec<f32> = data
+        .iter()
+        .zip(&labels)
+        .map(|(&v, &l)| if l != 0 { v } else { 0.0 })
+        .collect();
+    let stem = quantity_stem(&name, &quantity);
+    outputs.add(
+        format!("{stem}_masked.nii.gz"),
+        nifti_io::encode(&grid, &masked, &format!("{stem} inside the ROIs"), false),
+    );
+    let png = preview::render(
+        &data,
+        [grid.cols, grid.rows, grid.slices()],
+        &quantity.unit,
+        Some(&labels),
+    )
+    .map_err(|e| Error::Encode {
+        what: "ROI preview".to_owned(),
+        reason: e.to_string(),
+    })?;
+    outputs.add(format!("{stem}_rois.png"), png);
+    let files = outputs.commit(out_dir)?;
+    Ok(MaskReport {
+        map: map.to_owned(),
+        rtstruct: rois.to_owned(),
+        out_dir: out_dir.to_owned(),
+        quantity: quantity.name.clone(),
+        unit: quantity.unit.clone(),
+        matched_by: raster.matched_by,
+        rois: stats,
+        warnings: raster.warnings,
+        files,
+    })
+}
+
+fn quantity_stem(name: &str, quantity: &MapQuantity) -> String {
+    if quantity.name == "value" {
+        let stem = name.trim_end_matches(".gz").trim_end_matches(".nii");
+        roistats::file_safe(stem)
+    } else {
+        format!("{}_map", quantity.name)
+    }
+}

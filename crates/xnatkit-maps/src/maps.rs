@@ -1,0 +1,316 @@
+//! The three parametric maps, every voxel of every slice, in parallel
+//! (std::thread::scope over contiguous voxel ranges: the workspace has no
+//! rayon and the work is evenly spread). The background is excluded by
+//! Otsu's threshold on the brightest time point, as XNAT-PIC does (their
+//! mask is per slice on a 16–32-bin histogram; ours is one threshold over
+//! the whole volume from xnatkit-qa's 256-bin Otsu).
+
+use serde::Serialize;
+
+use crate::Error;
+use crate::fit;
+use crate::geometry::Grid;
+use crate::input::SeriesInfo;
+use crate::stack::{Stack, TimeAxis};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MapKind {
+    T2,
+    T1Sr,
+    Adc,
+}
+
+impl MapKind {
+    pub fn axis(self) -> TimeAxis {
+        match self {
+            MapKind::T2 => TimeAxis::EchoTime,
+            MapKind::T1Sr => TimeAxis::RecoveryTime,
+            MapKind::Adc => TimeAxis::BValue,
+        }
+    }
+
+    /// The quantity's short name: `T2`, `T1`, `ADC`.
+    pub fn quantity(self) -> &'static str {
+        match self {
+            MapKind::T2 => "T2",
+            MapKind::T1Sr => "T1",
+            MapKind::Adc => "ADC",
+        }
+    }
+
+    pub fn model(self, offset: bool) -> &'static str {
+        match (self, offset) {
+            (MapKind::T2, true) => "S(TE) = M0·exp(−TE/T2) + C",
+            (MapKind::T2, false) => "S(TE) = M0·exp(−TE/T2)",
+            (MapKind::T1Sr, false) => "S(t) = A·(1 − exp(−t/T1))",
+            (MapKind::T1Sr, true) => "S(t) = A·(1 − exp(−t/T1)) + C",
+            (MapKind::Adc, _) => {
+                "S(b) = S0·exp(−b·ADC), directions at one b combined by geometric mean"
+            }
+        }
+    }
+}
+
+/// Fit options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// T2: leave out the first echo (stimulated-echo contamination in MSME).
+    pub drop_first_echo: bool,
+    /// T1: fit the constant C as well (needs three recovery times or more).
+    pub t1_offset: bool,
+}
+
+/// One output image on the map grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// File stem, e.g. `T2_map`, `R2_map`, `T2_valid`.
+    pub name: String,
+    /// What it holds, for DICOM SeriesDescription and the preview.
+    pub description: String,
+    /// Unit text (`ms`, `1/s`, `mm2/s`, empty for unitless).
+    pub unit: String,
+    /// Quantity code used when scaling to integers.
+    pub scale: Scale,
+    pub data: Vec<f32>,
+}
+
+/// How an image is stored as 16-bit DICOM integers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scale {
+    /// A fixed slope (value = stored · slope), e.g. 0.1 ms for T2.
+    Fixed(f64),
+    /// A slope from the image's maximum (signal amplitudes, residuals).
+    FromMaximum,
+}
+
+/// The maps of one series, and how they were made.
+#[derive(Debug, Clone)]
+pub struct MapSet {
+    pub kind: MapKind,
+    pub info: SeriesInfo,
+    pub grid: Grid,
+    pub model: String,
+    pub time_base: String,
+    /// The time points fitted (after dropping the first echo if asked).
+    pub times: Vec<f64>,
+    pub otsu_threshold: f64,
+    pub fitted_voxels: usize,
+    pub valid_voxels: usize,
+    /// The map itself first, then rate, amplitude, fit-valid mask, residual.
+    pub images: Vec<Image>,
+}
+
+impl MapSet {
+    pub fn map(&self) -> &Image {
+        &self.images[0]
+    }
+
+    pub fn image(&self, name: &str) -> Option<&Image> {
+        self.images.iter().find(|i| i.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Voxel {
+    value: f32,
+    rate: f32,
+    amplitude: f32,
+    valid: bool,
+    rms: f32,
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Fits `kind` to every voxel of `stack` inside the Otsu mask.
+pub fn compute(stack: &Stack, kind: MapKind, options: Options) -> Result<MapSet, Error> {
+    let folder = stack.info.folder.clone();
+    let n = stack.grid.len();
+    let first_used = usize::from(kind == MapKind::T2 && options.drop_first_echo);
+    let times: Vec<f64> = stack.times[first_used..].to_vec();
+    let needed = if kind == MapKind::T1Sr && options.t1_offset {
+        3
+    } else {
+        2
+    };
+    if times.len() < needed {
+        return Err(Error::TooFewTimePoints {
+            path: folder,
+            what: match kind {
+                MapKind::T2 => "echo time",
+                MapKind::T1Sr => "recovery time",
+                MapKind::Adc => "b-value",
+            },
+            map: kind.quantity(),
+            found: times.len(),
+            needed,
+            values: times
+                .iter()
+                .map(|t| format!("{t}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    // The brightest time point holds the object best: the first (used)
+    // echo, the longest recovery, the lowest b.
+    let reference_time = match kind {
+        MapKind::T1Sr => stack.times.len() - 1,
+        MapKind::T2 => first_used,
+        MapKind::Adc => 0,
+    };
+    let reference: Vec<f64> = stack
+        .time_point(reference_time)
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    let threshold = xnatkit_qa::otsu_threshold(&reference).ok_or_else(|| Error::BadPixels {
+        path: folder.clone(),
+        reason: "the reference image is uniform, so there is no object to fit".to_owned(),
+    })?;
+    let t_max = times.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let offset_t2 = times.len() >= 3;
+    let nt = stack.times.len();
+    let mut voxels = vec![Voxel::default(); n];
+    let chunk = n.div_ceil(threads()).max(1);
+    std::thread::scope(|scope| {
+        for (k, out) in voxels.chunks_mut(chunk).enumerate() {
+            let reference = &reference;
+            let times = &times;
+            scope.spawn(move || {
+                let mut y = vec![0f64; nt - first_used];
+                for (j, voxel) in out.iter_mut().enumerate() {
+                    let i = k * chunk + j;
+                    if reference[i] <= threshold {
+                        continue;
+                    }
+                    for (t, slot) in (first_used..nt).zip(y.iter_mut()) {
+                        *slot = stack.data[t * n + i] as f64;
+                    }
+                    *voxel = fit_voxel(kind, options, offset_t2, times, &y, t_max);
+                }
+            });
+        }
+    });
+    let fitted_voxels = reference.iter().filter(|&&v| v > threshold).count();
+    let valid_voxels = voxels.iter().filter(|v| v.valid).count();
+    let q = kind.quantity();
+    let column = |f: fn(&Voxel) -> f32| voxels.iter().map(f).collect::<Vec<f32>>();
+    let (map_unit, rate_name, rate_unit, amplitude_name, map_scale, rate_scale) = match kind {
+        MapKind::T2 => ("ms", Some("R2"), "1/s", "M0", 0.1, 0.01),
+        MapKind::T1Sr => ("ms", Some("R1"), "1/s", "A", 0.1, 0.001),
+        MapKind::Adc => ("mm2/s", None, "", "S0", 1e-6, 1.0),
+    };
+    let mut images = vec![Image {
+        name: format!("{q}_map"),
+        description: format!("{q} map"),
+        unit: map_unit.to_owned(),
+        scale: Scale::Fixed(map_scale),
+        data: column(|v| v.value),
+    }];
+    if let Some(rate) = rate_name {
+        images.push(Image {
+            name: format!("{rate}_map"),
+            description: format!("{rate} map (1000/{q})"),
+            unit: rate_unit.to_owned(),
+            scale: Scale::Fixed(rate_scale),
+            data: column(|v| v.rate),
+        });
+    }
+    images.push(Image {
+        name: format!("{q}_{amplitude_name}"),
+        description: format!("{q} fit amplitude {amplitude_name}"),
+        unit: String::new(),
+        scale: Scale::FromMaximum,
+        data: column(|v| v.amplitude),
+    });
+    images.push(Image {
+        name: format!("{q}_valid"),
+        description: format!("{q} fit valid (1) in the Otsu mask"),
+        unit: String::new(),
+        scale: Scale::Fixed(1.0),
+        data: column(|v| if v.valid { 1.0 } else { 0.0 }),
+    });
+    images.push(Image {
+        name: format!("{q}_residual"),
+        description: format!("{q} fit RMS residual"),
+        unit: String::new(),
+        scale: Scale::FromMaximum,
+        data: column(|v| v.rms),
+    });
+    let offset = match kind {
+        MapKind::T2 => offset_t2,
+        MapKind::T1Sr => options.t1_offset,
+        MapKind::Adc => false,
+    };
+    Ok(MapSet {
+        kind,
+        info: stack.info.clone(),
+        grid: stack.grid.clone(),
+        model: kind.model(offset).to_owned(),
+        time_base: kind.axis().time_base().to_owned(),
+        times,
+        otsu_threshold: threshold,
+        fitted_voxels,
+        valid_voxels,
+        images,
+    })
+}
+
+fn fit_voxel(
+    kind: MapKind,
+    options: Options,
+    offset_t2: bool,
+    t: &[f64],
+    y: &[f64],
+    t_max: f64,
+) -> Voxel {
+    let (amplitude, rate, rms, converged) = match kind {
+        MapKind::T2 if offset_t2 => match fit::decay_with_offset(t, y) {
+            Some(f) => (f.params[0], f.params[1], f.rms, f.converged),
+            None => return Voxel::default(),
+        },
+        MapKind::T2 | MapKind::Adc => match fit::decay(t, y) {
+            Some(f) => (f.params[0], f.params[1], f.rms, f.converged),
+            None => return Voxel::default(),
+        },
+        MapKind::T1Sr if options.t1_offset => match fit::recovery_with_offset(t, y) {
+            Some(f) => (f.params[0], f.params[1], f.rms, f.converged),
+            None => return Voxel::default(),
+        },
+        MapKind::T1Sr => match fit::recovery(t, y) {
+            Some(f) => (f.params[0], f.params[1], f.rms, f.converged),
+            None => return Voxel::default(),
+        },
+    };
+    let finite = amplitude.is_finite() && rate.is_finite() && rms.is_finite();
+    match kind {
+        MapKind::Adc => {
+            // Identical images (no decay) fit rate 0 to rounding.
+            let adc = if rate.abs() < 1e-12 { 0.0 } else { rate };
+            let valid = finite && converged && amplitude > 0.0 && (0.0..=0.01).contains(&adc);
+            Voxel {
+                value: if valid { adc as f32 } else { 0.0 },
+                rate: 0.0,
+                amplitude: if finite { amplitude as f32 } else { 0.0 },
+                valid,
+                rms: if finite { rms as f32 } else { 0.0 },
+            }
+        }
+        _ => {
+            let time = 1.0 / rate;
+            // Relaxation times beyond ten times the longest sampled time are
+            // not determined by the data (XNAT-PIC flags T2 > 1000 ms).
+            let valid =
+                finite && converged && amplitude > 0.0 && rate > 0.0 && time <= 10.0 * t_max;
+            Voxel {
+                value: if valid { time as f32 } else { 0.0 },
+                rate: if valid { (1000.0 / time) as f32 } else { 0.0 },
+                amplitude: if finite { amplitude as f32 } else { 0.0 },
+                valid,
+                rms: if finite { rms as f32 } else { 0.0 },
+            }
+        }
+    }
+}

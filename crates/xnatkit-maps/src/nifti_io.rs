@@ -1,0 +1,233 @@
+//! NIfTI-1 in and out. Writing is our own small encoder (a 348-byte header,
+//! float32 voxels, gzip via flate2) rather than the `nifti` crate's writer,
+//! because that writer only writes to a path: we need the bytes in memory
+//! so that every output of a run is built before any is written (no partial
+//! output on error) and so that the same input gives the same bytes (gzip
+//! header without a timestamp). Reading uses the `nifti` crate.
+
+// The header and affine code index 4×4 matrices explicitly on purpose.
+#![allow(clippy::needless_range_loop)]
+
+use std::io::Write;
+use std::path::Path;
+
+use nifti::{IntoNdArray, NiftiObject, ReaderOptions};
+
+use crate::Error;
+use crate::geometry::Grid;
+
+const HEADER_BYTES: usize = 348;
+
+fn put_i16(h: &mut [u8], at: usize, v: i16) {
+    h[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+fn put_i32(h: &mut [u8], at: usize, v: i32) {
+    h[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn put_f32(h: &mut [u8], at: usize, v: f32) {
+    h[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Quaternion (b, c, d) and qfac of the rotation part of `m` (columns
+/// normalised), as NIfTI-1's `nifti_mat44_to_quatern` computes them.
+fn quaternion(m: &[[f64; 4]; 4]) -> ([f64; 3], f64) {
+    let mut r = [[0.0; 3]; 3];
+    for c in 0..3 {
+        let len = (0..3).map(|i| m[i][c] * m[i][c]).sum::<f64>().sqrt();
+        for i in 0..3 {
+            r[i][c] = if len > 0.0 { m[i][c] / len } else { 0.0 };
+        }
+    }
+    let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
+        - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
+        + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
+    let qfac = if det < 0.0 {
+        for row in &mut r {
+            row[2] = -row[2];
+        }
+        -1.0
+    } else {
+        1.0
+    };
+    let a = r[0][0] + r[1][1] + r[2][2] + 1.0;
+    let (b, c, d);
+    if a > 0.5 {
+        let a = 0.5 * a.sqrt();
+        b = 0.25 * (r[2][1] - r[1][2]) / a;
+        c = 0.25 * (r[0][2] - r[2][0]) / a;
+        d = 0.25 * (r[1][0] - r[0][1]) / a;
+    } else {
+        let xd = 1.0 + r[0][0] - (r[1][1] + r[2][2]);
+        let yd = 1.0 + r[1][1] - (r[0][0] + r[2][2]);
+        let zd = 1.0 + r[2][2] - (r[0][0] + r[1][1]);
+        let (mut qa, mut qb, mut qc, mut qd);
+        if xd > 1.0 {
+            qb = 0.5 * xd.sqrt();
+            qc = 0.25 * (r[0][1] + r[1][0]) / qb;
+            qd = 0.25 * (r[0][2] + r[2][0]) / qb;
+            qa = 0.25 * (r[2][1] - r[1][2]) / qb;
+        } else if yd > 1.0 {
+            qc = 0.5 * yd.sqrt();
+            qb = 0.25 * (r[0][1] + r[1][0]) / qc;
+            qd = 0.25 * (r[1][2] + r[2][1]) / qc;
+            qa = 0.25 * (r[0][2] - r[2][0]) / qc;
+        } else {
+            qd = 0.5 * zd.sqrt();
+            qb = 0.25 * (r[0][2] + r[2][0]) / qd;
+            qc = 0.25 * (r[1][2] + r[2][1]) / qd;
+            qa = 0.25 * (r[1][0] - r[0][1]) / qd;
+        }
+        if qa < 0.0 {
+            qa = -qa;
+            qb = -qb;
+            qc = -qc;
+            qd = -qd;
+        }
+        let _ = qa;
+        b = qb;
+        c = qc;
+        d = qd;
+    }
+    ([b, c, d], qfac)
+}
+
+/// `data` (x fastest) on `grid` as gzipped NIfTI-1 bytes, float32, with the
+/// grid's RAS affine as both sform and qform (code 1, scanner).
+pub fn encode(grid: &Grid, data: &[f32], description: &str, unit_is_seconds: bool) -> Vec<u8> {
+    let mut h = vec![0u8; HEADER_BYTES + 4];
+    put_i32(&mut h, 0, HEADER_BYTES as i32);
+    h[38] = b'r';
+    let dims = [
+        3i16,
+        grid.cols as i16,
+        grid.rows as i16,
+        grid.slices() as i16,
+        1,
+        1,
+        1,
+        1,
+    ];
+    for (k, d) in dims.iter().enumerate() {
+        put_i16(&mut h, 40 + 2 * k, *d);
+    }
+    put_i16(&mut h, 70, 16); // FLOAT32
+    put_i16(&mut h, 72, 32);
+    let m = grid.affine_ras();
+    let (q, qfac) = quaternion(&m);
+    let voxel = [
+        grid.spacing[1],
+        grid.spacing[0],
+        (0..3).map(|i| m[i][2] * m[i][2]).sum::<f64>().sqrt(),
+    ];
+    put_f32(&mut h, 76, qfac as f32);
+    for (k, v) in voxel.iter().enumerate() {
+        put_f32(&mut h, 80 + 4 * k, *v as f32);
+    }
+    put_f32(&mut h, 108, (HEADER_BYTES + 4) as f32);
+    put_f32(&mut h, 112, 1.0);
+    h[123] = if unit_is_seconds { 2 | 8 } else { 2 };
+    let text = description.as_bytes();
+    let n = text.len().min(79);
+    h[148..148 + n].copy_from_slice(&text[..n]);
+    put_i16(&mut h, 252, 1);
+    put_i16(&mut h, 254, 1);
+    for (k, v) in q.iter().enumerate() {
+        put_f32(&mut h, 256 + 4 * k, *v as f32);
+    }
+    for i in 0..3 {
+        put_f32(&mut h, 268 + 4 * i, m[i][3] as f32);
+        for j in 0..4 {
+            put_f32(&mut h, 280 + 16 * i + 4 * j, m[i][j] as f32);
+        }
+    }
+    h[344..348].copy_from_slice(b"n+1\0");
+    let mut raw = h;
+    raw.reserve(data.len() * 4);
+    for v in data {
+        raw.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut gz = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::new(6));
+    // Writing into a Vec cannot fail.
+    let _ = gz.write_all(&raw);
+    gz.finish().unwrap_or_default()
+}
+
+/// A 3-D map read from NIfTI: its grid (LPS, from sform, else qform, else
+/// pixdim) and voxels, x fastest.
+pub fn read_map(path: &Path) -> Result<(Grid, Vec<f32>), Error> {
+    let err = |reason: String| Error::Nifti {
+        path: path.to_owned(),
+        reason,
+    };
+    let object = ReaderOptions::new()
+        .read_file(path)
+        .map_err(|e| err(e.to_string()))?;
+    let header = object.header().clone();
+    let array = object
+        .into_volume()
+        .into_ndarray::<f64>()
+        .map_err(|e| err(e.to_string()))?;
+    let shape = array.shape().to_vec();
+    if shape.len() < 2 || shape.len() > 4 || shape.iter().skip(3).any(|&d| d != 1) {
+        return Err(err(format!(
+            "dimensions {shape:?}; a map is one 2-D or 3-D image"
+        )));
+    }
+    let dims = [shape[0], shape[1], shape.get(2).copied().unwrap_or(1)];
+    let data: Vec<f32> = array.t().iter().map(|&v| v as f32).collect();
+    let pixdim = header.pixdim;
+    let mut m = [[0.0f64; 4]; 4];
+    m[3][3] = 1.0;
+    if header.sform_code > 0 {
+        for j in 0..4 {
+            m[0][j] = header.srow_x[j] as f64;
+            m[1][j] = header.srow_y[j] as f64;
+            m[2][j] = header.srow_z[j] as f64;
+        }
+    } else if header.qform_code > 0 {
+        let (b, c, d) = (
+            header.quatern_b as f64,
+            header.quatern_c as f64,
+            header.quatern_d as f64,
+        );
+        let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+        let r = [
+            [
+                a * a + b * b - c * c - d * d,
+                2.0 * (b * c - a * d),
+                2.0 * (b * d + a * c),
+            ],
+            [
+                2.0 * (b * c + a * d),
+                a * a + c * c - b * b - d * d,
+                2.0 * (c * d - a * b),
+            ],
+            [
+                2.0 * (b * d - a * c),
+                2.0 * (c * d + a * b),
+                a * a + d * d - c * c - b * b,
+            ],
+        ];
+        let qfac = if pixdim[0] < 0.0 { -1.0 } else { 1.0 };
+        let scale = [pixdim[1] as f64, pixdim[2] as f64, pixdim[3] as f64 * qfac];
+        for i in 0..3 {
+            for j in 0..3 {
+                m[i][j] = r[i][j] * scale[j];
+            }
+        }
+        m[0][3] = header.quatern_x as f64;
+        m[1][3] = header.quatern_y as f64;
+        m[2][3] = header.quatern_z as f64;
+    } else {
+        for k in 0..3 {
+            m[k][k] = (pixdim[k + 1] as f64).abs().max(1e-6);
+        }
+    }
+    // RAS → LPS.
+    for row in m.iter_mut().take(2) {
+        for v in row.iter_mut() {
+            *v = -*v;
+        }
+    }
+    Ok((Grid::from_affine_lps(m, dims, None), data))
+}

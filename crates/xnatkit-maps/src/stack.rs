@@ -1,0 +1,376 @@
+//! Frames → a 4-D stack: slices grouped by their position along the slice
+//! normal (ImagePositionPatient projected on ImageOrientationPatient's
+//! normal), time points by echo time, recovery time or b-value, both from
+//! the headers. Several frames at one slice and time point combine: the
+//! arithmetic mean for repeats, the geometric mean for diffusion directions
+//! at one b-value (the trace-weighted image, isotropic ADC).
+
+use std::path::Path;
+
+use crate::Error;
+use crate::geometry::{Grid, cross, dot, normalised};
+use crate::input::{Frame, Series, SeriesInfo};
+
+/// What varies along the fourth axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeAxis {
+    EchoTime,
+    RecoveryTime,
+    BValue,
+}
+
+impl TimeAxis {
+    fn what(self) -> &'static str {
+        match self {
+            TimeAxis::EchoTime => "echo time",
+            TimeAxis::RecoveryTime => "recovery time",
+            TimeAxis::BValue => "b-value",
+        }
+    }
+
+    fn map(self) -> &'static str {
+        match self {
+            TimeAxis::EchoTime => "T2",
+            TimeAxis::RecoveryTime => "T1",
+            TimeAxis::BValue => "ADC",
+        }
+    }
+
+    fn tags(self) -> &'static str {
+        match self {
+            TimeAxis::EchoTime => "EchoTime (0018,0081) or EffectiveEchoTime (0018,9082)",
+            TimeAxis::RecoveryTime => "RepetitionTime (0018,0080)",
+            TimeAxis::BValue => {
+                "DiffusionBValue (0018,9087), or GE (0043,1039), Siemens (0019,100C), Philips (2001,1003)"
+            }
+        }
+    }
+
+    /// Where the time values come from, recorded in the outputs.
+    pub fn time_base(self) -> &'static str {
+        match self {
+            TimeAxis::EchoTime => "EchoTime (0018,0081) / EffectiveEchoTime (0018,9082), ms",
+            TimeAxis::RecoveryTime => {
+                "RepetitionTime (0018,0080) per image, ms (ParaVision conversions: VisuAcqRepetitionTime per frame, the recovery times of the RARE-VTR method)"
+            }
+            TimeAxis::BValue => "DiffusionBValue (0018,9087) or the vendor's b-value tag, s/mm²",
+        }
+    }
+
+    fn value(self, frame: &Frame) -> Option<f64> {
+        match self {
+            TimeAxis::EchoTime => frame.echo_time,
+            TimeAxis::RecoveryTime => frame.repetition_time,
+            TimeAxis::BValue => frame.b_value,
+        }
+        .filter(|v| v.is_finite() && *v >= 0.0)
+    }
+}
+
+/// Images on one grid at several time points.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub info: SeriesInfo,
+    pub grid: Grid,
+    pub axis: TimeAxis,
+    /// Ascending.
+    pub times: Vec<f64>,
+    /// `voxel + grid.len() · time`.
+    pub data: Vec<f32>,
+    /// Frames combined into each time point (of the first slice).
+    pub frames_per_time: Vec<usize>,
+}
+
+impl Stack {
+    pub fn time_point(&self, t: usize) -> &[f32] {
+        let n = self.grid.len();
+        &self.data[t * n..(t + 1) * n]
+    }
+}
+
+/// Tolerance for "the same slice position", mm.
+const POSITION_TOLERANCE: f64 = 0.01;
+
+fn cluster(mut values: Vec<f64>, tolerance: impl Fn(f64) -> f64) -> Vec<f64> {
+    values.sort_by(f64::total_cmp);
+    let mut out: Vec<f64> = Vec::new();
+    for v in values {
+        match out.last() {
+            Some(&last) if (v - last).abs() <= tolerance(last) => {}
+            _ => out.push(v),
+        }
+    }
+    out
+}
+
+fn index_of(clusters: &[f64], v: f64, tolerance: impl Fn(f64) -> f64) -> Option<usize> {
+    clusters.iter().position(|&c| (v - c).abs() <= tolerance(c))
+}
+
+fn time_tolerance(v: f64) -> f64 {
+    1e-3 * v.abs().max(1.0)
+}
+
+/// Groups `series` into a stack along `axis`; the frames' pixels move into
+/// the stack (the series is consumed, so memory holds the images once).
+pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
+    let Series { info, frames } = series;
+    let folder = info.folder.clone();
+    let first = frames.first().ok_or_else(|| Error::NoImages {
+        path: folder.clone(),
+    })?;
+    let (rows, cols) = (first.rows, first.cols);
+    let orientation = first.orientation;
+    let spacing = first.spacing;
+    let row_dir = normalised([orientation[0], orientation[1], orientation[2]]);
+    let col_dir = normalised([orientation[3], orientation[4], orientation[5]]);
+    let normal = normalised(cross(row_dir, col_dir));
+    for f in &frames {
+        let mixed = |reason: String| Error::MixedSeries {
+            path: f.source.clone(),
+            reason,
+        };
+        if f.rows != rows || f.cols != cols {
+            return Err(mixed(format!(
+                "{}×{} pixels, the first image has {rows}×{cols}",
+                f.rows, f.cols
+            )));
+        }
+        if f.orientation
+            .iter()
+            .zip(&orientation)
+            .any(|(a, b)| (a - b).abs() > 1e-4)
+        {
+            return Err(mixed("a different slice orientation".to_owned()));
+        }
+        if f.spacing
+            .iter()
+            .zip(&spacing)
+            .any(|(a, b)| (a - b).abs() > 1e-4 * b.abs().max(1.0))
+        {
+            return Err(mixed("a different pixel spacing".to_owned()));
+        }
+    }
+    let mut times_of = Vec::with_capacity(frames.len());
+    for f in &frames {
+        let v = axis.value(f).ok_or_else(|| Error::MissingTime {
+            path: f.source.clone(),
+            what: axis.what(),
+            map: axis.map(),
+            tags: axis.tags(),
+        })?;
+        times_of.push(v);
+    }
+    let times = cluster(times_of.clone(), time_tolerance);
+    if times.len() < 2 {
+        return Err(Error::TooFewTimePoints {
+            path: folder,
+            what: axis.what(),
+            map: axis.map(),
+            found: times.len(),
+            needed: 2,
+            values: times
+                .iter()
+                .map(|t| format!("{t}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let heights: Vec<f64> = frames.iter().map(|f| dot(f.position, normal)).collect();
+    let slices = cluster(heights.clone(), |_| POSITION_TOLERANCE);
+    let mut positions = vec![None; slices.len()];
+    let slice_len = rows * cols;
+    let grid_len = slice_len * slices.len();
+    let geometric = axis == TimeAxis::BValue;
+    let mut data = vec![0f32; grid_len * times.len()];
+    let mut counts = vec![0usize; slices.len() * times.len()];
+    let mut sources: Vec<Option<std::path::PathBuf>> = vec![None; slices.len() * times.len()];
+    let thickness = first.thickness;
+    for ((frame, height), time) in frames.into_iter().zip(heights).zip(times_of) {
+        let (Some(s), Some(t)) = (
+            index_of(&slices, height, |_| POSITION_TOLERANCE),
+            index_of(&times, time, time_tolerance),
+        ) else {
+            continue;
+        };
+        positions[s].get_or_insert(frame.position);
+        let cell = s + slices.len() * t;
+        counts[cell] += 1;
+        sources[cell].get_or_insert_with(|| frame.source.clone());
+        let out = &mut data[t * grid_len + s * slice_len..t * grid_len + (s + 1) * slice_len];
+        for (o, &v) in out.iter_mut().zip(&frame.pixels) {
+            if !v.is_finite() {
+                return Err(Error::BadPixels {
+                    path: frame.source.clone(),
+                    reason: "NaN or infinite pixel values".to_owned(),
+                });
+            }
+            *o += if geometric {
+                v.max(f32::MIN_POSITIVE).ln()
+            } else {
+                v
+            };
+        }
+    }
+    for s in 0..slices.len() {
+        for t in 0..times.len() {
+            let cell = s + slices.len() * t;
+            let count = counts[cell];
+            if count == 0 {
+                return Err(Error::IncompleteGrid {
+                    path: folder,
+                    what: axis.what(),
+                    slice: s,
+                    value: times[t],
+                });
+            }
+            let out = &mut data[t * grid_len + s * slice_len..t * grid_len + (s + 1) * slice_len];
+            let scale = 1.0 / count as f32;
+            for o in out.iter_mut() {
+                *o = if geometric {
+                    let v = (*o * scale).exp();
+                    if v <= f32::MIN_POSITIVE * 2.0 { 0.0 } else { v }
+                } else {
+                    *o * scale
+                };
+            }
+            if out.iter().all(|&v| v == 0.0) {
+                return Err(Error::BadPixels {
+                    path: sources[cell].clone().unwrap_or_else(|| folder.clone()),
+                    reason: format!(
+                        "the image of slice {s} at {} {} is all zeros",
+                        axis.what(),
+                        times[t]
+                    ),
+                });
+            }
+        }
+    }
+    let frames_per_time = (0..times.len()).map(|t| counts[slices.len() * t]).collect();
+    let positions = positions.into_iter().flatten().collect();
+    let grid = Grid {
+        rows,
+        cols,
+        row_dir,
+        col_dir,
+        normal,
+        spacing,
+        positions,
+        thickness,
+        frame_of_reference: info.frame_of_reference.clone(),
+    };
+    Ok(Stack {
+        info,
+        grid,
+        axis,
+        times,
+        data,
+        frames_per_time,
+    })
+}
+
+/// Reads a folder: a ParaVision scan folder (it has `pdata/`) is converted
+/// to DICOM in a temporary folder first with `xnatkit-paravision`; anything
+/// else is read as a DICOM series.
+pub fn load(input: &Path, axis: TimeAxis) -> Result<Stack, Error> {
+    if input.join("pdata").is_dir() {
+        let temp = tempfile::tempdir().map_err(|source| Error::Io {
+            path: input.to_owned(),
+            source,
+        })?;
+        let out = temp.path().join("dicom");
+        let report = xnatkit_paravision::convert(input, Some(&out), |_| {}).map_err(|e| {
+            Error::ParaVision {
+                path: input.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        // The first reconstruction (pdata/1) is the magnitude series.
+        let written = report.written.first().ok_or_else(|| Error::ParaVision {
+            path: input.to_owned(),
+            reason: report
+                .failures
+                .first()
+                .map(|f| format!("{f:?}"))
+                .unwrap_or_else(|| "no reconstruction was converted".to_owned()),
+        })?;
+        let mut series = crate::input::read_series(&written.dir)?;
+        series.info.folder = input.to_owned();
+        for f in &mut series.frames {
+            f.source = input.to_owned();
+        }
+        return build_stack(series, axis);
+    }
+    build_stack(crate::input::read_series(input)?, axis)
+}
+
+/// A map on its grid: one value per voxel, and the SOP Instance UIDs of the
+/// images at each slice (empty for NIfTI) for RTSTRUCT references.
+#[derive(Debug, Clone)]
+pub struct MapImage {
+    pub name: String,
+    pub grid: Grid,
+    pub data: Vec<f32>,
+    pub slice_sops: Vec<Vec<String>>,
+}
+
+/// A single-image-per-slice series (a map) on its grid.
+pub fn single_image(series: Series) -> Result<MapImage, Error> {
+    let Series { info, frames } = series;
+    let first = frames.first().ok_or_else(|| Error::NoImages {
+        path: info.folder.clone(),
+    })?;
+    let (rows, cols) = (first.rows, first.cols);
+    let o = first.orientation;
+    let row_dir = normalised([o[0], o[1], o[2]]);
+    let col_dir = normalised([o[3], o[4], o[5]]);
+    let normal = normalised(cross(row_dir, col_dir));
+    let mut order: Vec<(f64, usize)> = frames
+        .iter()
+        .enumerate()
+        .map(|(k, f)| (dot(f.position, normal), k))
+        .collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for pair in order.windows(2) {
+        if (pair[1].0 - pair[0].0).abs() <= POSITION_TOLERANCE {
+            return Err(Error::MixedSeries {
+                path: frames[pair[1].1].source.clone(),
+                reason: "two images at one slice position; a map has one image per slice"
+                    .to_owned(),
+            });
+        }
+    }
+    let mut data = Vec::with_capacity(rows * cols * frames.len());
+    let mut positions = Vec::with_capacity(frames.len());
+    let mut sops = Vec::with_capacity(frames.len());
+    for &(_, k) in &order {
+        let f = &frames[k];
+        if f.rows != rows || f.cols != cols || f.orientation != o {
+            return Err(Error::MixedSeries {
+                path: f.source.clone(),
+                reason: "images of different size or orientation".to_owned(),
+            });
+        }
+        data.extend_from_slice(&f.pixels);
+        positions.push(f.position);
+        sops.push(vec![f.sop_instance_uid.clone()]);
+    }
+    let grid = Grid {
+        rows,
+        cols,
+        row_dir,
+        col_dir,
+        normal,
+        spacing: first.spacing,
+        positions,
+        thickness: first.thickness,
+        frame_of_reference: info.frame_of_reference.clone(),
+    };
+    let name = info.series_description.clone();
+    Ok(MapImage {
+        name,
+        grid,
+        data,
+        slice_sops: sops,
+    })
+}

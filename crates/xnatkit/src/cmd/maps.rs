@@ -1,0 +1,220 @@
+//! `xnatkit maps ...`: parametric maps and ROI statistics on local folders,
+//! no server. The work is in xnatkit-maps; this module parses arguments and
+//! prints.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use xnatkit_maps::{MapKind, Options};
+
+use crate::printer::Printer;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: MapsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum MapsCommand {
+    /// T2 map of a multi-echo series (MSME): S(TE) = M0·exp(−TE/T2) + C,
+    /// log-linear start then Levenberg–Marquardt, every slice.
+    ///
+    /// Writes T2_map, R2_map (1000/T2, 1/s), T2_M0, T2_valid and T2_residual
+    /// as NIfTI (.nii.gz, DICOM geometry), T2_map_dicom/ and R2_map_dicom/
+    /// (a new series of the same study), PNG previews and maps.json (model,
+    /// echo times, Otsu threshold). The background (below Otsu's threshold of
+    /// the first echo) is not fitted.
+    #[command(after_help = T2_EXAMPLES)]
+    T2(MapArgs),
+    /// T1 map of a saturation-recovery series (RARE-VTR and similar):
+    /// S(t) = A·(1 − exp(−t/T1)) [+ C with --offset], t = RepetitionTime of
+    /// each image (maps.json records the time base).
+    #[command(name = "t1-sr")]
+    T1Sr(MapArgs),
+    /// ADC map of a diffusion series: S(b) = S0·exp(−b·ADC) over every
+    /// b-value; directions at one b-value are combined by their geometric
+    /// mean (trace). ADC in mm²/s (DICOM: stored in 10⁻⁶ mm²/s).
+    Adc(MapArgs),
+    /// Statistics of a map inside the ROIs of an RTSTRUCT, rasterised on the
+    /// map's own grid in patient coordinates.
+    ///
+    /// Writes rois.json, rois.csv, statistics.txt (XNAT-PIC's layout), the
+    /// masked map, one mask per ROI and a PNG with the ROI outlines. SD is
+    /// the sample SD (ddof 1). Warnings (ROIs clipped at the image edge, open
+    /// contours skipped) go to stderr and into --json.
+    #[command(name = "mask-average", after_help = MASK_EXAMPLES)]
+    MaskAverage(MaskArgs),
+}
+
+const T2_EXAMPLES: &str = "\
+Examples:
+  xnatkit maps t2 MSME_series/ -o t2-out
+  xnatkit maps t2 study/5 -o t2-out --drop-first-echo      # a ParaVision scan folder
+  xnatkit maps adc DWI_series/ -o adc-out --json
+
+Inputs: a folder with one DICOM series (classic or enhanced multi-frame), or a
+ParaVision scan folder (converted to DICOM on the fly). Frames are grouped by
+slice position and echo time from the headers, never by file order.";
+
+const MASK_EXAMPLES: &str = "\
+Examples:
+  xnatkit maps mask-average --map t2-out/T2_map.nii.gz --rois kidneys.dcm -o stats
+  xnatkit maps mask-average --map t2-out/T2_map_dicom --rois kidneys.dcm -o stats --json
+
+An RTSTRUCT whose image references do not resolve to the map is matched by
+frame of reference and slice position; a different frame of reference is refused.";
+
+#[derive(Debug, clap::Args)]
+struct MapArgs {
+    /// A DICOM series folder or a ParaVision scan folder.
+    input: PathBuf,
+    /// Output folder (created; files in it are replaced whole).
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+    /// T2 only: leave out the first echo (stimulated echoes in MSME).
+    #[arg(long)]
+    drop_first_echo: bool,
+    /// T1 only: fit a constant offset C as well (three recovery times or more).
+    #[arg(long)]
+    offset: bool,
+    /// Print the run's summary as JSON (what maps.json holds).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct MaskArgs {
+    /// The map: a DICOM series folder (one image per slice) or a NIfTI file.
+    #[arg(long, value_name = "MAP")]
+    map: PathBuf,
+    /// The RTSTRUCT file.
+    #[arg(long, value_name = "RTSTRUCT")]
+    rois: PathBuf,
+    /// Output folder.
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+    /// Print the statistics as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
+    match args.command {
+        MapsCommand::T2(a) => map(a, MapKind::T2, printer).await,
+        MapsCommand::T1Sr(a) => map(a, MapKind::T1Sr, printer).await,
+        MapsCommand::Adc(a) => map(a, MapKind::Adc, printer).await,
+        MapsCommand::MaskAverage(a) => mask_average(a, printer).await,
+    }
+}
+
+async fn map(args: MapArgs, kind: MapKind, printer: Printer) -> anyhow::Result<ExitCode> {
+    if args.drop_first_echo && kind != MapKind::T2 {
+        anyhow::bail!("--drop-first-echo applies to `maps t2` only");
+    }
+    if args.offset && kind != MapKind::T1Sr {
+        anyhow::bail!("--offset applies to `maps t1-sr` only");
+    }
+    let options = Options {
+        drop_first_echo: args.drop_first_echo,
+        t1_offset: args.offset,
+    };
+    printer.status(format_args!(
+        "fitting {} in {} ...",
+        kind.quantity(),
+        args.input.display()
+    ));
+    let started = std::time::Instant::now();
+    let (input, out) = (args.input.clone(), args.out.clone());
+    // CPU-bound (it spreads over every core itself): off the async workers.
+    let report = tokio::task::spawn_blocking(move || {
+        xnatkit_maps::run_map(&input, kind, options, &out).map_err(anyhow::Error::from)
+    })
+    .await
+    .context("the fitting task stopped unexpectedly")?
+    .with_context(|| format!("cannot make the {} map", kind.quantity()))?;
+    if args.json {
+        printer.json(&report)?;
+    } else {
+        let [c, r, s] = report.dims;
+        printer.data(format_args!(
+            "{} map: {c}×{r}×{s} voxels, {} fitted (Otsu mask), {} valid, {} time points ({}) in {:.2} s -> {}",
+            kind.quantity(),
+            report.fitted_voxels,
+            report.valid_voxels,
+            report.times.len(),
+            report
+                .times
+                .iter()
+                .map(|t| format!("{t}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            started.elapsed().as_secs_f64(),
+            report.out_dir.display()
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn mask_average(args: MaskArgs, printer: Printer) -> anyhow::Result<ExitCode> {
+    let (map, rois, out) = (args.map.clone(), args.rois.clone(), args.out.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        xnatkit_maps::run_mask_average(&map, &rois, &out).map_err(anyhow::Error::from)
+    })
+    .await
+    .context("the mask-average task stopped unexpectedly")?
+    .context("cannot compute the ROI statistics")?;
+    for warning in &report.warnings {
+        printer.warn(format_args!("warning: {warning}"));
+    }
+    if args.json {
+        printer.json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let fmt = |v: Option<f64>| {
+        v.map(|x| format!("{x:.4}"))
+            .unwrap_or_else(|| "-".to_owned())
+    };
+    let rows: Vec<Vec<String>> = report
+        .rois
+        .iter()
+        .map(|r| {
+            let s = r.stats.as_ref();
+            vec![
+                r.roi.clone(),
+                r.voxels.to_string(),
+                r.values.to_string(),
+                fmt(s.map(|x| x.mean)),
+                fmt(s.map(|x| x.sd)),
+                fmt(s.map(|x| x.median)),
+                fmt(s.map(|x| x.min)),
+                fmt(s.map(|x| x.max)),
+            ]
+        })
+        .collect();
+    let unit = if report.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", report.unit)
+    };
+    printer.table(
+        &[
+            "ROI",
+            "voxels",
+            "values",
+            &format!("mean{unit}"),
+            "sd",
+            "median",
+            "min",
+            "max",
+        ],
+        &rows,
+    )?;
+    printer.status(format_args!(
+        "ROIs placed by {}; statistics in {}",
+        report.matched_by,
+        report.out_dir.display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
