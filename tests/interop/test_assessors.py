@@ -56,7 +56,7 @@ def test_xnatpy_creates_and_reads_a_qc_assessor_with_files(server, owner, sessio
         assert read.label == label
         assert read.image_session_id == session_ids["session"]
         files = read.resources["QA"].files
-        assert sorted(files) == sorted(QC_FILES)
+        assert sorted(files.keys()) == sorted(QC_FILES)
         for name, content in QC_FILES.items():
             out = tmp_path / f"back-{name}"
             files[name].download(out, verbose=False)

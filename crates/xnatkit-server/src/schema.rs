@@ -150,9 +150,10 @@ pub fn xnat_schema() -> String {
 "#,
     );
     out.push_str(XNAT_ASSESSOR_TYPES);
-    for kind in [AssessorType::QcManualAssessor] {
-        out.push_str(&assessor_type(kind, "xnat:imageAssessorData"));
-    }
+    out.push_str(&assessor_type(
+        AssessorType::QcManualAssessor,
+        "xnat:imageAssessorData",
+    ));
     let sessions = XsiType::ALL
         .into_iter()
         .filter(|t| t.is_session())
