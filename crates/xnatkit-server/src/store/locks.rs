@@ -251,10 +251,20 @@ impl InstanceHold {
             .try_get::<bool, _>("done")
     }
 
-    /// Ends the connection, and with it every lock it holds.
+    /// Ends the connection, and with it every lock it holds. The locks are
+    /// released explicitly first: PostgreSQL frees a closed connection's
+    /// locks only once its backend process has exited, a moment after the
+    /// client has gone, and the other instances should see a clean shutdown
+    /// at once.
     pub async fn close(&self) {
-        if let Some(conn) = self.conn.lock().await.take() {
+        if let Some(mut conn) = self.conn.lock().await.take() {
             use sqlx::Connection;
+            if let Err(err) = sqlx::query("SELECT pg_advisory_unlock_all()")
+                .execute(&mut conn)
+                .await
+            {
+                tracing::warn!("releasing the instance locks: {err}");
+            }
             if let Err(err) = conn.close().await {
                 tracing::warn!("closing the instance connection: {err}");
             }

@@ -43,7 +43,7 @@ fn list_run_and_rerun() {
         .iter()
         .map(|b| b["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["dcm2niix", "qa"]);
+    assert_eq!(names, ["dcm2niix", "qa", "t2-map", "t1-sr-map", "adc-map"]);
 
     let work_dir = work.path().to_str().unwrap();
     let args = [
