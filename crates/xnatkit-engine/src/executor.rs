@@ -189,7 +189,7 @@ async fn run_local(job: JobRun, cancel: CancellationToken) -> RunOutcome {
     }
 }
 
-fn made_nifti(dir: &Path) -> bool {
+pub(crate) fn made_nifti(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| {
         entries.flatten().any(|e| {
             let name = e.file_name().to_string_lossy().into_owned();

@@ -13,6 +13,7 @@
 //!   derived inputs, `#name#` replacement keys, mounts, output handlers.
 //! - [`job`]: the run's status state machine and its history entries.
 //! - [`executor`]: the [`Executor`] seam and the local worker pool.
+//! - [`slurm`]: the Slurm executor (`serve --executor slurm`).
 //!
 //! The JSON shapes themselves live in `xnatkit_model::container`, shared
 //! with the client.
@@ -21,11 +22,13 @@ pub mod builtin;
 pub mod executor;
 pub mod job;
 pub mod resolve;
+pub mod slurm;
 pub mod validate;
 
 pub use executor::{Executor, JobRun, LocalPool, RunKind, RunOutcome};
 pub use job::JobStatus;
 pub use resolve::{OutputKind, ResolveError, ResolvedJob, XnatObject, XnatResource};
+pub use slurm::SlurmExecutor;
 pub use validate::{BUILTIN_TYPE, COMMAND_LINE_TYPE, InvalidCommand, validate};
 pub use xnatkit_model::container::{
     Command, CommandInput, CommandOutput, Mount, OutputHandler, Wrapper, WrapperInput,

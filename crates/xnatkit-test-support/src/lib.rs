@@ -12,6 +12,7 @@
 //! - [`fault_proxy`]: an HTTP proxy that injects 5xx, cut bodies and
 //!   replaced bodies between a client and a real server;
 //! - [`files`]: MD5, zip/tar.gz builders and directory walks;
+//! - [`slurm`]: the lock that makes tests on the one-node Slurm take turns;
 //! - [`tools`]: DCMTK's binaries, pydicom's test files, pynetdicom;
 //! - [`dicom`]: xnatkit-dicom's synthetic DICOM generator (re-exported; it is
 //!   also product code, since `xnatkit demo` builds its sample CT with it).
@@ -28,6 +29,7 @@ pub mod files;
 pub mod fixtures;
 pub mod serve;
 pub mod server;
+pub mod slurm;
 pub mod tools;
 
 pub use server::{ADMIN_PASSWORD, Auth, Backend, TestServer};

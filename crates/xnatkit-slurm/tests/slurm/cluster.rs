@@ -16,8 +16,7 @@ use xnatkit_slurm::{
 };
 use xnatkit_test_support::ci;
 
-/// Where scripts/setup-slurm.sh puts the completion log.
-const COMPLETION_LOG: &str = "/var/log/slurm/jobcomp.log";
+use xnatkit_test_support::slurm::COMPLETION_LOG;
 const POLL: Duration = Duration::from_millis(300);
 /// A hang guard, not a speed check: a job here finishes in about a second,
 /// and a dead node is noticed after SlurmdTimeout (10 s in the test conf) plus
@@ -38,13 +37,9 @@ fn repo_root() -> PathBuf {
 async fn slurm() -> Option<Slurm> {
     ci::tool("sbatch", "slurm-client")?;
     // One test at a time across processes: one of them takes the node down.
-    let lock = File::create(std::env::temp_dir().join("xnatkit-slurm-tests.lock")).unwrap();
-    let lock = tokio::task::spawn_blocking(move || {
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map(|()| lock)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let lock = tokio::task::spawn_blocking(xnatkit_test_support::slurm::node_lock)
+        .await
+        .unwrap();
     let cluster = SlurmCluster::new().with_completion_log(COMPLETION_LOG);
     if let Err(err) = cluster.ping().await {
         return ci::skip(&format!(

@@ -92,6 +92,22 @@ Each scan's DICOM resource is downloaded, processed, and its output resource
 last. Scans that already have it are skipped unless --overwrite; rerun after
 an interruption to finish the rest. Without --local, use `pipeline launch`.")]
     Run(RunArgs),
+    /// Run one built-in on a folder of DICOM files, here (what a Slurm job
+    /// of `serve --executor slurm` runs on its node).
+    #[command(hide = true)]
+    ExecBuiltin(ExecBuiltinArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecBuiltinArgs {
+    /// The built-in's name (dcm2niix, qa, t2-map, t1-sr-map, adc-map).
+    builtin: String,
+    /// The folder of the scan's DICOM files.
+    #[arg(long)]
+    input: std::path::PathBuf,
+    /// An existing, empty folder for the outputs.
+    #[arg(long)]
+    output: std::path::PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -228,6 +244,7 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
         Action::Logs(a) => logs(a, printer).await,
         Action::Cancel(a) => cancel(a, printer).await,
         Action::Run(run_args) => run_pipeline(run_args, printer).await,
+        Action::ExecBuiltin(a) => exec_builtin(a, printer).await,
     }
 }
 
@@ -285,6 +302,25 @@ impl Observer for ScanProgress {
             });
         }
     }
+}
+
+async fn exec_builtin(args: ExecBuiltinArgs, printer: Printer) -> anyhow::Result<ExitCode> {
+    let builtin = Builtin::from_name(&args.builtin)
+        .with_context(|| format!("no built-in command is called {:?}", args.builtin))?;
+    // Rendered inside the thread: only the text crosses.
+    let outputs = tokio::task::spawn_blocking(move || {
+        xnatkit_pipelines::builtin::run(builtin, &args.input, &args.output)
+            .map_err(|e| anyhow::Error::new(e).context(format!("{} failed", builtin.name())))
+    })
+    .await
+    .context("the built-in stopped")??;
+    // The same line the local pool writes to the job's stdout log.
+    printer.data(format!(
+        "{}: {} file(s)",
+        outputs.tool_version,
+        outputs.files.len()
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_pipeline(args: RunArgs, printer: Printer) -> anyhow::Result<ExitCode> {

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -89,13 +90,28 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
     /// Where pipeline jobs run: `local` (a pool of worker processes on this
-    /// machine) or `slurm` (not built yet).
+    /// machine) or `slurm` (each job is an sbatch job; the nodes must see
+    /// --data and this program at the same paths; see docs/slurm.md).
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
     executor: ExecutorKind,
-    /// Pipeline jobs the local pool runs at once (default: half the cores,
-    /// at least 1).
+    /// Pipeline jobs run at once: by the local pool (default: half the
+    /// cores, at least 1), or submitted to Slurm (default: 32; the rest wait
+    /// in the server's queue).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pipeline_workers: Option<u32>,
+    /// Slurm partition for the jobs (default: the cluster's default).
+    #[arg(long, value_name = "NAME", help_heading = "Slurm executor")]
+    slurm_partition: Option<String>,
+    /// Slurm account for the jobs.
+    #[arg(long, value_name = "NAME", help_heading = "Slurm executor")]
+    slurm_account: Option<String>,
+    /// Minutes a job may run before Slurm ends it as TIMEOUT.
+    #[arg(long, value_name = "MINUTES", help_heading = "Slurm executor")]
+    slurm_time_limit_mins: Option<u64>,
+    /// The jobcomp/filetxt completion log (JobCompLoc), so jobs Slurm has
+    /// forgotten still resolve without slurmdbd.
+    #[arg(long, value_name = "FILE", help_heading = "Slurm executor")]
+    slurm_completion_log: Option<PathBuf>,
 }
 
 /// `--executor`.
@@ -107,7 +123,7 @@ enum ExecutorKind {
 
 pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     // Checked here rather than with clap's `requires` so the error is one line.
-    let tls = match (args.tls_cert, args.tls_key) {
+    let tls = match (args.tls_cert.clone(), args.tls_key.clone()) {
         (Some(cert), Some(key)) => Some(xnatkit_server::tls::TlsFiles { cert, key }),
         (None, None) => None,
         (Some(_), None) => anyhow::bail!(
@@ -117,16 +133,18 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
             "--tls-key needs --tls-cert: pass the certificate chain too (or neither, for plain HTTP)"
         ),
     };
-    let workers = match args.executor {
-        ExecutorKind::Local => args
-            .pipeline_workers
-            .map_or_else(xnatkit_engine::LocalPool::default_workers, |n| n as usize),
-        ExecutorKind::Slurm => anyhow::bail!(
-            "--executor slurm is not built into this xnatkit yet; use --executor local (the default)"
-        ),
+    let executor = match args.executor {
+        ExecutorKind::Local => xnatkit_server::engine::ExecutorChoice::Local {
+            workers: args
+                .pipeline_workers
+                .map_or_else(xnatkit_engine::LocalPool::default_workers, |n| n as usize),
+        },
+        ExecutorKind::Slurm => {
+            xnatkit_server::engine::ExecutorChoice::Custom(Arc::new(slurm_executor(&args).await?))
+        }
     };
     let mut config = xnatkit_server::ServerConfig::new(&args.data);
-    config.pipelines.executor = xnatkit_server::engine::ExecutorChoice::Local { workers };
+    config.pipelines.executor = executor;
     config.tls = tls;
     config.database_url = args.database;
     config.db_pool_size = args.db_pool_size;
@@ -191,4 +209,36 @@ async fn shutdown_signal(ctrl_c: CancellationToken) {
         () = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+/// The Slurm executor, after checking that slurmctld answers: a server that
+/// would queue every job into a dead cluster should not start.
+async fn slurm_executor(args: &Args) -> anyhow::Result<xnatkit_engine::SlurmExecutor> {
+    let mut cluster = xnatkit_slurm::SlurmCluster::new();
+    if let Some(partition) = &args.slurm_partition {
+        cluster = cluster.with_partition(partition);
+    }
+    if let Some(account) = &args.slurm_account {
+        cluster = cluster.with_account(account);
+    }
+    if let Some(log) = &args.slurm_completion_log {
+        cluster = cluster.with_completion_log(log);
+    }
+    cluster
+        .ping()
+        .await
+        .context("--executor slurm: Slurm is not usable from this machine")?;
+    // The nodes run built-ins with this very program: the path must be one
+    // they see (the same install on every node, or a shared file system).
+    let program = std::env::current_exe()
+        .context("--executor slurm: cannot tell where this xnatkit binary is")?;
+    let mut executor = xnatkit_engine::SlurmExecutor::new(
+        cluster,
+        program,
+        args.pipeline_workers.map_or(32, |n| n as usize),
+    );
+    if let Some(mins) = args.slurm_time_limit_mins {
+        executor = executor.with_time_limit(Duration::from_secs(mins.saturating_mul(60)));
+    }
+    Ok(executor)
 }

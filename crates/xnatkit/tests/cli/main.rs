@@ -22,6 +22,7 @@ mod multi_instance;
 mod pipeline;
 mod prearchive;
 mod resilience;
+mod slurm_executor;
 mod snapshots;
 mod tls;
 mod upload_resume;

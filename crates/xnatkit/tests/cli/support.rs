@@ -56,21 +56,27 @@ pub struct TlsFiles<'a> {
 
 impl TestServer {
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(None, &[])
+    }
+
+    /// `xnatkit serve` with extra options (e.g. `--executor slurm`).
+    pub fn start_args(extra: &[&str]) -> Self {
+        Self::start_with(None, extra)
     }
 
     /// `xnatkit serve --tls-cert --tls-key`, announcing `https://`.
     pub fn start_tls(tls: &TlsFiles<'_>) -> Self {
-        Self::start_with(Some(tls))
+        Self::start_with(Some(tls), &[])
     }
 
-    fn start_with(tls: Option<&TlsFiles<'_>>) -> Self {
+    fn start_with(tls: Option<&TlsFiles<'_>>, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let admin_password = unique("Adm1n-");
         let mut command = Command::new(BIN);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(dir.path().join("data"))
+            .args(extra)
             .env("XNATKIT_ADMIN_PASSWORD", &admin_password);
         if let Some(tls) = tls {
             command

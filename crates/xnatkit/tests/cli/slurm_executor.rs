@@ -1,0 +1,296 @@
+//! `xnatkit serve --executor slurm` on the real single-node Slurm that
+//! scripts/setup-slurm.sh starts: a bulk launch over 20 sessions converts
+//! every scan through sbatch jobs, a built-in that is Rust code (QA) runs on
+//! the node through `pipeline exec-builtin`, a failing command line ends
+//! Failed with its own words, and a cancel reaches Slurm (`scancel`) and
+//! leaves nothing attached.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use xnatkit_client::{Method, Request, RequestBody, XnatClient};
+use xnatkit_slurm::SlurmCluster;
+use xnatkit_test_support::ci;
+use xnatkit_test_support::slurm::{COMPLETION_LOG, node_lock};
+
+use crate::support::{TestServer, cli, ct_subjects, runtime};
+
+const GIVE_UP: Duration = Duration::from_secs(300);
+
+/// The cluster is up (or the test is skipped, and fails under CI).
+fn slurm_is_up(rt: &tokio::runtime::Runtime) -> bool {
+    if ci::tool("sbatch", "slurm-client").is_none() || ci::tool("dcm2niix", "dcm2niix").is_none() {
+        return false;
+    }
+    if let Err(err) = rt.block_on(SlurmCluster::new().ping()) {
+        ci::skip::<()>(&format!(
+            "Slurm is not running ({err}); start it with `sudo scripts/setup-slurm.sh`"
+        ));
+        return false;
+    }
+    true
+}
+
+fn slurm_server() -> TestServer {
+    TestServer::start_args(&[
+        "--executor",
+        "slurm",
+        "--pipeline-workers",
+        "8",
+        "--slurm-completion-log",
+        COMPLETION_LOG,
+        "--slurm-time-limit-mins",
+        "10",
+    ])
+}
+
+/// Registers a command-line command with a scan-level wrapper enabled in
+/// `project`; returns the wrapper ID.
+async fn command_line_wrapper(client: &XnatClient, project: &str, name: &str, line: &str) -> i64 {
+    let command = serde_json::json!({
+        "name": name, "type": "xnatkit", "command-line": line,
+        "mounts": [{"name": "in", "path": "/input"}, {"name": "out", "writable": true, "path": "/output"}],
+        "outputs": [{"name": "o", "mount": "out"}],
+        "xnat": [{"name": format!("{name}-scan"), "contexts": ["xnat:imageScanData"],
+            "external-inputs": [{"name": "scan", "type": "Scan"}],
+            "derived-inputs": [{"name": "d", "type": "Resource", "matcher": "@.label == 'DICOM'",
+                "derived-from-wrapper-input": "scan", "provides-files-for-command-mount": "in"}],
+            "output-handlers": [{"name": "h", "type": "Resource", "accepts-command-output": "o",
+                "as-a-child-of": "scan", "label": name.to_uppercase()}]}]
+    });
+    client
+        .send(
+            &Request::new(Method::POST, "/xapi/commands", "command").body(RequestBody::Bytes(
+                command.to_string().into(),
+                "application/json",
+            )),
+        )
+        .await
+        .unwrap();
+    let commands = client.commands().await.unwrap();
+    let found = commands.iter().find(|c| c.name == name).unwrap();
+    let (cid, wid) = (found.id.unwrap(), found.xnat[0].id.unwrap());
+    client
+        .set_wrapper_enabled(cid, wid, None, true)
+        .await
+        .unwrap();
+    client
+        .set_wrapper_enabled(cid, wid, Some(project), true)
+        .await
+        .unwrap();
+    wid
+}
+
+async fn launch_on(client: &XnatClient, project: &str, wrapper: i64, scan: &str) -> String {
+    let params = BTreeMap::from([("scan".to_owned(), scan.to_owned())]);
+    client
+        .launch(project, wrapper, &params)
+        .await
+        .unwrap()
+        .container_id
+        .unwrap()
+}
+
+async fn wait_for(
+    client: &XnatClient,
+    id: &str,
+    wanted: &[&str],
+) -> xnatkit_model::container::Container {
+    let deadline = Instant::now() + GIVE_UP;
+    loop {
+        let run = client.container(id).await.unwrap();
+        if wanted.contains(&run.status.as_str()) {
+            return run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {id} is still {} after {GIVE_UP:?}",
+            run.status
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Slurm jobs of this server that squeue still shows as pending or running.
+fn live_slurm_jobs(name: &str) -> String {
+    let out = std::process::Command::new("squeue")
+        .args(["--noheader", "--format=%j|%T", "--name", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_bulk_launch_over_twenty_sessions_runs_as_slurm_jobs() {
+    let rt = runtime();
+    if !slurm_is_up(&rt) {
+        return;
+    }
+    let _node = node_lock();
+    let server = slurm_server();
+    let labels: Vec<String> = (1..=20).map(|i| format!("S{i:02}")).collect();
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let (user, project) = rt.block_on(async {
+        let user = server.create_user().await;
+        let project = server
+            .project_with(&user, &ct_subjects(&labels, "T1", 2, 16))
+            .await;
+        (user, project)
+    });
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = cli(home.path())
+            .args(args)
+            .args(["--server", &server.url, "-u", &user.0])
+            .env("XNAT_PASS", &user.1)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            server.log()
+        );
+        out
+    };
+
+    run(&["pipeline", "enable", "dcm2niix-scan", "--project", &project]);
+    let launched = run(&[
+        "pipeline",
+        "launch",
+        "dcm2niix-scan",
+        "--project",
+        &project,
+        "--wait",
+        "--json",
+    ]);
+    let runs: serde_json::Value = serde_json::from_slice(&launched.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 20, "{runs:?}");
+    for run in runs {
+        assert_eq!(run["status"], "Complete", "{run}");
+        assert_eq!(run["backend"], "slurm", "{run}");
+    }
+    for label in ["S01", "S20"] {
+        let nifti = rt.block_on(server.files_of(
+            &user,
+            &format!(
+                "/data/projects/{project}/subjects/{label}/experiments/{label}_CT1/scans/2/resources/NIFTI"
+            ),
+        ));
+        assert!(
+            nifti.iter().any(|f| f.path.ends_with(".nii.gz")),
+            "{label}: {nifti:?}"
+        );
+    }
+
+    // QA is Rust code, not a program on the node: the job runs this very
+    // binary's `pipeline exec-builtin`.
+    run(&["pipeline", "enable", "qa-scan", "--project", &project]);
+    let qa = run(&[
+        "pipeline",
+        "launch",
+        "qa-scan",
+        "--project",
+        &project,
+        "--target",
+        &format!("/data/projects/{project}/subjects/S03/experiments/S03_CT1/scans/2"),
+        "--wait",
+        "--json",
+    ]);
+    let qa: serde_json::Value = serde_json::from_slice(&qa.stdout).unwrap();
+    assert_eq!(qa[0]["status"], "Complete", "{qa}");
+    let files = rt.block_on(server.files_of(
+        &user,
+        &format!("/data/projects/{project}/subjects/S03/experiments/S03_CT1/scans/2/resources/QA"),
+    ));
+    assert!(
+        files.iter().any(|f| f.path.ends_with("qa.json")),
+        "{files:?}"
+    );
+}
+
+#[test]
+fn failures_and_cancels_go_both_ways() {
+    let rt = runtime();
+    if !slurm_is_up(&rt) {
+        return;
+    }
+    let _node = node_lock();
+    let server = slurm_server();
+    let scan = "/data/projects/SLURMX/subjects/C1/experiments/C1_CT1/scans/2";
+    rt.block_on(async {
+        let admin = server.admin().await;
+        admin
+            .put_object("/data/projects/SLURMX", &[], "project")
+            .await
+            .unwrap();
+        let work = tempfile::tempdir().unwrap();
+        xnatkit_client::sample::upload_sample(
+            &admin,
+            "SLURMX",
+            &ct_subjects(&["C1"], "T1", 2, 16),
+            work.path(),
+            2,
+        )
+        .await
+        .unwrap();
+
+        // A program that fails: the run says so in its own words, and no
+        // output resource is attached.
+        let failing = command_line_wrapper(
+            &admin,
+            "SLURMX",
+            "failing",
+            "echo 'the fit did not converge' >&2; exit 3",
+        )
+        .await;
+        let id = launch_on(&admin, "SLURMX", failing, scan).await;
+        let run = wait_for(&admin, &id, &["Failed", "Complete"]).await;
+        assert_eq!(run.status, "Failed", "{run:?}");
+        let message = run
+            .history
+            .last()
+            .unwrap()
+            .message
+            .clone()
+            .unwrap_or_default();
+        assert!(message.contains("the fit did not converge"), "{run:?}");
+        let resources = admin
+            .send(&Request::new(
+                Method::GET,
+                format!("{scan}/resources?format=json"),
+                "resources",
+            ))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!resources.contains("FAILING"), "{resources}");
+
+        // A long job cancelled through the server: scancel reaches Slurm and
+        // the run ends Killed with nothing attached.
+        let napper = command_line_wrapper(&admin, "SLURMX", "napper", "sleep 300").await;
+        let id = launch_on(&admin, "SLURMX", napper, scan).await;
+        wait_for(&admin, &id, &["Running"]).await;
+        let job_name = format!("xnatkit-job-{id}");
+        let deadline = Instant::now() + GIVE_UP;
+        while !live_slurm_jobs(&job_name).contains("RUNNING") {
+            assert!(Instant::now() < deadline, "{job_name} never ran on Slurm");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        admin.kill_container(&id).await.unwrap();
+        let run = wait_for(&admin, &id, &["Killed", "Failed", "Complete"]).await;
+        assert_eq!(run.status, "Killed", "{run:?}");
+        let deadline = Instant::now() + GIVE_UP;
+        while !live_slurm_jobs(&job_name).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{job_name} still in squeue after the kill: {}",
+                live_slurm_jobs(&job_name)
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+}
