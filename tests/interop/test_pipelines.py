@@ -168,3 +168,46 @@ def test_xnatctl_kills_a_running_command(server, user, project, tmp_path, xnatct
     listing = requests.get(f"{server.url}/data/experiments/{session_id}/scans/1/resources/LISTING/files",
                            auth=user, params={"format": "json"}, timeout=30)
     assert listing.status_code == 404, "a killed run attaches nothing"
+
+
+def test_xnatctl_runs_qa_and_xnatpy_reads_the_nifti_and_the_qa_assessor(server, user, project, tmp_path, xnatctl):
+    session_id, label = import_session(server, user, project, tmp_path)
+    for name in ("dcm2niix-scan", "qa-scan"):
+        wid = wrapper_id(server, name)
+        assert requests.put(f"{server.url}/xapi/projects/{project}/wrappers/{wid}/enabled", auth=user,
+                            timeout=30).status_code == 200
+        launched = run_xnatctl(xnatctl, server, user, tmp_path, "container", "launch", name, "-P", project,
+                               "--param", f"scan=/experiments/{session_id}/scans/1", "--wait", "-o", "json")
+        assert launched.returncode == 0, launched.stderr + launched.stdout
+        container = json.loads(launched.stdout)
+        if isinstance(container, list):
+            container = container[0]
+        assert container["status"] == "Complete", container
+
+    import xnat
+
+    with xnat.connect(server.url, user=user[0], password=user[1]) as connection:
+        experiment = connection.experiments[session_id]
+        nifti = experiment.scans["1"].resources["NIFTI"]
+        assert any(name.endswith(".nii.gz") for name in nifti.files.keys()), list(nifti.files.keys())
+
+        assessor = experiment.assessors[f"{label}_QA_1"]
+        assert assessor.__xsi_type__ == "xnat:qcAssessmentData"
+        assert assessor.label == f"{label}_QA_1"
+        report = assessor.resources["QA"]
+        assert sorted(report.files.keys()) == ["montage.png", "qa.csv", "qa.json"]
+        target = tmp_path / "qa.json"
+        report.files["qa.json"].download(str(target))
+        numbers = json.loads(target.read_text())
+
+    # The assessor's scan statistics are the report's numbers.
+    item = requests.get(f"{server.url}/data/experiments/{session_id}/assessors/{label}_QA_1", auth=user,
+                        params={"format": "json"}, timeout=30).json()["items"][0]
+    scans = next(c for c in item["children"] if c["field"] == "scans/scan")["items"]
+    assert scans[0]["data_fields"]["id"] == "1"
+    stats = next(c for c in scans[0]["children"] if c["field"] == "scanStatistics")["items"][0]
+    assert float(stats["data_fields"]["mean"]) == pytest.approx(numbers["mean"], rel=1e-9)
+    extra = {e["data_fields"]["name"]: float(e["data_fields"]["additionalStatistics"])
+             for e in next(c for c in stats["children"] if c["field"] == "additionalStatistics")["items"]}
+    assert extra["efc"] == pytest.approx(numbers["efc"], rel=1e-9)
+    assert extra["fber"] == pytest.approx(numbers["fber"], rel=1e-9)

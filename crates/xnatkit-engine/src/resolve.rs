@@ -76,14 +76,21 @@ impl XnatObject {
 pub enum OutputKind {
     /// The files become a resource of the parent object.
     Resource,
+    /// The files become a resource of a new image assessor of the parent's
+    /// session. XNAT's Container Service reads an assessor XML document the
+    /// command wrote; this server builds the assessor itself: an
+    /// `xnat:qcAssessmentData` with the scan's statistics when the files
+    /// hold QA reports (`qa.json`), an `xnat:imageAssessorData` otherwise.
+    Assessor,
 }
 
 impl OutputKind {
     pub fn of(handler: &OutputHandler) -> Result<Self, String> {
         match handler.kind.as_str() {
             "Resource" => Ok(Self::Resource),
+            "Assessor" => Ok(Self::Assessor),
             other => Err(format!(
-                "output handler {} has type {other:?}; this server files outputs as type \"Resource\" only",
+                "output handler {} has type {other:?}; this server files outputs as type \"Resource\" or \"Assessor\"",
                 handler.name
             )),
         }

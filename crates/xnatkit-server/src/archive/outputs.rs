@@ -13,7 +13,8 @@
 use std::path::{Path, PathBuf};
 
 use xnatkit_fileio::SafeRelPath;
-use xnatkit_model::ArchivePath;
+use xnatkit_model::assessor::qc_scan_statistics;
+use xnatkit_model::{ArchivePath, AssessorType};
 
 use super::files::{self, FileWrite, ResourceAttrs, commit_files, new_file, resource_dir_on_disk};
 use super::{Actor, Error, Result};
@@ -134,4 +135,155 @@ pub async fn attach(actor: &Actor<'_>, output: &OutputResource<'_>) -> Result<us
             Err(err)
         }
     }
+}
+
+/// An output filed as an image assessor of its parent's session.
+#[derive(Debug, Clone)]
+pub struct OutputAssessor<'a> {
+    /// `/data/experiments/E[/scans/S]`: the assessor belongs to E and,
+    /// for a scan, describes that scan.
+    pub parent_uri: &'a str,
+    /// The label of the assessor's resource, and the middle of its own
+    /// label (`{session}_{label}_{scan}`).
+    pub label: &'a str,
+    pub format: &'a str,
+    pub content: &'a str,
+    pub tags: &'a str,
+    pub staged: &'a Path,
+    pub overwrite: bool,
+}
+
+/// Files `output` as a new assessor with one resource; returns the
+/// assessor's label and the file count. All or nothing: an assessor whose
+/// files could not be filed is removed again.
+pub async fn attach_assessor(
+    actor: &Actor<'_>,
+    output: &OutputAssessor<'_>,
+) -> Result<(String, usize)> {
+    let path = ArchivePath::parse_request_path(output.parent_uri)
+        .map_err(|e| Error::Invalid(format!("output parent {}: {e}", output.parent_uri)))?;
+    let scope = super::required_scope(actor, &path).await?;
+    scope.check(Action::Edit)?;
+    let session = scope.experiment(&path)?.clone();
+    let scan_id = path
+        .scans
+        .as_ref()
+        .and_then(|s| s.single())
+        .map(str::to_owned);
+    let label = assessor_label(&session.label, output.label, scan_id.as_deref());
+    let reports = {
+        let dir = output.staged.to_path_buf();
+        tokio::task::spawn_blocking(move || qa_reports(&dir))
+            .await
+            .map_err(|e| Error::Internal(format!("reading QA reports: {e}")))??
+    };
+    let store = actor.state.store();
+    if let Some(existing) = store.assessor_in(&session.id, &label).await? {
+        if !output.overwrite {
+            return Err(Error::Conflict(format!(
+                "session {} already has assessor {label}; launch again with overwrite=true to replace it",
+                session.label
+            )));
+        }
+        super::assessors::remove(actor, &existing).await?;
+    }
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert(
+        "date".to_owned(),
+        chrono::Utc::now().format("%Y-%m-%d").to_string(),
+    );
+    let (kind, children) = if reports.is_empty() {
+        (AssessorType::ImageAssessor, String::new())
+    } else {
+        fields.insert("type".to_owned(), "xnatkit-qa".to_owned());
+        let scan = scan_id.clone().unwrap_or_default();
+        let child = qc_scan_statistics(&[(scan, reports)]);
+        let children = serde_json::to_string(&[child])
+            .map_err(|e| Error::Internal(format!("encoding QA statistics: {e}")))?;
+        (AssessorType::QcAssessment, children)
+    };
+    let user = actor.caller.require_user()?;
+    let id = super::assessors::create(
+        actor,
+        &session,
+        &label,
+        kind,
+        &fields,
+        &children,
+        &user.username,
+    )
+    .await?;
+    let assessor_uri = format!("/data/experiments/{}/assessors/{id}", session.id);
+    let filed = attach(
+        actor,
+        &OutputResource {
+            parent_uri: &assessor_uri,
+            label: output.label,
+            format: output.format,
+            content: output.content,
+            tags: output.tags,
+            staged: output.staged,
+            overwrite: false,
+        },
+    )
+    .await;
+    match filed {
+        Ok(count) => Ok((label, count)),
+        Err(err) => {
+            if let Ok(Some(made)) = store.assessor_in(&session.id, &id).await
+                && let Err(cleanup) = super::assessors::remove(actor, &made).await
+            {
+                tracing::warn!("removing half-filed assessor {id}: {cleanup}");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// `{session}_{label}[_{scan}]`, with anything a label may not hold
+/// turned into `_` (scan IDs may carry dots).
+fn assessor_label(session: &str, label: &str, scan: Option<&str>) -> String {
+    let raw = match scan {
+        Some(scan) => format!("{session}_{label}_{scan}"),
+        None => format!("{session}_{label}"),
+    };
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The metrics of the QA reports among the staged files (`qa.csv`, or
+/// `{image}_qa.csv` when a scan made several images, whose metrics are then
+/// prefixed with the image's name), in the reports' own order. The CSV is
+/// read rather than `qa.json` because it is the flat, ordered `metric,value`
+/// form XNAT's `additionalStatistics` want; an empty value (a metric that
+/// does not apply, such as tSNR of a 3-D image) is left out.
+fn qa_reports(dir: &Path) -> Result<Vec<(String, f64)>> {
+    let staged = staged_files(dir)
+        .map_err(|e| Error::Internal(format!("listing {}: {e}", dir.display())))?;
+    let mut metrics = Vec::new();
+    for (rel, full) in staged {
+        let Some(prefix) = rel.strip_suffix("qa.csv") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&full)
+            .map_err(|e| Error::Internal(format!("reading {}: {e}", full.display())))?;
+        for line in text.lines().skip(1) {
+            let Some((name, value)) = line.split_once(',') else {
+                continue;
+            };
+            if let Ok(value) = value.trim().parse::<f64>()
+                && value.is_finite()
+            {
+                metrics.push((format!("{prefix}{name}"), value));
+            }
+        }
+    }
+    Ok(metrics)
 }

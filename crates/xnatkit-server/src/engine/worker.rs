@@ -22,7 +22,7 @@ use xnatkit_engine::{JobRun, JobStatus, OutputKind, RunKind, RunOutcome};
 use super::RunningJob;
 use crate::access::Caller;
 use crate::archive::Actor;
-use crate::archive::outputs::{self, OutputResource};
+use crate::archive::outputs::{self, OutputAssessor, OutputResource};
 use crate::state::AppState;
 use crate::store::{Backend, Entity, JobRow};
 
@@ -330,6 +330,28 @@ async fn file_outputs(
                         return Ending::failed(format!(
                             "filing output {} as resource {} of {} failed: {err}",
                             output.name, output.label, output.parent_uri
+                        ));
+                    }
+                }
+            }
+            OutputKind::Assessor => {
+                let request = OutputAssessor {
+                    parent_uri: &output.parent_uri,
+                    label: &output.label,
+                    format: &output.format,
+                    content: &output.content,
+                    tags: &output.tags,
+                    staged: &folder,
+                    overwrite: resolved.overwrite,
+                };
+                match outputs::attach_assessor(&actor, &request).await {
+                    Ok((label, count)) => {
+                        filed.push(format!("assessor {label} ({count} files)"));
+                    }
+                    Err(err) => {
+                        return Ending::failed(format!(
+                            "filing output {} as an assessor of {} failed: {err}",
+                            output.name, output.parent_uri
                         ));
                     }
                 }

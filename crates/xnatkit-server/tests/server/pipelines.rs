@@ -706,7 +706,7 @@ async fn two_servers_on_one_postgres_never_double_claim() {
 /// Runs on archive: a subscription on the project, then a series pushed
 /// with storescu ends, with no further action, with a NIFTI resource.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storescu_series_gets_nifti_through_a_subscription() {
+async fn storescu_series_gets_nifti_and_qa_through_subscriptions() {
     let Some(storescu) = xnatkit_test_support::ci::tool("storescu", "dcmtk") else {
         return;
     };
@@ -755,10 +755,25 @@ async fn storescu_series_gets_nifti_through_a_subscription() {
     assert_eq!(r.status(), StatusCode::CREATED);
     let created = r.text().await.unwrap();
     assert!(created.starts_with("nifti-on-archive:"), "{created}");
+    let qa = wrapper_id(&server, "qa-scan").await;
+    enable(&server, "AUTO", qa).await;
+    let r = server
+        .req(Method::POST, "/xapi/projects/AUTO/events/subscription", Some(&admin))
+        .json(&json!({
+            "name": "qa-on-archive",
+            "active": true,
+            "action-key": format!("org.nrg.containers.services.CommandActionProvider:{qa}"),
+            "event-filter": {"event-type": "org.nrg.xnat.eventservice.events.SessionEvent", "status": "CREATED"},
+            "act-as-event-user": false
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
     let subs = server
         .json("/xapi/projects/AUTO/events/subscriptions", &admin)
         .await;
-    assert_eq!(subs.as_array().unwrap().len(), 1);
+    assert_eq!(subs.as_array().unwrap().len(), 2);
 
     let generated = study(2, 4, |i| {
         i.modality = "CT".to_owned();
@@ -782,7 +797,7 @@ async fn storescu_series_gets_nifti_through_a_subscription() {
         let containers = server.json("/xapi/projects/AUTO/containers", &admin).await;
         let list = containers.as_array().unwrap();
         let done = list.iter().filter(|c| c["status"] == "Complete").count();
-        if done == 2 {
+        if done == 4 {
             break;
         }
         assert!(
@@ -809,6 +824,15 @@ async fn storescu_series_gets_nifti_through_a_subscription() {
             names.iter().any(|n| n.ends_with(".nii.gz")),
             "scan {scan}: {names:?}"
         );
+        let report = file_names(
+            &server,
+            &format!("/data/experiments/{id}/assessors/RX1_CT_QA_{scan}/resources/QA"),
+        )
+        .await;
+        assert!(
+            report.iter().any(|n| n == "qa.json"),
+            "scan {scan}: {report:?}"
+        );
     }
     server.stop().await;
 }
@@ -832,11 +856,69 @@ async fn qa_on_a_scan_files_its_report(server: &TestServer) {
     assert_eq!(status, StatusCode::OK, "{report}");
     let done = wait_for(server, report["container-id"].as_str().unwrap(), &DONE).await;
     assert_eq!(done["status"], "Complete", "{done}");
+    // An xnat:qcAssessmentData assessor of the session, for scan 1, with
+    // the numbers as its scan statistics and the report as its resource.
     let mut names = file_names(
         server,
-        &format!("/data/experiments/{session}/scans/1/resources/QA"),
+        &format!("/data/experiments/{session}/assessors/S1_CT_QA_1/resources/QA"),
     )
     .await;
     names.sort();
     assert_eq!(names, ["montage.png", "qa.csv", "qa.json"]);
+    let listed: Value = server
+        .get(
+            &format!("/data/experiments/{session}/assessors?format=json"),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rows = listed["ResultSet"]["Result"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert_eq!(rows[0]["xsiType"], "xnat:qcAssessmentData", "{listed}");
+    let item: Value = server
+        .get(
+            &format!("/data/experiments/{session}/assessors/S1_CT_QA_1?format=json"),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = item.to_string();
+    for wanted in ["scanStatistics", "\"snr\"", "efc", "fber", "\"id\":\"1\""] {
+        assert!(text.contains(wanted), "{wanted} missing: {text}");
+    }
+    // No QA resource on the scan itself.
+    assert!(
+        file_names(
+            server,
+            &format!("/data/experiments/{session}/scans/1/resources/QA")
+        )
+        .await
+        .is_empty()
+    );
+
+    // A second launch without overwrite is refused and keeps the first.
+    let (status, report) = post_json(
+        server,
+        &format!("/xapi/projects/QAP/wrappers/{wid}/root/scan/launch"),
+        &admin,
+        &json!({ "scan": format!("/experiments/{session}/scans/1") }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let again = wait_for(server, report["container-id"].as_str().unwrap(), &DONE).await;
+    assert_eq!(again["status"], "Failed", "{again}");
+    assert!(again.to_string().contains("overwrite=true"), "{again}");
+    assert_eq!(
+        file_names(
+            server,
+            &format!("/data/experiments/{session}/assessors/S1_CT_QA_1/resources/QA")
+        )
+        .await
+        .len(),
+        3
+    );
 }

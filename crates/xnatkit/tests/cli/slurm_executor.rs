@@ -202,7 +202,9 @@ fn a_bulk_launch_over_twenty_sessions_runs_as_slurm_jobs() {
     assert_eq!(qa[0]["status"], "Complete", "{qa}");
     let files = rt.block_on(server.files_of(
         &user,
-        &format!("/data/projects/{project}/subjects/S03/experiments/S03_CT1/scans/2/resources/QA"),
+        &format!(
+            "/data/projects/{project}/subjects/S03/experiments/S03_CT1/assessors/S03_CT1_QA_2/resources/QA"
+        ),
     ));
     assert!(
         files.iter().any(|f| f.path.ends_with("qa.json")),
