@@ -200,6 +200,37 @@ pub async fn delete(actor: &Actor<'_>, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Adds `wrapper` to command `command_id` (admins only; not to the
+/// built-ins); returns the new wrapper's ID.
+pub async fn add_wrapper(actor: &Actor<'_>, command_id: i64, wrapper: &Wrapper) -> Result<i64> {
+    require_admin(actor.caller)?;
+    let existing = get(actor.state, command_id).await?;
+    if existing.command.xnat.iter().any(|w| w.name == wrapper.name) {
+        return Err(Error::Conflict(format!(
+            "command {} already has a wrapper {}",
+            existing.row.name, wrapper.name
+        )));
+    }
+    let mut command = existing.command.clone();
+    let mut added = wrapper.clone();
+    added.id = None;
+    command.xnat.push(added);
+    replace(actor, command_id, &command).await?;
+    Ok(wrapper_of_command(actor.state, command_id, &wrapper.name)
+        .await?
+        .wrapper_id)
+}
+
+/// Deletes wrapper `wrapper_id` from its command (admins only; not from
+/// the built-ins), with where it was enabled.
+pub async fn delete_wrapper(actor: &Actor<'_>, wrapper_id: i64) -> Result<()> {
+    require_admin(actor.caller)?;
+    let found = wrapper(actor.state, wrapper_id).await?;
+    let mut command = found.command.command.clone();
+    command.xnat.retain(|w| w.name != found.wrapper.name);
+    replace(actor, found.command.row.id, &command).await
+}
+
 /// A wrapper with its command.
 #[derive(Debug, Clone)]
 pub struct FoundWrapper {

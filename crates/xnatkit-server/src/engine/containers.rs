@@ -211,3 +211,52 @@ pub async fn kill(actor: &Actor<'_>, project: Option<&str>, id: &str) -> Result<
     let job = store.job(job.id).await?.unwrap_or(job);
     container_of(actor.state, &job).await
 }
+
+/// Deletes the record and logs of container `id` once it has ended (who may
+/// kill it may delete it); a queued or running one must be killed first.
+pub async fn delete(actor: &Actor<'_>, project: Option<&str>, id: &str) -> Result<()> {
+    let user = actor.caller.require_user()?.username.clone();
+    let job = job(actor, project, id).await?;
+    if job.username != user && !may(actor, &job.project, Action::Edit).await? {
+        return Err(Error::Forbidden(format!(
+            "Forbidden: you may not delete container {id} of project {}",
+            job.project
+        )));
+    }
+    if !actor.state.store().delete_finished_job(job.id).await? {
+        return Err(Error::Conflict(format!(
+            "container {id} is {}; kill it before deleting it",
+            job.status
+        )));
+    }
+    let logs = worker::log_dir(actor.state, job.id);
+    if let Err(err) = tokio::fs::remove_dir_all(&logs).await
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("removing {}: {err}", logs.display());
+    }
+    Ok(())
+}
+
+/// The log files of container `id` for XNAT's `GET /containers/{id}/logs`
+/// zip (`stdout.log`, `stderr.log`; a log never written is left out).
+pub async fn log_entries(
+    actor: &Actor<'_>,
+    project: Option<&str>,
+    id: &str,
+) -> Result<Vec<xnatkit_fileio::ArchiveEntry>> {
+    let job = job(actor, project, id).await?;
+    let mut entries = Vec::new();
+    for stream in ["stdout", "stderr"] {
+        let source = worker::log_file(actor.state, job.id, stream);
+        if let Ok(meta) = tokio::fs::metadata(&source).await {
+            entries.push(xnatkit_fileio::ArchiveEntry {
+                name: format!("{stream}.log"),
+                source,
+                size: meta.len(),
+                modified: None,
+            });
+        }
+    }
+    Ok(entries)
+}

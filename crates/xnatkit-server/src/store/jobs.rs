@@ -615,6 +615,30 @@ impl Store {
         Ok(true)
     }
 
+    /// Deletes job `id` and its history when it has ended (a compare on
+    /// the status, so a job that a worker claims meanwhile stays); the
+    /// workflow row stays, as XNAT keeps its workflows. False when no
+    /// finished job `id` was there.
+    pub async fn delete_finished_job(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query(
+            "DELETE FROM jobs WHERE id = $1 AND status IN ('Complete', 'Failed', 'Killed')",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if deleted == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM job_history WHERE job_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Asks the worker running job `id` to kill it.
     pub async fn request_kill(&self, id: i64) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE jobs SET kill_requested = 1 WHERE id = $1")

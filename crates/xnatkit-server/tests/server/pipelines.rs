@@ -23,6 +23,7 @@ xnatkit_test_support::on_both_backends!(
     a_killed_job_attaches_nothing,
     bulk_launch_over_twenty_sessions,
     qa_on_a_scan_files_its_report,
+    container_service_housekeeping,
 );
 
 fn dcm2niix_missing() -> bool {
@@ -921,4 +922,143 @@ async fn qa_on_a_scan_files_its_report(server: &TestServer) {
         .len(),
         3
     );
+}
+
+/// The Container Service's housekeeping routes: add a wrapper to a command
+/// and delete it, the logs as a zip, deleting a finished container (a
+/// running one must be killed first).
+async fn container_service_housekeeping(server: &TestServer) {
+    let admin = server.admin();
+    server.create_project("HOUSE").await;
+    let session = import_session(server, "HOUSE", "S1", "S1_CT", 1, 2).await;
+    let scan = format!("/experiments/{session}/scans/1");
+    let command = register(
+        server,
+        &listing_command(
+            "house",
+            "echo hello-from-the-job > /output/said.txt; echo hello-from-the-job",
+        ),
+    )
+    .await;
+
+    // A second wrapper on the same command, then gone again.
+    let mut extra = listing_command("house", "x")["xnat"][0].clone();
+    extra["name"] = json!("house-extra");
+    let (status, body) = post_json(
+        server,
+        &format!("/xapi/commands/{command}/wrappers"),
+        &admin,
+        &extra,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let extra_id = body.as_i64().expect("bare wrapper ID");
+    let listed = server
+        .json(&format!("/xapi/commands/{command}"), &admin)
+        .await;
+    assert_eq!(listed["xnat"].as_array().unwrap().len(), 2, "{listed}");
+    let (status, _) = post_json(
+        server,
+        &format!("/xapi/commands/{command}/wrappers"),
+        &admin,
+        &extra,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "the same name twice");
+    let user = server.create_user("houseguest").await;
+    let r = server
+        .delete(&format!("/xapi/wrappers/{extra_id}"), &user)
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = server
+        .delete(&format!("/xapi/wrappers/{extra_id}"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let listed = server
+        .json(&format!("/xapi/commands/{command}"), &admin)
+        .await;
+    assert_eq!(listed["xnat"].as_array().unwrap().len(), 1, "{listed}");
+    let builtin = wrapper_id(server, "dcm2niix-scan").await;
+    let r = server
+        .delete(&format!("/xapi/wrappers/{builtin}"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "built-ins stay");
+
+    // A finished run: its logs as a zip, then deleted.
+    let wid = wrapper_id(server, "house-scan").await;
+    let r = server
+        .put(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    enable(server, "HOUSE", wid).await;
+    let launch = |wid: i64| {
+        let scan = scan.clone();
+        let admin = admin.clone();
+        async move {
+            let (status, report) = post_json(
+                server,
+                &format!("/xapi/projects/HOUSE/wrappers/{wid}/launch"),
+                &admin,
+                &json!({ "scan": scan }),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{report}");
+            report["container-id"].as_str().unwrap().to_owned()
+        }
+    };
+    let id = launch(wid).await;
+    let done = wait_for(server, &id, &DONE).await;
+    assert_eq!(done["status"], "Complete", "{done}");
+    let r = server
+        .get(&format!("/xapi/containers/{id}/logs"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let bytes = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("stdout.log").unwrap(), &mut stdout).unwrap();
+    assert!(stdout.contains("hello-from-the-job"), "{stdout}");
+    let r = server
+        .delete(&format!("/xapi/containers/{id}"), &user)
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "an outsider does not see it"
+    );
+    let r = server
+        .delete(&format!("/xapi/projects/HOUSE/containers/{id}"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = server.get(&format!("/xapi/containers/{id}"), &admin).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // A running one is refused until it is killed.
+    register(server, &listing_command("napper", "sleep 60")).await;
+    let nap = wrapper_id(server, "napper-scan").await;
+    let r = server
+        .put(&format!("/xapi/wrappers/{nap}/enabled"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    enable(server, "HOUSE", nap).await;
+    let id = launch(nap).await;
+    wait_for(server, &id, &["Running"]).await;
+    let r = server
+        .delete(&format!("/xapi/containers/{id}"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let (status, _) = post_json(
+        server,
+        &format!("/xapi/containers/{id}/kill"),
+        &admin,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    wait_for(server, &id, &DONE).await;
+    let r = server
+        .delete(&format!("/xapi/containers/{id}"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }

@@ -8,8 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use xnatkit_engine::Command;
+use axum::routing::{delete, get, post, put};
+use xnatkit_engine::{Command, Wrapper};
 
 use super::{json_of, numeric, ok};
 use crate::access::Caller;
@@ -24,12 +24,14 @@ pub fn routes() -> Router<AppState> {
         .route("/xapi/commands/available", get(available_site))
         .route(
             "/xapi/commands/{id}",
-            get(get_one).post(replace).delete(delete),
+            get(get_one).post(replace).delete(delete_command),
         )
         .route(
             "/xapi/commands/{id}/wrappers/{name}/{flag}",
             put(set_site_by_name).get(get_site_by_name),
         )
+        .route("/xapi/commands/{id}/wrappers", post(add_wrapper))
+        .route("/xapi/wrappers/{wid}", delete(delete_wrapper))
         .route("/xapi/wrappers/{wid}/{flag}", put(set_site).get(get_site))
         .route(
             "/xapi/projects/{project}/commands/available",
@@ -107,7 +109,7 @@ async fn replace(
     Ok(ok())
 }
 
-async fn delete(
+async fn delete_command(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -274,4 +276,30 @@ async fn available_project(
     let rows =
         commands::available(&state, Some(&project), q.get("xsiType").map(String::as_str)).await?;
     json_of(&rows)
+}
+
+async fn add_wrapper(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let wrapper: Wrapper = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body is not a wrapper JSON (name, contexts, external-inputs, derived-inputs, output-handlers): {e}"
+        ))
+    })?;
+    let wid =
+        commands::add_wrapper(&actor(&state, &caller), numeric(&id, "command")?, &wrapper).await?;
+    Ok((StatusCode::CREATED, wid.to_string()).into_response())
+}
+
+async fn delete_wrapper(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(wid): Path<String>,
+) -> Result<Response, ApiError> {
+    commands::delete_wrapper(&actor(&state, &caller), numeric(&wid, "wrapper")?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

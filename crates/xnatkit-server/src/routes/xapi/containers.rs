@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -21,7 +21,11 @@ pub fn routes() -> Router<AppState> {
     for prefix in ["/xapi", "/xapi/projects/{project}"] {
         router = router
             .route(&format!("{prefix}/containers"), get(list))
-            .route(&format!("{prefix}/containers/{{cid}}"), get(get_one))
+            .route(
+                &format!("{prefix}/containers/{{cid}}"),
+                get(get_one).delete(delete),
+            )
+            .route(&format!("{prefix}/containers/{{cid}}/logs"), get(logs_zip))
             .route(
                 &format!("{prefix}/containers/{{cid}}/logs/{{stream}}"),
                 get(log),
@@ -119,4 +123,53 @@ async fn kill(
     )
     .await?;
     json_of(&container)
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let id = path.get("cid").map(String::as_str).unwrap_or_default();
+    containers::delete(
+        &Actor {
+            state: &state,
+            caller: &caller,
+        },
+        path.get("project").map(String::as_str),
+        id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn logs_zip(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let id = path.get("cid").map(String::as_str).unwrap_or_default();
+    let entries = containers::log_entries(
+        &Actor {
+            state: &state,
+            caller: &caller,
+        },
+        path.get("project").map(String::as_str),
+        id,
+    )
+    .await?;
+    let stream = xnatkit_fileio::zip_stream(entries);
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("attachment; filename=\"container-{id}-logs.zip\""))
+    {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }
