@@ -211,3 +211,48 @@ def test_xnatctl_runs_qa_and_xnatpy_reads_the_nifti_and_the_qa_assessor(server, 
              for e in next(c for c in stats["children"] if c["field"] == "additionalStatistics")["items"]}
     assert extra["efc"] == pytest.approx(numbers["efc"], rel=1e-9)
     assert extra["fber"] == pytest.approx(numbers["fber"], rel=1e-9)
+
+
+def test_xnatctl_runs_the_adc_map_on_a_real_ge_dwi_and_xnatpy_reads_it(server, user, project, tmp_path, xnatctl):
+    dwi = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dwi-ge" / "01_Ax_DWI_TENSOR_R2"
+    if not dwi.is_dir():
+        missing_prerequisite(f"the real GE DWI at {dwi} (../shared/data beside the repository)")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(dwi.iterdir()):
+            archive.write(path, f"DWI/{path.name}")
+    label = unique("DWI")
+    response = requests.post(f"{server.url}/data/services/import", auth=user, timeout=120,
+                             params={"dest": "/archive", "project": project, "subject": unique("SUBJ"),
+                                     "session": label},
+                             data=buffer.getvalue(), headers={"Content-Type": "application/zip"})
+    assert response.status_code == 200, response.text
+    item = requests.get(f"{server.url}/data/projects/{project}/experiments/{label}", auth=user,
+                        params={"format": "json"}, timeout=30).json()["items"][0]
+    session_id = item["data_fields"]["ID"]
+    scans = requests.get(f"{server.url}/data/experiments/{session_id}/scans", auth=user,
+                         params={"format": "json"}, timeout=30).json()["ResultSet"]["Result"]
+    assert len(scans) == 1, scans
+    scan_id = scans[0]["ID"]
+
+    wid = wrapper_id(server, "adc-map-scan")
+    assert requests.put(f"{server.url}/xapi/projects/{project}/wrappers/{wid}/enabled", auth=user,
+                        timeout=30).status_code == 200
+    launched = run_xnatctl(xnatctl, server, user, tmp_path, "container", "launch", "adc-map-scan", "-P", project,
+                           "--param", f"scan=/experiments/{session_id}/scans/{scan_id}", "--wait", "-o", "json")
+    assert launched.returncode == 0, launched.stderr + launched.stdout
+    container = json.loads(launched.stdout)
+    if isinstance(container, list):
+        container = container[0]
+    assert container["status"] == "Complete", container
+
+    import xnat
+
+    with xnat.connect(server.url, user=user[0], password=user[1]) as connection:
+        resource = connection.experiments[session_id].scans[scan_id].resources["ADCMAP"]
+        names = set(resource.files.keys())
+        assert {"ADC_map.nii.gz", "maps.json"} <= names, names
+        target = tmp_path / "maps.json"
+        resource.files["maps.json"].download(str(target))
+    summary = json.loads(target.read_text())
+    assert "adc" in json.dumps(summary).lower(), summary

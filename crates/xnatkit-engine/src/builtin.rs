@@ -1,4 +1,5 @@
-//! The commands that ship with the binary, kept as command JSON so that
+//! The commands that ship with the binary (dcm2niix, QA and the
+//! parametric maps of `xnatkit-maps`), kept as command JSON so that
 //! `GET /xapi/commands` shows them exactly like registered ones and xnatctl
 //! launches them unchanged. The JSON is the one NrgXnat's `xnat/dcm2niix`
 //! uses (wrapper `dcm2niix-scan`, external input `scan`, a `NIFTI`
@@ -9,12 +10,15 @@ use xnatkit_pipelines::builtin::Builtin;
 
 const DCM2NIIX: &str = include_str!("builtin/dcm2niix.json");
 const QA: &str = include_str!("builtin/qa.json");
+const T2_MAP: &str = include_str!("builtin/t2-map.json");
+const T1_SR_MAP: &str = include_str!("builtin/t1-sr-map.json");
+const ADC_MAP: &str = include_str!("builtin/adc-map.json");
 
 /// Every built-in command, parsed. The JSON is compiled in and checked by
 /// this crate's tests, so a parse failure here is a build defect; such a
 /// command is left out (and logged) rather than stopping the server.
 pub fn commands() -> Vec<Command> {
-    [DCM2NIIX, QA]
+    [DCM2NIIX, QA, T2_MAP, T1_SR_MAP, ADC_MAP]
         .into_iter()
         .filter_map(|text| match serde_json::from_str(text) {
             Ok(cmd) => Some(cmd),
@@ -36,9 +40,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_builtins_parse_and_have_an_implementation() {
+    fn every_builtin_parses_and_has_an_implementation() {
         let cmds = commands();
-        assert_eq!(cmds.len(), 2);
+        assert_eq!(cmds.len(), 5);
         for cmd in &cmds {
             assert!(implementation(&cmd.name).is_some(), "{}", cmd.name);
         }
@@ -50,5 +54,7 @@ mod tests {
             Some("NIFTI")
         );
         assert_eq!(cmds[1].xnat[0].name, "qa-scan");
+        let wrappers: Vec<&str> = cmds[2..].iter().map(|c| c.xnat[0].name.as_str()).collect();
+        assert_eq!(wrappers, ["t2-map-scan", "t1-sr-map-scan", "adc-map-scan"]);
     }
 }

@@ -69,7 +69,7 @@ Examples:
   # One scan:
   xnatkit pipeline launch dcm2niix-scan --project PROJ --target /experiments/XNAT_E00001/scans/3
 
-The wrapper is named by name (dcm2niix-scan, qa-scan) or numeric ID; see
+The wrapper is named by name (dcm2niix-scan, qa-scan, t2-map-scan, …) or numeric ID; see
 `xnatkit pipeline list --remote`. Exit 1 when a launch is refused or, with
 --wait, a run fails.")]
     Launch(LaunchArgs),
