@@ -67,7 +67,16 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     /// How many jobs it takes at once; the server claims no more.
     fn capacity(&self) -> usize;
     fn run(&self, job: JobRun, cancel: CancellationToken) -> RunFuture;
+    /// Makes sure job `job_id`, whose server died while it ran, does not
+    /// go on running elsewhere (a local child died with its server; a
+    /// cluster job would not).
+    fn abandon(&self, job_id: i64) -> AbandonFuture {
+        let _ = job_id;
+        Box::pin(std::future::ready(()))
+    }
 }
+
+pub type AbandonFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Runs jobs on this machine, at most `workers` at a time.
 #[derive(Debug, Clone)]

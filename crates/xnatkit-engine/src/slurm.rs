@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use xnatkit_pipelines::builtin::Builtin;
 use xnatkit_slurm::{JobScript, JobStatus, SlurmCluster, SlurmJobId};
 
-use crate::executor::{Executor, JobRun, RunFuture, RunKind, RunOutcome, last_line, made_nifti};
+use crate::executor::{
+    AbandonFuture, Executor, JobRun, RunFuture, RunKind, RunOutcome, last_line, made_nifti,
+};
 
 /// How often a running job's state is asked for. squeue is cheap, and a
 /// second is far below any job's length.
@@ -86,7 +88,7 @@ impl SlurmExecutor {
 
     fn script(&self, job: &JobRun) -> Result<JobScript, String> {
         let mut script = JobScript::new(
-            format!("xnatkit-job-{}", job.job_id),
+            job_name(job.job_id),
             &job.work_dir,
             self.body(job)?,
             &job.stdout,
@@ -115,6 +117,23 @@ impl Executor for SlurmExecutor {
         let this = self.clone();
         Box::pin(async move { this.run_on_slurm(job, cancel).await })
     }
+
+    /// The dead server knew the Slurm job ID; its name is enough.
+    fn abandon(&self, job_id: i64) -> AbandonFuture {
+        let cluster = self.cluster.clone();
+        Box::pin(async move {
+            let name = job_name(job_id);
+            match cluster.cancel_named(&name).await {
+                Ok(()) => tracing::info!("cancelled Slurm job {name} of a server that died"),
+                Err(err) => tracing::warn!("cancelling Slurm job {name}: {err}"),
+            }
+        })
+    }
+}
+
+/// The Slurm job name of engine job `job_id`.
+fn job_name(job_id: i64) -> String {
+    format!("xnatkit-job-{job_id}")
 }
 
 impl SlurmExecutor {

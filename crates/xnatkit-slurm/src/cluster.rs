@@ -284,6 +284,19 @@ impl SlurmCluster {
         }
     }
 
+    /// Cancels every job of this user named `name` (`scancel --name`),
+    /// for when the job's ID was lost (a server that crashed after
+    /// submitting). No such job is not an error.
+    pub async fn cancel_named(&self, name: &str) -> Result<(), SlurmError> {
+        let args = ["--name".to_owned(), name.to_owned()];
+        let output = self.run("scancel", &args, None, None).await?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(failure("scancel", &output, last_line("", &output.stderr)))
+        }
+    }
+
     /// Polls job `id` every `poll` until Slurm reports a final state. No
     /// overall limit: wrap it in `tokio::time::timeout` for one.
     pub async fn wait(&self, id: &SlurmJobId, poll: Duration) -> Result<SlurmJobInfo, SlurmError> {

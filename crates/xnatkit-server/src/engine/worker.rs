@@ -424,6 +424,9 @@ pub async fn fail_orphans(state: &AppState) {
             {
                 tracing::warn!("failing orphaned job {id} failed: {err}");
             }
+            // A job on a cluster outlives its server: stop it, so nothing
+            // runs behind a run that says failed.
+            state.engine().executor().abandon(id).await;
         }
     }
 }

@@ -296,3 +296,97 @@ fn failures_and_cancels_go_both_ways() {
         }
     });
 }
+
+/// A server killed while its job runs on Slurm: the restarted server fails
+/// the run (it never re-runs it) and cancels the Slurm job, so nothing
+/// runs on behind a run that says Failed.
+#[test]
+fn a_restart_fails_the_run_and_cancels_its_slurm_job() {
+    use xnatkit_client::Credentials;
+    use xnatkit_test_support::serve::ServeProcess;
+
+    let rt = runtime();
+    if !slurm_is_up(&rt) {
+        return;
+    }
+    let _node = node_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let password = "Adm1n-slurm-restart";
+    let serve = || {
+        let mut command = std::process::Command::new(crate::support::BIN);
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--executor",
+                "slurm",
+                "--slurm-completion-log",
+                COMPLETION_LOG,
+                "--data",
+            ])
+            .arg(dir.path().join("data"))
+            .env("XNATKIT_ADMIN_PASSWORD", password);
+        ServeProcess::spawn(command, &dir.path().join("server.log"), false)
+    };
+    let connect = |url: String| {
+        rt.block_on(XnatClient::connect(
+            &url,
+            Credentials::Password {
+                user: "admin".into(),
+                password: password.into(),
+            },
+            Default::default(),
+        ))
+        .unwrap()
+    };
+    let mut first = serve();
+    let admin = connect(first.url());
+    let scan = "/data/projects/SLURMR/subjects/C1/experiments/C1_CT1/scans/2";
+    let id = rt.block_on(async {
+        admin
+            .put_object("/data/projects/SLURMR", &[], "project")
+            .await
+            .unwrap();
+        let work = tempfile::tempdir().unwrap();
+        xnatkit_client::sample::upload_sample(
+            &admin,
+            "SLURMR",
+            &ct_subjects(&["C1"], "T1", 2, 16),
+            work.path(),
+            2,
+        )
+        .await
+        .unwrap();
+        let napper = command_line_wrapper(&admin, "SLURMR", "longnap", "sleep 300").await;
+        let id = launch_on(&admin, "SLURMR", napper, scan).await;
+        wait_for(&admin, &id, &["Running"]).await;
+        id
+    });
+    let job_name = format!("xnatkit-job-{id}");
+    let deadline = Instant::now() + GIVE_UP;
+    while live_slurm_jobs(&job_name).is_empty() {
+        assert!(Instant::now() < deadline, "{job_name} never reached Slurm");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    first.kill();
+    assert!(
+        !live_slurm_jobs(&job_name).is_empty(),
+        "the Slurm job outlives its server"
+    );
+
+    let second = serve();
+    let admin = connect(second.url());
+    let run = rt.block_on(wait_for(&admin, &id, &["Failed", "Complete", "Killed"]));
+    assert_eq!(run.status, "Failed", "{run:?}");
+    let deadline = Instant::now() + GIVE_UP;
+    while !live_slurm_jobs(&job_name).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{job_name} still in squeue after the restart: {}",
+            live_slurm_jobs(&job_name)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(second);
+}
