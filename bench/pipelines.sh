@@ -110,7 +110,7 @@ with xnat.connect(url, user="admin", password=os.environ["XNAT_PASS"]) as sessio
                 with tempfile.TemporaryDirectory(dir=work) as tmp:
                     scan.resources["DICOM"].download_dir(f"{tmp}/in")
                     os.makedirs(f"{tmp}/out")
-                    subprocess.run(["dcm2niix", "-z", "y", "-b", "y", "-w", "1", "-f", "%s_%p",
+                    subprocess.run(["dcm2niix", "-z", "y", "-b", "y", "-w", "1", "-d", "9", "-f", "%s_%p",
                                     "-o", f"{tmp}/out", f"{tmp}/in"], check=True, capture_output=True)
                     resource = session.classes.ResourceCatalog(parent=scan, label="NIFTI", format="NIFTI")
                     for name in sorted(os.listdir(f"{tmp}/out")):
