@@ -83,6 +83,21 @@ def run_xnatctl(binary: str, server, auth, home: Path, *args: str) -> subprocess
     return subprocess.run([binary, *args], capture_output=True, text=True, env=env, timeout=600)
 
 
+def launch_with_xnatctl(binary: str, server, auth, home: Path, project: str, wrapper: str, scan: str) -> dict:
+    """Enables `wrapper` in `project` and runs it on `scan` with `xnatctl container launch --wait`."""
+    wid = wrapper_id(server, wrapper)
+    assert requests.put(f"{server.url}/xapi/projects/{project}/wrappers/{wid}/enabled", auth=auth,
+                        timeout=30).status_code == 200
+    launched = run_xnatctl(binary, server, auth, home, "container", "launch", wrapper, "-P", project,
+                           "--param", f"scan={scan}", "--wait", "-o", "json")
+    assert launched.returncode == 0, launched.stderr + launched.stdout
+    container = json.loads(launched.stdout)
+    if isinstance(container, list):
+        container = container[0]
+    assert container["status"] == "Complete", container
+    return container
+
+
 def wait_for(server, auth, container_id: str, states=DONE) -> dict:
     deadline = time.monotonic() + 300
     while True:
@@ -95,17 +110,8 @@ def wait_for(server, auth, container_id: str, states=DONE) -> dict:
 
 def test_xnatctl_runs_dcm2niix_and_pyxnat_reads_the_workflow(server, user, project, tmp_path, xnatctl):
     session_id, label = import_session(server, user, project, tmp_path)
-    wid = wrapper_id(server, "dcm2niix-scan")
-    assert requests.put(f"{server.url}/xapi/projects/{project}/wrappers/{wid}/enabled", auth=user,
-                        timeout=30).status_code == 200
-
-    launched = run_xnatctl(xnatctl, server, user, tmp_path, "container", "launch", "dcm2niix-scan", "-P", project,
-                           "--param", f"scan=/experiments/{session_id}/scans/1", "--wait", "-o", "json")
-    assert launched.returncode == 0, launched.stderr + launched.stdout
-    container = json.loads(launched.stdout)
-    if isinstance(container, list):
-        container = container[0]
-    assert container["status"] == "Complete", container
+    container = launch_with_xnatctl(xnatctl, server, user, tmp_path, project, "dcm2niix-scan",
+                                    f"/experiments/{session_id}/scans/1")
     files = requests.get(f"{server.url}/data/experiments/{session_id}/scans/1/resources/NIFTI/files",
                          auth=user, params={"format": "json"}, timeout=30).json()["ResultSet"]["Result"]
     names = [f["Name"] for f in files]
@@ -173,16 +179,7 @@ def test_xnatctl_kills_a_running_command(server, user, project, tmp_path, xnatct
 def test_xnatctl_runs_qa_and_xnatpy_reads_the_nifti_and_the_qa_assessor(server, user, project, tmp_path, xnatctl):
     session_id, label = import_session(server, user, project, tmp_path)
     for name in ("dcm2niix-scan", "qa-scan"):
-        wid = wrapper_id(server, name)
-        assert requests.put(f"{server.url}/xapi/projects/{project}/wrappers/{wid}/enabled", auth=user,
-                            timeout=30).status_code == 200
-        launched = run_xnatctl(xnatctl, server, user, tmp_path, "container", "launch", name, "-P", project,
-                               "--param", f"scan=/experiments/{session_id}/scans/1", "--wait", "-o", "json")
-        assert launched.returncode == 0, launched.stderr + launched.stdout
-        container = json.loads(launched.stdout)
-        if isinstance(container, list):
-            container = container[0]
-        assert container["status"] == "Complete", container
+        launch_with_xnatctl(xnatctl, server, user, tmp_path, project, name, f"/experiments/{session_id}/scans/1")
 
     import xnat
 
@@ -235,16 +232,8 @@ def test_xnatctl_runs_the_adc_map_on_a_real_ge_dwi_and_xnatpy_reads_it(server, u
     assert len(scans) == 1, scans
     scan_id = scans[0]["ID"]
 
-    wid = wrapper_id(server, "adc-map-scan")
-    assert requests.put(f"{server.url}/xapi/projects/{project}/wrappers/{wid}/enabled", auth=user,
-                        timeout=30).status_code == 200
-    launched = run_xnatctl(xnatctl, server, user, tmp_path, "container", "launch", "adc-map-scan", "-P", project,
-                           "--param", f"scan=/experiments/{session_id}/scans/{scan_id}", "--wait", "-o", "json")
-    assert launched.returncode == 0, launched.stderr + launched.stdout
-    container = json.loads(launched.stdout)
-    if isinstance(container, list):
-        container = container[0]
-    assert container["status"] == "Complete", container
+    launch_with_xnatctl(xnatctl, server, user, tmp_path, project, "adc-map-scan",
+                        f"/experiments/{session_id}/scans/{scan_id}")
 
     import xnat
 

@@ -137,28 +137,14 @@ pub async fn attach(actor: &Actor<'_>, output: &OutputResource<'_>) -> Result<us
     }
 }
 
-/// An output filed as an image assessor of its parent's session.
-#[derive(Debug, Clone)]
-pub struct OutputAssessor<'a> {
-    /// `/data/experiments/E[/scans/S]`: the assessor belongs to E and,
-    /// for a scan, describes that scan.
-    pub parent_uri: &'a str,
-    /// The label of the assessor's resource, and the middle of its own
-    /// label (`{session}_{label}_{scan}`).
-    pub label: &'a str,
-    pub format: &'a str,
-    pub content: &'a str,
-    pub tags: &'a str,
-    pub staged: &'a Path,
-    pub overwrite: bool,
-}
-
-/// Files `output` as a new assessor with one resource; returns the
-/// assessor's label and the file count. All or nothing: an assessor whose
-/// files could not be filed is removed again.
+/// Files `output` as a new image assessor of its parent's session (for a
+/// scan parent, describing that scan) holding one resource of the output's
+/// label; the assessor is labelled `{session}_{label}[_{scan}]`. Returns
+/// the assessor's label and the file count. All or nothing: an assessor
+/// whose files could not be filed is removed again.
 pub async fn attach_assessor(
     actor: &Actor<'_>,
-    output: &OutputAssessor<'_>,
+    output: &OutputResource<'_>,
 ) -> Result<(String, usize)> {
     let path = ArchivePath::parse_request_path(output.parent_uri)
         .map_err(|e| Error::Invalid(format!("output parent {}: {e}", output.parent_uri)))?;

@@ -22,7 +22,7 @@ use xnatkit_engine::{JobRun, JobStatus, OutputKind, RunKind, RunOutcome};
 use super::RunningJob;
 use crate::access::Caller;
 use crate::archive::Actor;
-use crate::archive::outputs::{self, OutputAssessor, OutputResource};
+use crate::archive::outputs::{self, OutputResource};
 use crate::state::AppState;
 use crate::store::{Backend, Entity, JobRow};
 
@@ -313,48 +313,34 @@ async fn file_outputs(
             }
             continue;
         }
-        match output.kind {
-            OutputKind::Resource => {
-                let request = OutputResource {
-                    parent_uri: &output.parent_uri,
-                    label: &output.label,
-                    format: &output.format,
-                    content: &output.content,
-                    tags: &output.tags,
-                    staged: &folder,
-                    overwrite: resolved.overwrite,
+        let request = OutputResource {
+            parent_uri: &output.parent_uri,
+            label: &output.label,
+            format: &output.format,
+            content: &output.content,
+            tags: &output.tags,
+            staged: &folder,
+            overwrite: resolved.overwrite,
+        };
+        let filing = match output.kind {
+            OutputKind::Resource => outputs::attach(&actor, &request)
+                .await
+                .map(|count| format!("{} ({count} files)", output.label)),
+            OutputKind::Assessor => outputs::attach_assessor(&actor, &request)
+                .await
+                .map(|(label, count)| format!("assessor {label} ({count} files)")),
+        };
+        match filing {
+            Ok(what) => filed.push(what),
+            Err(err) => {
+                let what = match output.kind {
+                    OutputKind::Resource => "resource",
+                    OutputKind::Assessor => "an assessor with resource",
                 };
-                match outputs::attach(&actor, &request).await {
-                    Ok(count) => filed.push(format!("{} ({count} files)", output.label)),
-                    Err(err) => {
-                        return Ending::failed(format!(
-                            "filing output {} as resource {} of {} failed: {err}",
-                            output.name, output.label, output.parent_uri
-                        ));
-                    }
-                }
-            }
-            OutputKind::Assessor => {
-                let request = OutputAssessor {
-                    parent_uri: &output.parent_uri,
-                    label: &output.label,
-                    format: &output.format,
-                    content: &output.content,
-                    tags: &output.tags,
-                    staged: &folder,
-                    overwrite: resolved.overwrite,
-                };
-                match outputs::attach_assessor(&actor, &request).await {
-                    Ok((label, count)) => {
-                        filed.push(format!("assessor {label} ({count} files)"));
-                    }
-                    Err(err) => {
-                        return Ending::failed(format!(
-                            "filing output {} as an assessor of {} failed: {err}",
-                            output.name, output.parent_uri
-                        ));
-                    }
-                }
+                return Ending::failed(format!(
+                    "filing output {} as {what} {} of {} failed: {err}",
+                    output.name, output.label, output.parent_uri
+                ));
             }
         }
     }

@@ -384,6 +384,26 @@ fn listing_command(name: &str, line: &str) -> Value {
     })
 }
 
+/// Subscribes wrapper `wid` to sessions archived into `project`.
+async fn subscribe(server: &TestServer, project: &str, name: &str, wid: i64) -> reqwest::Response {
+    server
+        .req(
+            Method::POST,
+            &format!("/xapi/projects/{project}/events/subscription"),
+            Some(&server.admin()),
+        )
+        .json(&json!({
+            "name": name,
+            "active": true,
+            "action-key": format!("org.nrg.containers.services.CommandActionProvider:{wid}"),
+            "event-filter": {"event-type": "org.nrg.xnat.eventservice.events.SessionEvent", "status": "CREATED"},
+            "act-as-event-user": false
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn register(server: &TestServer, command: &Value) -> i64 {
     let (status, body) = post_json(server, "/xapi/commands", &server.admin(), command).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -741,35 +761,13 @@ async fn storescu_series_gets_nifti_and_qa_through_subscriptions() {
     assert_eq!(r.status(), StatusCode::OK);
     let wid = wrapper_id(&server, "dcm2niix-scan").await;
     enable(&server, "AUTO", wid).await;
-    let r = server
-        .req(Method::POST, "/xapi/projects/AUTO/events/subscription", Some(&admin))
-        .json(&json!({
-            "name": "nifti-on-archive",
-            "active": true,
-            "action-key": format!("org.nrg.containers.services.CommandActionProvider:{wid}"),
-            "event-filter": {"event-type": "org.nrg.xnat.eventservice.events.SessionEvent", "status": "CREATED"},
-            "act-as-event-user": false
-        }))
-        .send()
-        .await
-        .unwrap();
+    let r = subscribe(&server, "AUTO", "nifti-on-archive", wid).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let created = r.text().await.unwrap();
     assert!(created.starts_with("nifti-on-archive:"), "{created}");
     let qa = wrapper_id(&server, "qa-scan").await;
     enable(&server, "AUTO", qa).await;
-    let r = server
-        .req(Method::POST, "/xapi/projects/AUTO/events/subscription", Some(&admin))
-        .json(&json!({
-            "name": "qa-on-archive",
-            "active": true,
-            "action-key": format!("org.nrg.containers.services.CommandActionProvider:{qa}"),
-            "event-filter": {"event-type": "org.nrg.xnat.eventservice.events.SessionEvent", "status": "CREATED"},
-            "act-as-event-user": false
-        }))
-        .send()
-        .await
-        .unwrap();
+    let r = subscribe(&server, "AUTO", "qa-on-archive", qa).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let subs = server
         .json("/xapi/projects/AUTO/events/subscriptions", &admin)

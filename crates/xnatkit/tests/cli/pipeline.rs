@@ -214,7 +214,7 @@ fn launch_on_the_servers_engine() {
 /// ends Failed with the reason, ran once, and is not run again.
 #[test]
 fn a_crash_mid_job_fails_it_once() {
-    use xnatkit_client::{Credentials, Method, Request, RequestBody, XnatClient};
+    use xnatkit_client::{Credentials, XnatClient};
     use xnatkit_test_support::serve::ServeProcess;
 
     let dir = tempfile::tempdir().unwrap();
@@ -270,39 +270,9 @@ fn a_crash_mid_job_fails_it_once() {
         .unwrap();
     });
     // The sleep outlives the killed server only briefly.
-    let command = serde_json::json!({
-        "name": "napper", "type": "xnatkit", "command-line": "sleep 20",
-        "mounts": [{"name": "in", "path": "/input"}, {"name": "out", "writable": true, "path": "/output"}],
-        "outputs": [{"name": "o", "mount": "out"}],
-        "xnat": [{"name": "napper-scan", "contexts": ["xnat:imageScanData"],
-            "external-inputs": [{"name": "scan", "type": "Scan"}],
-            "derived-inputs": [{"name": "d", "type": "Resource", "matcher": "@.label == 'DICOM'",
-                "derived-from-wrapper-input": "scan", "provides-files-for-command-mount": "in"}],
-            "output-handlers": [{"name": "h", "type": "Resource", "accepts-command-output": "o",
-                "as-a-child-of": "scan", "label": "NAP"}]}]
-    });
     let id = rt.block_on(async {
-        client
-            .send(
-                &Request::new(Method::POST, "/xapi/commands", "command").body(RequestBody::Bytes(
-                    command.to_string().into(),
-                    "application/json",
-                )),
-            )
-            .await
-            .unwrap();
-        let commands = client.commands().await.unwrap();
-        let found = commands.iter().find(|c| c.name == "napper").unwrap();
-        let wid = found.xnat[0].id.unwrap();
-        let cid = found.id.unwrap();
-        client
-            .set_wrapper_enabled(cid, wid, None, true)
-            .await
-            .unwrap();
-        client
-            .set_wrapper_enabled(cid, wid, Some("CRASH"), true)
-            .await
-            .unwrap();
+        let wid =
+            crate::support::command_line_wrapper(&client, "CRASH", "napper", "sleep 20").await;
         let params = std::collections::BTreeMap::from([(
             "scan".to_owned(),
             "/data/projects/CRASH/subjects/C1/experiments/C1_CT1/scans/2".to_owned(),

@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use xnatkit_client::{Method, Request, RequestBody, XnatClient};
+use xnatkit_client::{Method, Request, XnatClient};
 use xnatkit_slurm::SlurmCluster;
 use xnatkit_test_support::ci;
 use xnatkit_test_support::slurm::{COMPLETION_LOG, node_lock};
 
-use crate::support::{TestServer, cli, ct_subjects, runtime};
+use crate::support::{TestServer, cli, command_line_wrapper, ct_subjects, runtime};
 
 const GIVE_UP: Duration = Duration::from_secs(300);
 
@@ -42,43 +42,6 @@ fn slurm_server() -> TestServer {
         "--slurm-time-limit-mins",
         "10",
     ])
-}
-
-/// Registers a command-line command with a scan-level wrapper enabled in
-/// `project`; returns the wrapper ID.
-async fn command_line_wrapper(client: &XnatClient, project: &str, name: &str, line: &str) -> i64 {
-    let command = serde_json::json!({
-        "name": name, "type": "xnatkit", "command-line": line,
-        "mounts": [{"name": "in", "path": "/input"}, {"name": "out", "writable": true, "path": "/output"}],
-        "outputs": [{"name": "o", "mount": "out"}],
-        "xnat": [{"name": format!("{name}-scan"), "contexts": ["xnat:imageScanData"],
-            "external-inputs": [{"name": "scan", "type": "Scan"}],
-            "derived-inputs": [{"name": "d", "type": "Resource", "matcher": "@.label == 'DICOM'",
-                "derived-from-wrapper-input": "scan", "provides-files-for-command-mount": "in"}],
-            "output-handlers": [{"name": "h", "type": "Resource", "accepts-command-output": "o",
-                "as-a-child-of": "scan", "label": name.to_uppercase()}]}]
-    });
-    client
-        .send(
-            &Request::new(Method::POST, "/xapi/commands", "command").body(RequestBody::Bytes(
-                command.to_string().into(),
-                "application/json",
-            )),
-        )
-        .await
-        .unwrap();
-    let commands = client.commands().await.unwrap();
-    let found = commands.iter().find(|c| c.name == name).unwrap();
-    let (cid, wid) = (found.id.unwrap(), found.xnat[0].id.unwrap());
-    client
-        .set_wrapper_enabled(cid, wid, None, true)
-        .await
-        .unwrap();
-    client
-        .set_wrapper_enabled(cid, wid, Some(project), true)
-        .await
-        .unwrap();
-    wid
 }
 
 async fn launch_on(client: &XnatClient, project: &str, wrapper: i64, scan: &str) -> String {
