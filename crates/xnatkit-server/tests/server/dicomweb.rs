@@ -17,6 +17,7 @@ xnatkit_test_support::on_both_backends!(
     wado_returns_the_stored_bytes,
     outsiders_see_nothing,
     stow_stores_refuses_duplicates_and_files_rois,
+    rest_uploads_are_indexed_on_first_touch,
 );
 
 const ROOT: &str = "/xapi/dicomweb";
@@ -266,7 +267,9 @@ async fn wado_returns_the_stored_bytes(server: &TestServer) {
         assert_eq!(text(item, "0020000E"), series_uid);
         assert_eq!(value(item, "00100010")["Alphabetic"], "Doe^Jane");
         assert_eq!(value(item, "00280010"), 8, "Rows as a number");
-        let bulk = item["7FE00010"]["BulkDataURI"].as_str().expect("BulkDataURI");
+        let bulk = item["7FE00010"]["BulkDataURI"]
+            .as_str()
+            .expect("BulkDataURI");
         assert!(bulk.ends_with("/bulkdata/7FE00010"), "{bulk}");
         assert!(item["7FE00010"].get("Value").is_none());
     }
@@ -304,7 +307,9 @@ async fn wado_returns_the_stored_bytes(server: &TestServer) {
     assert_eq!(r.bytes().await.unwrap().to_vec(), stored);
     let r = server
         .get(
-            &format!("{ROOT}/wado?requestType=WADO&studyUID={uid}&seriesUID={series_uid}&objectUID=1.2.3"),
+            &format!(
+                "{ROOT}/wado?requestType=WADO&studyUID={uid}&seriesUID={series_uid}&objectUID=1.2.3"
+            ),
             &admin,
         )
         .await;
@@ -497,7 +502,10 @@ async fn stow_stores_refuses_duplicates_and_files_rois(server: &TestServer) {
     )
     .await;
     assert_eq!(status, 409, "{response}");
-    assert_eq!(response["00081198"]["Value"][0]["00081197"]["Value"][0], 0xC409);
+    assert_eq!(
+        response["00081198"]["Value"][0]["00081197"]["Value"][0],
+        0xC409
+    );
     // Not DICOM: failed, not stored.
     let (status, response) = stow(
         server,
@@ -579,5 +587,78 @@ async fn stow_stores_refuses_duplicates_and_files_rois(server: &TestServer) {
     )
     .await;
     assert_eq!(status, 409);
-    assert!(server.staging_leftovers().is_empty(), "{:?}", server.staging_leftovers());
+    assert!(
+        server.staging_leftovers().is_empty(),
+        "{:?}",
+        server.staging_leftovers()
+    );
+}
+
+/// A DICOM file that came through the REST API (not the import) is found
+/// once DICOMweb touches its session; replacing it re-indexes it, deleting
+/// it removes it.
+async fn rest_uploads_are_indexed_on_first_touch(server: &TestServer) {
+    let admin = server.admin();
+    server.create_project("DWR").await;
+    let (study_uid, series_uid) = (new_uid(), new_uid());
+    let session = "/data/projects/DWR/subjects/R1/experiments/RS1";
+    assert!(
+        server
+            .put("/data/projects/DWR/subjects/R1", &admin)
+            .await
+            .status()
+            .is_success()
+    );
+    let r = server
+        .put(
+            &format!("{session}?xsiType=xnat:mrSessionData&xnat:mrSessionData/UID={study_uid}"),
+            &admin,
+        )
+        .await;
+    assert!(r.status().is_success());
+    let r = server
+        .put(
+            &format!("{session}/scans/7?xsiType=xnat:mrScanData&xnat:mrScanData/UID={series_uid}&xnat:mrScanData/modality=MR"),
+            &admin,
+        )
+        .await;
+    assert!(r.status().is_success());
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str| {
+        let path = dir.path().join(name);
+        let sop = write_synthetic_instance(&path, &SyntheticInstance::new(&study_uid, &series_uid))
+            .unwrap();
+        (sop, std::fs::read(&path).unwrap())
+    };
+    let (first_sop, first) = write("a.dcm");
+    let file = format!("{session}/scans/7/resources/DICOM/files/a.dcm");
+    let put = |body: Vec<u8>, query: &'static str| {
+        server
+            .req(Method::PUT, &format!("{file}{query}"), Some(&admin))
+            .body(body)
+            .send()
+    };
+    assert!(put(first, "").await.unwrap().status().is_success());
+    let instances = format!("{ROOT}/studies/{study_uid}/series/{series_uid}/instances");
+    let found = dicom_json(server, &instances, &admin).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(text(&found[0], "00080018"), first_sop);
+
+    let (second_sop, second) = write("b.dcm");
+    assert!(
+        put(second, "?overwrite=true")
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let found = dicom_json(server, &instances, &admin).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(text(&found[0], "00080018"), second_sop);
+
+    assert!(server.delete(&file, &admin).await.status().is_success());
+    let r = server.get(&instances, &admin).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let left: Value = r.json().await.unwrap();
+    assert_eq!(left, Value::Array(vec![]));
 }
