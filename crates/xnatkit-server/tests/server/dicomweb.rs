@@ -18,6 +18,7 @@ xnatkit_test_support::on_both_backends!(
     outsiders_see_nothing,
     stow_stores_refuses_duplicates_and_files_rois,
     rest_uploads_are_indexed_on_first_touch,
+    stow_follows_the_projects_prearchive_setting,
 );
 
 const ROOT: &str = "/xapi/dicomweb";
@@ -661,4 +662,59 @@ async fn rest_uploads_are_indexed_on_first_touch(server: &TestServer) {
     assert_eq!(r.status(), StatusCode::OK);
     let left: Value = r.json().await.unwrap();
     assert_eq!(left, Value::Array(vec![]));
+}
+
+/// A project that sends data to the prearchive gets STOW-RS data there too:
+/// stored (200), but not archived, so not searchable until archived.
+async fn stow_follows_the_projects_prearchive_setting(server: &TestServer) {
+    let admin = server.admin();
+    server.create_project("DWPRE").await;
+    let r = server
+        .put("/data/projects/DWPRE/prearchive_code/0", &admin)
+        .await;
+    assert!(r.status().is_success());
+    let generated = study(1, 2, |_| {});
+    let files: Vec<Vec<u8>> = generated
+        .files
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    let (status, response) = stow(
+        server,
+        &format!("{ROOT}/projects/DWPRE/studies"),
+        &files,
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 200, "{response}");
+    let referenced = &response["00081199"]["Value"];
+    assert_eq!(referenced.as_array().unwrap().len(), 2);
+    assert!(
+        referenced[0].get("00081190").is_none(),
+        "not retrievable before archiving: {response}"
+    );
+    assert!(
+        dicom_json(server, &format!("{ROOT}/projects/DWPRE/studies"), &admin)
+            .await
+            .is_empty()
+    );
+    let rows = server
+        .rows("/data/prearchive/projects/DWPRE?format=json", &admin)
+        .await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["SOURCE"], "STOW-RS", "{rows:?}");
+    // Archiving it (the prearchive path) makes it searchable and retrievable.
+    let uri = rows[0]["url"].as_str().unwrap();
+    let r = server
+        .post(&format!("/data/services/archive?src={uri}"), &admin)
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let found = dicom_json(server, &format!("{ROOT}/projects/DWPRE/studies"), &admin).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(value(&found[0], "00201208"), 2);
+    let (_, retrieved) =
+        get_parts(server, &format!("{ROOT}/studies/{}", generated.uid), &admin).await;
+    let got: BTreeSet<String> = retrieved.iter().map(|p| md5_hex(p)).collect();
+    let sent: BTreeSet<String> = files.iter().map(|f| md5_hex(f)).collect();
+    assert_eq!(got, sent);
 }
