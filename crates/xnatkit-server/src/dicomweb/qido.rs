@@ -295,41 +295,91 @@ fn series_json(out: &mut Map<String, Json>, series: &SeriesRow) {
     attr_int(out, "00200011", "IS", series.scan_id.parse().ok());
 }
 
-/// Everything a search needs, gathered once.
+/// The visible studies of a search and the facts gathered from other rows
+/// (modalities, counts). Facts are fetched per session for the sessions a
+/// search returns; only a `ModalitiesInStudy` filter needs them for every
+/// study, and then one site-wide query fetches them all.
 struct Catalogue {
     studies: Vec<StudyRow>,
     facts: HashMap<String, StudyFacts>,
     series_instances: HashMap<i64, i64>,
+    /// Sessions whose facts are in `facts`.
+    known: BTreeSet<String>,
 }
 
-async fn catalogue(
-    actor: &Actor<'_>,
-    project: Option<&str>,
-    study_uid: Option<&str>,
-) -> Result<Catalogue> {
-    let store = actor.state.store();
-    let mut studies = visible_studies(actor, project, study_uid).await?;
-    // One session per study UID (the first visible one).
-    let mut seen = BTreeSet::new();
-    studies.retain(|s| seen.insert(s.study_uid.clone()));
-    let mut facts: HashMap<String, StudyFacts> = HashMap::new();
-    for (experiment, modality, count) in store.dicom_series_modalities().await? {
-        let f = facts.entry(experiment).or_default();
-        if !modality.is_empty() {
-            f.modalities.insert(modality);
+impl Catalogue {
+    async fn new(
+        actor: &Actor<'_>,
+        project: Option<&str>,
+        study_uid: Option<&str>,
+        search: &Search,
+    ) -> Result<Self> {
+        let studies = visible_studies(actor, project, study_uid).await?;
+        let mut cat = Catalogue {
+            studies,
+            facts: HashMap::new(),
+            series_instances: HashMap::new(),
+            known: BTreeSet::new(),
+        };
+        if search.get("00080061").next().is_some() {
+            cat.load(actor, None).await?;
+            cat.known = cat
+                .studies
+                .iter()
+                .map(|s| s.experiment_id.clone())
+                .collect();
+        } else if study_uid.is_some() {
+            let ids: Vec<String> = cat
+                .studies
+                .iter()
+                .map(|s| s.experiment_id.clone())
+                .collect();
+            cat.ensure(actor, &ids).await?;
         }
-        f.series += count;
+        Ok(cat)
     }
-    let mut series_instances = HashMap::new();
-    for (experiment, scan, count) in store.dicom_instance_counts().await? {
-        facts.entry(experiment).or_default().instances += count;
-        series_instances.insert(scan, count);
+
+    async fn load(&mut self, actor: &Actor<'_>, experiment_id: Option<&str>) -> Result<()> {
+        let store = actor.state.store();
+        for (experiment, modality, count) in store.dicom_series_modalities(experiment_id).await? {
+            let f = self.facts.entry(experiment).or_default();
+            if !modality.is_empty() {
+                f.modalities.insert(modality);
+            }
+            f.series += count;
+        }
+        for (experiment, scan, count) in store.dicom_instance_counts(experiment_id).await? {
+            self.facts.entry(experiment).or_default().instances += count;
+            self.series_instances.insert(scan, count);
+        }
+        Ok(())
     }
-    Ok(Catalogue {
-        studies,
-        facts,
-        series_instances,
-    })
+
+    /// Fetches the facts of these sessions unless known.
+    async fn ensure(&mut self, actor: &Actor<'_>, experiment_ids: &[String]) -> Result<()> {
+        for id in experiment_ids {
+            if self.known.insert(id.clone()) {
+                self.load(actor, Some(id)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn facts_of(&self, experiment_id: &str) -> &StudyFacts {
+        static EMPTY: std::sync::OnceLock<StudyFacts> = std::sync::OnceLock::new();
+        self.facts
+            .get(experiment_id)
+            .unwrap_or_else(|| EMPTY.get_or_init(StudyFacts::default))
+    }
+
+    /// The visible studies the study-level keys of `search` match.
+    fn matching(&self, search: &Search) -> Vec<StudyRow> {
+        self.studies
+            .iter()
+            .filter(|s| study_matches(search, s, self.facts_of(&s.experiment_id)))
+            .cloned()
+            .collect()
+    }
 }
 
 /// Where results point (`RetrieveURL`): the DICOMweb root of the request.
@@ -354,18 +404,18 @@ pub async fn search_studies(
     search: &Search,
     base: &Base<'_>,
 ) -> Result<Vec<Json>> {
-    let cat = catalogue(actor, project, None).await?;
-    let empty = StudyFacts::default();
-    let matches: Vec<&StudyRow> = cat
-        .studies
+    let mut cat = Catalogue::new(actor, project, None, search).await?;
+    // One result per study UID (its first visible session).
+    let mut seen = BTreeSet::new();
+    let mut matching = cat.matching(search);
+    matching.retain(|s| seen.insert(s.study_uid.clone()));
+    let page = search.page(matching);
+    let ids: Vec<String> = page.iter().map(|s| s.experiment_id.clone()).collect();
+    cat.ensure(actor, &ids).await?;
+    Ok(page
         .iter()
-        .filter(|s| study_matches(search, s, cat.facts.get(&s.experiment_id).unwrap_or(&empty)))
-        .collect();
-    Ok(search
-        .page(matches)
-        .into_iter()
         .map(|study| {
-            let facts = cat.facts.get(&study.experiment_id).unwrap_or(&empty);
+            let facts = cat.facts_of(&study.experiment_id);
             let mut out = Map::new();
             study_json(&mut out, study);
             attr_multi(
@@ -391,26 +441,17 @@ pub async fn search_series(
     base: &Base<'_>,
 ) -> Result<Vec<Json>> {
     let store = actor.state.store();
-    let studies = match study_uid {
-        Some(uid) => super::study_sessions(actor, project, uid).await?,
-        None => visible_studies(actor, project, None).await?,
-    };
-    match study_uid {
-        Some(_) => {
-            for s in &studies {
-                index_session(actor.state, Some(&s.experiment_id)).await?;
-            }
+    if let Some(uid) = study_uid {
+        for s in super::study_sessions(actor, project, uid).await? {
+            index_session(actor.state, Some(&s.experiment_id)).await?;
         }
-        None => {
-            index_session(actor.state, None).await?;
-        }
+    } else {
+        index_session(actor.state, None).await?;
     }
-    let cat = catalogue(actor, project, study_uid).await?;
-    let empty = StudyFacts::default();
-    let by_id: HashMap<&str, &StudyRow> = cat
-        .studies
+    let mut cat = Catalogue::new(actor, project, study_uid, search).await?;
+    let studies = cat.matching(search);
+    let by_id: HashMap<&str, &StudyRow> = studies
         .iter()
-        .filter(|s| study_matches(search, s, cat.facts.get(&s.experiment_id).unwrap_or(&empty)))
         .map(|s| (s.experiment_id.as_str(), s))
         .collect();
     let all_series = match study_uid {
@@ -430,8 +471,10 @@ pub async fn search_series(
             series_matches(search, &series).then_some((*study, series))
         })
         .collect();
-    Ok(search
-        .page(matches)
+    let page = search.page(matches);
+    let ids: Vec<String> = page.iter().map(|(s, _)| s.experiment_id.clone()).collect();
+    cat.ensure(actor, &ids).await?;
+    Ok(page
         .into_iter()
         .map(|(study, series)| {
             let mut out = Map::new();
@@ -506,16 +549,11 @@ pub async fn search_instances(
     search: &Search,
     base: &Base<'_>,
 ) -> Result<Vec<Json>> {
-    let studies = match study_uid {
-        Some(uid) => super::study_sessions(actor, project, uid).await?,
-        None => visible_studies(actor, project, None).await?,
-    };
-    let cat = catalogue(actor, project, study_uid).await?;
-    let empty = StudyFacts::default();
-    let studies: Vec<StudyRow> = studies
-        .into_iter()
-        .filter(|s| study_matches(search, s, cat.facts.get(&s.experiment_id).unwrap_or(&empty)))
-        .collect();
+    if let Some(uid) = study_uid {
+        super::study_sessions(actor, project, uid).await?;
+    }
+    let cat = Catalogue::new(actor, project, study_uid, search).await?;
+    let studies = cat.matching(search);
     let store = actor.state.store();
     let mut series_by_pk: HashMap<i64, SeriesRow> = HashMap::new();
     let rows = instances_of(actor, &studies, series_uid, study_uid.is_none()).await?;

@@ -208,14 +208,31 @@ impl Store {
             .collect()
     }
 
-    /// (experiment ID, modality, series count) over the site's series.
-    pub async fn dicom_series_modalities(&self) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT experiment_id, modality, COUNT(*) AS n FROM scans WHERE uid <> '' \
-             GROUP BY experiment_id, modality",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+    /// (experiment ID, modality, series count) over the series of one
+    /// session, or of the site.
+    pub async fn dicom_series_modalities(
+        &self,
+        experiment_id: Option<&str>,
+    ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+        let rows = match experiment_id {
+            Some(id) => {
+                sqlx::query(
+                    "SELECT experiment_id, modality, COUNT(*) AS n FROM scans \
+                     WHERE uid <> '' AND experiment_id = $1 GROUP BY experiment_id, modality",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT experiment_id, modality, COUNT(*) AS n FROM scans WHERE uid <> '' \
+                     GROUP BY experiment_id, modality",
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
         rows.iter()
             .map(|r| {
                 Ok((
@@ -227,14 +244,33 @@ impl Store {
             .collect()
     }
 
-    /// (experiment ID, scan pk, instance count) over indexed instances.
-    pub async fn dicom_instance_counts(&self) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT experiment_id, scan_pk, COUNT(DISTINCT sop_instance_uid) AS n \
-             FROM dicom_instances WHERE sop_instance_uid <> '' GROUP BY experiment_id, scan_pk",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+    /// (experiment ID, scan pk, instance count) over the indexed instances
+    /// of one session, or of the site.
+    pub async fn dicom_instance_counts(
+        &self,
+        experiment_id: Option<&str>,
+    ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+        let rows = match experiment_id {
+            Some(id) => {
+                sqlx::query(
+                    "SELECT experiment_id, scan_pk, COUNT(DISTINCT sop_instance_uid) AS n \
+                     FROM dicom_instances WHERE sop_instance_uid <> '' AND experiment_id = $1 \
+                     GROUP BY experiment_id, scan_pk",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT experiment_id, scan_pk, COUNT(DISTINCT sop_instance_uid) AS n \
+                     FROM dicom_instances WHERE sop_instance_uid <> '' \
+                     GROUP BY experiment_id, scan_pk",
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
         rows.iter()
             .map(|r| Ok((text(r, "experiment_id")?, int(r, "scan_pk")?, int(r, "n")?)))
             .collect()
