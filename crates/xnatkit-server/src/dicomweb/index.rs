@@ -6,6 +6,8 @@
 //! A file that is not DICOM gets a row with an empty SOP Instance UID, so it
 //! is read once, not on every search.
 
+use std::path::PathBuf;
+
 use crate::archive::{Error, Result};
 use crate::state::AppState;
 use crate::store::{NewInstance, UnindexedFile};
@@ -20,14 +22,9 @@ pub async fn index_session(state: &AppState, experiment_id: Option<&str>) -> Res
     }
     let root = state.archive_root().to_path_buf();
     let count = pending.len();
-    let rows = tokio::task::spawn_blocking(move || {
-        pending
-            .into_iter()
-            .map(|file| read_row(&root, file))
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("indexing task failed: {e}")))?;
+    let rows = tokio::task::spawn_blocking(move || read_rows(&root, pending))
+        .await
+        .map_err(|e| Error::Internal(format!("indexing task failed: {e}")))?;
     store.record_dicom_instances(&rows).await?;
     Ok(count)
 }
@@ -40,28 +37,42 @@ pub async fn index_session_logged(state: &AppState, experiment_id: &str) {
     }
 }
 
-fn read_row(root: &std::path::Path, file: UnindexedFile) -> NewInstance {
-    let mut row = NewInstance {
-        file_id: file.file_id,
-        experiment_id: file.experiment_id,
-        scan_pk: file.scan_pk,
-        md5: file.md5,
-        ..NewInstance::default()
-    };
-    let on_disk = xnatkit_fileio::SafeRelPath::parse(&file.dir)
-        .and_then(|dir| dir.join(&xnatkit_fileio::SafeRelPath::parse(&file.path)?))
-        .map(|p| p.under(root));
-    let Ok(path) = on_disk else {
-        return row;
-    };
-    if let Ok(header) = xnatkit_dicom::read_header(&path) {
-        row.sop_instance_uid = header.sop_instance_uid;
-        row.sop_class_uid = header.sop_class_uid;
-        row.study_uid = header.study_instance_uid;
-        row.series_uid = header.series_instance_uid;
-        row.instance_number = header.instance_number;
-        row.number_of_frames = header.number_of_frames;
-        row.transfer_syntax = header.transfer_syntax;
-    }
-    row
+/// Index rows for `files`, headers read in parallel (pixel data never read).
+fn read_rows(root: &std::path::Path, files: Vec<UnindexedFile>) -> Vec<NewInstance> {
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .map(|file| {
+            xnatkit_fileio::SafeRelPath::parse(&file.dir)
+                .and_then(|dir| dir.join(&xnatkit_fileio::SafeRelPath::parse(&file.path)?))
+                .map(|p| p.under(root))
+                // A row that fails validation was never written by this
+                // server: index it as "not DICOM" rather than follow it.
+                .unwrap_or_default()
+        })
+        .collect();
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let headers = xnatkit_dicom::read_headers_parallel(&paths, jobs);
+    files
+        .into_iter()
+        .zip(headers)
+        .map(|(file, (path, header))| {
+            let mut row = NewInstance {
+                file_id: file.file_id,
+                experiment_id: file.experiment_id,
+                scan_pk: file.scan_pk,
+                md5: file.md5,
+                ..NewInstance::default()
+            };
+            if let (false, Ok(header)) = (path.as_os_str().is_empty(), header) {
+                row.sop_instance_uid = header.sop_instance_uid;
+                row.sop_class_uid = header.sop_class_uid;
+                row.study_uid = header.study_instance_uid;
+                row.series_uid = header.series_instance_uid;
+                row.instance_number = header.instance_number;
+                row.number_of_frames = header.number_of_frames;
+                row.transfer_syntax = header.transfer_syntax;
+            }
+            row
+        })
+        .collect()
 }
