@@ -375,7 +375,7 @@ pub async fn store(
             }
         }
         if store
-            .dicom_sop_instance_exists(&header.sop_instance_uid)
+            .dicom_sop_instance_exists(&header.sop_instance_uid, project)
             .await?
         {
             outcome.failed.push((ids.0, ids.1, reason::DUPLICATE));

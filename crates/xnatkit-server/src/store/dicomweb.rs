@@ -367,16 +367,36 @@ impl Store {
             .collect()
     }
 
-    /// Is an instance with this SOP Instance UID archived (and indexed)?
-    pub async fn dicom_sop_instance_exists(&self, sop_uid: &str) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query(
-            "SELECT d.file_id FROM dicom_instances d JOIN files f ON f.id = d.file_id \
-             AND f.md5 = d.md5 WHERE d.sop_instance_uid = $1 LIMIT 1",
-        )
-        .bind(sop_uid)
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
+    /// Is an instance with this SOP Instance UID archived (and indexed), in
+    /// a session of `project` or anywhere?
+    pub async fn dicom_sop_instance_exists(
+        &self,
+        sop_uid: &str,
+        project: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let found = match project {
+            Some(p) => {
+                sqlx::query(
+                    "SELECT d.file_id FROM dicom_instances d JOIN files f ON f.id = d.file_id \
+                     AND f.md5 = d.md5 JOIN experiments e ON e.id = d.experiment_id \
+                     WHERE d.sop_instance_uid = $1 AND e.project = $2 LIMIT 1",
+                )
+                .bind(sop_uid)
+                .bind(p)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT d.file_id FROM dicom_instances d JOIN files f ON f.id = d.file_id \
+                     AND f.md5 = d.md5 WHERE d.sop_instance_uid = $1 LIMIT 1",
+                )
+                .bind(sop_uid)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+        };
+        Ok(found.is_some())
     }
 
     /// Records index rows, replacing older rows of the same files, in one

@@ -491,6 +491,28 @@ async fn stow_stores_refuses_duplicates_and_files_rois(server: &TestServer) {
     let failed = &response["00081198"]["Value"];
     assert_eq!(failed.as_array().unwrap().len(), 3);
     assert_eq!(failed[0]["00081197"]["Value"][0], 0x0111);
+    // Another project may hold the same study: stored there as well, and
+    // the site-wide search still lists the study once.
+    server.create_project("DWS2").await;
+    let (status, response) = stow(
+        server,
+        &format!("{ROOT}/projects/DWS2/studies"),
+        &files,
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 200, "{response}");
+    let site = dicom_json(
+        server,
+        &format!("{ROOT}/studies?StudyInstanceUID={uid}"),
+        &admin,
+    )
+    .await;
+    assert_eq!(site.len(), 1);
+    let r = server
+        .delete("/data/projects/DWS2?removeFiles=true", &admin)
+        .await;
+    assert!(r.status().is_success());
 
     // An instance of another study than the path names fails.
     let other = study(1, 1, |_| {});
