@@ -15,7 +15,7 @@ pub mod wado;
 use std::collections::{HashMap, HashSet};
 
 use crate::archive::{Actor, Error, Result, project_access};
-use crate::store::StudyRow;
+use crate::store::{StudyFilter, StudyRow};
 
 /// The studies (sessions with a Study Instance UID) the caller may read:
 /// site-wide, or through one project (`project`: owned there or shared
@@ -25,6 +25,20 @@ pub async fn visible_studies(
     actor: &Actor<'_>,
     project: Option<&str>,
     study_uid: Option<&str>,
+) -> Result<Vec<StudyRow>> {
+    let filter = StudyFilter {
+        study_uid: study_uid.unwrap_or_default().to_owned(),
+        ..StudyFilter::default()
+    };
+    visible_studies_matching(actor, project, &filter).await
+}
+
+/// [`visible_studies`] narrowed by the database first (the caller still
+/// matches every key).
+pub async fn visible_studies_matching(
+    actor: &Actor<'_>,
+    project: Option<&str>,
+    filter: &StudyFilter,
 ) -> Result<Vec<StudyRow>> {
     let store = actor.state.store();
     let readable: HashSet<String> = match project {
@@ -43,7 +57,7 @@ pub async fn visible_studies(
     for (experiment, into) in store.experiment_share_pairs().await? {
         shared.entry(experiment).or_default().push(into);
     }
-    let studies = store.dicom_studies(study_uid).await?;
+    let studies = store.dicom_studies(filter).await?;
     Ok(studies
         .into_iter()
         .filter(|s| {

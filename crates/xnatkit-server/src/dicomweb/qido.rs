@@ -10,9 +10,9 @@ use serde_json::{Map, Value as Json};
 
 use super::index::index_session;
 use super::json::{attr, attr_int, attr_multi};
-use super::visible_studies;
+use super::visible_studies_matching;
 use crate::archive::{Actor, Error, Result};
-use crate::store::{InstanceRow, SeriesRow, StudyRow};
+use crate::store::{InstanceRow, SeriesRow, StudyFilter, StudyRow};
 
 /// What a search returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -133,6 +133,45 @@ impl Search {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The one value of a key, when it is given once and not universal.
+    fn single(&self, tag: &str) -> Option<&str> {
+        let mut values = self.get(tag);
+        let first = values.next()?;
+        (values.next().is_none() && !first.is_empty() && first != "*").then_some(first)
+    }
+
+    /// What the database can narrow a study search by (a superset of the
+    /// matches: every key is still matched exactly afterwards).
+    pub fn study_filter(&self) -> StudyFilter {
+        let mut filter = StudyFilter::default();
+        if let Some(uid) = self.single("0020000D").filter(|u| !u.contains([',', '\\'])) {
+            filter.study_uid = uid.to_owned();
+        }
+        if let Some(id) = self.single("00100020") {
+            filter.patient_id = like_pattern(id);
+        }
+        if let Some(name) = self.single("00100010").filter(|n| n.is_ascii()) {
+            filter.patient_name = like_pattern(&name.to_lowercase());
+        }
+        if let Some(acc) = self.single("00080050").filter(|a| !a.contains(['*', '?'])) {
+            filter.accession_number = acc.to_owned();
+        }
+        if let Some(range) = self.single("00080020") {
+            let (from, to) = range.split_once('-').unwrap_or((range, range));
+            let iso = |d: &str| {
+                (d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]))
+            };
+            match (iso(from), iso(to)) {
+                (Some(f), Some(t)) => (filter.date_from, filter.date_to) = (f, t),
+                (Some(f), None) if to.is_empty() => filter.date_from = f,
+                (None, Some(t)) if from.is_empty() => filter.date_to = t,
+                _ => {}
+            }
+        }
+        filter
+    }
+
     fn page<T>(&self, all: Vec<T>) -> Vec<T> {
         let rest = all.into_iter().skip(self.offset);
         match self.limit {
@@ -148,6 +187,23 @@ fn valid_range(value: &str) -> bool {
             .split('-')
             .all(|part| part.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
             && value.matches('-').count() <= 1
+}
+
+/// A DICOM wildcard value as a SQL LIKE pattern with `\` as the escape.
+fn like_pattern(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' | '%' | '_' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '*' => out.push('%'),
+            '?' => out.push('_'),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// `*` and `?` wildcard matching.
@@ -314,7 +370,11 @@ impl Catalogue {
         study_uid: Option<&str>,
         search: &Search,
     ) -> Result<Self> {
-        let studies = visible_studies(actor, project, study_uid).await?;
+        let mut filter = search.study_filter();
+        if let Some(uid) = study_uid {
+            filter.study_uid = uid.to_owned();
+        }
+        let studies = visible_studies_matching(actor, project, &filter).await?;
         let mut cat = Catalogue {
             studies,
             facts: HashMap::new(),
@@ -612,6 +672,7 @@ mod tests {
         assert!(range_matches("20200101-", "2024-01-01"));
         assert!(range_matches("20200601", "2020-06-01"));
         assert!(uid_matches("1.2,1.3", "1.3"));
+        assert_eq!(like_pattern("D?E*_1%\\"), "D_E%\\_1\\%\\\\");
         assert!(!uid_matches("1.2,1.3", "1.4"));
     }
 

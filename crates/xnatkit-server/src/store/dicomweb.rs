@@ -14,14 +14,11 @@ use super::{Store, int, text};
 pub struct StudyRow {
     pub experiment_id: String,
     pub project: String,
-    pub label: String,
-    pub subject_label: String,
     pub study_uid: String,
     /// XNAT's `YYYY-MM-DD`.
     pub date: String,
     /// XNAT's `HH:MM:SS`.
     pub time: String,
-    pub modality: String,
     pub description: String,
     pub accession_number: String,
     pub patient_id: String,
@@ -87,13 +84,37 @@ pub struct NewInstance {
     pub transfer_syntax: String,
 }
 
+/// Studies narrowed by optional filters: each `$n` is '' for "no filter".
+/// $1 Study Instance UID, $2 Patient ID (LIKE pattern), $3 lower-cased
+/// Patient Name (LIKE pattern), $4 Accession Number, $5/$6 first/last
+/// date (`YYYY-MM-DD`). The caller still matches every key exactly; these
+/// only keep rows that cannot match from being read at all.
 macro_rules! studies_sql {
     () => {
-        "SELECT e.id, e.project, e.label, e.uid, e.date, e.time, e.modality, \
-     e.session_type, e.dcm_accession_number, e.dcm_patient_id, e.dcm_patient_name, \
-     s.label AS subject_label FROM experiments e JOIN subjects s ON s.id = e.subject_id \
-     WHERE e.uid <> ''"
+        "SELECT e.id, e.project, e.uid, e.date, e.time, e.session_type, \
+         e.dcm_accession_number, e.dcm_patient_id, e.dcm_patient_name \
+         FROM experiments e WHERE e.uid <> '' \
+         AND ($1 = '' OR e.uid = $1) \
+         AND ($2 = '' OR COALESCE(e.dcm_patient_id, '') LIKE $2 ESCAPE '\\') \
+         AND ($3 = '' OR LOWER(COALESCE(e.dcm_patient_name, '')) LIKE $3 ESCAPE '\\') \
+         AND ($4 = '' OR COALESCE(e.dcm_accession_number, '') = $4) \
+         AND ($5 = '' OR e.date >= $5) AND ($6 = '' OR e.date <= $6) \
+         ORDER BY e.id"
     };
+}
+
+/// What a study search lets the database narrow ([`Store::dicom_studies`]).
+#[derive(Debug, Clone, Default)]
+pub struct StudyFilter {
+    pub study_uid: String,
+    /// A LIKE pattern (`\` escapes).
+    pub patient_id: String,
+    /// A lower-case LIKE pattern (`\` escapes).
+    pub patient_name: String,
+    pub accession_number: String,
+    /// `YYYY-MM-DD` or ''.
+    pub date_from: String,
+    pub date_to: String,
 }
 
 macro_rules! series_sql {
@@ -137,12 +158,9 @@ fn study_from(row: &AnyRow) -> Result<StudyRow, sqlx::Error> {
     Ok(StudyRow {
         experiment_id: text(row, "id")?,
         project: text(row, "project")?,
-        label: text(row, "label")?,
-        subject_label: text(row, "subject_label")?,
         study_uid: text(row, "uid")?,
         date: text(row, "date")?,
         time: text(row, "time")?,
-        modality: text(row, "modality")?,
         description: text(row, "session_type")?,
         accession_number: opt(row, "dcm_accession_number")?,
         patient_id: opt(row, "dcm_patient_id")?,
@@ -180,21 +198,17 @@ fn instance_from(row: &AnyRow) -> Result<InstanceRow, sqlx::Error> {
 }
 
 impl Store {
-    /// Every study of the site, or those with Study Instance UID `uid`.
-    pub async fn dicom_studies(&self, uid: Option<&str>) -> Result<Vec<StudyRow>, sqlx::Error> {
-        let rows = match uid {
-            Some(uid) => {
-                sqlx::query(concat!(studies_sql!(), " AND e.uid = $1 ORDER BY e.id"))
-                    .bind(uid)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query(concat!(studies_sql!(), " ORDER BY e.id"))
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-        };
+    /// The studies of the site that may match `filter`.
+    pub async fn dicom_studies(&self, filter: &StudyFilter) -> Result<Vec<StudyRow>, sqlx::Error> {
+        let rows = sqlx::query(studies_sql!())
+            .bind(&filter.study_uid)
+            .bind(&filter.patient_id)
+            .bind(&filter.patient_name)
+            .bind(&filter.accession_number)
+            .bind(&filter.date_from)
+            .bind(&filter.date_to)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(study_from).collect()
     }
 

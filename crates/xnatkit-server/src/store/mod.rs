@@ -22,7 +22,7 @@ use sqlx::{AnyPool, Row};
 pub use assessors::{Assessor, NewAssessor};
 pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use auth::{AttemptClaim, AttemptCounter};
-pub use dicomweb::{InstanceRow, NewInstance, SeriesRow, StudyRow, UnindexedFile};
+pub use dicomweb::{InstanceRow, NewInstance, SeriesRow, StudyFilter, StudyRow, UnindexedFile};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, ExperimentStatus, NewScanTree, NewSessionTree, Scan, ScanAttrs,
     ScanDicomFields, SessionDicomFields, Subject,

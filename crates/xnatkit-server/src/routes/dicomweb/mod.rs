@@ -23,6 +23,11 @@ use crate::dicomweb::{stow, wado};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Bytes read from a stored file per chunk of a streamed answer: large
+/// enough that per-chunk costs (a blocking-pool hop per read) vanish next to
+/// the copy, small enough to keep memory flat.
+const READ_CHUNK: usize = 256 * 1024;
+
 /// The DICOMweb root of the site.
 pub const ROOT: &str = "/xapi/dicomweb";
 
@@ -225,7 +230,11 @@ async fn retrieve(
                     async move { Ok::<Bytes, std::io::Error>(Bytes::from(head)) },
                 );
             match file {
-                Ok(file) => head.chain(tokio_util::io::ReaderStream::new(file)).boxed(),
+                Ok(file) => head
+                    .chain(tokio_util::io::ReaderStream::with_capacity(
+                        file, READ_CHUNK,
+                    ))
+                    .boxed(),
                 Err(err) => {
                     tracing::error!("WADO-RS: opening {}: {err}", path.display());
                     futures::stream::once(async move { Err(err) }).boxed()
@@ -403,7 +412,9 @@ async fn wado_uri(
         .await
         .map_err(|e| ApiError::Internal(format!("opening {}: {e}", located.path.display())))?;
     let len = file.metadata().await.map(|m| m.len()).ok();
-    let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+    let mut response = Response::new(Body::from_stream(
+        tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK),
+    ));
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
