@@ -31,6 +31,10 @@ checks=(
   # Slurm, which scripts/setup-slurm.sh configures and starts (test.sh calls it)
   "slurm-wlm|test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd && test -x /usr/bin/sbatch"
   "munge|test -x /usr/sbin/munged"
+  # orthanc + orthanc-dicomweb: tests/interop/test_dicomweb_orthanc.py runs a private
+  # Orthanc with our server as its DICOMweb peer
+  "orthanc|test -x /usr/sbin/Orthanc"
+  "orthanc-dicomweb|test -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 )
 
 missing=()

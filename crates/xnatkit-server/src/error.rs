@@ -25,6 +25,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// No representation the client accepts (DICOMweb's 406).
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// A body of a media type the route does not take (DICOMweb's 415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// XNAT's answer to invalid labels.
     #[error("{0}")]
     InvalidLabel(String),
@@ -47,6 +53,8 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidLabel(_) => StatusCode::EXPECTATION_FAILED,
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

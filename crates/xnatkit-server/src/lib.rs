@@ -31,6 +31,7 @@ pub mod auth;
 pub mod config;
 pub mod crash;
 pub mod credential_cache;
+pub mod dicomweb;
 pub mod engine;
 pub mod error;
 pub mod file_moves;

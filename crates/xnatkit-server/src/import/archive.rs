@@ -271,6 +271,14 @@ pub async fn archive_study(
         .await
         .map_err(|e| Error::Internal(format!("archive writer failed: {e}")))??;
     drop(_guard);
+    // DICOMweb answers from per-instance rows: record them now, while the
+    // files are fresh in the page cache (a failure only costs a later read).
+    if let Ok(Some(session)) = store
+        .experiment_by_label(&target.project, &target.label)
+        .await
+    {
+        crate::dicomweb::index::index_session_logged(state, &session.id).await;
+    }
     // Runs on archive: every archiving path ends here, so the project's
     // subscriptions see each archived session exactly once per archiving.
     crate::engine::events::session_archived(state, &target.project, &target.label).await;

@@ -5,6 +5,8 @@
 //! - [`users`] — site users under `/xapi/users`.
 //! - [`xapi`] — the Container Service API (commands, launches,
 //!   containers, subscriptions) and the workflow routes.
+//! - [`dicomweb`] — QIDO-RS, WADO-RS, WADO-URI and STOW-RS under
+//!   `/xapi/dicomweb` (site-wide and per project).
 //! - [`archive`] — everything below `/data`, `/data/archive` and `/REST`
 //!   (hierarchy, resources, files, downloads, project users/accessibility).
 //!
@@ -21,6 +23,7 @@
 
 pub mod archive;
 pub mod connect;
+pub mod dicomweb;
 pub mod ingest;
 pub mod ui;
 pub mod users;
@@ -47,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ingest::routes())
         .merge(archive::routes())
         .merge(xapi::routes())
+        .merge(dicomweb::routes())
         .merge(ui::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(

@@ -5,6 +5,7 @@
 
 mod assessors;
 mod auth;
+mod dicomweb;
 mod hierarchy;
 mod import;
 mod jobs;
@@ -21,6 +22,7 @@ use sqlx::{AnyPool, Row};
 pub use assessors::{Assessor, NewAssessor};
 pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use auth::{AttemptClaim, AttemptCounter};
+pub use dicomweb::{InstanceRow, NewInstance, SeriesRow, StudyFilter, StudyRow, UnindexedFile};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, ExperimentStatus, NewScanTree, NewSessionTree, Scan, ScanAttrs,
     ScanDicomFields, SessionDicomFields, Subject,

@@ -15,6 +15,7 @@ mod advisory_locks;
 mod auth_lockout;
 mod auth_sessions;
 mod connect;
+mod dicomweb;
 mod durability;
 mod edge;
 mod files;
