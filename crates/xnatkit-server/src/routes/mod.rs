@@ -48,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         .merge(archive::routes())
         .merge(xapi::routes())
         .merge(ui::routes())
+        .merge(crate::web::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -5,6 +5,7 @@
 
 mod assessors;
 mod auth;
+mod browse;
 mod hierarchy;
 mod import;
 mod jobs;
@@ -19,6 +20,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use assessors::{Assessor, NewAssessor};
+pub use browse::{SessionPage, SessionPageQuery, SessionRow, SessionSort};
 pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use auth::{AttemptClaim, AttemptCounter};
 pub use hierarchy::{
