@@ -410,7 +410,8 @@ pub fn browser_page_load(method: &axum::http::Method, headers: &HeaderMap) -> bo
             .get("sec-fetch-mode")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|mode| mode != "navigate");
-    matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD) && accepts_html
+    matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD)
+        && accepts_html
         && !scripted
         && !headers.contains_key(header::AUTHORIZATION)
 }

@@ -20,9 +20,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use assessors::{Assessor, NewAssessor};
-pub use browse::{SessionPage, SessionPageQuery, SessionRow, SessionSort};
 pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use auth::{AttemptClaim, AttemptCounter};
+pub use browse::{SessionPage, SessionPageQuery, SessionRow, SessionSort};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, ExperimentStatus, NewScanTree, NewSessionTree, Scan, ScanAttrs,
     ScanDicomFields, SessionDicomFields, Subject,

@@ -73,20 +73,19 @@ pub async fn home(caller: Caller) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-pub struct TokenForm {
-    #[serde(rename = "_csrf")]
-    csrf: Option<String>,
-}
-
-/// Ends the browser's session (token-checked) and clears its cookie.
+/// Ends the browser's session (token-checked) and clears its cookie. The
+/// body is read as it comes, so a post without a form is refused by the
+/// token check (403), not by the form parser.
 pub async fn logout(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Form(form): Form<TokenForm>,
+    body: axum::body::Bytes,
 ) -> PageResult {
-    csrf::check(&headers, &caller, form.csrf.as_deref())?;
+    let token = url::form_urlencoded::parse(&body)
+        .find(|(key, _)| key == csrf::FIELD)
+        .map(|(_, value)| value.into_owned());
+    csrf::check(&headers, &caller, token.as_deref())?;
     if let Some(id) = &caller.session_id {
         state.store().delete_http_session(id).await?;
     }
@@ -324,7 +323,8 @@ pub async fn project(
         (page_number - 1) * size + 1
     };
     let last = (page_number - 1) * size + i64::try_from(rows.len()).unwrap_or(0);
-    let layout = Layout::new(&state, &caller, project.id.clone()).crumb("Projects", "/app/projects");
+    let layout =
+        Layout::new(&state, &caller, project.id.clone()).crumb("Projects", "/app/projects");
     let rendered = ProjectPage {
         layout,
         id: project.id.clone(),
@@ -342,12 +342,10 @@ pub async fn project(
         last,
         page: page_number,
         pages,
-        prev_href: (page_number > 1).then(|| {
-            sessions_link(&base, &filter, sort, descending, page_number - 1, size)
-        }),
-        next_href: (page_number < pages).then(|| {
-            sessions_link(&base, &filter, sort, descending, page_number + 1, size)
-        }),
+        prev_href: (page_number > 1)
+            .then(|| sessions_link(&base, &filter, sort, descending, page_number - 1, size)),
+        next_href: (page_number < pages)
+            .then(|| sessions_link(&base, &filter, sort, descending, page_number + 1, size)),
         project_href: base,
     }
     .render();
@@ -394,8 +392,7 @@ pub async fn access(
     Query(query): Query<NoticeQuery>,
 ) -> PageResult {
     require_login(&caller)?;
-    let (project, access, members) =
-        browse::project_members(&actor(&state, &caller), &id).await?;
+    let (project, access, members) = browse::project_members(&actor(&state, &caller), &id).await?;
     let can_manage = access
         .check(Action::Manage, &format!("project {}", project.id))
         .is_ok();
@@ -797,8 +794,7 @@ pub async fn download(
         headers,
     };
     let mut response =
-        crate::routes::archive::download::download_session_resources(&ctx, &path, &picked)
-            .await?;
+        crate::routes::archive::download::download_session_resources(&ctx, &path, &picked).await?;
     // The archive is a file, not a page: no page CSP needed, but keep it
     // out of caches like every answer with user data.
     response

@@ -27,3 +27,4 @@ mod recovery_guards;
 mod security;
 mod sharing;
 mod traversal;
+mod web;

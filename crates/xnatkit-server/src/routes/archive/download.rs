@@ -84,7 +84,16 @@ async fn select_session(
     out: &mut Vec<Selected>,
 ) -> Result<(), ApiError> {
     let keep = |resource: &Resource| matches_key(resource, resource_key);
-    select_session_where(ctx, experiment, label, scans, with_session_resources, &keep, out).await
+    select_session_where(
+        ctx,
+        experiment,
+        label,
+        scans,
+        with_session_resources,
+        &keep,
+        out,
+    )
+    .await
 }
 
 /// [`select_session`] with any rule for which resources to take.
