@@ -31,6 +31,11 @@ checks=(
   # Slurm, which scripts/setup-slurm.sh configures and starts (test.sh calls it)
   "slurm-wlm|test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd && test -x /usr/bin/sbatch"
   "munge|test -x /usr/sbin/munged"
+  # chromium + nodejs/npm: the web pages' end-to-end test (tests/web) drives
+  # Debian's headless Chromium with playwright-core (scripts/setup-web.sh)
+  "chromium|test -x /usr/bin/chromium"
+  "nodejs|test -x /usr/bin/node"
+  "npm|test -x /usr/bin/npm"
 )
 
 missing=()
