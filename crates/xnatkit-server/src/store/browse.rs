@@ -54,10 +54,10 @@ impl SessionSort {
     /// The SQL column: from this closed list only, never from the request.
     fn column(self) -> &'static str {
         match self {
-            Self::Label => "e.label",
-            Self::Subject => "s.label",
-            Self::Date => "e.date",
-            Self::Modality => "e.modality",
+            Self::Label => "v.label",
+            Self::Subject => "v.subject_label",
+            Self::Date => "v.date",
+            Self::Modality => "v.modality",
         }
     }
 }
@@ -95,33 +95,52 @@ fn like_pattern(filter: &str) -> String {
     out
 }
 
-const SESSION_MATCH: &str = "FROM experiments e JOIN subjects s ON s.id = e.subject_id \
-     WHERE e.project = $1 AND (LOWER(e.label) LIKE $2 ESCAPE '\\' OR LOWER(s.label) LIKE $3 ESCAPE '\\')";
+/// A project's sessions as it sees them (as the REST listing does): its
+/// own, and those shared into it under their label there, with the
+/// subject's label there when the subject is shared too.
+const SESSION_MATCH: &str = "FROM (\
+     SELECT e.id, e.label, e.subject_id, s.label AS subject_label, e.date, e.modality, e.xsi_type \
+     FROM experiments e JOIN subjects s ON s.id = e.subject_id WHERE e.project = $1 \
+     UNION ALL \
+     SELECT e.id, x.label, e.subject_id, COALESCE(ss.label, s.label) AS subject_label, e.date, e.modality, e.xsi_type \
+     FROM experiment_shares x JOIN experiments e ON e.id = x.experiment_id \
+     JOIN subjects s ON s.id = e.subject_id \
+     LEFT JOIN subject_shares ss ON ss.subject_id = e.subject_id AND ss.project = $1 \
+     WHERE x.project = $1\
+     ) v WHERE (LOWER(v.label) LIKE $2 ESCAPE '\\' OR LOWER(v.subject_label) LIKE $3 ESCAPE '\\')";
 
 impl Store {
-    /// (subjects, sessions) per project, for projects that have any.
+    /// (subjects, sessions) per project, own and shared in, for projects
+    /// that have any.
     pub async fn project_counts(&self) -> Result<HashMap<String, (i64, i64)>, sqlx::Error> {
         let mut out: HashMap<String, (i64, i64)> = HashMap::new();
-        let subjects = sqlx::query(
-            "SELECT project, CAST(COUNT(*) AS BIGINT) AS n FROM subjects GROUP BY project",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for row in &subjects {
-            out.entry(text(row, "project")?).or_default().0 = int(row, "n")?;
-        }
-        let sessions = sqlx::query(
-            "SELECT project, CAST(COUNT(*) AS BIGINT) AS n FROM experiments GROUP BY project",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for row in &sessions {
-            out.entry(text(row, "project")?).or_default().1 = int(row, "n")?;
+        for (table, is_subjects) in [
+            ("subjects", true),
+            ("subject_shares", true),
+            ("experiments", false),
+            ("experiment_shares", false),
+        ] {
+            // `table` is one of the four names above.
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT project, CAST(COUNT(*) AS BIGINT) AS n FROM {table} GROUP BY project"
+            )))
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                let counts = out.entry(text(row, "project")?).or_default();
+                let n = int(row, "n")?;
+                if is_subjects {
+                    counts.0 += n;
+                } else {
+                    counts.1 += n;
+                }
+            }
         }
         Ok(out)
     }
 
-    /// One page of the sessions a project owns, filtered and sorted.
+    /// One page of a project's sessions (own and shared in), filtered and
+    /// sorted.
     pub async fn session_page(
         &self,
         query: &SessionPageQuery<'_>,
@@ -138,9 +157,9 @@ impl Store {
         let direction = if query.descending { "DESC" } else { "ASC" };
         // The ORDER BY comes from `SessionSort::column` and a fixed word.
         let page_sql = format!(
-            "SELECT e.id, e.label, e.subject_id, s.label AS subject_label, e.date, e.modality, e.xsi_type, \
-             (SELECT CAST(COUNT(*) AS BIGINT) FROM scans c WHERE c.experiment_id = e.id) AS scan_count \
-             {SESSION_MATCH} ORDER BY {} {direction}, e.label {direction} LIMIT $4 OFFSET $5",
+            "SELECT v.id, v.label, v.subject_id, v.subject_label, v.date, v.modality, v.xsi_type, \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM scans c WHERE c.experiment_id = v.id) AS scan_count \
+             {SESSION_MATCH} ORDER BY {} {direction}, v.label {direction} LIMIT $4 OFFSET $5",
             query.sort.column()
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(page_sql))

@@ -656,7 +656,48 @@ async fn files_panel_downloads_the_selection(s: &TestServer) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+async fn shared_sessions_show_under_their_labels_there(s: &TestServer) {
+    let alice = s.create_user("alice").await;
+    private_project(s, &alice, "SRC").await;
+    s.seed(&alice, "DST").await;
+    put_ok(
+        s,
+        "/data/projects/SRC/subjects/SUBJ1/projects/DST?label=SHSUBJ",
+        &alice,
+    )
+    .await;
+    put_ok(
+        s,
+        "/data/projects/SRC/subjects/SUBJ1/experiments/SESS1/projects/DST?label=SHARED1",
+        &alice,
+    )
+    .await;
+    let cookie = login(s, &alice).await;
+    let (_, html) = page(s, "/app/projects/DST", &cookie).await;
+    assert_eq!(session_rows(&html), ["SESS1", "SHARED1"]);
+    assert!(
+        html.contains("href=\"/app/projects/DST/subjects/SHSUBJ/experiments/SHARED1\""),
+        "{html}"
+    );
+    let (_, html) = page(s, "/app/projects/DST?q=shared", &cookie).await;
+    assert_eq!(session_rows(&html), ["SHARED1"]);
+    let (status, html) = page(
+        s,
+        "/app/projects/DST/subjects/SHSUBJ/experiments/SHARED1",
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("T1w series"), "{html}");
+    let (_, html) = page(s, "/app/projects?q=dst", &cookie).await;
+    assert!(
+        html.contains("<td class=\"num\">2</td><td class=\"num\">2</td>"),
+        "{html}"
+    );
+}
+
 on_both_backends!(
+    shared_sessions_show_under_their_labels_there,
     pages_follow_project_permissions,
     root_sends_browsers_to_pages_and_clients_to_the_root_page,
     stored_text_is_escaped,
