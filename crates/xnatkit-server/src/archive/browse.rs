@@ -56,6 +56,33 @@ pub async fn projects_overview(actor: &Actor<'_>) -> Result<Vec<ProjectSummary>>
     Ok(mine)
 }
 
+/// Creates a new project owned by the caller (the web page's "New
+/// project"), through the same rule as `PUT /data/projects/ID`; an ID in
+/// use is a conflict here, never an update of that project.
+pub async fn create_project(
+    actor: &Actor<'_>,
+    id: &str,
+    name: &str,
+    description: &str,
+    accessibility: Accessibility,
+) -> Result<String> {
+    actor.caller.require_user()?;
+    if actor.state.store().project(id).await?.is_some() {
+        return Err(Error::Conflict(format!(
+            "the project ID {id} is already in use; choose another"
+        )));
+    }
+    let changes = super::objects::ProjectChanges {
+        name: (!name.trim().is_empty()).then(|| name.trim().to_owned()),
+        description: Some(description.trim().to_owned()),
+        accessibility: Some(accessibility),
+        ..Default::default()
+    };
+    match super::objects::put_project(actor, id, &changes).await? {
+        super::objects::Written::Created(id) | super::objects::Written::Updated(id) => Ok(id),
+    }
+}
+
 /// A project the caller may read the data of, with its standing there.
 pub async fn readable_project(actor: &Actor<'_>, id: &str) -> Result<(Project, Access)> {
     let project = actor

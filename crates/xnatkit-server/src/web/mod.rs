@@ -41,7 +41,10 @@ pub fn routes() -> Router<AppState> {
         .route("/app/", get(pages::home))
         .route("/app/logout", post(pages::logout))
         .route("/app/static/{name}", get(assets::asset))
-        .route("/app/projects", get(pages::projects))
+        .route(
+            "/app/projects",
+            get(pages::projects).post(pages::create_project),
+        )
         .route("/app/projects/{project}", get(pages::project))
         .route("/app/projects/{project}/access", get(pages::access))
         .route(

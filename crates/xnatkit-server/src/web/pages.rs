@@ -174,6 +174,42 @@ pub async fn projects(
     ))
 }
 
+#[derive(Deserialize)]
+pub struct NewProjectForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    accessibility: String,
+}
+
+/// "New project" on the projects page: the caller becomes its owner.
+pub async fn create_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Form(form): Form<NewProjectForm>,
+) -> PageResult {
+    csrf::check(&headers, &caller, form.csrf.as_deref())?;
+    require_login(&caller)?;
+    let level: Accessibility = form
+        .accessibility
+        .parse()
+        .map_err(|e: xnatkit_model::access::UnknownValue| ApiError::BadRequest(e.to_string()))?;
+    let id = browse::create_project(
+        &actor(&state, &caller),
+        form.id.trim(),
+        &form.name,
+        &form.description,
+        level,
+    )
+    .await?;
+    Ok(see_other(&project_href(&id)))
+}
+
 #[derive(Deserialize, Default)]
 pub struct SessionsQuery {
     #[serde(default)]

@@ -417,6 +417,54 @@ async fn forms_need_this_site_and_the_session_token(s: &TestServer) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT, "the last owner stays");
 
+    // New project: token needed; the creator owns it; an ID in use is a
+    // conflict, not an edit of that project.
+    let r = s
+        .req(Method::POST, "/app/projects", None)
+        .header(header::COOKIE, &cookie)
+        .form(&[
+            ("id", "FRESH"),
+            ("name", "Fresh <b>"),
+            ("accessibility", "private"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = s
+        .req(Method::POST, "/app/projects", None)
+        .header(header::COOKIE, &cookie)
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("id", "FRESH"),
+            ("name", "Fresh <b>"),
+            ("accessibility", "private"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[header::LOCATION], "/app/projects/FRESH");
+    let (status, html) = page(s, "/app/projects/FRESH/access", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<td>alice</td>") && html.contains(">private<"),
+        "{html}"
+    );
+    let r = s
+        .req(Method::POST, "/app/projects", None)
+        .header(header::COOKIE, &cookie)
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("id", "CSRF"),
+            ("name", "taken"),
+            ("accessibility", "public"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
     // Logout needs the token too, then the session is gone.
     let r = s
         .req(Method::POST, "/app/logout", None)
