@@ -6,7 +6,8 @@
 // site root leads to, opens the projects page, filters the project's
 // sessions, opens a session, downloads a selection from the Files panel
 // as zip and as tar.gz and checks every file's MD5 against the archive's
-// own listing; as an outsider: sees no page of the project. It fails on
+// own listing; as an outsider: sees no page of the project, until the
+// owner adds them on the Access tab (and again none once removed). It fails on
 // any Content-Security-Policy violation. Screenshots of the main pages go
 // to the artefacts folder.
 //
@@ -222,8 +223,6 @@ async function main() {
       for (const name of names) check(got[name] === want[name], `${format}: MD5 of ${name}`);
       step(`${format}: ${names.length} files, every MD5 matches the archive`);
     }
-    step("log out");
-    await Promise.all([page.waitForURL("**/app/login"), page.click('header form button[type="submit"]')]);
 
     // The outsider.
     step("an outsider gets no page of the private project");
@@ -235,17 +234,46 @@ async function main() {
     await other.fill('input[name="password"]', bob[1]);
     await Promise.all([other.waitForURL("**/app/projects"), other.click('button[type="submit"]')]);
     check(!(await other.content()).includes("PRIV"), "PRIV is not listed for the outsider");
-    for (const route of [
+    const privatePages = [
       "/app/projects/PRIV",
       "/app/projects/PRIV/access",
       "/app/projects/PRIV/subjects/SUBJ1",
       "/app/projects/PRIV/subjects/SUBJ1/experiments/SESS1",
-    ]) {
-      const response = await other.goto(base + route);
-      check(response.status() === 404, `${route} answers ${response.status()} to the outsider`);
-      check(!(await other.content()).includes("T1w"), `${route} shows nothing of the project`);
-    }
+    ];
+    const outsiderSeesNothing = async () => {
+      for (const route of privatePages) {
+        const response = await other.goto(base + route);
+        check(response.status() === 404, `${route} answers ${response.status()} to the outsider`);
+        check(!(await other.content()).includes("T1w"), `${route} shows nothing of the project`);
+      }
+    };
+    await outsiderSeesNothing();
     await other.screenshot({ path: path.join(artefacts, "outsider-404.png") });
+
+    // The owner's Access tab: its forms are real browser POSTs, so this
+    // also proves the CSRF checks let this site's own pages through.
+    step("the owner adds the outsider as a collaborator on the Access tab");
+    await page.goto(base + "/app/projects/PRIV/access");
+    await page.fill('input[type="text"][name="username"]', bob[0]);
+    await page.selectOption('select[name="role"]', "collaborator");
+    await Promise.all([page.waitForURL(/\/access\?done=/), page.click('form:has(input[value="add"]) button[type="submit"]')]);
+    check((await page.textContent("main")).includes(bob[0]), "bob is listed");
+    await page.screenshot({ path: path.join(artefacts, "access.png"), fullPage: true });
+    for (const route of privatePages) {
+      const response = await other.goto(base + route);
+      check(response.status() === 200, `${route} answers ${response.status()} to the new collaborator`);
+    }
+    await other.goto(base + "/app/projects");
+    check((await other.textContent("#my-projects")).includes("PRIV"), "PRIV is now among bob's projects");
+    step("the owner removes them again");
+    await Promise.all([
+      page.waitForURL(/\/access\?done=/),
+      page.click(`tr:has(td:text-is("${bob[0]}")) button`),
+    ]);
+    await outsiderSeesNothing();
+
+    step("log out");
+    await Promise.all([page.waitForURL("**/app/login"), page.click('header form button[type="submit"]')]);
     check(violations.length === 0, `browser reported: ${violations.join(" | ")}`);
     step(`all checks passed; screenshots in ${artefacts}`);
   } finally {
@@ -260,7 +288,12 @@ try {
   failed = true;
   console.error(`[web-e2e] FAILED: ${error.stack || error}`);
 } finally {
-  if (server && server.exitCode === null) server.kill("SIGTERM");
+  if (server && server.exitCode === null) {
+    // Let it stop before its data folder is removed.
+    const exited = new Promise((resolve) => server.once("exit", resolve));
+    server.kill("SIGTERM");
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10000))]);
+  }
   rmSync(work, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -416,7 +416,19 @@ struct AccessPage {
 
 #[derive(Deserialize, Default)]
 pub struct NoticeQuery {
-    notice: Option<String>,
+    done: Option<String>,
+}
+
+/// The message after a change, from a closed list: a link can name the
+/// change but cannot put its own words on the page.
+fn done_notice(done: Option<&str>) -> Option<String> {
+    let text = match done? {
+        "added" => "The user was given the role (if that account exists).",
+        "removed" => "The user was removed from the project.",
+        "accessibility" => "The accessibility was changed.",
+        _ => return None,
+    };
+    Some(text.to_owned())
 }
 
 /// `/app/projects/P/access`: owners, members and collaborators; owners
@@ -473,7 +485,7 @@ pub async fn access(
             .collect(),
         can_manage,
         groups,
-        notice: query.notice,
+        notice: done_notice(query.done.as_deref()),
     }
     .render();
     Ok(page(StatusCode::OK, rendered))
@@ -500,7 +512,7 @@ pub async fn change_member(
     require_login(&caller)?;
     let actor = actor(&state, &caller);
     let username = form.username.trim();
-    let notice = match form.action.as_str() {
+    let done = match form.action.as_str() {
         "add" => {
             let role: ProjectRole = form
                 .role
@@ -511,14 +523,11 @@ pub async fn change_member(
                     ApiError::BadRequest(e.to_string())
                 })?;
             browse::set_member_role(&actor, &id, username, role).await?;
-            format!(
-                "{username} is now {} (if that account exists)",
-                role.display_name()
-            )
+            "added"
         }
         "remove" => {
             browse::remove_member(&actor, &id, username).await?;
-            format!("{username} removed")
+            "removed"
         }
         other => {
             return Err(WebError(ApiError::BadRequest(format!(
@@ -526,7 +535,7 @@ pub async fn change_member(
             ))));
         }
     };
-    Ok(back_to_access(&id, &notice))
+    Ok(back_to_access(&id, done))
 }
 
 #[derive(Deserialize)]
@@ -551,15 +560,11 @@ pub async fn change_accessibility(
         .parse()
         .map_err(|e: xnatkit_model::access::UnknownValue| ApiError::BadRequest(e.to_string()))?;
     browse::set_accessibility(&actor(&state, &caller), &id, level).await?;
-    Ok(back_to_access(
-        &id,
-        &format!("accessibility is now {}", level.as_str()),
-    ))
+    Ok(back_to_access(&id, "accessibility"))
 }
 
-fn back_to_access(project: &str, notice: &str) -> Response {
-    let notice: String = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect();
-    see_other(&format!("{}/access?notice={notice}", project_href(project)))
+fn back_to_access(project: &str, done: &'static str) -> Response {
+    see_other(&format!("{}/access?done={done}", project_href(project)))
 }
 
 struct SessionLink {

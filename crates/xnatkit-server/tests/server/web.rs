@@ -402,8 +402,21 @@ async fn forms_need_this_site_and_the_session_token(s: &TestServer) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let (_, html) = page(s, "/app/projects/CSRF/access", &cookie).await;
+    assert_eq!(
+        r.headers()[header::LOCATION],
+        "/app/projects/CSRF/access?done=added"
+    );
+    let (_, html) = page(s, "/app/projects/CSRF/access?done=added", &cookie).await;
     assert!(html.contains("<td>bob</td>"), "{html}");
+    assert!(html.contains("class=\"notice\""), "{html}");
+    // A link cannot put its own words on the page.
+    let (_, html) = page(
+        s,
+        "/app/projects/CSRF/access?done=Call%20this%20number",
+        &cookie,
+    )
+    .await;
+    assert!(!html.contains("Call this number") && !html.contains("class=\"notice\""));
     let r = s
         .req(Method::POST, "/app/projects/CSRF/access/members", None)
         .header(header::COOKIE, &cookie)
