@@ -274,6 +274,26 @@ async function main() {
 
     step("log out");
     await Promise.all([page.waitForURL("**/app/login"), page.click('header form button[type="submit"]')]);
+
+    // The auto-logout warning, on a browser clock we can move (the
+    // server's default idle timeout is 15 minutes; the warning comes 2
+    // minutes before).
+    step("the auto-logout warning offers to keep the session");
+    const clocked = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+    await clocked.clock.install();
+    const idle = await clocked.newPage();
+    watch(idle);
+    await idle.goto(base + "/app/login");
+    await idle.fill('input[name="username"]', alice[0]);
+    await idle.fill('input[name="password"]', alice[1]);
+    await Promise.all([idle.waitForURL("**/app/projects"), idle.click('button[type="submit"]')]);
+    check(!(await idle.locator("#session-warning").count()), "no warning at first");
+    await idle.clock.fastForward("13:30");
+    await idle.locator("#session-warning button").waitFor();
+    await idle.screenshot({ path: path.join(artefacts, "logout-warning.png") });
+    await idle.click("#session-warning button");
+    await idle.locator("#session-warning").waitFor({ state: "detached" });
+    await clocked.close();
     check(violations.length === 0, `browser reported: ${violations.join(" | ")}`);
     step(`all checks passed; screenshots in ${artefacts}`);
   } finally {

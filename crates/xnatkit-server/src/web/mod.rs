@@ -85,6 +85,8 @@ pub struct Layout {
     pub crumbs: Vec<Crumb>,
     pub user: Option<String>,
     pub csrf: String,
+    /// Idle seconds before the session ends (for the logout warning).
+    pub session_timeout_s: u64,
 }
 
 impl Layout {
@@ -99,6 +101,7 @@ impl Layout {
                 .as_deref()
                 .map(csrf::form_token)
                 .unwrap_or_default(),
+            session_timeout_s: state.config().session_timeout.as_secs(),
         }
     }
 
@@ -176,6 +179,7 @@ impl IntoResponse for WebError {
             }],
             user: None,
             csrf: String::new(),
+            session_timeout_s: 0,
         };
         page(status, ErrorPage { layout, message }.render())
     }

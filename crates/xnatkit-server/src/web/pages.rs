@@ -149,7 +149,7 @@ pub async fn projects(
             id: project.id.clone(),
             name: project.name.clone(),
             href: project_href(&project.id),
-            role: summary.role.map_or("", ProjectRole::display_name),
+            role: summary.role.map_or("", ProjectRole::as_str),
             accessibility: project.accessibility.as_str(),
             readable: summary.counts.is_some(),
             subjects,
