@@ -35,6 +35,11 @@ checks=(
   # Orthanc with our server as its DICOMweb peer
   "orthanc|test -x /usr/sbin/Orthanc"
   "orthanc-dicomweb|test -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+  # chromium + nodejs/npm: the web pages' end-to-end test (tests/web) drives
+  # Debian's headless Chromium with playwright-core (scripts/setup-web.sh)
+  "chromium|test -x /usr/bin/chromium"
+  "nodejs|test -x /usr/bin/node"
+  "npm|test -x /usr/bin/npm"
 )
 
 missing=()

@@ -7,7 +7,8 @@
 # the peer-client venvs, starts a throwaway PostgreSQL and a single-node Slurm
 # (scripts/setup-slurm.sh), runs every Rust test
 # (nextest, `ci` profile) and then the interop suites in tests/interop, where
-# unchanged Python XNAT clients drive `xnatkit serve` on loopback.
+# unchanged Python XNAT clients drive `xnatkit serve` on loopback, and the
+# web pages' end-to-end test (tests/web: headless Chromium + playwright-core).
 #
 # Environment:
 #   CI=true                 tests that need PostgreSQL, Slurm or a peer fail instead of skipping
@@ -191,6 +192,29 @@ if [[ $binary_ok == 1 ]]; then
   esac
 else
   record "interop tests" "FAILED: not run, no usable xnatkit binary"
+fi
+
+# --- 6. web pages in a real browser (tests/web) ---------------------------
+ci_mode=0
+[[ "${CI:-}" != "" && "${CI:-}" != "false" && "${CI:-}" != "0" ]] && ci_mode=1
+if [[ $binary_ok != 1 ]]; then
+  record "web e2e" "FAILED: not run, no usable xnatkit binary"
+elif [[ ! -x /usr/bin/chromium ]] || ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  if [[ $ci_mode == 1 ]]; then
+    record "web e2e" "FAILED: chromium, node or npm missing (scripts/setup-system.sh installs them)"
+  else
+    echo "SKIPPED: web e2e needs /usr/bin/chromium, node and npm (scripts/setup-system.sh as root)" >&2
+    record "web e2e" "SKIPPED (chromium/node missing)"
+  fi
+else
+  say "web e2e (tests/web, headless chromium)"
+  if ! bash "$repo/scripts/setup-web.sh"; then
+    record "web e2e" "FAILED: npm ci in tests/web (see above)"
+  else
+    XNATKIT_WEB_ARTEFACTS="${XNATKIT_WEB_ARTEFACTS:-$repo/tmp/artefacts/web}" node "$repo/tests/web/e2e.mjs"
+    rc=$?
+    if [[ $rc -eq 0 ]]; then record "web e2e" "ok"; else record "web e2e" "FAILED (exit $rc)"; fi
+  fi
 fi
 
 summary

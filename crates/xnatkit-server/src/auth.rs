@@ -342,7 +342,9 @@ fn tolerates_stale_session(path: &str) -> bool {
         path,
         "/" | "/data/services/auth"
             | crate::routes::ui::LOGIN_PATH
+            | crate::routes::ui::OLD_LOGIN_PATH
             | "/ui/logout"
+            | "/app/logout"
             | "/data/version"
             | "/xapi/siteConfig/buildInfo"
             | "/data/JSESSION"
@@ -394,7 +396,11 @@ pub async fn authenticate(
 /// of its own and not from a script (`X-Requested-With`, `fetch` with a
 /// non-navigation `Sec-Fetch-Mode`). Python clients and curl accept `*/*`.
 fn browser_navigation(request: &Request) -> bool {
-    let headers = request.headers();
+    browser_page_load(request.method(), request.headers())
+}
+
+/// [`browser_navigation`] from a request's method and headers.
+pub fn browser_page_load(method: &axum::http::Method, headers: &HeaderMap) -> bool {
     let accepts_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -404,10 +410,8 @@ fn browser_navigation(request: &Request) -> bool {
             .get("sec-fetch-mode")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|mode| mode != "navigate");
-    matches!(
-        *request.method(),
-        axum::http::Method::GET | axum::http::Method::HEAD
-    ) && accepts_html
+    matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD)
+        && accepts_html
         && !scripted
         && !headers.contains_key(header::AUTHORIZATION)
 }

@@ -19,6 +19,8 @@
 //!   launches, containers, logs, kill), a job queue in the database run by
 //!   a local worker pool, workflows, runs on archive.
 //!
+//! - the web interface ([`web`]): server-rendered pages under `/app/`.
+//!
 //! Start it with [`run`]; tests can bind `127.0.0.1:0` and pass the listener.
 //! [`run`] first runs start-up [`recovery`], so what the server acknowledged
 //! before a crash is durable and crash leftovers are gone before it listens.
@@ -46,6 +48,7 @@ pub mod schema;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod web;
 
 use std::future::Future;
 use std::time::Duration;

@@ -4,10 +4,11 @@
 //! resources and their files ([`files`]), and the outputs of pipeline jobs
 //! filed as resources ([`outputs`]). The REST handlers in [`crate::routes`], the DICOM import,
 //! and later the pipeline engine, web pages and DICOMweb call these same
-//! functions; each returns [`Error`], which only the edge turns into a
+//! functions ([`browse`] holds the read models of the web pages); each returns [`Error`], which only the edge turns into a
 //! status code.
 
 pub mod assessors;
+pub mod browse;
 mod error;
 pub mod files;
 pub mod objects;

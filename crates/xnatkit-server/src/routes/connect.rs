@@ -53,9 +53,20 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// `GET /`: a small page, never a redirect (xnatpy rebases on redirects).
-/// Anonymous connect checks for the guest marker.
-async fn root(caller: Caller) -> Response {
+/// `GET /`: for a person in a browser, the web pages (the projects when
+/// logged in, else the login page); for clients a small 200 page, never a
+/// redirect: xnatpy rebases on redirects (only one to `/app/…` or
+/// `/data/…` would be safe), and anonymous connect checks the page for the
+/// guest marker in `user_info`.
+async fn root(caller: Caller, method: axum::http::Method, headers: HeaderMap) -> Response {
+    if auth::browser_page_load(&method, &headers) {
+        let target = if caller.user.is_some() {
+            "/app/projects"
+        } else {
+            crate::routes::ui::LOGIN_PATH
+        };
+        return crate::web::see_other(target);
+    }
     let who = match caller.username() {
         Some(name) => format!("Logged in as: &nbsp;<a href=\"/\">{name}</a>"),
         None => "Logged in as: <span style=\"color:red;\">Guest</span>".to_owned(),

@@ -52,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .merge(xapi::routes())
         .merge(dicomweb::routes())
         .merge(ui::routes())
+        .merge(crate::web::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -1,8 +1,8 @@
-//! The pages a browser sees before the web interface proper: the login
-//! form that unauthenticated browser requests are redirected to (see
-//! [`crate::auth::authenticate`]), and logout. Pages are askama templates
-//! compiled into the binary (`templates/`), so HTML escaping is the
-//! template engine's, not ours.
+//! The login page that unauthenticated browser requests are redirected to
+//! (see [`crate::auth::authenticate`]), at `/app/login` with the web pages
+//! ([`crate::web`]) and at its first address `/ui/login`, and the old
+//! `/ui/logout`. Pages are askama templates compiled into the binary
+//! (`templates/`), so HTML escaping is the template engine's, not ours.
 
 use askama::Template;
 use axum::Router;
@@ -18,22 +18,23 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Where browsers are sent to log in.
-pub const LOGIN_PATH: &str = "/ui/login";
+pub const LOGIN_PATH: &str = "/app/login";
 
-/// The CSP of pages: only this site's own forms, nothing else loads.
-const PAGE_CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Where the login page was first; still served for old links.
+pub const OLD_LOGIN_PATH: &str = "/ui/login";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(LOGIN_PATH, get(login_form).post(login))
+        .route(OLD_LOGIN_PATH, get(login_form).post(login))
         .route("/ui/logout", post(logout))
 }
 
 #[derive(Template)]
-#[template(path = "login.html")]
+#[template(path = "web/login.html")]
 struct LoginPage<'a> {
-    site: &'a str,
+    layout: crate::web::Layout,
+    action: &'a str,
     next: &'a str,
     message: Option<&'a str>,
 }
@@ -67,28 +68,15 @@ pub fn local_target(next: Option<&str>) -> &str {
 }
 
 fn page(status: StatusCode, state: &AppState, next: &str, message: Option<&str>) -> Response {
+    let layout = crate::web::Layout::new(state, &Caller::default(), "Log in");
     let rendered = LoginPage {
-        site: &state.config().site_id,
+        layout,
+        action: LOGIN_PATH,
         next,
         message,
     }
     .render();
-    match rendered {
-        Ok(html) => {
-            let mut response = (status, html).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            headers.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(PAGE_CONTENT_SECURITY_POLICY),
-            );
-            response
-        }
-        Err(err) => ApiError::Internal(format!("rendering the login page: {err}")).into_response(),
-    }
+    crate::web::page(status, rendered)
 }
 
 async fn login_form(State(state): State<AppState>, Query(query): Query<NextQuery>) -> Response {

@@ -6,6 +6,8 @@
 mod assessors;
 mod auth;
 mod dicomweb;
+
+mod browse;
 mod hierarchy;
 mod import;
 mod jobs;
@@ -23,6 +25,8 @@ pub use assessors::{Assessor, NewAssessor};
 pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use auth::{AttemptClaim, AttemptCounter};
 pub use dicomweb::{InstanceRow, NewInstance, SeriesRow, StudyFilter, StudyRow, UnindexedFile};
+
+pub use browse::{SessionPage, SessionPageQuery, SessionRow, SessionSort};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, ExperimentStatus, NewScanTree, NewSessionTree, Scan, ScanAttrs,
     ScanDicomFields, SessionDicomFields, Subject,

@@ -83,7 +83,7 @@ async fn browsers_log_in_on_a_page(s: &TestServer) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let location = r.headers()[header::LOCATION].to_str().unwrap().to_owned();
-    assert_eq!(location, "/ui/login?next=%2Fdata%2Fauth");
+    assert_eq!(location, "/app/login?next=%2Fdata%2Fauth");
     // A browser's script (fetch) gets the 401 it can handle.
     let r = s
         .req(Method::GET, "/data/auth", None)
@@ -98,7 +98,7 @@ async fn browsers_log_in_on_a_page(s: &TestServer) {
     let r = s
         .req(
             Method::GET,
-            "/ui/login?next=%2Fdata%2Fprojects%3Fx%3D%22%3E%3Cscript%3E",
+            "/app/login?next=%2Fdata%2Fprojects%3Fx%3D%22%3E%3Cscript%3E",
             None,
         )
         .send()
@@ -112,11 +112,12 @@ async fn browsers_log_in_on_a_page(s: &TestServer) {
     assert!(csp.contains("form-action 'self'"), "{csp}");
     let html = r.text().await.unwrap();
     assert!(
-        html.contains("<form method=\"post\" action=\"/ui/login\">"),
+        html.contains("<form method=\"post\" action=\"/app/login\">"),
         "{html}"
     );
     assert!(!html.contains("<script>"), "next is escaped: {html}");
 
+    // The old address still takes the form (`/ui/login`).
     // Wrong password: the page again with XNAT's one refusal, 401.
     let r = s
         .req(Method::POST, "/ui/login", None)

@@ -28,3 +28,4 @@ mod recovery_guards;
 mod security;
 mod sharing;
 mod traversal;
+mod web;

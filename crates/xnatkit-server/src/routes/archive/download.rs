@@ -83,6 +83,29 @@ async fn select_session(
     with_session_resources: bool,
     out: &mut Vec<Selected>,
 ) -> Result<(), ApiError> {
+    let keep = |resource: &Resource| matches_key(resource, resource_key);
+    select_session_where(
+        ctx,
+        experiment,
+        label,
+        scans,
+        with_session_resources,
+        &keep,
+        out,
+    )
+    .await
+}
+
+/// [`select_session`] with any rule for which resources to take.
+async fn select_session_where(
+    ctx: &Ctx,
+    experiment: &Experiment,
+    label: &str,
+    scans: Option<&ScanSelector>,
+    with_session_resources: bool,
+    keep: &(dyn Fn(&Resource) -> bool + Sync),
+    out: &mut Vec<Selected>,
+) -> Result<(), ApiError> {
     let store = ctx.state.store();
     for scan in select_scans(store.scans(&experiment.id).await?, scans) {
         let prefix = format!(
@@ -95,7 +118,7 @@ async fn select_session(
             super::render::encode_segment(&scan.scan_id)
         );
         for resource in store.resources(&Owner::Scan(scan.pk)).await? {
-            if matches_key(&resource, resource_key) {
+            if keep(&resource) {
                 select_resource_files(ctx, &resource, &prefix, &uri, out).await?;
             }
         }
@@ -107,7 +130,7 @@ async fn select_session(
             .resources(&Owner::Experiment(experiment.id.clone()))
             .await?
         {
-            if matches_key(&resource, resource_key) {
+            if keep(&resource) {
                 select_resource_files(ctx, &resource, &prefix, &uri, out).await?;
             }
         }
@@ -116,7 +139,7 @@ async fn select_session(
             let owner = crate::archive::assessors::resource_owner(experiment, &assessor);
             let prefix = format!("{label}/assessors/{}/resources/", assessor.label);
             for resource in store.resources(&owner.owner).await? {
-                if matches_key(&resource, resource_key) {
+                if keep(&resource) {
                     select_resource_files(ctx, &resource, &prefix, &owner.uri, out).await?;
                 }
             }
@@ -228,6 +251,25 @@ pub(crate) async fn file_rows(ctx: &Ctx, path: &ArchivePath) -> Result<Vec<Row>,
 pub(crate) async fn download_path(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
     let (selected, name) = select_path(ctx, path).await?;
     stream_archive(ctx, selected, &name)
+}
+
+/// The resources of one session picked by row ID (the web page's Files
+/// panel: any mix of scan, session and assessor resources), in the same
+/// entry layout and with the same read check as `…/files?format=zip`.
+/// IDs that are not resources of this session are ignored.
+pub(crate) async fn download_session_resources(
+    ctx: &Ctx,
+    path: &ArchivePath,
+    picked: &std::collections::HashSet<i64>,
+) -> Result<Response, ApiError> {
+    let scope = required_scope(&ctx.actor(), path).await?;
+    scope.check(Action::ReadData)?;
+    let experiment = scope.experiment(path)?;
+    let label = scope.experiment_label().unwrap_or(&experiment.label);
+    let keep = |resource: &Resource| picked.contains(&resource.id);
+    let mut out = Vec::new();
+    select_session_where(ctx, experiment, label, None, true, &keep, &mut out).await?;
+    stream_archive(ctx, out, label)
 }
 
 /// `…/resources/{R}?format=zip`.

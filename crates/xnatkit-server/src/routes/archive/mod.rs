@@ -12,7 +12,7 @@
 //! - [`sharing`]: sharing subjects/experiments into other projects, and
 //!   the experiment status.
 
-mod download;
+pub(crate) mod download;
 mod files;
 mod listing;
 mod objects;
