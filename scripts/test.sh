@@ -211,9 +211,14 @@ else
   if ! bash "$repo/scripts/setup-web.sh"; then
     record "web e2e" "FAILED: npm ci in tests/web (see above)"
   else
-    XNATKIT_WEB_ARTEFACTS="${XNATKIT_WEB_ARTEFACTS:-$repo/tmp/artefacts/web}" node "$repo/tests/web/e2e.mjs"
-    rc=$?
-    if [[ $rc -eq 0 ]]; then record "web e2e" "ok"; else record "web e2e" "FAILED (exit $rc)"; fi
+    # Every tests/web/e2e*.mjs is its own program with its own server.
+    failed_web=()
+    for e2e in "$repo"/tests/web/e2e*.mjs; do
+      say "web e2e: ${e2e##*/}"
+      XNATKIT_WEB_ARTEFACTS="${XNATKIT_WEB_ARTEFACTS:-$repo/tmp/artefacts/web}" node "$e2e" ||
+        failed_web+=("${e2e##*/}")
+    done
+    if [[ ${#failed_web[@]} -eq 0 ]]; then record "web e2e" "ok"; else record "web e2e" "FAILED: ${failed_web[*]}"; fi
   fi
 fi
 

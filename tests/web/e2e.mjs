@@ -15,86 +15,11 @@
 //   XNATKIT_BIN              the xnatkit binary (required)
 //   XNATKIT_CHROMIUM         the browser (default /usr/bin/chromium)
 //   XNATKIT_WEB_ARTEFACTS    where screenshots go (default <repo>/tmp/artefacts/web)
-import { chromium } from "playwright-core";
-import { spawn, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { randomBytes } from "node:crypto";
 import path from "node:path";
-import readline from "node:readline";
-import { fileURLToPath } from "node:url";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "..", "..");
-const binary = process.env.XNATKIT_BIN;
-const browserPath = process.env.XNATKIT_CHROMIUM || "/usr/bin/chromium";
-const artefacts = process.env.XNATKIT_WEB_ARTEFACTS || path.join(repo, "tmp", "artefacts", "web");
-
-function step(text) {
-  process.stderr.write(`[web-e2e] ${text}\n`);
-}
-
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(`check failed: ${message}`);
-  }
-}
-
-if (!binary) {
-  console.error("[web-e2e] XNATKIT_BIN is not set: point it at the xnatkit binary");
-  process.exit(2);
-}
-
-const work = mkdtempSync(path.join(tmpdir(), "xnatkit-web-e2e-"));
-mkdirSync(artefacts, { recursive: true });
-const adminPassword = "Adm1n-" + randomBytes(8).toString("hex");
-let server;
-
-/** Starts `xnatkit serve` and resolves with its base URL (from its `listening on` line). */
-function startServer() {
-  return new Promise((resolve, reject) => {
-    server = spawn(
-      binary,
-      ["serve", "--data", path.join(work, "data"), "--listen", "127.0.0.1:0", "--site-id", "WEB_E2E"],
-      { env: { ...process.env, XNATKIT_ADMIN_PASSWORD: adminPassword }, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    const log = [];
-    const timer = setTimeout(() => reject(new Error(`server not ready:\n${log.join("\n")}`)), 60000);
-    for (const stream of [server.stdout, server.stderr]) {
-      readline.createInterface({ input: stream }).on("line", (line) => {
-        log.push(line);
-        const match = line.match(/listening on (https?:\/\/\S+)/);
-        if (match && !line.startsWith("DICOM")) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      });
-    }
-    server.on("exit", (code) => reject(new Error(`xnatkit serve exited with ${code}:\n${log.join("\n")}`)));
-  });
-}
-
-function basic(user, password) {
-  return "Basic " + Buffer.from(`${user}:${password}`).toString("base64");
-}
-
-async function rest(base, method, route, auth, body, type) {
-  const headers = { Authorization: basic(...auth) };
-  if (type) headers["Content-Type"] = type;
-  const response = await fetch(base + route, { method, headers, body });
-  if (!response.ok) {
-    throw new Error(`${method} ${route}: ${response.status} ${await response.text()}`);
-  }
-  return response;
-}
-
-async function createUser(base, name) {
-  const password = `Pw-${name}-1x`;
-  await rest(base, "POST", "/xapi/users", ["admin", adminPassword], JSON.stringify({
-    username: name, password, email: `${name}@example.org`, firstName: "Web", lastName: name, enabled: true, verified: true,
-  }), "application/json");
-  return [name, password];
-}
+import {
+  archiveDigests, artefacts, check, createUser, launchBrowser, rest, runE2e, startServer, step, workDir,
+} from "./support.mjs";
 
 /** A private project of `owner`: one session, two scans with DICOM files, a session resource. */
 async function seed(base, owner) {
@@ -114,29 +39,6 @@ async function seed(base, owner) {
   }
   await rest(base, "PUT", `${session}/resources/NOTES`, owner);
   await rest(base, "PUT", `${session}/resources/NOTES/files/notes%20one.txt`, owner, Buffer.from("session notes\n"), "application/octet-stream");
-}
-
-/** name → MD5 of every file in a zip or tar.gz (read with Python's standard library). */
-function archiveDigests(file) {
-  const script = `
-import hashlib, json, sys, tarfile, zipfile
-name = sys.argv[1]
-out = {}
-if zipfile.is_zipfile(name):
-    with zipfile.ZipFile(name) as z:
-        for info in z.infolist():
-            if not info.is_dir():
-                out[info.filename] = hashlib.md5(z.read(info)).hexdigest()
-else:
-    with tarfile.open(name, "r:gz") as t:
-        for member in t.getmembers():
-            if member.isfile():
-                out[member.name] = hashlib.md5(t.extractfile(member).read()).hexdigest()
-print(json.dumps(out))
-`;
-  const run = spawnSync("python3", ["-c", script, file], { encoding: "utf8" });
-  check(run.status === 0, `reading ${file}: ${run.stderr}`);
-  return JSON.parse(run.stdout);
 }
 
 /** What the archive says the selection holds: entry name → MD5 (REST listings). */
@@ -160,12 +62,7 @@ async function main() {
   const bob = await createUser(base, "bob");
   await seed(base, alice);
 
-  const browser = await chromium.launch({
-    executablePath: browserPath,
-    headless: true,
-    // Root in a container has no user namespaces for Chromium's sandbox.
-    args: ["--no-sandbox", "--disable-dev-shm-usage"],
-  });
+  const browser = await launchBrowser();
   const violations = [];
   const watch = (page) => {
     page.on("console", (message) => {
@@ -214,7 +111,7 @@ async function main() {
       step(`download the selection as ${format}`);
       await page.selectOption('select[name="format"]', format);
       const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-button")]);
-      const saved = path.join(work, `selection.${format}`);
+      const saved = path.join(workDir(), `selection.${format}`);
       await download.saveAs(saved);
       const got = archiveDigests(saved);
       const names = Object.keys(want).sort();
@@ -301,19 +198,4 @@ async function main() {
   }
 }
 
-let failed = false;
-try {
-  await main();
-} catch (error) {
-  failed = true;
-  console.error(`[web-e2e] FAILED: ${error.stack || error}`);
-} finally {
-  if (server && server.exitCode === null) {
-    // Let it stop before its data folder is removed.
-    const exited = new Promise((resolve) => server.once("exit", resolve));
-    server.kill("SIGTERM");
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10000))]);
-  }
-  rmSync(work, { recursive: true, force: true });
-}
-process.exit(failed ? 1 : 0);
+await runE2e("web-e2e", main);
