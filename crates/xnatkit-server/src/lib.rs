@@ -112,6 +112,7 @@ pub async fn run(
         .map_err(|e| ServerError::Recovery(format!("pipeline engine: {e}")))?;
     state.spawn(sweep_sessions(state.clone()));
     state.spawn(prearchive::sweep::sweep_receiving(state.clone()));
+    state.spawn(engine::events::settle_rest_uploads(state.clone()));
     let header_read_timeout = state.config().header_read_timeout;
     let router = http_limits::limit_bodies(app(state.clone()), state.config().body_idle_timeout);
     let served = match tls {

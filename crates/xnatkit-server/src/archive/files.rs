@@ -220,6 +220,13 @@ impl Upload {
             in_use,
         } = self;
         drop(in_use);
+        if succeeded && let Err(err) = state.store().stamp_rest_upload(&resource.owner).await {
+            // The files are stored; only runs on archive may miss this burst.
+            tracing::warn!(
+                "could not note the upload into resource {} for runs on archive: {err}",
+                resource.label
+            );
+        }
         if !succeeded
             && created
             && let Some(_unused) = state.store().locks().resource_unused(resource.id).await?

@@ -4,7 +4,11 @@
 //! hook [`session_archived`], called from the one place every archiving
 //! path goes through (`import::archive::archive_study`: the import
 //! service, the C-STORE receiver, the prearchive's archive action and the
-//! auto-archive sweep). A subscription launches as the user who created it.
+//! auto-archive sweep). Sessions built file by file over REST have no such
+//! moment: every stored file stamps its session, and [`settle_rest_uploads`]
+//! calls the hook once no file has arrived for the settle time — the
+//! C-STORE receiver's idle rule applied to uploads. A subscription launches
+//! as the user who created it.
 //!
 //! A scan-level wrapper subscribed to a session event runs once per scan
 //! of the session, which makes "convert every archived session to NIfTI"
@@ -214,6 +218,51 @@ pub async fn set_active(actor: &Actor<'_>, id: i64, active: bool) -> Result<()> 
         .set_subscription_active(id, active)
         .await?;
     Ok(())
+}
+
+/// The background task that turns settled REST uploads into archive
+/// events: every tick it claims the sessions whose last upload is older
+/// than the settle time and calls [`session_archived`] for each. The stamps
+/// live in the database, so uploads that settle while the server is down
+/// fire after its next start, and servers sharing a PostgreSQL fire each
+/// burst once.
+pub async fn settle_rest_uploads(state: AppState) {
+    let settle = state.config().pipelines.upload_settle;
+    let mut tick = tokio::time::interval(settle_tick(settle));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let shutdown = state.shutdown().clone();
+    let settle_ms = i64::try_from(settle.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let quiet_since = crate::store::now_ms().saturating_sub(settle_ms);
+        let settled = match state.store().claim_settled_uploads(quiet_since).await {
+            Ok(settled) => settled,
+            Err(err) => {
+                tracing::warn!("looking for settled REST uploads failed: {err}");
+                continue;
+            }
+        };
+        for session in settled {
+            tracing::info!(
+                "session {} of project {} settled after REST uploads: runs on archive",
+                session.label,
+                session.project
+            );
+            session_archived(&state, &session.project, &session.label).await;
+        }
+    }
+}
+
+/// How often [`settle_rest_uploads`] looks: a quarter of the settle time,
+/// between 200 ms and 5 s.
+fn settle_tick(settle: std::time::Duration) -> std::time::Duration {
+    (settle / 4).clamp(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(5),
+    )
 }
 
 /// Launches the project's active subscriptions for a session that was

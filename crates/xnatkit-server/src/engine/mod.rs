@@ -50,6 +50,10 @@ pub enum ExecutorChoice {
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub executor: ExecutorChoice,
+    /// A session built file by file over REST counts as archived once no
+    /// file has arrived for this long (`serve --upload-settle-secs`); see
+    /// [`events::settle_rest_uploads`].
+    pub upload_settle: std::time::Duration,
 }
 
 impl Default for PipelineConfig {
@@ -58,6 +62,7 @@ impl Default for PipelineConfig {
             executor: ExecutorChoice::Local {
                 workers: LocalPool::default_workers(),
             },
+            upload_settle: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -17,6 +17,7 @@ mod prearchive;
 mod projects;
 mod resources;
 mod sharing;
+mod upload_settle;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -42,6 +43,7 @@ pub use prearchive::{
 pub use projects::{CreateProjectOutcome, Project, ProjectRoleRow};
 pub use resources::{FileRow, NewFile, Owner, Resource};
 pub use sharing::{LabelInUse, Share, ShareKind, ShareOutcome};
+pub use upload_settle::SettledSession;
 
 use crate::error::ServerError;
 

@@ -5,7 +5,7 @@
 //! job (the job ends Failed, once, and is never re-run; a queued job runs
 //! after the restart), two servers on one PostgreSQL (no job claimed
 //! twice), and runs on archive (a series pushed with storescu ends with a
-//! NIFTI resource).
+//! NIFTI resource; a session uploaded file by file runs once it settles).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -1059,4 +1059,109 @@ async fn container_service_housekeeping(server: &TestServer) {
         .delete(&format!("/xapi/containers/{id}"), &admin)
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// Runs on archive for a session built file by file over REST, as
+/// xnatuploader and xnatutils do: nothing runs while files keep coming;
+/// once they have settled, the subscription runs once, on every file.
+async fn rest_uploads_run_on_archive_once_settled(backend: Backend) {
+    let Some(server) = TestServer::start_with(backend, |config| {
+        config.pipelines.upload_settle = Duration::from_millis(1500);
+    })
+    .await
+    else {
+        return;
+    };
+    let admin = server.admin();
+    server.create_project("SETTLE").await;
+    register(
+        &server,
+        &listing_command("settled", "ls /input > /output/listing.txt"),
+    )
+    .await;
+    let wid = wrapper_id(&server, "settled-scan").await;
+    let r = server
+        .put(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    enable(&server, "SETTLE", wid).await;
+    let r = subscribe(&server, "SETTLE", "list-on-upload", wid).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let session = "/data/projects/SETTLE/subjects/U1/experiments/U1_MR";
+    for path in [
+        "/data/projects/SETTLE/subjects/U1".to_owned(),
+        format!("{session}?xsiType=xnat:mrSessionData"),
+        format!("{session}/scans/1?xsiType=xnat:mrScanData"),
+        format!("{session}/scans/1/resources/DICOM?format=DICOM"),
+    ] {
+        let r = server.put(&path, &admin).await;
+        assert!(r.status().is_success(), "PUT {path}: {}", r.status());
+    }
+    let names = ["a.dcm", "b.dcm", "c.dcm"];
+    for name in names {
+        let r = server
+            .req(
+                Method::PUT,
+                &format!("{session}/scans/1/resources/DICOM/files/{name}"),
+                Some(&admin),
+            )
+            .body(format!("bytes of {name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runs = || async {
+        server
+            .json("/xapi/projects/SETTLE/containers", &admin)
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        runs().await.is_empty(),
+        "nothing runs while files still arrive"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        if let Some(run) = runs().await.into_iter().next() {
+            break run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no run after the uploads settled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let id = run["id"].as_i64().expect("container id").to_string();
+    let done = wait_for(&server, &id, &DONE).await;
+    assert_eq!(done["status"], "Complete", "{done}");
+    let listing = server
+        .get(
+            &format!("{session}/scans/1/resources/LISTING/files/listing.txt"),
+            &admin,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(listing.lines().collect::<Vec<_>>(), names, "{listing}");
+    // One burst of uploads, one run: the stamp was claimed.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(runs().await.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_uploads_run_on_archive_once_settled_sqlite() {
+    rest_uploads_run_on_archive_once_settled(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_uploads_run_on_archive_once_settled_postgres() {
+    rest_uploads_run_on_archive_once_settled(Backend::Postgres).await;
 }

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use xnatkit_client::XnatClient;
 use xnatkit_model::container::{Command, Container, TERMINAL_STATUSES, Wrapper};
@@ -713,6 +714,16 @@ fn last_message(c: &Container) -> String {
         .unwrap_or_default()
 }
 
+/// Run statuses asked for at once while waiting.
+const WAIT_POLL_CONCURRENCY: usize = 8;
+
+/// How long `--wait` sleeps between polls: a tenth of the time waited so
+/// far, between 100 ms and 2 s — short runs are seen ending at once, long
+/// ones do not keep the server busy answering.
+fn wait_poll_interval(waited: Duration) -> Duration {
+    (waited / 10).clamp(Duration::from_millis(100), Duration::from_secs(2))
+}
+
 /// Polls the runs until each has ended, with a bar over them.
 async fn wait_for_runs(
     client: &XnatClient,
@@ -730,18 +741,28 @@ async fn wait_for_runs(
         "no longer waiting (the runs go on)",
     );
     let mut ended: BTreeMap<String, Container> = BTreeMap::new();
+    let started = Instant::now();
     while ended.len() < ids.len() {
         let pending: Vec<&String> = ids.iter().filter(|id| !ended.contains_key(*id)).collect();
-        for id in pending {
-            let c = client
-                .container(id)
-                .await
-                .with_context(|| format!("cannot read run {id}"))?;
+        // A few requests at once: one after the other, a bulk launch of
+        // hundreds of short runs spends longer asking than running.
+        let mut polls = futures::stream::iter(pending)
+            .map(|id| async move {
+                client
+                    .container(id)
+                    .await
+                    .with_context(|| format!("cannot read run {id}"))
+                    .map(|c| (id, c))
+            })
+            .buffer_unordered(WAIT_POLL_CONCURRENCY);
+        while let Some(polled) = polls.next().await {
+            let (id, c) = polled?;
             if TERMINAL_STATUSES.contains(&c.status.as_str()) {
                 bar.inc(1);
                 ended.insert(id.clone(), c);
             }
         }
+        drop(polls);
         if ended.len() == ids.len() {
             break;
         }
@@ -750,7 +771,7 @@ async fn wait_for_runs(
                 bar.finish_and_clear();
                 anyhow::bail!("stopped waiting; the runs go on: follow them with `xnatkit pipeline status`");
             }
-            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = tokio::time::sleep(wait_poll_interval(started.elapsed())) => {}
         }
     }
     bar.finish_and_clear();

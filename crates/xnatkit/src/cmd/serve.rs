@@ -99,6 +99,12 @@ pub struct Args {
     /// in the server's queue).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pipeline_workers: Option<u32>,
+    /// Seconds without a new file after which a session built file by file
+    /// over REST (xnatuploader, xnatutils, curl) counts as archived and the
+    /// project's on-archive pipelines run on it.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    upload_settle_secs: u64,
     /// Slurm partition for the jobs (default: the cluster's default).
     #[arg(long, value_name = "NAME", help_heading = "Slurm executor")]
     slurm_partition: Option<String>,
@@ -145,6 +151,7 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
     };
     let mut config = xnatkit_server::ServerConfig::new(&args.data);
     config.pipelines.executor = executor;
+    config.pipelines.upload_settle = Duration::from_secs(args.upload_settle_secs);
     config.tls = tls;
     config.database_url = args.database;
     config.db_pool_size = args.db_pool_size;
