@@ -1,5 +1,5 @@
-//! The commands that ship with the binary (dcm2niix, QA and the
-//! parametric maps of `xnatkit-maps`), kept as command JSON so that
+//! The commands that ship with the binary (dcm2niix, QA, the parametric
+//! maps of `xnatkit-maps` and their ROI statistics), kept as command JSON so that
 //! `GET /xapi/commands` shows them exactly like registered ones and xnatctl
 //! launches them unchanged. The JSON is the one NrgXnat's `xnat/dcm2niix`
 //! uses (wrapper `dcm2niix-scan`, external input `scan`, a `NIFTI`
@@ -13,12 +13,13 @@ const QA: &str = include_str!("builtin/qa.json");
 const T2_MAP: &str = include_str!("builtin/t2-map.json");
 const T1_SR_MAP: &str = include_str!("builtin/t1-sr-map.json");
 const ADC_MAP: &str = include_str!("builtin/adc-map.json");
+const MASK_AVERAGE: &str = include_str!("builtin/mask-average.json");
 
 /// Every built-in command, parsed. The JSON is compiled in and checked by
 /// this crate's tests, so a parse failure here is a build defect; such a
 /// command is left out (and logged) rather than stopping the server.
 pub fn commands() -> Vec<Command> {
-    [DCM2NIIX, QA, T2_MAP, T1_SR_MAP, ADC_MAP]
+    [DCM2NIIX, QA, T2_MAP, T1_SR_MAP, ADC_MAP, MASK_AVERAGE]
         .into_iter()
         .filter_map(|text| match serde_json::from_str(text) {
             Ok(cmd) => Some(cmd),
@@ -42,7 +43,7 @@ mod tests {
     #[test]
     fn every_builtin_parses_and_has_an_implementation() {
         let cmds = commands();
-        assert_eq!(cmds.len(), 5);
+        assert_eq!(cmds.len(), 6);
         for cmd in &cmds {
             assert!(implementation(&cmd.name).is_some(), "{}", cmd.name);
         }
@@ -55,6 +56,14 @@ mod tests {
         );
         assert_eq!(cmds[1].xnat[0].name, "qa-scan");
         let wrappers: Vec<&str> = cmds[2..].iter().map(|c| c.xnat[0].name.as_str()).collect();
-        assert_eq!(wrappers, ["t2-map-scan", "t1-sr-map-scan", "adc-map-scan"]);
+        assert_eq!(
+            wrappers,
+            [
+                "t2-map-scan",
+                "t1-sr-map-scan",
+                "adc-map-scan",
+                "mask-average-session"
+            ]
+        );
     }
 }

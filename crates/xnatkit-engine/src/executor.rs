@@ -37,8 +37,9 @@ pub struct JobRun {
     pub work_dir: PathBuf,
     /// Mount name → folder.
     pub mounts: BTreeMap<String, PathBuf>,
-    /// The input folder of a built-in (its DICOM).
-    pub input_dir: Option<PathBuf>,
+    /// The input folders of a built-in, in mount order (a scan's DICOM;
+    /// for mask-average the map's and the RTSTRUCT's).
+    pub inputs: Vec<PathBuf>,
     /// The output folder of a built-in.
     pub output_dir: Option<PathBuf>,
     pub env: BTreeMap<String, String>,
@@ -137,7 +138,7 @@ async fn run_local(job: JobRun, cancel: CancellationToken) -> RunOutcome {
             run_child(cmd, &job, cancel).await
         }
         RunKind::Builtin(Builtin::Dcm2niix) => {
-            let (Some(input), Some(output)) = (&job.input_dir, &job.output_dir) else {
+            let (Some(input), Some(output)) = (job.inputs.first(), &job.output_dir) else {
                 return RunOutcome::Failed {
                     message: "dcm2niix needs an input and an output folder".to_owned(),
                 };
@@ -166,10 +167,9 @@ async fn run_local(job: JobRun, cancel: CancellationToken) -> RunOutcome {
             }
         }
         RunKind::Builtin(builtin) => {
-            let (Some(input), Some(output)) = (job.input_dir.clone(), job.output_dir.clone())
-            else {
+            let (inputs, Some(output)) = (job.inputs.clone(), job.output_dir.clone()) else {
                 return RunOutcome::Failed {
-                    message: format!("{} needs an input and an output folder", builtin.name()),
+                    message: format!("{} needs an output folder", builtin.name()),
                 };
             };
             let builtin = *builtin;
@@ -177,7 +177,8 @@ async fn run_local(job: JobRun, cancel: CancellationToken) -> RunOutcome {
             let stdout = job.stdout.clone();
             // The error is rendered inside the thread: only its text crosses.
             let task = tokio::task::spawn_blocking(move || {
-                xnatkit_pipelines::builtin::run(builtin, &input, &output).map_err(|e| e.to_string())
+                xnatkit_pipelines::builtin::run(builtin, &inputs, &output)
+                    .map_err(|e| e.to_string())
             });
             tokio::select! {
                 () = cancel.cancelled() => RunOutcome::Killed,
@@ -294,7 +295,7 @@ mod tests {
             kind: RunKind::CommandLine(line.to_owned()),
             work_dir: dir.to_owned(),
             mounts: BTreeMap::new(),
-            input_dir: None,
+            inputs: Vec::new(),
             output_dir: None,
             env: BTreeMap::from([("GREETING".to_owned(), "hi".to_owned())]),
             stdout: dir.join("stdout.log"),

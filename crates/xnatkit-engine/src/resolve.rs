@@ -8,7 +8,11 @@
 //!
 //! Matchers are a small subset of the Container Service's JSONPath
 //! filters, the ones its own commands use: `'X' in @.resources[*].label`
-//! and `@.field == 'X'`.
+//! and `@.field == 'X'`, joined with `&&` and `||` (`&&` binds tighter).
+//!
+//! A derived input of type `Scan` or `Assessor` picks a child of its
+//! session: the one the launch names in a parameter of the input's name
+//! (by ID, label or URI), else the first that matches its matcher.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +57,10 @@ pub struct XnatObject {
     pub session_id: String,
     pub scan_type: String,
     pub resources: Vec<XnatResource>,
+    /// For a session: its scans and assessors (with their resources), for
+    /// derived inputs of type `Scan` or `Assessor`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<XnatObject>,
 }
 
 impl XnatObject {
@@ -166,6 +174,46 @@ pub fn root_input(wrapper: &Wrapper) -> Option<&WrapperInput> {
 
 /// Does `matcher` accept `object` (or, for a resource, its label)?
 pub fn matches(matcher: &str, object: &XnatObject) -> Result<bool, ResolveError> {
+    // Every term is checked (not short-circuited), so an unsupported term
+    // is reported whatever the others say.
+    let mut any = false;
+    for alternative in split_outside_quotes(matcher, "||") {
+        let mut all = true;
+        for term in split_outside_quotes(alternative, "&&") {
+            all &= matches_term(term, object)?;
+        }
+        any |= all;
+    }
+    Ok(any)
+}
+
+/// `text` split at each `sep` that is not inside quotes.
+fn split_outside_quotes<'a>(text: &'a str, sep: &str) -> Vec<&'a str> {
+    let mut parts = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut start = 0;
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i..].chars().next().unwrap_or(' ');
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if text[i..].starts_with(sep) => {
+                parts.push(&text[start..i]);
+                i += sep.len();
+                start = i;
+                continue;
+            }
+            None => {}
+        }
+        i += c.len_utf8();
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+fn matches_term(matcher: &str, object: &XnatObject) -> Result<bool, ResolveError> {
     let m = matcher.trim();
     if let Some((wanted, rest)) = quoted_prefix(m)
         && rest.trim_start().starts_with("in")
@@ -190,7 +238,7 @@ pub fn matches(matcher: &str, object: &XnatObject) -> Result<bool, ResolveError>
 
 fn unsupported(matcher: &str) -> ResolveError {
     ResolveError::Invalid(format!(
-        "matcher {matcher:?} is not supported here; use \"'LABEL' in @.resources[*].label\" or \"@.FIELD == 'VALUE'\""
+        "matcher {matcher:?} is not supported here; use \"'LABEL' in @.resources[*].label\" or \"@.FIELD == 'VALUE'\", joined with && and ||"
     ))
 }
 
@@ -213,7 +261,64 @@ fn resource_as_object(resource: &XnatResource, parent: &XnatObject) -> XnatObjec
         session_id: parent.session_id.clone(),
         scan_type: String::new(),
         resources: Vec::new(),
+        children: Vec::new(),
     }
+}
+
+/// Is `child` the one a launch parameter names (its ID, label or URI)?
+fn names_child(value: &str, child: &XnatObject) -> bool {
+    let v = value.trim();
+    v == child.id
+        || v == child.label
+        || v == child.uri
+        || v.strip_prefix("/data") == Some(&child.uri)
+}
+
+/// The child of `parent` a derived `Scan`/`Assessor` input takes.
+fn derived_child(
+    input: &WrapperInput,
+    parent: &XnatObject,
+    params: &BTreeMap<String, String>,
+) -> Result<Option<XnatObject>, ResolveError> {
+    let of_kind = parent.children.iter().filter(|c| c.kind == input.kind);
+    if let Some(named) = params.get(&input.name).filter(|v| !v.trim().is_empty()) {
+        let Some(child) = of_kind.clone().find(|c| names_child(named, c)) else {
+            return Err(ResolveError::NoMatch(format!(
+                "{} has no {} {named:?} (input {})",
+                parent.uri,
+                input.kind.to_ascii_lowercase(),
+                input.name
+            )));
+        };
+        if let Some(m) = &input.matcher
+            && !matches(m, child)?
+        {
+            return Err(ResolveError::NoMatch(format!(
+                "{} does not match input {} ({m})",
+                child.uri, input.name
+            )));
+        }
+        return Ok(Some(child.clone()));
+    }
+    for child in of_kind {
+        let ok = match &input.matcher {
+            Some(m) => matches(m, child)?,
+            None => true,
+        };
+        if ok {
+            return Ok(Some(child.clone()));
+        }
+    }
+    if input.required.unwrap_or(false) {
+        return Err(ResolveError::NoMatch(format!(
+            "{} has no {} matching input {} ({}); name one in the launch",
+            parent.uri,
+            input.kind.to_ascii_lowercase(),
+            input.name,
+            input.matcher.as_deref().unwrap_or("any")
+        )));
+    }
+    Ok(None)
 }
 
 fn truthy(value: &str) -> bool {
@@ -337,6 +442,13 @@ pub fn resolve(
             }
             objects.insert(input.name.clone(), as_object);
             resource.uri
+        } else if input.kind == "Scan" || input.kind == "Assessor" {
+            let Some(child) = derived_child(input, &parent, params)? else {
+                continue;
+            };
+            let uri = child.uri.clone();
+            objects.insert(input.name.clone(), child);
+            uri
         } else if let Some(prop) = &input.derived_from_xnat_object_property {
             parent.property(prop).ok_or_else(|| {
                 ResolveError::Invalid(format!(
@@ -572,6 +684,7 @@ mod tests {
                     directory: PathBuf::from(format!("/archive/P/SCANS/3/{l}")),
                 })
                 .collect(),
+            children: Vec::new(),
         }
     }
 

@@ -61,7 +61,7 @@ impl SlurmExecutor {
 
     /// The batch-script body that runs `job` on the node.
     fn body(&self, job: &JobRun) -> Result<String, String> {
-        let folders = || match (&job.input_dir, &job.output_dir) {
+        let folders = || match (job.inputs.first(), &job.output_dir) {
             (Some(input), Some(output)) => Ok((quote(input)?, quote(output)?)),
             _ => Err("a built-in needs an input and an output folder".to_owned()),
         };
@@ -76,9 +76,14 @@ impl SlurmExecutor {
                 )
             }
             RunKind::Builtin(builtin) => {
-                let (input, output) = folders()?;
+                let (_, output) = folders()?;
+                let mut inputs = String::new();
+                for input in &job.inputs {
+                    inputs.push_str(" --input ");
+                    inputs.push_str(&quote(input)?);
+                }
                 format!(
-                    "exec {} pipeline exec-builtin {} --input {input} --output {output}",
+                    "exec {} pipeline exec-builtin {}{inputs} --output {output}",
                     quote(&self.builtin_runner)?,
                     builtin.name()
                 )
@@ -274,7 +279,7 @@ mod tests {
             kind,
             work_dir: "/srv/work/7".into(),
             mounts: BTreeMap::new(),
-            input_dir: Some("/srv/work/7/in put".into()),
+            inputs: vec!["/srv/work/7/in put".into()],
             output_dir: Some("/srv/work/7/out".into()),
             env: BTreeMap::new(),
             stdout: "/srv/work/7/stdout.log".into(),

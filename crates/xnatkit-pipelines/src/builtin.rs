@@ -24,15 +24,21 @@ pub enum Builtin {
     T1SrMap,
     /// ADC map of a diffusion scan as an `ADCMAP` resource.
     AdcMap,
+    /// XNAT-PIC's "Mask Average": the statistics of a map (a `T2MAP`,
+    /// `T1MAP` or `ADCMAP` resource) inside the ROIs of an RTSTRUCT (an ROI
+    /// collection's `RTSTRUCT` resource), as a `ROISTATS` resource. Takes
+    /// two inputs: the map's folder, then the RTSTRUCT's.
+    MaskAverage,
 }
 
 impl Builtin {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Dcm2niix,
         Self::Qa,
         Self::T2Map,
         Self::T1SrMap,
         Self::AdcMap,
+        Self::MaskAverage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +48,7 @@ impl Builtin {
             Self::T2Map => "t2-map",
             Self::T1SrMap => "t1-sr-map",
             Self::AdcMap => "adc-map",
+            Self::MaskAverage => "mask-average",
         }
     }
 
@@ -57,6 +64,15 @@ impl Builtin {
             Self::T2Map => "T2MAP",
             Self::T1SrMap => "T1MAP",
             Self::AdcMap => "ADCMAP",
+            Self::MaskAverage => "ROISTATS",
+        }
+    }
+
+    /// How many input folders it reads.
+    pub fn input_count(self) -> usize {
+        match self {
+            Self::MaskAverage => 2,
+            _ => 1,
         }
     }
 
@@ -82,6 +98,9 @@ impl Builtin {
             Self::AdcMap => {
                 "ADC map (mono-exponential, directions by geometric mean): NIfTI, DICOM series, PNG, maps.json"
             }
+            Self::MaskAverage => {
+                "ROI statistics of a map inside an RTSTRUCT's ROIs: rois.json, rois.csv, statistics.txt, masks, a preview"
+            }
         }
     }
 }
@@ -95,17 +114,97 @@ pub struct Outputs {
     pub tool_version: String,
 }
 
-/// Runs `builtin` on the DICOM files under `dicom_dir`, writing into
+/// Runs `builtin` on its input folders (the DICOM files of a scan; for
+/// mask-average the map's folder and then the RTSTRUCT's), writing into
 /// `out_dir` (which must exist and be empty). Blocking: call it from a
 /// blocking thread.
-pub fn run(builtin: Builtin, dicom_dir: &Path, out_dir: &Path) -> Result<Outputs, Error> {
-    match builtin {
-        Builtin::Dcm2niix => dcm2niix(dicom_dir, out_dir),
-        Builtin::Qa => qa(dicom_dir, out_dir),
-        Builtin::T2Map => map(MapKind::T2, dicom_dir, out_dir),
-        Builtin::T1SrMap => map(MapKind::T1Sr, dicom_dir, out_dir),
-        Builtin::AdcMap => map(MapKind::Adc, dicom_dir, out_dir),
+pub fn run(builtin: Builtin, inputs: &[PathBuf], out_dir: &Path) -> Result<Outputs, Error> {
+    if inputs.len() != builtin.input_count() {
+        return Err(Error::Input(format!(
+            "{} takes {} input folder(s), and {} were given",
+            builtin.name(),
+            builtin.input_count(),
+            inputs.len()
+        )));
     }
+    let first = &inputs[0];
+    match builtin {
+        Builtin::Dcm2niix => dcm2niix(first, out_dir),
+        Builtin::Qa => qa(first, out_dir),
+        Builtin::T2Map => map(MapKind::T2, first, out_dir),
+        Builtin::T1SrMap => map(MapKind::T1Sr, first, out_dir),
+        Builtin::AdcMap => map(MapKind::Adc, first, out_dir),
+        Builtin::MaskAverage => mask_average(first, &inputs[1], out_dir),
+    }
+}
+
+/// The maps a map resource may hold, most wanted first (the rates R2/R1
+/// are derived from T2/T1 and not measured on their own).
+const MAP_NAMES: [&str; 3] = ["T2_map", "T1_map", "ADC_map"];
+
+/// The map in a map resource's folder: its DICOM series (which keeps the
+/// frame of reference, so a foreign RTSTRUCT is refused), else its NIfTI.
+pub fn find_map(dir: &Path) -> Result<PathBuf, Error> {
+    for name in MAP_NAMES {
+        let series = dir.join(format!("{name}_dicom"));
+        if series.is_dir() {
+            return Ok(series);
+        }
+        let nifti = dir.join(format!("{name}.nii.gz"));
+        if nifti.is_file() {
+            return Ok(nifti);
+        }
+    }
+    let images: Vec<PathBuf> = listed(dir)?.into_iter().filter(|f| is_nifti(f)).collect();
+    match images.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(Error::Input(format!(
+            "{} holds no map: expected T2_map, T1_map or ADC_map (the T2MAP, T1MAP or ADCMAP resource of a map run) or a single NIfTI image",
+            dir.display()
+        ))),
+    }
+}
+
+/// The RTSTRUCT file in an ROI collection's resource folder: its only
+/// file, or its only `.dcm` file.
+pub fn find_rtstruct(dir: &Path) -> Result<PathBuf, Error> {
+    let files: Vec<PathBuf> = listed(dir)?
+        .into_iter()
+        .filter(|f| {
+            !f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    if let [one] = files.as_slice() {
+        return Ok(one.clone());
+    }
+    let dicom: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e.eq_ignore_ascii_case("dcm")))
+        .collect();
+    match dicom.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Error::Input(format!(
+            "{} holds no RTSTRUCT file: store the ROI collection's RTSTRUCT resource first",
+            dir.display()
+        ))),
+        _ => Err(Error::Input(format!(
+            "{} holds {} DICOM files; an ROI collection's RTSTRUCT resource holds one",
+            dir.display(),
+            dicom.len()
+        ))),
+    }
+}
+
+fn mask_average(map_dir: &Path, rois_dir: &Path, out_dir: &Path) -> Result<Outputs, Error> {
+    let map = find_map(map_dir)?;
+    let rtstruct = find_rtstruct(rois_dir)?;
+    let report = xnatkit_maps::run_mask_average(&map, &rtstruct, out_dir)
+        .map_err(|e| Error::Maps(Box::new(e)))?;
+    Ok(Outputs {
+        files: report.files,
+        tool_version: format!("xnatkit-maps {}", env!("CARGO_PKG_VERSION")),
+    })
 }
 
 /// A parametric map with `xnatkit-maps`' defaults (the DICOM series of the

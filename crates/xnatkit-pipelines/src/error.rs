@@ -13,11 +13,13 @@ pub enum Error {
         package: &'static str,
         reason: String,
     },
-    /// The tool ran and failed; `message` is its own last words.
     /// A parametric map could not be made (bad input, say which).
     #[error("{0}")]
     Maps(Box<xnatkit_maps::Error>),
-
+    /// The input folders do not hold what the command reads.
+    #[error("{0}")]
+    Input(String),
+    /// The tool ran and failed; `message` is its own last words.
     #[error("{tool} failed: {message}")]
     ToolFailed { tool: &'static str, message: String },
     /// Image QA could not assess the image.

@@ -245,7 +245,7 @@ async fn process_scan(
         .map_err(|e| Error::io(&out_dir, e))?;
     let which = run.builtin;
     let (dicom, out) = (dicom_dir.clone(), out_dir.clone());
-    let made = tokio::task::spawn_blocking(move || builtin::run(which, &dicom, &out))
+    let made = tokio::task::spawn_blocking(move || builtin::run(which, &[dicom], &out))
         .await
         .map_err(|e| Error::ToolFailed {
             tool: "worker thread",

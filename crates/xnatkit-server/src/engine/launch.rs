@@ -18,7 +18,7 @@ use super::commands::{FoundWrapper, context_fits, enabled};
 use crate::access::Action;
 use crate::archive::files::resource_dir_on_disk;
 use crate::archive::{Actor, Error, Result, required_scope};
-use crate::store::{Entity, NewJob};
+use crate::store::{Entity, Experiment, NewJob, Owner};
 
 /// One launch.
 #[derive(Debug, Clone)]
@@ -58,7 +58,6 @@ pub async fn find_object(actor: &Actor<'_>, value: &str, kind: &str) -> Result<X
     let path = object_path(value, kind)?;
     let scope = required_scope(actor, &path).await?;
     scope.check(Action::Edit)?;
-    let store = actor.state.store();
     let experiment = scope.experiment(&path)?.clone();
     let owner = scope.resource_owner(actor, &path).await?;
     let (found_kind, xsi_type, id, label, scan_type) = match &owner.scan {
@@ -82,14 +81,12 @@ pub async fn find_object(actor: &Actor<'_>, value: &str, kind: &str) -> Result<X
             )));
         }
     };
-    let mut resources = Vec::new();
-    for resource in store.resources(&owner.owner).await? {
-        resources.push(XnatResource {
-            uri: format!("{}/resources/{}", owner.uri, resource.label),
-            directory: resource_dir_on_disk(actor.state, &resource.dir)?,
-            label: resource.label,
-        });
-    }
+    let resources = object_resources(actor, &owner.owner, &owner.uri).await?;
+    let children = if found_kind == "Session" {
+        session_children(actor, &experiment).await?
+    } else {
+        Vec::new()
+    };
     Ok(XnatObject {
         kind: found_kind.to_owned(),
         xsi_type,
@@ -100,7 +97,73 @@ pub async fn find_object(actor: &Actor<'_>, value: &str, kind: &str) -> Result<X
         session_id: experiment.id.clone(),
         scan_type,
         resources,
+        children,
     })
+}
+
+async fn object_resources(
+    actor: &Actor<'_>,
+    owner: &Owner,
+    uri: &str,
+) -> Result<Vec<XnatResource>> {
+    let mut resources = Vec::new();
+    for resource in actor.state.store().resources(owner).await? {
+        resources.push(XnatResource {
+            uri: format!("{uri}/resources/{}", resource.label),
+            directory: resource_dir_on_disk(actor.state, &resource.dir)?,
+            label: resource.label,
+        });
+    }
+    Ok(resources)
+}
+
+/// A session's scans (in scan order) and assessors (newest first, so an
+/// input that takes "the" ROI collection takes the latest), with their
+/// resources: what derived `Scan` and `Assessor` inputs choose from.
+async fn session_children(actor: &Actor<'_>, session: &Experiment) -> Result<Vec<XnatObject>> {
+    let store = actor.state.store();
+    let mut children = Vec::new();
+    for scan in store.scans(&session.id).await? {
+        let uri = format!(
+            "/data/experiments/{}/scans/{}",
+            session.id,
+            xnatkit_model::encode_segment(&scan.scan_id)
+        );
+        children.push(XnatObject {
+            kind: "Scan".to_owned(),
+            xsi_type: scan.xsi_type.clone(),
+            id: scan.scan_id.clone(),
+            label: scan.scan_id.clone(),
+            resources: object_resources(actor, &Owner::Scan(scan.pk), &uri).await?,
+            uri,
+            project: session.project.clone(),
+            session_id: session.id.clone(),
+            scan_type: scan.attrs.scan_type.clone(),
+            children: Vec::new(),
+        });
+    }
+    let mut assessors = store.assessors(&session.id).await?;
+    assessors.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+    for assessor in assessors {
+        let uri = format!(
+            "/data/experiments/{}/assessors/{}",
+            session.id,
+            xnatkit_model::encode_segment(&assessor.id)
+        );
+        children.push(XnatObject {
+            kind: "Assessor".to_owned(),
+            xsi_type: assessor.xsi_type.clone(),
+            resources: object_resources(actor, &Owner::Assessor(assessor.id.clone()), &uri).await?,
+            id: assessor.id,
+            label: assessor.label,
+            uri,
+            project: session.project.clone(),
+            session_id: session.id.clone(),
+            scan_type: String::new(),
+            children: Vec::new(),
+        });
+    }
+    Ok(children)
 }
 
 /// Checks and queues one launch.

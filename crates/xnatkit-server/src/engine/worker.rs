@@ -201,11 +201,12 @@ async fn execute(
             return Ending::failed(format!("cannot create {}: {err}", dir.display()));
         }
     }
-    let input_dir = resolved
+    let inputs: Vec<PathBuf> = resolved
         .mounts
         .iter()
-        .find(|m| !m.writable)
-        .and_then(|m| mounts.get(&m.name).cloned());
+        .filter(|m| !m.writable)
+        .filter_map(|m| mounts.get(&m.name).cloned())
+        .collect();
     let output_dir = resolved
         .mounts
         .iter()
@@ -232,7 +233,7 @@ async fn execute(
         kind,
         work_dir: work_dir.to_path_buf(),
         mounts: mounts.clone(),
-        input_dir,
+        inputs,
         output_dir,
         env,
         stdout: logs.join("stdout.log"),

@@ -24,6 +24,7 @@ xnatkit_test_support::on_both_backends!(
     bulk_launch_over_twenty_sessions,
     qa_on_a_scan_files_its_report,
     container_service_housekeeping,
+    mask_average_measures_a_map_inside_an_roi_collection,
 );
 
 fn dcm2niix_missing() -> bool {
@@ -1164,4 +1165,121 @@ async fn rest_uploads_run_on_archive_once_settled_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_uploads_run_on_archive_once_settled_postgres() {
     rest_uploads_run_on_archive_once_settled(Backend::Postgres).await;
+}
+
+/// Uploads `bytes` as file `name` of the resource at `resource`.
+async fn upload(server: &TestServer, resource: &str, name: &str, bytes: Vec<u8>) {
+    let r = server
+        .req(
+            Method::PUT,
+            &format!("{resource}/files/{name}"),
+            Some(&server.admin()),
+        )
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{resource}/files/{name}");
+}
+
+/// XNAT-PIC's Mask Average as a session-level engine command, on real
+/// data (rt-utils' CT slices with their RTSTRUCT): the map is a scan's map
+/// resource, the ROIs an ROI collection's RTSTRUCT; the statistics land as
+/// a ROISTATS resource of the session, with the voxel count the offline
+/// `xnatkit maps mask-average` and rt-utils agree on (1,443).
+async fn mask_average_measures_a_map_inside_an_roi_collection(server: &TestServer) {
+    let data = xnatkit_test_support::fixtures::shared_data().join("rtstruct-rtutils/mock_data");
+    if !data.is_dir() {
+        xnatkit_test_support::ci::skip::<()>(&format!("{} is missing", data.display()));
+        return;
+    }
+    let admin = server.admin();
+    server.create_project("MASK").await;
+    let session = "/data/projects/MASK/subjects/M1/experiments/M1_CT";
+    let r = server.put("/data/projects/MASK/subjects/M1", &admin).await;
+    assert!(r.status().is_success());
+    let r = server
+        .put(&format!("{session}?xsiType=xnat:ctSessionData"), &admin)
+        .await;
+    assert!(r.status().is_success());
+    let id = r.text().await.unwrap().trim().to_owned();
+    for scan in ["1", "2"] {
+        let r = server
+            .put(
+                &format!("{session}/scans/{scan}?xsiType=xnat:ctScanData"),
+                &admin,
+            )
+            .await;
+        assert!(r.status().is_success());
+    }
+    let map = format!("{session}/scans/1/resources/T2MAP");
+    assert!(server.put(&map, &admin).await.status().is_success());
+    for name in ["ct_1.dcm", "ct_2.dcm"] {
+        let bytes = std::fs::read(data.join(name)).unwrap();
+        upload(server, &map, &format!("T2_map_dicom/{name}"), bytes).await;
+    }
+
+    let wid = wrapper_id(server, "mask-average-session").await;
+    let r = server
+        .put(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    enable(server, "MASK", wid).await;
+    let launch = |params: Value| async move {
+        post_json(
+            server,
+            &format!("/xapi/projects/MASK/wrappers/{wid}/launch"),
+            &server.admin(),
+            &params,
+        )
+        .await
+    };
+
+    // No ROI collection yet: refused, naming what is missing.
+    let (status, report) = launch(json!({ "session": format!("/experiments/{id}") })).await;
+    assert_ne!(status, StatusCode::OK, "{report}");
+    let text = report.to_string();
+    assert!(text.contains("roi-collection"), "{text}");
+
+    let rois = format!("/data/experiments/{id}/assessors/M1_ROIS");
+    let r = server
+        .put(&format!("{rois}?xsiType=icr:roiCollectionData"), &admin)
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(
+        server
+            .put(&format!("{rois}/resources/RTSTRUCT"), &admin)
+            .await
+            .status()
+            .is_success()
+    );
+    let rt = std::fs::read(data.join("rt.dcm")).unwrap();
+    upload(server, &format!("{rois}/resources/RTSTRUCT"), "rt.dcm", rt).await;
+
+    // A scan without a map, named in the launch: refused.
+    let (status, report) = launch(json!({
+        "session": format!("/experiments/{id}"), "map-scan": "2"
+    }))
+    .await;
+    assert_ne!(status, StatusCode::OK, "{report}");
+    assert!(report.to_string().contains("map-scan"), "{report}");
+
+    let (status, report) = launch(json!({ "session": format!("/experiments/{id}") })).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let done = wait_for(server, report["container-id"].as_str().unwrap(), &DONE).await;
+    assert_eq!(done["status"], "Complete", "{done}");
+    let stats: Value = server
+        .json(
+            &format!("/data/experiments/{id}/resources/ROISTATS/files/rois.json"),
+            &admin,
+        )
+        .await;
+    assert_eq!(stats[0]["roi"], "ROI-1", "{stats}");
+    assert_eq!(stats[0]["voxels"], 1443, "{stats}");
+    let names = file_names(
+        server,
+        &format!("/data/experiments/{id}/resources/ROISTATS"),
+    )
+    .await;
+    assert!(names.iter().any(|n| n == "statistics.txt"), "{names:?}");
 }

@@ -101,11 +101,12 @@ an interruption to finish the rest. Without --local, use `pipeline launch`.")]
 
 #[derive(Debug, clap::Args)]
 struct ExecBuiltinArgs {
-    /// The built-in's name (dcm2niix, qa, t2-map, t1-sr-map, adc-map).
+    /// The built-in's name (dcm2niix, qa, t2-map, t1-sr-map, adc-map, mask-average).
     builtin: String,
-    /// The folder of the scan's DICOM files.
-    #[arg(long)]
-    input: std::path::PathBuf,
+    /// The folder of the scan's DICOM files (mask-average: the map's
+    /// folder, then again the RTSTRUCT's).
+    #[arg(long, required = true)]
+    input: Vec<std::path::PathBuf>,
     /// An existing, empty folder for the outputs.
     #[arg(long)]
     output: std::path::PathBuf,

@@ -43,7 +43,17 @@ fn list_run_and_rerun() {
         .iter()
         .map(|b| b["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["dcm2niix", "qa", "t2-map", "t1-sr-map", "adc-map"]);
+    assert_eq!(
+        names,
+        [
+            "dcm2niix",
+            "qa",
+            "t2-map",
+            "t1-sr-map",
+            "adc-map",
+            "mask-average"
+        ]
+    );
 
     let work_dir = work.path().to_str().unwrap();
     let args = [
