@@ -48,6 +48,18 @@ pub struct Scan {
     pub xsi_type: String,
 }
 
+/// An image assessor of a session (a QC assessment, an ROI collection, a
+/// processing record), as the session's `assessors` listing gives it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Assessor {
+    /// Accession ID.
+    pub id: String,
+    pub label: String,
+    pub xsi_type: String,
+    /// Creation date as the server lists it (`insert_date`), for "newest".
+    pub insert_date: String,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Resource {
     pub id: String,
@@ -119,6 +131,17 @@ impl Session {
             project: project_of(row, project),
             xsi_type: col(row, &["xsiType", "element_name"]).to_owned(),
             date: col(row, &["date"]).to_owned(),
+        }
+    }
+}
+
+impl Assessor {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            id: col(row, &["ID", "id"]).to_owned(),
+            label: col(row, &["label"]).to_owned(),
+            xsi_type: col(row, &["xsiType", "element_name"]).to_owned(),
+            insert_date: col(row, &["insert_date"]).to_owned(),
         }
     }
 }
@@ -329,6 +352,23 @@ impl XnatClient {
             )
             .await?;
         Ok(set.rows.iter().map(Scan::from_row).collect())
+    }
+
+    /// The image assessors of a session.
+    pub async fn assessors(
+        &self,
+        project: &str,
+        subject: &str,
+        session: &str,
+    ) -> Result<Vec<Assessor>> {
+        let set = self
+            .list(
+                &format!("{}/assessors", session_path(project, subject, session)),
+                &["ID", "label", "xsiType", "insert_date"],
+                &format!("the assessors of session {session:?}"),
+            )
+            .await?;
+        Ok(set.rows.iter().map(Assessor::from_row).collect())
     }
 
     /// Resources of the object at `parent` (a server path such as a scan's).

@@ -3,7 +3,10 @@
 //!
 //! For each matching scan with a `DICOM` resource: download (verified,
 //! resumable), run the command in a blocking thread, replace the output
-//! resource, upload every output and then the provenance record. A scan
+//! resource, upload every output and then the provenance record.
+//! Mask-average works per session instead: the map of its first matching
+//! scan with a `T2MAP`/`T1MAP`/`ADCMAP` resource, the RTSTRUCT of its
+//! newest ROI collection, the statistics as a `ROISTATS` session resource. A scan
 //! whose output resource already holds the provenance record is skipped
 //! unless `overwrite`; one whose record is missing (an interrupted upload)
 //! is redone. A failed scan is reported and the others go on; a fatal
@@ -103,16 +106,41 @@ pub async fn find_scans(client: &XnatClient, run: &LocalRun) -> Result<Vec<ScanT
     for subject in client.subjects(&run.project).await? {
         for session in client.sessions(&run.project, &subject.label).await? {
             let base = session_path(&run.project, &subject.label, &session.label);
-            for scan in client
+            let scans = client
                 .scans(&run.project, &subject.label, &session.label)
                 .await?
-            {
-                if matcher
-                    .as_ref()
-                    .is_some_and(|m| !m.is_match(scan.scan_type.to_lowercase()))
-                {
-                    continue;
+                .into_iter()
+                .filter(|scan| {
+                    matcher
+                        .as_ref()
+                        .is_none_or(|m| m.is_match(scan.scan_type.to_lowercase()))
+                });
+            if run.builtin == Builtin::MaskAverage {
+                // One target per session: the first matching scan with a
+                // map (none: the session is reported as lacking input).
+                let mut map_scan = None;
+                for scan in scans {
+                    let resources = client
+                        .resources(&format!("{base}/scans/{}", seg(&scan.id)))
+                        .await?;
+                    if resources
+                        .iter()
+                        .any(|r| MAP_RESOURCES.contains(&r.label.as_str()))
+                    {
+                        map_scan = Some(scan);
+                        break;
+                    }
                 }
+                found.push(ScanTarget {
+                    subject: subject.label.clone(),
+                    session: session.label.clone(),
+                    path: base.clone(),
+                    scan: map_scan.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+                    scan_type: map_scan.map(|s| s.scan_type).unwrap_or_default(),
+                });
+                continue;
+            }
+            for scan in scans {
                 found.push(ScanTarget {
                     subject: subject.label.clone(),
                     session: session.label.clone(),
@@ -199,21 +227,105 @@ pub async fn run_local(
     }
 }
 
+/// Where a target's inputs come from and its outputs go.
+struct Plan {
+    /// (folder under the work folder, server resource path) per input,
+    /// in the order the built-in takes them.
+    inputs: Vec<(&'static str, String)>,
+    /// The output resource's server path.
+    output_path: String,
+    /// It exists already (then it is replaced, never merged).
+    has_output: bool,
+}
+
+/// The map resources mask-average measures in, most wanted first.
+const MAP_RESOURCES: [&str; 3] = ["T2MAP", "T1MAP", "ADCMAP"];
+
+/// `None` when the target lacks an input (the scan has no DICOM; for
+/// mask-average the map or the ROI collection is missing).
+async fn plan(
+    client: &XnatClient,
+    run: &LocalRun,
+    target: &ScanTarget,
+) -> Result<Option<Plan>, Error> {
+    let output = run.builtin.output_resource();
+    if run.builtin == Builtin::MaskAverage {
+        // The target is the session; `scan` names the map's scan.
+        if target.scan.is_empty() {
+            return Ok(None);
+        }
+        let session_path = target.path.clone();
+        let scan_path = format!("{session_path}/scans/{}", seg(&target.scan));
+        let scan_resources = client.resources(&scan_path).await?;
+        let Some(map) = MAP_RESOURCES
+            .into_iter()
+            .find(|m| scan_resources.iter().any(|r| r.label == *m))
+        else {
+            return Ok(None);
+        };
+        let project = &run.project;
+        let mut collections: Vec<_> = client
+            .assessors(project, &target.subject, &target.session)
+            .await?
+            .into_iter()
+            .filter(|a| a.xsi_type == "icr:roiCollectionData")
+            .collect();
+        // The newest collection first, as the engine's default.
+        collections.sort_by(|a, b| {
+            b.insert_date
+                .cmp(&a.insert_date)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        let mut rtstruct = None;
+        for collection in collections {
+            let path = format!("{session_path}/assessors/{}", seg(&collection.id));
+            if client
+                .resources(&path)
+                .await?
+                .iter()
+                .any(|r| r.label == "RTSTRUCT")
+            {
+                rtstruct = Some(format!("{path}/resources/RTSTRUCT"));
+                break;
+            }
+        }
+        let Some(rtstruct) = rtstruct else {
+            return Ok(None);
+        };
+        let session_resources = client.resources(&session_path).await?;
+        return Ok(Some(Plan {
+            inputs: vec![
+                ("map", format!("{scan_path}/resources/{}", seg(map))),
+                ("rois", rtstruct),
+            ],
+            output_path: format!("{session_path}/resources/{}", seg(output)),
+            has_output: session_resources.iter().any(|r| r.label == output),
+        }));
+    }
+    let input = run.builtin.input_resource();
+    let resources = client.resources(&target.path).await?;
+    if !resources.iter().any(|r| r.label == input) {
+        return Ok(None);
+    }
+    Ok(Some(Plan {
+        inputs: vec![("input", format!("{}/resources/{}", target.path, seg(input)))],
+        output_path: format!("{}/resources/{}", target.path, seg(output)),
+        has_output: resources.iter().any(|r| r.label == output),
+    }))
+}
+
 async fn process_scan(
     client: &XnatClient,
     run: &LocalRun,
     target: &ScanTarget,
     stop: &CancellationToken,
 ) -> Result<Outcome, Error> {
-    let input = run.builtin.input_resource();
     let output = run.builtin.output_resource();
-    let resources = client.resources(&target.path).await?;
-    if !resources.iter().any(|r| r.label == input) {
+    let Some(plan) = plan(client, run, target).await? else {
         return Ok(Outcome::NoInput);
-    }
-    let output_path = format!("{}/resources/{}", target.path, seg(output));
-    let has_output = resources.iter().any(|r| r.label == output);
-    if has_output && !run.overwrite {
+    };
+    let output_path = plan.output_path.clone();
+    if plan.has_output && !run.overwrite {
         let files = client.files(&output_path).await?;
         if files.iter().any(|f| f.path == PROVENANCE_FILE) {
             return Ok(Outcome::AlreadyDone);
@@ -221,19 +333,24 @@ async fn process_scan(
     }
 
     let work = scan_work_dir(&run.work_dir, &run.project, target);
-    let (dicom_dir, out_dir) = (work.join("input"), work.join("output"));
-    let inputs = client
-        .files(&format!("{}/resources/{}", target.path, seg(input)))
-        .await?;
-    for file in &inputs {
-        if stop.is_cancelled() {
-            return Err(ClientError::Cancelled.into());
+    let out_dir = work.join("output");
+    let mut input_dirs = Vec::new();
+    let mut inputs = Vec::new();
+    for (folder, resource) in &plan.inputs {
+        let dir = work.join(folder);
+        let files = client.files(resource).await?;
+        for file in &files {
+            if stop.is_cancelled() {
+                return Err(ClientError::Cancelled.into());
+            }
+            // The server's listing is not trusted with our disk.
+            let dest = SafeRelPath::parse(&file.path)
+                .map_err(|e| Error::UnsafeName(file.path.clone(), e))?
+                .under(&dir);
+            let _: FileOutcome = download_file(client, file, &dest, None, &|_: u64| {}).await?;
         }
-        // The server's listing is not trusted with our disk.
-        let dest = SafeRelPath::parse(&file.path)
-            .map_err(|e| Error::UnsafeName(file.path.clone(), e))?
-            .under(&dicom_dir);
-        let _: FileOutcome = download_file(client, file, &dest, None, &|_: u64| {}).await?;
+        input_dirs.push(dir);
+        inputs.extend(files);
     }
     if out_dir.exists() {
         tokio::fs::remove_dir_all(&out_dir)
@@ -244,8 +361,8 @@ async fn process_scan(
         .await
         .map_err(|e| Error::io(&out_dir, e))?;
     let which = run.builtin;
-    let (dicom, out) = (dicom_dir.clone(), out_dir.clone());
-    let made = tokio::task::spawn_blocking(move || builtin::run(which, &[dicom], &out))
+    let out = out_dir.clone();
+    let made = tokio::task::spawn_blocking(move || builtin::run(which, &input_dirs, &out))
         .await
         .map_err(|e| Error::ToolFailed {
             tool: "worker thread",
@@ -257,7 +374,7 @@ async fn process_scan(
 
     // Replace, never merge: stale files of an earlier run must not survive
     // beside new ones.
-    if has_output {
+    if plan.has_output {
         let remove = Request::new(
             Method::DELETE,
             output_path.clone(),

@@ -337,9 +337,14 @@ async fn run_pipeline(args: RunArgs, printer: Printer) -> anyhow::Result<ExitCod
     if !args.local {
         anyhow::bail!(
             "add --local to run {} on this machine against the server, or launch it on the \
-             server's engine with `xnatkit pipeline launch {}-scan --project {}`",
+             server's engine with `xnatkit pipeline launch {}-{} --project {}`",
             builtin.name(),
             builtin.name(),
+            if builtin == Builtin::MaskAverage {
+                "session"
+            } else {
+                "scan"
+            },
             args.project
         );
     }
@@ -385,13 +390,18 @@ async fn run_pipeline(args: RunArgs, printer: Printer) -> anyhow::Result<ExitCod
     let skipped = count(|o| *o == Outcome::AlreadyDone);
     let no_input = count(|o| *o == Outcome::NoInput);
     let failed = count(|o| matches!(o, Outcome::Failed { .. }));
+    // Mask-average runs per session, the others per scan.
+    let (unit, lacking) = if builtin == Builtin::MaskAverage {
+        ("sessions", "a map or an ROI collection")
+    } else {
+        ("scans", builtin.input_resource())
+    };
     printer.status(format_args!(
-        "{} over {} in {:.1} s: {} scans: {done} processed, {skipped} already done, {no_input} without {}, {failed} failed",
+        "{} over {} in {:.1} s: {} {unit}: {done} processed, {skipped} already done, {no_input} without {lacking}, {failed} failed",
         builtin.name(),
         args.project,
         started.elapsed().as_secs_f64(),
         reports.len(),
-        builtin.input_resource(),
     ));
     if failed > 0 {
         printer.warn(format_args!(

@@ -315,3 +315,116 @@ fn a_crash_mid_job_fails_it_once() {
     assert!(message.contains("died"), "{message}");
     drop(second);
 }
+
+/// `pipeline run mask-average --local`, per session, on real data (rt-utils'
+/// CT slices and their RTSTRUCT): the map of the session's scan with a map
+/// resource, the RTSTRUCT of its ROI collection, the statistics as a
+/// ROISTATS session resource (1,443 voxels, as `xnatkit maps mask-average`
+/// and rt-utils count); a session without an ROI collection is reported as
+/// lacking input; a rerun skips the finished one.
+#[test]
+fn mask_average_runs_locally_per_session() {
+    let data = xnatkit_test_support::fixtures::shared_data().join("rtstruct-rtutils/mock_data");
+    if !data.is_dir() {
+        xnatkit_test_support::ci::skip::<()>(&format!("{} is missing", data.display()));
+        return;
+    }
+    let rt = runtime();
+    let server = TestServer::start();
+    let user = rt.block_on(server.create_user());
+    let project = "MASKLOCAL";
+    rt.block_on(async {
+        let client = server.user_client(&user).await;
+        xnatkit_client::sample::ensure_project(&client, project)
+            .await
+            .unwrap();
+        for subject in ["M1", "M2"] {
+            let session =
+                format!("/data/projects/{project}/subjects/{subject}/experiments/{subject}_CT");
+            client
+                .put_object(
+                    &format!("/data/projects/{project}/subjects/{subject}"),
+                    &[],
+                    "subject",
+                )
+                .await
+                .unwrap();
+            client
+                .put_object(&session, &[("xsiType", "xnat:ctSessionData")], "session")
+                .await
+                .unwrap();
+            client
+                .put_object(
+                    &format!("{session}/scans/1"),
+                    &[("xsiType", "xnat:ctScanData")],
+                    "scan",
+                )
+                .await
+                .unwrap();
+            let map = format!("{session}/scans/1/resources/T2MAP");
+            client.put_object(&map, &[], "resource").await.unwrap();
+            for name in ["ct_1.dcm", "ct_2.dcm"] {
+                client
+                    .upload_file(&map, &format!("T2_map_dicom/{name}"), &data.join(name))
+                    .await
+                    .unwrap();
+            }
+            if subject == "M1" {
+                let rois = format!("{session}/assessors/{subject}_ROIS");
+                client
+                    .put_object(&rois, &[("xsiType", "icr:roiCollectionData")], "assessor")
+                    .await
+                    .unwrap();
+                let rtstruct = format!("{rois}/resources/RTSTRUCT");
+                client.put_object(&rtstruct, &[], "resource").await.unwrap();
+                client
+                    .upload_file(&rtstruct, "rt.dcm", &data.join("rt.dcm"))
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let run = || {
+        cli(home.path())
+            .args([
+                "pipeline",
+                "run",
+                "mask-average",
+                "--project",
+                project,
+                "--local",
+            ])
+            .args(["--work-dir", work.path().to_str().unwrap(), "--json"])
+            .args(["--server", &server.url, "-u", &user.0])
+            .env("XNAT_PASS", &user.1)
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "2 sessions: 1 processed, 0 already done, 1 without a map or an ROI collection"
+        ),
+        "{stderr}"
+    );
+    let stats = rt.block_on(async {
+        let client = server.user_client(&user).await;
+        client
+            .text(&xnatkit_client::Request::get(
+                format!("/data/projects/{project}/subjects/M1/experiments/M1_CT/resources/ROISTATS/files/rois.json"),
+                "rois.json",
+            ))
+            .await
+            .unwrap()
+    });
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats[0]["voxels"], 1443, "{stats}");
+    let again = run();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("0 processed, 1 already done"), "{stderr}");
+}
