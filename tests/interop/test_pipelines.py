@@ -83,13 +83,15 @@ def run_xnatctl(binary: str, server, auth, home: Path, *args: str) -> subprocess
     return subprocess.run([binary, *args], capture_output=True, text=True, env=env, timeout=600)
 
 
-def launch_with_xnatctl(binary: str, server, auth, home: Path, project: str, wrapper: str, scan: str) -> dict:
-    """Enables `wrapper` in `project` and runs it on `scan` with `xnatctl container launch --wait`."""
+def launch_with_xnatctl(binary: str, server, auth, home: Path, project: str, wrapper: str, target: str,
+                        root: str = "scan") -> dict:
+    """Enables `wrapper` in `project` and runs it on `target` (its `root` input) with
+    `xnatctl container launch --wait`."""
     wid = wrapper_id(server, wrapper)
     assert requests.put(f"{server.url}/xapi/projects/{project}/wrappers/{wid}/enabled", auth=auth,
                         timeout=30).status_code == 200
     launched = run_xnatctl(binary, server, auth, home, "container", "launch", wrapper, "-P", project,
-                           "--param", f"scan={scan}", "--wait", "-o", "json")
+                           "--param", f"{root}={target}", "--wait", "-o", "json")
     assert launched.returncode == 0, launched.stderr + launched.stdout
     container = json.loads(launched.stdout)
     if isinstance(container, list):
@@ -245,3 +247,55 @@ def test_xnatctl_runs_the_adc_map_on_a_real_ge_dwi_and_xnatpy_reads_it(server, u
         resource.files["maps.json"].download(str(target))
     summary = json.loads(target.read_text())
     assert "adc" in json.dumps(summary).lower(), summary
+
+
+def test_an_roi_collection_stored_over_stow_feeds_mask_average(server, user, project, tmp_path, xnatctl):
+    """XNAT-PIC's Mask Average the way its users get there: the CT is in the archive with a map
+    resource, the ROIs arrive as an RTSTRUCT over DICOMweb STOW-RS (what OHIF sends) and become an
+    ROI collection; xnatctl launches mask-average-session on the session; xnatpy reads the
+    statistics. Real data: rt-utils' CT slices and their RTSTRUCT (1,443 voxels in ROI-1)."""
+    from dicomweb_client.api import DICOMwebClient
+
+    folder = Path(os.environ.get("XNATKIT_RTSTRUCT_DATA",
+                                 Path(__file__).resolve().parents[2].parent / "shared" / "data"
+                                 / "rtstruct-rtutils" / "mock_data"))
+    if not (folder / "rt.dcm").is_file():
+        missing_prerequisite(f"rt-utils' mock_data (ct_1.dcm, ct_2.dcm, rt.dcm) at {folder}")
+    http = requests.Session()
+    http.auth = user
+    stow = DICOMwebClient(url=f"{server.url}/xapi/dicomweb/projects/{project}", session=http)
+    ct = [pydicom.dcmread(folder / name) for name in ("ct_1.dcm", "ct_2.dcm")]
+    stored = stow.store_instances(ct)
+    assert len(stored.ReferencedSOPSequence) == 2, stored
+    sessions = requests.get(f"{server.url}/data/projects/{project}/experiments", auth=user,
+                            params={"format": "json"}, timeout=30).json()["ResultSet"]["Result"]
+    assert len(sessions) == 1, sessions
+    session_id = sessions[0]["ID"]
+    scans = requests.get(f"{server.url}/data/experiments/{session_id}/scans", auth=user,
+                         params={"format": "json"}, timeout=30).json()["ResultSet"]["Result"]
+    scan_id = scans[0]["ID"]
+    # The map: a T2MAP resource holding a DICOM series, as a t2-map run leaves it.
+    resource = f"{server.url}/data/experiments/{session_id}/scans/{scan_id}/resources/T2MAP"
+    assert requests.put(resource, auth=user, timeout=30).status_code in (200, 201)
+    for name in ("ct_1.dcm", "ct_2.dcm"):
+        response = requests.put(f"{resource}/files/T2_map_dicom/{name}", auth=user, timeout=60,
+                                data=(folder / name).read_bytes())
+        assert response.status_code == 200, response.text
+
+    rt = pydicom.dcmread(folder / "rt.dcm")
+    stored = stow.store_instances([rt], study_instance_uid=str(rt.StudyInstanceUID))
+    assert len(stored.ReferencedSOPSequence) == 1, stored
+
+    launch_with_xnatctl(xnatctl, server, user, tmp_path, project, "mask-average-session",
+                        f"/experiments/{session_id}", root="session")
+
+    import xnat
+
+    with xnat.connect(server.url, user=user[0], password=user[1], loglevel="ERROR") as connection:
+        statistics = connection.experiments[session_id].resources["ROISTATS"]
+        names = set(statistics.files.keys())
+        assert {"rois.json", "rois.csv", "statistics.txt"} <= names, names
+        target = tmp_path / "rois.json"
+        statistics.files["rois.json"].download(str(target))
+    rois = json.loads(target.read_text())
+    assert rois[0]["roi"] == "ROI-1" and rois[0]["voxels"] == 1443, rois
