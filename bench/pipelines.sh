@@ -88,13 +88,29 @@ sync
 start=$(now)
 cli -q pipeline launch dcm2niix-scan --project BENCH --wait --json >"$work/runs.json"
 engine=$(echo "$(now) - $start" | bc -l)
-python3 - "$work/runs.json" "$scans" <<'PY'
+breakdown=$(python3 - "$work/runs.json" "$scans" "$start" <<'PY'
 import json, sys
+from datetime import datetime
 runs = json.load(open(sys.argv[1]))
 bad = [r for r in runs if r["status"] != "Complete"]
 if len(runs) != int(sys.argv[2]) or bad:
     sys.exit(f"error: the engine ran {len(runs)} of {sys.argv[2]} scans, {len(bad)} not Complete")
+# Where the engine's wall time went, from the runs' own history: the
+# launch until the first job was queued, the queue's span (first queued to
+# last ended), the time the jobs spent running, and what the client spent
+# after the last one ended (its --wait poll).
+def at(h):
+    return datetime.strptime(h.get("time-recorded") or h["time_recorded"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+start = float(sys.argv[3])
+created = [at(h) for r in runs for h in r["history"] if h["status"] == "Created"]
+ended = [at(h) for r in runs for h in r["history"] if h["status"] == "Complete"]
+running = sum(at(next(h for h in r["history"] if h["status"] == "Complete"))
+              - at(next(h for h in r["history"] if h["status"] == "Running")) for r in runs)
+print(f"{min(created) - start:.2f} {max(ended) - min(created):.2f} {running:.2f} {max(ended)}")
 PY
+)
+read -r to_first_queued queue_span running_sum last_end <<<"$breakdown"
+wait_tail=$(echo "$start + $engine - $last_end" | bc -l)
 sync
 
 # --- 3. the xnatpy script ---------------------------------------------------------
@@ -125,3 +141,5 @@ printf 'dcm2niix on %d scans (%d sessions), %d parallel jobs:\n' "$scans" "$SESS
 printf '  plain shell loop over the archive (floor): %7.2f s\n' "$floor"
 printf '  xnatkit engine, bulk launch --wait:        %7.2f s  (%.2fx the floor; goal <= 1.10x)\n' "$engine" "$(echo "$engine / $floor" | bc -l)"
 printf '  xnatpy download -> dcm2niix -> upload:      %7.2f s  (engine is %.1fx faster; goal >= 3x)\n' "$script" "$(echo "$script / $engine" | bc -l)"
+printf '  engine breakdown: launch to first queued job %.2f s, first queued to last ended %.2f s\n' "$to_first_queued" "$queue_span"
+printf '    (jobs running %.2f s in all over %d workers), last ended to --wait returning %.2f s\n' "$running_sum" "$JOBS" "$wait_tail"

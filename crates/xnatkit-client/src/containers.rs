@@ -172,6 +172,20 @@ impl XnatClient {
             .await
     }
 
+    /// The runs of `project` that have not ended yet (queued or running):
+    /// the Container Service's `?nonfinalized=true`, one small answer
+    /// however many runs the project has had.
+    pub async fn unfinished_containers(&self, project: &str) -> Result<Vec<Container>> {
+        self.json_of(
+            &Request::get(
+                format!("/xapi/projects/{}/containers", seg(project)),
+                "the unfinished runs",
+            )
+            .query("nonfinalized", "true"),
+        )
+        .await
+    }
+
     pub async fn container(&self, id: &str) -> Result<Container> {
         self.json_of(&Request::get(
             format!("/xapi/containers/{}", seg(id)),

@@ -690,7 +690,7 @@ async fn launch(args: LaunchArgs, printer: Printer) -> anyhow::Result<ExitCode> 
             ExitCode::FAILURE
         });
     }
-    let finished = wait_for_runs(&client, &ids, printer).await?;
+    let finished = wait_for_runs(&client, &args.project, &ids, printer).await?;
     client.disconnect().await;
     let failed: Vec<&Container> = finished.iter().filter(|c| c.status != "Complete").collect();
     if args.json {
@@ -725,19 +725,23 @@ fn last_message(c: &Container) -> String {
         .unwrap_or_default()
 }
 
-/// Run statuses asked for at once while waiting.
-const WAIT_POLL_CONCURRENCY: usize = 8;
+/// Run records fetched at once once they have ended.
+const WAIT_FETCH_CONCURRENCY: usize = 8;
 
-/// How long `--wait` sleeps between polls: a tenth of the time waited so
-/// far, between 100 ms and 2 s — short runs are seen ending at once, long
-/// ones do not keep the server busy answering.
+/// How long `--wait` sleeps between polls: a twentieth of the time waited
+/// so far, between 25 ms and 2 s — short runs are seen ending at once, long
+/// ones do not keep the server busy answering. Each poll is one request
+/// (the project's unfinished runs), whatever the number of runs.
 fn wait_poll_interval(waited: Duration) -> Duration {
-    (waited / 10).clamp(Duration::from_millis(100), Duration::from_secs(2))
+    (waited / 20).clamp(Duration::from_millis(25), Duration::from_secs(2))
 }
 
-/// Polls the runs until each has ended, with a bar over them.
+/// Waits until each run has ended, with a bar over them: polls the
+/// project's unfinished runs, and fetches each run's final record once it
+/// has left that list.
 async fn wait_for_runs(
     client: &XnatClient,
+    project: &str,
     ids: &[String],
     printer: Printer,
 ) -> anyhow::Result<Vec<Container>> {
@@ -754,10 +758,24 @@ async fn wait_for_runs(
     let mut ended: BTreeMap<String, Container> = BTreeMap::new();
     let started = Instant::now();
     while ended.len() < ids.len() {
-        let pending: Vec<&String> = ids.iter().filter(|id| !ended.contains_key(*id)).collect();
-        // A few requests at once: one after the other, a bulk launch of
-        // hundreds of short runs spends longer asking than running.
-        let mut polls = futures::stream::iter(pending)
+        let mut unfinished = std::collections::HashSet::new();
+        for c in client
+            .unfinished_containers(project)
+            .await
+            .with_context(|| format!("cannot list the unfinished runs of project {project}"))?
+        {
+            // A server that ignores `nonfinalized` lists ended runs too.
+            if TERMINAL_STATUSES.contains(&c.status.as_str()) {
+                continue;
+            }
+            unfinished.insert(c.id.to_string());
+            unfinished.insert(c.container_id);
+        }
+        let left: Vec<&String> = ids
+            .iter()
+            .filter(|id| !ended.contains_key(*id) && !unfinished.contains(*id))
+            .collect();
+        let mut fetches = futures::stream::iter(left)
             .map(|id| async move {
                 client
                     .container(id)
@@ -765,15 +783,17 @@ async fn wait_for_runs(
                     .with_context(|| format!("cannot read run {id}"))
                     .map(|c| (id, c))
             })
-            .buffer_unordered(WAIT_POLL_CONCURRENCY);
-        while let Some(polled) = polls.next().await {
-            let (id, c) = polled?;
+            .buffer_unordered(WAIT_FETCH_CONCURRENCY);
+        while let Some(fetched) = fetches.next().await {
+            let (id, c) = fetched?;
+            // Listed as unfinished a moment ago but ended since, or the
+            // other way round: only a terminal record counts.
             if TERMINAL_STATUSES.contains(&c.status.as_str()) {
                 bar.inc(1);
                 ended.insert(id.clone(), c);
             }
         }
-        drop(polls);
+        drop(fetches);
         if ended.len() == ids.len() {
             break;
         }
