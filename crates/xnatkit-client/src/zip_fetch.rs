@@ -15,15 +15,22 @@
 //! back to be fetched one by one, which resumes a half-written `.part`.
 //!
 //! The local headers are parsed here rather than with the `zip` crate: its
-//! streaming reader (`read_zipfile_from_stream`) wants a blocking `Read`,
-//! which would hold a thread per resource for the whole download (or buffer
-//! the body), while this push parser takes the HTTP body's chunks as they
-//! come on the async task and writes each byte once. Only what a STORED
-//! stream needs is read: local headers, ZIP64 sizes, data descriptors.
+//! streaming reader (`read_zipfile_from_stream`) wants a blocking `Read`
+//! over the whole body, while this push parser takes the HTTP body's chunks
+//! as they come and writes each byte once. Only what a STORED stream needs
+//! is read: local headers, ZIP64 sizes, data descriptors.
+//!
+//! The parser (with the MD5 and the writes, the CPU-heavy part) runs on a
+//! blocking thread of its own per resource, fed the body's chunks through
+//! a small bounded channel. On the async task, the resources of an export
+//! would all be driven by the one task that awaits them, so hashing used
+//! one core however many downloads were in flight.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use md5::{Digest, Md5};
@@ -42,6 +49,16 @@ const LOCAL_HEADER_LEN: usize = 30;
 const FLAG_DESCRIPTOR: u16 = 0x0008;
 const METHOD_STORED: u16 = 0;
 const ZIP64_EXTRA: u16 = 0x0001;
+/// Body chunks queued for a resource's parser thread: enough to keep it
+/// busy while the next ones arrive, small enough to keep memory flat.
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// What the download task hands the parser thread.
+enum Feed {
+    Chunk(bytes::Bytes),
+    /// The body is over: `None` when it simply ended, else why it stopped.
+    End(Option<Stop>),
+}
 
 /// What became of one file of the resource.
 #[derive(Debug)]
@@ -77,7 +94,8 @@ pub(crate) async fn fetch_resource_zip(
         format!("files of {resource_uri} as a zip"),
     )
     .query("format", "zip");
-    let mut reader = EntryReader::new(resource_uri, jobs, manifest, progress, finished);
+    let written = Arc::new(AtomicU64::new(0));
+    let before_body = |outcomes: Vec<ZipOutcome>| report(outcomes, &[], manifest, finished);
     let response = match client.send_raw(&request).await {
         Ok(r) if r.status().is_success() => r,
         Ok(r) if refusal_applies_to_every_file(r.status()) => {
@@ -87,20 +105,62 @@ pub(crate) async fn fetch_resource_zip(
                 Err(err) => err,
                 Ok(_) => ClientError::Invalid("unexpected success".into()),
             };
-            return reader.fail_all(&err);
+            let reader = EntryReader::new(resource_uri, jobs, Arc::clone(&written));
+            return before_body(reader.fail_all(&err));
         }
         Ok(r) => {
             tracing::debug!(status = %r.status(), resource = resource_uri, "no zip; fetching files one by one");
-            return reader.into_outcomes(None);
+            return before_body(fetch_all_alone(jobs.len()));
         }
         Err(err) => {
             tracing::debug!(error = %err, resource = resource_uri, "no zip; fetching files one by one");
-            return reader.into_outcomes(None);
+            return before_body(fetch_all_alone(jobs.len()));
         }
     };
     let url = response.url().to_string();
+    let (feed, mut fed) = tokio::sync::mpsc::channel::<Feed>(CHUNKS_IN_FLIGHT);
+    let parser = {
+        let owned: Vec<FileJob> = jobs.iter().map(|j| (*j).clone()).collect();
+        let resource = resource_uri.to_owned();
+        let written = Arc::clone(&written);
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&FileJob> = owned.iter().collect();
+            let mut reader = EntryReader::new(&resource, &refs, written);
+            let stopped = loop {
+                match fed.blocking_recv() {
+                    Some(Feed::Chunk(chunk)) => match reader.feed(&chunk) {
+                        Ok(false) => {}
+                        Ok(true) => break None,
+                        Err(stop) => break Some(stop),
+                    },
+                    Some(Feed::End(stop)) => break stop,
+                    // The download was dropped half-way.
+                    None => break Some(Stop::Cancelled),
+                }
+            };
+            // Closed here, so the download stops sending at once.
+            drop(fed);
+            let stopped = match stopped {
+                Some(stop) => Some(stop),
+                // The body ended: a complete zip ends in its central directory.
+                None if reader.state_is_finished() => None,
+                None => Some(Stop::FetchRestAlone),
+            };
+            reader.abandon_current();
+            let verified = std::mem::take(&mut reader.verified);
+            let outcomes = reader.into_outcomes(stopped.and_then(|s| s.into_error(&url)));
+            (outcomes, verified)
+        })
+    };
     let mut stream = response.bytes_stream();
-    let stopped = loop {
+    let mut reported = 0;
+    let mut forward_progress = || {
+        let now = written.load(Ordering::Relaxed);
+        progress.add(now.saturating_sub(reported));
+        reported = now;
+    };
+    let end = loop {
         if cancel.is_cancelled() {
             break Some(Stop::Cancelled);
         }
@@ -114,20 +174,50 @@ pub(crate) async fn fetch_resource_zip(
                 break Some(Stop::FetchRestAlone);
             }
         };
-        match reader.feed(&chunk) {
-            Ok(false) => {}
-            Ok(true) => break None,
-            Err(stop) => break Some(stop),
+        if feed.send(Feed::Chunk(chunk)).await.is_err() {
+            // The parser has stopped; its own reason stands.
+            break None;
+        }
+        forward_progress();
+    };
+    // Refused only when the parser has stopped already: nothing to tell it.
+    let _ = feed.send(Feed::End(end)).await;
+    drop(feed);
+    let (outcomes, verified) = match parser.await {
+        Ok(done) => done,
+        Err(err) => {
+            tracing::warn!(error = %err, resource = resource_uri, "the zip parser stopped; fetching files one by one");
+            (fetch_all_alone(jobs.len()), Vec::new())
         }
     };
-    let stopped = match stopped {
-        Some(stop) => Some(stop),
-        // The stream ended: a complete zip ends in its central directory.
-        None if reader.state_is_finished() => None,
-        None => Some(Stop::FetchRestAlone),
-    };
-    reader.abandon_current();
-    reader.into_outcomes(stopped.and_then(|s| s.into_error(&url)))
+    forward_progress();
+    report(outcomes, &verified, manifest, finished)
+}
+
+/// Every file left to a single download.
+fn fetch_all_alone(count: usize) -> Vec<ZipOutcome> {
+    (0..count).map(|_| ZipOutcome::FetchAlone).collect()
+}
+
+/// Records the verified files in the manifest and tells `finished` about
+/// every file the zip settled.
+fn report(
+    outcomes: Vec<ZipOutcome>,
+    verified: &[(PathBuf, String)],
+    manifest: Option<&Manifest>,
+    finished: &(dyn Fn(usize, &Result<FileOutcome, ClientError>) + Sync),
+) -> Vec<ZipOutcome> {
+    if let Some(m) = manifest {
+        for (dest, md5) in verified {
+            m.record_later(dest, md5);
+        }
+    }
+    for (k, outcome) in outcomes.iter().enumerate() {
+        if let ZipOutcome::Done(result) = outcome {
+            finished(k, result);
+        }
+    }
+    outcomes
 }
 
 fn refusal_applies_to_every_file(status: reqwest::StatusCode) -> bool {
@@ -189,21 +279,16 @@ struct EntryReader<'a> {
     jobs: &'a [&'a FileJob],
     by_path: HashMap<&'a str, usize>,
     outcomes: Vec<Option<Result<FileOutcome, ClientError>>>,
-    manifest: Option<&'a Manifest>,
-    progress: &'a dyn ByteSink,
-    finished: &'a (dyn Fn(usize, &Result<FileOutcome, ClientError>) + Sync),
+    /// Files verified and renamed, with their MD5, for the manifest.
+    verified: Vec<(PathBuf, String)>,
+    /// Entry bytes written so far (read by the download task for progress).
+    written: Arc<AtomicU64>,
     pending: Vec<u8>,
     state: State,
 }
 
 impl<'a> EntryReader<'a> {
-    fn new(
-        resource: &'a str,
-        jobs: &'a [&'a FileJob],
-        manifest: Option<&'a Manifest>,
-        progress: &'a dyn ByteSink,
-        finished: &'a (dyn Fn(usize, &Result<FileOutcome, ClientError>) + Sync),
-    ) -> Self {
+    fn new(resource: &'a str, jobs: &'a [&'a FileJob], written: Arc<AtomicU64>) -> Self {
         let by_path = jobs
             .iter()
             .enumerate()
@@ -214,9 +299,8 @@ impl<'a> EntryReader<'a> {
             jobs,
             by_path,
             outcomes: jobs.iter().map(|_| None).collect(),
-            manifest,
-            progress,
-            finished,
+            verified: Vec::new(),
+            written,
             pending: Vec::new(),
             state: State::Header,
         }
@@ -300,7 +384,7 @@ impl<'a> EntryReader<'a> {
                     return Err(Stop::Local(err));
                 }
                 hasher.update(bytes);
-                self.progress.add(take as u64);
+                self.written.fetch_add(take as u64, Ordering::Relaxed);
                 *remaining -= take as u64;
                 if *remaining == 0 {
                     let job = *job;
@@ -476,9 +560,7 @@ impl<'a> EntryReader<'a> {
         if let Err(e) = std::fs::rename(part, &target.dest) {
             return Err(self.fail_local(job, ClientError::io(&target.dest, e)));
         }
-        if let Some(m) = self.manifest {
-            m.record_later(&target.dest, &actual);
-        }
+        self.verified.push((target.dest.clone(), actual));
         self.settle(job, Ok(FileOutcome::Downloaded));
         Ok(())
     }
@@ -491,7 +573,6 @@ impl<'a> EntryReader<'a> {
     }
 
     fn settle(&mut self, job: usize, result: Result<FileOutcome, ClientError>) {
-        (self.finished)(job, &result);
         self.outcomes[job] = Some(result);
     }
 
@@ -641,9 +722,7 @@ mod tests {
     }
 
     fn run(jobs: &[&FileJob], bytes: &[u8], chunk: usize) -> (Result<bool, Stop>, Vec<ZipOutcome>) {
-        let quiet = |_: u64| {};
-        let finished = |_: usize, _: &Result<FileOutcome, ClientError>| {};
-        let mut reader = EntryReader::new("R", jobs, None, &quiet, &finished);
+        let mut reader = EntryReader::new("R", jobs, Arc::new(AtomicU64::new(0)));
         let mut result = Ok(false);
         for piece in bytes.chunks(chunk) {
             result = reader.feed(piece);
