@@ -6,6 +6,7 @@
 mod assessors;
 mod auth;
 mod dicomweb;
+mod download;
 
 mod browse;
 mod hierarchy;
@@ -26,6 +27,7 @@ pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use auth::{AttemptClaim, AttemptCounter};
 pub use dicomweb::{InstanceRow, NewInstance, SeriesRow, StudyFilter, StudyRow, UnindexedFile};
 
+pub use download::{Counted, DownloadSession, SessionFilter};
 pub use browse::{SessionPage, SessionPageQuery, SessionRow, SessionSort};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, ExperimentStatus, NewScanTree, NewSessionTree, Scan, ScanAttrs,

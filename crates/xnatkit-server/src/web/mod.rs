@@ -18,6 +18,7 @@
 
 mod assets;
 pub mod csrf;
+mod download;
 mod pages;
 
 use askama::Template;
@@ -47,6 +48,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/app/projects/{project}", get(pages::project))
         .route("/app/projects/{project}/access", get(pages::access))
+        .route(
+            "/app/projects/{project}/download",
+            get(download::dialog).post(download::download),
+        )
         .route(
             "/app/projects/{project}/access/members",
             post(pages::change_member),

@@ -14,6 +14,7 @@
 
 pub(crate) mod download;
 mod files;
+pub(crate) mod images;
 mod listing;
 mod objects;
 mod project_admin;
