@@ -27,8 +27,8 @@ pub use auth::{AliasToken, HttpSession, NewUser, User};
 pub use auth::{AttemptClaim, AttemptCounter};
 pub use dicomweb::{InstanceRow, NewInstance, SeriesRow, StudyFilter, StudyRow, UnindexedFile};
 
-pub use download::{Counted, DownloadSession, SessionFilter};
 pub use browse::{SessionPage, SessionPageQuery, SessionRow, SessionSort};
+pub use download::{Counted, DownloadSession, SessionFilter};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, ExperimentStatus, NewScanTree, NewSessionTree, Scan, ScanAttrs,
     ScanDicomFields, SessionDicomFields, Subject,

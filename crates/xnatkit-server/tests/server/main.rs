@@ -29,3 +29,4 @@ mod security;
 mod sharing;
 mod traversal;
 mod web;
+mod web_download;

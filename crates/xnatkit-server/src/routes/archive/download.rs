@@ -351,7 +351,11 @@ pub(crate) async fn download_level(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
     }
 }
 
-pub(super) fn stream_archive(ctx: &Ctx, selected: Vec<Selected>, name: &str) -> Result<Response, ApiError> {
+pub(super) fn stream_archive(
+    ctx: &Ctx,
+    selected: Vec<Selected>,
+    name: &str,
+) -> Result<Response, ApiError> {
     if selected.is_empty() {
         return Err(ApiError::NotFound(
             "Not Found: no files to download".to_owned(),

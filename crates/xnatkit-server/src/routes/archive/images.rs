@@ -122,7 +122,10 @@ pub(crate) async fn select_images(
                 let base = if pick.options.simplified {
                     format!("{prefix}/scans/{folder}/{}/", resource.label)
                 } else {
-                    format!("{prefix}/scans/{folder}/resources/{}/files/", resource.label)
+                    format!(
+                        "{prefix}/scans/{folder}/resources/{}/files/",
+                        resource.label
+                    )
                 };
                 for f in store.files(resource.id).await? {
                     out.push(Selected {
@@ -155,4 +158,18 @@ pub(crate) async fn download_images(
     let sessions = chosen_sessions(ctx, project, choice).await?;
     let selected = select_images(ctx, project, &sessions, pick).await?;
     stream_archive(ctx, selected, project)
+}
+
+/// Already selected files as one streamed archive named `name`.
+pub(crate) fn stream_selection(
+    ctx: &Ctx,
+    selected: Vec<Selected>,
+    name: &str,
+) -> Result<Response, ApiError> {
+    stream_archive(ctx, selected, name)
+}
+
+/// XML text of `value` for an attribute or element.
+pub(crate) fn xml_text(value: &str) -> String {
+    super::render::xml_escape(value)
 }
