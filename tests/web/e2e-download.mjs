@@ -10,9 +10,16 @@
 //      subject in the paths, full structure: a tar.gz.
 // Every entry name is checked against the layout and every file's MD5
 // against the archive's REST listing. Any CSP violation fails the test.
-// Screenshots: download.png, download-filtered.png.
+// Then it uploads a zip of DICOM (pydicom's CT_small, three instances of
+// one new study) to the prearchive on the Upload page (XHR with a progress
+// bar), opens the project's Prearchive tab and the session's details,
+// archives it under a new subject and session label, and checks over REST
+// that the session is archived with its files and the prearchive is empty.
+// Screenshots: download.png, download-filtered.png, upload.png,
+// prearchive.png, prearchive-session.png.
 //
 // Environment: XNATKIT_BIN (required), XNATKIT_CHROMIUM, XNATKIT_WEB_ARTEFACTS.
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import {
@@ -59,6 +66,30 @@ async function expected(base, owner, { sessions, types, formats, prefix, simplif
     }
   }
   return want;
+}
+
+/** A zip of three DICOM instances of one new study, written with pydicom. */
+function dicomZip(file) {
+  const script = `
+import sys, zipfile, pydicom
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+study, series = generate_uid(), generate_uid()
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    for n in range(3):
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.InstanceNumber = n + 1
+        ds.PatientName, ds.PatientID = "Upload^Test", "UP001"
+        path = sys.argv[1] + f".{n}.dcm"
+        ds.save_as(path)
+        z.write(path, f"study/ct{n}.dcm")
+`;
+  const python = process.env.XNATKIT_PYTHON || "/usr/bin/python3";
+  const run = spawnSync(python, ["-c", script, file], { encoding: "utf8" });
+  check(run.status === 0, `writing DICOM with pydicom: ${run.stderr}`);
 }
 
 function compare(file, want, what) {
@@ -139,11 +170,56 @@ async function main() {
       prefix: (s) => `DL/${s}/`, simplified: false,
     }), "tar.gz");
 
+    step("upload a zip of DICOM to the prearchive on the Upload page");
+    const zipFile = path.join(workDir(), "upload.zip");
+    dicomZip(zipFile);
+    await page.goto(base + "/app/projects/DL");
+    await Promise.all([page.waitForURL("**/app/upload?project=DL"), page.click('nav.tabs a:text-is("Upload")')]);
+    check((await page.inputValue('select[name="project"]')) === "DL", "the project is preselected");
+    await page.fill('input[name="subject"]', "UPSUBJ");
+    await page.fill('input[name="session"]', "UP_MR1");
+    await page.setInputFiles('input[name="file"]', zipFile);
+    await page.click("#upload-button");
+    await page.locator("#upload-sessions a").waitFor();
+    check((await page.getAttribute("#upload-progress", "value")) === "100", "the progress bar is full");
+    const uploaded = await page.textContent("#upload-sessions");
+    check(uploaded.includes("/data/prearchive/projects/DL/"), `uploaded to the prearchive: ${uploaded}`);
+    await page.screenshot({ path: path.join(artefacts, "upload.png"), fullPage: true });
+
+    step("the Prearchive tab lists it; its details show the scan");
+    await Promise.all([page.waitForURL("**/app/projects/DL/prearchive"), page.click("#upload-sessions a")]);
+    check((await page.locator("#prearchive-table tbody tr").count()) === 1, "one prearchive session");
+    const row = await page.textContent("#prearchive-table tbody tr");
+    check(row.includes("UP_MR1") && row.includes("READY"), `prearchive row: ${row}`);
+    await page.screenshot({ path: path.join(artefacts, "prearchive.png"), fullPage: true });
+    await page.click('#prearchive-table a:text-is("UP_MR1")');
+    await page.locator("#prearchive-scans").waitFor();
+    check((await page.textContent("#prearchive-status")).includes("READY"), "details show READY");
+    await page.screenshot({ path: path.join(artefacts, "prearchive-session.png"), fullPage: true });
+    await page.goBack();
+
+    step("archive it from the Prearchive tab under a new subject and label");
+    await page.check('#prearchive-table input[name="sel"]');
+    await page.fill('input[name="subject"]', "ARCHSUBJ");
+    await page.fill('input[name="label"]', "UP_MR1_ARCH");
+    await Promise.all([page.waitForURL(/prearchive\?done=archived/), page.click("#archive-button")]);
+    check((await page.textContent("#prearchive-notice")).includes("Archived"), "the page says archived");
+    check((await page.locator("#prearchive-table").count()) === 0, "the prearchive is empty now");
+    const archived = await (await rest(base, "GET", "/data/projects/DL/subjects/ARCHSUBJ/experiments/UP_MR1_ARCH/files?format=json", alice)).json();
+    check(archived.ResultSet.Result.length === 3, `the archived session holds ${archived.ResultSet.Result.length} files`);
+    const left = await (await rest(base, "GET", "/data/prearchive/projects/DL?format=json", alice)).json();
+    check(left.ResultSet.Result.length === 0, "the REST prearchive listing is empty");
+    step("archived: 3 files under DL/ARCHSUBJ/UP_MR1_ARCH, prearchive empty");
+
     step("an outsider gets 404 for the dialog, and the download is refused");
     const outsider = await browser.newContext({ viewport: { width: 1366, height: 860 } });
     const other = await login(outsider, bob);
     const response = await other.goto(base + "/app/projects/DL/download");
     check(response.status() === 404, `the dialog answers ${response.status()} to the outsider`);
+    for (const route of ["/app/projects/DL/prearchive"]) {
+      const answer = await other.goto(base + route);
+      check(answer.status() === 404, `${route} answers ${answer.status()} to the outsider`);
+    }
     check(violations.length === 0, `browser reported: ${violations.join(" | ")}`);
     step(`all checks passed; screenshots in ${artefacts}`);
   } finally {

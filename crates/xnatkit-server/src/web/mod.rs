@@ -20,9 +20,12 @@ mod assets;
 pub mod csrf;
 mod download;
 mod pages;
+mod prearchive;
+mod upload;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,6 +45,13 @@ pub fn routes() -> Router<AppState> {
         .route("/app/", get(pages::home))
         .route("/app/logout", post(pages::logout))
         .route("/app/static/{name}", get(assets::asset))
+        // Uploads are limited by the import's own configurable maximum.
+        .route(
+            "/app/upload",
+            get(upload::form)
+                .post(upload::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route(
             "/app/projects",
             get(pages::projects).post(pages::create_project),
@@ -51,6 +61,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/app/projects/{project}/download",
             get(download::dialog).post(download::download),
+        )
+        .route(
+            "/app/projects/{project}/prearchive",
+            get(prearchive::list).post(prearchive::act),
+        )
+        .route(
+            "/app/projects/{project}/prearchive/{timestamp}/{folder}",
+            get(prearchive::detail),
         )
         .route(
             "/app/projects/{project}/access/members",
