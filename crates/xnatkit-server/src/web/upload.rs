@@ -66,7 +66,11 @@ pub async fn form(
 
 /// Where a session the import made is shown on the pages.
 fn page_link(uri: &str) -> String {
-    let parts: Vec<&str> = uri.trim().split('/').filter(|s| !s.is_empty()).collect();
+    let mut parts: Vec<&str> = uri.trim().split('/').filter(|s| !s.is_empty()).collect();
+    // `/data/archive/projects/…` is `/data/projects/…`.
+    if parts.get(1) == Some(&"archive") {
+        parts.remove(1);
+    }
     match parts[..] {
         ["data", "prearchive", "projects", project, ..] => {
             format!("/app/projects/{}/prearchive", encode_segment(project))

@@ -30,3 +30,4 @@ mod sharing;
 mod traversal;
 mod web;
 mod web_download;
+mod web_prearchive;
