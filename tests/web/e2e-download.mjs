@@ -138,6 +138,7 @@ async function main() {
     const formats = await page.textContent("#format-choice");
     check(formats.includes("DICOM (6)") && formats.includes("NIFTI (6)"), `scan formats with counts: ${formats}`);
     check((await page.textContent("#cli-command")).includes("xnatkit download DL"), "the equivalent command is shown");
+    check((await page.textContent("#curl-command")).includes("DL:SUBJA:A_MR1:"), "the curl command names the sessions");
     await page.screenshot({ path: path.join(artefacts, "download.png"), fullPage: true });
 
     step("download T1w DICOM of every session, subjects as sub-folders, simplified, as zip");

@@ -57,6 +57,47 @@ struct DownloadPage {
     types: Vec<Choice>,
     formats: Vec<Choice>,
     cli_command: String,
+    curl_command: String,
+}
+
+/// Sessions listed in the curl command at most; past that the command
+/// says how to list them rather than growing without bound.
+const CURL_SESSIONS: usize = 50;
+
+fn values_of(choices: &[Choice]) -> Vec<String> {
+    choices.iter().map(|c| c.value.clone()).collect()
+}
+
+/// The same selection (every type and format listed) through XNAT's
+/// catalog API, for scripts: `downloadwithsize`, then `…/{id}/zip`.
+fn catalog_command(
+    project: &str,
+    sessions: &[crate::store::DownloadSession],
+    types: &[String],
+    formats: &[String],
+) -> String {
+    let listed: Vec<String> = if sessions.len() <= CURL_SESSIONS {
+        sessions
+            .iter()
+            .map(|s| format!("{project}:{}:{}:{}", s.subject_label, s.label, s.id))
+            .collect()
+    } else {
+        vec![format!(
+            "PROJECT:SUBJECT:LABEL:ID of each of the {} sessions",
+            sessions.len()
+        )]
+    };
+    let body = serde_json::json!({
+        "sessions": listed,
+        "scan_types": types,
+        "scan_formats": formats,
+        "options": ["simplified"],
+    });
+    let body = body.to_string().replace('\'', "'\\''");
+    format!(
+        "curl -u \"$USER\" -H 'Content-Type: application/json' -d '{body}' \"$XNAT/xapi/archive/downloadwithsize\"\n\
+         curl -u \"$USER\" -o {project}.zip \"$XNAT/xapi/archive/download/ID/zip\"   # ID from the answer"
+    )
 }
 
 /// The choice of sessions from the query or the form: `q`, `subject` and
@@ -128,7 +169,7 @@ pub async fn dialog(
             subject: &choice.subject,
         })
         .await?;
-    let types = types
+    let types: Vec<Choice> = types
         .into_iter()
         .map(|c| {
             let value = if c.value.is_empty() {
@@ -143,7 +184,7 @@ pub async fn dialog(
             }
         })
         .collect();
-    let formats = formats
+    let formats: Vec<Choice> = formats
         .into_iter()
         .map(|c| Choice {
             label: c.value.clone(),
@@ -157,6 +198,12 @@ pub async fn dialog(
         format!("{}/{}", found.id, choice.subject)
     };
     let cli_command = format!("xnatkit download {target} -o ./{}", found.id);
+    let curl_command = catalog_command(
+        &found.id,
+        &sessions,
+        &values_of(&types),
+        &values_of(&formats),
+    );
     let project_href = format!("/app/projects/{}", encode_segment(&found.id));
     let layout = Layout::new(&state, &caller, format!("Download images: {}", found.id))
         .crumb("Projects", "/app/projects")
@@ -184,6 +231,7 @@ pub async fn dialog(
         types,
         formats,
         cli_command,
+        curl_command,
     }
     .render();
     Ok(page(StatusCode::OK, rendered))

@@ -224,6 +224,13 @@ async fn download_dialog_streams_the_pick(s: &TestServer) {
         html.contains("DICOM <span class=\"muted\">(6)</span>"),
         "{html}"
     );
+    // The equivalent commands: the CLI, and curl through the catalog API
+    // naming each session as XNAT's dialog does.
+    assert!(html.contains("xnatkit download DI -o ./DI"), "{html}");
+    assert!(
+        html.contains("/xapi/archive/downloadwithsize") && html.contains("DI:SUBJA:A1:"),
+        "{html}"
+    );
     let (_, html_b) = get_page(s, "/app/projects/DI/download?subject=SUBJB", &cookie).await;
     assert!(html_b.contains("All 2 matching"), "{html_b}");
     assert!(
