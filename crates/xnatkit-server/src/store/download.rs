@@ -40,16 +40,43 @@ impl Store {
         &self,
         filter: &SessionFilter<'_>,
     ) -> Result<Vec<DownloadSession>, sqlx::Error> {
+        self.download_sessions_up_to(filter, i64::MAX).await
+    }
+
+    /// How many sessions the filter matches (the dialog's "All N").
+    pub async fn download_session_count(
+        &self,
+        filter: &SessionFilter<'_>,
+    ) -> Result<i64, sqlx::Error> {
+        let pattern = like_pattern(filter.filter);
+        let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) AS n {SESSION_MATCH}{SUBJECT_MATCH}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(filter.project)
+            .bind(&pattern)
+            .bind(&pattern)
+            .bind(filter.subject)
+            .fetch_one(&self.pool)
+            .await?;
+        int(&row, "n")
+    }
+
+    /// The first `limit` sessions the filter matches, by subject then label.
+    pub async fn download_sessions_up_to(
+        &self,
+        filter: &SessionFilter<'_>,
+        limit: i64,
+    ) -> Result<Vec<DownloadSession>, sqlx::Error> {
         let pattern = like_pattern(filter.filter);
         let sql = format!(
             "SELECT v.id, v.label, v.subject_label {SESSION_MATCH}{SUBJECT_MATCH} \
-             ORDER BY v.subject_label, v.label"
+             ORDER BY v.subject_label, v.label LIMIT $5"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter.project)
             .bind(&pattern)
             .bind(&pattern)
             .bind(filter.subject)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()

@@ -73,18 +73,18 @@ fn values_of(choices: &[Choice]) -> Vec<String> {
 fn catalog_command(
     project: &str,
     sessions: &[crate::store::DownloadSession],
+    total: usize,
     types: &[String],
     formats: &[String],
 ) -> String {
-    let listed: Vec<String> = if sessions.len() <= CURL_SESSIONS {
+    let listed: Vec<String> = if total <= CURL_SESSIONS {
         sessions
             .iter()
             .map(|s| format!("{project}:{}:{}:{}", s.subject_label, s.label, s.id))
             .collect()
     } else {
         vec![format!(
-            "PROJECT:SUBJECT:LABEL:ID of each of the {} sessions",
-            sessions.len()
+            "PROJECT:SUBJECT:LABEL:ID of each of the {total} sessions"
         )]
     };
     let body = serde_json::json!({
@@ -158,17 +158,27 @@ pub async fn dialog(
     .await?;
     let pairs = pairs_of(query.as_deref().unwrap_or_default().as_bytes());
     let choice = session_choice(&pairs);
-    let ctx = ctx_for(state.clone(), caller.clone(), headers, "zip");
-    let sessions =
-        crate::routes::archive::images::chosen_sessions(&ctx, &found.id, &choice).await?;
-    let (types, formats) = state
-        .store()
-        .download_choices(&SessionFilter {
-            project: &found.id,
-            filter: &choice.filter,
-            subject: &choice.subject,
-        })
-        .await?;
+    let filter = SessionFilter {
+        project: &found.id,
+        filter: &choice.filter,
+        subject: &choice.subject,
+    };
+    // A chosen list is short: resolve it whole. Otherwise count in SQL and
+    // read only the rows the page shows (a project may hold 10,000).
+    let (total, sessions) = if choice.only.is_some() {
+        let ctx = ctx_for(state.clone(), caller.clone(), headers, "zip");
+        let sessions =
+            crate::routes::archive::images::chosen_sessions(&ctx, &found.id, &choice).await?;
+        (sessions.len(), sessions)
+    } else {
+        let store = state.store();
+        let total = store.download_session_count(&filter).await?;
+        let shown = store
+            .download_sessions_up_to(&filter, CURL_SESSIONS as i64 + 1)
+            .await?;
+        (usize::try_from(total).unwrap_or(usize::MAX), shown)
+    };
+    let (types, formats) = state.store().download_choices(&filter).await?;
     let types: Vec<Choice> = types
         .into_iter()
         .map(|c| {
@@ -201,6 +211,7 @@ pub async fn dialog(
     let curl_command = catalog_command(
         &found.id,
         &sessions,
+        total,
         &values_of(&types),
         &values_of(&formats),
     );
@@ -219,7 +230,7 @@ pub async fn dialog(
         filter: choice.filter,
         subject: choice.subject,
         only,
-        total: sessions.len(),
+        total,
         sample: sessions
             .iter()
             .take(SHOWN_SESSIONS)
