@@ -16,7 +16,8 @@
 // archives it under a new subject and session label, and checks over REST
 // that the session is archived with its files and the prearchive is empty.
 // Screenshots: download.png, download-filtered.png, upload.png,
-// prearchive.png, prearchive-session.png.
+// prearchive.png, prearchive-session.png, session-upload.png (two non-DICOM
+// files into a session resource from the session page, MD5s checked).
 //
 // Environment: XNATKIT_BIN (required), XNATKIT_CHROMIUM, XNATKIT_WEB_ARTEFACTS.
 import { spawnSync } from "node:child_process";
@@ -211,6 +212,28 @@ async function main() {
     const left = await (await rest(base, "GET", "/data/prearchive/projects/DL?format=json", alice)).json();
     check(left.ResultSet.Result.length === 0, "the REST prearchive listing is empty");
     step("archived: 3 files under DL/ARCHSUBJ/UP_MR1_ARCH, prearchive empty");
+
+    step("upload two non-DICOM files into a session resource from the session page");
+    const { writeFileSync } = await import("node:fs");
+    const extra = [["report.txt", Buffer.from("a report\n")], ["map.nii.gz", randomBytes(4096)]];
+    const paths = extra.map(([name, data]) => {
+      const file = path.join(workDir(), name);
+      writeFileSync(file, data);
+      return file;
+    });
+    await page.goto(base + "/app/projects/DL/subjects/SUBJA/experiments/A_MR1");
+    await page.fill('#resource-upload input[name="resource"]', "EXTRA");
+    await page.setInputFiles('#resource-upload input[name="file"]', paths);
+    await page.click("#resource-upload #upload-button");
+    await page.locator("#upload-sessions a").waitFor();
+    await page.screenshot({ path: path.join(artefacts, "session-upload.png"), fullPage: true });
+    const extraRows = (await (await rest(base, "GET", "/data/projects/DL/subjects/SUBJA/experiments/A_MR1/resources/EXTRA/files?format=json", alice)).json()).ResultSet.Result;
+    const { createHash } = await import("node:crypto");
+    for (const [name, data] of extra) {
+      const row = extraRows.find((r) => r.Name === name);
+      check(row && row.digest === createHash("md5").update(data).digest("hex"), `${name} stored with its MD5`);
+    }
+    step("both files are in resource EXTRA with their MD5s");
 
     step("an outsider gets 404 for the dialog, and the download is refused");
     const outsider = await browser.newContext({ viewport: { width: 1366, height: 860 } });

@@ -115,7 +115,16 @@
     result.textContent = "";
     bar.hidden = false; bar.value = 0; button.disabled = true;
     var xhr = new XMLHttpRequest();
-    xhr.open("POST", form.getAttribute("action"));
+    // Fields named in data-query go in the URL: the server needs them
+    // before it reads the files.
+    var target = form.getAttribute("action");
+    (form.getAttribute("data-query") || "").split(" ").filter(Boolean).forEach(function (name) {
+      var field = form.elements[name];
+      if (field) {
+        target += (target.indexOf("?") < 0 ? "?" : "&") + encodeURIComponent(name) + "=" + encodeURIComponent(field.value);
+      }
+    });
+    xhr.open("POST", target);
     xhr.setRequestHeader("X-XNATKIT-CSRF", meta ? meta.getAttribute("content") : "");
     xhr.upload.addEventListener("progress", function (e) {
       if (e.lengthComputable) {

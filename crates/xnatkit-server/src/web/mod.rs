@@ -90,6 +90,10 @@ pub fn routes() -> Router<AppState> {
             "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/download",
             get(pages::download),
         )
+        .route(
+            "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/files",
+            post(upload::session_files).layer(DefaultBodyLimit::disable()),
+        )
 }
 
 /// A link in the breadcrumb.

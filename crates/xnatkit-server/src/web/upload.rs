@@ -108,3 +108,74 @@ pub async fn upload(
     let body = serde_json::json!({ "uris": uris, "links": links });
     Ok(crate::routes::json(body.to_string()))
 }
+
+/// `POST /app/projects/P/subjects/S/experiments/E/files?resource=R`
+/// (multipart, from `app.js` with the form token in its header): any
+/// files, not only DICOM, into resource `R` of the session (created if
+/// needed), through the REST upload's own function (same permission
+/// check, same names check, same clean-up when a part fails).
+pub async fn session_files(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    axum::extract::Path((project, subject, experiment)): axum::extract::Path<(
+        String,
+        String,
+        String,
+    )>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    body: axum::body::Body,
+) -> Result<Response, WebError> {
+    require_login(&caller)?;
+    csrf::check(&headers, &caller, None)?;
+    let params = crate::params::Params::from_query(query.as_deref());
+    let resource = params
+        .get("resource")
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            crate::error::ApiError::BadRequest(
+                "name the resource the files go into (e.g. NOTES)".to_owned(),
+            )
+        })?
+        .to_owned();
+    let segments: Vec<String> = [
+        "projects",
+        &project,
+        "subjects",
+        &subject,
+        "experiments",
+        &experiment,
+        "resources",
+        &resource,
+        "files",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let path = xnatkit_model::ArchivePath::parse(&segments)
+        .map_err(|e| crate::error::ApiError::NotFound(format!("Not Found: {e}")))?;
+    let ctx = crate::routes::archive::Ctx {
+        state,
+        caller,
+        method: axum::http::Method::PUT,
+        params,
+        headers,
+    };
+    crate::routes::archive::files::upload(&ctx, &path, body).await?;
+    let session_page = format!(
+        "/app/projects/{}/subjects/{}/experiments/{}",
+        encode_segment(&project),
+        encode_segment(&subject),
+        encode_segment(&experiment)
+    );
+    let uri = format!(
+        "/data/projects/{}/subjects/{}/experiments/{}/resources/{}",
+        encode_segment(&project),
+        encode_segment(&subject),
+        encode_segment(&experiment),
+        encode_segment(&resource)
+    );
+    let body = serde_json::json!({ "uris": [uri], "links": [session_page] });
+    Ok(crate::routes::json(body.to_string()))
+}

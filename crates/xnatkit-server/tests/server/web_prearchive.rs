@@ -339,4 +339,124 @@ async fn upload_and_prearchive_pages(s: &TestServer) {
     }
 }
 
-on_both_backends!(upload_and_prearchive_pages);
+/// Posts files to the session page's Upload files panel.
+async fn post_files(
+    s: &TestServer,
+    cookie: &str,
+    token: Option<&str>,
+    resource: &str,
+    files: &[(&str, Vec<u8>)],
+) -> (StatusCode, String) {
+    let mut form = multipart::Form::new().text("resource", resource.to_owned());
+    for (name, data) in files {
+        form = form.part(
+            "file",
+            multipart::Part::bytes(data.clone()).file_name(name.to_string()),
+        );
+    }
+    let mut request = s
+        .req(
+            Method::POST,
+            &format!("/app/projects/PF/subjects/SUBJ1/experiments/SESS1/files?resource={resource}"),
+            None,
+        )
+        .header(header::COOKIE, cookie)
+        .header("sec-fetch-site", "same-origin")
+        .multipart(form);
+    if let Some(token) = token {
+        request = request.header("x-xnatkit-csrf", token);
+    }
+    let r = request.send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn session_page_uploads_files_into_a_resource(s: &TestServer) {
+    let alice = s.create_user("alice").await;
+    let carol = s.create_user("carol").await;
+    s.seed(&alice, "PF").await;
+    let r = s
+        .req(
+            Method::PUT,
+            "/data/projects/PF/users/Collaborators/carol",
+            Some(&alice),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let cookie = login(s, &alice).await;
+    let (status, html) = get_page(
+        s,
+        "/app/projects/PF/subjects/SUBJ1/experiments/SESS1",
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("action=\"/app/projects/PF/subjects/SUBJ1/experiments/SESS1/files\""),
+        "{html}"
+    );
+    let token = form_token(&html);
+    let files = [
+        ("report.pdf", b"%PDF-1.4 not really".to_vec()),
+        (
+            "volume.nii.gz",
+            (0..5000u32).map(|i| (i % 253) as u8).collect::<Vec<u8>>(),
+        ),
+    ];
+    let (status, body) = post_files(s, &cookie, Some(&token), "NOTES", &files).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        answer["links"][0],
+        "/app/projects/PF/subjects/SUBJ1/experiments/SESS1"
+    );
+    let rows = s
+        .rows(
+            "/data/projects/PF/subjects/SUBJ1/experiments/SESS1/resources/NOTES/files?format=json",
+            &alice,
+        )
+        .await;
+    let mut got: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["Name"].as_str().unwrap().to_owned(),
+                r["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = files
+        .iter()
+        .map(|(n, d)| (n.to_string(), md5_hex(d)))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    // No token; a bad resource label; a collaborator (read only).
+    let (status, _) = post_files(s, &cookie, None, "NOTES2", &files).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = post_files(s, &cookie, Some(&token), "..", &files).await;
+    assert!(status.is_client_error(), "{status}");
+    let other = login(s, &carol).await;
+    let (_, html) = get_page(s, "/app/projects", &other).await;
+    let (status, _) = post_files(s, &other, Some(&form_token(&html)), "NOTES3", &files).await;
+    assert!(
+        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+        "{status}"
+    );
+    assert!(
+        s.rows(
+            "/data/projects/PF/subjects/SUBJ1/experiments/SESS1/resources?format=json",
+            &alice
+        )
+        .await
+        .len()
+            == 1
+    );
+}
+
+on_both_backends!(
+    upload_and_prearchive_pages,
+    session_page_uploads_files_into_a_resource
+);
