@@ -99,3 +99,68 @@
     scope.querySelectorAll('input[type="checkbox"]').forEach(function (box) { box.checked = on; });
   });
 })();
+// Upload page: send the form with XHR so the upload shows its progress;
+// the form token goes in the header, as on htmx requests.
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-upload]");
+  if (!form) { return; }
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var bar = document.getElementById("upload-progress");
+    var percent = document.getElementById("upload-percent");
+    var result = document.getElementById("upload-result");
+    var button = document.getElementById("upload-button");
+    var meta = document.querySelector('meta[name="xnatkit-csrf"]');
+    result.textContent = "";
+    bar.hidden = false; bar.value = 0; button.disabled = true;
+    var xhr = new XMLHttpRequest();
+    // Fields named in data-query go in the URL: the server needs them
+    // before it reads the files.
+    var target = form.getAttribute("action");
+    (form.getAttribute("data-query") || "").split(" ").filter(Boolean).forEach(function (name) {
+      var field = form.elements[name];
+      if (field) {
+        target += (target.indexOf("?") < 0 ? "?" : "&") + encodeURIComponent(name) + "=" + encodeURIComponent(field.value);
+      }
+    });
+    xhr.open("POST", target);
+    xhr.setRequestHeader("X-XNATKIT-CSRF", meta ? meta.getAttribute("content") : "");
+    xhr.upload.addEventListener("progress", function (e) {
+      if (e.lengthComputable) {
+        bar.value = Math.round(100 * e.loaded / e.total);
+        percent.textContent = bar.value + " %";
+      }
+    });
+    xhr.addEventListener("load", function () {
+      button.disabled = false;
+      if (xhr.status === 200) {
+        bar.value = 100; percent.textContent = "done";
+        var answer = JSON.parse(xhr.responseText);
+        var list = document.createElement("ul");
+        list.id = "upload-sessions";
+        answer.uris.forEach(function (uri, i) {
+          var item = document.createElement("li");
+          var link = document.createElement("a");
+          link.href = answer.links[i];
+          link.textContent = uri;
+          item.appendChild(link);
+          list.appendChild(item);
+        });
+        result.appendChild(document.createTextNode("Uploaded: "));
+        result.appendChild(list);
+      } else {
+        percent.textContent = "failed";
+        var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        var main = doc.querySelector("main");
+        result.textContent = "Upload refused (" + xhr.status + "): " + ((main ? main.textContent : xhr.responseText) || "").trim();
+      }
+    });
+    xhr.addEventListener("error", function () {
+      button.disabled = false;
+      percent.textContent = "failed";
+      result.textContent = "The upload did not reach the server; check the connection and try again.";
+    });
+    xhr.send(new FormData(form));
+  });
+})();

@@ -22,6 +22,7 @@
 //! [`access_log`] writes one line per request (target `xnatkit_server::access`).
 
 pub mod archive;
+pub mod catalog;
 pub mod connect;
 pub mod dicomweb;
 pub mod ingest;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ingest::routes())
         .merge(archive::routes())
         .merge(xapi::routes())
+        .merge(catalog::routes())
         .merge(dicomweb::routes())
         .merge(ui::routes())
         .merge(crate::web::routes())

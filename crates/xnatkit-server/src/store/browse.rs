@@ -83,7 +83,7 @@ pub struct SessionPage {
 
 /// `%text%` for `LIKE … ESCAPE '\'`, lower-cased, with the pattern
 /// characters of the text taken literally.
-fn like_pattern(filter: &str) -> String {
+pub(super) fn like_pattern(filter: &str) -> String {
     let mut out = String::from("%");
     for c in filter.to_lowercase().chars() {
         if matches!(c, '\\' | '%' | '_') {
@@ -98,7 +98,7 @@ fn like_pattern(filter: &str) -> String {
 /// A project's sessions as it sees them (as the REST listing does): its
 /// own, and those shared into it under their label there, with the
 /// subject's label there when the subject is shared too.
-const SESSION_MATCH: &str = "FROM (\
+pub(super) const SESSION_MATCH: &str = "FROM (\
      SELECT e.id, e.label, e.subject_id, s.label AS subject_label, e.date, e.modality, e.xsi_type \
      FROM experiments e JOIN subjects s ON s.id = e.subject_id WHERE e.project = $1 \
      UNION ALL \

@@ -6,6 +6,7 @@
 mod assessors;
 mod auth;
 mod dicomweb;
+mod download;
 
 mod browse;
 mod hierarchy;
@@ -28,6 +29,7 @@ pub use auth::{AttemptClaim, AttemptCounter};
 pub use dicomweb::{InstanceRow, NewInstance, SeriesRow, StudyFilter, StudyRow, UnindexedFile};
 
 pub use browse::{SessionPage, SessionPageQuery, SessionRow, SessionSort};
+pub use download::{Counted, DownloadSession, SessionFilter};
 pub use hierarchy::{
     Experiment, ExperimentAttrs, ExperimentStatus, NewScanTree, NewSessionTree, Scan, ScanAttrs,
     ScanDicomFields, SessionDicomFields, Subject,

@@ -18,10 +18,14 @@
 
 mod assets;
 pub mod csrf;
+mod download;
 mod pages;
+mod prearchive;
+mod upload;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -41,12 +45,31 @@ pub fn routes() -> Router<AppState> {
         .route("/app/", get(pages::home))
         .route("/app/logout", post(pages::logout))
         .route("/app/static/{name}", get(assets::asset))
+        // Uploads are limited by the import's own configurable maximum.
+        .route(
+            "/app/upload",
+            get(upload::form)
+                .post(upload::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route(
             "/app/projects",
             get(pages::projects).post(pages::create_project),
         )
         .route("/app/projects/{project}", get(pages::project))
         .route("/app/projects/{project}/access", get(pages::access))
+        .route(
+            "/app/projects/{project}/download",
+            get(download::dialog).post(download::download),
+        )
+        .route(
+            "/app/projects/{project}/prearchive",
+            get(prearchive::list).post(prearchive::act),
+        )
+        .route(
+            "/app/projects/{project}/prearchive/{timestamp}/{folder}",
+            get(prearchive::detail),
+        )
         .route(
             "/app/projects/{project}/access/members",
             post(pages::change_member),
@@ -66,6 +89,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/download",
             get(pages::download),
+        )
+        .route(
+            "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/files",
+            post(upload::session_files).layer(DefaultBodyLimit::disable()),
         )
 }
 

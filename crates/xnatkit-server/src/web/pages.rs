@@ -686,6 +686,8 @@ struct SessionPage {
     assessors: Vec<AssessorLine>,
     groups: Vec<ResourceGroup>,
     download_href: String,
+    /// Where the Upload files panel posts (`web::upload::session_files`).
+    upload_href: String,
 }
 
 fn picks(resources: &[Resource]) -> Vec<ResourcePick> {
@@ -797,6 +799,7 @@ pub async fn session(
         assessors,
         groups,
         download_href: format!("{here}/download"),
+        upload_href: format!("{here}/files"),
     }
     .render();
     Ok(page(StatusCode::OK, rendered))

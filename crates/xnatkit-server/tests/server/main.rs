@@ -29,3 +29,5 @@ mod security;
 mod sharing;
 mod traversal;
 mod web;
+mod web_download;
+mod web_prearchive;

@@ -22,14 +22,14 @@ use crate::params::Format;
 use crate::store::{Experiment, Owner, Resource};
 
 /// One stored file selected for a listing or an archive.
-struct Selected {
-    entry: ArchiveEntry,
-    row: Row,
+pub(crate) struct Selected {
+    pub entry: ArchiveEntry,
+    pub row: Row,
 }
 
 /// Scan folder name: `{id}-{type}` with every non-word character of the
 /// type turned into `_`, as XNAT names it.
-fn scan_folder(scan_id: &str, scan_type: &str) -> String {
+pub(super) fn scan_folder(scan_id: &str, scan_type: &str) -> String {
     if scan_type.is_empty() {
         return scan_id.to_owned();
     }
@@ -351,7 +351,11 @@ pub(crate) async fn download_level(ctx: &Ctx, path: &ArchivePath) -> Result<Resp
     }
 }
 
-fn stream_archive(ctx: &Ctx, selected: Vec<Selected>, name: &str) -> Result<Response, ApiError> {
+pub(super) fn stream_archive(
+    ctx: &Ctx,
+    selected: Vec<Selected>,
+    name: &str,
+) -> Result<Response, ApiError> {
     if selected.is_empty() {
         return Err(ApiError::NotFound(
             "Not Found: no files to download".to_owned(),

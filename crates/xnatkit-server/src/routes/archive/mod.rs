@@ -13,7 +13,8 @@
 //!   the experiment status.
 
 pub(crate) mod download;
-mod files;
+pub(crate) mod files;
+pub(crate) mod images;
 mod listing;
 mod objects;
 mod project_admin;

@@ -509,7 +509,7 @@ pub(crate) fn item_xml(item: &ObjectItem) -> Response {
     response
 }
 
-fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

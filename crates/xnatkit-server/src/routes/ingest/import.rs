@@ -23,23 +23,34 @@ async fn import(
     caller: Caller,
     request: XnatRequest,
 ) -> Result<Response, ApiError> {
+    let uris = import_request(&state, &caller, request).await?;
+    let mut body = uris.join("\r\n");
+    body.push_str("\r\n");
+    Ok(text(StatusCode::OK, body))
+}
+
+/// The import service: the request's file (raw body or multipart file
+/// part) staged, unpacked and imported with the request's parameters;
+/// the `/data/…` URI of each session. The web Upload page calls it too.
+pub(crate) async fn import_request(
+    state: &AppState,
+    caller: &Caller,
+    request: XnatRequest,
+) -> Result<Vec<String>, ApiError> {
     caller.require_user()?;
     // Refuse bad parameters before a large body is read.
     ImportOptions::from_params(&request.params)?;
     let id = uuid::Uuid::new_v4();
     let spool = state.staging_root().join(format!("{id}.import"));
     let stage_dir = state.staging_root().join(format!("{id}.import.d"));
-    let outcome = receive_and_import(&state, &caller, request, &spool, &stage_dir).await;
+    let outcome = receive_and_import(state, caller, request, &spool, &stage_dir).await;
     let _ = tokio::fs::remove_file(&spool).await;
     if let Err(err) = tokio::fs::remove_dir_all(&stage_dir).await
         && err.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!("removing {}: {err}", stage_dir.display());
     }
-    let uris = outcome?;
-    let mut body = uris.join("\r\n");
-    body.push_str("\r\n");
-    Ok(text(StatusCode::OK, body))
+    outcome
 }
 
 async fn receive_and_import(

@@ -9,7 +9,7 @@
 //! The work itself is in [`crate::import`] and [`crate::prearchive`].
 
 mod dicomdump;
-mod import;
+pub(crate) mod import;
 mod prearchive;
 
 use axum::Router;
