@@ -40,7 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/app", get(pages::home))
         .route("/app/", get(pages::home))
         .route("/app/logout", post(pages::logout))
-        .route("/app/static/{name}", get(assets::asset))
+        .merge(static_routes())
+        .route("/app/viewer", get(pages::viewer))
         .route(
             "/app/projects",
             get(pages::projects).post(pages::create_project),
@@ -67,6 +68,12 @@ pub fn routes() -> Router<AppState> {
             "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/download",
             get(pages::download),
         )
+}
+
+/// The pages' stylesheet and scripts (also served by the OHIF listener,
+/// whose login page uses them).
+pub fn static_routes() -> Router<AppState> {
+    Router::new().route("/app/static/{name}", get(assets::asset))
 }
 
 /// A link in the breadcrumb.
