@@ -112,6 +112,64 @@ print(study)
   return { study: run.stdout.trim(), files };
 }
 
+/**
+ * Writes an RTSTRUCT (one square contour on the first slice) drawn on the
+ * series in `folder`, as OHIF's "save" would; returns its path.
+ */
+function generateRtstruct(folder, out) {
+  const script = `
+import sys
+import pydicom
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+image = pydicom.dcmread(sys.argv[1])
+meta = FileMetaDataset()
+meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+meta.MediaStorageSOPInstanceUID = generate_uid()
+meta.TransferSyntaxUID = ExplicitVRLittleEndian
+ds = FileDataset(None, {}, file_meta=meta, preamble=b"\\0" * 128)
+ds.is_little_endian, ds.is_implicit_VR = True, False
+ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+for key in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+            "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "StudyDescription"):
+    setattr(ds, key, getattr(image, key))
+ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber = "RTSTRUCT", generate_uid(), 99
+ds.SeriesDescription, ds.StructureSetLabel = "OHIF e2e ROI", "OHIF e2e ROI"
+ds.StructureSetDate, ds.StructureSetTime = "20240501", "120000"
+contour_image = Dataset()
+contour_image.ReferencedSOPClassUID, contour_image.ReferencedSOPInstanceUID = image.SOPClassUID, image.SOPInstanceUID
+series = Dataset()
+series.SeriesInstanceUID, series.ContourImageSequence = image.SeriesInstanceUID, Sequence([contour_image])
+study = Dataset()
+study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+study.ReferencedSOPInstanceUID = image.StudyInstanceUID
+study.RTReferencedSeriesSequence = Sequence([series])
+frame = Dataset()
+frame.FrameOfReferenceUID, frame.RTReferencedStudySequence = image.FrameOfReferenceUID, Sequence([study])
+ds.ReferencedFrameOfReferenceSequence = Sequence([frame])
+roi = Dataset()
+roi.ROINumber, roi.ReferencedFrameOfReferenceUID, roi.ROIName, roi.ROIGenerationAlgorithm = 1, image.FrameOfReferenceUID, "ring", "MANUAL"
+ds.StructureSetROISequence = Sequence([roi])
+contour = Dataset()
+contour.ContourImageSequence = Sequence([contour_image])
+contour.ContourGeometricType, contour.NumberOfContourPoints = "CLOSED_PLANAR", 4
+contour.ContourData = [20.0, 20.0, 0.0, 60.0, 20.0, 0.0, 60.0, 60.0, 0.0, 20.0, 60.0, 0.0]
+roi_contour = Dataset()
+roi_contour.ReferencedROINumber, roi_contour.ROIDisplayColor = 1, [255, 0, 0]
+roi_contour.ContourSequence = Sequence([contour])
+ds.ROIContourSequence = Sequence([roi_contour])
+observation = Dataset()
+observation.ObservationNumber, observation.ReferencedROINumber, observation.RTROIInterpretedType, observation.ROIInterpreter = 1, 1, "ORGAN", ""
+ds.RTROIObservationsSequence = Sequence([observation])
+ds.save_as(sys.argv[2], write_like_original=False)
+`;
+  const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const run = spawnSync(python, ["-c", script, path.join(folder, "slice01.dcm"), out], { encoding: "utf8" });
+  check(run.status === 0, `generating an RTSTRUCT with pydicom: ${run.stderr}`);
+  return out;
+}
+
 /** Stores the files in one STOW-RS request; checks every instance was stored. */
 async function stow(base, root, auth, files) {
   const boundary = "xnatkit-e2e-" + Date.now();
@@ -252,6 +310,27 @@ async function main() {
     await page.waitForTimeout(1000);
     await page.screenshot({ path: path.join(artefacts, "ohif-viewer.png") });
     step("the viewport shows the series (non-uniform pixels)");
+
+    step("the viewer's origin stores an RTSTRUCT over STOW-RS with the session cookie, as OHIF's save does");
+    const rtstruct = readFileSync(generateRtstruct(path.join(workDir(), "dicom"), path.join(workDir(), "rtstruct.dcm")));
+    const stored = await page.evaluate(async (bytes) => {
+      const boundary = "ohif-save-" + Date.now();
+      const body = new Blob([
+        `--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`, new Uint8Array(bytes), `\r\n--${boundary}--\r\n`,
+      ]);
+      const response = await fetch("/xapi/dicomweb/studies", {
+        method: "POST",
+        headers: { "Content-Type": `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: "application/dicom+json" },
+        body,
+      });
+      return { status: response.status, text: await response.text() };
+    }, [...rtstruct]);
+    check(stored.status === 200, `STOW-RS of the RTSTRUCT from the viewer answered ${stored.status}: ${stored.text}`);
+    const assessors = await (await rest(base, "GET",
+      `/data/projects/PRIV/subjects/${encodeURIComponent(subjectLabel)}/experiments/${encodeURIComponent(session.label)}/assessors?format=json`, alice)).json();
+    const rois = assessors.ResultSet.Result.filter((a) => a.xsiType === "icr:roiCollectionData");
+    check(rois.length === 1, `the session has ${rois.length} ROI collections: ${JSON.stringify(assessors.ResultSet.Result)}`);
+    step(`the RTSTRUCT became ROI collection ${rois[0].label}`);
 
     step("an outsider logs in on the viewer's origin and sees no study");
     const outsider = await browser.newContext({ viewport: { width: 1400, height: 900 } });
