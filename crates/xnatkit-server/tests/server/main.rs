@@ -28,4 +28,5 @@ mod recovery_guards;
 mod security;
 mod sharing;
 mod traversal;
+mod viewer;
 mod web;
