@@ -28,6 +28,11 @@ if [[ -f "$marker" && "$(head -n1 "$marker")" == "$OHIF_PACKAGE@$OHIF_VERSION" &
   exit 0
 fi
 
+# DIR is replaced whole below: never a folder this script did not fill.
+if [[ -e "$dir" && ! -f "$marker" ]] && [[ -n "$(ls -A "$dir" 2>/dev/null)" || ! -d "$dir" ]]; then
+  fail "$dir exists and was not installed by this script; pick a new or empty folder"
+fi
+
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
