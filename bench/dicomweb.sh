@@ -9,7 +9,7 @@
 #     one zip): the median time to first byte of 20 searches, by PatientID and
 #     a page of 100 (goal: under 50 ms);
 #  2. WADO-RS of one COUNT-instance series as multipart/related, against
-#     `cat` of the same stored files (goal: within 2x);
+#     `cat` of the same stored files, medians of 10 (goal: within 2x);
 #  3. STOW-RS of the COUNT instances into a fresh project, against our C-STORE
 #     receiver (dcmtk's storescu into `serve --dicom-listen`) and against
 #     Orthanc's own STOW-RS (Debian orthanc + orthanc-dicomweb), as ratios.
@@ -133,11 +133,15 @@ qido_name=$(qido "/studies?PatientName=bench%5EP00004*")
 curl -sf "${auth[@]}" -H "Content-Type: $stow_type" --data-binary "@$work/stow.body" \
   "$base/xapi/dicomweb/projects/WADO/studies" >/dev/null
 stored_files=$(find "$work/xnatkit/archive/WADO" -name '*.dcm')
-start=$(now); cat $stored_files >/dev/null; cat_s=$(echo "$(now) - $start" | bc)
+# Medians of 10 (single runs on a shared machine vary by 2x).
+cat_s=$(for _ in $(seq 10); do
+  start=$(now); cat $stored_files >/dev/null; echo "$(now) - $start" | bc
+done | median)
 wado_url="$base/xapi/dicomweb/projects/WADO/studies/$series_study/series/$series_uid"
-start=$(now)
-curl -sf "${auth[@]}" -H 'Accept: multipart/related; type="application/dicom"' -o /dev/null "$wado_url"
-wado_s=$(echo "$(now) - $start" | bc)
+wado_s=$(for _ in $(seq 10); do
+  curl -sf "${auth[@]}" -H 'Accept: multipart/related; type="application/dicom"' -o /dev/null \
+    -w '%{time_total}\n' "$wado_url"
+done | median)
 
 # --- 3. STOW-RS against C-STORE and Orthanc -------------------------------------
 # STOW-RS is answered once the study is archived; C-STORE once each instance

@@ -8,12 +8,14 @@
 # (scripts/setup-slurm.sh), runs every Rust test
 # (nextest, `ci` profile) and then the interop suites in tests/interop, where
 # unchanged Python XNAT clients drive `xnatkit serve` on loopback, and the
-# web pages' end-to-end test (tests/web: headless Chromium + playwright-core).
+# web pages' end-to-end tests (tests/web: headless Chromium + playwright-core;
+# the OHIF viewer's test installs OHIF with scripts/setup-ohif.sh).
 #
 # Environment:
 #   CI=true                 tests that need PostgreSQL, Slurm or a peer fail instead of skipping
 #   XNATKIT_SKIP_RUST=1     skip the Rust test stage (interop only; for quick iterations)
 #   XNATKIT_PYTEST_ARGS     extra arguments for pytest (e.g. "-k xnatpy -x")
+#   XNATKIT_OHIF_DIR        where the OHIF viewer is installed (default tmp/ohif)
 set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -213,9 +215,18 @@ else
   else
     # Every tests/web/e2e*.mjs is its own program with its own server.
     failed_web=()
+    # The OHIF viewer (e2e-ohif.mjs) comes from the npm registry, pinned
+    # and integrity-checked; not getting it is a failure, never a skip.
+    ohif_dir="${XNATKIT_OHIF_DIR:-$repo/tmp/ohif}"
+    say "web e2e: OHIF viewer into $ohif_dir (scripts/setup-ohif.sh)"
+    if ! bash "$repo/scripts/setup-ohif.sh" "$ohif_dir"; then
+      echo "FAILED: scripts/setup-ohif.sh could not install OHIF into $ohif_dir (is the npm registry reachable?)" >&2
+      failed_web+=("setup-ohif.sh")
+    fi
     for e2e in "$repo"/tests/web/e2e*.mjs; do
       say "web e2e: ${e2e##*/}"
-      XNATKIT_WEB_ARTEFACTS="${XNATKIT_WEB_ARTEFACTS:-$repo/tmp/artefacts/web}" node "$e2e" ||
+      XNATKIT_OHIF_DIR="$ohif_dir" \
+        XNATKIT_WEB_ARTEFACTS="${XNATKIT_WEB_ARTEFACTS:-$repo/tmp/artefacts/web}" node "$e2e" ||
         failed_web+=("${e2e##*/}")
     done
     if [[ ${#failed_web[@]} -eq 0 ]]; then record "web e2e" "ok"; else record "web e2e" "FAILED: ${failed_web[*]}"; fi

@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::TlsFiles>,
     /// The pipeline engine's executor (`--executor`, `--pipeline-workers`).
     pub pipelines: crate::engine::PipelineConfig,
+    /// The OHIF viewer served on a second listener (`--ohif-dir`), if any.
+    pub ohif: Option<crate::viewer::OhifConfig>,
 }
 
 impl ServerConfig {
@@ -84,6 +86,7 @@ impl ServerConfig {
             dicom_receiver: None,
             tls: None,
             pipelines: crate::engine::PipelineConfig::default(),
+            ohif: None,
         }
     }
 

@@ -187,6 +187,19 @@ pub enum ServerError {
     },
     #[error("serving HTTP failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error(
+        "cannot listen for the OHIF viewer on {addr}: {source}; pick another --ohif-listen address"
+    )]
+    OhifListen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--ohif-dir {}: {reason}; install OHIF there with scripts/setup-ohif.sh", path.display())]
+    OhifDir {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("TLS file {}: {reason}", path.display())]
     Tls {
         path: std::path::PathBuf,

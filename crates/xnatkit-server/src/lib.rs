@@ -48,6 +48,7 @@ pub mod schema;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod viewer;
 pub mod web;
 
 use std::future::Future;
@@ -76,7 +77,7 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(60);
 /// completes, then finishes in-flight requests and closes the database.
 pub async fn run(
     listener: tokio::net::TcpListener,
-    config: ServerConfig,
+    mut config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     // Bad TLS files stop the start before anything touches the database.
@@ -84,6 +85,24 @@ pub async fn run(
         Some(files) => Some(tls::load(files).await?),
         None => None,
     };
+    // A missing OHIF folder or a taken port also stop the start early.
+    let ohif = match &config.ohif {
+        Some(ohif) => {
+            let site = viewer::OhifSite::load(ohif, &config.site_id).await?;
+            let listener = tokio::net::TcpListener::bind(ohif.listen)
+                .await
+                .map_err(|source| ServerError::OhifListen {
+                    addr: ohif.listen,
+                    source,
+                })?;
+            Some((std::sync::Arc::new(site), listener))
+        }
+        None => None,
+    };
+    // The bound address (a port 0 is now a real one): pages link to it.
+    if let (Some(ohif), Some((_, listener))) = (&mut config.ohif, &ohif) {
+        ohif.listen = listener.local_addr().map_err(ServerError::Serve)?;
+    }
     let (state, report) = AppState::open(config).await?;
     // Before anything listens: crash leftovers are rolled back or forward
     // and acknowledged C-STORE instances imported (see `recovery`).
@@ -114,11 +133,48 @@ pub async fn run(
     state.spawn(prearchive::sweep::sweep_receiving(state.clone()));
     state.spawn(engine::events::settle_rest_uploads(state.clone()));
     let header_read_timeout = state.config().header_read_timeout;
-    let router = http_limits::limit_bodies(app(state.clone()), state.config().body_idle_timeout);
-    let served = match tls {
-        None => http_limits::serve_plain(listener, router, header_read_timeout, shutdown).await,
-        Some(rustls) => tls::serve(listener, router, rustls, header_read_timeout, shutdown).await,
+    let body_idle_timeout = state.config().body_idle_timeout;
+    let router = http_limits::limit_bodies(app(state.clone()), body_idle_timeout);
+    // One stop for both listeners.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopper = stop.clone();
+    let stop_on_shutdown = tokio::spawn(async move {
+        shutdown.await;
+        stopper.cancel();
+    });
+    let viewer = ohif.map(|(site, listener)| {
+        let router = http_limits::limit_bodies(viewer::app(state.clone(), site), body_idle_timeout);
+        let addr = listener.local_addr().ok();
+        if let Some(addr) = addr {
+            tracing::info!(target: NOTICE_TARGET, "OHIF viewer on {scheme}://{addr}/");
+        }
+        let tls = tls.clone();
+        let stop = stop.clone().cancelled_owned();
+        tokio::spawn(async move {
+            match tls {
+                None => http_limits::serve_plain(listener, router, header_read_timeout, stop).await,
+                Some(rustls) => {
+                    tls::serve(listener, router, rustls, header_read_timeout, stop).await
+                }
+            }
+        })
+    });
+    let main_stop = stop.clone().cancelled_owned();
+    let mut served = match tls {
+        None => http_limits::serve_plain(listener, router, header_read_timeout, main_stop).await,
+        Some(rustls) => tls::serve(listener, router, rustls, header_read_timeout, main_stop).await,
     };
+    // The main listener ended (stop, or failure): the viewer ends with it.
+    stop.cancel();
+    stop_on_shutdown.abort();
+    if let Some(viewer) = viewer {
+        let viewer_served = viewer
+            .await
+            .unwrap_or_else(|err| Err(std::io::Error::other(err.to_string())));
+        if served.is_ok() {
+            served = viewer_served;
+        }
+    }
     // Cooperative stop: the sweeps end at their next tick, the receiver
     // imports what it holds, and work that outlives its request finishes.
     state.shutdown().cancel();

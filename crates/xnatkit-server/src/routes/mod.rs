@@ -55,7 +55,15 @@ pub fn app(state: AppState) -> Router {
         .merge(dicomweb::routes())
         .merge(ui::routes())
         .merge(crate::web::routes())
-        .fallback(not_found)
+        .fallback(not_found);
+    layered(routed, state)
+}
+
+/// `routed` (with its own fallback) behind the layers every listener shares: authentication, the
+/// request timeout, path canonicalisation, browser-safety headers and the
+/// access log (the OHIF listener, [`crate::viewer::app`], reuses them).
+pub fn layered(routed: Router<AppState>, state: AppState) -> Router {
+    let routed = routed
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -44,7 +44,8 @@ pub fn routes() -> Router<AppState> {
         .route("/app", get(pages::home))
         .route("/app/", get(pages::home))
         .route("/app/logout", post(pages::logout))
-        .route("/app/static/{name}", get(assets::asset))
+        .merge(static_routes())
+        .route("/app/viewer", get(pages::viewer))
         // Uploads are limited by the import's own configurable maximum.
         .route(
             "/app/upload",
@@ -94,6 +95,12 @@ pub fn routes() -> Router<AppState> {
             "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/files",
             post(upload::session_files).layer(DefaultBodyLimit::disable()),
         )
+}
+
+/// The pages' stylesheet and scripts (also served by the OHIF listener,
+/// whose login page uses them).
+pub fn static_routes() -> Router<AppState> {
+    Router::new().route("/app/static/{name}", get(assets::asset))
 }
 
 /// A link in the breadcrumb.

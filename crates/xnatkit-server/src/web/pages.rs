@@ -645,6 +645,7 @@ struct ScanLine {
     formats: Vec<String>,
     size: String,
     files: i64,
+    view_href: Option<String>,
 }
 
 struct AssessorLine {
@@ -688,6 +689,7 @@ struct SessionPage {
     download_href: String,
     /// Where the Upload files panel posts (`web::upload::session_files`).
     upload_href: String,
+    view_href: Option<String>,
 }
 
 fn picks(resources: &[Resource]) -> Vec<ResourcePick> {
@@ -738,6 +740,11 @@ pub async fn session(
             formats: item.resources.iter().map(|r| r.label.clone()).collect(),
             size: human_size(size),
             files,
+            view_href: if attrs.uid.is_empty() {
+                None
+            } else {
+                view_href(&state, &session.attrs.uid, &attrs.uid)
+            },
         });
         let resources = picks(&item.resources);
         if !resources.is_empty() {
@@ -800,9 +807,63 @@ pub async fn session(
         groups,
         download_href: format!("{here}/download"),
         upload_href: format!("{here}/files"),
+        view_href: view_href(&state, &attrs.uid, ""),
     }
     .render();
     Ok(page(StatusCode::OK, rendered))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ViewerQuery {
+    #[serde(rename = "StudyInstanceUIDs", default)]
+    study: String,
+    #[serde(rename = "initialSeriesInstanceUID", default)]
+    series: String,
+}
+
+/// The "View" links' target under `/app/viewer?StudyInstanceUIDs=…`
+/// (so pages need not know the viewer's address): a 303 to OHIF on the
+/// viewer listener of the host this browser uses ([`crate::viewer`]).
+pub async fn viewer(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(query): Query<ViewerQuery>,
+) -> PageResult {
+    require_login(&caller)?;
+    let Some(ohif) = &state.config().ohif else {
+        return Err(WebError(ApiError::NotFound(
+            "the viewer is not enabled on this server; start it with --ohif-dir (see docs/viewer.md)"
+                .to_owned(),
+        )));
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    Ok(see_other(&crate::viewer::viewer_url(
+        host,
+        state.config().tls.is_some(),
+        ohif.listen.port(),
+        &viewer_query(&query.study, &query.series),
+    )))
+}
+
+/// OHIF's query for a study, and optionally the series it opens first.
+fn viewer_query(study: &str, series: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("StudyInstanceUIDs", study);
+    if !series.is_empty() {
+        query.append_pair("initialSeriesInstanceUID", series);
+    }
+    query.finish()
+}
+
+/// The page's link to the viewer for a study (or one of its series), when
+/// the server runs one and the session is a DICOM study.
+fn view_href(state: &AppState, study: &str, series: &str) -> Option<String> {
+    (state.config().ohif.is_some() && !study.is_empty())
+        .then(|| format!("/app/viewer?{}", viewer_query(study, series)))
 }
 
 /// `…/experiments/E/download?format=zip|tar.gz&r=ID&r=ID…`: the Files

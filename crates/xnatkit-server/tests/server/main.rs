@@ -28,6 +28,7 @@ mod recovery_guards;
 mod security;
 mod sharing;
 mod traversal;
+mod viewer;
 mod web;
 mod web_download;
 mod web_prearchive;

@@ -89,6 +89,19 @@ pub struct Args {
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Serve the OHIF viewer from this folder (an OHIF `dist/`; install one
+    /// with scripts/setup-ohif.sh) on its own listener, --ohif-listen, with
+    /// this server's DICOMweb and logins (see docs/viewer.md).
+    #[arg(long, value_name = "DIR", help_heading = "OHIF viewer")]
+    ohif_dir: Option<PathBuf>,
+    /// Address of the viewer's listener (default: --listen's address, next port).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "ohif_dir",
+        help_heading = "OHIF viewer"
+    )]
+    ohif_listen: Option<SocketAddr>,
     /// Where pipeline jobs run: `local` (a pool of worker processes on this
     /// machine) or `slurm` (each job is an sbatch job; the nodes must see
     /// --data and this program at the same paths; see docs/slurm.md).
@@ -172,6 +185,17 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
         receiver.allowed_peers = args.dicom_allow.clone();
         receiver.project = args.dicom_project.clone();
         receiver
+    });
+    config.ohif = args.ohif_dir.clone().map(|dir| {
+        let listen = args.ohif_listen.unwrap_or_else(|| {
+            // Port 0 (any free port) stays 0 for the viewer too.
+            let mut next = args.listen;
+            if next.port() != 0 {
+                next.set_port(next.port().saturating_add(1));
+            }
+            next
+        });
+        xnatkit_server::viewer::OhifConfig { dir, listen }
     });
     // Read from the environment, never from argv, so it does not show in `ps`.
     config.admin_password = std::env::var("XNATKIT_ADMIN_PASSWORD")

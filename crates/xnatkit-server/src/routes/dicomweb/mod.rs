@@ -192,6 +192,55 @@ fn boundary() -> String {
     format!("xnatkit-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Stored files up to this size are read whole, with their part head, in
+/// one blocking call: one hop to the blocking pool and one body chunk per
+/// instance instead of an open, a read and an end-of-file read each.
+const WHOLE_FILE_LIMIT: u64 = 4 << 20;
+
+/// One part of a `multipart/related` answer: `head`, then the file at
+/// `path` (read whole when small, else streamed in chunks).
+async fn part_of(
+    path: std::path::PathBuf,
+    head: String,
+) -> futures::stream::BoxStream<'static, std::io::Result<Bytes>> {
+    use std::io::Read;
+    let shown = path.display().to_string();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let len = file.metadata()?.len();
+        if len > WHOLE_FILE_LIMIT {
+            return Ok(Part::Large(file, head));
+        }
+        let capacity = head.len() + usize::try_from(len).unwrap_or(0);
+        let mut whole = Vec::with_capacity(capacity);
+        whole.extend_from_slice(head.as_bytes());
+        file.read_to_end(&mut whole)?;
+        Ok::<_, std::io::Error>(Part::Whole(Bytes::from(whole)))
+    })
+    .await
+    .unwrap_or_else(|err| Err(std::io::Error::other(err.to_string())));
+    match read {
+        Ok(Part::Whole(whole)) => futures::stream::once(async move { Ok(whole) }).boxed(),
+        Ok(Part::Large(file, head)) => futures::stream::once(async move { Ok(Bytes::from(head)) })
+            .chain(tokio_util::io::ReaderStream::with_capacity(
+                tokio::fs::File::from_std(file),
+                READ_CHUNK,
+            ))
+            .boxed(),
+        Err(err) => {
+            tracing::error!("WADO-RS: reading {shown}: {err}");
+            futures::stream::once(async move { Err(err) }).boxed()
+        }
+    }
+}
+
+/// A part read whole (head included), or a large file still to stream
+/// after its head.
+enum Part {
+    Whole(Bytes),
+    Large(std::fs::File, String),
+}
+
 /// Study, series or instance as a streamed `multipart/related` of the
 /// stored files, one open file at a time.
 async fn retrieve(
@@ -221,27 +270,13 @@ async fn retrieve(
     let boundary = boundary();
     let paths: Vec<std::path::PathBuf> = found.into_iter().map(|l| l.path).collect();
     let head_boundary = boundary.clone();
-    let parts = futures::stream::iter(paths).then(move |path| {
-        let head = format!("\r\n--{head_boundary}\r\nContent-Type: application/dicom\r\n\r\n");
-        async move {
-            let file = tokio::fs::File::open(&path).await;
-            let head =
-                futures::stream::once(
-                    async move { Ok::<Bytes, std::io::Error>(Bytes::from(head)) },
-                );
-            match file {
-                Ok(file) => head
-                    .chain(tokio_util::io::ReaderStream::with_capacity(
-                        file, READ_CHUNK,
-                    ))
-                    .boxed(),
-                Err(err) => {
-                    tracing::error!("WADO-RS: opening {}: {err}", path.display());
-                    futures::stream::once(async move { Err(err) }).boxed()
-                }
-            }
-        }
-    });
+    // The next file is read while this one is sent; at most two in memory.
+    let parts = futures::stream::iter(paths)
+        .map(move |path| {
+            let head = format!("\r\n--{head_boundary}\r\nContent-Type: application/dicom\r\n\r\n");
+            part_of(path, head)
+        })
+        .buffered(2);
     let tail = format!("\r\n--{boundary}--\r\n");
     let body = parts.flatten().chain(futures::stream::once(async move {
         Ok::<Bytes, std::io::Error>(Bytes::from(tail))
@@ -532,4 +567,38 @@ async fn store(
     *response.status_mut() =
         StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn collected(path: std::path::PathBuf, head: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut stream = part_of(path, head.to_owned()).await;
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn parts_hold_the_head_then_the_file_small_or_large() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = "\r\n--b\r\nContent-Type: application/dicom\r\n\r\n";
+        let limit = usize::try_from(WHOLE_FILE_LIMIT).unwrap();
+        for len in [0, 1000, limit, limit + READ_CHUNK + 7] {
+            let content: Vec<u8> = (0..len).map(|n| (n % 251) as u8).collect();
+            let path = dir.path().join(format!("f{len}"));
+            std::fs::write(&path, &content).unwrap();
+            let mut want = head.as_bytes().to_vec();
+            want.extend_from_slice(&content);
+            assert!(collected(path, head).await == want, "a file of {len} bytes");
+        }
+        let mut missing = part_of(dir.path().join("gone"), head.to_owned()).await;
+        assert!(
+            matches!(missing.next().await, Some(Err(_))),
+            "a missing file ends the body with an error"
+        );
+    }
 }
