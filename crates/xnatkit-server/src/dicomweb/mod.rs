@@ -41,18 +41,7 @@ pub async fn visible_studies_matching(
     filter: &StudyFilter,
 ) -> Result<Vec<StudyRow>> {
     let store = actor.state.store();
-    let readable: HashSet<String> = match project {
-        Some(id) => HashSet::from([readable_project(actor, id).await?]),
-        None => {
-            let mut set = HashSet::new();
-            for p in store.projects().await? {
-                if project_access(actor, &p).await?.can_read_data() {
-                    set.insert(p.id);
-                }
-            }
-            set
-        }
-    };
+    let readable = readable_projects(actor, project).await?;
     let mut shared: HashMap<String, Vec<String>> = HashMap::new();
     for (experiment, into) in store.experiment_share_pairs().await? {
         shared.entry(experiment).or_default().push(into);
@@ -67,6 +56,26 @@ pub async fn visible_studies_matching(
                     .is_some_and(|into| into.iter().any(|p| readable.contains(p)))
         })
         .collect())
+}
+
+/// The projects whose data the caller may read: `project` alone (if it
+/// may), or every such project of the site.
+pub async fn readable_projects(
+    actor: &Actor<'_>,
+    project: Option<&str>,
+) -> Result<HashSet<String>> {
+    Ok(match project {
+        Some(id) => HashSet::from([readable_project(actor, id).await?]),
+        None => {
+            let mut set = HashSet::new();
+            for p in actor.state.store().projects().await? {
+                if project_access(actor, &p).await?.can_read_data() {
+                    set.insert(p.id);
+                }
+            }
+            set
+        }
+    })
 }
 
 /// The canonical ID of project `id` when the caller may read its data;

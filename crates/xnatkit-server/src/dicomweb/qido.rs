@@ -4,7 +4,7 @@
 //! Keys are given by keyword or by tag; anything else in the query is a
 //! client error (400), so a typo never silently widens a search.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::{Map, Value as Json};
 
@@ -364,6 +364,16 @@ struct Catalogue {
 }
 
 impl Catalogue {
+    /// Nothing loaded yet: facts come through [`Catalogue::ensure`].
+    fn empty() -> Self {
+        Catalogue {
+            studies: Vec::new(),
+            facts: HashMap::new(),
+            series_instances: HashMap::new(),
+            known: BTreeSet::new(),
+        }
+    }
+
     async fn new(
         actor: &Actor<'_>,
         project: Option<&str>,
@@ -401,27 +411,43 @@ impl Catalogue {
 
     async fn load(&mut self, actor: &Actor<'_>, experiment_id: Option<&str>) -> Result<()> {
         let store = actor.state.store();
-        for (experiment, modality, count) in store.dicom_series_modalities(experiment_id).await? {
+        let series = store.dicom_series_modalities(experiment_id).await?;
+        let instances = store.dicom_instance_counts(experiment_id).await?;
+        self.add_facts(series, instances);
+        Ok(())
+    }
+
+    fn add_facts(
+        &mut self,
+        series: Vec<(String, String, i64)>,
+        instances: Vec<(String, i64, i64)>,
+    ) {
+        for (experiment, modality, count) in series {
             let f = self.facts.entry(experiment).or_default();
             if !modality.is_empty() {
                 f.modalities.insert(modality);
             }
             f.series += count;
         }
-        for (experiment, scan, count) in store.dicom_instance_counts(experiment_id).await? {
+        for (experiment, scan, count) in instances {
             self.facts.entry(experiment).or_default().instances += count;
             self.series_instances.insert(scan, count);
         }
-        Ok(())
     }
 
-    /// Fetches the facts of these sessions unless known.
+    /// Fetches the facts of these sessions unless known (two queries for
+    /// all of them).
     async fn ensure(&mut self, actor: &Actor<'_>, experiment_ids: &[String]) -> Result<()> {
-        for id in experiment_ids {
-            if self.known.insert(id.clone()) {
-                self.load(actor, Some(id)).await?;
-            }
+        let unknown: Vec<String> = experiment_ids
+            .iter()
+            .filter(|id| self.known.insert((*id).clone()))
+            .cloned()
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
         }
+        let (series, instances) = actor.state.store().dicom_study_facts(&unknown).await?;
+        self.add_facts(series, instances);
         Ok(())
     }
 
@@ -464,16 +490,46 @@ pub async fn search_studies(
     search: &Search,
     base: &Base<'_>,
 ) -> Result<Vec<Json>> {
+    if search.filters.is_empty() {
+        // No matching key: the database pages the visible studies itself.
+        let readable: Vec<String> = super::readable_projects(actor, project)
+            .await?
+            .into_iter()
+            .collect();
+        let page = actor
+            .state
+            .store()
+            .dicom_studies_page(&readable, search.limit, search.offset)
+            .await?;
+        let mut cat = Catalogue::empty();
+        let ids: Vec<String> = page.iter().map(|s| s.experiment_id.clone()).collect();
+        cat.ensure(actor, &ids).await?;
+        return Ok(studies_json(&cat, &page, base));
+    }
     let mut cat = Catalogue::new(actor, project, None, search).await?;
-    // One result per study UID (its first visible session).
-    let mut seen = BTreeSet::new();
-    let mut matching = cat.matching(search);
-    matching.retain(|s| seen.insert(s.study_uid.clone()));
-    let page = search.page(matching);
+    // One result per study UID (its first visible session); only the page's
+    // rows are copied out of the catalogue.
+    let mut seen = HashSet::new();
+    let page: Vec<StudyRow> = {
+        let matching = cat
+            .studies
+            .iter()
+            .filter(|s| study_matches(search, s, cat.facts_of(&s.experiment_id)))
+            .filter(|s| seen.insert(s.study_uid.as_str()));
+        let skipped = matching.skip(search.offset);
+        match search.limit {
+            Some(n) => skipped.take(n).cloned().collect(),
+            None => skipped.cloned().collect(),
+        }
+    };
     let ids: Vec<String> = page.iter().map(|s| s.experiment_id.clone()).collect();
     cat.ensure(actor, &ids).await?;
-    Ok(page
-        .iter()
+    Ok(studies_json(&cat, &page, base))
+}
+
+/// The DICOM JSON of a page of studies, with their facts from `cat`.
+fn studies_json(cat: &Catalogue, page: &[StudyRow], base: &Base<'_>) -> Vec<Json> {
+    page.iter()
         .map(|study| {
             let facts = cat.facts_of(&study.experiment_id);
             let mut out = Map::new();
@@ -489,7 +545,7 @@ pub async fn search_studies(
             attr(&mut out, "00081190", "UR", &base.study(&study.study_uid));
             Json::Object(out)
         })
-        .collect())
+        .collect()
 }
 
 /// `/series` and `/studies/{uid}/series`.

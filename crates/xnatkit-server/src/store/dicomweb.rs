@@ -212,6 +212,55 @@ impl Store {
         rows.iter().map(study_from).collect()
     }
 
+    /// One page of the studies visible in `readable` projects (their own
+    /// sessions and the ones shared into them), one row per study UID (its
+    /// session with the smallest ID), ordered by session ID: what an
+    /// unfiltered QIDO `/studies` answers, paged by the database instead of
+    /// reading every study row (each row costs a hop from SQLite's thread).
+    pub async fn dicom_studies_page(
+        &self,
+        readable: &[String],
+        limit: Option<usize>,
+        offset: usize,
+    ) -> Result<Vec<StudyRow>, sqlx::Error> {
+        let projects = serde_json::to_string(readable).unwrap_or_else(|_| "[]".to_owned());
+        let limit = limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let sql = match self.backend() {
+            super::Backend::Sqlite => {
+                "WITH readable AS (SELECT value AS project FROM json_each($1)), \
+                 visible AS (SELECT e.id, e.uid FROM experiments e WHERE e.uid <> '' \
+                   AND (e.project IN (SELECT project FROM readable) \
+                        OR e.id IN (SELECT experiment_id FROM experiment_shares \
+                                    WHERE project IN (SELECT project FROM readable)))), \
+                 firsts AS (SELECT MIN(id) AS id FROM visible GROUP BY uid) \
+                 SELECT e.id, e.project, e.uid, e.date, e.time, e.session_type, \
+                 e.dcm_accession_number, e.dcm_patient_id, e.dcm_patient_name \
+                 FROM experiments e WHERE e.id IN (SELECT id FROM firsts) \
+                 ORDER BY e.id LIMIT $2 OFFSET $3"
+            }
+            super::Backend::Postgres => {
+                "WITH readable AS (SELECT jsonb_array_elements_text($1::jsonb) AS project), \
+                 visible AS (SELECT e.id, e.uid FROM experiments e WHERE e.uid <> '' \
+                   AND (e.project IN (SELECT project FROM readable) \
+                        OR e.id IN (SELECT experiment_id FROM experiment_shares \
+                                    WHERE project IN (SELECT project FROM readable)))), \
+                 firsts AS (SELECT MIN(id) AS id FROM visible GROUP BY uid) \
+                 SELECT e.id, e.project, e.uid, e.date, e.time, e.session_type, \
+                 e.dcm_accession_number, e.dcm_patient_id, e.dcm_patient_name \
+                 FROM experiments e WHERE e.id IN (SELECT id FROM firsts) \
+                 ORDER BY e.id LIMIT $2 OFFSET $3"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(&projects)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(study_from).collect()
+    }
+
     /// (experiment ID, project) of every share of an experiment.
     pub async fn experiment_share_pairs(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
         let rows = sqlx::query("SELECT experiment_id, project FROM experiment_shares")
@@ -288,6 +337,61 @@ impl Store {
         rows.iter()
             .map(|r| Ok((text(r, "experiment_id")?, int(r, "scan_pk")?, int(r, "n")?)))
             .collect()
+    }
+
+    /// [`Store::dicom_series_modalities`] and [`Store::dicom_instance_counts`]
+    /// for the sessions `experiment_ids`, in two queries whatever their
+    /// number (a QIDO page of 100 studies asked 200 before). The IDs travel
+    /// as one JSON array parameter, so the SQL stays static.
+    pub async fn dicom_study_facts(
+        &self,
+        experiment_ids: &[String],
+    ) -> Result<(Vec<(String, String, i64)>, Vec<(String, i64, i64)>), sqlx::Error> {
+        if experiment_ids.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let ids = serde_json::to_string(experiment_ids).unwrap_or_else(|_| "[]".to_owned());
+        let (series_sql, instances_sql) = match self.backend() {
+            super::Backend::Sqlite => (
+                "SELECT experiment_id, modality, COUNT(*) AS n FROM scans \
+                 WHERE uid <> '' AND experiment_id IN (SELECT value FROM json_each($1)) \
+                 GROUP BY experiment_id, modality",
+                "SELECT experiment_id, scan_pk, COUNT(DISTINCT sop_instance_uid) AS n \
+                 FROM dicom_instances WHERE sop_instance_uid <> '' \
+                 AND experiment_id IN (SELECT value FROM json_each($1)) \
+                 GROUP BY experiment_id, scan_pk",
+            ),
+            super::Backend::Postgres => (
+                "SELECT experiment_id, modality, COUNT(*) AS n FROM scans \
+                 WHERE uid <> '' AND experiment_id IN (SELECT jsonb_array_elements_text($1::jsonb)) \
+                 GROUP BY experiment_id, modality",
+                "SELECT experiment_id, scan_pk, COUNT(DISTINCT sop_instance_uid) AS n \
+                 FROM dicom_instances WHERE sop_instance_uid <> '' \
+                 AND experiment_id IN (SELECT jsonb_array_elements_text($1::jsonb)) \
+                 GROUP BY experiment_id, scan_pk",
+            ),
+        };
+        let series = sqlx::query(series_sql)
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    text(r, "experiment_id")?,
+                    text(r, "modality")?,
+                    int(r, "n")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let instances = sqlx::query(instances_sql)
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((text(r, "experiment_id")?, int(r, "scan_pk")?, int(r, "n")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((series, instances))
     }
 
     /// The series of one session, or of the whole site.
