@@ -226,30 +226,28 @@ impl Store {
         let projects = serde_json::to_string(readable).unwrap_or_else(|_| "[]".to_owned());
         let limit = limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        // Only the way the JSON array of projects is unpacked differs.
+        macro_rules! page_sql {
+            ($readable:literal) => {
+                concat!(
+                    "WITH readable AS (",
+                    $readable,
+                    "), visible AS (SELECT e.id, e.uid FROM experiments e WHERE e.uid <> '' \
+                     AND (e.project IN (SELECT project FROM readable) \
+                          OR e.id IN (SELECT experiment_id FROM experiment_shares \
+                                      WHERE project IN (SELECT project FROM readable)))), \
+                     firsts AS (SELECT MIN(id) AS id FROM visible GROUP BY uid) \
+                     SELECT e.id, e.project, e.uid, e.date, e.time, e.session_type, \
+                     e.dcm_accession_number, e.dcm_patient_id, e.dcm_patient_name \
+                     FROM experiments e WHERE e.id IN (SELECT id FROM firsts) \
+                     ORDER BY e.id LIMIT $2 OFFSET $3"
+                )
+            };
+        }
         let sql = match self.backend() {
-            super::Backend::Sqlite => {
-                "WITH readable AS (SELECT value AS project FROM json_each($1)), \
-                 visible AS (SELECT e.id, e.uid FROM experiments e WHERE e.uid <> '' \
-                   AND (e.project IN (SELECT project FROM readable) \
-                        OR e.id IN (SELECT experiment_id FROM experiment_shares \
-                                    WHERE project IN (SELECT project FROM readable)))), \
-                 firsts AS (SELECT MIN(id) AS id FROM visible GROUP BY uid) \
-                 SELECT e.id, e.project, e.uid, e.date, e.time, e.session_type, \
-                 e.dcm_accession_number, e.dcm_patient_id, e.dcm_patient_name \
-                 FROM experiments e WHERE e.id IN (SELECT id FROM firsts) \
-                 ORDER BY e.id LIMIT $2 OFFSET $3"
-            }
+            super::Backend::Sqlite => page_sql!("SELECT value AS project FROM json_each($1)"),
             super::Backend::Postgres => {
-                "WITH readable AS (SELECT jsonb_array_elements_text($1::jsonb) AS project), \
-                 visible AS (SELECT e.id, e.uid FROM experiments e WHERE e.uid <> '' \
-                   AND (e.project IN (SELECT project FROM readable) \
-                        OR e.id IN (SELECT experiment_id FROM experiment_shares \
-                                    WHERE project IN (SELECT project FROM readable)))), \
-                 firsts AS (SELECT MIN(id) AS id FROM visible GROUP BY uid) \
-                 SELECT e.id, e.project, e.uid, e.date, e.time, e.session_type, \
-                 e.dcm_accession_number, e.dcm_patient_id, e.dcm_patient_name \
-                 FROM experiments e WHERE e.id IN (SELECT id FROM firsts) \
-                 ORDER BY e.id LIMIT $2 OFFSET $3"
+                page_sql!("SELECT jsonb_array_elements_text($1::jsonb) AS project")
             }
         };
         let rows = sqlx::query(sql)
@@ -351,25 +349,28 @@ impl Store {
             return Ok((Vec::new(), Vec::new()));
         }
         let ids = serde_json::to_string(experiment_ids).unwrap_or_else(|_| "[]".to_owned());
+        // Only the way the JSON array of IDs is unpacked differs.
+        macro_rules! facts_sql {
+            ($ids:literal) => {
+                (
+                    concat!(
+                        "SELECT experiment_id, modality, COUNT(*) AS n FROM scans \
+                         WHERE uid <> '' AND experiment_id IN (",
+                        $ids,
+                        ") GROUP BY experiment_id, modality"
+                    ),
+                    concat!(
+                        "SELECT experiment_id, scan_pk, COUNT(DISTINCT sop_instance_uid) AS n \
+                         FROM dicom_instances WHERE sop_instance_uid <> '' AND experiment_id IN (",
+                        $ids,
+                        ") GROUP BY experiment_id, scan_pk"
+                    ),
+                )
+            };
+        }
         let (series_sql, instances_sql) = match self.backend() {
-            super::Backend::Sqlite => (
-                "SELECT experiment_id, modality, COUNT(*) AS n FROM scans \
-                 WHERE uid <> '' AND experiment_id IN (SELECT value FROM json_each($1)) \
-                 GROUP BY experiment_id, modality",
-                "SELECT experiment_id, scan_pk, COUNT(DISTINCT sop_instance_uid) AS n \
-                 FROM dicom_instances WHERE sop_instance_uid <> '' \
-                 AND experiment_id IN (SELECT value FROM json_each($1)) \
-                 GROUP BY experiment_id, scan_pk",
-            ),
-            super::Backend::Postgres => (
-                "SELECT experiment_id, modality, COUNT(*) AS n FROM scans \
-                 WHERE uid <> '' AND experiment_id IN (SELECT jsonb_array_elements_text($1::jsonb)) \
-                 GROUP BY experiment_id, modality",
-                "SELECT experiment_id, scan_pk, COUNT(DISTINCT sop_instance_uid) AS n \
-                 FROM dicom_instances WHERE sop_instance_uid <> '' \
-                 AND experiment_id IN (SELECT jsonb_array_elements_text($1::jsonb)) \
-                 GROUP BY experiment_id, scan_pk",
-            ),
+            super::Backend::Sqlite => facts_sql!("SELECT value FROM json_each($1)"),
+            super::Backend::Postgres => facts_sql!("SELECT jsonb_array_elements_text($1::jsonb)"),
         };
         let series = sqlx::query(series_sql)
             .bind(&ids)

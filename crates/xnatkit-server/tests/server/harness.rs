@@ -49,3 +49,55 @@ pub fn entries_of(root: &Path, files: &[PathBuf]) -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
+
+/// Logs in through the pages' login form as a browser does; returns the
+/// `Cookie` header value (`JSESSIONID=…`).
+pub async fn browser_login(s: &TestServer, auth: &Auth) -> String {
+    let r = s
+        .req(reqwest::Method::POST, "/app/login", None)
+        .form(&[("username", auth.0.as_str()), ("password", auth.1.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "login {}",
+        auth.0
+    );
+    session_cookie(&r)
+}
+
+/// The `JSESSIONID=…` pair a login answer sets.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("JSESSIONID="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// GET a page as a browser with `cookie`: (status, body).
+pub async fn page(s: &TestServer, path: &str, cookie: &str) -> (reqwest::StatusCode, String) {
+    let r = s
+        .req(reqwest::Method::GET, path, None)
+        .header(reqwest::header::COOKIE, cookie)
+        .header(reqwest::header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.text().await.unwrap())
+}
+
+/// The form token a page carries for its forms.
+pub fn form_token(html: &str) -> String {
+    let marker = "name=\"xnatkit-csrf\" content=\"";
+    let start = html.find(marker).expect("a form token") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}

@@ -25,36 +25,7 @@ async fn login(s: &TestServer, auth: &Auth) -> String {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "login {}", auth.0);
     assert_eq!(r.headers()[header::LOCATION], "/app/projects");
-    r.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("JSESSIONID="))
-        .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-/// GET a page as a browser with `cookie`: (status, body).
-async fn page(s: &TestServer, path: &str, cookie: &str) -> (StatusCode, String) {
-    let r = s
-        .req(Method::GET, path, None)
-        .header(header::COOKIE, cookie)
-        .header(header::ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.text().await.unwrap())
-}
-
-/// The form token a page carries for its forms.
-fn form_token(html: &str) -> String {
-    let marker = "name=\"xnatkit-csrf\" content=\"";
-    let start = html.find(marker).expect("a form token") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
+    session_cookie(&r)
 }
 
 /// Rows of the sessions table on a project page.

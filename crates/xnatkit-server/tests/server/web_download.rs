@@ -156,43 +156,6 @@ fn tar_gz_digests(bytes: &[u8]) -> BTreeMap<String, String> {
     got
 }
 
-async fn login(s: &TestServer, auth: &Auth) -> String {
-    let r = s
-        .req(Method::POST, "/app/login", None)
-        .form(&[("username", auth.0.as_str()), ("password", auth.1.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    r.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("JSESSIONID="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-async fn get_page(s: &TestServer, path: &str, cookie: &str) -> (StatusCode, String) {
-    let r = s
-        .req(Method::GET, path, None)
-        .header(header::COOKIE, cookie)
-        .header(header::ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
-fn form_token(html: &str) -> String {
-    let marker = "name=\"xnatkit-csrf\" content=\"";
-    let start = html.find(marker).expect("a form token") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
 async fn post_form(
     s: &TestServer,
     path: &str,
@@ -212,8 +175,8 @@ async fn download_dialog_streams_the_pick(s: &TestServer) {
     let alice = s.create_user("alice").await;
     let bob = s.create_user("bob").await;
     seed(s, &alice).await;
-    let cookie = login(s, &alice).await;
-    let (status, html) = get_page(s, "/app/projects/DI/download", &cookie).await;
+    let cookie = browser_login(s, &alice).await;
+    let (status, html) = page(s, "/app/projects/DI/download", &cookie).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("All 3 matching"), "{html}");
     assert!(
@@ -231,7 +194,7 @@ async fn download_dialog_streams_the_pick(s: &TestServer) {
         html.contains("/xapi/archive/downloadwithsize") && html.contains("DI:SUBJA:A1:"),
         "{html}"
     );
-    let (_, html_b) = get_page(s, "/app/projects/DI/download?subject=SUBJB", &cookie).await;
+    let (_, html_b) = page(s, "/app/projects/DI/download?subject=SUBJB", &cookie).await;
     assert!(html_b.contains("All 2 matching"), "{html_b}");
     assert!(
         html_b.contains("DWI <span class=\"muted\">(2)</span>"),
@@ -350,11 +313,11 @@ async fn download_dialog_streams_the_pick(s: &TestServer) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // An outsider: no dialog, no archive.
-    let outsider = login(s, &bob).await;
-    let (status, html) = get_page(s, "/app/projects/DI/download", &outsider).await;
+    let outsider = browser_login(s, &bob).await;
+    let (status, html) = page(s, "/app/projects/DI/download", &outsider).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(!html.contains("T1w"));
-    let (_, own) = get_page(s, "/app/projects", &outsider).await;
+    let (_, own) = page(s, "/app/projects", &outsider).await;
     let bob_token = form_token(&own);
     let r = post_form(
         s,

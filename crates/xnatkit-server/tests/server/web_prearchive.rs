@@ -10,43 +10,6 @@ use xnatkit_test_support::on_both_backends;
 
 use crate::harness::*;
 
-async fn login(s: &TestServer, auth: &Auth) -> String {
-    let r = s
-        .req(Method::POST, "/app/login", None)
-        .form(&[("username", auth.0.as_str()), ("password", auth.1.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    r.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("JSESSIONID="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-async fn get_page(s: &TestServer, path: &str, cookie: &str) -> (StatusCode, String) {
-    let r = s
-        .req(Method::GET, path, None)
-        .header(header::COOKIE, cookie)
-        .header(header::ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
-fn form_token(html: &str) -> String {
-    let marker = "name=\"xnatkit-csrf\" content=\"";
-    let start = html.find(marker).expect("a form token") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
 /// Uploads a generated study through the page; (status, body).
 async fn upload(
     s: &TestServer,
@@ -127,8 +90,8 @@ async fn upload_and_prearchive_pages(s: &TestServer) {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    let cookie = login(s, &alice).await;
-    let (status, html) = get_page(s, "/app/upload?project=PA", &cookie).await;
+    let cookie = browser_login(s, &alice).await;
+    let (status, html) = page(s, "/app/upload?project=PA", &cookie).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<option value=\"PA\" selected>"), "{html}");
     let token = form_token(&html);
@@ -197,17 +160,17 @@ async fn upload_and_prearchive_pages(s: &TestServer) {
     assert_eq!(keys.len(), 3);
 
     // The tab: list, filter, details.
-    let (status, html) = get_page(s, "/app/projects/PA/prearchive", &cookie).await;
+    let (status, html) = page(s, "/app/projects/PA/prearchive", &cookie).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Sessions 1–3 of 3."), "{html}");
-    let (_, html) = get_page(s, "/app/projects/PA/prearchive?q=up2", &cookie).await;
+    let (_, html) = page(s, "/app/projects/PA/prearchive?q=up2", &cookie).await;
     assert!(
         html.contains("Sessions 1–1 of 1.") && html.contains(">UP2<"),
         "{html}"
     );
-    let (_, html) = get_page(s, "/app/projects/PA/prearchive?status=ERROR", &cookie).await;
+    let (_, html) = page(s, "/app/projects/PA/prearchive?status=ERROR", &cookie).await;
     assert!(html.contains("No prearchive sessions match."), "{html}");
-    let (status, html) = get_page(
+    let (status, html) = page(
         s,
         &format!("/app/projects/PA/prearchive/{}", keys[0]),
         &cookie,
@@ -312,10 +275,10 @@ async fn upload_and_prearchive_pages(s: &TestServer) {
         (&carol, StatusCode::FORBIDDEN),
         (&bob, StatusCode::NOT_FOUND),
     ] {
-        let other = login(s, user).await;
-        let (status, html) = get_page(s, "/app/projects/PA/prearchive", &other).await;
+        let other = browser_login(s, user).await;
+        let (status, html) = page(s, "/app/projects/PA/prearchive", &other).await;
         assert_eq!(status, want, "{} {html}", user.0);
-        let (_, html) = get_page(s, "/app/upload", &other).await;
+        let (_, html) = page(s, "/app/upload", &other).await;
         assert!(!html.contains("value=\"PA\""), "{html}");
         let other_token = form_token(&html);
         let (status, _) = upload(
@@ -384,8 +347,8 @@ async fn session_page_uploads_files_into_a_resource(s: &TestServer) {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    let cookie = login(s, &alice).await;
-    let (status, html) = get_page(
+    let cookie = browser_login(s, &alice).await;
+    let (status, html) = page(
         s,
         "/app/projects/PF/subjects/SUBJ1/experiments/SESS1",
         &cookie,
@@ -438,8 +401,8 @@ async fn session_page_uploads_files_into_a_resource(s: &TestServer) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = post_files(s, &cookie, Some(&token), "..", &files).await;
     assert!(status.is_client_error(), "{status}");
-    let other = login(s, &carol).await;
-    let (_, html) = get_page(s, "/app/projects", &other).await;
+    let other = browser_login(s, &carol).await;
+    let (_, html) = page(s, "/app/projects", &other).await;
     let (status, _) = post_files(s, &other, Some(&form_token(&html)), "NOTES3", &files).await;
     assert!(
         status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
