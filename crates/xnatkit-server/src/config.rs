@@ -60,6 +60,11 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::TlsFiles>,
     /// The pipeline engine's executor (`--executor`, `--pipeline-workers`).
     pub pipelines: crate::engine::PipelineConfig,
+    /// The address people open the site at (`--site-url`), for links in
+    /// emails; `None` = the listen address.
+    pub site_url: Option<String>,
+    /// The mail server of the archive email (`--smtp`); `None` sends none.
+    pub smtp: Option<crate::archive_email::SmtpConfig>,
 }
 
 impl ServerConfig {
@@ -84,6 +89,8 @@ impl ServerConfig {
             dicom_receiver: None,
             tls: None,
             pipelines: crate::engine::PipelineConfig::default(),
+            site_url: None,
+            smtp: None,
         }
     }
 

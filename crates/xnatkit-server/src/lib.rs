@@ -29,6 +29,7 @@
 
 pub mod access;
 pub mod archive;
+pub mod archive_email;
 pub mod auth;
 pub mod config;
 pub mod crash;
@@ -76,7 +77,7 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(60);
 /// completes, then finishes in-flight requests and closes the database.
 pub async fn run(
     listener: tokio::net::TcpListener,
-    config: ServerConfig,
+    mut config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     // Bad TLS files stop the start before anything touches the database.
@@ -84,6 +85,11 @@ pub async fn run(
         Some(files) => Some(tls::load(files).await?),
         None => None,
     };
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if config.site_url.is_none() {
+        config.site_url = Some(format!("{scheme}://{addr}"));
+    }
     let (state, report) = AppState::open(config).await?;
     // Before anything listens: crash leftovers are rolled back or forward
     // and acknowledged C-STORE instances imported (see `recovery`).
@@ -97,8 +103,6 @@ pub async fn run(
             "created site admin 'admin' with generated password: {password} (shown once; set XNATKIT_ADMIN_PASSWORD to choose it)"
         );
     }
-    let addr = listener.local_addr().map_err(ServerError::Serve)?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(target: NOTICE_TARGET, "listening on {scheme}://{addr}");
     let dicom_receiver = match state.config().dicom_receiver.clone() {
         Some(dicom) => Some(import::start_receiver(state.clone(), dicom).await?),

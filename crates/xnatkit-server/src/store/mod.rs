@@ -3,6 +3,7 @@
 //! work on both). Each submodule owns the typed functions of one area; every
 //! change that touches more than one row runs in one transaction.
 
+mod archive_email;
 mod assessors;
 mod auth;
 mod dicomweb;

@@ -18,6 +18,7 @@
 
 mod assets;
 pub mod csrf;
+mod manage;
 mod pages;
 
 use askama::Template;
@@ -54,6 +55,19 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/app/projects/{project}/access/accessibility",
             post(pages::change_accessibility),
+        )
+        .route("/app/projects/{project}/manage", get(manage::manage))
+        .route(
+            "/app/projects/{project}/manage/prearchive",
+            post(manage::set_prearchive),
+        )
+        .route(
+            "/app/projects/{project}/manage/pipelines",
+            post(manage::set_pipeline),
+        )
+        .route(
+            "/app/projects/{project}/manage/email",
+            post(manage::set_email),
         )
         .route(
             "/app/projects/{project}/subjects/{subject}",
