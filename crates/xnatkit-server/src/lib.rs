@@ -49,6 +49,7 @@ pub mod schema;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod user_admin;
 pub mod web;
 
 use std::future::Future;

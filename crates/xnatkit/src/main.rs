@@ -73,7 +73,7 @@ enum Command {
     Maps(cmd::maps::Args),
     /// Run an XNAT-compatible archive server.
     #[command(after_help = SERVE_EXAMPLES)]
-    Serve(cmd::serve::Args),
+    Serve(Box<cmd::serve::Args>),
 }
 
 const LOGIN_EXAMPLES: &str = "\
@@ -154,7 +154,7 @@ async fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode
     match command {
         Command::Convert(args) => cmd::convert::run(args, printer).await,
         Command::Upload(args) => cmd::upload::run(args, printer).await,
-        Command::Serve(args) => cmd::serve::run(args, printer).await,
+        Command::Serve(args) => cmd::serve::run(*args, printer).await,
         Command::Demo(args) => cmd::demo::run(args, printer).await,
         Command::Login(args) => cmd::login::run(args, printer).await,
         Command::Logout(args) => cmd::login::logout(args, printer).await,

@@ -18,6 +18,7 @@ mod prearchive;
 mod projects;
 mod resources;
 mod sharing;
+mod user_admin;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};

@@ -16,6 +16,7 @@
 //! ([`crate::auth`]). Deep links mirror the REST paths:
 //! `/app/projects/P/subjects/S/experiments/E` ↔ `/data/projects/P/…`.
 
+mod admin;
 mod assets;
 pub mod csrf;
 mod manage;
@@ -56,6 +57,8 @@ pub fn routes() -> Router<AppState> {
             "/app/projects/{project}/access/accessibility",
             post(pages::change_accessibility),
         )
+        .route("/app/admin/users", get(admin::users).post(admin::create))
+        .route("/app/admin/users/{username}", post(admin::change))
         .route("/app/projects/{project}/manage", get(manage::manage))
         .route(
             "/app/projects/{project}/manage/prearchive",
