@@ -8,7 +8,8 @@
 // enables them, resets their password and switches the admin role; a
 // non-admin gets 403 there. Screenshots go to the artefacts folder.
 //
-// Environment: as e2e.mjs (XNATKIT_BIN, XNATKIT_CHROMIUM, XNATKIT_WEB_ARTEFACTS).
+// Environment: as e2e.mjs (XNATKIT_BIN, XNATKIT_CHROMIUM, XNATKIT_WEB_ARTEFACTS),
+// plus XNATKIT_E2E_DATABASE_URL (optional): an empty PostgreSQL database to serve from.
 import path from "node:path";
 import {
   adminPassword, artefacts, basic, check, createUser, launchBrowser, rest, runE2e, startServer, step,
@@ -36,7 +37,9 @@ async function login(browser, base, user) {
 }
 
 async function main() {
-  const base = await startServer(["--smtp", "smtp://127.0.0.1:9", "--smtp-from", "xnat@example.org"]);
+  // XNATKIT_E2E_DATABASE_URL runs the same test on PostgreSQL (a fresh database).
+  const database = process.env.XNATKIT_E2E_DATABASE_URL ? ["--database", process.env.XNATKIT_E2E_DATABASE_URL] : [];
+  const base = await startServer(["--smtp", "smtp://127.0.0.1:9", "--smtp-from", "xnat@example.org", ...database]);
   step(`server at ${base}`);
   const alice = await createUser(base, "alice");
   const bob = await createUser(base, "bob");
