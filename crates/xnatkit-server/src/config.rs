@@ -62,6 +62,11 @@ pub struct ServerConfig {
     pub pipelines: crate::engine::PipelineConfig,
     /// The OHIF viewer served on a second listener (`--ohif-dir`), if any.
     pub ohif: Option<crate::viewer::OhifConfig>,
+    /// The address people open the site at (`--site-url`), for links in
+    /// emails; `None` = the listen address.
+    pub site_url: Option<String>,
+    /// The mail server of the archive email (`--smtp`); `None` sends none.
+    pub smtp: Option<crate::archive_email::SmtpConfig>,
 }
 
 impl ServerConfig {
@@ -87,6 +92,8 @@ impl ServerConfig {
             tls: None,
             pipelines: crate::engine::PipelineConfig::default(),
             ohif: None,
+            site_url: None,
+            smtp: None,
         }
     }
 

@@ -29,6 +29,7 @@
 
 pub mod access;
 pub mod archive;
+pub mod archive_email;
 pub mod auth;
 pub mod config;
 pub mod crash;
@@ -49,6 +50,7 @@ pub mod state;
 pub mod store;
 pub mod tls;
 pub mod viewer;
+pub mod user_admin;
 pub mod web;
 
 use std::future::Future;
@@ -103,6 +105,11 @@ pub async fn run(
     if let (Some(ohif), Some((_, listener))) = (&mut config.ohif, &ohif) {
         ohif.listen = listener.local_addr().map_err(ServerError::Serve)?;
     }
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if config.site_url.is_none() {
+        config.site_url = Some(format!("{scheme}://{addr}"));
+    }
     let (state, report) = AppState::open(config).await?;
     // Before anything listens: crash leftovers are rolled back or forward
     // and acknowledged C-STORE instances imported (see `recovery`).
@@ -116,8 +123,6 @@ pub async fn run(
             "created site admin 'admin' with generated password: {password} (shown once; set XNATKIT_ADMIN_PASSWORD to choose it)"
         );
     }
-    let addr = listener.local_addr().map_err(ServerError::Serve)?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(target: NOTICE_TARGET, "listening on {scheme}://{addr}");
     let dicom_receiver = match state.config().dicom_receiver.clone() {
         Some(dicom) => Some(import::start_receiver(state.clone(), dicom).await?),

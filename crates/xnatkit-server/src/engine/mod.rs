@@ -26,6 +26,7 @@ pub mod commands;
 pub mod containers;
 pub mod events;
 pub mod launch;
+pub mod project_pipelines;
 pub mod worker;
 pub mod workflows;
 

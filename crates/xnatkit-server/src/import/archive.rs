@@ -282,6 +282,7 @@ pub async fn archive_study(
     // Runs on archive: every archiving path ends here, so the project's
     // subscriptions see each archived session exactly once per archiving.
     crate::engine::events::session_archived(state, &target.project, &target.label).await;
+    crate::archive_email::session_archived(state, &target.project, &target.label).await;
     Ok(format!(
         "/data/archive/projects/{}/subjects/{}/experiments/{}",
         target.project, subject_label, target.label

@@ -15,7 +15,8 @@ use crate::access::Caller;
 use crate::auth::AuthError;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{NewUser, User};
+use crate::store::User;
+use crate::user_admin::{self, Flag, NewAccount};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -47,17 +48,6 @@ fn yes() -> bool {
     true
 }
 
-fn require_admin(caller: &Caller) -> Result<(), ApiError> {
-    caller.require_user()?;
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "Forbidden: only site administrators manage users".to_owned(),
-        ))
-    }
-}
-
 fn user_json(user: &User) -> serde_json::Value {
     serde_json::json!({
         "id": user.id,
@@ -75,52 +65,25 @@ async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
     Json(body): Json<NewUserBody>,
-) -> Result<Response, AuthError> {
-    require_admin(&caller)?;
-    if body.username.is_empty()
-        || !body
-            .username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
-    {
-        return Err(ApiError::BadRequest(format!(
-            "invalid username {:?}: use letters, digits, '_', '-', '.', '@'",
-            body.username
-        ))
-        .into());
-    }
-    if body.password.is_empty() {
-        return Err(ApiError::BadRequest("password must not be empty".to_owned()).into());
-    }
-    let hash = state
-        .hasher()
-        .hash(&body.password)
-        .await?
-        .map_err(ApiError::Internal)?;
-    let new = NewUser {
-        username: body.username.clone(),
+) -> Result<Response, ApiError> {
+    let account = NewAccount {
+        username: body.username,
+        password: body.password,
         email: body.email,
         first_name: body.first_name,
         last_name: body.last_name,
         enabled: body.enabled,
         verified: body.verified,
-        is_admin: body.admin,
+        admin: body.admin,
     };
-    match state.store().create_user(&new, &hash).await? {
-        Some(user) => {
-            let mut response = json(user_json(&user).to_string());
-            *response.status_mut() = StatusCode::CREATED;
-            Ok(response)
-        }
-        None => Err(ApiError::Conflict(format!("user {} already exists", body.username)).into()),
-    }
+    let user = user_admin::create(&state, &caller, account).await?;
+    let mut response = json(user_json(&user).to_string());
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
 }
 
 async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    require_admin(&caller)?;
-    let names: Vec<String> = state
-        .store()
-        .users()
+    let names: Vec<String> = user_admin::list(&state, &caller)
         .await?
         .into_iter()
         .map(|u| u.username)
@@ -176,20 +139,15 @@ async fn update_user(
         return Err(ApiError::not_found(format!("user {username}")).into());
     }
     if let Some(password) = body.password {
-        if password.is_empty() {
-            return Err(ApiError::BadRequest("password must not be empty".to_owned()).into());
-        }
-        let hash = state
-            .hasher()
-            .hash(&password)
-            .await?
-            .map_err(ApiError::Internal)?;
-        store.set_password_hash(&username, &hash).await?;
+        user_admin::reset_password(&state, &caller, &username, &password)
+            .await
+            .map_err(ApiError::from)?;
     }
     if let Some(enabled) = body.enabled {
-        store.set_user_enabled(&username, enabled).await?;
+        user_admin::set_flag(&state, &caller, &username, Flag::Enabled, enabled)
+            .await
+            .map_err(ApiError::from)?;
     }
-    state.credentials().forget(&format!("user:{username}"));
     match store.user(&username).await? {
         Some(user) => Ok(json(user_json(&user).to_string())),
         None => Err(ApiError::not_found(format!("user {username}")).into()),
@@ -202,13 +160,10 @@ async fn set_enabled(
     caller: Caller,
     Path((username, flag)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    require_admin(&caller)?;
+    user_admin::require_admin(&caller)?;
     let enabled: bool = flag
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("enabled flag {flag:?}: use true or false")))?;
-    if !state.store().set_user_enabled(&username, enabled).await? {
-        return Err(ApiError::not_found(format!("user {username}")));
-    }
-    state.credentials().forget(&format!("user:{username}"));
+    user_admin::set_flag(&state, &caller, &username, Flag::Enabled, enabled).await?;
     Ok(super::text(StatusCode::OK, ""))
 }

@@ -3,6 +3,7 @@
 //! work on both). Each submodule owns the typed functions of one area; every
 //! change that touches more than one row runs in one transaction.
 
+mod archive_email;
 mod assessors;
 mod auth;
 mod dicomweb;
@@ -19,6 +20,7 @@ mod projects;
 mod resources;
 mod sharing;
 mod upload_settle;
+mod user_admin;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};

@@ -16,9 +16,11 @@
 //! ([`crate::auth`]). Deep links mirror the REST paths:
 //! `/app/projects/P/subjects/S/experiments/E` ↔ `/data/projects/P/…`.
 
+mod admin;
 mod assets;
 pub mod csrf;
 mod download;
+mod manage;
 mod pages;
 mod prearchive;
 mod upload;
@@ -78,6 +80,21 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/app/projects/{project}/access/accessibility",
             post(pages::change_accessibility),
+        )
+        .route("/app/admin/users", get(admin::users).post(admin::create))
+        .route("/app/admin/users/{username}", post(admin::change))
+        .route("/app/projects/{project}/manage", get(manage::manage))
+        .route(
+            "/app/projects/{project}/manage/prearchive",
+            post(manage::set_prearchive),
+        )
+        .route(
+            "/app/projects/{project}/manage/pipelines",
+            post(manage::set_pipeline),
+        )
+        .route(
+            "/app/projects/{project}/manage/email",
+            post(manage::set_email),
         )
         .route(
             "/app/projects/{project}/subjects/{subject}",

@@ -41,6 +41,10 @@ pub struct Args {
     /// Keep the embedded server's data folder.
     #[arg(long)]
     keep_server_data: bool,
+    /// Keep the embedded server running after the demo (until Ctrl-C), so
+    /// its web pages can be looked around in a browser.
+    #[arg(long)]
+    keep: bool,
 }
 
 const PROJECT: &str = "IMALIFE_DEMO";
@@ -98,6 +102,19 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
 
     let outcome = demo_story(&url, &password, &dir, &export_dir, args.slices, printer).await;
 
+    if !args.keep {
+        printer.status(format_args!(
+            "demo: the server was at {url}/app/ (run with --keep to look around in a browser)"
+        ));
+    } else if outcome.is_ok() {
+        printer.status(format_args!("demo: web pages at {url}/app/"));
+        // A throwaway server on loopback: its generated password is the
+        // only way in, so it is shown here (and nowhere else).
+        printer.status(format_args!(
+            "demo: log in as admin with password {password}; the server keeps running until Ctrl-C"
+        ));
+        let _ = tokio::signal::ctrl_c().await;
+    }
     let _ = stop_tx.send(());
     let _ = server.await;
     if !args.keep_server_data {

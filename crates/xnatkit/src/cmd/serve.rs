@@ -131,6 +131,40 @@ pub struct Args {
     /// forgotten still resolve without slurmdbd.
     #[arg(long, value_name = "FILE", help_heading = "Slurm executor")]
     slurm_completion_log: Option<PathBuf>,
+    /// The address people open this site at (e.g. https://xnat.example.org),
+    /// for the links in emails; default: the --listen address.
+    #[arg(long, value_name = "URL")]
+    site_url: Option<String>,
+    /// Send the archive email through this mail server: smtp://host:port
+    /// (plain; add ?tls=required for STARTTLS) or smtps://host:port. Off
+    /// without it.
+    #[arg(long, value_name = "URL", help_heading = "Archive email")]
+    smtp: Option<String>,
+    /// The From: address of the archive email.
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        default_value = "xnatkit@localhost",
+        help_heading = "Archive email"
+    )]
+    smtp_from: String,
+    /// Log in to the mail server as this user; the password comes from
+    /// $XNATKIT_SMTP_PASSWORD or --smtp-password-file, never from argv.
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "smtp",
+        help_heading = "Archive email"
+    )]
+    smtp_user: Option<String>,
+    /// A file whose first line is the mail server password.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "smtp_user",
+        help_heading = "Archive email"
+    )]
+    smtp_password_file: Option<PathBuf>,
 }
 
 /// `--executor`.
@@ -162,6 +196,7 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
             xnatkit_server::engine::ExecutorChoice::Custom(Arc::new(slurm_executor(&args).await?))
         }
     };
+    let smtp = smtp_config(&args)?;
     let mut config = xnatkit_server::ServerConfig::new(&args.data);
     config.pipelines.executor = executor;
     config.pipelines.upload_settle = Duration::from_secs(args.upload_settle_secs);
@@ -202,6 +237,9 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
         .ok()
         .filter(|p| !p.is_empty());
 
+    config.site_url = args.site_url.clone();
+    config.smtp = smtp;
+
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -219,6 +257,38 @@ pub async fn run(args: Args, printer: Printer) -> anyhow::Result<ExitCode> {
         .await
         .context("the archive server failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--smtp` and friends; the password from a file or the environment.
+fn smtp_config(args: &Args) -> anyhow::Result<Option<xnatkit_server::archive_email::SmtpConfig>> {
+    let Some(url) = args.smtp.clone() else {
+        return Ok(None);
+    };
+    let password = match (&args.smtp_user, &args.smtp_password_file) {
+        (None, _) => None,
+        (Some(_), Some(file)) => {
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!(
+                    "cannot read --smtp-password-file {}; check the path and its permissions",
+                    file.display()
+                )
+            })?;
+            Some(text.lines().next().unwrap_or_default().to_owned())
+        }
+        (Some(user), None) => Some(std::env::var("XNATKIT_SMTP_PASSWORD").map_err(|_| {
+            anyhow::anyhow!(
+                "--smtp-user {user} needs a password: set XNATKIT_SMTP_PASSWORD or pass --smtp-password-file"
+            )
+        })?),
+    };
+    let config = xnatkit_server::archive_email::SmtpConfig {
+        url,
+        user: args.smtp_user.clone(),
+        password,
+        from: args.smtp_from.clone(),
+    };
+    config.check().map_err(anyhow::Error::msg)?;
+    Ok(Some(config))
 }
 
 /// Completes on the first Ctrl-C (SIGINT) or on SIGTERM.

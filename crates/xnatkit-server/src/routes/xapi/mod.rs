@@ -3,6 +3,7 @@
 //! that read the same runs. HTTP only: each handler parses, calls
 //! [`crate::engine`], renders.
 
+mod archive_email;
 mod commands;
 mod containers;
 mod events;
@@ -19,6 +20,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(commands::routes())
+        .merge(archive_email::routes())
         .merge(launch::routes())
         .merge(containers::routes())
         .merge(events::routes())
