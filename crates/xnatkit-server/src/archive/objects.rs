@@ -546,6 +546,104 @@ async fn experiment_owners(actor: &Actor<'_>, experiment_id: &str) -> Result<Vec
     Ok(owners)
 }
 
+/// What deleting the subject, session or scan `path` names would remove,
+/// and whether the caller may: the confirmation a page shows before
+/// [`delete`] runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionPreview {
+    /// `subject`, `session` or `scan`.
+    pub what: &'static str,
+    /// The label (or scan ID) in the project the path goes through.
+    pub label: String,
+    /// The owning project when the path goes through a project the object
+    /// is shared into: then only that share goes, nothing else.
+    pub share_of: Option<String>,
+    /// The caller may do it ([`delete`] would not refuse with 403).
+    pub allowed: bool,
+    pub sessions: usize,
+    pub scans: usize,
+    pub files: i64,
+    pub bytes: i64,
+}
+
+/// Counts what [`delete`] of `path` would remove, after the read check.
+pub async fn deletion_preview(actor: &Actor<'_>, path: &ArchivePath) -> Result<DeletionPreview> {
+    let store = actor.state.store();
+    let scope = required_scope(actor, path).await?;
+    scope.check(Action::ReadData)?;
+    let shared = scope.names_shared();
+    let allowed = if shared {
+        scope.check_unshare().is_ok()
+    } else {
+        scope.check(Action::Delete).is_ok()
+    };
+    let mut preview = DeletionPreview {
+        what: "subject",
+        label: String::new(),
+        share_of: None,
+        allowed,
+        sessions: 0,
+        scans: 0,
+        files: 0,
+        bytes: 0,
+    };
+    let mut owners = Vec::new();
+    match path.level() {
+        Level::Subject => {
+            let subject = scope.subject(path)?;
+            preview.label = scope.subject_label().unwrap_or(&subject.label).to_owned();
+            if shared {
+                preview.share_of = Some(subject.project.clone());
+            } else {
+                owners.push(Owner::Subject(subject.id.clone()));
+                for e in store.experiments(None, Some(&subject.id)).await? {
+                    preview.sessions += 1;
+                    owners.extend(experiment_owners(actor, &e.id).await?);
+                }
+            }
+        }
+        Level::Experiment => {
+            let experiment = scope.experiment(path)?;
+            preview.what = "session";
+            preview.label = scope
+                .experiment_label()
+                .unwrap_or(&experiment.label)
+                .to_owned();
+            if shared {
+                preview.share_of = Some(experiment.project.clone());
+            } else {
+                preview.sessions = 1;
+                owners = experiment_owners(actor, &experiment.id).await?;
+            }
+        }
+        Level::Scan => {
+            let experiment = scope.experiment(path)?;
+            let scan_id = path.scans.as_ref().and_then(|s| s.single()).unwrap_or("");
+            let scan = store
+                .scan(&experiment.id, scan_id)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("scan {scan_id}")))?;
+            preview.what = "scan";
+            preview.label = scan.scan_id.clone();
+            // A scan goes with its session: through a share it is the
+            // owner's to delete, as `delete` checks.
+            preview.allowed = scope.check(Action::Delete).is_ok();
+            owners.push(Owner::Scan(scan.pk));
+        }
+        _ => return Err(Error::Invalid("name a subject, session or scan".to_owned())),
+    }
+    for owner in &owners {
+        if matches!(owner, Owner::Scan(_)) {
+            preview.scans += 1;
+        }
+        for resource in store.resources(owner).await? {
+            preview.files += resource.file_count;
+            preview.bytes += resource.file_size;
+        }
+    }
+    Ok(preview)
+}
+
 /// Deletes the project, subject, session or scan `path` names, with its
 /// files; a subject or session shared into the path's project loses only
 /// that share.

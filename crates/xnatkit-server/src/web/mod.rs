@@ -20,6 +20,7 @@ mod admin;
 mod assets;
 pub mod csrf;
 mod download;
+mod edit;
 mod manage;
 mod pages;
 mod prearchive;
@@ -83,6 +84,26 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/app/admin/users", get(admin::users).post(admin::create))
         .route("/app/admin/users/{username}", post(admin::change))
+        .route(
+            "/app/projects/{project}/subjects/{subject}/fields",
+            post(edit::subject_fields),
+        )
+        .route(
+            "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/fields",
+            post(edit::session_fields),
+        )
+        .route(
+            "/app/projects/{project}/subjects/{subject}/delete",
+            get(edit::confirm_subject).post(edit::delete_subject),
+        )
+        .route(
+            "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/delete",
+            get(edit::confirm_session).post(edit::delete_session),
+        )
+        .route(
+            "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/scans/{scan}/delete",
+            get(edit::confirm_scan).post(edit::delete_scan),
+        )
         .route("/app/projects/{project}/manage", get(manage::manage))
         .route(
             "/app/projects/{project}/manage/prearchive",

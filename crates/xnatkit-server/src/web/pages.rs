@@ -49,7 +49,7 @@ fn session_href(project: &str, subject: &str, session: &str) -> String {
 }
 
 /// `1234567` → `1.2 MB`.
-fn human_size(bytes: i64) -> String {
+pub(super) fn human_size(bytes: i64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut value = bytes.max(0) as f64;
     let mut unit = 0;
@@ -582,6 +582,12 @@ struct SubjectPage {
     project: String,
     project_href: String,
     sessions: Vec<SessionLink>,
+    /// The Custom variables panel (`web/custom_fields.html`).
+    custom_fields: Vec<(String, String)>,
+    can_edit: bool,
+    fields_href: String,
+    delete_href: Option<String>,
+    kind: &'static str,
 }
 
 /// The REST path a page mirrors (`/app/projects/P/…` ↔ `/data/projects/P/…`).
@@ -612,6 +618,8 @@ pub async fn subject(
     require_login(&caller)?;
     let path = archive_path(&project, &subject, None)?;
     let (scope, found, sessions) = browse::subject_view(&actor(&state, &caller), &path).await?;
+    let (custom_fields, can_edit) = browse::custom_fields(&actor(&state, &caller), &path).await?;
+    let may_delete = super::edit::may_delete(&scope);
     let project_id = scope.project.id.clone();
     let label = scope.subject_label().unwrap_or(&found.label).to_owned();
     let sessions = sessions
@@ -625,6 +633,7 @@ pub async fn subject(
     let layout = Layout::new(&state, &caller, format!("Subject {label}"))
         .crumb("Projects", "/app/projects")
         .crumb(project_id.clone(), project_href(&project_id));
+    let here = subject_href(&project_id, &label);
     let rendered = SubjectPage {
         layout,
         label,
@@ -632,6 +641,11 @@ pub async fn subject(
         project_href: project_href(&project_id),
         project: project_id,
         sessions,
+        custom_fields,
+        can_edit,
+        fields_href: format!("{here}/fields"),
+        delete_href: may_delete.then(|| format!("{here}/delete")),
+        kind: "subject",
     }
     .render();
     Ok(page(StatusCode::OK, rendered))
@@ -646,6 +660,7 @@ struct ScanLine {
     size: String,
     files: i64,
     view_href: Option<String>,
+    delete_href: String,
 }
 
 struct AssessorLine {
@@ -690,6 +705,14 @@ struct SessionPage {
     /// Where the Upload files panel posts (`web::upload::session_files`).
     upload_href: String,
     view_href: Option<String>,
+    /// The Custom variables panel (`web/custom_fields.html`).
+    custom_fields: Vec<(String, String)>,
+    can_edit: bool,
+    fields_href: String,
+    delete_href: Option<String>,
+    kind: &'static str,
+    /// Scans may be deleted here (not through a share).
+    can_delete: bool,
 }
 
 fn picks(resources: &[Resource]) -> Vec<ResourcePick> {
@@ -723,6 +746,10 @@ pub async fn session(
         .experiment_label()
         .unwrap_or(&session.label)
         .to_owned();
+    let (custom_fields, can_edit) = browse::custom_fields(&actor(&state, &caller), &path).await?;
+    let may_delete = super::edit::may_delete(scope);
+    let can_delete = !scope.names_shared() && scope.check(Action::Delete).is_ok();
+    let here = session_href(&project_id, &subject_label, &label);
     let (mut total_size, mut total_files) = (0i64, 0i64);
     let mut scans = Vec::new();
     let mut groups = Vec::new();
@@ -745,6 +772,7 @@ pub async fn session(
             } else {
                 view_href(&state, &session.attrs.uid, &attrs.uid)
             },
+            delete_href: format!("{here}/scans/{}/delete", encode_segment(&item.scan.scan_id)),
         });
         let resources = picks(&item.resources);
         if !resources.is_empty() {
@@ -778,7 +806,6 @@ pub async fn session(
             });
         }
     }
-    let here = session_href(&project_id, &subject_label, &label);
     let layout = Layout::new(&state, &caller, format!("Session {label}"))
         .crumb("Projects", "/app/projects")
         .crumb(project_id.clone(), project_href(&project_id))
@@ -808,6 +835,12 @@ pub async fn session(
         download_href: format!("{here}/download"),
         upload_href: format!("{here}/files"),
         view_href: view_href(&state, &attrs.uid, ""),
+        custom_fields,
+        can_edit,
+        fields_href: format!("{here}/fields"),
+        delete_href: may_delete.then(|| format!("{here}/delete")),
+        kind: "session",
+        can_delete,
     }
     .render();
     Ok(page(StatusCode::OK, rendered))
