@@ -353,3 +353,122 @@ fn a_restart_fails_the_run_and_cancels_its_slurm_job() {
     }
     drop(second);
 }
+
+/// Puts slurmd back however the test ends, so the tests after it find an
+/// idle node.
+struct RestartSlurmd;
+
+impl Drop for RestartSlurmd {
+    fn drop(&mut self) {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/setup-slurm.sh");
+        let status = std::process::Command::new("bash")
+            .arg(script)
+            .arg("start")
+            .status();
+        if !matches!(status, Ok(s) if s.success()) && !std::thread::panicking() {
+            panic!("scripts/setup-slurm.sh start did not bring slurmd back: {status:?}");
+        }
+    }
+}
+
+/// slurmd's pid, from the pid file the conf names.
+fn slurmd_pid() -> Option<String> {
+    let conf = std::env::var("SLURM_CONF").unwrap_or_else(|_| "/etc/slurm/slurm.conf".into());
+    let text = std::fs::read_to_string(conf).ok()?;
+    let pid_file = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("SlurmdPidFile="))
+        .unwrap_or("/run/slurmd.pid");
+    Some(
+        std::fs::read_to_string(pid_file.trim())
+            .ok()?
+            .trim()
+            .to_owned(),
+    )
+}
+
+/// The engine's side of a node that dies under a run: slurmd is killed
+/// while a run's job sleeps on it; the controller ends the job NODE_FAIL
+/// after SlurmdTimeout, and the server ends the run Failed with a message
+/// that says the node stopped answering, with nothing attached.
+#[test]
+fn a_node_that_dies_mid_run_fails_the_run_with_a_message() {
+    let rt = runtime();
+    if !slurm_is_up(&rt) {
+        return;
+    }
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        ci::skip::<()>("killing and restarting slurmd needs root");
+        return;
+    }
+    let _node = node_lock();
+    let Some(pid) = slurmd_pid() else {
+        ci::skip::<()>(
+            "slurmd's pid file is not readable (not started by scripts/setup-slurm.sh?)",
+        );
+        return;
+    };
+    let server = slurm_server();
+    let scan = "/data/projects/SLURMD/subjects/C1/experiments/C1_CT1/scans/2";
+    rt.block_on(async {
+        let admin = server.admin().await;
+        admin
+            .put_object("/data/projects/SLURMD", &[], "project")
+            .await
+            .unwrap();
+        let work = tempfile::tempdir().unwrap();
+        xnatkit_client::sample::upload_sample(
+            &admin,
+            "SLURMD",
+            &ct_subjects(&["C1"], "T1", 2, 16),
+            work.path(),
+            2,
+        )
+        .await
+        .unwrap();
+        let napper = command_line_wrapper(&admin, "SLURMD", "nodenap", "sleep 300").await;
+        let id = launch_on(&admin, "SLURMD", napper, scan).await;
+        wait_for(&admin, &id, &["Running"]).await;
+        let job_name = format!("xnatkit-job-{id}");
+        let deadline = Instant::now() + GIVE_UP;
+        while !live_slurm_jobs(&job_name).contains("RUNNING") {
+            assert!(Instant::now() < deadline, "{job_name} never ran on Slurm");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+
+        let _restart = RestartSlurmd;
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "kill -KILL {pid} (slurmd)");
+
+        let run = wait_for(&admin, &id, &["Failed", "Complete", "Killed"]).await;
+        assert_eq!(run.status, "Failed", "{run:?}");
+        let message = run
+            .history
+            .last()
+            .unwrap()
+            .message
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            message.contains("stopped answering") && message.contains("NodeDown"),
+            "{run:?}"
+        );
+        let resources = admin
+            .send(&Request::new(
+                Method::GET,
+                format!("{scan}/resources?format=json"),
+                "resources",
+            ))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!resources.contains("NODENAP"), "{resources}");
+    });
+}
