@@ -585,7 +585,7 @@ struct SubjectPage {
 }
 
 /// The REST path a page mirrors (`/app/projects/P/…` ↔ `/data/projects/P/…`).
-fn archive_path(
+pub(super) fn archive_path(
     project: &str,
     subject: &str,
     experiment: Option<&str>,
@@ -690,6 +690,13 @@ struct SessionPage {
     /// Where the Upload files panel posts (`web::upload::session_files`).
     upload_href: String,
     view_href: Option<String>,
+    pipelines: super::pipelines::SessionPipelines,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SessionQuery {
+    /// Runs just launched from the Pipelines panel.
+    launched: Option<usize>,
 }
 
 fn picks(resources: &[Resource]) -> Vec<ResourcePick> {
@@ -711,6 +718,7 @@ pub async fn session(
     State(state): State<AppState>,
     caller: Caller,
     Path((project, subject, experiment)): Path<(String, String, String)>,
+    Query(query): Query<SessionQuery>,
 ) -> PageResult {
     require_login(&caller)?;
     let path = archive_path(&project, &subject, Some(&experiment))?;
@@ -779,6 +787,17 @@ pub async fn session(
         }
     }
     let here = session_href(&project_id, &subject_label, &label);
+    let scan_rows: Vec<&crate::store::Scan> = view.scans.iter().map(|s| &s.scan).collect();
+    let pipelines = super::pipelines::session_panel(
+        &state,
+        &caller,
+        &session,
+        &scan_rows,
+        scope.check(Action::Edit).is_ok(),
+        &here,
+        query.launched,
+    )
+    .await?;
     let layout = Layout::new(&state, &caller, format!("Session {label}"))
         .crumb("Projects", "/app/projects")
         .crumb(project_id.clone(), project_href(&project_id))
@@ -808,6 +827,7 @@ pub async fn session(
         download_href: format!("{here}/download"),
         upload_href: format!("{here}/files"),
         view_href: view_href(&state, &attrs.uid, ""),
+        pipelines,
     }
     .render();
     Ok(page(StatusCode::OK, rendered))
