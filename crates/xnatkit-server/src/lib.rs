@@ -49,8 +49,8 @@ pub mod schema;
 pub mod state;
 pub mod store;
 pub mod tls;
-pub mod viewer;
 pub mod user_admin;
+pub mod viewer;
 pub mod web;
 
 use std::future::Future;

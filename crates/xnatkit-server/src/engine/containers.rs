@@ -368,7 +368,11 @@ async fn output_resource(
         .collect();
     Ok(Some(RunOutput {
         name: output.name.clone(),
-        resource_uri: format!("{}/resources/{}", owner.uri, encode_segment(&resource.label)),
+        resource_uri: format!(
+            "{}/resources/{}",
+            owner.uri,
+            encode_segment(&resource.label)
+        ),
         label: resource.label,
         assessor,
         file_count: resource.file_count,

@@ -86,7 +86,10 @@ pub fn routes() -> Router<AppState> {
             "/app/projects/{project}/pipelines",
             get(pipelines::project_runs).post(pipelines::launch_project),
         )
-        .route("/app/projects/{project}/pipelines/{run}", get(pipelines::run))
+        .route(
+            "/app/projects/{project}/pipelines/{run}",
+            get(pipelines::run),
+        )
         .route(
             "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/pipelines",
             post(pipelines::launch_session),

@@ -27,9 +27,9 @@ use super::{Layout, WebError, csrf, page, require_login, see_other};
 use crate::access::{Action, Caller};
 use crate::archive::Actor;
 use crate::archive::browse::readable_project;
+use crate::engine::commands;
 use crate::engine::containers::{self, RunOutput};
 use crate::engine::launch::{self, BulkOutcome};
-use crate::engine::commands;
 use crate::error::ApiError;
 use crate::routes::archive::images::UNASSIGNED_TYPE;
 use crate::state::AppState;
@@ -242,9 +242,8 @@ pub struct RunLine {
 
 fn run_line(row: &RunRow, names: &Names) -> RunLine {
     let job = &row.job;
-    let object_href = (!row.session_label.is_empty()).then(|| {
-        session_href(&job.project, &row.subject_label, &row.session_label)
-    });
+    let object_href = (!row.session_label.is_empty())
+        .then(|| session_href(&job.project, &row.subject_label, &row.session_label));
     let session = if row.session_label.is_empty() {
         job.root_uri.clone()
     } else {
@@ -583,9 +582,7 @@ pub async fn run(
     let job = containers::job(&actor, Some(&project), &id).await?;
     let store = state.store();
     let workflow = store.workflow(job.workflow_id).await?;
-    let (session_id, scan_id) = workflow
-        .map(|w| (w.data_id, w.scan_id))
-        .unwrap_or_default();
+    let (session_id, scan_id) = workflow.map(|w| (w.data_id, w.scan_id)).unwrap_or_default();
     let experiment: Option<Experiment> = store.experiment_by_id(&session_id).await?;
     let subject_label = match &experiment {
         Some(e) => store
@@ -604,7 +601,10 @@ pub async fn run(
         job: job.clone(),
         session_id,
         scan_id,
-        session_label: experiment.as_ref().map(|e| e.label.clone()).unwrap_or_default(),
+        session_label: experiment
+            .as_ref()
+            .map(|e| e.label.clone())
+            .unwrap_or_default(),
         subject_label,
         started,
     };
@@ -618,10 +618,11 @@ pub async fn run(
         .collect();
     let mut logs = Vec::new();
     for stream in ["stdout", "stderr"] {
-        let (text, truncated) = match containers::log(&actor, Some(&job.project), &id, stream).await? {
-            Some(path) => log_tail(&path).await?,
-            None => (String::new(), false),
-        };
+        let (text, truncated) =
+            match containers::log(&actor, Some(&job.project), &id, stream).await? {
+                Some(path) => log_tail(&path).await?,
+                None => (String::new(), false),
+            };
         logs.push(LogView {
             stream,
             text,
@@ -759,9 +760,14 @@ async fn launch_and_answer(
     {
         params.insert("overwrite".to_owned(), "true".to_owned());
     }
-    let BulkOutcome { launches, .. } =
-        launch::launch_each(&actor(state, caller), Some(project), &found, &params, targets)
-            .await?;
+    let BulkOutcome { launches, .. } = launch::launch_each(
+        &actor(state, caller),
+        Some(project),
+        &found,
+        &params,
+        targets,
+    )
+    .await?;
     let mut launched = 0;
     let mut failures = Vec::new();
     let mut first_status = None;
@@ -1000,7 +1006,13 @@ pub async fn session_panel(
         visible,
         runs: Vec::new(),
         total: 0,
-        all_href: runs_link(&pipelines_href(&session.project), "", &session.id, 1, PAGE_SIZE),
+        all_href: runs_link(
+            &pipelines_href(&session.project),
+            "",
+            &session.id,
+            1,
+            PAGE_SIZE,
+        ),
         poll_href: None,
         can_launch: false,
         wrappers: Vec::new(),

@@ -31,4 +31,5 @@ mod traversal;
 mod viewer;
 mod web;
 mod web_download;
+mod web_pipelines;
 mod web_prearchive;
