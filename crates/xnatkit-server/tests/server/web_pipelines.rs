@@ -299,7 +299,10 @@ async fn launch_from_the_session_page_shows_the_qa_montage(s: &TestServer) {
     let types = checkbox_values(&html, "type");
     assert!(!types.is_empty(), "{html}");
     let (_, filtered) = page(s, "/app/projects/PIPEWEB/pipelines?q=SUBJ2", &cookie).await;
-    assert!(filtered.contains("All 1 matching sessions"), "{filtered}");
+    assert!(
+        filtered.contains("All 1 matching session</strong>"),
+        "{filtered}"
+    );
     let token = form_token(&html);
     let wrapper = qa.to_string();
     let mut form = vec![
