@@ -53,6 +53,6 @@ pub use path::{MAX_COMPONENT_BYTES, MAX_PATH_BYTES, SafeRelPath, safe_relative_p
 pub use sniff::{ArchiveKind, SNIFF_LEN, sniff_archive_kind, sniff_file};
 pub use stream::{
     ArchiveEntry, ByteStream, CHUNK_BYTES, CHUNKS_IN_FLIGHT, ZipCompression, file_range_stream,
-    tar_gz_stream, zip_stream, zip_stream_with,
+    tar_gz_stream, tar_stream, zip_stream, zip_stream_with,
 };
 pub use upload::write_stream_atomic;

@@ -119,6 +119,25 @@ pub fn tar_gz_stream(entries: Vec<ArchiveEntry>) -> ByteStream {
     spawn_producer(move |out| write_tar_gz(&entries, out)).0
 }
 
+/// The entries as an uncompressed tar (XNAT's `format=tar`), built on a
+/// blocking thread like [`tar_gz_stream`].
+pub fn tar_stream(entries: Vec<ArchiveEntry>) -> ByteStream {
+    spawn_producer(move |out| write_tar(&entries, out)).0
+}
+
+fn write_tar(entries: &[ArchiveEntry], out: ChannelWriter) -> io::Result<ChannelWriter> {
+    let abandoned = out.abandon_handle();
+    let mut tar = tar::Builder::new(out);
+    let result = entries
+        .iter()
+        .try_for_each(|entry| add_tar_entry(&mut tar, entry))
+        .and_then(|()| tar.into_inner());
+    if result.is_err() {
+        abandoned.store(true, Ordering::Relaxed);
+    }
+    result
+}
+
 fn write_zip(
     entries: &[ArchiveEntry],
     compression: ZipCompression,

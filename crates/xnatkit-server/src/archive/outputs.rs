@@ -228,7 +228,7 @@ pub async fn attach_assessor(
 
 /// `{session}_{label}[_{scan}]`, with anything a label may not hold
 /// turned into `_` (scan IDs may carry dots).
-fn assessor_label(session: &str, label: &str, scan: Option<&str>) -> String {
+pub(crate) fn assessor_label(session: &str, label: &str, scan: Option<&str>) -> String {
     let raw = match scan {
         Some(scan) => format!("{session}_{label}_{scan}"),
         None => format!("{session}_{label}"),

@@ -6,15 +6,17 @@
 
 use std::path::PathBuf;
 
-use xnatkit_engine::JobStatus;
 use xnatkit_engine::resolve::ResolvedJob;
+use xnatkit_engine::{JobStatus, OutputKind};
 use xnatkit_model::container::{Container, ContainerHistory};
+use xnatkit_model::{ArchivePath, encode_segment};
 
 use super::worker;
 use crate::access::Action;
-use crate::archive::{Actor, Error, Result, project_access};
+use crate::archive::outputs::assessor_label;
+use crate::archive::{Actor, Error, Result, project_access, required_scope};
 use crate::state::AppState;
-use crate::store::{Entity, JobRow};
+use crate::store::{Entity, JobRow, RunPage, RunPageQuery};
 
 async fn container_of(state: &AppState, job: &JobRow) -> Result<Container> {
     let resolved: Option<ResolvedJob> = serde_json::from_str(&job.resolved).ok();
@@ -259,4 +261,121 @@ pub async fn log_entries(
         }
     }
     Ok(entries)
+}
+
+/// One page of `project`'s runs for the web pages (newest first, filtered
+/// and paged in SQL), after the same read check as [`list`].
+pub async fn page(actor: &Actor<'_>, query: &RunPageQuery<'_>) -> Result<RunPage> {
+    let found = actor
+        .state
+        .store()
+        .project(query.project)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("project {}", query.project)))?;
+    project_access(actor, &found)
+        .await?
+        .check(Action::ReadData, &format!("project {}", found.id))?;
+    let query = RunPageQuery {
+        project: &found.id,
+        ..*query
+    };
+    Ok(actor.state.store().run_page(&query).await?)
+}
+
+/// May the caller see the runs of `project` (read its data)?
+pub async fn may_see_runs(actor: &Actor<'_>, project: &str) -> Result<bool> {
+    may(actor, project, Action::ReadData).await
+}
+
+/// What a finished run filed: one resource (of a scan, the session or a
+/// new assessor) per output, as far as the caller may read it.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The output's name in the command.
+    pub name: String,
+    /// The resource's label.
+    pub label: String,
+    /// `/data/…` URI of the resource (its files are under `/files/`).
+    pub resource_uri: String,
+    /// The assessor that holds it, for an assessor output.
+    pub assessor: Option<String>,
+    pub file_count: i64,
+    /// Paths (inside the resource) of its PNG files, to show inline.
+    pub images: Vec<String>,
+}
+
+/// The outputs of a `Complete` run that still exist and that the caller
+/// may read (through the same scope checks as the REST file routes).
+/// Nothing for a run that did not complete: it attached nothing.
+pub async fn outputs(actor: &Actor<'_>, job: &JobRow) -> Result<Vec<RunOutput>> {
+    if JobStatus::parse(&job.status) != Some(JobStatus::Complete) {
+        return Ok(Vec::new());
+    }
+    let Ok(resolved) = serde_json::from_str::<ResolvedJob>(&job.resolved) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for output in &resolved.outputs {
+        match output_resource(actor, output).await {
+            Ok(Some(found)) => out.push(found),
+            Ok(None) | Err(Error::NotFound(_) | Error::Forbidden(_) | Error::Invalid(_)) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(out)
+}
+
+async fn output_resource(
+    actor: &Actor<'_>,
+    output: &xnatkit_engine::resolve::ResolvedOutput,
+) -> Result<Option<RunOutput>> {
+    let parse = |uri: &str| {
+        ArchivePath::parse_request_path(uri)
+            .map_err(|e| Error::Invalid(format!("output parent {uri}: {e}")))
+    };
+    let parent = parse(&output.parent_uri)?;
+    let (owner_path, assessor) = match output.kind {
+        OutputKind::Resource => (parent, None),
+        OutputKind::Assessor => {
+            // Filed as a new assessor of the session, labelled as
+            // `archive::outputs::attach_assessor` labels it.
+            let scope = required_scope(actor, &parent).await?;
+            scope.check(Action::ReadData)?;
+            let session = scope.experiment(&parent)?;
+            let scan = parent.scans.as_ref().and_then(|s| s.single());
+            let label = assessor_label(&session.label, &output.label, scan);
+            let uri = format!(
+                "/data/experiments/{}/assessors/{}",
+                encode_segment(&session.id),
+                encode_segment(&label)
+            );
+            (parse(&uri)?, Some(label))
+        }
+    };
+    let scope = required_scope(actor, &owner_path).await?;
+    scope.check(Action::ReadData)?;
+    let owner = scope.resource_owner(actor, &owner_path).await?;
+    let store = actor.state.store();
+    let Some(resource) = store.resource(&owner.owner, &output.label).await? else {
+        return Ok(None);
+    };
+    let images = store
+        .files(resource.id)
+        .await?
+        .into_iter()
+        .map(|f| f.path)
+        .filter(|p| p.to_ascii_lowercase().ends_with(".png"))
+        .collect();
+    Ok(Some(RunOutput {
+        name: output.name.clone(),
+        resource_uri: format!(
+            "{}/resources/{}",
+            owner.uri,
+            encode_segment(&resource.label)
+        ),
+        label: resource.label,
+        assessor,
+        file_count: resource.file_count,
+        images,
+    }))
 }

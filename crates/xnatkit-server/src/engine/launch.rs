@@ -315,16 +315,62 @@ pub async fn bulk_launch(
         Ok(list) => list,
         Err(_) => vec![raw.clone()],
     };
-    let bulk_id = uuid::Uuid::new_v4().to_string();
+    let outcomes = launch_each(actor, project, found, params, targets).await?;
     let mut report = BulkLaunchReport {
-        bulk_launch_id: bulk_id.clone(),
+        bulk_launch_id: outcomes.bulk_id,
         pipeline_name: found.wrapper.name.clone(),
         successes: Vec::new(),
         failures: Vec::new(),
     };
+    for outcome in outcomes.launches {
+        match outcome.result {
+            Ok(ok) => report.successes.push(ok),
+            Err(err) => report
+                .failures
+                .push(failure(&outcome.params, Some(found), &err)),
+        }
+    }
+    Ok(report)
+}
+
+/// One target of a bulk launch and how its launch went.
+#[derive(Debug)]
+pub struct TargetLaunch {
+    /// The launch parameters with the target as the root input.
+    pub params: BTreeMap<String, String>,
+    pub target: String,
+    pub result: Result<LaunchReport>,
+}
+
+/// Every launch of one bulk launch, under its ID.
+#[derive(Debug)]
+pub struct BulkOutcome {
+    pub bulk_id: String,
+    pub launches: Vec<TargetLaunch>,
+}
+
+/// Launches `found` on each target URI in turn (the bulk launch's work,
+/// also what the web pages call): each target is checked and queued on
+/// its own, and a refused one keeps its error (a database failure stops
+/// the whole launch).
+pub async fn launch_each(
+    actor: &Actor<'_>,
+    project: Option<&str>,
+    found: &FoundWrapper,
+    params: &BTreeMap<String, String>,
+    targets: Vec<String>,
+) -> Result<BulkOutcome> {
+    let root = root_input(&found.wrapper).ok_or_else(|| {
+        Error::Invalid(format!(
+            "wrapper {} has no archive-object input",
+            found.wrapper.name
+        ))
+    })?;
+    let bulk_id = uuid::Uuid::new_v4().to_string();
+    let mut launches = Vec::new();
     for target in targets {
         let mut one = params.clone();
-        one.insert(root.name.clone(), target);
+        one.insert(root.name.clone(), target.clone());
         let request = LaunchRequest {
             project,
             wrapper: found,
@@ -332,11 +378,15 @@ pub async fn bulk_launch(
             bulk_id: bulk_id.clone(),
             entity: Entity::User,
         };
-        match launch(actor, &request).await {
-            Ok(ok) => report.successes.push(ok),
+        let result = match launch(actor, &request).await {
             Err(Error::Store(err)) => return Err(Error::Store(err)),
-            Err(err) => report.failures.push(failure(&one, Some(found), &err)),
-        }
+            other => other,
+        };
+        launches.push(TargetLaunch {
+            params: one,
+            target,
+            result,
+        });
     }
-    Ok(report)
+    Ok(BulkOutcome { bulk_id, launches })
 }

@@ -138,6 +138,48 @@ macro_rules! select_jobs {
     };
 }
 
+/// The joins and conditions of [`Store::run_page`]: `$1` project, `$2`
+/// session accession ID (empty: any), `$3` status (empty: any).
+macro_rules! run_page_from {
+    () => {
+        "LEFT JOIN workflows w ON w.id = j.workflow_id LEFT JOIN experiments e ON e.id = w.data_id LEFT JOIN subjects s ON s.id = e.subject_id WHERE j.project = $1 AND ($2 = '' OR w.data_id = $2) AND ($3 = '' OR j.status = $3)"
+    };
+}
+
+/// Which runs a page lists.
+#[derive(Debug, Clone, Copy)]
+pub struct RunPageQuery<'a> {
+    pub project: &'a str,
+    /// A session's accession ID, or empty for every session.
+    pub session: &'a str,
+    /// A job status (`Running`, `Complete`, …), or empty for all.
+    pub status: &'a str,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A run with what its page row shows besides the job.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    pub job: JobRow,
+    /// The session's accession ID (`wrk:workflowData/ID`).
+    pub session_id: String,
+    /// The scan it ran on, empty for a session-level run.
+    pub scan_id: String,
+    /// Labels of the session and its subject; empty once it was deleted.
+    pub session_label: String,
+    pub subject_label: String,
+    /// When it started running (ms), 0 if it never did.
+    pub started: i64,
+}
+
+/// One page of runs and how many match in all.
+#[derive(Debug, Clone)]
+pub struct RunPage {
+    pub rows: Vec<RunRow>,
+    pub total: i64,
+}
+
 fn job_from(row: &AnyRow) -> Result<JobRow, sqlx::Error> {
     Ok(JobRow {
         id: int(row, "id")?,
@@ -684,6 +726,52 @@ impl Store {
             }
         };
         rows.iter().map(job_from).collect()
+    }
+
+    /// One page of a project's runs, newest first, optionally of one
+    /// session (its accession ID) and one status, with the session's
+    /// labels and when each run started; and how many match.
+    pub async fn run_page(&self, query: &RunPageQuery<'_>) -> Result<RunPage, sqlx::Error> {
+        let count = sqlx::query(concat!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM jobs j ",
+            run_page_from!()
+        ))
+        .bind(query.project)
+        .bind(query.session)
+        .bind(query.status)
+        .fetch_one(self.pool())
+        .await?;
+        let total = int(&count, "n")?;
+        let rows = sqlx::query(concat!(
+            "SELECT j.id, j.command_id, j.wrapper_id, j.project, j.username, j.status, j.status_time, j.root_uri, j.params, j.resolved, j.workflow_id, j.bulk_id, j.claimed_by, j.backend, j.kill_requested, j.exit_code, j.message, j.created, ",
+            "COALESCE(w.data_id, '') AS data_id, COALESCE(w.scan_id, '') AS scan_id, ",
+            "COALESCE(e.label, '') AS session_label, COALESCE(s.label, '') AS subject_label, ",
+            "COALESCE((SELECT MIN(h.time_recorded) FROM job_history h WHERE h.job_id = j.id AND h.status = 'Running'), 0) AS started ",
+            "FROM jobs j ",
+            run_page_from!(),
+            " ORDER BY j.id DESC LIMIT $4 OFFSET $5"
+        ))
+        .bind(query.project)
+        .bind(query.session)
+        .bind(query.status)
+        .bind(query.limit)
+        .bind(query.offset)
+        .fetch_all(self.pool())
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                Ok(RunRow {
+                    job: job_from(row)?,
+                    session_id: text(row, "data_id")?,
+                    scan_id: text(row, "scan_id")?,
+                    session_label: text(row, "session_label")?,
+                    subject_label: text(row, "subject_label")?,
+                    started: int(row, "started")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(RunPage { rows, total })
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<JobRow>, sqlx::Error> {

@@ -37,7 +37,8 @@ pub use hierarchy::{
     ScanDicomFields, SessionDicomFields, Subject,
 };
 pub use jobs::{
-    CommandRow, Entity, HistoryRow, JobRow, NewJob, SubscriptionRow, WorkflowRow, WrapperRow,
+    CommandRow, Entity, HistoryRow, JobRow, NewJob, RunPage, RunPageQuery, RunRow, SubscriptionRow,
+    WorkflowRow, WrapperRow,
 };
 pub use journal::{COMMITTED, FileMove, JournalCommit, JournalEntry, PENDING};
 pub use prearchive::{

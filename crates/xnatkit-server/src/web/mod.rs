@@ -23,6 +23,7 @@ mod download;
 mod edit;
 mod manage;
 mod pages;
+mod pipelines;
 mod prearchive;
 mod upload;
 
@@ -81,6 +82,18 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/app/projects/{project}/access/accessibility",
             post(pages::change_accessibility),
+        )
+        .route(
+            "/app/projects/{project}/pipelines",
+            get(pipelines::project_runs).post(pipelines::launch_project),
+        )
+        .route(
+            "/app/projects/{project}/pipelines/{run}",
+            get(pipelines::run),
+        )
+        .route(
+            "/app/projects/{project}/subjects/{subject}/experiments/{experiment}/pipelines",
+            post(pipelines::launch_session),
         )
         .route("/app/admin/users", get(admin::users).post(admin::create))
         .route("/app/admin/users/{username}", post(admin::change))
@@ -156,6 +169,8 @@ pub struct Layout {
     pub title: String,
     pub crumbs: Vec<Crumb>,
     pub user: Option<String>,
+    /// A site admin is logged in (the header links to Admin → Users).
+    pub admin: bool,
     pub csrf: String,
     /// Idle seconds before the session ends (for the logout warning).
     pub session_timeout_s: u64,
@@ -168,6 +183,7 @@ impl Layout {
             title: title.into(),
             crumbs: Vec::new(),
             user: caller.username().map(str::to_owned),
+            admin: caller.is_admin(),
             csrf: caller
                 .session_id
                 .as_deref()
@@ -250,6 +266,7 @@ impl IntoResponse for WebError {
                 href: "/app/projects".to_owned(),
             }],
             user: None,
+            admin: false,
             csrf: String::new(),
             session_timeout_s: 0,
         };

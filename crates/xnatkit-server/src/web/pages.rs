@@ -591,7 +591,7 @@ struct SubjectPage {
 }
 
 /// The REST path a page mirrors (`/app/projects/P/…` ↔ `/data/projects/P/…`).
-fn archive_path(
+pub(super) fn archive_path(
     project: &str,
     subject: &str,
     experiment: Option<&str>,
@@ -713,6 +713,13 @@ struct SessionPage {
     kind: &'static str,
     /// Scans may be deleted here (not through a share).
     can_delete: bool,
+    pipelines: super::pipelines::SessionPipelines,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SessionQuery {
+    /// Runs just launched from the Pipelines panel.
+    launched: Option<usize>,
 }
 
 fn picks(resources: &[Resource]) -> Vec<ResourcePick> {
@@ -734,6 +741,7 @@ pub async fn session(
     State(state): State<AppState>,
     caller: Caller,
     Path((project, subject, experiment)): Path<(String, String, String)>,
+    Query(query): Query<SessionQuery>,
 ) -> PageResult {
     require_login(&caller)?;
     let path = archive_path(&project, &subject, Some(&experiment))?;
@@ -806,6 +814,17 @@ pub async fn session(
             });
         }
     }
+    let scan_rows: Vec<&crate::store::Scan> = view.scans.iter().map(|s| &s.scan).collect();
+    let pipelines = super::pipelines::session_panel(
+        &state,
+        &caller,
+        &session,
+        &scan_rows,
+        scope.check(Action::Edit).is_ok(),
+        &here,
+        query.launched,
+    )
+    .await?;
     let layout = Layout::new(&state, &caller, format!("Session {label}"))
         .crumb("Projects", "/app/projects")
         .crumb(project_id.clone(), project_href(&project_id))
@@ -841,6 +860,7 @@ pub async fn session(
         delete_href: may_delete.then(|| format!("{here}/delete")),
         kind: "session",
         can_delete,
+        pipelines,
     }
     .render();
     Ok(page(StatusCode::OK, rendered))

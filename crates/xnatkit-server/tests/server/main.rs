@@ -32,4 +32,5 @@ mod viewer;
 mod web;
 mod web_download;
 mod web_edit;
+mod web_pipelines;
 mod web_prearchive;

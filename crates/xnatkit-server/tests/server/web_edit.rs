@@ -205,6 +205,30 @@ async fn custom_variables_and_deletion(s: &TestServer) {
         "{html}"
     );
     let token = form_token(&html);
+    // The Files panel also offers a plain tar.
+    assert!(html.contains("<option value=\"tar\">tar</option>"));
+    let marker = "name=\"r\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let resource = html[start..].split('"').next().unwrap();
+    let r = s
+        .req(
+            Method::GET,
+            &format!("{full}/download?format=tar&r={resource}"),
+            None,
+        )
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    let mut tar = tar::Archive::new(&bytes[..]);
+    let names: Vec<String> = tar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
     let (status, html) = page(s, &format!("{full}/delete"), &cookie).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("2 scans, 6 files"), "{html}");

@@ -368,11 +368,11 @@ pub(super) fn stream_archive(
             "application/x-gzip",
             "tar.gz",
         ),
-        Some(Format::Tar) => {
-            return Err(ApiError::BadRequest(
-                "format=tar is not offered; use format=tar.gz or format=zip".to_owned(),
-            ));
-        }
+        Some(Format::Tar) => (
+            xnatkit_fileio::tar_stream(entries),
+            "application/x-tar",
+            "tar",
+        ),
         _ => (
             xnatkit_fileio::zip_stream_with(entries, ctx.params.zip_compression()),
             "application/zip",
