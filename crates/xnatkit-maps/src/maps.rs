@@ -222,11 +222,10 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
             stack.plane(reference_time, s).values_into(&mut plane);
             reference.extend(plane.iter().map(|&v| v as f64));
         }
-        let threshold =
-            xnatkit_qa::otsu_threshold(&reference).ok_or_else(|| Error::BadPixels {
-                path: folder.clone(),
-                reason: "the reference image is uniform, so there is no object to fit".to_owned(),
-            })?;
+        let threshold = xnatkit_qa::otsu_threshold(&reference).ok_or_else(|| Error::BadPixels {
+            path: folder.clone(),
+            reason: "the reference image is uniform, so there is no object to fit".to_owned(),
+        })?;
         let mask: Vec<bool> = reference.iter().map(|&v| v > threshold).collect();
         (threshold, mask)
     };

@@ -108,7 +108,10 @@ fn fileio_error(path: &Path, e: std::io::Error) -> xnatkit_fileio::Error {
         return io(e);
     }
     let kind = e.kind();
-    match e.into_inner().map(|inner| inner.downcast::<xnatkit_fileio::Error>()) {
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<xnatkit_fileio::Error>())
+    {
         Some(Ok(own)) => *own,
         Some(Err(other)) => io(std::io::Error::new(kind, other)),
         None => io(std::io::Error::from(kind)),
