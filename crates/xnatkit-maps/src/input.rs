@@ -1,9 +1,9 @@
 //! Reading a DICOM series folder into frames: one 2-D image each, with its
 //! position, orientation, spacing, echo time, repetition time and b-value,
-//! and its pixels as stored with the rescale beside them (16-bit images stay
-//! 16-bit in memory; the rescaled value is computed when it is used). Classic single-frame files and
-//! enhanced multi-frame files (per-frame and shared functional groups) give
-//! the same frames. Grouping into slices and time points happens later
+//! and its pixels as stored with the rescale beside them (16-bit images
+//! stay 16-bit in memory; the rescaled value is computed when it is used).
+//! Classic single-frame files and enhanced multi-frame files (per-frame and
+//! shared functional groups) give the same frames. Grouping into slices and time points happens later
 //! (`stack`), from these values, never from file order.
 //!
 //! b-values follow dcm2niix: the standard DiffusionBValue (0018,9087) first;

@@ -249,7 +249,7 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
     }
     let mut planes: Vec<Option<Plane>> = (0..cells).map(|_| None).collect();
     for s in 0..slices.len() {
-        for t in 0..times.len() {
+        for (t, &time) in times.iter().enumerate() {
             let cell = s + slices.len() * t;
             let count = counts[cell];
             if count == 0 {
@@ -257,7 +257,7 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
                     path: folder,
                     what: axis.what(),
                     slice: s,
-                    value: times[t],
+                    value: time,
                 });
             }
             let frames = std::mem::take(&mut members[cell]);
@@ -273,7 +273,7 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
                     reason: format!(
                         "the image of slice {s} at {} {} is all zeros",
                         axis.what(),
-                        times[t]
+                        time
                     ),
                 });
             }
