@@ -11,7 +11,12 @@
 #  2. SciPy curve_fit per voxel, as Python users write it: SAMPLE (default
 #     2000) random object voxels are fitted and the time is extrapolated to
 #     every object voxel (fitting all 800 000 takes an hour);
-#  3. a vectorised numpy log-linear fit of every voxel (no nonlinear step).
+#  3. a vectorised numpy log-linear fit of every voxel (no nonlinear step),
+#     timed twice: the fit alone (data in memory) and the script's reading
+#     of the DICOM files with pydicom plus the fit (what a Python user's
+#     script costs end to end; interpreter start-up and imports excluded).
+# Our own stage times (read, fit, write, fsync+rename) come from the debug
+# log of xnatkit-maps (XNATKIT_LOG=xnatkit_maps=debug).
 # Prints the ratios. Goals (issue 14): ≥ 100× faster than per-voxel SciPy,
 # within 2× of the numpy log-linear time, peak memory < 2× the input size
 # (input size = the 16-bit pixel data).
@@ -44,15 +49,23 @@ for kind in t2 t1; do
   input_mb=$(echo "$rows * $rows * $slices * $times * 2 / 1000000" | bc -l)
   sub=$kind
   [[ $kind == t1 ]] && sub=t1-sr
-  /usr/bin/time -v "$xnatkit" -q maps "$sub" "$work/$kind" -o "$work/$kind-out" 2>"$work/time.txt" >/dev/null
+  XNATKIT_LOG=xnatkit_maps=debug /usr/bin/time -v -o "$work/time.txt" \
+    "$xnatkit" maps "$sub" "$work/$kind" -o "$work/$kind-out" 2>"$work/log.txt" >/dev/null
   ours=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$work/time.txt")
   rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
+  stage() { sed -n "s/.*$1=\([0-9.e-]*\).*/\1/p" "$work/log.txt" | tail -1; }
+  read_s=$(stage read_s); fit_s=$(stage fit_s); write_s=$(stage write_s); commit_s=$(stage commit_s)
+  [[ -n $fit_s ]] || { echo "error: no stage times in the log:" >&2; cat "$work/log.txt" >&2; exit 1; }
   read -r scipy voxels fitted < <("$python" "$helper" scipy "$kind" "$work/$kind" "$sample")
-  numpy=$("$python" "$helper" numpy "$kind" "$work/$kind")
+  read -r numpy numpy_all < <("$python" "$helper" numpy "$kind" "$work/$kind")
+  r() { echo "$1" | bc -l; }
   printf '  xnatkit (LM, all outputs):   %8.2f s, peak RSS %.0f MB (input %.0f MB, ratio %.2f)\n' \
-    "$ours" "$(echo "$rss_kb / 1000" | bc -l)" "$input_mb" "$(echo "$rss_kb / 1000 / $input_mb" | bc -l)"
+    "$ours" "$(r "$rss_kb / 1000")" "$input_mb" "$(r "$rss_kb / 1000 / $input_mb")"
+  printf '    stages: read %.2f s, fit %.2f s, write %.2f s, fsync+rename %.2f s\n' \
+    "$read_s" "$fit_s" "$write_s" "$commit_s"
   printf '  scipy curve_fit per voxel:   %8.2f s (extrapolated from %s of %s object voxels)\n' "$scipy" "$fitted" "$voxels"
-  printf '  numpy log-linear, vectorised:%8.2f s (fit only, data already in memory)\n' "$numpy"
-  printf '  ratios: scipy/xnatkit %.1fx, xnatkit/numpy %.2fx\n' \
-    "$(echo "$scipy / $ours" | bc -l)" "$(echo "$ours / $numpy" | bc -l)"
+  printf '  numpy log-linear, vectorised:%8.2f s fit only, %.2f s reading the DICOMs with pydicom + fit\n' "$numpy" "$numpy_all"
+  printf '  ratios: scipy/xnatkit %.1fx (end to end)\n' "$(r "$scipy / $ours")"
+  printf '          xnatkit/numpy: fit only %.2fx, read+fit %.2fx, our end to end (all outputs written) vs numpy read+fit %.2fx\n' \
+    "$(r "$fit_s / $numpy")" "$(r "($read_s + $fit_s) / $numpy_all")" "$(r "$ours / $numpy_all")"
 done

@@ -1,7 +1,8 @@
 //! Per-voxel curve fits: a linear start (weighted log-linear or a
 //! 63 %-recovery guess) refined by Levenberg–Marquardt on the signal itself
 //! (least squares in the signal domain, where the noise is additive).
-//! Small fixed-size parameter vectors, no allocation per voxel.
+//! Small fixed-size parameter vectors, no allocation per voxel (up to 32
+//! time points).
 
 // Small matrix algebra reads best with explicit indices.
 #![allow(clippy::needless_range_loop)]
@@ -17,10 +18,17 @@ pub struct Fitted<const P: usize> {
 
 const MAX_ITERATIONS: usize = 100;
 
-/// Solves `a x = b` (P×P) by Gaussian elimination with partial pivoting.
+/// Solves `a x = b` (P×P) by Gaussian elimination with partial pivoting
+/// (the pivot: the last row of largest magnitude in the column).
+#[inline]
 fn solve<const P: usize>(mut a: [[f64; P]; P], mut b: [f64; P]) -> Option<[f64; P]> {
     for col in 0..P {
-        let pivot = (col..P).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        let mut pivot = col;
+        for i in col + 1..P {
+            if a[i][col].abs().total_cmp(&a[pivot][col].abs()) != std::cmp::Ordering::Less {
+                pivot = i;
+            }
+        }
         if a[pivot][col].abs() < 1e-300 {
             return None;
         }
@@ -45,6 +53,10 @@ fn solve<const P: usize>(mut a: [[f64; P]; P], mut b: [f64; P]) -> Option<[f64; 
     x.iter().all(|v| v.is_finite()).then_some(x)
 }
 
+/// Time points whose model values a fit keeps on the stack; longer curves
+/// keep them on the heap.
+const CACHED_POINTS: usize = 32;
+
 /// Levenberg–Marquardt (Marquardt's diagonal scaling) for `y ≈ f(t; p)`,
 /// `model` returning the value and the gradient in `p`.
 pub fn levenberg_marquardt<const P: usize>(
@@ -53,17 +65,30 @@ pub fn levenberg_marquardt<const P: usize>(
     start: [f64; P],
     model: impl Fn(f64, &[f64; P]) -> (f64, [f64; P]),
 ) -> Fitted<P> {
-    let sse_of = |p: &[f64; P]| -> f64 {
+    // The model's value and gradient at each time point for the parameters
+    // last evaluated: an accepted step's evaluation is the next iteration's
+    // Jacobian, so each step costs one evaluation of the model, not two.
+    let mut on_stack = [(0.0, [0.0; P]); CACHED_POINTS];
+    let mut on_heap = Vec::new();
+    let evaluated: &mut [(f64, [f64; P])] = if t.len() <= CACHED_POINTS {
+        &mut on_stack[..t.len()]
+    } else {
+        on_heap.resize(t.len(), (0.0, [0.0; P]));
+        &mut on_heap
+    };
+    let sse_of = |p: &[f64; P], evaluated: &mut [(f64, [f64; P])]| -> f64 {
         t.iter()
             .zip(y)
-            .map(|(&ti, &yi)| {
-                let r = yi - model(ti, p).0;
+            .zip(evaluated.iter_mut())
+            .map(|((&ti, &yi), slot)| {
+                *slot = model(ti, p);
+                let r = yi - slot.0;
                 r * r
             })
             .sum()
     };
     let mut p = start;
-    let mut sse = sse_of(&p);
+    let mut sse = sse_of(&p, evaluated);
     let mut lambda = 1e-3;
     let mut converged = false;
     if !sse.is_finite() {
@@ -76,8 +101,7 @@ pub fn levenberg_marquardt<const P: usize>(
     for _ in 0..MAX_ITERATIONS {
         let mut jtj = [[0.0; P]; P];
         let mut jtr = [0.0; P];
-        for (&ti, &yi) in t.iter().zip(y) {
-            let (f, g) = model(ti, &p);
+        for (&(f, g), &yi) in evaluated.iter().zip(y) {
             let r = yi - f;
             for i in 0..P {
                 jtr[i] += g[i] * r;
@@ -105,7 +129,7 @@ pub fn levenberg_marquardt<const P: usize>(
             for i in 0..P {
                 trial[i] += step[i];
             }
-            let trial_sse = sse_of(&trial);
+            let trial_sse = sse_of(&trial, evaluated);
             if trial_sse.is_finite() && trial_sse <= sse {
                 let small_step = step
                     .iter()

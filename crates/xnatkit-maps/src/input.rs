@@ -1,8 +1,9 @@
 //! Reading a DICOM series folder into frames: one 2-D image each, with its
 //! position, orientation, spacing, echo time, repetition time and b-value,
-//! and its pixels with the rescale applied. Classic single-frame files and
-//! enhanced multi-frame files (per-frame and shared functional groups) give
-//! the same frames. Grouping into slices and time points happens later
+//! and its pixels as stored with the rescale beside them (16-bit images
+//! stay 16-bit in memory; the rescaled value is computed when it is used).
+//! Classic single-frame files and enhanced multi-frame files (per-frame and
+//! shared functional groups) give the same frames. Grouping into slices and time points happens later
 //! (`stack`), from these values, never from file order.
 //!
 //! b-values follow dcm2niix: the standard DiffusionBValue (0018,9087) first;
@@ -55,8 +56,98 @@ pub struct Frame {
     pub repetition_time: Option<f64>,
     /// s/mm²
     pub b_value: Option<f64>,
-    /// Rescaled values, row by row.
-    pub pixels: Vec<f32>,
+    /// Stored values, row by row, and the rescale.
+    pub pixels: Pixels,
+}
+
+/// Stored pixel values of one frame, before the rescale, in their own type
+/// (a 16-bit series takes a quarter of the memory of f64 values).
+#[derive(Debug, Clone)]
+pub enum Stored {
+    U8(Vec<u8>),
+    I8(Vec<i8>),
+    U16(Vec<u16>),
+    I16(Vec<i16>),
+    U32(Vec<u32>),
+    I32(Vec<i32>),
+    F32(Vec<f32>),
+}
+
+macro_rules! each_stored {
+    ($stored:expr, $values:ident => $body:expr) => {
+        match $stored {
+            Stored::U8($values) => $body,
+            Stored::I8($values) => $body,
+            Stored::U16($values) => $body,
+            Stored::I16($values) => $body,
+            Stored::U32($values) => $body,
+            Stored::I32($values) => $body,
+            Stored::F32($values) => $body,
+        }
+    };
+}
+
+impl Stored {
+    pub fn len(&self) -> usize {
+        each_stored!(self, v => v.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn truncate(&mut self, n: usize) {
+        each_stored!(self, v => v.truncate(n))
+    }
+
+    /// Values `from..to` as their own frame.
+    fn range(&self, from: usize, to: usize) -> Stored {
+        match self {
+            Stored::U8(v) => Stored::U8(v[from..to].to_vec()),
+            Stored::I8(v) => Stored::I8(v[from..to].to_vec()),
+            Stored::U16(v) => Stored::U16(v[from..to].to_vec()),
+            Stored::I16(v) => Stored::I16(v[from..to].to_vec()),
+            Stored::U32(v) => Stored::U32(v[from..to].to_vec()),
+            Stored::I32(v) => Stored::I32(v[from..to].to_vec()),
+            Stored::F32(v) => Stored::F32(v[from..to].to_vec()),
+        }
+    }
+}
+
+/// A frame's pixels: stored values and the rescale. The value of a pixel
+/// is `(stored · slope + intercept)` in f64, rounded to f32.
+#[derive(Debug, Clone)]
+pub struct Pixels {
+    pub stored: Stored,
+    pub slope: f64,
+    pub intercept: f64,
+}
+
+impl Pixels {
+    pub fn len(&self) -> usize {
+        self.stored.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stored.is_empty()
+    }
+
+    /// The rescaled values into `out` (as many as both have).
+    pub fn rescale_into(&self, out: &mut [f32]) {
+        let (slope, intercept) = (self.slope, self.intercept);
+        each_stored!(&self.stored, values => {
+            for (o, &v) in out.iter_mut().zip(values.iter()) {
+                *o = (v as f64 * slope + intercept) as f32;
+            }
+        })
+    }
+
+    /// The rescaled values.
+    pub fn to_f32(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.len()];
+        self.rescale_into(&mut out);
+        out
+    }
 }
 
 /// What the series is, for the derived series written beside it.
@@ -302,7 +393,11 @@ fn frames_of(
     let count = first_number(object, tags::NUMBER_OF_FRAMES)
         .unwrap_or(1.0)
         .max(1.0) as usize;
-    let pixels = all_pixels(path, object, transfer_syntax, rows * cols * count)?;
+    let n = rows * cols;
+    let mut pixels = all_pixels(path, object, transfer_syntax, n * count)?;
+    // One frame (the usual case) keeps its buffer; frames of a multi-frame
+    // file are split into their own.
+    let mut single = (count == 1).then(|| std::mem::replace(&mut pixels, Stored::U8(Vec::new())));
     let per_frame: Vec<&InMemDicomObject> = element(object, PER_FRAME_GROUPS)
         .and_then(|e| e.items())
         .map(|items| items.iter().collect())
@@ -363,12 +458,10 @@ fn frames_of(
         let intercept = lookup(PIXEL_VALUE_TRANSFORMATION, tags::RESCALE_INTERCEPT)
             .map(|v| v[0])
             .unwrap_or(0.0);
-        let n = rows * cols;
-        let raw = &pixels[k * n..(k + 1) * n];
-        let values = raw
-            .iter()
-            .map(|&v| (v * slope + intercept) as f32)
-            .collect();
+        let stored = match single.take() {
+            Some(all) => all,
+            None => pixels.range(k * n, (k + 1) * n),
+        };
         frames.push(Frame {
             source: path.to_owned(),
             frame_number: enhanced.then_some(k + 1),
@@ -389,19 +482,23 @@ fn frames_of(
             echo_time,
             repetition_time,
             b_value: b,
-            pixels: values,
+            pixels: Pixels {
+                stored,
+                slope,
+                intercept,
+            },
         });
     }
     Ok(frames)
 }
 
-/// Stored pixel values of every frame as f64 (before rescale).
+/// Stored pixel values of every frame (before rescale), in their own type.
 fn all_pixels(
     path: &Path,
     object: &InMemDicomObject,
     transfer_syntax: &str,
     expected: usize,
-) -> Result<Vec<f64>, Error> {
+) -> Result<Stored, Error> {
     let unsupported = |reason: String| Error::Unsupported {
         path: path.to_owned(),
         reason,
@@ -410,10 +507,12 @@ fn all_pixels(
         let bytes = e
             .to_bytes()
             .map_err(|err| unsupported(format!("float pixel data: {err}")))?;
-        let values: Vec<f64> = bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
-            .collect();
+        let values = Stored::F32(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        );
         return take(path, values, expected);
     }
     let pixel = element(object, tags::PIXEL_DATA).ok_or_else(|| Error::MissingAttribute {
@@ -431,25 +530,33 @@ fn all_pixels(
         .map_err(|err| unsupported(format!("pixel data: {err}")))?;
     let bits = first_number(object, tags::BITS_ALLOCATED).unwrap_or(16.0) as u32;
     let signed = first_number(object, tags::PIXEL_REPRESENTATION).unwrap_or(0.0) == 1.0;
-    let values: Vec<f64> = match (bits, signed) {
-        (8, false) => bytes.iter().map(|&b| b as f64).collect(),
-        (8, true) => bytes.iter().map(|&b| b as i8 as f64).collect(),
-        (16, false) => bytes
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]) as f64)
-            .collect(),
-        (16, true) => bytes
-            .chunks_exact(2)
-            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f64)
-            .collect(),
-        (32, false) => bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
-            .collect(),
-        (32, true) => bytes
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
-            .collect(),
+    let values = match (bits, signed) {
+        (8, false) => Stored::U8(bytes.to_vec()),
+        (8, true) => Stored::I8(bytes.iter().map(|&b| b as i8).collect()),
+        (16, false) => Stored::U16(
+            bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+        ),
+        (16, true) => Stored::I16(
+            bytes
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+        ),
+        (32, false) => Stored::U32(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        (32, true) => Stored::I32(
+            bytes
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
         _ => {
             return Err(unsupported(format!(
                 "BitsAllocated {bits} is not supported (8, 16 or 32)"
@@ -459,7 +566,7 @@ fn all_pixels(
     take(path, values, expected)
 }
 
-fn take(path: &Path, mut values: Vec<f64>, expected: usize) -> Result<Vec<f64>, Error> {
+fn take(path: &Path, mut values: Stored, expected: usize) -> Result<Stored, Error> {
     if values.len() < expected {
         return Err(Error::BadPixels {
             path: path.to_owned(),

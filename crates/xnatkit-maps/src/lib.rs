@@ -34,6 +34,7 @@ pub mod stack;
 mod uid;
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -66,21 +67,22 @@ pub fn map_file_name(kind: MapKind) -> String {
     format!("{}_map.nii.gz", kind.quantity())
 }
 
-/// Builds every output of `maps` in memory (see [`run_map`]).
-pub fn map_outputs(maps: &MapSet, options: Options) -> Result<output::Outputs, Error> {
-    let mut out = output::Outputs::default();
+/// Writes every output image of `maps` to `staged`, one image in memory at
+/// a time: its NIfTI, and for the map and its rate the DICOM series and
+/// the PNG preview.
+pub fn write_map_outputs(maps: &MapSet, staged: &mut output::Staged) -> Result<(), Error> {
     let grid = &maps.grid;
     let dims = [grid.cols, grid.rows, grid.slices()];
     let derivation = format!(
         "xnatkit maps: {} fitted by Levenberg-Marquardt from a log-linear start; time base {}",
         maps.model, maps.time_base
     );
-    for (index, image) in maps.images.iter().enumerate() {
+    for index in 0..maps.image_count() {
+        let image = maps.image(index);
         let description = format!("{} {}", image.description, image.unit);
-        out.add(
-            format!("{}.nii.gz", image.name),
-            nifti_io::encode(grid, &image.data, description.trim(), false),
-        );
+        staged.write_with(format!("{}.nii.gz", image.name), |w| {
+            nifti_io::write(w, grid, &image.data, description.trim(), false)
+        })?;
         // The map and its rate are what people look at and what viewers
         // open: DICOM series and previews for those two.
         let headline = index == 0 || image.name.starts_with('R');
@@ -88,12 +90,12 @@ pub fn map_outputs(maps: &MapSet, options: Options) -> Result<output::Outputs, E
             for (name, bytes) in dicom_out::encode_series(
                 &maps.info,
                 grid,
-                image,
+                &image,
                 index,
                 &derivation,
                 &format!("{}_dicom", image.name),
             )? {
-                out.add(name, bytes);
+                staged.add(name, &bytes)?;
             }
             let png = preview::render(&image.data, dims, &image.unit, None).map_err(|e| {
                 Error::Encode {
@@ -101,24 +103,28 @@ pub fn map_outputs(maps: &MapSet, options: Options) -> Result<output::Outputs, E
                     reason: e.to_string(),
                 }
             })?;
-            out.add(format!("{}.png", image.name), png);
+            staged.add(format!("{}.png", image.name), &png)?;
         }
     }
-    let _ = options;
-    Ok(out)
+    Ok(())
 }
 
 /// Fits `kind` to the series at `input` and writes the outputs to `out_dir`.
+/// Stage times are logged at debug level (`XNATKIT_LOG=xnatkit_maps=debug`).
 pub fn run_map(
     input: &Path,
     kind: MapKind,
     options: Options,
     out_dir: &Path,
 ) -> Result<MapReport, Error> {
+    let started = Instant::now();
     let stack = stack::load(input, kind.axis())?;
-    let maps = maps::compute(&stack, kind, options)?;
-    drop(stack);
-    let mut outputs = map_outputs(&maps, options)?;
+    let read = started.elapsed();
+    let maps = maps::compute(stack, kind, options)?;
+    let fit = started.elapsed() - read;
+    let mut staged = output::Staged::new(out_dir);
+    write_map_outputs(&maps, &mut staged)?;
+    let names: Vec<String> = staged.names().map(str::to_owned).collect();
     let grid = &maps.grid;
     let mut report = MapReport {
         map: kind,
@@ -134,26 +140,29 @@ pub fn run_map(
         otsu_threshold: maps.otsu_threshold,
         fitted_voxels: maps.fitted_voxels,
         valid_voxels: maps.valid_voxels,
-        files: outputs
-            .files
-            .iter()
-            .map(|(n, _)| out_dir.join(n))
-            .collect(),
+        files: names.iter().map(|n| out_dir.join(n)).collect(),
     };
     report.files.push(out_dir.join("maps.json"));
     // Relative paths in the file itself, so reruns elsewhere give the same bytes.
     let mut stored = report.clone();
     stored.input = PathBuf::from(input.file_name().unwrap_or_default());
     stored.out_dir = PathBuf::from(".");
-    stored.files = outputs
-        .files
-        .iter()
-        .map(|(n, _)| PathBuf::from(n))
-        .collect();
+    stored.files = names.iter().map(PathBuf::from).collect();
     let mut json = serde_json::to_vec_pretty(&stored).unwrap_or_default();
     json.push(b'\n');
-    outputs.add("maps.json", json);
-    outputs.commit(out_dir)?;
+    staged.add("maps.json", &json)?;
+    let encoded = started.elapsed() - read - fit;
+    staged.commit()?;
+    let committed = started.elapsed() - read - fit - encoded;
+    tracing::debug!(
+        map = kind.quantity(),
+        read_s = read.as_secs_f64(),
+        fit_s = fit.as_secs_f64(),
+        write_s = encoded.as_secs_f64(),
+        commit_s = committed.as_secs_f64(),
+        fitted_voxels = maps.fitted_voxels,
+        "map stage times: read and group the series, fit, encode and write the outputs to temporary names, fsync and rename them"
+    );
     Ok(report)
 }
 

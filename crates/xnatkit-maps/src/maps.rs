@@ -1,9 +1,14 @@
-//! The three parametric maps, every voxel of every slice, in parallel
-//! (std::thread::scope over contiguous voxel ranges: the workspace has no
-//! rayon and the work is evenly spread). The background is excluded by
+//! The three parametric maps, every voxel of every slice: slice after slice
+//! (each slice's images are released once fitted, so memory does not grow
+//! with the results), the voxels of a slice in parallel (std::thread::scope,
+//! workers taking blocks of voxels in turn; the workspace has no rayon).
+//! Results are kept for the fitted voxels only; output images are made
+//! from them one at a time ([`MapSet::image`]). The background is excluded by
 //! Otsu's threshold on the brightest time point, as XNAT-PIC does (their
 //! mask is per slice on a 16–32-bin histogram; ours is one threshold over
 //! the whole volume from xnatkit-qa's 256-bin Otsu).
+
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -97,17 +102,61 @@ pub struct MapSet {
     pub otsu_threshold: f64,
     pub fitted_voxels: usize,
     pub valid_voxels: usize,
-    /// The map itself first, then rate, amplitude, fit-valid mask, residual.
-    pub images: Vec<Image>,
+    /// The output images without their data, and which result each holds:
+    /// the map itself first, then rate, amplitude, fit-valid mask, residual.
+    images: Vec<(Image, Column)>,
+    /// Voxels inside the Otsu mask (the fitted ones), x fastest.
+    mask: Vec<bool>,
+    /// Results of the fitted voxels, in voxel order.
+    voxels: Vec<Voxel>,
+}
+
+/// Which fit result an output image holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Value,
+    Rate,
+    Amplitude,
+    Valid,
+    Residual,
 }
 
 impl MapSet {
-    pub fn map(&self) -> &Image {
-        &self.images[0]
+    /// How many output images there are.
+    pub fn image_count(&self) -> usize {
+        self.images.len()
     }
 
-    pub fn image(&self, name: &str) -> Option<&Image> {
-        self.images.iter().find(|i| i.name == name)
+    /// Output image `k` (0: the map), its data made now from the results.
+    pub fn image(&self, k: usize) -> Image {
+        let (template, column) = &self.images[k];
+        let value = |v: &Voxel| match column {
+            Column::Value => v.value,
+            Column::Rate => v.rate,
+            Column::Amplitude => v.amplitude,
+            Column::Valid => {
+                if v.valid {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Column::Residual => v.rms,
+        };
+        let background = value(&Voxel::default());
+        let mut fitted = self.voxels.iter();
+        let data = self
+            .mask
+            .iter()
+            .map(|&inside| match inside.then(|| fitted.next()).flatten() {
+                Some(v) => value(v),
+                None => background,
+            })
+            .collect();
+        Image {
+            data,
+            ..template.clone()
+        }
     }
 }
 
@@ -124,10 +173,16 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Fits `kind` to every voxel of `stack` inside the Otsu mask.
-pub fn compute(stack: &Stack, kind: MapKind, options: Options) -> Result<MapSet, Error> {
+/// Voxels a worker takes at a time.
+const BLOCK: usize = 1024;
+
+/// Fits `kind` to every voxel of `stack` inside the Otsu mask. The stack is
+/// consumed: each slice's images are freed once its voxels are fitted.
+pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapSet, Error> {
     let folder = stack.info.folder.clone();
     let n = stack.grid.len();
+    let slice_len = stack.grid.slice_len();
+    let slices = stack.grid.slices();
     let first_used = usize::from(kind == MapKind::T2 && options.drop_first_echo);
     let times: Vec<f64> = stack.times[first_used..].to_vec();
     let needed = if kind == MapKind::T1Sr && options.t1_offset {
@@ -160,85 +215,130 @@ pub fn compute(stack: &Stack, kind: MapKind, options: Options) -> Result<MapSet,
         MapKind::T2 => first_used,
         MapKind::Adc => 0,
     };
-    let reference: Vec<f64> = stack
-        .time_point(reference_time)
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
-    let threshold = xnatkit_qa::otsu_threshold(&reference).ok_or_else(|| Error::BadPixels {
-        path: folder.clone(),
-        reason: "the reference image is uniform, so there is no object to fit".to_owned(),
-    })?;
+    let (threshold, mask) = {
+        let mut reference: Vec<f64> = Vec::with_capacity(n);
+        let mut plane = vec![0f32; slice_len];
+        for s in 0..slices {
+            stack.plane(reference_time, s).values_into(&mut plane);
+            reference.extend(plane.iter().map(|&v| v as f64));
+        }
+        let threshold = xnatkit_qa::otsu_threshold(&reference).ok_or_else(|| Error::BadPixels {
+            path: folder.clone(),
+            reason: "the reference image is uniform, so there is no object to fit".to_owned(),
+        })?;
+        let mask: Vec<bool> = reference.iter().map(|&v| v > threshold).collect();
+        (threshold, mask)
+    };
     let t_max = times.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let offset_t2 = times.len() >= 3;
     let nt = stack.times.len();
-    let mut voxels = vec![Voxel::default(); n];
-    let chunk = n.div_ceil(threads()).max(1);
-    std::thread::scope(|scope| {
-        for (k, out) in voxels.chunks_mut(chunk).enumerate() {
-            let reference = &reference;
-            let times = &times;
-            scope.spawn(move || {
-                let mut y = vec![0f64; nt - first_used];
-                for (j, voxel) in out.iter_mut().enumerate() {
-                    let i = k * chunk + j;
-                    if reference[i] <= threshold {
-                        continue;
-                    }
-                    for (t, slot) in (first_used..nt).zip(y.iter_mut()) {
-                        *slot = stack.data[t * n + i] as f64;
-                    }
-                    *voxel = fit_voxel(kind, options, offset_t2, times, &y, t_max);
-                }
-            });
+    let used = nt - first_used;
+    let fitted_voxels = mask.iter().filter(|&&m| m).count();
+    let mut voxels: Vec<Voxel> = Vec::with_capacity(fitted_voxels);
+    // The used time points of one slice, time point after time point.
+    let mut signal = vec![0f32; used * slice_len];
+    for s in 0..slices {
+        let inside: Vec<usize> = (0..slice_len)
+            .filter(|&i| mask[s * slice_len + i])
+            .collect();
+        if !inside.is_empty() {
+            for (t, plane) in (first_used..nt).zip(signal.chunks_mut(slice_len.max(1))) {
+                stack.plane(t, s).values_into(plane);
+            }
         }
-    });
-    let fitted_voxels = reference.iter().filter(|&&v| v > threshold).count();
+        stack.release_slice(s);
+        if inside.is_empty() {
+            continue;
+        }
+        let mut results = vec![Voxel::default(); inside.len()];
+        let blocks = Mutex::new(results.chunks_mut(BLOCK).zip(inside.chunks(BLOCK)));
+        let signal = &signal;
+        let times = &times;
+        std::thread::scope(|scope| {
+            for _ in 0..threads().min(inside.len().div_ceil(BLOCK)) {
+                let blocks = &blocks;
+                scope.spawn(move || {
+                    let mut y = vec![0f64; used];
+                    loop {
+                        let next = match blocks.lock() {
+                            Ok(mut it) => it.next(),
+                            Err(poisoned) => poisoned.into_inner().next(),
+                        };
+                        let Some((out, at)) = next else { break };
+                        for (voxel, &i) in out.iter_mut().zip(at) {
+                            for (k, slot) in y.iter_mut().enumerate() {
+                                *slot = signal[k * slice_len + i] as f64;
+                            }
+                            *voxel = fit_voxel(kind, options, offset_t2, times, &y, t_max);
+                        }
+                    }
+                });
+            }
+        });
+        voxels.extend_from_slice(&results);
+    }
+    drop(stack.planes);
     let valid_voxels = voxels.iter().filter(|v| v.valid).count();
     let q = kind.quantity();
-    let column = |f: fn(&Voxel) -> f32| voxels.iter().map(f).collect::<Vec<f32>>();
     let (map_unit, rate_name, rate_unit, amplitude_name, map_scale, rate_scale) = match kind {
         MapKind::T2 => ("ms", Some("R2"), "1/s", "M0", 0.1, 0.01),
         MapKind::T1Sr => ("ms", Some("R1"), "1/s", "A", 0.1, 0.001),
         MapKind::Adc => ("mm2/s", None, "", "S0", 1e-6, 1.0),
     };
-    let mut images = vec![Image {
-        name: format!("{q}_map"),
-        description: format!("{q} map"),
-        unit: map_unit.to_owned(),
-        scale: Scale::Fixed(map_scale),
-        data: column(|v| v.value),
-    }];
+    let template = |name: String, description: String, unit: &str, scale: Scale| Image {
+        name,
+        description,
+        unit: unit.to_owned(),
+        scale,
+        data: Vec::new(),
+    };
+    let mut images = vec![(
+        template(
+            format!("{q}_map"),
+            format!("{q} map"),
+            map_unit,
+            Scale::Fixed(map_scale),
+        ),
+        Column::Value,
+    )];
     if let Some(rate) = rate_name {
-        images.push(Image {
-            name: format!("{rate}_map"),
-            description: format!("{rate} map (1000/{q})"),
-            unit: rate_unit.to_owned(),
-            scale: Scale::Fixed(rate_scale),
-            data: column(|v| v.rate),
-        });
+        images.push((
+            template(
+                format!("{rate}_map"),
+                format!("{rate} map (1000/{q})"),
+                rate_unit,
+                Scale::Fixed(rate_scale),
+            ),
+            Column::Rate,
+        ));
     }
-    images.push(Image {
-        name: format!("{q}_{amplitude_name}"),
-        description: format!("{q} fit amplitude {amplitude_name}"),
-        unit: String::new(),
-        scale: Scale::FromMaximum,
-        data: column(|v| v.amplitude),
-    });
-    images.push(Image {
-        name: format!("{q}_valid"),
-        description: format!("{q} fit valid (1) in the Otsu mask"),
-        unit: String::new(),
-        scale: Scale::Fixed(1.0),
-        data: column(|v| if v.valid { 1.0 } else { 0.0 }),
-    });
-    images.push(Image {
-        name: format!("{q}_residual"),
-        description: format!("{q} fit RMS residual"),
-        unit: String::new(),
-        scale: Scale::FromMaximum,
-        data: column(|v| v.rms),
-    });
+    images.push((
+        template(
+            format!("{q}_{amplitude_name}"),
+            format!("{q} fit amplitude {amplitude_name}"),
+            "",
+            Scale::FromMaximum,
+        ),
+        Column::Amplitude,
+    ));
+    images.push((
+        template(
+            format!("{q}_valid"),
+            format!("{q} fit valid (1) in the Otsu mask"),
+            "",
+            Scale::Fixed(1.0),
+        ),
+        Column::Valid,
+    ));
+    images.push((
+        template(
+            format!("{q}_residual"),
+            format!("{q} fit RMS residual"),
+            "",
+            Scale::FromMaximum,
+        ),
+        Column::Residual,
+    ));
     let offset = match kind {
         MapKind::T2 => offset_t2,
         MapKind::T1Sr => options.t1_offset,
@@ -246,8 +346,8 @@ pub fn compute(stack: &Stack, kind: MapKind, options: Options) -> Result<MapSet,
     };
     Ok(MapSet {
         kind,
-        info: stack.info.clone(),
-        grid: stack.grid.clone(),
+        info: stack.info,
+        grid: stack.grid,
         model: kind.model(offset).to_owned(),
         time_base: kind.axis().time_base().to_owned(),
         times,
@@ -255,6 +355,8 @@ pub fn compute(stack: &Stack, kind: MapKind, options: Options) -> Result<MapSet,
         fitted_voxels,
         valid_voxels,
         images,
+        mask,
+        voxels,
     })
 }
 

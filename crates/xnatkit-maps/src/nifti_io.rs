@@ -1,9 +1,10 @@
 //! NIfTI-1 in and out. Writing is our own small encoder (a 348-byte header,
 //! float32 voxels, gzip via flate2) rather than the `nifti` crate's writer,
-//! because that writer only writes to a path: we need the bytes in memory
-//! so that every output of a run is built before any is written (no partial
-//! output on error) and so that the same input gives the same bytes (gzip
-//! header without a timestamp). Reading uses the `nifti` crate.
+//! because that writer only writes to a path: we write to a temporary file
+//! that is renamed only when every output of a run exists (no partial
+//! output on error), streaming (no uncompressed copy in memory), and the
+//! same input must give the same bytes (gzip header without a timestamp).
+//! Reading uses the `nifti` crate.
 
 // The header and affine code index 4×4 matrices explicitly on purpose.
 #![allow(clippy::needless_range_loop)]
@@ -94,6 +95,20 @@ fn quaternion(m: &[[f64; 4]; 4]) -> ([f64; 3], f64) {
 /// `data` (x fastest) on `grid` as gzipped NIfTI-1 bytes, float32, with the
 /// grid's RAS affine as both sform and qform (code 1, scanner).
 pub fn encode(grid: &Grid, data: &[f32], description: &str, unit_is_seconds: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write(&mut out, grid, data, description, unit_is_seconds);
+    out
+}
+
+/// [`encode`] into `out`, the voxels converted and compressed in pieces.
+pub fn write(
+    out: &mut dyn Write,
+    grid: &Grid,
+    data: &[f32],
+    description: &str,
+    unit_is_seconds: bool,
+) -> std::io::Result<()> {
     let mut h = vec![0u8; HEADER_BYTES + 4];
     put_i32(&mut h, 0, HEADER_BYTES as i32);
     h[38] = b'r';
@@ -141,15 +156,19 @@ pub fn encode(grid: &Grid, data: &[f32], description: &str, unit_is_seconds: boo
         }
     }
     h[344..348].copy_from_slice(b"n+1\0");
-    let mut raw = h;
-    raw.reserve(data.len() * 4);
-    for v in data {
-        raw.extend_from_slice(&v.to_le_bytes());
+    let mut gz = flate2::GzBuilder::new().write(out, flate2::Compression::new(6));
+    gz.write_all(&h)?;
+    const PIECE: usize = 16 * 1024;
+    let mut raw = Vec::with_capacity(PIECE * 4);
+    for piece in data.chunks(PIECE) {
+        raw.clear();
+        for v in piece {
+            raw.extend_from_slice(&v.to_le_bytes());
+        }
+        gz.write_all(&raw)?;
     }
-    let mut gz = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::new(6));
-    // Writing into a Vec cannot fail.
-    let _ = gz.write_all(&raw);
-    gz.finish().unwrap_or_default()
+    gz.finish()?;
+    Ok(())
 }
 
 /// A 3-D map read from NIfTI: its grid (LPS, from sform, else qform, else

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::Error;
 use crate::geometry::{Grid, cross, dot, normalised};
-use crate::input::{Frame, Series, SeriesInfo};
+use crate::input::{Frame, Pixels, Series, SeriesInfo};
 
 /// What varies along the fourth axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,35 @@ impl TimeAxis {
     }
 }
 
+/// One slice at one time point.
+#[derive(Debug, Clone)]
+pub enum Plane {
+    /// The one frame there, as stored (no copy, 16-bit stays 16-bit).
+    Frame(Pixels),
+    /// Several frames combined (mean of repeats, geometric mean of
+    /// diffusion directions), or any image on the b-value axis.
+    Combined(Vec<f32>),
+    /// Released after use (see [`Stack::release_slice`]).
+    Released,
+}
+
+impl Plane {
+    /// The plane's values into `out` (one slice long).
+    pub fn values_into(&self, out: &mut [f32]) {
+        match self {
+            Plane::Frame(pixels) => {
+                pixels.rescale_into(out);
+                // What summing into a zeroed buffer gave: −0 becomes +0.
+                for o in out.iter_mut() {
+                    *o += 0.0;
+                }
+            }
+            Plane::Combined(values) => out.copy_from_slice(values),
+            Plane::Released => out.fill(0.0),
+        }
+    }
+}
+
 /// Images on one grid at several time points.
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -75,16 +104,24 @@ pub struct Stack {
     pub axis: TimeAxis,
     /// Ascending.
     pub times: Vec<f64>,
-    /// `voxel + grid.len() · time`.
-    pub data: Vec<f32>,
+    /// `slice + slices · time`.
+    pub planes: Vec<Plane>,
     /// Frames combined into each time point (of the first slice).
     pub frames_per_time: Vec<usize>,
 }
 
 impl Stack {
-    pub fn time_point(&self, t: usize) -> &[f32] {
-        let n = self.grid.len();
-        &self.data[t * n..(t + 1) * n]
+    pub fn plane(&self, t: usize, s: usize) -> &Plane {
+        &self.planes[s + self.grid.slices() * t]
+    }
+
+    /// Frees the images of slice `s` at every time point (a fit that is
+    /// done with them keeps memory from growing with its results).
+    pub fn release_slice(&mut self, s: usize) {
+        let slices = self.grid.slices();
+        for t in 0..self.times.len() {
+            self.planes[s + slices * t] = Plane::Released;
+        }
     }
 }
 
@@ -180,11 +217,14 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
     let slices = cluster(heights.clone(), |_| POSITION_TOLERANCE);
     let mut positions = vec![None; slices.len()];
     let slice_len = rows * cols;
-    let grid_len = slice_len * slices.len();
     let geometric = axis == TimeAxis::BValue;
-    let mut data = vec![0f32; grid_len * times.len()];
-    let mut counts = vec![0usize; slices.len() * times.len()];
-    let mut sources: Vec<Option<std::path::PathBuf>> = vec![None; slices.len() * times.len()];
+    let cells = slices.len() * times.len();
+    let mut counts = vec![0usize; cells];
+    let mut sources: Vec<Option<std::path::PathBuf>> = vec![None; cells];
+    // Frames stay as stored until every cell is known; a cell with one frame
+    // becomes its plane as it is, several are combined below.
+    let mut members: Vec<Vec<Pixels>> = (0..cells).map(|_| Vec::new()).collect();
+    let mut scratch = vec![0f32; slice_len];
     let thickness = first.thickness;
     for ((frame, height), time) in frames.into_iter().zip(heights).zip(times_of) {
         let (Some(s), Some(t)) = (
@@ -197,23 +237,19 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
         let cell = s + slices.len() * t;
         counts[cell] += 1;
         sources[cell].get_or_insert_with(|| frame.source.clone());
-        let out = &mut data[t * grid_len + s * slice_len..t * grid_len + (s + 1) * slice_len];
-        for (o, &v) in out.iter_mut().zip(&frame.pixels) {
-            if !v.is_finite() {
-                return Err(Error::BadPixels {
-                    path: frame.source.clone(),
-                    reason: "NaN or infinite pixel values".to_owned(),
-                });
-            }
-            *o += if geometric {
-                v.max(f32::MIN_POSITIVE).ln()
-            } else {
-                v
-            };
+        frame.pixels.rescale_into(&mut scratch);
+        let n = frame.pixels.len().min(slice_len);
+        if scratch[..n].iter().any(|v| !v.is_finite()) {
+            return Err(Error::BadPixels {
+                path: frame.source.clone(),
+                reason: "NaN or infinite pixel values".to_owned(),
+            });
         }
+        members[cell].push(frame.pixels);
     }
+    let mut planes: Vec<Option<Plane>> = (0..cells).map(|_| None).collect();
     for s in 0..slices.len() {
-        for t in 0..times.len() {
+        for (t, &time) in times.iter().enumerate() {
             let cell = s + slices.len() * t;
             let count = counts[cell];
             if count == 0 {
@@ -221,31 +257,30 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
                     path: folder,
                     what: axis.what(),
                     slice: s,
-                    value: times[t],
+                    value: time,
                 });
             }
-            let out = &mut data[t * grid_len + s * slice_len..t * grid_len + (s + 1) * slice_len];
-            let scale = 1.0 / count as f32;
-            for o in out.iter_mut() {
-                *o = if geometric {
-                    let v = (*o * scale).exp();
-                    if v <= f32::MIN_POSITIVE * 2.0 { 0.0 } else { v }
-                } else {
-                    *o * scale
-                };
-            }
-            if out.iter().all(|&v| v == 0.0) {
+            let frames = std::mem::take(&mut members[cell]);
+            let plane = match <[Pixels; 1]>::try_from(frames) {
+                Ok([one]) if !geometric && one.len() >= slice_len => Plane::Frame(one),
+                Ok(one) => combine(&one, slice_len, geometric, &mut scratch),
+                Err(several) => combine(&several, slice_len, geometric, &mut scratch),
+            };
+            plane.values_into(&mut scratch);
+            if scratch.iter().all(|&v| v == 0.0) {
                 return Err(Error::BadPixels {
                     path: sources[cell].clone().unwrap_or_else(|| folder.clone()),
                     reason: format!(
                         "the image of slice {s} at {} {} is all zeros",
                         axis.what(),
-                        times[t]
+                        time
                     ),
                 });
             }
+            planes[cell] = Some(plane);
         }
     }
+    let planes: Vec<Plane> = planes.into_iter().flatten().collect();
     let frames_per_time = (0..times.len()).map(|t| counts[slices.len() * t]).collect();
     let positions = positions.into_iter().flatten().collect();
     let grid = Grid {
@@ -264,9 +299,37 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
         grid,
         axis,
         times,
-        data,
+        planes,
         frames_per_time,
     })
+}
+
+/// Several frames at one cell as one plane: the arithmetic mean, or the
+/// geometric mean on the b-value axis (summed in frame order, in f32, as
+/// the values always were).
+fn combine(frames: &[Pixels], slice_len: usize, geometric: bool, scratch: &mut [f32]) -> Plane {
+    let mut out = vec![0f32; slice_len];
+    for frame in frames {
+        frame.rescale_into(scratch);
+        let n = frame.len().min(slice_len);
+        for (o, &v) in out.iter_mut().zip(&scratch[..n]) {
+            *o += if geometric {
+                v.max(f32::MIN_POSITIVE).ln()
+            } else {
+                v
+            };
+        }
+    }
+    let scale = 1.0 / frames.len() as f32;
+    for o in out.iter_mut() {
+        *o = if geometric {
+            let v = (*o * scale).exp();
+            if v <= f32::MIN_POSITIVE * 2.0 { 0.0 } else { v }
+        } else {
+            *o * scale
+        };
+    }
+    Plane::Combined(out)
 }
 
 /// Reads a folder: a ParaVision scan folder (it has `pdata/`) is converted
@@ -351,7 +414,7 @@ pub fn single_image(series: Series) -> Result<MapImage, Error> {
                 reason: "images of different size or orientation".to_owned(),
             });
         }
-        data.extend_from_slice(&f.pixels);
+        data.extend(f.pixels.to_f32());
         positions.push(f.position);
         sops.push(vec![f.sop_instance_uid.clone()]);
     }
