@@ -14,10 +14,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use xnatkit_model::{ArchivePath, encode_segment};
 
+use super::links::{actor, project_href, session_href, subject_href};
 use super::{Layout, WebError, csrf, page, require_login, see_other};
 use crate::access::{Action, Caller};
+use crate::archive::Scope;
 use crate::archive::objects::{self, DeletionPreview, ExperimentChanges, SubjectChanges};
-use crate::archive::{Actor, Scope};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -25,10 +26,6 @@ type PageResult = Result<Response, WebError>;
 
 /// The longest custom-variable name the form accepts.
 const MAX_FIELD_NAME: usize = 64;
-
-fn actor<'a>(state: &'a AppState, caller: &'a Caller) -> Actor<'a> {
-    Actor { state, caller }
-}
 
 /// The archive path of a subject, session or scan from the page's path
 /// segments (each decoded once by the router).
@@ -55,21 +52,11 @@ fn path_of(
 }
 
 /// The page path of a subject, session or scan (`/app/projects/P/…`).
-pub fn page_href(
-    project: &str,
-    subject: &str,
-    experiment: Option<&str>,
-    scan: Option<&str>,
-) -> String {
-    let mut href = format!(
-        "/app/projects/{}/subjects/{}",
-        encode_segment(project),
-        encode_segment(subject)
-    );
-    if let Some(experiment) = experiment {
-        href.push_str("/experiments/");
-        href.push_str(&encode_segment(experiment));
-    }
+fn page_href(project: &str, subject: &str, experiment: Option<&str>, scan: Option<&str>) -> String {
+    let mut href = match experiment {
+        Some(experiment) => session_href(project, subject, experiment),
+        None => subject_href(project, subject),
+    };
     if let Some(scan) = scan {
         href.push_str("/scans/");
         href.push_str(&encode_segment(scan));
@@ -214,7 +201,7 @@ fn parent_href(project: &str, subject: &str, experiment: Option<&str>, scan: boo
     match (experiment, scan) {
         (Some(experiment), true) => page_href(project, subject, Some(experiment), None),
         (Some(_), false) => page_href(project, subject, None, None),
-        (None, _) => format!("/app/projects/{}", encode_segment(project)),
+        (None, _) => project_href(project),
     }
 }
 

@@ -21,6 +21,7 @@ mod assets;
 pub mod csrf;
 mod download;
 mod edit;
+mod links;
 mod manage;
 mod pages;
 mod pipelines;

@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use xnatkit_model::{Accessibility, ArchivePath, ProjectRole, encode_segment};
 
+use super::links::{actor, project_href, session_href, subject_href};
 use super::{Layout, WebError, csrf, page, require_login, see_other};
 use crate::access::{Action, Caller};
-use crate::archive::Actor;
 use crate::archive::browse;
 use crate::error::ApiError;
 use crate::params::Params;
@@ -23,30 +23,6 @@ use crate::state::AppState;
 use crate::store::{Resource, SessionPageQuery, SessionSort};
 
 type PageResult = Result<Response, WebError>;
-
-fn actor<'a>(state: &'a AppState, caller: &'a Caller) -> Actor<'a> {
-    Actor { state, caller }
-}
-
-fn project_href(project: &str) -> String {
-    format!("/app/projects/{}", encode_segment(project))
-}
-
-fn subject_href(project: &str, subject: &str) -> String {
-    format!(
-        "{}/subjects/{}",
-        project_href(project),
-        encode_segment(subject)
-    )
-}
-
-fn session_href(project: &str, subject: &str, session: &str) -> String {
-    format!(
-        "{}/experiments/{}",
-        subject_href(project, subject),
-        encode_segment(session)
-    )
-}
 
 /// `1234567` → `1.2 MB`.
 pub(super) fn human_size(bytes: i64) -> String {

@@ -23,9 +23,9 @@ use xnatkit_engine::JobStatus;
 use xnatkit_engine::resolve::root_input;
 use xnatkit_model::encode_segment;
 
+use super::links::{actor, project_href, session_href};
 use super::{Layout, WebError, csrf, page, require_login, see_other};
 use crate::access::{Action, Caller};
-use crate::archive::Actor;
 use crate::archive::browse::readable_project;
 use crate::engine::commands;
 use crate::engine::containers::{self, RunOutput};
@@ -59,29 +59,12 @@ const STATUSES: [(&str, &str); 5] = [
     ("Killed", "Killed"),
 ];
 
-fn actor<'a>(state: &'a AppState, caller: &'a Caller) -> Actor<'a> {
-    Actor { state, caller }
-}
-
-fn project_href(project: &str) -> String {
-    format!("/app/projects/{}", encode_segment(project))
-}
-
 fn pipelines_href(project: &str) -> String {
     format!("{}/pipelines", project_href(project))
 }
 
 fn run_href(project: &str, id: i64) -> String {
     format!("{}/{id}", pipelines_href(project))
-}
-
-fn session_href(project: &str, subject: &str, session: &str) -> String {
-    format!(
-        "{}/subjects/{}/experiments/{}",
-        project_href(project),
-        encode_segment(subject),
-        encode_segment(session)
-    )
 }
 
 /// `1764989563000` → `2025-12-06 02:52:43 UTC`.

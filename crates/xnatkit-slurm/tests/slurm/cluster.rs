@@ -29,10 +29,6 @@ struct Slurm {
     _serial: File,
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// The running cluster, or a skip (a failure under CI) naming the fix.
 async fn slurm() -> Option<Slurm> {
     ci::tool("sbatch", "slurm-client")?;
@@ -195,38 +191,6 @@ async fn an_unknown_job_id_is_a_typed_error() {
     assert!(matches!(err, SlurmError::UnknownJob { .. }), "{err}");
 }
 
-/// Puts slurmd back however the test ends, so the tests after it find an
-/// idle node.
-struct RestartSlurmd;
-
-impl Drop for RestartSlurmd {
-    fn drop(&mut self) {
-        let status = std::process::Command::new("bash")
-            .arg(repo_root().join("scripts/setup-slurm.sh"))
-            .arg("start")
-            .status();
-        if !matches!(status, Ok(s) if s.success()) && !std::thread::panicking() {
-            panic!("scripts/setup-slurm.sh start did not bring slurmd back: {status:?}");
-        }
-    }
-}
-
-/// The pid file slurmd writes, from the conf the tools read.
-fn slurmd_pid() -> Option<String> {
-    let conf = std::env::var("SLURM_CONF").unwrap_or_else(|_| "/etc/slurm/slurm.conf".into());
-    let text = std::fs::read_to_string(conf).ok()?;
-    let pid_file = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("SlurmdPidFile="))
-        .unwrap_or("/run/slurmd.pid");
-    Some(
-        std::fs::read_to_string(pid_file.trim())
-            .ok()?
-            .trim()
-            .to_owned(),
-    )
-}
-
 /// What Slurm 22.05 does when slurmd dies under a running job: the
 /// controller marks the node "not responding" and then DOWN after
 /// SlurmdTimeout, and (with JobRequeue=0) ends the job as NODE_FAIL with
@@ -238,7 +202,7 @@ async fn a_job_whose_slurmd_dies_ends_as_failed_with_a_message() {
         ci::skip::<()>("killing and restarting slurmd needs root");
         return;
     }
-    let Some(pid) = slurmd_pid() else {
+    let Some(pid) = xnatkit_test_support::slurm::slurmd_pid() else {
         ci::skip::<()>(
             "slurmd's pid file is not readable (not started by scripts/setup-slurm.sh?)",
         );
@@ -248,7 +212,7 @@ async fn a_job_whose_slurmd_dies_ends_as_failed_with_a_message() {
     let id = slurm.cluster.submit(&job).await.unwrap();
     slurm.wait_running(&id).await;
 
-    let _restart = RestartSlurmd;
+    let _restart = xnatkit_test_support::slurm::RestartSlurmd;
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &pid])
         .status()

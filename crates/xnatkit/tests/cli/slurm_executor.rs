@@ -44,6 +44,25 @@ fn slurm_server() -> TestServer {
     ])
 }
 
+/// Project `project` with subject C1 and one CT session of two 16-slice
+/// scans (C1_CT1, scans 1 and 2).
+async fn one_session_project(admin: &XnatClient, project: &str) {
+    admin
+        .put_object(&format!("/data/projects/{project}"), &[], "project")
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    xnatkit_client::sample::upload_sample(
+        admin,
+        project,
+        &ct_subjects(&["C1"], "T1", 2, 16),
+        work.path(),
+        2,
+    )
+    .await
+    .unwrap();
+}
+
 async fn launch_on(client: &XnatClient, project: &str, wrapper: i64, scan: &str) -> String {
     let params = BTreeMap::from([("scan".to_owned(), scan.to_owned())]);
     client
@@ -186,20 +205,7 @@ fn failures_and_cancels_go_both_ways() {
     let scan = "/data/projects/SLURMX/subjects/C1/experiments/C1_CT1/scans/2";
     rt.block_on(async {
         let admin = server.admin().await;
-        admin
-            .put_object("/data/projects/SLURMX", &[], "project")
-            .await
-            .unwrap();
-        let work = tempfile::tempdir().unwrap();
-        xnatkit_client::sample::upload_sample(
-            &admin,
-            "SLURMX",
-            &ct_subjects(&["C1"], "T1", 2, 16),
-            work.path(),
-            2,
-        )
-        .await
-        .unwrap();
+        one_session_project(&admin, "SLURMX").await;
 
         // A program that fails: the run says so in its own words, and no
         // output resource is attached.
@@ -307,20 +313,7 @@ fn a_restart_fails_the_run_and_cancels_its_slurm_job() {
     let admin = connect(first.url());
     let scan = "/data/projects/SLURMR/subjects/C1/experiments/C1_CT1/scans/2";
     let id = rt.block_on(async {
-        admin
-            .put_object("/data/projects/SLURMR", &[], "project")
-            .await
-            .unwrap();
-        let work = tempfile::tempdir().unwrap();
-        xnatkit_client::sample::upload_sample(
-            &admin,
-            "SLURMR",
-            &ct_subjects(&["C1"], "T1", 2, 16),
-            work.path(),
-            2,
-        )
-        .await
-        .unwrap();
+        one_session_project(&admin, "SLURMR").await;
         let napper = command_line_wrapper(&admin, "SLURMR", "longnap", "sleep 300").await;
         let id = launch_on(&admin, "SLURMR", napper, scan).await;
         wait_for(&admin, &id, &["Running"]).await;
@@ -354,40 +347,6 @@ fn a_restart_fails_the_run_and_cancels_its_slurm_job() {
     drop(second);
 }
 
-/// Puts slurmd back however the test ends, so the tests after it find an
-/// idle node.
-struct RestartSlurmd;
-
-impl Drop for RestartSlurmd {
-    fn drop(&mut self) {
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/setup-slurm.sh");
-        let status = std::process::Command::new("bash")
-            .arg(script)
-            .arg("start")
-            .status();
-        if !matches!(status, Ok(s) if s.success()) && !std::thread::panicking() {
-            panic!("scripts/setup-slurm.sh start did not bring slurmd back: {status:?}");
-        }
-    }
-}
-
-/// slurmd's pid, from the pid file the conf names.
-fn slurmd_pid() -> Option<String> {
-    let conf = std::env::var("SLURM_CONF").unwrap_or_else(|_| "/etc/slurm/slurm.conf".into());
-    let text = std::fs::read_to_string(conf).ok()?;
-    let pid_file = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("SlurmdPidFile="))
-        .unwrap_or("/run/slurmd.pid");
-    Some(
-        std::fs::read_to_string(pid_file.trim())
-            .ok()?
-            .trim()
-            .to_owned(),
-    )
-}
-
 /// The engine's side of a node that dies under a run: slurmd is killed
 /// while a run's job sleeps on it; the controller ends the job NODE_FAIL
 /// after SlurmdTimeout, and the server ends the run Failed with a message
@@ -404,7 +363,7 @@ fn a_node_that_dies_mid_run_fails_the_run_with_a_message() {
         return;
     }
     let _node = node_lock();
-    let Some(pid) = slurmd_pid() else {
+    let Some(pid) = xnatkit_test_support::slurm::slurmd_pid() else {
         ci::skip::<()>(
             "slurmd's pid file is not readable (not started by scripts/setup-slurm.sh?)",
         );
@@ -414,20 +373,7 @@ fn a_node_that_dies_mid_run_fails_the_run_with_a_message() {
     let scan = "/data/projects/SLURMD/subjects/C1/experiments/C1_CT1/scans/2";
     rt.block_on(async {
         let admin = server.admin().await;
-        admin
-            .put_object("/data/projects/SLURMD", &[], "project")
-            .await
-            .unwrap();
-        let work = tempfile::tempdir().unwrap();
-        xnatkit_client::sample::upload_sample(
-            &admin,
-            "SLURMD",
-            &ct_subjects(&["C1"], "T1", 2, 16),
-            work.path(),
-            2,
-        )
-        .await
-        .unwrap();
+        one_session_project(&admin, "SLURMD").await;
         let napper = command_line_wrapper(&admin, "SLURMD", "nodenap", "sleep 300").await;
         let id = launch_on(&admin, "SLURMD", napper, scan).await;
         wait_for(&admin, &id, &["Running"]).await;
@@ -438,7 +384,7 @@ fn a_node_that_dies_mid_run_fails_the_run_with_a_message() {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
 
-        let _restart = RestartSlurmd;
+        let _restart = xnatkit_test_support::slurm::RestartSlurmd;
         let killed = std::process::Command::new("kill")
             .args(["-KILL", &pid])
             .status()
