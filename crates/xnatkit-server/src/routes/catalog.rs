@@ -2,7 +2,8 @@
 //! XNAT's "Download Images" dialog, its scripts and the Desktop Client
 //! use: `POST …/download` or `…/downloadwithsize` with
 //! `{"sessions": ["P:SUBJECT:LABEL:ID", …], "scan_types": […],
-//! "scan_formats": […], "options": ["simplified", …]}` answers a catalog
+//! "scan_formats": […], "resources": [session resource labels],
+//! "assessors": [assessor types], "options": ["simplified", …]}` answers a catalog
 //! ID (and the total size); `GET …/download/{id}` and `…/{id}/xml` give
 //! the catalog as XML, `…/{id}/zip` streams its files. The selection is
 //! [`crate::routes::archive::images`], the one the web dialog uses, with
@@ -135,7 +136,7 @@ async fn build(
 ) -> Result<(String, u64), ApiError> {
     let body: HashMap<String, Values> = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
-            "the download request must be a JSON object of string lists (sessions, scan_types, scan_formats, options): {e}"
+            "the download request must be a JSON object of string lists (sessions, scan_types, scan_formats, resources, assessors, options): {e}"
         ))
     })?;
     let sessions = list(&body, "sessions");
@@ -163,6 +164,8 @@ async fn build(
         pick: ImagePick {
             scan_types: list(&body, "scan_types").into_iter().collect(),
             formats: list(&body, "scan_formats").into_iter().collect(),
+            resources: list(&body, "resources").into_iter().collect(),
+            assessors: list(&body, "assessors").into_iter().collect(),
             options: options(&list(&body, "options")),
         },
     };

@@ -1,7 +1,9 @@
 //! What the "Download images" dialog chooses from, computed in SQL: the
 //! sessions a filter matches (all of them, resolved on the server rather
-//! than sent back as thousands of checkboxes) and the scan types and scan
-//! formats among them with their counts.
+//! than sent back as thousands of checkboxes), the scan types and scan
+//! formats among them with their counts, and XNAT's "Additional
+//! Resources" (session resources by label) and "Assessments" (assessors by
+//! type) with theirs.
 
 use super::browse::{SESSION_MATCH, like_pattern};
 use super::{Store, int, text};
@@ -108,23 +110,57 @@ impl Store {
              WHERE c.experiment_id IN (SELECT v.id {SESSION_MATCH}{SUBJECT_MATCH}) \
              GROUP BY r.label ORDER BY r.label"
         );
-        let mut out = [Vec::new(), Vec::new()];
-        for (sql, list) in [types_sql, formats_sql].into_iter().zip(out.iter_mut()) {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(filter.project)
-                .bind(&pattern)
-                .bind(&pattern)
-                .bind(filter.subject)
-                .fetch_all(&self.pool)
-                .await?;
-            for row in &rows {
-                list.push(Counted {
+        let types = self.counted(types_sql, filter, &pattern).await?;
+        let formats = self.counted(formats_sql, filter, &pattern).await?;
+        Ok((types, formats))
+    }
+
+    /// (session resource labels, assessor types) among the matching
+    /// sessions, each with how many resources or assessors carry it: XNAT's
+    /// "Additional Resources" and "Assessments".
+    pub async fn download_extras(
+        &self,
+        filter: &SessionFilter<'_>,
+    ) -> Result<(Vec<Counted>, Vec<Counted>), sqlx::Error> {
+        let pattern = like_pattern(filter.filter);
+        let resources_sql = format!(
+            "SELECT r.label AS value, CAST(COUNT(*) AS BIGINT) AS n FROM resources r \
+             WHERE r.owner_kind = 'experiment' \
+             AND r.owner_key IN (SELECT v.id {SESSION_MATCH}{SUBJECT_MATCH}) \
+             GROUP BY r.label ORDER BY r.label"
+        );
+        let assessors_sql = format!(
+            "SELECT a.xsi_type AS value, CAST(COUNT(*) AS BIGINT) AS n FROM assessors a \
+             WHERE a.session_id IN (SELECT v.id {SESSION_MATCH}{SUBJECT_MATCH}) \
+             GROUP BY a.xsi_type ORDER BY a.xsi_type"
+        );
+        let resources = self.counted(resources_sql, filter, &pattern).await?;
+        let assessors = self.counted(assessors_sql, filter, &pattern).await?;
+        Ok((resources, assessors))
+    }
+
+    /// `value, n` rows of `sql` (bound like [`SESSION_MATCH`] +
+    /// [`SUBJECT_MATCH`]) as counted values.
+    async fn counted(
+        &self,
+        sql: String,
+        filter: &SessionFilter<'_>,
+        pattern: &str,
+    ) -> Result<Vec<Counted>, sqlx::Error> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(filter.project)
+            .bind(pattern)
+            .bind(pattern)
+            .bind(filter.subject)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Counted {
                     value: text(row, "value")?,
                     count: int(row, "n")?,
-                });
-            }
-        }
-        let [types, formats] = out;
-        Ok((types, formats))
+                })
+            })
+            .collect()
     }
 }

@@ -56,6 +56,10 @@ struct DownloadPage {
     sample: Vec<SessionSample>,
     types: Vec<Choice>,
     formats: Vec<Choice>,
+    /// XNAT's "Additional Resources" (session resources by label) and
+    /// "Assessments" (assessors by type), unticked at first.
+    resources: Vec<Choice>,
+    assessors: Vec<Choice>,
     cli_command: String,
     curl_command: String,
 }
@@ -194,14 +198,19 @@ pub async fn dialog(
             }
         })
         .collect();
-    let formats: Vec<Choice> = formats
-        .into_iter()
-        .map(|c| Choice {
-            label: c.value.clone(),
-            value: c.value,
-            count: c.count,
-        })
-        .collect();
+    let as_choices = |counted: Vec<crate::store::Counted>| -> Vec<Choice> {
+        counted
+            .into_iter()
+            .map(|c| Choice {
+                label: c.value.clone(),
+                value: c.value,
+                count: c.count,
+            })
+            .collect()
+    };
+    let formats = as_choices(formats);
+    let (resources, assessors) = state.store().download_extras(&filter).await?;
+    let (resources, assessors) = (as_choices(resources), as_choices(assessors));
     let target = if choice.subject.is_empty() {
         found.id.clone()
     } else {
@@ -241,6 +250,8 @@ pub async fn dialog(
             .collect(),
         types,
         formats,
+        resources,
+        assessors,
         cli_command,
         curl_command,
     }
@@ -276,15 +287,18 @@ pub async fn download(
     let pick = ImagePick {
         scan_types: all("type"),
         formats: all("format"),
+        resources: all("resource"),
+        assessors: all("assessor"),
         options: PathOptions {
             project_in_path: on("projectIncludedInPath"),
             subject_in_path: on("subjectIncludedInPath"),
             simplified: on("simplified"),
         },
     };
-    if pick.scan_types.is_empty() || pick.formats.is_empty() {
+    let scans_picked = !pick.scan_types.is_empty() && !pick.formats.is_empty();
+    if !scans_picked && pick.resources.is_empty() && pick.assessors.is_empty() {
         return Err(WebError(ApiError::BadRequest(
-            "nothing to download: tick at least one scan type and one scan format".to_owned(),
+            "nothing to download: tick at least one scan type and one scan format, a session resource or an assessment".to_owned(),
         )));
     }
     let archive = pairs
@@ -292,9 +306,9 @@ pub async fn download(
         .find(|(k, _)| k == "archive")
         .map(|(_, v)| v.as_str())
         .unwrap_or("zip");
-    if !matches!(archive, "zip" | "tar.gz") {
+    if !matches!(archive, "zip" | "tar" | "tar.gz") {
         return Err(WebError(ApiError::BadRequest(format!(
-            "archive format {archive} is not offered; choose zip or tar.gz"
+            "archive format {archive} is not offered; choose zip, tar or tar.gz"
         ))));
     }
     let choice = session_choice(&pairs);

@@ -488,4 +488,145 @@ async fn xapi_download_catalogs(s: &TestServer) {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
-on_both_backends!(download_dialog_streams_the_pick, xapi_download_catalogs,);
+/// XNAT's "Additional Resources" and "Assessments": session resources by
+/// label and assessors by type, counted on the page, streamed by the form
+/// (tar) and by a catalog (zip), every byte checked against the MD5s.
+async fn session_resources_and_assessors(s: &TestServer) {
+    let alice = s.create_user("alice").await;
+    seed(s, &alice).await;
+    let a1 = "/data/projects/DI/subjects/SUBJA/experiments/A1";
+    let b1 = "/data/projects/DI/subjects/SUBJB/experiments/B1";
+    ok(
+        s,
+        Method::PUT,
+        &format!("{a1}/resources/NOTES/files/notes.txt"),
+        &alice,
+        b"reading notes".to_vec(),
+    )
+    .await;
+    ok(
+        s,
+        Method::PUT,
+        &format!("{b1}/assessors/B1_ROI?xsiType=icr:roiCollectionData"),
+        &alice,
+        Vec::new(),
+    )
+    .await;
+    ok(
+        s,
+        Method::PUT,
+        &format!("{b1}/assessors/B1_ROI/resources/RTSTRUCT/files/rois.dcm"),
+        &alice,
+        vec![7u8; 900],
+    )
+    .await;
+    let notes = s
+        .rows(&format!("{a1}/resources/NOTES/files?format=json"), &alice)
+        .await;
+    let notes_md5 = notes[0]["digest"].as_str().unwrap().to_owned();
+    let rois = s
+        .rows(
+            &format!("{b1}/assessors/B1_ROI/resources/RTSTRUCT/files?format=json"),
+            &alice,
+        )
+        .await;
+    let rois_md5 = rois[0]["digest"].as_str().unwrap().to_owned();
+
+    let cookie = browser_login(s, &alice).await;
+    let (status, html) = page(s, "/app/projects/DI/download", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"resource-choice\""), "{html}");
+    assert!(
+        html.contains("name=\"resource\" value=\"NOTES\"> NOTES <span class=\"muted\">(1)</span>"),
+        "{html}"
+    );
+    assert!(html.contains("name=\"assessor\" value=\"icr:roiCollectionData\"> icr:roiCollectionData <span class=\"muted\">(1)</span>"), "{html}");
+    let token = form_token(&html);
+
+    // Only the extras, no scans, as a plain tar in the simplified layout.
+    let r = post_form(
+        s,
+        "/app/projects/DI/download",
+        &cookie,
+        &[
+            ("_csrf", &token),
+            ("resource", "NOTES"),
+            ("assessor", "icr:roiCollectionData"),
+            ("simplified", "true"),
+            ("archive", "tar"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    let mut got = BTreeMap::new();
+    for entry in tar::Archive::new(&bytes[..]).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        got.insert(name, md5_hex(&data));
+    }
+    let want = BTreeMap::from([
+        ("A1/resources/NOTES/notes.txt".to_owned(), notes_md5.clone()),
+        (
+            "B1/assessors/B1_ROI/RTSTRUCT/rois.dcm".to_owned(),
+            rois_md5.clone(),
+        ),
+    ]);
+    assert_eq!(got, want);
+    // Nothing ticked at all is refused with the reason.
+    let r = post_form(
+        s,
+        "/app/projects/DI/download",
+        &cookie,
+        &[("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // The catalog route takes them as "resources" and "assessors" (full
+    // layout without "simplified").
+    let ids: BTreeMap<String, String> = s
+        .rows("/data/projects/DI/experiments?format=json", &alice)
+        .await
+        .iter()
+        .map(|row| {
+            (
+                row["label"].as_str().unwrap().to_owned(),
+                row["ID"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let request = serde_json::json!({
+        "sessions": [format!("DI:SUBJA:A1:{}", ids["A1"]), format!("DI:SUBJB:B1:{}", ids["B1"])],
+        "scan_types": [],
+        "scan_formats": [],
+        "resources": ["NOTES"],
+        "assessors": ["icr:roiCollectionData"],
+        "options": [],
+    });
+    let r = post_json(s, "/xapi/archive/downloadwithsize", &alice, request).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let r = s
+        .get(&format!("/xapi/archive/download/{id}/zip"), &alice)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let got = zip_digests(r.bytes().await.unwrap().to_vec());
+    let want = BTreeMap::from([
+        ("A1/resources/NOTES/files/notes.txt".to_owned(), notes_md5),
+        (
+            "B1/assessors/B1_ROI/resources/RTSTRUCT/files/rois.dcm".to_owned(),
+            rois_md5,
+        ),
+    ]);
+    assert_eq!(got, want);
+}
+
+on_both_backends!(
+    download_dialog_streams_the_pick,
+    xapi_download_catalogs,
+    session_resources_and_assessors,
+);

@@ -10,6 +10,12 @@
 //!   `[P/][S/]SESSION/scans/ID-TYPE/RESOURCE/PATH`
 //! - full: `[P/][S/]SESSION/scans/ID-TYPE/resources/RESOURCE/files/PATH`,
 //!   the layout of the REST zip and of xnatpy's `download_dir`.
+//!
+//! Session resources ("Additional Resources", picked by label) go to
+//! `SESSION/resources/LABEL/[files/]PATH`, assessors ("Assessments", picked
+//! by type) with all their resources to
+//! `SESSION/assessors/ASSESSOR/[resources/]RESOURCE/[files/]PATH`, the
+//! bracketed parts only in the full layout.
 
 use std::collections::HashSet;
 
@@ -21,7 +27,7 @@ use super::download::{Selected, scan_folder, stream_archive};
 use super::render::file_row;
 use crate::archive::browse::readable_project;
 use crate::error::ApiError;
-use crate::store::{DownloadSession, Owner, SessionFilter};
+use crate::store::{DownloadSession, Owner, Resource, SessionFilter};
 
 /// XNAT's name for scans without a type, in the dialog's type list.
 pub const UNASSIGNED_TYPE: &str = "Unassigned";
@@ -40,6 +46,10 @@ pub struct PathOptions {
 pub struct ImagePick {
     pub scan_types: HashSet<String>,
     pub formats: HashSet<String>,
+    /// Session resources by label.
+    pub resources: HashSet<String>,
+    /// Assessors by type (`icr:roiCollectionData`, …).
+    pub assessors: HashSet<String>,
     pub options: PathOptions,
 }
 
@@ -127,25 +137,75 @@ pub(crate) async fn select_images(
                         resource.label
                     )
                 };
-                for f in store.files(resource.id).await? {
-                    out.push(Selected {
-                        entry: ArchiveEntry {
-                            name: format!("{base}{}", f.path),
-                            source: crate::archive::files::file_on_disk(
-                                &ctx.state,
-                                &resource.dir,
-                                &f.path,
-                            )?,
-                            size: f.size.unsigned_abs(),
-                            modified: None,
-                        },
-                        row: file_row(&f, &resource, &uri),
-                    });
+                push_files(ctx, &resource, &base, &uri, &mut out).await?;
+            }
+        }
+        let session_uri = format!("/data/experiments/{}", session.id);
+        if !pick.resources.is_empty() {
+            for resource in store
+                .resources(&Owner::Experiment(session.id.clone()))
+                .await?
+            {
+                if !pick.resources.contains(&resource.label) {
+                    continue;
+                }
+                let base = if pick.options.simplified {
+                    format!("{prefix}/resources/{}/", resource.label)
+                } else {
+                    format!("{prefix}/resources/{}/files/", resource.label)
+                };
+                push_files(ctx, &resource, &base, &session_uri, &mut out).await?;
+            }
+        }
+        if !pick.assessors.is_empty() {
+            for assessor in store.assessors(&session.id).await? {
+                if !pick.assessors.contains(&assessor.xsi_type) {
+                    continue;
+                }
+                let uri = format!(
+                    "{session_uri}/assessors/{}",
+                    super::render::encode_segment(&assessor.id)
+                );
+                for resource in store
+                    .resources(&Owner::Assessor(assessor.id.clone()))
+                    .await?
+                {
+                    let base = if pick.options.simplified {
+                        format!("{prefix}/assessors/{}/{}/", assessor.label, resource.label)
+                    } else {
+                        format!(
+                            "{prefix}/assessors/{}/resources/{}/files/",
+                            assessor.label, resource.label
+                        )
+                    };
+                    push_files(ctx, &resource, &base, &uri, &mut out).await?;
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// Every file of `resource` as an entry under `base`.
+async fn push_files(
+    ctx: &Ctx,
+    resource: &Resource,
+    base: &str,
+    uri: &str,
+    out: &mut Vec<Selected>,
+) -> Result<(), ApiError> {
+    for f in ctx.state.store().files(resource.id).await? {
+        out.push(Selected {
+            entry: ArchiveEntry {
+                name: format!("{base}{}", f.path),
+                source: crate::archive::files::file_on_disk(&ctx.state, &resource.dir, &f.path)?,
+                size: f.size.unsigned_abs(),
+                modified: None,
+            },
+            row: file_row(&f, resource, uri),
+        });
+    }
+    Ok(())
 }
 
 /// The pick as one streamed zip or tar.gz (`ctx.params`' `format`).
