@@ -6,7 +6,7 @@
 //! [`Scope::check`]) before it reads, so a page can never show what the
 //! matching REST listing would refuse.
 
-use xnatkit_model::{Accessibility, ArchivePath, Level, ProjectRole};
+use xnatkit_model::{Accessibility, ArchivePath, ProjectRole};
 
 use super::{Actor, Error, Result, Scope, project_access, required_scope};
 use crate::access::{Access, Action};
@@ -263,18 +263,15 @@ pub async fn session_view(actor: &Actor<'_>, path: &ArchivePath) -> Result<Sessi
 }
 
 /// The custom variables of the subject or session `path` names (sorted by
-/// name), after the read check, and whether the caller may change them.
+/// name) and whether the caller may change them, in a `scope` the caller
+/// may read ([`subject_view`] and [`session_view`] return it, checked).
 pub async fn custom_fields(
     actor: &Actor<'_>,
+    scope: &Scope,
     path: &ArchivePath,
 ) -> Result<(Vec<(String, String)>, bool)> {
-    let scope = required_scope(actor, path).await?;
     scope.check(Action::ReadData)?;
-    let owner = match path.level() {
-        Level::Subject => Owner::Subject(scope.subject(path)?.id.clone()),
-        Level::Experiment => Owner::Experiment(scope.experiment(path)?.id.clone()),
-        _ => return Err(Error::Invalid("name a subject or session".to_owned())),
-    };
+    let owner = super::objects::field_owner(scope, path)?;
     let fields = actor.state.store().custom_fields(&owner).await?;
     Ok((fields, scope.check(Action::Edit).is_ok()))
 }

@@ -92,6 +92,32 @@ async fn apply_fields(actor: &Actor<'_>, owner: Owner, fields: &FieldChanges) ->
     Ok(())
 }
 
+/// The owner of the custom variables of the subject or session `path`
+/// names, which must exist.
+pub(super) fn field_owner(scope: &Scope, path: &ArchivePath) -> Result<Owner> {
+    match path.level() {
+        Level::Subject => Ok(Owner::Subject(scope.subject(path)?.id.clone())),
+        Level::Experiment => Ok(Owner::Experiment(scope.experiment(path)?.id.clone())),
+        _ => Err(Error::Invalid("name a subject or session".to_owned())),
+    }
+}
+
+/// Sets and removes custom variables of an existing subject or session
+/// (the pages' Custom variables form). Unlike a PUT it never creates the
+/// object; the rules are a PUT's: editing needs Edit in the project the
+/// path goes through.
+pub async fn set_custom_fields(
+    actor: &Actor<'_>,
+    path: &ArchivePath,
+    fields: &FieldChanges,
+) -> Result<()> {
+    let scope = required_scope(actor, path).await?;
+    scope.check(Action::ReadData)?;
+    let owner = field_owner(&scope, path)?;
+    scope.check(Action::Edit)?;
+    apply_fields(actor, owner, fields).await
+}
+
 /// Creates project `id` or updates it.
 pub async fn put_project(actor: &Actor<'_>, id: &str, changes: &ProjectChanges) -> Result<Written> {
     let store = actor.state.store();

@@ -1,24 +1,24 @@
 //! Changing and deleting from the subject and session pages: custom
 //! variables (set, remove) and deletion of a subject, session or scan
 //! behind a confirmation page that says what goes and asks for the label.
-//! Each form calls the domain function its REST twin calls
-//! (`archive::objects::put_subject` / `put_experiment` with field changes,
-//! as `PUT …?xnat:subjectData/fields/field[name=x]/field=v` does;
-//! `archive::objects::delete`, as `DELETE /data/projects/P/…` does), so
-//! the permission rules are the REST API's.
+//! Each form calls a domain function under the REST API's permission
+//! rules: `archive::objects::set_custom_fields` (what
+//! `PUT …?xnat:subjectData/fields/field[name=x]/field=v` changes, but
+//! never creating the object) and `archive::objects::delete`, as
+//! `DELETE /data/projects/P/…` does.
 
 use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use xnatkit_model::{ArchivePath, encode_segment};
+use xnatkit_model::encode_segment;
 
-use super::links::{actor, project_href, session_href, subject_href};
+use super::links::{actor, archive_path, project_href, session_href, subject_href};
 use super::{Layout, WebError, csrf, page, require_login, see_other};
 use crate::access::{Action, Caller};
 use crate::archive::Scope;
-use crate::archive::objects::{self, DeletionPreview, ExperimentChanges, SubjectChanges};
+use crate::archive::objects::{self, DeletionPreview, FieldChanges};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -26,30 +26,6 @@ type PageResult = Result<Response, WebError>;
 
 /// The longest custom-variable name the form accepts.
 const MAX_FIELD_NAME: usize = 64;
-
-/// The archive path of a subject, session or scan from the page's path
-/// segments (each decoded once by the router).
-fn path_of(
-    project: &str,
-    subject: &str,
-    experiment: Option<&str>,
-    scan: Option<&str>,
-) -> Result<ArchivePath, WebError> {
-    let mut segments = vec![
-        "projects".to_owned(),
-        project.to_owned(),
-        "subjects".to_owned(),
-        subject.to_owned(),
-    ];
-    if let Some(experiment) = experiment {
-        segments.extend(["experiments".to_owned(), experiment.to_owned()]);
-    }
-    if let Some(scan) = scan {
-        segments.extend(["scans".to_owned(), scan.to_owned()]);
-    }
-    ArchivePath::parse(&segments)
-        .map_err(|e| WebError(ApiError::NotFound(format!("Not Found: {e}"))))
-}
 
 /// The page path of a subject, session or scan (`/app/projects/P/…`).
 fn page_href(project: &str, subject: &str, experiment: Option<&str>, scan: Option<&str>) -> String {
@@ -103,7 +79,7 @@ pub struct FieldForm {
 }
 
 impl FieldForm {
-    fn changes(&self) -> Result<Vec<(String, Option<String>)>, WebError> {
+    fn changes(&self) -> Result<FieldChanges, WebError> {
         let name = field_name(&self.name)?;
         let value = if self.remove.is_some() {
             None
@@ -124,12 +100,8 @@ pub async fn subject_fields(
 ) -> PageResult {
     csrf::check(&headers, &caller, form.csrf.as_deref())?;
     require_login(&caller)?;
-    let path = path_of(&project, &subject, None, None)?;
-    let changes = SubjectChanges {
-        label: None,
-        fields: form.changes()?,
-    };
-    objects::put_subject(&actor(&state, &caller), &path, &changes).await?;
+    let path = archive_path(&project, &subject, None, None)?;
+    objects::set_custom_fields(&actor(&state, &caller), &path, &form.changes()?).await?;
     let back = page_href(&project, &subject, None, None);
     Ok(see_other(&format!("{back}#custom-fields")))
 }
@@ -144,17 +116,8 @@ pub async fn session_fields(
 ) -> PageResult {
     csrf::check(&headers, &caller, form.csrf.as_deref())?;
     require_login(&caller)?;
-    let path = path_of(&project, &subject, Some(&experiment), None)?;
-    let changes = ExperimentChanges {
-        fields: form.changes()?,
-        ..ExperimentChanges::default()
-    };
-    // Only existing sessions: the page never creates one by a typo.
-    let actor = actor(&state, &caller);
-    crate::archive::required_scope(&actor, &path)
-        .await?
-        .experiment(&path)?;
-    objects::put_experiment(&actor, &path, &changes).await?;
+    let path = archive_path(&project, &subject, Some(&experiment), None)?;
+    objects::set_custom_fields(&actor(&state, &caller), &path, &form.changes()?).await?;
     let back = page_href(&project, &subject, Some(&experiment), None);
     Ok(see_other(&format!("{back}#custom-fields")))
 }
@@ -214,7 +177,7 @@ async fn confirm(
     scan: Option<&str>,
 ) -> PageResult {
     require_login(caller)?;
-    let path = path_of(project, subject, experiment, scan)?;
+    let path = archive_path(project, subject, experiment, scan)?;
     let preview = objects::deletion_preview(&actor(state, caller), &path).await?;
     let here = page_href(project, subject, experiment, scan);
     let back = match scan {
@@ -260,7 +223,7 @@ async fn delete(
 ) -> PageResult {
     csrf::check(headers, caller, form.csrf.as_deref())?;
     require_login(caller)?;
-    let path = path_of(project, subject, experiment, scan)?;
+    let path = archive_path(project, subject, experiment, scan)?;
     let actor = actor(state, caller);
     let preview = objects::deletion_preview(&actor, &path).await?;
     if form.confirm.trim() != preview.label {

@@ -1,11 +1,15 @@
-//! Page addresses and the actor of a page request, in one place: every
+//! Page addresses, the REST path a page mirrors, and the actor of a page
+//! request, in one place: every
 //! path segment of a link is percent-encoded here, and askama then
 //! HTML-escapes the whole link like every other value.
 
-use xnatkit_model::encode_segment;
+use xnatkit_model::{ArchivePath, encode_segment};
+
+use super::WebError;
 
 use crate::access::Caller;
 use crate::archive::Actor;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The domain layer's view of a page request.
@@ -34,4 +38,28 @@ pub fn session_href(project: &str, subject: &str, session: &str) -> String {
         subject_href(project, subject),
         encode_segment(session)
     )
+}
+
+/// The REST path a page mirrors (`/app/projects/P/…` ↔ `/data/projects/P/…`)
+/// of a subject, session or scan; the router decoded each segment once.
+pub fn archive_path(
+    project: &str,
+    subject: &str,
+    experiment: Option<&str>,
+    scan: Option<&str>,
+) -> Result<ArchivePath, WebError> {
+    let mut segments = vec![
+        "projects".to_owned(),
+        project.to_owned(),
+        "subjects".to_owned(),
+        subject.to_owned(),
+    ];
+    if let Some(experiment) = experiment {
+        segments.extend(["experiments".to_owned(), experiment.to_owned()]);
+    }
+    if let Some(scan) = scan {
+        segments.extend(["scans".to_owned(), scan.to_owned()]);
+    }
+    ArchivePath::parse(&segments)
+        .map_err(|e| WebError(ApiError::NotFound(format!("Not Found: {e}"))))
 }

@@ -10,9 +10,9 @@ use axum::extract::{Form, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use xnatkit_model::{Accessibility, ArchivePath, ProjectRole, encode_segment};
+use xnatkit_model::{Accessibility, ProjectRole, encode_segment};
 
-use super::links::{actor, project_href, session_href, subject_href};
+use super::links::{actor, archive_path, project_href, session_href, subject_href};
 use super::{Layout, WebError, csrf, page, require_login, see_other};
 use crate::access::{Action, Caller};
 use crate::archive::browse;
@@ -566,25 +566,6 @@ struct SubjectPage {
     kind: &'static str,
 }
 
-/// The REST path a page mirrors (`/app/projects/P/…` ↔ `/data/projects/P/…`).
-pub(super) fn archive_path(
-    project: &str,
-    subject: &str,
-    experiment: Option<&str>,
-) -> Result<ArchivePath, WebError> {
-    let mut segments = vec![
-        "projects".to_owned(),
-        project.to_owned(),
-        "subjects".to_owned(),
-        subject.to_owned(),
-    ];
-    if let Some(experiment) = experiment {
-        segments.extend(["experiments".to_owned(), experiment.to_owned()]);
-    }
-    ArchivePath::parse(&segments)
-        .map_err(|e| WebError(ApiError::NotFound(format!("Not Found: {e}"))))
-}
-
 /// `/app/projects/P/subjects/S`.
 pub async fn subject(
     State(state): State<AppState>,
@@ -592,9 +573,10 @@ pub async fn subject(
     Path((project, subject)): Path<(String, String)>,
 ) -> PageResult {
     require_login(&caller)?;
-    let path = archive_path(&project, &subject, None)?;
+    let path = archive_path(&project, &subject, None, None)?;
     let (scope, found, sessions) = browse::subject_view(&actor(&state, &caller), &path).await?;
-    let (custom_fields, can_edit) = browse::custom_fields(&actor(&state, &caller), &path).await?;
+    let (custom_fields, can_edit) =
+        browse::custom_fields(&actor(&state, &caller), &scope, &path).await?;
     let may_delete = super::edit::may_delete(&scope);
     let project_id = scope.project.id.clone();
     let label = scope.subject_label().unwrap_or(&found.label).to_owned();
@@ -720,7 +702,7 @@ pub async fn session(
     Query(query): Query<SessionQuery>,
 ) -> PageResult {
     require_login(&caller)?;
-    let path = archive_path(&project, &subject, Some(&experiment))?;
+    let path = archive_path(&project, &subject, Some(&experiment), None)?;
     let view = browse::session_view(&actor(&state, &caller), &path).await?;
     let scope = &view.scope;
     let session = scope.experiment(&path)?.clone();
@@ -730,7 +712,8 @@ pub async fn session(
         .experiment_label()
         .unwrap_or(&session.label)
         .to_owned();
-    let (custom_fields, can_edit) = browse::custom_fields(&actor(&state, &caller), &path).await?;
+    let (custom_fields, can_edit) =
+        browse::custom_fields(&actor(&state, &caller), scope, &path).await?;
     let may_delete = super::edit::may_delete(scope);
     let can_delete = !scope.names_shared() && scope.check(Action::Delete).is_ok();
     let here = session_href(&project_id, &subject_label, &label);
@@ -919,7 +902,7 @@ pub async fn download(
             "no files selected; tick at least one resource in the Files panel".to_owned(),
         )));
     }
-    let path = archive_path(&project, &subject, Some(&experiment))?;
+    let path = archive_path(&project, &subject, Some(&experiment), None)?;
     let ctx = Ctx {
         state,
         caller,

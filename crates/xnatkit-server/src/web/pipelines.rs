@@ -908,7 +908,7 @@ pub async fn launch_session(
 ) -> PageResult {
     let pairs = checked_form(&headers, &caller, &body)?;
     let wrapper_id = wrapper_of(&pairs)?;
-    let path = super::pages::archive_path(&project, &subject, Some(&experiment))?;
+    let path = super::links::archive_path(&project, &subject, Some(&experiment), None)?;
     let view = crate::archive::browse::session_view(&actor(&state, &caller), &path).await?;
     let session = view.scope.experiment(&path)?.clone();
     let kind = root_kind(&state, wrapper_id).await?;

@@ -156,6 +156,26 @@ async fn custom_variables_and_deletion(s: &TestServer) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, html) = page(s, "/app/projects/PE/subjects/SUBJ1", &cookie).await;
     assert!(html.contains("<td>group</td><td>control</td>"), "{html}");
+    // The form never creates what it names: a typo in the path is a 404,
+    // not a new subject or session.
+    for path in [
+        "/app/projects/PE/subjects/NOSUCH/fields",
+        "/app/projects/PE/subjects/SUBJ1/experiments/NOSUCH/fields",
+    ] {
+        let (status, _, _) = post_form(
+            s,
+            path,
+            &cookie,
+            &[("_csrf", &token), ("name", "group"), ("value", "x")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(
+        s.rows("/data/projects/PE/subjects", &alice).await.len(),
+        1,
+        "no subject was created"
+    );
     let (status, html) = page(s, &format!("{session}/delete"), &cookie).await;
     assert_eq!(status, StatusCode::OK);
     assert!(!html.contains("id=\"delete-form\""));
