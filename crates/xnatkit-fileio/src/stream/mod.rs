@@ -127,11 +127,7 @@ pub fn tar_stream(entries: Vec<ArchiveEntry>) -> ByteStream {
 
 fn write_tar(entries: &[ArchiveEntry], out: ChannelWriter) -> io::Result<ChannelWriter> {
     let abandoned = out.abandon_handle();
-    let mut tar = tar::Builder::new(out);
-    let result = entries
-        .iter()
-        .try_for_each(|entry| add_tar_entry(&mut tar, entry))
-        .and_then(|()| tar.into_inner());
+    let result = build_tar(entries, out);
     if result.is_err() {
         abandoned.store(true, Ordering::Relaxed);
     }
@@ -191,16 +187,21 @@ fn add_zip_entry<W: Write>(
 fn write_tar_gz(entries: &[ArchiveEntry], out: ChannelWriter) -> io::Result<ChannelWriter> {
     let abandoned = out.abandon_handle();
     let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    let result = entries
-        .iter()
-        .try_for_each(|entry| add_tar_entry(&mut tar, entry))
-        .and_then(|()| tar.into_inner())
-        .and_then(flate2::write::GzEncoder::finish);
+    let result = build_tar(entries, gz).and_then(flate2::write::GzEncoder::finish);
     if result.is_err() {
         abandoned.store(true, Ordering::Relaxed);
     }
     result
+}
+
+/// Every entry into a tar written to `out`; returns `out` once the tar's
+/// end blocks are written.
+fn build_tar<W: Write>(entries: &[ArchiveEntry], out: W) -> io::Result<W> {
+    let mut tar = tar::Builder::new(out);
+    entries
+        .iter()
+        .try_for_each(|entry| add_tar_entry(&mut tar, entry))?;
+    tar.into_inner()
 }
 
 fn add_tar_entry<W: Write>(tar: &mut tar::Builder<W>, entry: &ArchiveEntry) -> io::Result<()> {

@@ -93,6 +93,32 @@ async fn wait_for(
     }
 }
 
+/// The message of a run's last history entry.
+fn last_message(run: &xnatkit_model::container::Container) -> String {
+    run.history
+        .last()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default()
+}
+
+/// Nothing was attached: `scan` has no resource `label`.
+async fn assert_no_resource(admin: &XnatClient, scan: &str, label: &str) {
+    let resources = admin
+        .send(&Request::new(
+            Method::GET,
+            format!("{scan}/resources?format=json"),
+            "resources",
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!resources.contains(label), "{resources}");
+}
+
 /// Slurm jobs of this server that squeue still shows as pending or running.
 fn live_slurm_jobs(name: &str) -> String {
     let out = std::process::Command::new("squeue")
@@ -219,26 +245,9 @@ fn failures_and_cancels_go_both_ways() {
         let id = launch_on(&admin, "SLURMX", failing, scan).await;
         let run = wait_for(&admin, &id, &["Failed", "Complete"]).await;
         assert_eq!(run.status, "Failed", "{run:?}");
-        let message = run
-            .history
-            .last()
-            .unwrap()
-            .message
-            .clone()
-            .unwrap_or_default();
+        let message = last_message(&run);
         assert!(message.contains("the fit did not converge"), "{run:?}");
-        let resources = admin
-            .send(&Request::new(
-                Method::GET,
-                format!("{scan}/resources?format=json"),
-                "resources",
-            ))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(!resources.contains("FAILING"), "{resources}");
+        assert_no_resource(&admin, scan, "FAILING").await;
 
         // A long job cancelled through the server: scancel reaches Slurm and
         // the run ends Killed with nothing attached.
@@ -393,28 +402,11 @@ fn a_node_that_dies_mid_run_fails_the_run_with_a_message() {
 
         let run = wait_for(&admin, &id, &["Failed", "Complete", "Killed"]).await;
         assert_eq!(run.status, "Failed", "{run:?}");
-        let message = run
-            .history
-            .last()
-            .unwrap()
-            .message
-            .clone()
-            .unwrap_or_default();
+        let message = last_message(&run);
         assert!(
             message.contains("stopped answering") && message.contains("NodeDown"),
             "{run:?}"
         );
-        let resources = admin
-            .send(&Request::new(
-                Method::GET,
-                format!("{scan}/resources?format=json"),
-                "resources",
-            ))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(!resources.contains("NODENAP"), "{resources}");
+        assert_no_resource(&admin, scan, "NODENAP").await;
     });
 }
