@@ -131,7 +131,14 @@ pid_alive() {
   local file="$1" pid
   [[ -f $file ]] || return 1
   pid="$(cat "$file" 2>/dev/null)" || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  # A daemon killed under a pid 1 that never reaps (a container's init, a
+  # CI runner) stays a zombie, and kill -0 succeeds on zombies: without this
+  # a killed slurmd would never be started again.
+  local state
+  # The state follows the last ')' (the command name may hold spaces).
+  state="$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
+  [[ $state != Z ]]
 }
 
 munge_pidfile() { echo "$munge_run/munged.pid"; }
@@ -169,7 +176,7 @@ stop_pidfile() {
   pid="$(cat "$file")"
   kill "$pid" 2>/dev/null || true
   for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || {
+    pid_alive "$file" || {
       rm -f "$file"
       return 0
     }
