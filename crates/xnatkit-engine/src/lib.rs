@@ -11,6 +11,8 @@
 //!   command JSON.
 //! - [`resolve`]: a launch turned into a runnable job — wrapper inputs,
 //!   derived inputs, `#name#` replacement keys, mounts, output handlers.
+//! - [`launch_ui`]: a wrapper's launch form (`GET .../launch`), its inputs
+//!   as trees with the values a resolution found.
 //! - [`job`]: the run's status state machine and its history entries.
 //! - [`executor`]: the [`Executor`] seam and the local worker pool.
 //! - [`slurm`]: the Slurm executor (`serve --executor slurm`).
@@ -21,6 +23,7 @@
 pub mod builtin;
 pub mod executor;
 pub mod job;
+pub mod launch_ui;
 pub mod resolve;
 pub mod slurm;
 pub mod validate;

@@ -391,6 +391,162 @@ pub struct ProjectEnabledReport {
     pub project: String,
 }
 
+/// `GET .../wrappers/{id}/launch?{root}=...`: what a launch form shows —
+/// the Container Service's `LaunchUi`: the wrapper, its inputs as trees
+/// (a wrapper input with the inputs derived from it as children; command
+/// inputs no wrapper input feeds at the top) and the values they resolve
+/// to for the object named.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LaunchUi {
+    pub meta: LaunchUiMeta,
+    pub container_server_config: LaunchUiServer,
+    pub input_config: Vec<LaunchUiInputTree>,
+    pub input_values: Vec<LaunchUiValueTree>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LaunchUiMeta {
+    pub command_id: i64,
+    pub command_name: String,
+    #[serde(default)]
+    pub command_label: Option<String>,
+    #[serde(default)]
+    pub command_description: Option<String>,
+    pub wrapper_id: i64,
+    pub wrapper_name: String,
+    #[serde(default)]
+    pub wrapper_label: Option<String>,
+    #[serde(default)]
+    pub wrapper_description: Option<String>,
+    #[serde(default)]
+    pub image_name: String,
+    #[serde(default)]
+    pub image_type: String,
+}
+
+/// Docker Swarm placement choices; none here (no container runtime).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LaunchUiServer {
+    #[serde(default)]
+    pub swarm_constraints: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LaunchUiInputTree {
+    pub name: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub advanced: bool,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub user_settable: bool,
+    #[serde(default)]
+    pub multiple: bool,
+    /// `text`, `password`, `boolean`, `select-one`, `select-many`,
+    /// `static` (resolved from the object, not to be changed), `file`.
+    pub input_type: String,
+    #[serde(default)]
+    pub derived_value_info: Option<String>,
+    #[serde(default)]
+    pub derived_value_message: Option<String>,
+    #[serde(default)]
+    pub select_values: Vec<String>,
+    #[serde(default)]
+    pub children: Vec<LaunchUiInputTree>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchUiValueTree {
+    pub name: String,
+    #[serde(default)]
+    pub values: Vec<LaunchUiValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchUiValue {
+    pub value: String,
+    pub label: String,
+    #[serde(default)]
+    pub children: Vec<LaunchUiValueTree>,
+}
+
+/// `GET /xapi/containers/{id}/logSince/{stdout|stderr}?since=`: the log
+/// written since the `timestamp` of the previous answer. `timestamp` is
+/// `-1` once the container is finished and the content is the whole log
+/// (`fromFile`); a poller stops there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerLogPoll {
+    pub content: String,
+    #[serde(rename = "fromFile")]
+    pub from_file: bool,
+    pub timestamp: String,
+    #[serde(rename = "bytesRead")]
+    pub bytes_read: i64,
+}
+
+/// `ContainerLogPoll::timestamp` of a finished container's log.
+pub const LOG_COMPLETE_TIMESTAMP: &str = "-1";
+
+/// `GET /xapi/containers/version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PluginVersionCheck {
+    pub compatible: bool,
+    #[serde(default)]
+    pub xnat_version_detected: Option<String>,
+    #[serde(default)]
+    pub min_xnat_version_required: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// `POST /xapi/containers`: one page of the container history, as XNAT's
+/// history table asks for it (the NRG framework's `PaginatedRequest`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerPageRequest {
+    #[serde(default)]
+    pub id: Option<String>,
+    /// A container field (`id`, `status`, `project`, `user-id`,
+    /// `status-time`/`timestamp`, `command-id`, `wrapper-id`); default `timestamp`.
+    #[serde(default)]
+    pub sort_col: Option<String>,
+    /// `asc` or `desc` (the default).
+    #[serde(default)]
+    pub sort_dir: Option<String>,
+    /// 1-based; default 1.
+    #[serde(default)]
+    pub page: Option<i64>,
+    /// Default 50.
+    #[serde(default)]
+    pub size: Option<i64>,
+    /// Field → filter, e.g. `{"project": {"operator": "eq", "value": "P", "backend": "hibernate"}}`.
+    #[serde(default)]
+    pub filters: BTreeMap<String, ContainerFilter>,
+}
+
+/// One filter of a [`ContainerPageRequest`]: `operator` `eq` (the
+/// default) or `like` (`%` wildcards, case-insensitive) on `value`; the
+/// history table's text boxes send `like` directly.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerFilter {
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub value: Option<Value>,
+    #[serde(default)]
+    pub like: Option<String>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
 /// A timestamp in the Container Service's form (`2026-12-05T11:20:00.123+0000`).
 pub fn timestamp_text(seconds: i64, millis: u32, offset: &str) -> String {
     let days = seconds.div_euclid(86_400);

@@ -18,7 +18,7 @@ use crate::archive::{Actor, Error, Result, project_access, required_scope};
 use crate::state::AppState;
 use crate::store::{Entity, JobRow, RunPage, RunPageQuery};
 
-async fn container_of(state: &AppState, job: &JobRow) -> Result<Container> {
+pub(super) async fn container_of(state: &AppState, job: &JobRow) -> Result<Container> {
     let resolved: Option<ResolvedJob> = serde_json::from_str(&job.resolved).ok();
     let history = state
         .store()
@@ -81,7 +81,7 @@ async fn container_of(state: &AppState, job: &JobRow) -> Result<Container> {
     })
 }
 
-async fn may(actor: &Actor<'_>, project: &str, action: Action) -> Result<bool> {
+pub(super) async fn may(actor: &Actor<'_>, project: &str, action: Action) -> Result<bool> {
     let Some(found) = actor.state.store().project(project).await? else {
         return Ok(false);
     };

@@ -9,10 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use xnatkit_engine::launch_ui::LaunchUiFor;
 use xnatkit_engine::resolve::{resolve, root_input};
 use xnatkit_engine::{XnatObject, XnatResource};
 use xnatkit_model::ArchivePath;
-use xnatkit_model::container::{BulkLaunchReport, LaunchReport};
+use xnatkit_model::container::{BulkLaunchReport, LaunchReport, LaunchUi};
 
 use super::commands::{FoundWrapper, context_fits, enabled};
 use crate::access::Action;
@@ -166,12 +167,12 @@ async fn session_children(actor: &Actor<'_>, session: &Experiment) -> Result<Vec
     Ok(children)
 }
 
-/// Checks and queues one launch.
-pub async fn launch(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Result<LaunchReport> {
-    let state = actor.state;
+/// The object a launch runs on, checked: found with the caller's right to
+/// edit it, in the URL's project, of a type the wrapper runs on, with the
+/// wrapper enabled for the site and its project.
+async fn checked_object(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Result<XnatObject> {
     let found = request.wrapper;
     let wrapper = &found.wrapper;
-    let user = actor.caller.require_user()?.username.clone();
     let root = root_input(wrapper).ok_or_else(|| {
         Error::Invalid(format!(
             "wrapper {} has no external input for an archive object, so it cannot be launched",
@@ -212,7 +213,7 @@ pub async fn launch(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Result<La
             object.xsi_type
         )));
     }
-    let (site, project_on) = enabled(state, found.wrapper_id, Some(&object.project)).await?;
+    let (site, project_on) = enabled(actor.state, found.wrapper_id, Some(&object.project)).await?;
     if !site {
         return Err(Error::Invalid(format!(
             "wrapper {} is not enabled on this site; an administrator enables it with PUT /xapi/wrappers/{}/enabled",
@@ -230,6 +231,52 @@ pub async fn launch(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Result<La
             found.wrapper_id
         )));
     }
+    Ok(object)
+}
+
+/// The launch form of a wrapper (`GET .../launch`): its inputs and, when
+/// the request names the object, what they resolve to there — the same
+/// checks as a launch, so the form never offers what would be refused.
+/// Inputs that do not resolve yet (a required parameter not given) leave
+/// the form open, with the reason on the root input.
+pub async fn launch_ui(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Result<LaunchUi> {
+    actor.caller.require_user()?;
+    let found = request.wrapper;
+    let target = LaunchUiFor {
+        command: &found.command.command,
+        command_id: found.command.row.id,
+        wrapper: &found.wrapper,
+        wrapper_id: found.wrapper_id,
+    };
+    let named = root_input(&found.wrapper).is_some_and(|r| request.params.contains_key(&r.name));
+    if !named {
+        return Ok(xnatkit_engine::launch_ui::launch_ui(&target, None));
+    }
+    let object = checked_object(actor, request).await?;
+    Ok(
+        match resolve(
+            &found.command.command,
+            &found.wrapper,
+            &object,
+            &request.params,
+        ) {
+            Ok(resolved) => xnatkit_engine::launch_ui::launch_ui(&target, Some(&resolved)),
+            Err(err) => xnatkit_engine::launch_ui::launch_ui_unresolved(
+                &target,
+                (&object.uri, &object.label),
+                &err.to_string(),
+            ),
+        },
+    )
+}
+
+/// Checks and queues one launch.
+pub async fn launch(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Result<LaunchReport> {
+    let state = actor.state;
+    let found = request.wrapper;
+    let wrapper = &found.wrapper;
+    let user = actor.caller.require_user()?.username.clone();
+    let object = checked_object(actor, request).await?;
     let resolved = resolve(&found.command.command, wrapper, &object, &request.params)
         .map_err(|e| Error::Invalid(e.to_string()))?;
     let (data_type, scan_id) = if object.kind == "Scan" {

@@ -14,6 +14,8 @@
 //!   fails the jobs of workers that died;
 //! - [`containers`]: runs in the Container Service's shape, their logs,
 //!   kill;
+//! - [`container_history`]: the history table's paged list, a log polled
+//!   while it grows (`logSince`), `finalize` and the version check;
 //! - [`events`]: Event Service subscriptions, and the hook that launches
 //!   them whenever a session is archived ([`events::session_archived`]);
 //! - [`workflows`]: the `wrk:workflowData` rows of the runs.
@@ -23,6 +25,7 @@
 //! wait in the database and run after the restart.
 
 pub mod commands;
+pub mod container_history;
 pub mod containers;
 pub mod events;
 pub mod launch;

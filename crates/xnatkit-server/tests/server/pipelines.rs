@@ -5,7 +5,9 @@
 //! job (the job ends Failed, once, and is never re-run; a queued job runs
 //! after the restart), two servers on one PostgreSQL (no job claimed
 //! twice), and runs on archive (a series pushed with storescu ends with a
-//! NIFTI resource; a session uploaded file by file runs once it settles).
+//! NIFTI resource; a session uploaded file by file runs once it settles),
+//! and what XNAT's launcher and history table read (the launch form, a
+//! paged history, a log polled while it grows, finalize).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ xnatkit_test_support::on_both_backends!(
     bulk_launch_over_twenty_sessions,
     qa_on_a_scan_files_its_report,
     container_service_housekeeping,
+    launch_forms_and_the_history_table,
     mask_average_measures_a_map_inside_an_roi_collection,
 );
 
@@ -1282,4 +1285,276 @@ async fn mask_average_measures_a_map_inside_an_roi_collection(server: &TestServe
     )
     .await;
     assert!(names.iter().any(|n| n == "statistics.txt"), "{names:?}");
+}
+
+/// A command that says hello, then (when told to wait) keeps running.
+fn talker_command() -> Value {
+    let mut command = listing_command(
+        "talker",
+        "echo said > /output/said.txt; echo first-#NOTE#; sleep 1; echo second-line; if [ #NOTE# = wait ]; then sleep 60; fi",
+    );
+    command["inputs"] = json!([
+        {"name": "LEVEL", "type": "select-one", "select-values": ["low", "high"], "default-value": "low"},
+        {"name": "NOTE", "type": "string", "required": true}
+    ]);
+    command
+}
+
+fn query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+async fn get_json(server: &TestServer, path: &str, auth: &Auth) -> (StatusCode, Value) {
+    let r = server.get(path, auth).await;
+    let status = r.status();
+    let text = r.text().await.expect("text");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn launch_forms_and_the_history_table(server: &TestServer) {
+    let admin = server.admin();
+    server.create_project("FORMS").await;
+    let session = import_session(server, "FORMS", "S1", "S1_CT", 1, 2).await;
+    let scan = format!("/experiments/{session}/scans/1");
+    let command = register(server, &talker_command()).await;
+    let wid = wrapper_id(server, "talker-scan").await;
+    let r = server
+        .put(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // The form with no object: the inputs, open; a parameter's default.
+    let form = server
+        .json(&format!("/xapi/wrappers/{wid}/launch"), &admin)
+        .await;
+    assert_eq!(form["meta"]["wrapper-id"], wid, "{form}");
+    assert_eq!(form["meta"]["command-id"], command);
+    let names: Vec<_> = form["input-config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["scan", "LEVEL", "NOTE"], "{form}");
+    assert_eq!(form["input-config"][0]["children"][0]["name"], "dicom");
+    assert_eq!(
+        form["input-config"][1]["select-values"],
+        json!(["low", "high"])
+    );
+    assert_eq!(form["input-values"][1]["values"][0]["value"], "low");
+
+    // On an object, the same checks as a launch: not enabled in the
+    // project yet, then the values it resolves to.
+    let query = format!("scan={}", query_value(&scan));
+    let (status, body) = get_json(
+        server,
+        &format!("/xapi/projects/FORMS/wrappers/{wid}/launch?{query}"),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.to_string().contains("not enabled in project FORMS"),
+        "{body}"
+    );
+    enable(server, "FORMS", wid).await;
+    let open = server
+        .json(
+            &format!("/xapi/projects/FORMS/wrappers/{wid}/launch?{query}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(open["input-config"][0]["input-type"], "static", "{open}");
+    let reason = open["input-config"][0]["derived-value-message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("NOTE"), "the missing parameter: {open}");
+    assert_eq!(open["input-values"][0]["values"][0]["label"], "1");
+    for path in [
+        format!("/xapi/projects/FORMS/wrappers/{wid}/launch?{query}&NOTE=hi"),
+        format!("/xapi/wrapper/{wid}/root/scan/launch?{query}&NOTE=hi"),
+        format!("/xapi/commands/{command}/wrappers/talker-scan/launch?{query}&NOTE=hi"),
+        format!(
+            "/xapi/projects/FORMS/wrappers/{wid}/bulklaunch?scan={}&NOTE=hi",
+            query_value(&json!([scan]).to_string())
+        ),
+    ] {
+        let resolved = server.json(&path, &admin).await;
+        let root = &resolved["input-values"][0]["values"][0];
+        assert!(
+            root["value"].as_str().unwrap().ends_with("/scans/1"),
+            "{path}: {resolved}"
+        );
+        assert!(
+            root["children"][0]["values"][0]["value"]
+                .as_str()
+                .unwrap()
+                .ends_with("/resources/DICOM"),
+            "{path}: {resolved}"
+        );
+        assert_eq!(resolved["input-values"][2]["values"][0]["value"], "hi");
+    }
+    let outsider = server.create_user("formoutsider").await;
+    let (status, _) = get_json(
+        server,
+        &format!("/xapi/wrappers/{wid}/launch?{query}&NOTE=hi"),
+        &outsider,
+    )
+    .await;
+    assert!(
+        matches!(status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+        "an outsider sees nothing of the session: {status}"
+    );
+
+    // Two runs: one that ends, one that waits.
+    let launch = |note: &'static str| {
+        let scan = scan.clone();
+        let admin = admin.clone();
+        async move {
+            let (status, report) = post_json(
+                server,
+                &format!("/xapi/projects/FORMS/wrappers/{wid}/launch"),
+                &admin,
+                &json!({ "scan": scan, "NOTE": note }),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{report}");
+            report["container-id"].as_str().unwrap().to_owned()
+        }
+    };
+    let quick = launch("quick").await;
+    let done = wait_for(server, &quick, &DONE).await;
+    assert_eq!(done["status"], "Complete", "{done}");
+    let waiting = launch("wait").await;
+    wait_for(server, &waiting, &["Running"]).await;
+
+    // The log polled while it grows: every line once, in order.
+    let mut seen = String::new();
+    let mut since: Option<String> = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen.contains("second-line") {
+        assert!(Instant::now() < deadline, "no second line: {seen:?}");
+        let path = match &since {
+            Some(token) => format!(
+                "/xapi/containers/{waiting}/logSince/stdout?since={}",
+                query_value(token)
+            ),
+            None => format!("/xapi/containers/{waiting}/logSince/stdout"),
+        };
+        let poll = server.json(&path, &admin).await;
+        assert_eq!(poll["fromFile"], false, "{poll}");
+        let token = poll["timestamp"].as_str().unwrap().to_owned();
+        assert_ne!(token, "-1", "still running: {poll}");
+        seen.push_str(poll["content"].as_str().unwrap());
+        since = Some(token);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, "first-wait\nsecond-line\n");
+    let (status, _) = get_json(
+        server,
+        &format!("/xapi/containers/{waiting}/logSince/stdout?since=soon"),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an unreadable since");
+
+    // Finalize: refused while it runs, not offered to outsiders.
+    let (status, body) = post_json(
+        server,
+        &format!("/xapi/containers/{waiting}/finalize"),
+        &admin,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = post_json(
+        server,
+        &format!("/xapi/containers/{quick}/finalize"),
+        &outsider,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The history table's pages.
+    let page = |body: Value, auth: Auth| async move {
+        let (status, rows) = post_json(server, "/xapi/containers", &auth, &body).await;
+        assert_eq!(status, StatusCode::OK, "{rows}");
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].to_string())
+            .collect::<Vec<_>>()
+    };
+    let project = json!({"project": {"operator": "eq", "value": "FORMS", "backend": "hibernate"}});
+    let ask = |page: i64, dir: &str| json!({"filters": project, "sort_col": "id", "sort_dir": dir, "page": page, "size": 1});
+    assert_eq!(
+        page(ask(1, "asc"), admin.clone()).await,
+        vec![quick.clone()]
+    );
+    assert_eq!(
+        page(ask(2, "asc"), admin.clone()).await,
+        vec![waiting.clone()]
+    );
+    assert_eq!(
+        page(ask(1, "desc"), admin.clone()).await,
+        vec![waiting.clone()]
+    );
+    assert_eq!(
+        page(ask(3, "asc"), admin.clone()).await,
+        Vec::<String>::new()
+    );
+    let running = json!({"filters": {"status": {"like": "runn"}, "project": project["project"]}});
+    assert_eq!(page(running, admin.clone()).await, vec![waiting.clone()]);
+    assert!(
+        page(json!({"filters": project}), outsider.clone())
+            .await
+            .is_empty(),
+        "an outsider's history has none of FORMS"
+    );
+    let (status, body) = post_json(
+        server,
+        "/xapi/containers",
+        &admin,
+        &json!({"sort_col": "password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Killed, the log is read whole from its file and the poll ends.
+    let (status, _) = post_json(
+        server,
+        &format!("/xapi/containers/{waiting}/kill"),
+        &admin,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    wait_for(server, &waiting, &DONE).await;
+    let last = server
+        .json(
+            &format!(
+                "/xapi/projects/FORMS/containers/{waiting}/logSince/stdout?since={}",
+                query_value(since.as_deref().unwrap())
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(last["fromFile"], true, "{last}");
+    assert_eq!(last["timestamp"], "-1");
+    assert_eq!(last["content"], "first-wait\nsecond-line\n");
+    let (status, body) = post_json(
+        server,
+        &format!("/xapi/containers/{waiting}/finalize"),
+        &admin,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let version = server.json("/xapi/containers/version", &admin).await;
+    assert_eq!(version["compatible"], true, "{version}");
 }

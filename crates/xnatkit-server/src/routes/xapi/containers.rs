@@ -1,5 +1,7 @@
 //! `/xapi/[projects/{p}/]containers[/{id}]`, the logs (`logs/stdout`,
-//! `logs/stderr`, plain text) and kill (site and project forms).
+//! `logs/stderr`, plain text) and kill (site and project forms); the
+//! history table's paged `POST /xapi/containers`, `logSince` polling,
+//! `finalize` and `/xapi/containers/version`.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +14,7 @@ use axum::routing::{get, post};
 use super::json_of;
 use crate::access::Caller;
 use crate::archive::Actor;
-use crate::engine::containers;
+use crate::engine::{container_history, containers};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -20,7 +22,11 @@ pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
     for prefix in ["/xapi", "/xapi/projects/{project}"] {
         router = router
-            .route(&format!("{prefix}/containers"), get(list))
+            .route(&format!("{prefix}/containers"), get(list).post(page))
+            .route(
+                &format!("{prefix}/containers/{{cid}}/logSince/{{stream}}"),
+                get(log_since),
+            )
             .route(
                 &format!("{prefix}/containers/{{cid}}"),
                 get(get_one).delete(delete),
@@ -33,6 +39,8 @@ pub fn routes() -> Router<AppState> {
             .route(&format!("{prefix}/containers/{{cid}}/kill"), post(kill));
     }
     router
+        .route("/xapi/containers/version", get(version))
+        .route("/xapi/containers/{cid}/finalize", post(finalize))
 }
 
 async fn list(
@@ -172,4 +180,84 @@ async fn logs_zip(
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
+}
+
+/// `POST /xapi/containers`: one page of the history, as XNAT's history
+/// table asks for it.
+async fn page(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Option<Path<BTreeMap<String, String>>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let path = path.map(|Path(p)| p).unwrap_or_default();
+    let request: xnatkit_model::container::ContainerPageRequest = if body
+        .iter()
+        .all(u8::is_ascii_whitespace)
+    {
+        Default::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "the body must be a page request such as {{\"page\": 1, \"size\": 50, \"sort_col\": \"timestamp\", \"sort_dir\": \"desc\", \"filters\": {{}}}}: {e}"
+                ))
+            })?
+    };
+    let rows = container_history::page(
+        &Actor {
+            state: &state,
+            caller: &caller,
+        },
+        path.get("project").map(String::as_str),
+        &request,
+    )
+    .await?;
+    json_of(&rows)
+}
+
+async fn log_since(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<BTreeMap<String, String>>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let id = path.get("cid").map(String::as_str).unwrap_or_default();
+    let stream = path.get("stream").map(String::as_str).unwrap_or_default();
+    let poll = container_history::log_since(
+        &Actor {
+            state: &state,
+            caller: &caller,
+        },
+        path.get("project").map(String::as_str),
+        id,
+        stream,
+        q.get("since").map(String::as_str),
+    )
+    .await?;
+    json_of(&poll)
+}
+
+async fn finalize(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<String>,
+) -> Result<Response, ApiError> {
+    let container = container_history::finalize(
+        &Actor {
+            state: &state,
+            caller: &caller,
+        },
+        &cid,
+    )
+    .await?;
+    json_of(&container)
+}
+
+async fn version(caller: Caller) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    json_of(&container_history::version_check(
+        crate::routes::connect::XNAT_VERSION,
+    ))
 }

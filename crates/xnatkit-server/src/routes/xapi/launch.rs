@@ -6,6 +6,7 @@
 //! the query string. A refused launch answers its status (400/403/404)
 //! with a `LaunchReport` whose `status` is `failure` and whose `message`
 //! says why — never a 200 "success" for something that will not run.
+//! A GET on the same paths answers the launch form (`LaunchUi`) instead.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +22,7 @@ use super::json_of;
 use crate::access::Caller;
 use crate::archive::{self, Actor};
 use crate::engine::commands::{self, FoundWrapper};
-use crate::engine::launch::{LaunchRequest, bulk_launch, failure, launch};
+use crate::engine::launch::{LaunchRequest, bulk_launch, failure, launch, launch_ui};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::Entity;
@@ -36,8 +37,14 @@ pub fn routes() -> Router<AppState> {
         ] {
             for root in ["", "/root/{root}"] {
                 router = router
-                    .route(&format!("{prefix}/{wrapper}{root}/launch"), post(one))
-                    .route(&format!("{prefix}/{wrapper}{root}/bulklaunch"), post(bulk));
+                    .route(
+                        &format!("{prefix}/{wrapper}{root}/launch"),
+                        post(one).get(form),
+                    )
+                    .route(
+                        &format!("{prefix}/{wrapper}{root}/bulklaunch"),
+                        post(bulk).get(bulk_form),
+                    );
             }
         }
     }
@@ -216,4 +223,60 @@ async fn bulk(
         Ok(report) => json_of(&report),
         Err(err) => Ok(refused(err, &params, Some(&found))),
     }
+}
+
+/// `GET .../launch`: the launch form, resolved on the object the query
+/// names (under the root input's name or the URL's `{root}`).
+async fn form(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<BTreeMap<String, String>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let mut params = launch_params(query.as_deref(), &HeaderMap::new(), &Bytes::new())?;
+    let found = wrapper_from_path(&state, &path).await?;
+    place_root(&mut params, &path, &found);
+    form_of(&state, &caller, &path, &found, params).await
+}
+
+/// `GET .../bulklaunch`: the form as for the first target of the list.
+async fn bulk_form(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<BTreeMap<String, String>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require_user()?;
+    let mut params = launch_params(query.as_deref(), &HeaderMap::new(), &Bytes::new())?;
+    let found = wrapper_from_path(&state, &path).await?;
+    place_root(&mut params, &path, &found);
+    if let Some(root) = xnatkit_engine::resolve::root_input(&found.wrapper)
+        && let Some(raw) = params.get(&root.name)
+        && let Ok(list) = serde_json::from_str::<Vec<String>>(raw)
+    {
+        match list.into_iter().next() {
+            Some(first) => params.insert(root.name.clone(), first),
+            None => params.remove(&root.name),
+        };
+    }
+    form_of(&state, &caller, &path, &found, params).await
+}
+
+async fn form_of(
+    state: &AppState,
+    caller: &Caller,
+    path: &BTreeMap<String, String>,
+    found: &FoundWrapper,
+    params: BTreeMap<String, String>,
+) -> Result<Response, ApiError> {
+    let request = LaunchRequest {
+        project: path.get("project").map(String::as_str),
+        wrapper: found,
+        params,
+        bulk_id: String::new(),
+        entity: Entity::User,
+    };
+    let ui = launch_ui(&Actor { state, caller }, &request).await?;
+    json_of(&ui)
 }
