@@ -209,6 +209,28 @@ impl XnatClient {
         })
     }
 
+    /// The `stream` log of container `id` written after `since` (the
+    /// `timestamp` of the previous answer; none for the start). A
+    /// `timestamp` of [`LOG_COMPLETE_TIMESTAMP`] means the run has ended and
+    /// the content is the whole log.
+    ///
+    /// [`LOG_COMPLETE_TIMESTAMP`]: xnatkit_model::container::LOG_COMPLETE_TIMESTAMP
+    pub async fn container_log_since(
+        &self,
+        id: &str,
+        stream: &str,
+        since: Option<&str>,
+    ) -> Result<xnatkit_model::container::ContainerLogPoll> {
+        let mut request = Request::get(
+            format!("/xapi/containers/{}/logSince/{}", seg(id), seg(stream)),
+            format!("the {stream} log of container {id}"),
+        );
+        if let Some(since) = since {
+            request = request.query("since", since);
+        }
+        self.json_of(&request).await
+    }
+
     pub async fn kill_container(&self, id: &str) -> Result<()> {
         self.send(&Request::new(
             Method::POST,

@@ -182,6 +182,10 @@ struct LogsArgs {
     /// Print the stderr log instead of stdout.
     #[arg(long)]
     stderr: bool,
+    /// Keep printing the log as the run writes it, until the run ends; the
+    /// exit status is then 0 only if the run completed.
+    #[arg(short = 'f', long)]
+    follow: bool,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -862,6 +866,11 @@ async fn status(args: StatusArgs, printer: Printer) -> anyhow::Result<ExitCode> 
 async fn logs(args: LogsArgs, printer: Printer) -> anyhow::Result<ExitCode> {
     let client = args.server.connect().await?;
     let stream = if args.stderr { "stderr" } else { "stdout" };
+    if args.follow {
+        let code = follow_log(&client, &args.id, stream, &printer).await;
+        client.disconnect().await;
+        return code;
+    }
     let text = client
         .container_log(&args.id, stream)
         .await
@@ -869,6 +878,56 @@ async fn logs(args: LogsArgs, printer: Printer) -> anyhow::Result<ExitCode> {
     client.disconnect().await;
     printer.data(text.trim_end())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the log as it grows (polling `logSince`) until the run ends;
+/// succeeds only if the run completed.
+async fn follow_log(
+    client: &xnatkit_client::XnatClient,
+    id: &str,
+    stream: &str,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut since: Option<String> = None;
+    let mut printed = 0usize;
+    loop {
+        let poll = client
+            .container_log_since(id, stream, since.as_deref())
+            .await
+            .with_context(|| format!("cannot follow the {stream} log of run {id}"))?;
+        let ended = poll.timestamp == xnatkit_model::container::LOG_COMPLETE_TIMESTAMP;
+        // The last answer is the whole log again: print what was not yet.
+        let new = if ended && poll.from_file {
+            poll.content.get(printed..).unwrap_or_default()
+        } else {
+            poll.content.as_str()
+        };
+        let mut out = std::io::stdout().lock();
+        out.write_all(new.as_bytes())
+            .and_then(|()| out.flush())
+            .context("writing the log to stdout")?;
+        printed += new.len();
+        if ended {
+            break;
+        }
+        since = Some(poll.timestamp);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let run = client
+        .container(id)
+        .await
+        .with_context(|| format!("cannot read the status of run {id}"))?;
+    if run.status == "Complete" {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        printer.warn(format_args!(
+            "run {id} ended {}: {}",
+            run.status,
+            last_message(&run)
+        ));
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 async fn cancel(args: CancelArgs, printer: Printer) -> anyhow::Result<ExitCode> {

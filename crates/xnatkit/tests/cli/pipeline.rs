@@ -1,7 +1,8 @@
 //! `xnatkit pipeline` against a real `xnatkit serve` with the real dcm2niix:
 //! `list`, a `run --local` that converts a project and is skipped on the
 //! rerun, the refusals (unknown name, no `--local`), and the server's own
-//! engine through `enable`, `launch --wait`, `status`, `logs`, `cancel`.
+//! engine through `enable`, `launch --wait`, `status`, `logs [--follow]`,
+//! `cancel`.
 
 use crate::support::{TestServer, cli, runtime};
 use xnatkit_client::sample::seed_story_subjects;
@@ -210,6 +211,17 @@ fn launch_on_the_servers_engine() {
     assert_eq!(status.as_array().unwrap().len(), 2);
     let logs = run(&["pipeline", "logs", &id]);
     assert!(String::from_utf8_lossy(&logs.stdout).contains("Convert"));
+    let followed = run(&["pipeline", "logs", "--follow", &id]);
+    assert!(
+        followed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&followed.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout).trim_end(),
+        String::from_utf8_lossy(&logs.stdout).trim_end(),
+        "an ended run's log, once"
+    );
     let cancel = run(&["pipeline", "cancel", &id]);
     assert!(cancel.status.success());
     let after = run(&["pipeline", "status", &id, "--json"]);
