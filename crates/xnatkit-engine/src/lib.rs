@@ -11,6 +11,8 @@
 //!   command JSON.
 //! - [`resolve`]: a launch turned into a runnable job — wrapper inputs,
 //!   derived inputs, `#name#` replacement keys, mounts, output handlers.
+//! - [`configuration`]: site and project settings over a wrapper's input
+//!   defaults, matchers and output labels, and the command as configured.
 //! - [`launch_ui`]: a wrapper's launch form (`GET .../launch`), its inputs
 //!   as trees with the values a resolution found.
 //! - [`job`]: the run's status state machine and its history entries.
@@ -21,6 +23,7 @@
 //! with the client.
 
 pub mod builtin;
+pub mod configuration;
 pub mod executor;
 pub mod job;
 pub mod launch_ui;

@@ -547,6 +547,50 @@ pub struct ContainerFilter {
     pub extra: BTreeMap<String, Value>,
 }
 
+/// `GET|POST /xapi/[projects/{p}/]wrappers/{id}/config`: the Container
+/// Service's `CommandConfiguration` — per-site or per-project defaults for
+/// a wrapper's inputs (by wrapper or command input name) and the labels of
+/// its outputs (by output handler name). A GET answers the command's own
+/// values with the site's and then the project's settings laid over them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommandConfiguration {
+    #[serde(default)]
+    pub inputs: BTreeMap<String, CommandInputConfiguration>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, CommandOutputConfiguration>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CommandInputConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "loose_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub default_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matcher: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_settable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advanced: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommandOutputConfiguration {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
 /// A timestamp in the Container Service's form (`2026-12-05T11:20:00.123+0000`).
 pub fn timestamp_text(seconds: i64, millis: u32, offset: &str) -> String {
     let days = seconds.div_euclid(86_400);
