@@ -16,6 +16,7 @@ use xnatkit_model::ArchivePath;
 use xnatkit_model::container::{BulkLaunchReport, LaunchReport, LaunchUi};
 
 use super::commands::{FoundWrapper, context_fits, enabled};
+use super::wrapper_config::configured;
 use crate::access::Action;
 use crate::archive::files::resource_dir_on_disk;
 use crate::archive::{Actor, Error, Result, required_scope};
@@ -250,13 +251,25 @@ pub async fn launch_ui(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Result
     };
     let named = root_input(&found.wrapper).is_some_and(|r| request.params.contains_key(&r.name));
     if !named {
+        let configured = configured(actor.state, found, request.project).await?;
+        let target = LaunchUiFor {
+            command: &configured.command.command,
+            wrapper: &configured.wrapper,
+            ..target
+        };
         return Ok(xnatkit_engine::launch_ui::launch_ui(&target, None));
     }
     let object = checked_object(actor, request).await?;
+    let configured = configured(actor.state, found, Some(&object.project)).await?;
+    let target = LaunchUiFor {
+        command: &configured.command.command,
+        wrapper: &configured.wrapper,
+        ..target
+    };
     Ok(
         match resolve(
-            &found.command.command,
-            &found.wrapper,
+            &configured.command.command,
+            &configured.wrapper,
             &object,
             &request.params,
         ) {
@@ -277,8 +290,14 @@ pub async fn launch(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Result<La
     let wrapper = &found.wrapper;
     let user = actor.caller.require_user()?.username.clone();
     let object = checked_object(actor, request).await?;
-    let resolved = resolve(&found.command.command, wrapper, &object, &request.params)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let configured = configured(state, found, Some(&object.project)).await?;
+    let resolved = resolve(
+        &configured.command.command,
+        &configured.wrapper,
+        &object,
+        &request.params,
+    )
+    .map_err(|e| Error::Invalid(e.to_string()))?;
     let (data_type, scan_id) = if object.kind == "Scan" {
         let session = state
             .store()

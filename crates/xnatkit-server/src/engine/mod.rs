@@ -18,7 +18,10 @@
 //!   while it grows (`logSince`), `finalize` and the version check;
 //! - [`events`]: Event Service subscriptions, and the hook that launches
 //!   them whenever a session is archived ([`events::session_archived`]);
-//! - [`workflows`]: the `wrk:workflowData` rows of the runs.
+//! - [`workflows`]: the `wrk:workflowData` rows of the runs;
+//! - [`wrapper_config`]: the site's and projects' wrapper configurations
+//!   (`…/wrappers/{id}/config`) and the wrapper as configured, which
+//!   launches resolve.
 //!
 //! A restart never re-runs a job: a job that was running when its server
 //! stopped (gracefully or not) ends `Failed` with that reason; queued jobs
@@ -32,6 +35,7 @@ pub mod launch;
 pub mod project_pipelines;
 pub mod worker;
 pub mod workflows;
+pub mod wrapper_config;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -367,10 +367,12 @@ impl Store {
                 .collect::<Result<_, _>>()?;
         for old in &existing {
             if !wrappers.contains(&old.name) {
-                sqlx::query("DELETE FROM wrapper_enabled WHERE wrapper_id = $1")
-                    .bind(old.id)
-                    .execute(&mut *tx)
-                    .await?;
+                for sql in [
+                    "DELETE FROM wrapper_enabled WHERE wrapper_id = $1",
+                    "DELETE FROM wrapper_configs WHERE wrapper_id = $1",
+                ] {
+                    sqlx::query(sql).bind(old.id).execute(&mut *tx).await?;
+                }
                 sqlx::query("DELETE FROM command_wrappers WHERE id = $1")
                     .bind(old.id)
                     .execute(&mut *tx)
@@ -392,10 +394,12 @@ impl Store {
 
     pub async fn delete_command(&self, id: i64) -> Result<bool, sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM wrapper_enabled WHERE wrapper_id IN (SELECT id FROM command_wrappers WHERE command_id = $1)")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        for sql in [
+            "DELETE FROM wrapper_enabled WHERE wrapper_id IN (SELECT id FROM command_wrappers WHERE command_id = $1)",
+            "DELETE FROM wrapper_configs WHERE wrapper_id IN (SELECT id FROM command_wrappers WHERE command_id = $1)",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
         sqlx::query("DELETE FROM command_wrappers WHERE command_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -479,6 +483,59 @@ impl Store {
             .await?
             .map(|row| int(&row, "enabled").map(|v| v != 0))
             .transpose()
+    }
+
+    /// Stores a wrapper's configuration JSON for `project` (`""` = the
+    /// site), replacing the one before.
+    pub async fn set_wrapper_config(
+        &self,
+        wrapper_id: i64,
+        project: &str,
+        config: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO wrapper_configs (wrapper_id, project, config) VALUES ($1, $2, $3) \
+             ON CONFLICT (wrapper_id, project) DO UPDATE SET config = excluded.config",
+        )
+        .bind(wrapper_id)
+        .bind(project)
+        .bind(config)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A wrapper's stored configuration JSON for `project` (`""` = the site).
+    pub async fn wrapper_config(
+        &self,
+        wrapper_id: i64,
+        project: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query("SELECT config FROM wrapper_configs WHERE wrapper_id = $1 AND project = $2")
+            .bind(wrapper_id)
+            .bind(project)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| text(&row, "config"))
+            .transpose()
+    }
+
+    /// Removes a wrapper's configuration for `project` (`""` = the site);
+    /// false when there was none.
+    pub async fn delete_wrapper_config(
+        &self,
+        wrapper_id: i64,
+        project: &str,
+    ) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("DELETE FROM wrapper_configs WHERE wrapper_id = $1 AND project = $2")
+                .bind(wrapper_id)
+                .bind(project)
+                .execute(self.pool())
+                .await?
+                .rows_affected()
+                > 0,
+        )
     }
 
     // ---- jobs ----

@@ -213,6 +213,14 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // A wrapper's enablement and configuration for the project go
+        // with it (the site's rows use project '', which no project has).
+        for sql in [
+            "DELETE FROM wrapper_enabled WHERE project = $1",
+            "DELETE FROM wrapper_configs WHERE project = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
         sqlx::query("DELETE FROM project_roles WHERE project = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -7,7 +7,8 @@
 //! twice), and runs on archive (a series pushed with storescu ends with a
 //! NIFTI resource; a session uploaded file by file runs once it settles),
 //! and what XNAT's launcher and history table read (the launch form, a
-//! paged history, a log polled while it grows, finalize).
+//! paged history, a log polled while it grows, finalize), and the site's
+//! and projects' wrapper configurations that launches resolve.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ xnatkit_test_support::on_both_backends!(
     qa_on_a_scan_files_its_report,
     container_service_housekeeping,
     launch_forms_and_the_history_table,
+    wrapper_configurations_fill_launches,
     mask_average_measures_a_map_inside_an_roi_collection,
 );
 
@@ -1557,4 +1559,149 @@ async fn launch_forms_and_the_history_table(server: &TestServer) {
 
     let version = server.json("/xapi/containers/version", &admin).await;
     assert_eq!(version["compatible"], true, "{version}");
+}
+
+/// The site's and a project's wrapper configuration (`…/config`): who may
+/// read and set them, what a GET merges, and a launch that leaves an input
+/// out gets the project's default and files under the project's label.
+async fn wrapper_configurations_fill_launches(server: &TestServer) {
+    let admin = server.admin();
+    let owner = server.create_user("cfgowner").await;
+    let member = server.create_user("cfgmember").await;
+    let outsider = server.create_user("cfgoutsider").await;
+    server.create_project("CFG").await;
+    let r = server
+        .put("/data/projects/CFG/users/owner/cfgowner", &admin)
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = server
+        .put("/data/projects/CFG/users/member/cfgmember", &admin)
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let session = import_session(server, "CFG", "S1", "S1_CT", 1, 2).await;
+    let scan = format!("/experiments/{session}/scans/1");
+    let mut command = listing_command("leveller", "echo #LEVEL# > /output/level.txt");
+    command["inputs"] = json!([{"name": "LEVEL", "type": "string", "default-value": "low"}]);
+    let command_id = register(server, &command).await;
+    let wid = wrapper_id(server, "leveller-scan").await;
+    let site = format!("/xapi/wrappers/{wid}/config");
+    let project = format!("/xapi/projects/CFG/wrappers/{wid}/config");
+
+    // Unconfigured: the command's own values, for any user.
+    let (status, base) = get_json(server, &site, &member).await;
+    assert_eq!(status, StatusCode::OK, "{base}");
+    assert_eq!(base["inputs"]["LEVEL"]["default-value"], "low", "{base}");
+    assert_eq!(base["outputs"]["h"]["label"], "LISTING", "{base}");
+
+    // Only admins set the site's; the body names only what the wrapper has.
+    let medium = json!({"inputs": {"LEVEL": {"default-value": "medium"}}});
+    let (status, body) = post_json(server, &site, &owner, &medium).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = post_json(
+        server,
+        &site,
+        &admin,
+        &json!({"inputs": {"LEVL": {"default-value": "x"}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("no input LEVL"), "{body}");
+    let (status, body) = post_json(server, &format!("{site}?enable=false"), &admin, &medium).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let enabled = server
+        .json(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+        .await;
+    assert_eq!(enabled, json!(false), "enable=false leaves it disabled");
+    let by_name = format!("/xapi/commands/{command_id}/wrappers/leveller-scan/config");
+    let (status, body) = post_json(server, &by_name, &admin, &medium).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let enabled = server
+        .json(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+        .await;
+    assert_eq!(enabled, json!(true), "a POST enables by default");
+
+    // A project's: set by its owner (enabling it there), read by those who
+    // edit it, hidden from others; a GET lays it over the site's.
+    let high = json!({
+        "inputs": {"LEVEL": {"default-value": "high"}},
+        "outputs": {"h": {"label": "LEVELS"}}
+    });
+    let (status, body) = post_json(server, &project, &member, &high).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = post_json(server, &project, &owner, &high).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, merged) = get_json(server, &project, &member).await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    assert_eq!(merged["inputs"]["LEVEL"]["default-value"], "high");
+    assert_eq!(merged["outputs"]["h"]["label"], "LEVELS");
+    let (status, _) = get_json(server, &project, &outsider).await;
+    assert!(
+        matches!(status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+        "an outsider reads nothing of the project: {status}"
+    );
+    let (_, site_view) = get_json(server, &site, &member).await;
+    assert_eq!(site_view["inputs"]["LEVEL"]["default-value"], "medium");
+
+    // The launch form and a launch use the project's values.
+    let query = format!("scan={}", query_value(&scan));
+    let form = server
+        .json(
+            &format!("/xapi/projects/CFG/wrappers/{wid}/launch?{query}"),
+            &member,
+        )
+        .await;
+    assert_eq!(
+        form["input-values"][1]["values"][0]["value"], "high",
+        "{form}"
+    );
+    let (status, report) = post_json(
+        server,
+        &format!("/xapi/projects/CFG/wrappers/{wid}/launch"),
+        &member,
+        &json!({"scan": scan}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let id = report["container-id"].as_str().expect("container id");
+    let done = wait_for(server, id, &DONE).await;
+    assert_eq!(done["status"], "Complete", "{done}");
+    let level = server
+        .get(
+            &format!("/data{scan}/resources/LEVELS/files/level.txt"),
+            &member,
+        )
+        .await;
+    assert_eq!(level.status(), StatusCode::OK);
+    assert_eq!(level.text().await.unwrap().trim(), "high");
+
+    // Deleting the project's brings the site's back; deleting twice is 404.
+    let r = server
+        .req(Method::DELETE, &project, Some(&member))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = server
+        .req(Method::DELETE, &project, Some(&owner))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, merged) = get_json(server, &project, &member).await;
+    assert_eq!(merged["inputs"]["LEVEL"]["default-value"], "medium");
+    assert_eq!(merged["outputs"]["h"]["label"], "LISTING");
+    let r = server
+        .req(Method::DELETE, &project, Some(&owner))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = server
+        .req(Method::DELETE, &by_name, Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, base_again) = get_json(server, &site, &member).await;
+    assert_eq!(base_again, base);
 }

@@ -9,6 +9,7 @@ mod containers;
 mod events;
 mod launch;
 mod workflows;
+mod wrapper_config;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .merge(containers::routes())
         .merge(events::routes())
         .merge(workflows::routes())
+        .merge(wrapper_config::routes())
 }
 
 /// `value` as a JSON answer.
