@@ -21,6 +21,7 @@
 pub mod access;
 pub mod accession;
 pub mod assessor;
+pub mod assessor_xml;
 pub mod clock;
 pub mod container;
 pub mod items;

@@ -23,8 +23,11 @@ pub struct AssessorChanges {
     /// `validation/status`) with their values; an empty value clears.
     pub fields: Vec<(String, String)>,
     /// Nested records as XNAT's items `children` JSON (server-side
-    /// writers only, such as the QA pipeline).
+    /// writers such as the QA pipeline, and XML documents).
     pub children: Option<String>,
+    /// The fields given are all the assessor keeps (an XML document's
+    /// PUT replaces the record, as XNAT's does).
+    pub replace_fields: bool,
 }
 
 /// The session a path names and the assessor in it, when it exists.
@@ -124,7 +127,12 @@ pub async fn put(
                 .await
                 .map_err(|e| label_conflict(e, label.as_str(), &assessor.project))?;
         }
-        let fields = merged_fields(kind, &assessor.fields, &changes.fields)?;
+        let kept = if changes.replace_fields {
+            BTreeMap::new()
+        } else {
+            assessor.fields.clone()
+        };
+        let fields = merged_fields(kind, &kept, &changes.fields)?;
         store
             .update_assessor(
                 &assessor.id,

@@ -12,6 +12,7 @@
 mod harness;
 
 mod advisory_locks;
+mod assessor_documents;
 mod auth_lockout;
 mod auth_sessions;
 mod connect;

@@ -144,7 +144,7 @@ async fn put(ctx: &Ctx, path: &ArchivePath, body: Body) -> Result<Response, ApiE
         Level::Subject => objects::put_subject(ctx, path).await,
         Level::Experiment => objects::put_experiment(ctx, path).await,
         Level::Scan => objects::put_scan(ctx, path).await,
-        Level::Assessor => objects::put_assessor(ctx, path).await,
+        Level::Assessor => objects::put_assessor(ctx, path, body).await,
         Level::Resource => files::put_resource(ctx, path).await,
         Level::Files | Level::File => files::upload(ctx, path, body).await,
         other => Err(ApiError::BadRequest(format!(

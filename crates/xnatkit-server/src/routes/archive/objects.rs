@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use xnatkit_model::assessor_xml::AssessorDocument;
 use xnatkit_model::{Accessibility, ArchivePath, AssessorType, Level, XsiType};
 
 use crate::archive::assessors::AssessorChanges;
@@ -230,10 +231,78 @@ pub(crate) async fn get_assessor(ctx: &Ctx, path: &ArchivePath) -> Result<Respon
     Ok(respond_item(ctx, assessor_item(&assessor, &found.session)))
 }
 
+/// Largest assessor XML document read from a request body.
+const MAX_ASSESSOR_XML_BYTES: usize = 8 << 20;
+
+/// The XML document a PUT carries, if any: the body itself (dax's raw
+/// `inbody=true` upload) or the first part of a multipart body (pyxnat's
+/// `create(xml=…)`).
+async fn assessor_document(
+    ctx: &Ctx,
+    body: axum::body::Body,
+) -> Result<Option<AssessorDocument>, ApiError> {
+    let content_type = ctx
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = if content_type.to_ascii_lowercase().starts_with("multipart/") {
+        let request = axum::extract::Request::builder()
+            .header(axum::http::header::CONTENT_TYPE, &content_type)
+            .body(body)
+            .map_err(|e| ApiError::BadRequest(format!("bad multipart request: {e}")))?;
+        let mut multipart =
+            <axum::extract::Multipart as axum::extract::FromRequest<()>>::from_request(
+                request,
+                &(),
+            )
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
+        match multipart
+            .next_field()
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?
+        {
+            Some(field) => field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?,
+            None => return Ok(None),
+        }
+    } else {
+        axum::body::to_bytes(body, MAX_ASSESSOR_XML_BYTES)
+            .await
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "cannot read the assessor document (at most {} MiB): {e}",
+                    MAX_ASSESSOR_XML_BYTES >> 20
+                ))
+            })?
+    };
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| ApiError::BadRequest("the assessor document is not UTF-8 text".to_owned()))?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    AssessorDocument::parse(text)
+        .map(Some)
+        .map_err(|e| ApiError::BadRequest(format!("assessor document: {e}")))
+}
+
 /// PUT `…/assessors/A?xsiType=T&T/field=value…`: creates or updates.
 /// Every XPath parameter below the type is a field of the assessor; the
-/// type says which exist (an unknown one is refused, not dropped).
-pub(crate) async fn put_assessor(ctx: &Ctx, path: &ArchivePath) -> Result<Response, ApiError> {
+/// type says which exist (an unknown one is refused, not dropped). A body
+/// holding an assessor XML document (dax, pyxnat's `create(xml=…)`) gives
+/// the type, label, fields and a QC assessment's scan statistics, and
+/// replaces the stored fields unless `allowDataDeletion=false`; XPath
+/// parameters given beside it win.
+pub(crate) async fn put_assessor(
+    ctx: &Ctx,
+    path: &ArchivePath,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let document = assessor_document(ctx, body).await?;
     let xsi_type = match ctx.params.get("xsiType") {
         None => None,
         Some(raw) => Some(AssessorType::parse(raw).ok_or_else(|| {
@@ -266,12 +335,31 @@ pub(crate) async fn put_assessor(ctx: &Ctx, path: &ArchivePath) -> Result<Respon
             fields.push((tail.to_owned(), value));
         }
     }
-    let changes = AssessorChanges {
+    let mut changes = AssessorChanges {
         label,
         xsi_type,
         fields,
         children: None,
+        replace_fields: false,
     };
+    if let Some(doc) = document {
+        changes.xsi_type = changes.xsi_type.or(Some(doc.xsi_type));
+        changes.label = changes.label.or(doc.label.clone());
+        let children = doc.children();
+        if !children.is_empty() {
+            changes.children =
+                Some(serde_json::to_string(&children).map_err(|e| {
+                    ApiError::Internal(format!("assessor statistics as JSON: {e}"))
+                })?);
+        }
+        let mut fields = doc.fields;
+        fields.append(&mut changes.fields);
+        changes.fields = fields;
+        changes.replace_fields = ctx
+            .params
+            .get("allowDataDeletion")
+            .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+    }
     Ok(written(
         crate::archive::assessors::put(&ctx.actor(), path, &changes).await?,
     ))
