@@ -136,6 +136,27 @@ impl fmt::Display for AssessorType {
     }
 }
 
+/// The label of the assessor a pipeline files for an output on a session
+/// (or one of its scans): `{session}_{label}[_{scan}]`, with anything a
+/// label may not hold turned into `_` (scan IDs may carry dots). The
+/// server's engine and the client's local runner both name QA assessors
+/// so, and find them again by it.
+pub fn output_assessor_label(session: &str, label: &str, scan: Option<&str>) -> String {
+    let raw = match scan {
+        Some(scan) => format!("{session}_{label}_{scan}"),
+        None => format!("{session}_{label}"),
+    };
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// The `scans/scan` child of an `xnat:qcAssessmentData` item: per scan, its
 /// `scanStatistics` with XNAT's named statistics (`mean`, `snr`, `min`,
 /// `max`, `stddev`, `no_of_voxels`) as fields and every metric as a named

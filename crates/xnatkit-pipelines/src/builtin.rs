@@ -16,7 +16,8 @@ pub enum Builtin {
     /// `.bval`/`.bvec` for diffusion) in a `NIFTI` resource.
     Dcm2niix,
     /// Template-free image QA (`xnatkit-qa`) of the scan's NIfTI image(s),
-    /// as a `QA` resource: `qa.json`, `qa.csv`, `montage.png`.
+    /// as a `QA` resource (of a QC assessor when run over a project):
+    /// `qa.json`, `qa.csv`, `montage.png`.
     Qa,
     /// T2 map of a multi-echo scan (`xnatkit-maps`) as a `T2MAP` resource.
     T2Map,

@@ -6,7 +6,9 @@
 //! resource, upload every output and then the provenance record.
 //! Mask-average works per session instead: the map of its first matching
 //! scan with a `T2MAP`/`T1MAP`/`ADCMAP` resource, the RTSTRUCT of its
-//! newest ROI collection, the statistics as a `ROISTATS` session resource. A scan
+//! newest ROI collection, the statistics as a `ROISTATS` session resource.
+//! QA files an `xnat:qcAssessmentData` assessor `{session}_QA_{scan}` with
+//! the scan's statistics and the reports as its `QA` resource. A scan
 //! whose output resource already holds the provenance record is skipped
 //! unless `overwrite`; one whose record is missing (an interrupted upload)
 //! is redone. A failed scan is reported and the others go on; a fatal
@@ -21,8 +23,11 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use xnatkit_client::archive::{seg, session_path};
 use xnatkit_client::download::{FileOutcome, download_file};
-use xnatkit_client::{ClientError, Method, Request, XnatClient};
+use xnatkit_client::{ClientError, Method, Request, RequestBody, XnatClient};
 use xnatkit_fileio::SafeRelPath;
+use xnatkit_model::AssessorType;
+use xnatkit_model::assessor::output_assessor_label;
+use xnatkit_model::assessor_xml::AssessorDocument;
 use xnatkit_model::sanitize_label;
 
 use crate::Error;
@@ -236,6 +241,17 @@ struct Plan {
     output_path: String,
     /// It exists already (then it is replaced, never merged).
     has_output: bool,
+    /// QA files an `xnat:qcAssessmentData` assessor of the scan's session
+    /// (as the server's engine does), whose resource holds the outputs.
+    assessor: Option<QcAssessor>,
+}
+
+/// The QC assessor a QA run files: `{session}_QA_{scan}`.
+struct QcAssessor {
+    /// Its server path (`…/experiments/E/assessors/LABEL`).
+    path: String,
+    label: String,
+    scan: String,
 }
 
 /// The map resources mask-average measures in, most wanted first.
@@ -300,6 +316,7 @@ async fn plan(
             ],
             output_path: format!("{session_path}/resources/{}", seg(output)),
             has_output: session_resources.iter().any(|r| r.label == output),
+            assessor: None,
         }));
     }
     let input = run.builtin.input_resource();
@@ -307,11 +324,76 @@ async fn plan(
     if !resources.iter().any(|r| r.label == input) {
         return Ok(None);
     }
+    let inputs = vec![("input", format!("{}/resources/{}", target.path, seg(input)))];
+    if run.builtin == Builtin::Qa {
+        let label = output_assessor_label(&target.session, output, Some(&target.scan));
+        let session_path = session_path(&run.project, &target.subject, &target.session);
+        let path = format!("{session_path}/assessors/{}", seg(&label));
+        let has_output = client
+            .assessors(&run.project, &target.subject, &target.session)
+            .await?
+            .iter()
+            .any(|a| a.label == label);
+        return Ok(Some(Plan {
+            inputs,
+            output_path: format!("{path}/resources/{}", seg(output)),
+            has_output,
+            assessor: Some(QcAssessor {
+                path,
+                label,
+                scan: target.scan.clone(),
+            }),
+        }));
+    }
     Ok(Some(Plan {
-        inputs: vec![("input", format!("{}/resources/{}", target.path, seg(input)))],
+        inputs,
         output_path: format!("{}/resources/{}", target.path, seg(output)),
         has_output: resources.iter().any(|r| r.label == output),
+        assessor: None,
     }))
+}
+
+/// Replaces the QC assessor with one holding the scan's metrics (read
+/// from the `qa.csv` QA wrote). Sent as XNAT's XML document, the one form
+/// every XNAT takes for per-scan statistics; an earlier assessor is
+/// deleted with its files first, so nothing of an older run survives.
+async fn file_qc_assessor(
+    client: &XnatClient,
+    run: &LocalRun,
+    assessor: &QcAssessor,
+    existed: bool,
+    out_dir: &Path,
+) -> Result<(), Error> {
+    let what = format!("assessor {}", assessor.label);
+    if existed {
+        let remove = Request::new(Method::DELETE, assessor.path.clone(), what.clone())
+            .query("removeFiles", "true");
+        client.send(&remove).await?;
+    }
+    let csv_path = out_dir.join("qa.csv");
+    let csv = tokio::fs::read_to_string(&csv_path)
+        .await
+        .map_err(|e| Error::io(&csv_path, e))?;
+    let document = AssessorDocument {
+        xsi_type: AssessorType::QcAssessment,
+        label: Some(assessor.label.clone()),
+        fields: vec![
+            ("type".to_owned(), "xnatkit-qa".to_owned()),
+            (
+                "date".to_owned(),
+                chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            ),
+        ],
+        qc_scans: vec![(assessor.scan.clone(), xnatkit_qa::csv_metrics("", &csv))],
+    };
+    let put = Request::new(Method::PUT, assessor.path.clone(), what)
+        .query("inbody", "true")
+        .body(RequestBody::Bytes(
+            document.to_xml(&run.project).into_bytes().into(),
+            "text/xml",
+        ));
+    client.send(&put).await?;
+    Ok(())
 }
 
 async fn process_scan(
@@ -326,7 +408,12 @@ async fn process_scan(
     };
     let output_path = plan.output_path.clone();
     if plan.has_output && !run.overwrite {
-        let files = client.files(&output_path).await?;
+        // An assessor whose resource never got made (an interrupted run)
+        // is redone, not an error.
+        let files = match client.files(&output_path).await {
+            Err(ClientError::NotFound { .. }) if plan.assessor.is_some() => Vec::new(),
+            other => other?,
+        };
         if files.iter().any(|f| f.path == PROVENANCE_FILE) {
             return Ok(Outcome::AlreadyDone);
         }
@@ -374,7 +461,9 @@ async fn process_scan(
 
     // Replace, never merge: stale files of an earlier run must not survive
     // beside new ones.
-    if plan.has_output {
+    if let Some(assessor) = &plan.assessor {
+        file_qc_assessor(client, run, assessor, plan.has_output, &out_dir).await?;
+    } else if plan.has_output {
         let remove = Request::new(
             Method::DELETE,
             output_path.clone(),

@@ -1,5 +1,6 @@
 //! The local runner against a real xnatkit server on loopback, with the
-//! real dcm2niix: conversion and QA over a project, skipping what is done,
+//! real dcm2niix: conversion and QA (a QC assessor per scan) over a
+//! project, skipping what is done,
 //! redoing what an interruption left incomplete, and a scan that is not an
 //! image series failing alone with dcm2niix's own message.
 
@@ -157,7 +158,8 @@ async fn dcm2niix_and_qa_over_a_project() {
         "replaced, not merged"
     );
 
-    // QA: the numbers and the montage as a QA resource.
+    // QA: an xnat:qcAssessmentData assessor per scan, as the server's
+    // engine files it, with the scan's statistics and the reports.
     let qa = run_local(&client, &run(Builtin::Qa, work.path()), &())
         .await
         .unwrap();
@@ -167,14 +169,105 @@ async fn dcm2niix_and_qa_over_a_project() {
             .all(|(_, o)| matches!(o, Outcome::Done { .. })),
         "{qa:?}"
     );
-    let qa_files = file_names(
-        &client,
-        "/data/projects/PIPE/subjects/S2/experiments/S2_CT/scans/2/resources/QA",
-    )
-    .await;
+    let s2_qa = "/data/projects/PIPE/subjects/S2/experiments/S2_CT/assessors/S2_CT_QA_2";
+    let qa_files = file_names(&client, &format!("{s2_qa}/resources/QA")).await;
     assert_eq!(
         qa_files,
         ["montage.png", "qa.csv", "qa.json", PROVENANCE_FILE]
+    );
+    let item = client
+        .send(&Request::get(format!("{s2_qa}?format=json"), "assessor"))
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let assessor = &item["items"][0];
+    assert_eq!(
+        assessor["meta"]["xsi:type"], "xnat:qcAssessmentData",
+        "{item}"
+    );
+    let scan = &assessor["children"][0]["items"][0];
+    assert_eq!(scan["data_fields"]["id"], "2", "{item}");
+    let stats = &scan["children"][0]["items"][0];
+    let csv = client
+        .send(&Request::get(
+            format!("{s2_qa}/resources/QA/files/qa.csv"),
+            "qa.csv",
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mean = csv
+        .lines()
+        .find_map(|l| l.strip_prefix("mean,"))
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    let stored: f64 = stats["data_fields"]["mean"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(stored, mean, "the report's mean: {stats}");
+    let names: Vec<&str> = stats["children"][0]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["data_fields"]["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"efc") && names.contains(&"snr"),
+        "{names:?}"
+    );
+
+    // A rerun skips both; an interrupted one (the assessor made, its
+    // record never uploaded) is redone; --overwrite replaces the assessor.
+    let again = run_local(&client, &run(Builtin::Qa, work.path()), &())
+        .await
+        .unwrap();
+    assert!(
+        outcomes(&again)
+            .iter()
+            .all(|(_, o)| *o == Outcome::AlreadyDone),
+        "{again:?}"
+    );
+    let delete = Request::new(
+        Method::DELETE,
+        format!("{s2_qa}/resources/QA/files/{PROVENANCE_FILE}"),
+        "record",
+    );
+    client.send(&delete).await.unwrap();
+    let resumed = run_local(&client, &run(Builtin::Qa, work.path()), &())
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(&resumed)
+            .iter()
+            .map(|(s, o)| (s.as_str(), matches!(o, Outcome::Done { .. })))
+            .collect::<Vec<_>>(),
+        [("S1", false), ("S2", true)],
+        "{resumed:?}"
+    );
+    let mut overwrite = run(Builtin::Qa, work.path());
+    overwrite.overwrite = true;
+    let replaced = run_local(&client, &overwrite, &()).await.unwrap();
+    assert!(
+        outcomes(&replaced)
+            .iter()
+            .all(|(_, o)| matches!(o, Outcome::Done { .. })),
+        "{replaced:?}"
+    );
+    let assessors = client.assessors("PIPE", "S2", "S2_CT").await.unwrap();
+    assert_eq!(
+        assessors
+            .iter()
+            .map(|a| a.label.as_str())
+            .collect::<Vec<_>>(),
+        ["S2_CT_QA_2"],
+        "one assessor, replaced"
     );
 }
 

@@ -27,5 +27,5 @@ mod volume;
 pub use error::Error;
 pub use mask::{Mask, head_mask, otsu_threshold};
 pub use montage::montage_png;
-pub use report::{QaReport, assess, write_outputs};
+pub use report::{QaReport, assess, csv_metrics, write_outputs};
 pub use volume::Volume;

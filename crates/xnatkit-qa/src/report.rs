@@ -62,6 +62,24 @@ impl QaReport {
     }
 }
 
+/// The metrics of a `qa.csv` (as [`QaReport::to_csv`] writes it), each
+/// name with `prefix` before it, in the file's order; an empty value (a
+/// metric that does not apply, such as tSNR of a 3-D image) is left out.
+/// What the server's engine and the local runner put into an
+/// `xnat:qcAssessmentData`.
+pub fn csv_metrics(prefix: &str, text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let (name, value) = line.split_once(',')?;
+            let value = value.trim().parse::<f64>().ok()?;
+            value
+                .is_finite()
+                .then(|| (format!("{prefix}{name}"), value))
+        })
+        .collect()
+}
+
 /// Every metric of `volume`, with the mask they were computed in.
 pub fn assess(volume: &Volume) -> Result<(QaReport, Mask, Vec<f64>), Error> {
     let [nx, ny, nz, frames] = volume.dims;

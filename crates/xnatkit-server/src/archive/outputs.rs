@@ -226,23 +226,7 @@ pub async fn attach_assessor(
     }
 }
 
-/// `{session}_{label}[_{scan}]`, with anything a label may not hold
-/// turned into `_` (scan IDs may carry dots).
-pub(crate) fn assessor_label(session: &str, label: &str, scan: Option<&str>) -> String {
-    let raw = match scan {
-        Some(scan) => format!("{session}_{label}_{scan}"),
-        None => format!("{session}_{label}"),
-    };
-    raw.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
+pub(crate) use xnatkit_model::assessor::output_assessor_label as assessor_label;
 
 /// The metrics of the QA reports among the staged files (`qa.csv`, or
 /// `{image}_qa.csv` when a scan made several images, whose metrics are then
@@ -260,16 +244,7 @@ fn qa_reports(dir: &Path) -> Result<Vec<(String, f64)>> {
         };
         let text = std::fs::read_to_string(&full)
             .map_err(|e| Error::Internal(format!("reading {}: {e}", full.display())))?;
-        for line in text.lines().skip(1) {
-            let Some((name, value)) = line.split_once(',') else {
-                continue;
-            };
-            if let Ok(value) = value.trim().parse::<f64>()
-                && value.is_finite()
-            {
-                metrics.push((format!("{prefix}{name}"), value));
-            }
-        }
+        metrics.extend(xnatkit_qa::csv_metrics(prefix, &text));
     }
     Ok(metrics)
 }

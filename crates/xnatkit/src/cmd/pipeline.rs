@@ -88,9 +88,10 @@ Examples:
   # QA of the T1 and BOLD scans only, 4 at a time:
   xnatkit pipeline run qa --project PROJ --scan-type 't1*' --scan-type '*bold*' -j 4 --local
 
-Each scan's DICOM resource is downloaded, processed, and its output resource
-(NIFTI or QA) replaced; the provenance record xnatkit-pipeline.json goes up
-last. Scans that already have it are skipped unless --overwrite; rerun after
+Each scan's DICOM resource is downloaded, processed, and its output replaced:
+the NIFTI scan resource, or for qa the xnat:qcAssessmentData assessor
+{session}_QA_{scan} with its QA resource; the provenance record
+xnatkit-pipeline.json goes up last. Scans that already have it are skipped unless --overwrite; rerun after
 an interruption to finish the rest. Without --local, use `pipeline launch`.")]
     Run(RunArgs),
     /// Run one built-in on a folder of DICOM files, here (what a Slurm job
