@@ -128,30 +128,9 @@ async fn dcm2niix_and_qa_over_a_project() {
         .unwrap();
     assert!(topogram.iter().all(|r| r.label != "NIFTI"));
 
-    // A rerun finds both complete.
-    let again = run_local(&client, &run(Builtin::Dcm2niix, work.path()), &())
-        .await
-        .unwrap();
-    assert!(
-        outcomes(&again)
-            .iter()
-            .all(|(_, o)| *o == Outcome::AlreadyDone),
-        "{again:?}"
-    );
-
-    // An interrupted upload (no provenance record yet) is redone.
-    let record = Request::new(
-        Method::DELETE,
-        format!("{s1_nifti}/files/{PROVENANCE_FILE}"),
-        "provenance record",
-    );
-    client.send(&record).await.unwrap();
-    let resumed = run_local(&client, &run(Builtin::Dcm2niix, work.path()), &())
-        .await
-        .unwrap();
-    let resumed = outcomes(&resumed);
-    assert!(matches!(resumed[0].1, Outcome::Done { .. }), "{resumed:?}");
-    assert_eq!(resumed[1].1, Outcome::AlreadyDone);
+    // A rerun finds both complete; an interrupted upload (no provenance
+    // record yet) is redone.
+    rerun_then_resume(&client, Builtin::Dcm2niix, work.path(), s1_nifti, "S1").await;
     assert_eq!(
         file_names(&client, s1_nifti).await,
         names,
@@ -225,32 +204,14 @@ async fn dcm2niix_and_qa_over_a_project() {
 
     // A rerun skips both; an interrupted one (the assessor made, its
     // record never uploaded) is redone; --overwrite replaces the assessor.
-    let again = run_local(&client, &run(Builtin::Qa, work.path()), &())
-        .await
-        .unwrap();
-    assert!(
-        outcomes(&again)
-            .iter()
-            .all(|(_, o)| *o == Outcome::AlreadyDone),
-        "{again:?}"
-    );
-    let delete = Request::new(
-        Method::DELETE,
-        format!("{s2_qa}/resources/QA/files/{PROVENANCE_FILE}"),
-        "record",
-    );
-    client.send(&delete).await.unwrap();
-    let resumed = run_local(&client, &run(Builtin::Qa, work.path()), &())
-        .await
-        .unwrap();
-    assert_eq!(
-        outcomes(&resumed)
-            .iter()
-            .map(|(s, o)| (s.as_str(), matches!(o, Outcome::Done { .. })))
-            .collect::<Vec<_>>(),
-        [("S1", false), ("S2", true)],
-        "{resumed:?}"
-    );
+    rerun_then_resume(
+        &client,
+        Builtin::Qa,
+        work.path(),
+        &format!("{s2_qa}/resources/QA"),
+        "S2",
+    )
+    .await;
     let mut overwrite = run(Builtin::Qa, work.path());
     overwrite.overwrite = true;
     let replaced = run_local(&client, &overwrite, &()).await.unwrap();
@@ -269,6 +230,39 @@ async fn dcm2niix_and_qa_over_a_project() {
         ["S2_CT_QA_2"],
         "one assessor, replaced"
     );
+}
+
+/// A rerun of `builtin` finds both subjects' scans complete; once
+/// `resource` loses its provenance record (an upload cut short) the next
+/// run redoes `subject`'s scan alone.
+async fn rerun_then_resume(
+    client: &XnatClient,
+    builtin: Builtin,
+    work: &std::path::Path,
+    resource: &str,
+    subject: &str,
+) {
+    let again = run_local(client, &run(builtin, work), &()).await.unwrap();
+    assert!(
+        outcomes(&again)
+            .iter()
+            .all(|(_, o)| *o == Outcome::AlreadyDone),
+        "{again:?}"
+    );
+    let record = Request::new(
+        Method::DELETE,
+        format!("{resource}/files/{PROVENANCE_FILE}"),
+        "provenance record",
+    );
+    client.send(&record).await.unwrap();
+    let resumed = run_local(client, &run(builtin, work), &()).await.unwrap();
+    for (s, outcome) in outcomes(&resumed) {
+        if s == subject {
+            assert!(matches!(outcome, Outcome::Done { .. }), "{resumed:?}");
+        } else {
+            assert_eq!(outcome, Outcome::AlreadyDone, "{resumed:?}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,7 @@ use xnatkit_model::container::{
     PluginVersionCheck,
 };
 
-use super::containers::{container_of, job, may};
+use super::containers::{container_of, job, may, visible_jobs};
 use super::worker;
 use crate::access::Action;
 use crate::archive::{Actor, Error, Result};
@@ -199,24 +199,7 @@ pub async fn page(
     let size = usize::try_from(request.size.unwrap_or(50).clamp(1, 10_000)).unwrap_or(50);
     let page = usize::try_from(request.page.unwrap_or(1).max(1) - 1).unwrap_or(0);
 
-    let mut visible: std::collections::BTreeMap<String, bool> = Default::default();
-    let mut rows = Vec::new();
-    for job in actor.state.store().jobs(project).await? {
-        if !filters.iter().all(|f| f.keeps(&job)) {
-            continue;
-        }
-        let ok = match visible.get(&job.project) {
-            Some(v) => *v,
-            None => {
-                let v = may(actor, &job.project, Action::ReadData).await?;
-                visible.insert(job.project.clone(), v);
-                v
-            }
-        };
-        if ok {
-            rows.push(job);
-        }
-    }
+    let mut rows = visible_jobs(actor, project, |job| filters.iter().all(|f| f.keeps(job))).await?;
     rows.sort_by(|a, b| {
         let order = key.compare(a, b).then(a.id.cmp(&b.id));
         if descending { order.reverse() } else { order }

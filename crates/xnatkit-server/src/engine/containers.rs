@@ -97,6 +97,25 @@ pub async fn list(
     project: Option<&str>,
     nonfinalized: bool,
 ) -> Result<Vec<Container>> {
+    let jobs = visible_jobs(actor, project, |job| {
+        !(nonfinalized && JobStatus::parse(&job.status).is_some_and(JobStatus::is_terminal))
+    })
+    .await?;
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        out.push(container_of(actor.state, job).await?);
+    }
+    Ok(out)
+}
+
+/// The jobs of `project` (every project when `None`; an unknown or
+/// hidden project is refused) that `keep` accepts and whose project's
+/// data the caller may read — each project's rights looked up once.
+pub async fn visible_jobs(
+    actor: &Actor<'_>,
+    project: Option<&str>,
+    keep: impl Fn(&JobRow) -> bool,
+) -> Result<Vec<JobRow>> {
     if let Some(p) = project {
         let found = actor
             .state
@@ -111,7 +130,7 @@ pub async fn list(
     let mut visible: std::collections::BTreeMap<String, bool> = Default::default();
     let mut out = Vec::new();
     for job in actor.state.store().jobs(project).await? {
-        if nonfinalized && JobStatus::parse(&job.status).is_some_and(JobStatus::is_terminal) {
+        if !keep(&job) {
             continue;
         }
         let ok = match visible.get(&job.project) {
@@ -123,7 +142,7 @@ pub async fn list(
             }
         };
         if ok {
-            out.push(container_of(actor.state, &job).await?);
+            out.push(job);
         }
     }
     Ok(out)

@@ -45,20 +45,23 @@ async fn item(s: &TestServer, uri: &str) -> Value {
     body["items"][0].clone()
 }
 
+/// dax's form: the raw document, `inbody=true`.
+async fn put_raw(s: &TestServer, uri: &str, xml: String) -> reqwest::Response {
+    s.req(Method::PUT, &format!("{uri}?inbody=true"), Some(&s.admin()))
+        .header("Content-Type", "text/xml")
+        .body(xml)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn assessors_from_xml_documents(s: &TestServer) {
     let admin = s.admin();
     s.seed(&admin, "DOCS").await;
     let session = "/data/projects/DOCS/subjects/SUBJ1/experiments/SESS1";
 
-    // dax: the raw document, inbody=true.
     let qc_uri = format!("{session}/assessors/SESS1_QA_1");
-    let r = s
-        .req(Method::PUT, &format!("{qc_uri}?inbody=true"), Some(&admin))
-        .header("Content-Type", "text/xml")
-        .body(QC)
-        .send()
-        .await
-        .unwrap();
+    let r = put_raw(s, &qc_uri, QC.to_owned()).await;
     assert_eq!(
         r.status(),
         StatusCode::CREATED,
@@ -159,17 +162,7 @@ async fn assessors_from_xml_documents(s: &TestServer) {
             "not well-formed",
         ),
     ] {
-        let r = s
-            .req(
-                Method::PUT,
-                &format!("{session}/assessors/BAD?inbody=true"),
-                Some(&admin),
-            )
-            .header("Content-Type", "text/xml")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = put_raw(s, &format!("{session}/assessors/BAD"), body).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         let text = r.text().await.unwrap();
         assert!(text.contains(says), "{says}: {text}");

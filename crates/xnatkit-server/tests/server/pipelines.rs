@@ -1561,6 +1561,15 @@ async fn launch_forms_and_the_history_table(server: &TestServer) {
     assert_eq!(version["compatible"], true, "{version}");
 }
 
+async fn delete_status(server: &TestServer, path: &str, auth: &Auth) -> StatusCode {
+    server
+        .req(Method::DELETE, path, Some(auth))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// The site's and a project's wrapper configuration (`…/config`): who may
 /// read and set them, what a GET merges, and a launch that leaves an input
 /// out gets the project's default and files under the project's label.
@@ -1675,33 +1684,25 @@ async fn wrapper_configurations_fill_launches(server: &TestServer) {
     assert_eq!(level.text().await.unwrap().trim(), "high");
 
     // Deleting the project's brings the site's back; deleting twice is 404.
-    let r = server
-        .req(Method::DELETE, &project, Some(&member))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = server
-        .req(Method::DELETE, &project, Some(&owner))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        delete_status(server, &project, &member).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        delete_status(server, &project, &owner).await,
+        StatusCode::NO_CONTENT
+    );
     let (_, merged) = get_json(server, &project, &member).await;
     assert_eq!(merged["inputs"]["LEVEL"]["default-value"], "medium");
     assert_eq!(merged["outputs"]["h"]["label"], "LISTING");
-    let r = server
-        .req(Method::DELETE, &project, Some(&owner))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = server
-        .req(Method::DELETE, &by_name, Some(&admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        delete_status(server, &project, &owner).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        delete_status(server, &by_name, &admin).await,
+        StatusCode::NO_CONTENT
+    );
     let (_, base_again) = get_json(server, &site, &member).await;
     assert_eq!(base_again, base);
 }

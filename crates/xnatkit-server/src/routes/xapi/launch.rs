@@ -233,11 +233,23 @@ async fn form(
     Path(path): Path<BTreeMap<String, String>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    caller.require_user()?;
-    let mut params = launch_params(query.as_deref(), &HeaderMap::new(), &Bytes::new())?;
-    let found = wrapper_from_path(&state, &path).await?;
-    place_root(&mut params, &path, &found);
+    let (found, params) = form_request(&state, &caller, &path, query.as_deref()).await?;
     form_of(&state, &caller, &path, &found, params).await
+}
+
+/// The wrapper a form's path names and the parameters its query gives,
+/// the root input placed.
+async fn form_request(
+    state: &AppState,
+    caller: &Caller,
+    path: &BTreeMap<String, String>,
+    query: Option<&str>,
+) -> Result<(FoundWrapper, BTreeMap<String, String>), ApiError> {
+    caller.require_user()?;
+    let mut params = launch_params(query, &HeaderMap::new(), &Bytes::new())?;
+    let found = wrapper_from_path(state, path).await?;
+    place_root(&mut params, path, &found);
+    Ok((found, params))
 }
 
 /// `GET .../bulklaunch`: the form as for the first target of the list.
@@ -247,10 +259,7 @@ async fn bulk_form(
     Path(path): Path<BTreeMap<String, String>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    caller.require_user()?;
-    let mut params = launch_params(query.as_deref(), &HeaderMap::new(), &Bytes::new())?;
-    let found = wrapper_from_path(&state, &path).await?;
-    place_root(&mut params, &path, &found);
+    let (found, mut params) = form_request(&state, &caller, &path, query.as_deref()).await?;
     if let Some(root) = xnatkit_engine::resolve::root_input(&found.wrapper)
         && let Some(raw) = params.get(&root.name)
         && let Ok(list) = serde_json::from_str::<Vec<String>>(raw)

@@ -23,26 +23,14 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
+    let config = || get(get_config).post(set_config).delete(delete_config);
     Router::new()
-        .route(
-            "/xapi/wrappers/{wid}/config",
-            get(get_site).post(set_site).delete(delete_site),
-        )
-        .route(
-            "/xapi/commands/{id}/wrappers/{name}/config",
-            get(get_site_by_name)
-                .post(set_site_by_name)
-                .delete(delete_site_by_name),
-        )
-        .route(
-            "/xapi/projects/{project}/wrappers/{wid}/config",
-            get(get_project).post(set_project).delete(delete_project),
-        )
+        .route("/xapi/wrappers/{wid}/config", config())
+        .route("/xapi/commands/{id}/wrappers/{name}/config", config())
+        .route("/xapi/projects/{project}/wrappers/{wid}/config", config())
         .route(
             "/xapi/projects/{project}/commands/{id}/wrappers/{name}/config",
-            get(get_project_by_name)
-                .post(set_project_by_name)
-                .delete(delete_project_by_name),
+            config(),
         )
 }
 
@@ -94,141 +82,58 @@ async fn run(
     }
 }
 
-async fn wid_by_name(state: &AppState, id: &str, name: &str) -> Result<i64, ApiError> {
-    Ok(
-        commands::wrapper_of_command(state, numeric(id, "command")?, name)
-            .await?
-            .wrapper_id,
-    )
+/// The wrapper and scope a route's path names: `{wid}`, or `{id}` (the
+/// command) with `{name}` (its wrapper's name or ID), under
+/// `/projects/{project}` or not.
+async fn target(
+    state: &AppState,
+    path: &BTreeMap<String, String>,
+) -> Result<(i64, Option<String>), ApiError> {
+    let wid = match (path.get("wid"), path.get("id"), path.get("name")) {
+        (Some(wid), _, _) => numeric(wid, "wrapper")?,
+        (None, Some(id), Some(name)) => {
+            commands::wrapper_of_command(state, numeric(id, "command")?, name)
+                .await?
+                .wrapper_id
+        }
+        _ => return Err(ApiError::NotFound("Not Found".to_owned())),
+    };
+    Ok((wid, path.get("project").cloned()))
 }
 
-async fn get_site(
+fn scope(project: &Option<String>) -> Scope<'_> {
+    match project {
+        Some(p) => Scope::Project(p),
+        None => Scope::Site,
+    }
+}
+
+async fn get_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(wid): Path<String>,
+    Path(path): Path<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    run(
-        &state,
-        &caller,
-        numeric(&wid, "wrapper")?,
-        Scope::Site,
-        Op::Get,
-    )
-    .await
+    let (wid, project) = target(&state, &path).await?;
+    run(&state, &caller, wid, scope(&project), Op::Get).await
 }
 
-async fn set_site(
+async fn set_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(wid): Path<String>,
+    Path(path): Path<BTreeMap<String, String>>,
     Query(q): Query<BTreeMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let op = Op::set(body, &q)?;
-    run(&state, &caller, numeric(&wid, "wrapper")?, Scope::Site, op).await
+    let (wid, project) = target(&state, &path).await?;
+    run(&state, &caller, wid, scope(&project), op).await
 }
 
-async fn delete_site(
+async fn delete_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(wid): Path<String>,
+    Path(path): Path<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    run(
-        &state,
-        &caller,
-        numeric(&wid, "wrapper")?,
-        Scope::Site,
-        Op::Delete,
-    )
-    .await
-}
-
-async fn get_site_by_name(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((id, name)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let wid = wid_by_name(&state, &id, &name).await?;
-    run(&state, &caller, wid, Scope::Site, Op::Get).await
-}
-
-async fn set_site_by_name(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((id, name)): Path<(String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let op = Op::set(body, &q)?;
-    let wid = wid_by_name(&state, &id, &name).await?;
-    run(&state, &caller, wid, Scope::Site, op).await
-}
-
-async fn delete_site_by_name(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((id, name)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let wid = wid_by_name(&state, &id, &name).await?;
-    run(&state, &caller, wid, Scope::Site, Op::Delete).await
-}
-
-async fn get_project(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((project, wid)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let wid = numeric(&wid, "wrapper")?;
-    run(&state, &caller, wid, Scope::Project(&project), Op::Get).await
-}
-
-async fn set_project(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((project, wid)): Path<(String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let op = Op::set(body, &q)?;
-    let wid = numeric(&wid, "wrapper")?;
-    run(&state, &caller, wid, Scope::Project(&project), op).await
-}
-
-async fn delete_project(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((project, wid)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let wid = numeric(&wid, "wrapper")?;
-    run(&state, &caller, wid, Scope::Project(&project), Op::Delete).await
-}
-
-async fn get_project_by_name(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((project, id, name)): Path<(String, String, String)>,
-) -> Result<Response, ApiError> {
-    let wid = wid_by_name(&state, &id, &name).await?;
-    run(&state, &caller, wid, Scope::Project(&project), Op::Get).await
-}
-
-async fn set_project_by_name(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((project, id, name)): Path<(String, String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let op = Op::set(body, &q)?;
-    let wid = wid_by_name(&state, &id, &name).await?;
-    run(&state, &caller, wid, Scope::Project(&project), op).await
-}
-
-async fn delete_project_by_name(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((project, id, name)): Path<(String, String, String)>,
-) -> Result<Response, ApiError> {
-    let wid = wid_by_name(&state, &id, &name).await?;
-    run(&state, &caller, wid, Scope::Project(&project), Op::Delete).await
+    let (wid, project) = target(&state, &path).await?;
+    run(&state, &caller, wid, scope(&project), Op::Delete).await
 }
