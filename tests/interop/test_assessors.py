@@ -84,6 +84,52 @@ def test_pyxnat_genproc_assessor_with_procstatus_as_dax_does(server, owner, sess
         intf.disconnect()
 
 
+QC_DOCUMENT = """<xnat:QCAssessment xmlns:xnat="http://nrg.wustl.edu/xnat"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" type="external-qa">
+  <xnat:date>2026-12-06</xnat:date>
+  <xnat:scans>
+    <xnat:scan id="1"><xnat:scanStatistics xsi:type="xnat:statisticsData">
+      <xnat:mean>101.5</xnat:mean>
+      <xnat:additionalStatistics name="efc">0.4375</xnat:additionalStatistics>
+    </xnat:scanStatistics></xnat:scan>
+  </xnat:scans>
+</xnat:QCAssessment>"""
+
+
+def test_pyxnat_creates_a_qc_assessor_from_an_xml_document(server, owner, session_ids, tmp_path):
+    """pyxnat's `create(xml=...)` (a multipart PUT of the document, the
+    label set from the URL): the type, fields and per-scan statistics are
+    stored, and xnatpy reads them back."""
+    label = unique("QCXML")
+    document = tmp_path / "qc.xml"
+    document.write_text(QC_DOCUMENT)
+    intf = Interface(server=server.url, user=owner[0], password=owner[1])
+    try:
+        assessor = (intf.select.project(session_ids["project"]).subject(session_ids["subject"])
+                    .experiment(session_ids["session_label"]).assessor(label))
+        assessor.create(xml=str(document))
+        assert assessor.exists()
+        assert assessor.datatype() == "xnat:qcAssessmentData"
+    finally:
+        intf.disconnect()
+    with connect(server, owner) as session:
+        experiment = session.experiments[session_ids["session"]]
+        qc = experiment.assessors[label]
+        assert qc.__xsi_type__ == "xnat:qcAssessmentData"
+    http = server.session(owner)
+    item = http.get(f"{server.url}/data/experiments/{session_ids['session']}/assessors/{label}",
+                    params={"format": "json"}).json()["items"][0]
+    assert item["data_fields"]["type"] == "external-qa"
+    assert item["data_fields"]["label"] == label
+    scan = item["children"][0]["items"][0]
+    assert scan["data_fields"]["id"] == "1"
+    stats = scan["children"][0]["items"][0]
+    assert stats["data_fields"]["mean"] == "101.5"
+    named = {a["data_fields"]["name"]: a["data_fields"]["additionalStatistics"]
+             for a in stats["children"][0]["items"]}
+    assert named["efc"] == "0.4375"
+
+
 def test_rest_forms_listing_download_and_delete(server, owner, session_ids):
     http = server.session(owner)
     base = f"{server.url}/data/projects/{session_ids['project']}/subjects/{session_ids['subject']}" \
