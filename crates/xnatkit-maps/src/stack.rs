@@ -128,20 +128,54 @@ impl Stack {
 /// Tolerance for "the same slice position", mm.
 const POSITION_TOLERANCE: f64 = 0.01;
 
-fn cluster(mut values: Vec<f64>, tolerance: impl Fn(f64) -> f64) -> Vec<f64> {
-    values.sort_by(f64::total_cmp);
-    let mut out: Vec<f64> = Vec::new();
-    for v in values {
-        match out.last() {
-            Some(&last) if (v - last).abs() <= tolerance(last) => {}
-            _ => out.push(v),
-        }
-    }
-    out
+/// Values grouped into clusters: sorted, a value within `tolerance` of a
+/// cluster's first (lowest) value joins it.
+struct Clusters {
+    /// (lowest, highest member) per cluster, ascending and disjoint.
+    ranges: Vec<(f64, f64)>,
+    /// What each cluster stands for: the mean of its members — for
+    /// b-values that differ slightly per direction (a real acquisition's
+    /// 990–1000 s/mm²), the b-value at which the geometric mean of the
+    /// directions is measured. Exactly equal members keep their value.
+    values: Vec<f64>,
 }
 
-fn index_of(clusters: &[f64], v: f64, tolerance: impl Fn(f64) -> f64) -> Option<usize> {
-    clusters.iter().position(|&c| (v - c).abs() <= tolerance(c))
+fn cluster(values: &[f64], tolerance: impl Fn(f64) -> f64) -> Clusters {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mut groups: Vec<(f64, f64, f64, usize)> = Vec::new(); // (first, last, sum, count)
+    for v in sorted {
+        match groups.last_mut() {
+            Some((first, last, sum, count)) if (v - *first).abs() <= tolerance(*first) => {
+                *last = v;
+                *sum += v;
+                *count += 1;
+            }
+            _ => groups.push((v, v, v, 1)),
+        }
+    }
+    Clusters {
+        ranges: groups.iter().map(|g| (g.0, g.1)).collect(),
+        values: groups
+            .iter()
+            .map(|&(first, last, sum, count)| {
+                if first == last {
+                    first
+                } else {
+                    sum / count as f64
+                }
+            })
+            .collect(),
+    }
+}
+
+impl Clusters {
+    /// The cluster `v` (one of the clustered values) belongs to.
+    fn index_of(&self, v: f64) -> Option<usize> {
+        self.ranges
+            .iter()
+            .position(|&(low, high)| low <= v && v <= high)
+    }
 }
 
 fn time_tolerance(v: f64) -> f64 {
@@ -198,7 +232,8 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
         })?;
         times_of.push(v);
     }
-    let times = cluster(times_of.clone(), time_tolerance);
+    let time_clusters = cluster(&times_of, time_tolerance);
+    let times = time_clusters.values.clone();
     if times.len() < 2 {
         return Err(Error::TooFewTimePoints {
             path: folder,
@@ -214,7 +249,8 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
         });
     }
     let heights: Vec<f64> = frames.iter().map(|f| dot(f.position, normal)).collect();
-    let slices = cluster(heights.clone(), |_| POSITION_TOLERANCE);
+    let slice_clusters = cluster(&heights, |_| POSITION_TOLERANCE);
+    let slices = &slice_clusters.values;
     let mut positions = vec![None; slices.len()];
     let slice_len = rows * cols;
     let geometric = axis == TimeAxis::BValue;
@@ -228,8 +264,8 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
     let thickness = first.thickness;
     for ((frame, height), time) in frames.into_iter().zip(heights).zip(times_of) {
         let (Some(s), Some(t)) = (
-            index_of(&slices, height, |_| POSITION_TOLERANCE),
-            index_of(&times, time, time_tolerance),
+            slice_clusters.index_of(height),
+            time_clusters.index_of(time),
         ) else {
             continue;
         };
