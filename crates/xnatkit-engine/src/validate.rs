@@ -80,6 +80,8 @@ pub fn validate(command: &Command, builtin_allowed: bool) -> Result<(), InvalidC
                 output.name, output.mount
             )));
         }
+        crate::output_glob::OutputSelector::new(output.glob.as_deref())
+            .map_err(|e| bad(format!("command {name}: output {}: {e}", output.name)))?;
     }
     if command.xnat.is_empty() {
         return Err(bad(format!(

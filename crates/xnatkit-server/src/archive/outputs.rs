@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use xnatkit_engine::output_glob::OutputSelector;
 use xnatkit_fileio::SafeRelPath;
 use xnatkit_model::assessor::qc_scan_statistics;
 use xnatkit_model::{ArchivePath, AssessorType};
@@ -32,7 +33,20 @@ pub struct OutputResource<'a> {
     pub tags: &'a str,
     /// The folder holding the files (kept relative paths).
     pub staged: &'a Path,
+    /// The command output's `glob`: which of the folder's files are filed
+    /// (`None`: all).
+    pub glob: Option<&'a str>,
     pub overwrite: bool,
+}
+
+/// The files below `dir` an output with `glob` takes, as (relative
+/// '/'-path, full path).
+pub fn selected_files(dir: &Path, glob: Option<&str>) -> Result<Vec<(String, PathBuf)>> {
+    let selector = OutputSelector::new(glob).map_err(Error::Invalid)?;
+    let mut files = staged_files(dir)
+        .map_err(|e| Error::Internal(format!("listing {}: {e}", dir.display())))?;
+    files.retain(|(rel, _)| selector.takes(rel));
+    Ok(files)
 }
 
 /// Every regular file below `dir`, as (relative '/'-path, full path).
@@ -70,10 +84,10 @@ pub async fn attach(actor: &Actor<'_>, output: &OutputResource<'_>) -> Result<us
     let owner = scope.resource_owner(actor, &path).await?;
     let staged = {
         let dir = output.staged.to_path_buf();
-        tokio::task::spawn_blocking(move || staged_files(&dir))
+        let glob = output.glob.map(str::to_owned);
+        tokio::task::spawn_blocking(move || selected_files(&dir, glob.as_deref()))
             .await
-            .map_err(|e| Error::Internal(format!("listing outputs: {e}")))?
-            .map_err(|e| Error::Internal(format!("listing {}: {e}", output.staged.display())))?
+            .map_err(|e| Error::Internal(format!("listing outputs: {e}")))??
     };
     for (rel, _) in &staged {
         SafeRelPath::parse(rel)?;
@@ -159,7 +173,8 @@ pub async fn attach_assessor(
     let label = assessor_label(&session.label, output.label, scan_id.as_deref());
     let reports = {
         let dir = output.staged.to_path_buf();
-        tokio::task::spawn_blocking(move || qa_reports(&dir))
+        let glob = output.glob.map(str::to_owned);
+        tokio::task::spawn_blocking(move || qa_reports(&dir, glob.as_deref()))
             .await
             .map_err(|e| Error::Internal(format!("reading QA reports: {e}")))??
     };
@@ -209,6 +224,7 @@ pub async fn attach_assessor(
             content: output.content,
             tags: output.tags,
             staged: output.staged,
+            glob: output.glob,
             overwrite: false,
         },
     )
@@ -234,9 +250,8 @@ pub(crate) use xnatkit_model::assessor::output_assessor_label as assessor_label;
 /// read rather than `qa.json` because it is the flat, ordered `metric,value`
 /// form XNAT's `additionalStatistics` want; an empty value (a metric that
 /// does not apply, such as tSNR of a 3-D image) is left out.
-fn qa_reports(dir: &Path) -> Result<Vec<(String, f64)>> {
-    let staged = staged_files(dir)
-        .map_err(|e| Error::Internal(format!("listing {}: {e}", dir.display())))?;
+fn qa_reports(dir: &Path, glob: Option<&str>) -> Result<Vec<(String, f64)>> {
+    let staged = selected_files(dir, glob)?;
     let mut metrics = Vec::new();
     for (rel, full) in staged {
         let Some(prefix) = rel.strip_suffix("qa.csv") else {

@@ -287,6 +287,7 @@ async fn store_roi(
                 content: kind,
                 tags: "",
                 staged: &staged,
+                glob: None,
                 overwrite: false,
             },
         )

@@ -304,11 +304,16 @@ async fn file_outputs(
             Some(p) if !p.is_empty() => folder.join(p),
             _ => folder.clone(),
         };
-        let empty = outputs::staged_files(&folder).map_or(true, |f| f.is_empty());
+        let empty =
+            outputs::selected_files(&folder, output.glob.as_deref()).map_or(true, |f| f.is_empty());
         if empty {
             if output.required {
+                let which = match output.glob.as_deref() {
+                    Some(g) if !g.trim().is_empty() => format!("no files matching {g:?}"),
+                    _ => "no files".to_owned(),
+                };
                 return Ending::failed(format!(
-                    "output {}: the command wrote no files to {}; nothing was attached",
+                    "output {}: the command wrote {which} to {}; nothing was attached",
                     output.name, output.mount
                 ));
             }
@@ -321,6 +326,7 @@ async fn file_outputs(
             content: &output.content,
             tags: &output.tags,
             staged: &folder,
+            glob: output.glob.as_deref(),
             overwrite: resolved.overwrite,
         };
         let filing = match output.kind {

@@ -437,23 +437,39 @@ async fn registered_commands_run_on_the_worker(server: &TestServer) {
     let (status, _) = post_json(server, "/xapi/commands", &user, &listing_command("x", "ls")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let good = register(
-        server,
-        &listing_command("lister", "ls /input > /output/listing.txt"),
-    )
-    .await;
+    // The output's glob picks what is filed: the listing, not the log
+    // beside it nor the file in a subfolder.
+    let mut lister = listing_command(
+        "lister",
+        "ls /input > /output/listing.txt; echo log > /output/debug.log; mkdir /output/sub; echo x > /output/sub/deep.txt",
+    );
+    lister["outputs"][0]["glob"] = json!("*.txt");
+    let good = register(server, &lister).await;
     let missing = register(
         server,
         &listing_command("broken", "no-such-program-xnatkit /input /output"),
     )
     .await;
+    let mut picky = listing_command("picky", "echo x > /output/notes.txt");
+    picky["outputs"][0]["glob"] = json!("*.nii.gz");
+    picky["outputs"][0]["required"] = json!(true);
+    register(server, &picky).await;
+    let mut bad_glob = listing_command("badglob", "true");
+    bad_glob["outputs"][0]["glob"] = json!("[a-");
+    let (status, body) = post_json(server, "/xapi/commands", &admin, &bad_glob).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.to_string().contains("not a valid pattern"), "{body}");
     let command = server.json(&format!("/xapi/commands/{good}"), &admin).await;
     assert_eq!(
         command["xnat"][0]["output-handlers"][0]["as-a-child-of"],
         "scan"
     );
 
-    for (name, expect) in [("lister-scan", "Complete"), ("broken-scan", "Failed")] {
+    for (name, expect) in [
+        ("lister-scan", "Complete"),
+        ("broken-scan", "Failed"),
+        ("picky-scan", "Failed"),
+    ] {
         let wid = wrapper_id(server, name).await;
         let r = server
             .put(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
@@ -470,14 +486,21 @@ async fn registered_commands_run_on_the_worker(server: &TestServer) {
         assert_eq!(status, StatusCode::OK, "{report}");
         let done = wait_for(server, report["container-id"].as_str().unwrap(), &DONE).await;
         assert_eq!(done["status"], expect, "{done}");
-        if expect == "Failed" {
-            let last = done["history"].as_array().unwrap().last().unwrap().clone();
-            let message = last["message"].as_str().unwrap();
+        let last = done["history"].as_array().unwrap().last().unwrap().clone();
+        let message = last["message"].as_str().unwrap_or_default();
+        if name == "broken-scan" {
             assert!(
                 message.contains("127") && message.contains("not found"),
                 "{message}"
             );
             assert_eq!(last["exitCode"], "127");
+        }
+        if name == "picky-scan" {
+            assert!(
+                message.contains("no files matching \"*.nii.gz\"")
+                    && message.contains("nothing was attached"),
+                "{message}"
+            );
         }
     }
     let listing = file_names(
