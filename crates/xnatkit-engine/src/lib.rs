@@ -13,6 +13,8 @@
 //!   derived inputs, `#name#` replacement keys, mounts, output handlers.
 //! - [`configuration`]: site and project settings over a wrapper's input
 //!   defaults, matchers and output labels, and the command as configured.
+//! - [`matcher`]: derived inputs' matchers (the JSONPath filter forms
+//!   XNAT's commands use) on archive objects.
 //! - [`output_glob`]: which of an output folder's files an output takes
 //!   (its `glob`).
 //! - [`launch_ui`]: a wrapper's launch form (`GET .../launch`), its inputs
@@ -29,6 +31,7 @@ pub mod configuration;
 pub mod executor;
 pub mod job;
 pub mod launch_ui;
+pub mod matcher;
 pub mod output_glob;
 pub mod resolve;
 pub mod slurm;

@@ -64,7 +64,7 @@ pub struct XnatObject {
 }
 
 impl XnatObject {
-    fn property(&self, name: &str) -> Option<String> {
+    pub(crate) fn property(&self, name: &str) -> Option<String> {
         Some(match name {
             "id" | "ID" => self.id.clone(),
             "label" => self.label.clone(),
@@ -172,83 +172,7 @@ pub fn root_input(wrapper: &Wrapper) -> Option<&WrapperInput> {
         .find(|i| OBJECT_TYPES.contains(&i.kind.as_str()))
 }
 
-/// Does `matcher` accept `object` (or, for a resource, its label)?
-pub fn matches(matcher: &str, object: &XnatObject) -> Result<bool, ResolveError> {
-    // Every term is checked (not short-circuited), so an unsupported term
-    // is reported whatever the others say.
-    let mut any = false;
-    for alternative in split_outside_quotes(matcher, "||") {
-        let mut all = true;
-        for term in split_outside_quotes(alternative, "&&") {
-            all &= matches_term(term, object)?;
-        }
-        any |= all;
-    }
-    Ok(any)
-}
-
-/// `text` split at each `sep` that is not inside quotes.
-fn split_outside_quotes<'a>(text: &'a str, sep: &str) -> Vec<&'a str> {
-    let mut parts = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut start = 0;
-    let mut i = 0;
-    while i < text.len() {
-        let c = text[i..].chars().next().unwrap_or(' ');
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '\'' || c == '"' => quote = Some(c),
-            None if text[i..].starts_with(sep) => {
-                parts.push(&text[start..i]);
-                i += sep.len();
-                start = i;
-                continue;
-            }
-            None => {}
-        }
-        i += c.len_utf8();
-    }
-    parts.push(&text[start..]);
-    parts
-}
-
-fn matches_term(matcher: &str, object: &XnatObject) -> Result<bool, ResolveError> {
-    let m = matcher.trim();
-    if let Some((wanted, rest)) = quoted_prefix(m)
-        && rest.trim_start().starts_with("in")
-    {
-        let path = rest.trim_start()[2..].trim();
-        if path == "@.resources[*].label" {
-            return Ok(object.resources.iter().any(|r| r.label == wanted));
-        }
-    }
-    if let Some(field) = m.strip_prefix("@.")
-        && let Some((field, value)) = field.split_once("==")
-        && let Some((value, "")) = quoted_prefix(value.trim())
-    {
-        let field = field.trim();
-        return match object.property(field) {
-            Some(have) => Ok(have == value),
-            None => Err(unsupported(matcher)),
-        };
-    }
-    Err(unsupported(matcher))
-}
-
-fn unsupported(matcher: &str) -> ResolveError {
-    ResolveError::Invalid(format!(
-        "matcher {matcher:?} is not supported here; use \"'LABEL' in @.resources[*].label\" or \"@.FIELD == 'VALUE'\", joined with && and ||"
-    ))
-}
-
-/// `'text' rest` → (`text`, `rest`).
-fn quoted_prefix(s: &str) -> Option<(&str, &str)> {
-    let quote = s.chars().next().filter(|c| *c == '\'' || *c == '"')?;
-    let body = &s[1..];
-    let end = body.find(quote)?;
-    Some((&body[..end], &body[end + 1..]))
-}
+pub use crate::matcher::matches;
 
 fn resource_as_object(resource: &XnatResource, parent: &XnatObject) -> XnatObject {
     XnatObject {
