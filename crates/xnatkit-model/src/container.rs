@@ -547,6 +547,30 @@ pub struct ContainerFilter {
     pub extra: BTreeMap<String, Value>,
 }
 
+/// `/xapi/commandeventmapping`: the Container Service's legacy Command
+/// Automation (before XNAT 1.8's Event Service) — run a wrapper whenever a
+/// session (`SessionArchived`) or a scan (`ScanArchived`) is archived into
+/// a project.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CommandEventMapping {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    #[serde(default)]
+    pub command_id: i64,
+    /// The wrapper's name.
+    #[serde(default)]
+    pub xnat_command_wrapper: String,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub event_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
 /// `GET|POST /xapi/[projects/{p}/]wrappers/{id}/config`: the Container
 /// Service's `CommandConfiguration` — per-site or per-project defaults for
 /// a wrapper's inputs (by wrapper or command input name) and the labels of

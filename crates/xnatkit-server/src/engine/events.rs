@@ -190,7 +190,7 @@ pub async fn get(actor: &Actor<'_>, project: Option<&str>, id: i64) -> Result<Su
     Ok(row)
 }
 
-async fn require_manage(actor: &Actor<'_>, project: &str) -> Result<()> {
+pub async fn require_manage(actor: &Actor<'_>, project: &str) -> Result<()> {
     let found = actor
         .state
         .store()

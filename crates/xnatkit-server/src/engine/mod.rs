@@ -16,6 +16,8 @@
 //!   kill;
 //! - [`container_history`]: the history table's paged list, a log polled
 //!   while it grows (`logSince`), `finalize` and the version check;
+//! - [`command_automation`]: the legacy `/xapi/commandeventmapping`,
+//!   kept as marked subscriptions;
 //! - [`events`]: Event Service subscriptions, and the hook that launches
 //!   them whenever a session is archived ([`events::session_archived`]);
 //! - [`workflows`]: the `wrk:workflowData` rows of the runs;
@@ -27,6 +29,7 @@
 //! stopped (gracefully or not) ends `Failed` with that reason; queued jobs
 //! wait in the database and run after the restart.
 
+pub mod command_automation;
 pub mod commands;
 pub mod container_history;
 pub mod containers;

@@ -963,6 +963,19 @@ impl Store {
         )
     }
 
+    /// Replaces a subscription's stored JSON (what clients read back).
+    pub async fn set_subscription_json(&self, id: i64, json: &str) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("UPDATE event_subscriptions SET json = $1 WHERE id = $2")
+                .bind(json)
+                .bind(id)
+                .execute(self.pool())
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
     pub async fn delete_subscription(&self, id: i64) -> Result<bool, sqlx::Error> {
         Ok(sqlx::query("DELETE FROM event_subscriptions WHERE id = $1")
             .bind(id)

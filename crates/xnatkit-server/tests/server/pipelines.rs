@@ -29,6 +29,7 @@ xnatkit_test_support::on_both_backends!(
     container_service_housekeeping,
     launch_forms_and_the_history_table,
     wrapper_configurations_fill_launches,
+    legacy_command_automation_runs_on_archive,
     mask_average_measures_a_map_inside_an_roi_collection,
 );
 
@@ -1728,4 +1729,136 @@ async fn wrapper_configurations_fill_launches(server: &TestServer) {
     );
     let (_, base_again) = get_json(server, &site, &member).await;
     assert_eq!(base_again, base);
+}
+
+/// The legacy `/xapi/commandeventmapping` (XNAT 1.7's Command Automation):
+/// a project owner's mapping runs the wrapper on every session archived
+/// into the project, shows among its subscriptions, can be disabled and
+/// converted; what would never fire, or has no project, is refused.
+async fn legacy_command_automation_runs_on_archive(server: &TestServer) {
+    let admin = server.admin();
+    let owner = server.create_user("automator").await;
+    let outsider = server.create_user("automation-outsider").await;
+    server.create_project("AUTO").await;
+    for path in [
+        "/data/projects/AUTO/users/owner/automator",
+        "/data/projects/AUTO/accessibility/private",
+    ] {
+        let r = server.put(path, &admin).await;
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+    let command = register(
+        server,
+        &listing_command("auto", "ls /input > /output/listing.txt"),
+    )
+    .await;
+    let wid = wrapper_id(server, "auto-scan").await;
+    let r = server
+        .put(&format!("/xapi/wrappers/{wid}/enabled"), &admin)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    enable(server, "AUTO", wid).await;
+
+    let mapping = json!({"event-type": "SessionArchived", "command-id": command,
+                         "xnat-command-wrapper": "auto-scan", "project": "AUTO"});
+    let (status, _) = post_json(server, "/xapi/commandeventmapping", &outsider, &mapping).await;
+    assert!(
+        matches!(status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+        "{status}"
+    );
+    for (bad, says) in [
+        (
+            json!({"event-type": "Merged", "command-id": command, "xnat-command-wrapper": "auto-scan", "project": "AUTO"}),
+            "never fires",
+        ),
+        (
+            json!({"event-type": "SessionArchived", "command-id": command, "xnat-command-wrapper": "auto-scan"}),
+            "names no project",
+        ),
+        (
+            json!({"command-id": command, "xnat-command-wrapper": "auto-scan", "project": "AUTO"}),
+            "Event type must be defined",
+        ),
+    ] {
+        let (status, body) = post_json(server, "/xapi/commandeventmapping", &owner, &bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.to_string().contains(says), "{says}: {body}");
+    }
+    let (status, made) = post_json(server, "/xapi/commandeventmapping", &owner, &mapping).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["event-type"], "SessionArchived");
+    assert_eq!(made["xnat-command-wrapper"], "auto-scan");
+    assert_eq!(made["subscription-user-name"], "automator");
+    assert_eq!(made["enabled"], true);
+    let id = made["id"].as_i64().expect("id");
+    let listed = server.json("/xapi/commandeventmapping", &owner).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let (_, hidden) = get_json(server, "/xapi/commandeventmapping", &outsider).await;
+    assert_eq!(hidden, json!([]), "an outsider sees no mapping of AUTO");
+    let subs = server
+        .json("/xapi/projects/AUTO/events/subscriptions", &owner)
+        .await;
+    assert_eq!(subs[0]["id"], id, "it runs as a subscription: {subs}");
+
+    // Archiving a session runs the wrapper on its scan.
+    let session = import_session(server, "AUTO", "S1", "S1_CT", 1, 2).await;
+    let listing = format!("/data/experiments/{session}/scans/1/resources/LISTING");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while file_names_or_none(server, &listing).await.is_none() {
+        assert!(Instant::now() < deadline, "no LISTING after archiving");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Disabled, it does not run; converted, it is a plain subscription.
+    let r = server
+        .put(&format!("/xapi/commandeventmapping/{id}/disable"), &owner)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let again = server
+        .json(&format!("/xapi/commandeventmapping/{id}"), &owner)
+        .await;
+    assert_eq!(again["enabled"], false);
+    let quiet = import_session(server, "AUTO", "S2", "S2_CT", 1, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs = server.json("/xapi/projects/AUTO/containers", &admin).await;
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r.to_string().contains(&quiet)),
+        "a disabled mapping launched: {runs}"
+    );
+    let r = server
+        .req(
+            Method::POST,
+            &format!("/xapi/commandeventmapping/{id}/convert"),
+            Some(&owner),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, _) = get_json(server, &format!("/xapi/commandeventmapping/{id}"), &owner).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let subs = server
+        .json("/xapi/projects/AUTO/events/subscriptions", &owner)
+        .await;
+    assert_eq!(subs[0]["id"], id, "still a subscription: {subs}");
+    assert!(subs[0].get("command-event-mapping").is_none(), "{subs}");
+}
+
+async fn file_names_or_none(server: &TestServer, resource: &str) -> Option<Vec<String>> {
+    let r = server
+        .get(&format!("{resource}/files?format=json"), &server.admin())
+        .await;
+    if r.status() != StatusCode::OK {
+        return None;
+    }
+    let v: Value = r.json().await.ok()?;
+    let names: Vec<String> = v["ResultSet"]["Result"]
+        .as_array()?
+        .iter()
+        .filter_map(|f| f["Name"].as_str().map(str::to_owned))
+        .collect();
+    (!names.is_empty()).then_some(names)
 }

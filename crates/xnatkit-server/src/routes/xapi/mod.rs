@@ -4,6 +4,7 @@
 //! [`crate::engine`], renders.
 
 mod archive_email;
+mod command_automation;
 mod commands;
 mod containers;
 mod events;
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(commands::routes())
         .merge(archive_email::routes())
+        .merge(command_automation::routes())
         .merge(launch::routes())
         .merge(containers::routes())
         .merge(events::routes())
