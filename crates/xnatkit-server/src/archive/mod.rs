@@ -16,7 +16,7 @@ pub mod outputs;
 pub mod scope;
 
 pub use error::{Error, Result};
-pub use scope::{ResourceOwner, Scope, project_access, required_scope, scope};
+pub use scope::{ResourceOwner, Scope, checked_project, project_access, required_scope, scope};
 
 use crate::access::Caller;
 use crate::state::AppState;

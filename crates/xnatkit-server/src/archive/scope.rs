@@ -58,6 +58,20 @@ pub async fn project_access(actor: &Actor<'_>, project: &Project) -> Result<Acce
     Ok(Access::of(actor.caller, project, role))
 }
 
+/// Project `id` when the caller may do `action` in it: 404 for an unknown
+/// project, and the access rules' 404 or 403 otherwise.
+pub async fn checked_project(
+    actor: &Actor<'_>,
+    id: &str,
+    action: crate::access::Action,
+) -> Result<Project, Error> {
+    let project = load_project(actor, id).await?;
+    project_access(actor, &project)
+        .await?
+        .check(action, &format!("project {id}"))?;
+    Ok(project)
+}
+
 async fn load_project(actor: &Actor<'_>, id: &str) -> Result<Project, Error> {
     actor
         .state

@@ -11,7 +11,7 @@ use xnatkit_engine::Command;
 use xnatkit_model::container::{CommandSummaryForContext, ProjectEnabledReport, Wrapper};
 
 use crate::access::{Action, Caller};
-use crate::archive::{Actor, Error, Result, project_access};
+use crate::archive::{Actor, Error, Result, checked_project};
 use crate::state::AppState;
 use crate::store::{CommandRow, WrapperRow};
 
@@ -326,15 +326,7 @@ pub async fn set_enabled(
     match project {
         None => require_admin(actor.caller)?,
         Some(p) => {
-            let found = actor
-                .state
-                .store()
-                .project(p)
-                .await?
-                .ok_or_else(|| Error::not_found(format!("project {p}")))?;
-            project_access(actor, &found)
-                .await?
-                .check(Action::Manage, &format!("project {p}"))?;
+            checked_project(actor, p, Action::Manage).await?;
         }
     }
     let key = project.unwrap_or("");
@@ -352,15 +344,7 @@ pub async fn project_report(
     project: &str,
 ) -> Result<ProjectEnabledReport> {
     wrapper(actor.state, wrapper_id).await?;
-    let found = actor
-        .state
-        .store()
-        .project(project)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("project {project}")))?;
-    project_access(actor, &found)
-        .await?
-        .check(Action::ReadProject, &format!("project {project}"))?;
+    checked_project(actor, project, Action::ReadProject).await?;
     let (site, proj) = enabled(actor.state, wrapper_id, Some(project)).await?;
     Ok(ProjectEnabledReport {
         enabled_for_site: site,

@@ -14,7 +14,7 @@ use xnatkit_model::{ArchivePath, encode_segment};
 use super::worker;
 use crate::access::Action;
 use crate::archive::outputs::assessor_label;
-use crate::archive::{Actor, Error, Result, project_access, required_scope};
+use crate::archive::{Actor, Error, Result, checked_project, project_access, required_scope};
 use crate::state::AppState;
 use crate::store::{Entity, JobRow, RunPage, RunPageQuery};
 
@@ -117,15 +117,7 @@ pub async fn visible_jobs(
     keep: impl Fn(&JobRow) -> bool,
 ) -> Result<Vec<JobRow>> {
     if let Some(p) = project {
-        let found = actor
-            .state
-            .store()
-            .project(p)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("project {p}")))?;
-        project_access(actor, &found)
-            .await?
-            .check(Action::ReadData, &format!("project {p}"))?;
+        checked_project(actor, p, Action::ReadData).await?;
     }
     let mut visible: std::collections::BTreeMap<String, bool> = Default::default();
     let mut out = Vec::new();
@@ -285,15 +277,7 @@ pub async fn log_entries(
 /// One page of `project`'s runs for the web pages (newest first, filtered
 /// and paged in SQL), after the same read check as [`list`].
 pub async fn page(actor: &Actor<'_>, query: &RunPageQuery<'_>) -> Result<RunPage> {
-    let found = actor
-        .state
-        .store()
-        .project(query.project)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("project {}", query.project)))?;
-    project_access(actor, &found)
-        .await?
-        .check(Action::ReadData, &format!("project {}", found.id))?;
+    let found = checked_project(actor, query.project, Action::ReadData).await?;
     let query = RunPageQuery {
         project: &found.id,
         ..*query

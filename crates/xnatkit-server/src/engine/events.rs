@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::commands;
 use super::launch::{LaunchRequest, launch};
 use crate::access::{Action, Caller};
-use crate::archive::{Actor, Error, Result, project_access};
+use crate::archive::{Actor, Error, Result, checked_project, project_access};
 use crate::state::AppState;
 use crate::store::{Entity, SubscriptionRow};
 
@@ -79,15 +79,7 @@ pub async fn subscribe(
     mut sub: Subscription,
 ) -> Result<(String, i64)> {
     let user = actor.caller.require_user()?.username.clone();
-    let found = actor
-        .state
-        .store()
-        .project(project)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("project {project}")))?;
-    project_access(actor, &found)
-        .await?
-        .check(Action::Manage, &format!("project {project}"))?;
+    checked_project(actor, project, Action::Manage).await?;
     let wrapper_id: i64 = sub
         .action_key
         .strip_prefix(ACTION_PREFIX)
@@ -191,15 +183,8 @@ pub async fn get(actor: &Actor<'_>, project: Option<&str>, id: i64) -> Result<Su
 }
 
 pub async fn require_manage(actor: &Actor<'_>, project: &str) -> Result<()> {
-    let found = actor
-        .state
-        .store()
-        .project(project)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("project {project}")))?;
-    project_access(actor, &found)
-        .await?
-        .check(Action::Manage, &format!("project {project}"))
+    checked_project(actor, project, Action::Manage).await?;
+    Ok(())
 }
 
 pub async fn delete(actor: &Actor<'_>, project: Option<&str>, id: i64) -> Result<()> {

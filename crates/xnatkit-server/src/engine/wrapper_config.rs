@@ -16,7 +16,7 @@ use xnatkit_model::container::CommandConfiguration;
 
 use super::commands::{FoundWrapper, wrapper};
 use crate::access::Action;
-use crate::archive::{Actor, Error, Result, project_access};
+use crate::archive::{Actor, Error, Result, checked_project};
 use crate::state::AppState;
 
 /// Where a configuration applies.
@@ -46,16 +46,9 @@ async fn check(actor: &Actor<'_>, scope: Scope<'_>, write: bool) -> Result<()> {
         )),
         Scope::Site => Ok(()),
         Scope::Project(p) => {
-            let found = actor
-                .state
-                .store()
-                .project(p)
-                .await?
-                .ok_or_else(|| Error::not_found(format!("project {p}")))?;
             let action = if write { Action::Manage } else { Action::Edit };
-            project_access(actor, &found)
-                .await?
-                .check(action, &format!("project {p}"))
+            checked_project(actor, p, action).await?;
+            Ok(())
         }
     }
 }
