@@ -120,7 +120,14 @@ fn attributes(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, AssessorXmlEr
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(malformed)?
             .into_owned();
-        out.push((local(key.as_bytes()), value));
+        // `xsi:type` keeps its prefix: a QC assessment's own `type`
+        // attribute is a field.
+        let name = if key == "xsi:type" {
+            key
+        } else {
+            local(key.as_bytes())
+        };
+        out.push((name, value));
     }
     Ok(out)
 }
@@ -243,7 +250,7 @@ impl AssessorDocument {
     }
 
     fn from_root(name: &str, attrs: &[(String, String)]) -> Result<Self, AssessorXmlError> {
-        let declared = attrs.iter().find(|(k, _)| k == "type").map(|(_, v)| v);
+        let declared = attrs.iter().find(|(k, _)| k == "xsi:type").map(|(_, v)| v);
         let xsi_type = AssessorType::parse(name)
             .or_else(|| declared.and_then(|t| AssessorType::parse(t)))
             .ok_or_else(|| AssessorXmlError::UnknownType(name.to_owned()))?;
@@ -258,8 +265,7 @@ impl AssessorDocument {
                 "label" => doc.label = Some(value.clone()),
                 // Where it sits is the URL's to say; `type` on the root of
                 // anything but a QC assessment is the xsi:type.
-                "ID" | "project" | "version" | "original" | "schemaLocation" => {}
-                "type" if xsi_type != AssessorType::QcAssessment => {}
+                "ID" | "project" | "version" | "original" | "schemaLocation" | "xsi:type" => {}
                 other => doc.field(other, value)?,
             }
         }
@@ -508,6 +514,17 @@ mod tests {
             ]
             .map(|(a, b)| (a.to_owned(), b.to_owned()))
         );
+    }
+
+    #[test]
+    fn the_type_may_come_from_xsi_type() {
+        let xml = r#"<xnat:QCAssessment xmlns:xnat="x" xmlns:xsi="y" xsi:type="xnat:qcAssessmentData" type="mriqc" label="L"/>"#;
+        let doc = AssessorDocument::parse(xml).unwrap();
+        assert_eq!(doc.xsi_type, AssessorType::QcAssessment);
+        assert_eq!(doc.fields, [("type".to_owned(), "mriqc".to_owned())]);
+        let generic = r#"<xnat:Assessor xmlns:xsi="y" xsi:type="proc:genProcData"><proc:procstatus>X</proc:procstatus></xnat:Assessor>"#;
+        let doc = AssessorDocument::parse(generic).unwrap();
+        assert_eq!(doc.xsi_type, AssessorType::GenProc);
     }
 
     #[test]
