@@ -38,7 +38,8 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/xnatkit-maps-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 (cd "$repo" && cargo build --release -q -p xnatkit)
-xnatkit="$repo/target/release/xnatkit"
+# Cargo puts the binary under CARGO_TARGET_DIR when that is set.
+xnatkit="${CARGO_TARGET_DIR:-$repo/target}/release/xnatkit"
 helper="$repo/bench/maps_bench.py"
 
 for kind in t2 t1; do
