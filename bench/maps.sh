@@ -22,7 +22,8 @@
 # (input size = the 16-bit pixel data).
 #
 # Needs /usr/bin/time (Debian package `time`) and a Python with pydicom,
-# numpy and scipy (PYTHON, default .venv-peers/bin/python).
+# numpy and scipy (PYTHON, default .venv-peers/bin/python). XNATKIT=path
+# runs that binary instead of building the release one.
 set -euo pipefail
 
 rows="${ROWS:-256}"
@@ -37,9 +38,14 @@ python="${PYTHON:-$repo/.venv-peers/bin/python}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/xnatkit-maps-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-(cd "$repo" && cargo build --release -q -p xnatkit)
-# Cargo puts the binary under CARGO_TARGET_DIR when that is set.
-xnatkit="${CARGO_TARGET_DIR:-$repo/target}/release/xnatkit"
+if [[ -n ${XNATKIT:-} ]]; then
+  # A given binary (e.g. a copy of an earlier build, to compare): no build.
+  xnatkit="$XNATKIT"
+else
+  (cd "$repo" && cargo build --release -q -p xnatkit)
+  # Cargo puts the binary under CARGO_TARGET_DIR when that is set.
+  xnatkit="${CARGO_TARGET_DIR:-$repo/target}/release/xnatkit"
+fi
 helper="$repo/bench/maps_bench.py"
 
 for kind in t2 t1; do
