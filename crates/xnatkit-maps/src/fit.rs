@@ -527,6 +527,15 @@ fn projected<const P: usize>(
         if !(change > rms) {
             return None;
         }
+        // The rate's standard error (noise from the residual, sensitivity
+        // from the curvature) above the rate itself: the data do not
+        // determine it. Levenberg–Marquardt often runs out of iterations on
+        // such curves (not converged: invalid), so it keeps deciding them.
+        let dof = t.len().saturating_sub(P).max(1) as f64;
+        let error = (at.sse / dof / at.curvature).sqrt();
+        if !(at.curvature > 0.0 && error <= at.rate) {
+            return None;
+        }
         let mut params = [0.0; P];
         params[0] = at.amplitude;
         params[1] = at.rate;
