@@ -524,7 +524,7 @@ fn projected<const P: usize>(
                 (l.min(b[0]), h.max(b[0]))
             });
         let change = at.amplitude * (high - low);
-        if !(change > rms) {
+        if change.is_nan() || change <= rms {
             return None;
         }
         // The rate's standard error (noise from the residual, sensitivity
@@ -566,7 +566,7 @@ fn projected<const P: usize>(
         } else {
             at.gauss_newton
         };
-        if !(curvature > 0.0) {
+        if curvature.is_nan() || curvature <= 0.0 {
             return None;
         }
         let mut step = at.slope / curvature;
