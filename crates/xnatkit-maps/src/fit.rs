@@ -497,9 +497,12 @@ fn projected<const P: usize>(
     if !(t_max > 0.0 && t_min >= 0.0) {
         return None;
     }
-    // Rates with `r·t_max` below this have T beyond 10× the longest time:
-    // invalid in the maps, and left to LM.
-    let slowest = 0.1 / t_max;
+    // T beyond 10× the longest time is invalid in the maps; from 5× on,
+    // amplitude and offset trade off so strongly that LM has run out of
+    // iterations (invalid) on curves whose minimum the projection reaches
+    // (2 voxels of 726 663 in bench/maps.sh's T2 series): LM decides those
+    // voxels, as before.
+    let slowest = 0.2 / t_max;
     // `e^(−r·t_min)` below e^−20 (2·10⁻⁹): the first point has decayed (or
     // recovered) completely, the amplitude is barely determined.
     let fastest = if t_min > 0.0 {
