@@ -347,8 +347,8 @@ enum Basis {
     Recovery,
 }
 
-/// Gauss–Newton steps of the projected fit before it gives up and leaves
-/// the voxel to Levenberg–Marquardt.
+/// Steps of the projected fit before it gives up and leaves the voxel to
+/// Levenberg–Marquardt.
 const PROJECTED_ITERATIONS: usize = 40;
 
 /// Halvings of a step that does not lower the residual.
@@ -466,18 +466,20 @@ fn project(
 
 /// Variable projection: the amplitude (and offset) are solved for in
 /// closed form at each rate, and only the rate is searched, by safeguarded
-/// Gauss–Newton from `start_rate` (every accepted step lowers the sum of
-/// squares). Same least-squares problem as [`levenberg_marquardt`] on the
-/// full parameter vector, at about a third of the exponentials per voxel
-/// and no damping loop.
+/// Newton from `start_rate` (every accepted step lowers the sum of
+/// squares). The same least-squares problem as [`levenberg_marquardt`] on
+/// the full parameter vector, in 4–5 evaluations of the model per voxel
+/// and without LM's damping loop and P×P solves.
 ///
 /// `None` — the caller then runs Levenberg–Marquardt as before — when the
 /// search fails (no descent, no convergence, a degenerate basis), and also
 /// when the minimum found is one the maps flag invalid anyway (rate ≤ 0,
-/// relaxation time beyond ten times the longest time, amplitude ≤ 0) or
-/// lies where the first time point has all but fully decayed: there the
-/// full-parameter search can end elsewhere (or not converge), and those
-/// voxels keep exactly the answer they had.
+/// amplitude ≤ 0), or one the data barely determine: relaxation time beyond
+/// five times the longest time, a first time point all but fully decayed
+/// (or recovered), a modelled change below the residual, a standard error
+/// of the rate above the rate. There the full-parameter search can end
+/// elsewhere or not converge (invalid), and those voxels keep exactly the
+/// answer they had.
 fn projected<const P: usize>(
     basis: Basis,
     t: &[f64],
