@@ -6,7 +6,7 @@
 #
 # In one run, on the same synthetic DICOM series (bench/maps_bench.py):
 #  1. `xnatkit maps t2` / `maps t1-sr` (release build; full nonlinear
-#     Levenberg–Marquardt fit of every voxel in the Otsu mask, all outputs
+#     least-squares fit of every voxel in the Otsu mask, all outputs
 #     written), wall time and peak memory from /usr/bin/time -v;
 #  2. SciPy curve_fit per voxel, as Python users write it: SAMPLE (default
 #     2000) random object voxels are fitted and the time is extrapolated to
@@ -22,7 +22,8 @@
 # (input size = the 16-bit pixel data).
 #
 # Needs /usr/bin/time (Debian package `time`) and a Python with pydicom,
-# numpy and scipy (PYTHON, default .venv-peers/bin/python).
+# numpy and scipy (PYTHON, default .venv-peers/bin/python). XNATKIT=path
+# runs that binary instead of building the release one.
 set -euo pipefail
 
 rows="${ROWS:-256}"
@@ -37,8 +38,14 @@ python="${PYTHON:-$repo/.venv-peers/bin/python}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/xnatkit-maps-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-(cd "$repo" && cargo build --release -q -p xnatkit)
-xnatkit="$repo/target/release/xnatkit"
+if [[ -n ${XNATKIT:-} ]]; then
+  # A given binary (e.g. a copy of an earlier build, to compare): no build.
+  xnatkit="$XNATKIT"
+else
+  (cd "$repo" && cargo build --release -q -p xnatkit)
+  # Cargo puts the binary under CARGO_TARGET_DIR when that is set.
+  xnatkit="${CARGO_TARGET_DIR:-$repo/target}/release/xnatkit"
+fi
 helper="$repo/bench/maps_bench.py"
 
 for kind in t2 t1; do
@@ -59,7 +66,7 @@ for kind in t2 t1; do
   read -r scipy voxels fitted < <("$python" "$helper" scipy "$kind" "$work/$kind" "$sample")
   read -r numpy numpy_all < <("$python" "$helper" numpy "$kind" "$work/$kind")
   r() { echo "$1" | bc -l; }
-  printf '  xnatkit (LM, all outputs):   %8.2f s, peak RSS %.0f MB (input %.0f MB, ratio %.2f)\n' \
+  printf '  xnatkit (all outputs):       %8.2f s, peak RSS %.0f MB (input %.0f MB, ratio %.2f)\n' \
     "$ours" "$(r "$rss_kb / 1000")" "$input_mb" "$(r "$rss_kb / 1000 / $input_mb")"
   printf '    stages: read %.2f s, fit %.2f s, write %.2f s, fsync+rename %.2f s\n' \
     "$read_s" "$fit_s" "$write_s" "$commit_s"

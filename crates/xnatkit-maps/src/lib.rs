@@ -74,7 +74,7 @@ pub fn write_map_outputs(maps: &MapSet, staged: &mut output::Staged) -> Result<(
     let grid = &maps.grid;
     let dims = [grid.cols, grid.rows, grid.slices()];
     let derivation = format!(
-        "xnatkit maps: {} fitted by Levenberg-Marquardt from a log-linear start; time base {}",
+        "xnatkit maps: {} fitted by least squares (variable projection, Levenberg-Marquardt where that does not settle) from a log-linear start; time base {}",
         maps.model, maps.time_base
     );
     for index in 0..maps.image_count() {

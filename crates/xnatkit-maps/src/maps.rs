@@ -173,8 +173,10 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Voxels a worker takes at a time.
-const BLOCK: usize = 1024;
+/// Voxels a worker takes at a time: small enough that the workers finish a
+/// slice together (the last block of a slice is waited for), large enough
+/// that taking one is rare.
+const BLOCK: usize = 256;
 
 /// Fits `kind` to every voxel of `stack` inside the Otsu mask. The stack is
 /// consumed: each slice's images are freed once its voxels are fitted.
@@ -237,6 +239,8 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     let mut voxels: Vec<Voxel> = Vec::with_capacity(fitted_voxels);
     // The used time points of one slice, time point after time point.
     let mut signal = vec![0f32; used * slice_len];
+    // Once: on Linux each call reads the cgroup limits from /proc and /sys.
+    let workers = threads();
     for s in 0..slices {
         let inside: Vec<usize> = (0..slice_len)
             .filter(|&i| mask[s * slice_len + i])
@@ -255,7 +259,7 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         let signal = &signal;
         let times = &times;
         std::thread::scope(|scope| {
-            for _ in 0..threads().min(inside.len().div_ceil(BLOCK)) {
+            for _ in 0..workers.min(inside.len().div_ceil(BLOCK)) {
                 let blocks = &blocks;
                 scope.spawn(move || {
                     let mut y = vec![0f64; used];
