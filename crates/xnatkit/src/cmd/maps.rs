@@ -19,7 +19,8 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum MapsCommand {
     /// T2 map of a multi-echo series (MSME): S(TE) = M0·exp(−TE/T2) + C,
-    /// log-linear start then Levenberg–Marquardt, every slice.
+    /// least squares in the signal domain (variable projection, with
+    /// Levenberg–Marquardt where it does not settle), every slice.
     ///
     /// Writes T2_map, R2_map (1000/T2, 1/s), T2_M0, T2_valid and T2_residual
     /// as NIfTI (.nii.gz, DICOM geometry), T2_map_dicom/ and R2_map_dicom/
