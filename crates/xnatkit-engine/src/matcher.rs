@@ -177,32 +177,8 @@ fn quoted_prefix(s: &str) -> Option<(&str, &str)> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::resolve::XnatResource;
-
-    fn scan(scan_type: &str, resources: &[&str]) -> XnatObject {
-        XnatObject {
-            kind: "Scan".to_owned(),
-            xsi_type: "xnat:mrScanData".to_owned(),
-            id: "3".to_owned(),
-            label: "3".to_owned(),
-            uri: "/data/experiments/E/scans/3".to_owned(),
-            project: "P".to_owned(),
-            session_id: "E".to_owned(),
-            scan_type: scan_type.to_owned(),
-            resources: resources
-                .iter()
-                .map(|l| XnatResource {
-                    label: (*l).to_owned(),
-                    uri: format!("/data/experiments/E/scans/3/resources/{l}"),
-                    directory: PathBuf::from(format!("/archive/{l}")),
-                })
-                .collect(),
-            children: Vec::new(),
-        }
-    }
+    use crate::resolve::tests::scan_of_type as scan;
 
     #[test]
     fn the_forms_xnat_commands_use() {

@@ -586,11 +586,17 @@ impl ResolvedJob {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::builtin;
 
     fn scan(resources: &[&str]) -> XnatObject {
+        scan_of_type("T1", resources)
+    }
+
+    /// Scan 3 of session `XNAT_E00001` in project `P`, of `scan_type`,
+    /// with a resource per label (also the matcher tests' fixture).
+    pub(crate) fn scan_of_type(scan_type: &str, resources: &[&str]) -> XnatObject {
         XnatObject {
             kind: "Scan".to_owned(),
             xsi_type: "xnat:mrScanData".to_owned(),
@@ -599,7 +605,7 @@ mod tests {
             uri: "/data/experiments/XNAT_E00001/scans/3".to_owned(),
             project: "P".to_owned(),
             session_id: "XNAT_E00001".to_owned(),
-            scan_type: "T1".to_owned(),
+            scan_type: scan_type.to_owned(),
             resources: resources
                 .iter()
                 .map(|l| XnatResource {

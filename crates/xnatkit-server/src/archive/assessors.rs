@@ -25,9 +25,9 @@ pub struct AssessorChanges {
     /// Nested records as XNAT's items `children` JSON (server-side
     /// writers such as the QA pipeline, and XML documents).
     pub children: Option<String>,
-    /// The fields given are all the assessor keeps (an XML document's
-    /// PUT replaces the record, as XNAT's does).
-    pub replace_fields: bool,
+    /// The record is replaced: the fields given are all it keeps (and
+    /// `children` its nested records), as XNAT's PUT of an XML document does.
+    pub replace: bool,
 }
 
 /// The session a path names and the assessor in it, when it exists.
@@ -127,7 +127,7 @@ pub async fn put(
                 .await
                 .map_err(|e| label_conflict(e, label.as_str(), &assessor.project))?;
         }
-        let kept = if changes.replace_fields {
+        let kept = if changes.replace {
             BTreeMap::new()
         } else {
             assessor.fields.clone()

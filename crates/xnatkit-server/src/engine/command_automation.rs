@@ -113,7 +113,7 @@ pub async fn create(
 pub async fn list(actor: &Actor<'_>) -> Result<Vec<CommandEventMapping>> {
     let mut out = Vec::new();
     for row in actor.state.store().subscriptions(None).await? {
-        if events::get(actor, None, row.id).await.is_ok()
+        if events::can_read(actor, &row.project).await?
             && let Some(mapping) = mapping_of(actor, &row).await?
         {
             out.push(mapping);
@@ -122,29 +122,34 @@ pub async fn list(actor: &Actor<'_>) -> Result<Vec<CommandEventMapping>> {
     Ok(out)
 }
 
-/// Mapping `id`, or 404 (also for a subscription that is no mapping).
-pub async fn get(actor: &Actor<'_>, id: i64) -> Result<CommandEventMapping> {
+/// Mapping `id` with its subscription row, or 404 (also for a
+/// subscription that is no mapping).
+async fn mapping_row(actor: &Actor<'_>, id: i64) -> Result<(SubscriptionRow, CommandEventMapping)> {
     let row = events::get(actor, None, id).await?;
-    mapping_of(actor, &row)
+    let mapping = mapping_of(actor, &row)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("No command-event mapping with ID {id}")))
+        .ok_or_else(|| Error::NotFound(format!("No command-event mapping with ID {id}")))?;
+    Ok((row, mapping))
+}
+
+pub async fn get(actor: &Actor<'_>, id: i64) -> Result<CommandEventMapping> {
+    Ok(mapping_row(actor, id).await?.1)
 }
 
 pub async fn delete(actor: &Actor<'_>, id: i64) -> Result<()> {
-    get(actor, id).await?;
+    mapping_row(actor, id).await?;
     events::delete(actor, None, id).await
 }
 
 pub async fn set_enabled(actor: &Actor<'_>, id: i64, enabled: bool) -> Result<()> {
-    get(actor, id).await?;
+    mapping_row(actor, id).await?;
     events::set_active(actor, id, enabled).await
 }
 
 /// `POST …/{id}/convert`: the mapping becomes a plain Event Service
 /// subscription (it already runs as one).
 pub async fn convert(actor: &Actor<'_>, id: i64) -> Result<()> {
-    get(actor, id).await?;
-    let row = events::get(actor, None, id).await?;
+    let (row, _) = mapping_row(actor, id).await?;
     events::require_manage(actor, &row.project).await?;
     let mut sub: Subscription = serde_json::from_str(&row.json)
         .map_err(|e| Error::Internal(format!("stored subscription {id} does not parse: {e}")))?;

@@ -157,7 +157,8 @@ pub async fn list(actor: &Actor<'_>, project: Option<&str>) -> Result<Vec<Subscr
     Ok(out)
 }
 
-async fn can_read(actor: &Actor<'_>, project: &str) -> Result<bool> {
+/// May the caller read `project` (and so its subscriptions)?
+pub async fn can_read(actor: &Actor<'_>, project: &str) -> Result<bool> {
     let Some(found) = actor.state.store().project(project).await? else {
         return Ok(false);
     };

@@ -243,28 +243,26 @@ async fn checked_object(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Resul
 pub async fn launch_ui(actor: &Actor<'_>, request: &LaunchRequest<'_>) -> Result<LaunchUi> {
     actor.caller.require_user()?;
     let found = request.wrapper;
-    let target = LaunchUiFor {
-        command: &found.command.command,
-        command_id: found.command.row.id,
-        wrapper: &found.wrapper,
-        wrapper_id: found.wrapper_id,
-    };
     let named = root_input(&found.wrapper).is_some_and(|r| request.params.contains_key(&r.name));
-    if !named {
-        let configured = configured(actor.state, found, request.project).await?;
-        let target = LaunchUiFor {
-            command: &configured.command.command,
-            wrapper: &configured.wrapper,
-            ..target
-        };
-        return Ok(xnatkit_engine::launch_ui::launch_ui(&target, None));
-    }
-    let object = checked_object(actor, request).await?;
-    let configured = configured(actor.state, found, Some(&object.project)).await?;
+    let object = if named {
+        Some(checked_object(actor, request).await?)
+    } else {
+        None
+    };
+    // The object's project configures the form; without one, the URL's.
+    let project = object
+        .as_ref()
+        .map(|o| o.project.as_str())
+        .or(request.project);
+    let configured = configured(actor.state, found, project).await?;
     let target = LaunchUiFor {
         command: &configured.command.command,
+        command_id: found.command.row.id,
         wrapper: &configured.wrapper,
-        ..target
+        wrapper_id: found.wrapper_id,
+    };
+    let Some(object) = object else {
+        return Ok(xnatkit_engine::launch_ui::launch_ui(&target, None));
     };
     Ok(
         match resolve(

@@ -27,12 +27,16 @@ pub enum Scope<'a> {
 }
 
 impl Scope<'_> {
+    fn project(&self) -> Option<&str> {
+        match self {
+            Scope::Site => None,
+            Scope::Project(p) => Some(p),
+        }
+    }
+
     /// The stored row's project column (`""` is the site).
     fn key(&self) -> &str {
-        match self {
-            Scope::Site => "",
-            Scope::Project(p) => p,
-        }
+        self.project().unwrap_or("")
     }
 }
 
@@ -97,14 +101,10 @@ pub async fn get(
 ) -> Result<CommandConfiguration> {
     let found = wrapper(actor.state, wrapper_id).await?;
     check(actor, scope, false).await?;
-    let project = match scope {
-        Scope::Site => None,
-        Scope::Project(p) => Some(p),
-    };
     let mut config = configuration::base(&found.command.command, &found.wrapper);
     configuration::overlay(
         &mut config,
-        &settings(actor.state, wrapper_id, project).await?,
+        &settings(actor.state, wrapper_id, scope.project()).await?,
     );
     Ok(config)
 }
@@ -150,10 +150,9 @@ pub async fn delete(actor: &Actor<'_>, wrapper_id: i64, scope: Scope<'_>) -> Res
     {
         return Err(Error::NotFound(format!(
             "wrapper {wrapper_id} has no configuration for {}",
-            match scope {
-                Scope::Site => "the site".to_owned(),
-                Scope::Project(p) => format!("project {p}"),
-            }
+            scope
+                .project()
+                .map_or_else(|| "the site".to_owned(), |p| format!("project {p}"))
         )));
     }
     Ok(())

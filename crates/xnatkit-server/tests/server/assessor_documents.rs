@@ -102,6 +102,18 @@ async fn assessors_from_xml_documents(s: &TestServer) {
         [("snr", "12.25"), ("efc", "0.4375"), ("mean", "101.5")]
             .map(|(a, b)| (a.to_owned(), b.to_owned())),
     );
+    // A replacing document without statistics leaves none behind.
+    let bare = QC.split("<xnat:scans>").next().unwrap().to_owned() + "</xnat:QCAssessment>";
+    let r = put_raw(s, &qc_uri, bare).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let qc = item(s, &qc_uri).await;
+    assert_eq!(qc["data_fields"]["type"], "xnatkit-qa", "{qc}");
+    assert!(
+        qc["children"]
+            .as_array()
+            .is_none_or(|c| c.iter().all(|c| c["field"] != "scans/scan")),
+        "{qc}"
+    );
 
     // pyxnat: the document as a multipart file.
     let proc_uri = format!("{session}/assessors/SESS1-x-FS");

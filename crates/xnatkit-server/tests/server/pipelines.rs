@@ -1549,6 +1549,13 @@ async fn launch_forms_and_the_history_table(server: &TestServer) {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) =
+        post_json(server, "/xapi/projects/NOPE/containers", &admin, &json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "an unknown project's history: {body}"
+    );
 
     // Killed, the log is read whole from its file and the poll ends.
     let (status, _) = post_json(

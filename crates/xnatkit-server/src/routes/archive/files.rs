@@ -256,6 +256,18 @@ async fn upload_multipart(
     outcome
 }
 
+/// A multipart body (its `Content-Type`, with the boundary) as axum's
+/// [`Multipart`], for handlers that hold the body apart from the request.
+pub(super) async fn multipart_of(body: Body, content_type: &str) -> Result<Multipart, ApiError> {
+    let request = Request::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body)
+        .map_err(|e| ApiError::BadRequest(format!("bad multipart request: {e}")))?;
+    Multipart::from_request(request, &())
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))
+}
+
 async fn store_parts(
     ctx: &Ctx,
     resource: &Resource,
@@ -265,13 +277,7 @@ async fn store_parts(
     write: &FileWrite,
     committed: &mut Vec<NewFile>,
 ) -> Result<(), ApiError> {
-    let request = Request::builder()
-        .header(header::CONTENT_TYPE, content_type)
-        .body(body)
-        .map_err(|e| ApiError::BadRequest(format!("bad multipart request: {e}")))?;
-    let mut multipart = Multipart::from_request(request, &())
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
+    let mut multipart = multipart_of(body, content_type).await?;
     let mut stored_any = false;
     while let Some(field) = multipart
         .next_field()

@@ -248,17 +248,7 @@ async fn assessor_document(
         .unwrap_or_default()
         .to_owned();
     let bytes = if content_type.to_ascii_lowercase().starts_with("multipart/") {
-        let request = axum::extract::Request::builder()
-            .header(axum::http::header::CONTENT_TYPE, &content_type)
-            .body(body)
-            .map_err(|e| ApiError::BadRequest(format!("bad multipart request: {e}")))?;
-        let mut multipart =
-            <axum::extract::Multipart as axum::extract::FromRequest<()>>::from_request(
-                request,
-                &(),
-            )
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
+        let mut multipart = super::files::multipart_of(body, &content_type).await?;
         match multipart
             .next_field()
             .await
@@ -340,25 +330,28 @@ pub(crate) async fn put_assessor(
         xsi_type,
         fields,
         children: None,
-        replace_fields: false,
+        replace: false,
     };
     if let Some(doc) = document {
         changes.xsi_type = changes.xsi_type.or(Some(doc.xsi_type));
         changes.label = changes.label.or(doc.label.clone());
+        changes.replace = ctx
+            .params
+            .get("allowDataDeletion")
+            .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
         let children = doc.children();
         if !children.is_empty() {
             changes.children =
                 Some(serde_json::to_string(&children).map_err(|e| {
                     ApiError::Internal(format!("assessor statistics as JSON: {e}"))
                 })?);
+        } else if changes.replace {
+            // A replacing document without scan statistics has none.
+            changes.children = Some(String::new());
         }
         let mut fields = doc.fields;
         fields.append(&mut changes.fields);
         changes.fields = fields;
-        changes.replace_fields = ctx
-            .params
-            .get("allowDataDeletion")
-            .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
     }
     Ok(written(
         crate::archive::assessors::put(&ctx.actor(), path, &changes).await?,
