@@ -14,6 +14,8 @@
 #   2. the floor: the same `dcm2niix -z y -b y -w 1 -f %s_%p` over the
 #      archive's DICOM folders in a plain shell loop (`xargs -P $JOBS`),
 #      writing to a scratch folder: no server, no filing;
+#      Also the same loop with `-z n` (no gzip): a lower bound, since the
+#      engine asks dcm2niix for plain images and gzips them itself;
 #   3. the script a user writes today: xnatpy 0.8.1 — download each scan's
 #      DICOM, run dcm2niix, create a NIFTI resource and upload the files,
 #      one scan after the other (as XNAT-PIC's and most lab scripts do).
@@ -84,6 +86,16 @@ printf '%s\n' "${dicom_dirs[@]}" | awk '{print NR "\t" $0}' |
 floor=$(echo "$(now) - $start" | bc -l)
 sync
 
+# --- 1b. dcm2niix without gzip: what is left when no image is compressed --------
+# (the engine gzips dcm2niix's plain images itself, with zlib-rs, instead of
+# dcm2niix's built-in miniz; this row bounds what the engine's own cost is)
+mkdir -p "$work/plain"
+start=$(now)
+printf '%s\n' "${dicom_dirs[@]}" | awk '{print NR "\t" $0}' |
+  xargs -P "$JOBS" -L 1 bash -c 'mkdir -p "$0/$1" && dcm2niix -z n -b y -w 1 -f %s_%p -o "$0/$1" "$2" >/dev/null' "$work/plain"
+plain=$(echo "$(now) - $start" | bc -l)
+sync
+
 # --- 2. our engine -----------------------------------------------------------------
 start=$(now)
 cli -q pipeline launch dcm2niix-scan --project BENCH --wait --json >"$work/runs.json"
@@ -139,7 +151,8 @@ script=$(echo "$(now) - $start" | bc -l)
 echo
 printf 'dcm2niix on %d scans (%d sessions), %d parallel jobs:\n' "$scans" "$SESSIONS" "$JOBS"
 printf '  plain shell loop over the archive (floor): %7.2f s\n' "$floor"
-printf '  xnatkit engine, bulk launch --wait:        %7.2f s  (%.2fx the floor; goal <= 1.10x)\n' "$engine" "$(echo "$engine / $floor" | bc -l)"
+printf '  the same loop, dcm2niix -z n (no gzip):    %7.2f s  (lower bound: no image compressed)\n' "$plain"
+printf '  xnatkit engine, bulk launch --wait:        %7.2f s  (%.2fx the floor; goal <= 1.10x; %.2fx the no-gzip loop)\n' "$engine" "$(echo "$engine / $floor" | bc -l)" "$(echo "$engine / $plain" | bc -l)"
 printf '  xnatpy download -> dcm2niix -> upload:      %7.2f s  (engine is %.1fx faster; goal >= 3x)\n' "$script" "$(echo "$script / $engine" | bc -l)"
 printf '  engine breakdown: launch to first queued job %.2f s, first queued to last ended %.2f s\n' "$to_first_queued" "$queue_span"
 printf '    (jobs running %.2f s in all over %d workers), last ended to --wait returning %.2f s\n' "$running_sum" "$JOBS" "$wait_tail"

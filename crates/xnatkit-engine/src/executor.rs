@@ -144,18 +144,23 @@ async fn run_local(job: JobRun, cancel: CancellationToken) -> RunOutcome {
                 };
             };
             let mut cmd = tokio::process::Command::new("dcm2niix");
-            // The same options as `xnatkit pipeline run --local`: gzip,
-            // BIDS sidecar, overwrite, series number and protocol names.
-            cmd.args(["-z", "y", "-b", "y", "-w", "1", "-f", "%s_%p", "-o"])
+            // The same options as `xnatkit pipeline run --local`: plain
+            // images gzipped by us afterwards (xnatkit_pipelines::nifti_gzip
+            // says why), BIDS sidecar, overwrite, series number and
+            // protocol names.
+            cmd.args(["-z", "n", "-b", "y", "-w", "1", "-f", "%s_%p", "-o"])
                 .arg(output)
                 .arg(input);
-            match run_child(cmd, &job, cancel).await {
+            match run_child(cmd, &job, cancel.clone()).await {
                 RunOutcome::Exited { code: 0, .. } if !made_nifti(output) => RunOutcome::Failed {
                     message: format!(
                         "dcm2niix made no NIfTI image: {}",
                         last_line(&job.stdout).unwrap_or_else(|| "no output".to_owned())
                     ),
                 },
+                RunOutcome::Exited { code: 0, message } => {
+                    gzip_images(output.clone(), cancel, message).await
+                }
                 RunOutcome::Failed { message } if message.contains("No such file") => {
                     RunOutcome::Failed {
                         message: format!(
@@ -196,6 +201,22 @@ async fn run_local(job: JobRun, cancel: CancellationToken) -> RunOutcome {
                 },
             }
         }
+    }
+}
+
+/// dcm2niix's plain images, gzipped; a kill while compressing ends the
+/// run as killed (its outputs are never filed then).
+async fn gzip_images(output: PathBuf, cancel: CancellationToken, message: String) -> RunOutcome {
+    let task = tokio::task::spawn_blocking(move || {
+        xnatkit_pipelines::nifti_gzip::gzip_nifti_images(&output).map_err(|e| e.to_string())
+    });
+    tokio::select! {
+        () = cancel.cancelled() => RunOutcome::Killed,
+        joined = task => match joined {
+            Ok(Ok(_)) => RunOutcome::Exited { code: 0, message },
+            Ok(Err(err)) => RunOutcome::Failed { message: format!("gzipping dcm2niix's images: {err}") },
+            Err(err) => RunOutcome::Failed { message: format!("gzipping dcm2niix's images stopped: {err}") },
+        },
     }
 }
 

@@ -240,13 +240,27 @@ pub fn dcm2niix_version() -> Result<String, Error> {
         .to_owned())
 }
 
+/// Whether the NIfTI images dcm2niix makes are gzipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Packing {
+    /// `.nii.gz`, as the `NIFTI` resource holds them.
+    Gzip,
+    /// Plain `.nii`, for a scratch image that is read once and removed.
+    Plain,
+}
+
 fn dcm2niix(dicom_dir: &Path, out_dir: &Path) -> Result<Outputs, Error> {
+    dcm2niix_packed(dicom_dir, out_dir, Packing::Gzip)
+}
+
+fn dcm2niix_packed(dicom_dir: &Path, out_dir: &Path, packing: Packing) -> Result<Outputs, Error> {
     let tool_version = dcm2niix_version()?;
     let out = Command::new("dcm2niix")
-        // -z y: gzip; -b y: BIDS sidecar; -f: series number and protocol,
-        // unique within a scan; -w 1: overwrite rather than rename on a
-        // rerun into the same folder.
-        .args(["-z", "y", "-b", "y", "-w", "1", "-f", "%s_%p", "-o"])
+        // -z n: plain images, gzipped below when wanted (see nifti_gzip
+        // for why not dcm2niix's own -z y); -b y: BIDS sidecar; -f: series
+        // number and protocol, unique within a scan; -w 1: overwrite
+        // rather than rename on a rerun into the same folder.
+        .args(["-z", "n", "-b", "y", "-w", "1", "-f", "%s_%p", "-o"])
         .arg(out_dir)
         .arg(dicom_dir)
         .output()
@@ -255,14 +269,17 @@ fn dcm2niix(dicom_dir: &Path, out_dir: &Path) -> Result<Outputs, Error> {
             package: "dcm2niix",
             reason: e.to_string(),
         })?;
-    let files = listed(out_dir)?;
-    let made_image = files.iter().any(|f| is_nifti(f));
+    let made_image = listed(out_dir)?.iter().any(|f| is_nifti(f));
     if !out.status.success() || !made_image {
         return Err(Error::ToolFailed {
             tool: "dcm2niix",
             message: last_words(&out.stdout, &out.stderr, made_image),
         });
     }
+    if packing == Packing::Gzip {
+        crate::nifti_gzip::gzip_nifti_images(out_dir)?;
+    }
+    let files = listed(out_dir)?;
     Ok(Outputs {
         files,
         tool_version: format!("dcm2niix {tool_version}"),
@@ -277,7 +294,7 @@ fn qa(dicom_dir: &Path, out_dir: &Path) -> Result<Outputs, Error> {
         std::fs::remove_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
     }
     std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
-    let converted = dcm2niix(dicom_dir, &scratch);
+    let converted = dcm2niix_packed(dicom_dir, &scratch, Packing::Plain);
     let result = converted.and_then(|nifti| {
         let images: Vec<&PathBuf> = nifti.files.iter().filter(|f| is_nifti(f)).collect();
         for image in &images {

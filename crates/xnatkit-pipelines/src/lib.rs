@@ -7,6 +7,8 @@
 //!   for diffusion) and `qa` (image quality metrics from `xnatkit-qa`, as a
 //!   `QA` resource with the numbers and a montage) — run on one scan's files
 //!   on this machine;
+//! - [`nifti_gzip`]: dcm2niix's plain images gzipped in-process (faster
+//!   than dcm2niix's built-in miniz; the engine's local pool uses it too);
 //! - [`local`]: the local runner — find a project's matching scans on any
 //!   XNAT, download, compute in parallel, upload the results, skip scans
 //!   that already have them, continue after an interruption.
@@ -18,5 +20,6 @@
 pub mod builtin;
 mod error;
 pub mod local;
+pub mod nifti_gzip;
 
 pub use error::Error;
