@@ -121,29 +121,67 @@ fn chosen_slices(nz: usize) -> Vec<usize> {
 
 /// The display range: 1st–99th percentile of the positive finite values.
 pub fn range(values: &[f32]) -> (f64, f64) {
-    let mut v: Vec<f32> = values
-        .iter()
-        .copied()
-        .filter(|x| x.is_finite() && *x > 0.0)
-        .collect();
-    if v.is_empty() {
+    let positive = |x: &f32| x.is_finite() && *x > 0.0;
+    let count = values.iter().filter(|x| positive(x)).count();
+    if count == 0 {
         return (0.0, 1.0);
     }
-    // Two order statistics by selection (linear time) instead of sorting
-    // every voxel: the same values.
-    let index = |p: f64| ((v.len() - 1) as f64 * p).round() as usize;
-    let (low_at, high_at) = (index(0.01), index(0.99));
-    let high = *v.select_nth_unstable_by(high_at, f32::total_cmp).1;
-    // Everything before `high_at` is now the `high_at` smallest values.
-    let low = if low_at < high_at {
-        *v[..high_at]
-            .select_nth_unstable_by(low_at, f32::total_cmp)
-            .1
-    } else {
-        high
-    };
+    let index = |p: f64| ((count - 1) as f64 * p).round() as usize;
+    let [low, high] = order_statistics(
+        values.iter().copied().filter(positive),
+        [index(0.01), index(0.99)],
+    );
     let (lo, hi) = (low as f64, high as f64);
     if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
+}
+
+/// The `ranks`-th smallest (0-based) of positive finite values, exactly, in
+/// two passes and 768 KiB of counts whatever the count: a copy of a whole map to
+/// select in was the largest allocation left when the preview was drawn.
+/// Positive finite floats order as their bit patterns do, so a histogram
+/// of the upper 16 bits finds each rank's bucket and one of the lower 16
+/// bits inside that bucket finds the value.
+fn order_statistics<I>(values: I, ranks: [usize; 2]) -> [f32; 2]
+where
+    I: Iterator<Item = f32> + Clone,
+{
+    let mut upper = vec![0u32; 1 << 16];
+    for v in values.clone() {
+        upper[(v.to_bits() >> 16) as usize] += 1;
+    }
+    // For each rank: its bucket and its rank inside the bucket.
+    let locate = |rank: usize| {
+        let mut below = 0usize;
+        for (bucket, &n) in upper.iter().enumerate() {
+            if below + n as usize > rank {
+                return (bucket as u32, rank - below);
+            }
+            below += n as usize;
+        }
+        // Unreachable for a rank below the count: the last bucket then.
+        (u32::from(u16::MAX), 0)
+    };
+    let targets = ranks.map(locate);
+    let mut lower = [vec![0u32; 1 << 16], vec![0u32; 1 << 16]];
+    for v in values {
+        let bits = v.to_bits();
+        for (k, &(bucket, _)) in targets.iter().enumerate() {
+            if bits >> 16 == bucket {
+                lower[k][(bits & 0xffff) as usize] += 1;
+            }
+        }
+    }
+    let mut found = [0f32; 2];
+    for (k, &(bucket, mut rank)) in targets.iter().enumerate() {
+        for (low_bits, &n) in lower[k].iter().enumerate() {
+            if (n as usize) > rank {
+                found[k] = f32::from_bits((bucket << 16) | low_bits as u32);
+                break;
+            }
+            rank -= n as usize;
+        }
+    }
+    found
 }
 
 /// PNG bytes of `data` (`cols × rows × slices`, x fastest). `labels`, when
@@ -269,6 +307,8 @@ mod tests {
                     1 => f32::NAN,
                     2 => -1.5,
                     3 => (next() % 5) as f32,
+                    // Any float at all, subnormal to huge (and infinities).
+                    4 => f32::from_bits(next()),
                     _ => (next() % 100_000) as f32 * 0.37,
                 })
                 .collect();
