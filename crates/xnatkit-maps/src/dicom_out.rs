@@ -66,21 +66,21 @@ pub fn encode_series(
     index: usize,
     derivation: &str,
     folder: &str,
-) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    mut emit: impl FnMut(String, Vec<u8>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let series_uid = uid::derive(&[&info.series_instance_uid, &image.name, "series"]);
     let slope = slope_of(image);
-    let stored: Vec<u16> = image
-        .data
-        .iter()
-        .map(|&v| {
-            if v.is_finite() {
-                (v as f64 / slope).round().clamp(0.0, 65535.0) as u16
-            } else {
-                0
-            }
-        })
-        .collect();
-    let (centre, width) = window(&stored, slope);
+    // Stored values are made slice by slice (and each file handed on as
+    // it is encoded): a whole volume of them, and every file of the
+    // series, were at the peak of a map's memory.
+    let to_stored = |v: f32| {
+        if v.is_finite() {
+            (v as f64 / slope).round().clamp(0.0, 65535.0) as u16
+        } else {
+            0
+        }
+    };
+    let (centre, width) = window(image.data.iter().map(|&v| to_stored(v)), slope);
     let description: String = format!(
         "{}{}",
         image.description,
@@ -94,7 +94,6 @@ pub fn encode_series(
     .take(64)
     .collect();
     let series_number = info.series_number.unwrap_or(0) * 100 + 1 + index as i64;
-    let mut files = Vec::with_capacity(grid.slices());
     for s in 0..grid.slices() {
         let sop_uid = uid::derive(&[&info.series_instance_uid, &image.name, &s.to_string()]);
         let mut obj = info.header.clone();
@@ -230,7 +229,12 @@ pub fn encode_series(
         obj.put(DataElement::new(
             tags::PIXEL_DATA,
             VR::OW,
-            PrimitiveValue::U16(stored[s * n..(s + 1) * n].iter().copied().collect()),
+            PrimitiveValue::U16(
+                image.data[s * n..(s + 1) * n]
+                    .iter()
+                    .map(|&v| to_stored(v))
+                    .collect(),
+            ),
         ));
         let meta = FileMetaTableBuilder::new()
             .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
@@ -246,18 +250,18 @@ pub fn encode_series(
         let mut bytes = Vec::new();
         file.write_all(&mut bytes)
             .map_err(|e| encode_err(e.to_string()))?;
-        files.push((format!("{folder}/IM{:04}.dcm", s + 1), bytes));
+        emit(format!("{folder}/IM{:04}.dcm", s + 1), bytes)?;
     }
-    Ok(files)
+    Ok(())
 }
 
 /// Window from the 1st to the 99th percentile of the non-zero stored values,
 /// in real units.
-fn window(stored: &[u16], slope: f64) -> (f64, f64) {
+fn window(stored: impl Iterator<Item = u16>, slope: f64) -> (f64, f64) {
     // A count per stored value finds the percentiles in linear time (the
     // same values as sorting them all).
     let mut counts = vec![0usize; 1 << 16];
-    for &v in stored.iter().filter(|&&v| v > 0) {
+    for v in stored.filter(|&v| v > 0) {
         counts[usize::from(v)] += 1;
     }
     let total: usize = counts.iter().sum();
@@ -314,7 +318,7 @@ mod tests {
                 .collect();
             for slope in [0.1, 1.0, 0.00123] {
                 assert_eq!(
-                    window(&stored, slope),
+                    window(stored.iter().copied(), slope),
                     by_sorting(&stored, slope),
                     "{n} values"
                 );

@@ -87,16 +87,15 @@ pub fn write_map_outputs(maps: &MapSet, staged: &mut output::Staged) -> Result<(
         // open: DICOM series and previews for those two.
         let headline = index == 0 || image.name.starts_with('R');
         if headline {
-            for (name, bytes) in dicom_out::encode_series(
+            dicom_out::encode_series(
                 &maps.info,
                 grid,
                 &image,
                 index,
                 &derivation,
                 &format!("{}_dicom", image.name),
-            )? {
-                staged.add(name, &bytes)?;
-            }
+                |name, bytes| staged.add(name, &bytes),
+            )?;
             let png = preview::render(&image.data, dims, &image.unit, None).map_err(|e| {
                 Error::Encode {
                     what: format!("{}.png", image.name),

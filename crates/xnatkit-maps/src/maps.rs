@@ -160,7 +160,11 @@ impl MapSet {
     }
 }
 
+// Packed: 17 bytes instead of 20 with padding, for every fitted voxel
+// (0.7 M of them in a 256 × 256 × 20 series), and the fields are only ever
+// read and written by value.
 #[derive(Debug, Clone, Copy, Default)]
+#[repr(C, packed)]
 struct Voxel {
     value: f32,
     rate: f32,
