@@ -71,6 +71,11 @@ impl Staged {
             path: dest.clone(),
             source: fileio_error(&dest, e),
         })?;
+        // The file stays open until commit; its buffer need not.
+        file.release_buffer().map_err(|source| Error::Write {
+            path: dest.clone(),
+            source,
+        })?;
         self.files.push((name, file));
         Ok(())
     }
