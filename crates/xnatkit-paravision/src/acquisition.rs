@@ -9,16 +9,25 @@ use crate::visu::Visu;
 
 /// RepetitionTime (ms) of a frame: `VisuAcqRepetitionTime`; else acqp
 /// `ACQ_repetition_time` when it holds one value per frame (or per element
-/// of a frame group); else method `PVM_RepetitionTime`; else the first
-/// `ACQ_repetition_time`. FAIR_RARE writes no TR into `visu_pars`.
+/// of a frame group); else method `MultiRepTime` (the variable-TR list of
+/// RAREVTR and FAIR methods) likewise; else method `PVM_RepetitionTime`;
+/// else the first `ACQ_repetition_time`. FAIR_RARE writes no TR into
+/// `visu_pars`, and without acqp a variable-TR scan would otherwise get
+/// `PVM_RepetitionTime` (RAREVTR sets it to the first `MultiRepTime`) on
+/// every frame, which no T1 fit can use.
 pub fn repetition_time(recon: &Reconstruction<'_>, frame: usize) -> Option<f64> {
     let visu = recon.visu;
     let acqp_values = recon
         .acqp
         .and_then(|a| a.f64s("ACQ_repetition_time"))
         .unwrap_or_default();
+    let method_values = recon
+        .method
+        .and_then(|m| m.f64s("MultiRepTime"))
+        .unwrap_or_default();
     visu.number_for_frame("VisuAcqRepetitionTime", frame)
         .or_else(|| per_frame_value(visu, &acqp_values, frame))
+        .or_else(|| per_frame_value(visu, &method_values, frame))
         .or_else(|| recon.method.and_then(|m| m.f64("PVM_RepetitionTime")))
         .or_else(|| acqp_values.first().copied())
         .filter(|t| t.is_finite() && *t > 0.0)

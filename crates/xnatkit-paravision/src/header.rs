@@ -359,11 +359,21 @@ impl SeriesTemplate {
             .f64("VisuMagneticFieldStrength")
             .or_else(|| frequency.map(|f| (f / 42.577_478_5 * 100.0).round() / 100.0));
         put_opt_ds(&mut obj, tags::MAGNETIC_FIELD_STRENGTH, field);
+        // Echoes per excitation: `VisuAcqEchoTrainLength`, else the RARE
+        // factor of a RARE-family method (RARE, RAREVTR, FAIR_RARE; other
+        // methods have no PVM_RareFactor). A T1 map of the series fitted
+        // later needs it for the effective recovery time (docs/maps.md).
+        let echo_train = p.f64("VisuAcqEchoTrainLength").or_else(|| {
+            recon
+                .method
+                .and_then(|m| m.f64("PVM_RareFactor"))
+                .filter(|v| v.is_finite() && *v >= 1.0)
+        });
         put_str(
             &mut obj,
             tags::ECHO_TRAIN_LENGTH,
             VR::IS,
-            p.f64("VisuAcqEchoTrainLength")
+            echo_train
                 .map(|v| format!("{}", v.round() as i64))
                 .unwrap_or_default(),
         );

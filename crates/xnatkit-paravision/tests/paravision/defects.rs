@@ -419,6 +419,43 @@ fn d5_repetition_time_falls_back_to_method_then_acqp_per_frame() {
     assert_eq!(trs, [800.0, 800.0, 1500.0, 1500.0, 3000.0, 3000.0]);
 }
 
+/// A RAREVTR scan whose visu_pars and acqp give no per-frame TR: the
+/// method's `MultiRepTime` list does (before `PVM_RepetitionTime`, which
+/// RAREVTR sets to the first of them), and EchoTrainLength comes from
+/// `PVM_RareFactor` when visu_pars has no `VisuAcqEchoTrainLength`.
+#[test]
+fn d5b_variable_tr_from_method_multireptime_and_echo_train_from_rare_factor() {
+    let vtr = Synth {
+        repetition_time: None,
+        groups: vec![(2, "FG_SLICE"), (3, "FG_MOVIE")],
+        extra_method: vec![
+            ("PVM_RepetitionTime", "800".to_owned()),
+            ("MultiRepTime", "( 3 )\n800 1500 3000".to_owned()),
+            ("PVM_RareFactor", "8".to_owned()),
+        ],
+        ..small_scan("RAREVTR")
+    };
+    let (_tmp, dir) = convert_one(&vtr);
+    let converted = images(&dir);
+    let trs: Vec<f64> = converted
+        .iter()
+        .map(|i| i.number(tags::REPETITION_TIME))
+        .collect();
+    assert_eq!(trs, [800.0, 800.0, 1500.0, 1500.0, 3000.0, 3000.0]);
+    for image in &converted {
+        assert_eq!(image.number(tags::ECHO_TRAIN_LENGTH), 8.0);
+    }
+    // visu_pars' own value wins over the method's.
+    let with_visu = Synth {
+        extra_visu: vec![("VisuAcqEchoTrainLength", "4".to_owned())],
+        ..vtr
+    };
+    let (_tmp, dir) = convert_one(&with_visu);
+    for image in images(&dir) {
+        assert_eq!(image.number(tags::ECHO_TRAIN_LENGTH), 4.0);
+    }
+}
+
 /// D7: two packages in different orientations become two series, each
 /// with its own slice count and instance numbers; dcm2niix stacks each into
 /// one complete volume series without missing-slice complaints.
