@@ -91,6 +91,20 @@ pub enum Error {
     #[error("{}: no ROI lies on the map ({reason})", path.display())]
     NoRoiOnMap { path: PathBuf, reason: String },
 
+    #[error("{}: {reason}", path.display())]
+    TimeBase { path: PathBuf, reason: String },
+
+    #[error(
+        "{}: the images at repetition time {repetition} ms have an effective recovery time of {recovery} ms (TR − {train} ms echo train), which is not positive; check the echo spacing and echo train length, or use --time-base repetition",
+        path.display()
+    )]
+    RecoveryNotPositive {
+        path: PathBuf,
+        repetition: f64,
+        recovery: f64,
+        train: f64,
+    },
+
     #[error("ParaVision conversion of {} failed: {reason}", path.display())]
     ParaVision { path: PathBuf, reason: String },
 

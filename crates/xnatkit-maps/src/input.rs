@@ -54,6 +54,9 @@ pub struct Frame {
     pub echo_time: Option<f64>,
     /// ms
     pub repetition_time: Option<f64>,
+    /// EchoTrainLength (0018,0091): echoes per excitation (the T1 fit's
+    /// recovery time base subtracts the echo train from the TR).
+    pub echo_train_length: Option<f64>,
     /// s/mm²
     pub b_value: Option<f64>,
     /// Stored values, row by row, and the rescale.
@@ -445,6 +448,7 @@ fn frames_of(
             .or_else(|| lookup(MR_ECHO, tags::ECHO_TIME))
             .map(|v| v[0]);
         let repetition_time = lookup(MR_TIMING, tags::REPETITION_TIME).map(|v| v[0]);
+        let echo_train_length = lookup(MR_TIMING, tags::ECHO_TRAIN_LENGTH).map(|v| v[0]);
         let b = groups
             .iter()
             .find_map(|g| {
@@ -481,6 +485,7 @@ fn frames_of(
             cols,
             echo_time,
             repetition_time,
+            echo_train_length,
             b_value: b,
             pixels: Pixels {
                 stored,

@@ -8,13 +8,18 @@
 //!   multi-frame, any vendor) or a ParaVision scan folder; every slice, every
 //!   voxel inside an Otsu mask; NIfTI with the DICOM geometry's affine, a
 //!   DICOM series in the same study, PNG previews, and `maps.json` saying
-//!   which model and which time base were used;
+//!   which model and which time base were used. T1's time base
+//!   ([`TimeBase`], [`timebase`]) is the recovery time TR − echo spacing ×
+//!   (echoes per excitation − ½) — by default for a ParaVision scan folder,
+//!   from its method file, as RAREVTR defines it — or the repetition time
+//!   (the default for DICOM, whose headers hold no echo spacing);
 //! - [`run_mask_average`]: an RTSTRUCT's ROIs rasterised onto a map's own
 //!   grid in patient coordinates, per-ROI statistics as `rois.json`,
 //!   `rois.csv` and XNAT-PIC's `statistics.txt`, the masked map and masks.
 //!
 //! Modules: [`input`] (DICOM → frames), [`stack`] (frames → slices × time
-//! points), [`fit`] (the curve fits), [`maps`] (fits over the volume),
+//! points), [`timebase`] (which time the time points are), [`fit`] (the
+//! curve fits), [`maps`] (fits over the volume),
 //! [`rtstruct`] (ROIs → masks), [`roistats`], and the writers
 //! ([`nifti_io`], [`dicom_out`], [`preview`], [`output`]). docs/maps.md
 //! has the models, the rasterisation rule and the measured accuracy.
@@ -31,6 +36,7 @@ pub mod preview;
 pub mod roistats;
 pub mod rtstruct;
 pub mod stack;
+pub mod timebase;
 mod uid;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +47,7 @@ use serde::Serialize;
 pub use error::Error;
 pub use maps::{MapKind, MapSet, Options};
 pub use roistats::{MapQuantity, RoiStats};
+pub use timebase::{TimeBase, Timing};
 
 /// What a map run did (also written as `maps.json`).
 #[derive(Debug, Clone, Serialize)]
@@ -49,7 +56,11 @@ pub struct MapReport {
     pub input: PathBuf,
     pub out_dir: PathBuf,
     pub model: String,
-    pub time_base: String,
+    /// `time_base` (`repetition` or `recovery` for T1), `time_source`,
+    /// and for the recovery base `repetition_times` and `echo_train`.
+    #[serde(flatten)]
+    pub timing: Timing,
+    /// The time points fitted, in the time base's unit (ms, or s/mm²).
     pub times: Vec<f64>,
     pub dropped_first_echo: bool,
     /// `[columns, rows, slices]`.
@@ -74,8 +85,9 @@ pub fn write_map_outputs(maps: &MapSet, staged: &mut output::Staged) -> Result<(
     let grid = &maps.grid;
     let dims = [grid.cols, grid.rows, grid.slices()];
     let derivation = format!(
-        "xnatkit maps: {} fitted by least squares (variable projection, Levenberg-Marquardt where that does not settle) from a log-linear start; time base {}",
-        maps.model, maps.time_base
+        "xnatkit maps: {} fitted by least squares (variable projection, Levenberg-Marquardt where that does not settle) from a log-linear start; {}",
+        maps.model,
+        maps.timing.describe()
     );
     for index in 0..maps.image_count() {
         let image = maps.image(index);
@@ -117,7 +129,8 @@ pub fn run_map(
     out_dir: &Path,
 ) -> Result<MapReport, Error> {
     let started = Instant::now();
-    let stack = stack::load(input, kind.axis())?;
+    let mut stack = stack::load(input, kind.axis())?;
+    timebase::resolve(&mut stack, kind, &options)?;
     let read = started.elapsed();
     let maps = maps::compute(stack, kind, options)?;
     let fit = started.elapsed() - read;
@@ -130,7 +143,7 @@ pub fn run_map(
         input: input.to_owned(),
         out_dir: out_dir.to_owned(),
         model: maps.model.clone(),
-        time_base: maps.time_base.clone(),
+        timing: maps.timing.clone(),
         times: maps.times.clone(),
         dropped_first_echo: kind == MapKind::T2 && options.drop_first_echo,
         dims: [grid.cols, grid.rows, grid.slices()],

@@ -17,6 +17,7 @@ use crate::fit;
 use crate::geometry::Grid;
 use crate::input::SeriesInfo;
 use crate::stack::{Stack, TimeAxis};
+use crate::timebase::{TimeBase, Timing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -58,12 +59,20 @@ impl MapKind {
 }
 
 /// Fit options.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Options {
     /// T2: leave out the first echo (stimulated-echo contamination in MSME).
     pub drop_first_echo: bool,
     /// T1: fit the constant C as well (needs three recovery times or more).
     pub t1_offset: bool,
+    /// T1: what t is ([`TimeBase`]); `None` takes the input's default:
+    /// recovery for a ParaVision scan folder whose method defines an echo
+    /// train, repetition otherwise (docs/maps.md, "Time values").
+    pub t1_time_base: Option<TimeBase>,
+    /// T1, recovery base, DICOM input: the echo spacing in ms, which no
+    /// standard DICOM attribute holds (a ParaVision scan's comes from its
+    /// method file).
+    pub echo_spacing_ms: Option<f64>,
 }
 
 /// One output image on the map grid.
@@ -96,7 +105,8 @@ pub struct MapSet {
     pub info: SeriesInfo,
     pub grid: Grid,
     pub model: String,
-    pub time_base: String,
+    /// Which time the time points are, and where they come from.
+    pub timing: Timing,
     /// The time points fitted (after dropping the first echo if asked).
     pub times: Vec<f64>,
     pub otsu_threshold: f64,
@@ -357,7 +367,7 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         info: stack.info,
         grid: stack.grid,
         model: kind.model(offset).to_owned(),
-        time_base: kind.axis().time_base().to_owned(),
+        timing: stack.timing,
         times,
         otsu_threshold: threshold,
         fitted_voxels,

@@ -1,7 +1,8 @@
 //! Frames → a 4-D stack: slices grouped by their position along the slice
 //! normal (ImagePositionPatient projected on ImageOrientationPatient's
-//! normal), time points by echo time, recovery time or b-value, both from
-//! the headers. Several frames at one slice and time point combine: the
+//! normal), time points by echo time, repetition time or b-value, both
+//! from the headers (a T1 fit's recovery times are derived from the
+//! repetition times afterwards, in [`crate::timebase`]). Several frames at one slice and time point combine: the
 //! arithmetic mean for repeats, the geometric mean for diffusion directions
 //! at one b-value (the trace-weighted image, isotropic ADC).
 
@@ -10,6 +11,7 @@ use std::path::Path;
 use crate::Error;
 use crate::geometry::{Grid, cross, dot, normalised};
 use crate::input::{Frame, Pixels, Series, SeriesInfo};
+use crate::timebase::{EchoTrainLength, Origin, Timing};
 
 /// What varies along the fourth axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,17 +45,6 @@ impl TimeAxis {
             TimeAxis::BValue => {
                 "DiffusionBValue (0018,9087), or GE (0043,1039), Siemens (0019,100C), Philips (2001,1003)"
             }
-        }
-    }
-
-    /// Where the time values come from, recorded in the outputs.
-    pub fn time_base(self) -> &'static str {
-        match self {
-            TimeAxis::EchoTime => "EchoTime (0018,0081) / EffectiveEchoTime (0018,9082), ms",
-            TimeAxis::RecoveryTime => {
-                "RepetitionTime (0018,0080) per image, ms (ParaVision conversions: VisuAcqRepetitionTime per frame, the recovery times of the RARE-VTR method)"
-            }
-            TimeAxis::BValue => "DiffusionBValue (0018,9087) or the vendor's b-value tag, s/mm²",
         }
     }
 
@@ -108,6 +99,13 @@ pub struct Stack {
     pub planes: Vec<Plane>,
     /// Frames combined into each time point (of the first slice).
     pub frames_per_time: Vec<usize>,
+    /// A DICOM series or a ParaVision scan folder.
+    pub origin: Origin,
+    /// EchoTrainLength (0018,0091) of the images.
+    pub echo_train_length: EchoTrainLength,
+    /// Which time `times` holds and where it comes from
+    /// ([`crate::timebase::resolve`] makes the T1 choice).
+    pub timing: Timing,
 }
 
 impl Stack {
@@ -222,6 +220,11 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
             return Err(mixed("a different pixel spacing".to_owned()));
         }
     }
+    let echo_train_length = EchoTrainLength::of(
+        frames
+            .iter()
+            .map(|f| (f.echo_train_length, f.source.clone())),
+    );
     let mut times_of = Vec::with_capacity(frames.len());
     for f in &frames {
         let v = axis.value(f).ok_or_else(|| Error::MissingTime {
@@ -337,6 +340,9 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
         times,
         planes,
         frames_per_time,
+        origin: Origin::Dicom,
+        echo_train_length,
+        timing: Timing::of_axis(axis),
     })
 }
 
@@ -398,7 +404,11 @@ pub fn load(input: &Path, axis: TimeAxis) -> Result<Stack, Error> {
         for f in &mut series.frames {
             f.source = input.to_owned();
         }
-        return build_stack(series, axis);
+        let mut stack = build_stack(series, axis)?;
+        stack.origin = Origin::ParaVision {
+            scan: input.to_owned(),
+        };
+        return Ok(stack);
     }
     build_stack(crate::input::read_series(input)?, axis)
 }

@@ -12,3 +12,4 @@ mod crosscheck;
 mod geometry;
 mod rois;
 mod support;
+mod time_base;

@@ -465,3 +465,14 @@ pub fn bias_spread(estimates: &[f64], truth: f64) -> (f64, f64) {
     let sd = (estimates.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
     ((mean - truth) / truth, sd / truth)
 }
+
+/// A text attribute of a DICOM file, trimmed.
+pub fn read_text(path: &Path, tag: Tag) -> String {
+    let obj = dicom_object::open_file(path).unwrap();
+    obj.element(tag)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(['\0', ' '])
+        .to_owned()
+}
