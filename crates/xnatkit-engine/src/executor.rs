@@ -42,6 +42,10 @@ pub struct JobRun {
     pub inputs: Vec<PathBuf>,
     /// The output folder of a built-in.
     pub output_dir: Option<PathBuf>,
+    /// A built-in's parameters: its command inputs by name (the T1 map's
+    /// `time-base`, `echo-spacing`); empty for a command line, whose
+    /// inputs are already in the line.
+    pub params: BTreeMap<String, String>,
     pub env: BTreeMap<String, String>,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
@@ -180,9 +184,10 @@ async fn run_local(job: JobRun, cancel: CancellationToken) -> RunOutcome {
             let builtin = *builtin;
             let stderr = job.stderr.clone();
             let stdout = job.stdout.clone();
+            let params = job.params.clone();
             // The error is rendered inside the thread: only its text crosses.
             let task = tokio::task::spawn_blocking(move || {
-                xnatkit_pipelines::builtin::run(builtin, &inputs, &output)
+                xnatkit_pipelines::builtin::run_with(builtin, &inputs, &output, &params)
                     .map_err(|e| e.to_string())
             });
             tokio::select! {
@@ -318,6 +323,7 @@ mod tests {
             mounts: BTreeMap::new(),
             inputs: Vec::new(),
             output_dir: None,
+            params: BTreeMap::new(),
             env: BTreeMap::from([("GREETING".to_owned(), "hi".to_owned())]),
             stdout: dir.join("stdout.log"),
             stderr: dir.join("stderr.log"),
@@ -359,6 +365,24 @@ mod tests {
         match out {
             RunOutcome::Exited { code: 127, message } => {
                 assert!(message.contains("not found"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_builtins_parameters_reach_it() {
+        // A value the T1 map cannot take is refused by the built-in itself,
+        // before it reads anything: the parameters got there.
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = job(dir.path(), "");
+        run.kind = RunKind::Builtin(Builtin::T1SrMap);
+        run.inputs = vec![dir.path().join("in")];
+        run.output_dir = Some(dir.path().join("out"));
+        run.params = BTreeMap::from([("time-base".to_owned(), "nominal".to_owned())]);
+        match LocalPool::new(1).run(run, CancellationToken::new()).await {
+            RunOutcome::Failed { message } => {
+                assert!(message.contains("repetition or recovery"), "{message}")
             }
             other => panic!("{other:?}"),
         }

@@ -674,6 +674,47 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_t1_map_takes_its_time_base_and_echo_spacing_as_command_inputs() {
+        let cmd = builtin::commands()
+            .into_iter()
+            .find(|c| c.name == "t1-sr-map")
+            .unwrap();
+        let command_inputs = |job: &ResolvedJob| -> BTreeMap<String, String> {
+            job.inputs
+                .iter()
+                .filter(|i| i.kind == "command")
+                .map(|i| (i.name.clone(), i.value.clone()))
+                .collect()
+        };
+        let job = resolve(&cmd, &cmd.xnat[0], &scan(&["DICOM"]), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            command_inputs(&job),
+            BTreeMap::from([
+                ("echo-spacing".to_owned(), String::new()),
+                ("time-base".to_owned(), "repetition".to_owned()),
+            ])
+        );
+        let params = BTreeMap::from([
+            ("time-base".to_owned(), "recovery".to_owned()),
+            ("echo-spacing".to_owned(), "10".to_owned()),
+        ]);
+        let job = resolve(&cmd, &cmd.xnat[0], &scan(&["DICOM"]), &params).unwrap();
+        assert_eq!(command_inputs(&job), params);
+        assert_eq!(
+            job.command_line,
+            "xnatkit-maps t1-sr-map --time-base recovery --echo-spacing 10 /input /output"
+        );
+        // What the worker hands the built-in is what the maps crate takes.
+        let options = xnatkit_pipelines::builtin::map_options(
+            xnatkit_pipelines::builtin::Builtin::T1SrMap,
+            &command_inputs(&job),
+        )
+        .unwrap();
+        assert_eq!(options.t1_time_base.map(|b| b.name()), Some("recovery"));
+        assert_eq!(options.echo_spacing_ms, Some(10.0));
+    }
+
+    #[test]
     fn mount_paths_are_replaced_only_as_paths() {
         let mut job = resolve(
             &builtin::commands().remove(0),

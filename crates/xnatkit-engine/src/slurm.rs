@@ -82,6 +82,10 @@ impl SlurmExecutor {
                     inputs.push_str(" --input ");
                     inputs.push_str(&quote(input)?);
                 }
+                for (name, value) in &job.params {
+                    inputs.push_str(" --param ");
+                    inputs.push_str(&quote(Path::new(&format!("{name}={value}")))?);
+                }
                 format!(
                     "exec {} pipeline exec-builtin {}{inputs} --output {output}",
                     quote(&self.builtin_runner)?,
@@ -281,6 +285,7 @@ mod tests {
             mounts: BTreeMap::new(),
             inputs: vec!["/srv/work/7/in put".into()],
             output_dir: Some("/srv/work/7/out".into()),
+            params: BTreeMap::new(),
             env: BTreeMap::new(),
             stdout: "/srv/work/7/stdout.log".into(),
             stderr: "/srv/work/7/stderr.log".into(),
@@ -306,6 +311,20 @@ mod tests {
         assert!(
             body.ends_with("-o /srv/work/7/out '/srv/work/7/in put'"),
             "{body}"
+        );
+    }
+
+    #[test]
+    fn a_builtins_parameters_go_to_the_node_quoted() {
+        let mut t1 = job(RunKind::Builtin(Builtin::T1SrMap));
+        t1.params = BTreeMap::from([
+            ("echo-spacing".to_owned(), "10.5".to_owned()),
+            ("time-base".to_owned(), "recovery".to_owned()),
+        ]);
+        let body = executor().body(&t1).unwrap();
+        assert_eq!(
+            body,
+            "exec /opt/xnatkit/bin/xnatkit pipeline exec-builtin t1-sr-map --input '/srv/work/7/in put' --param 'echo-spacing=10.5' --param 'time-base=recovery' --output /srv/work/7/out"
         );
     }
 

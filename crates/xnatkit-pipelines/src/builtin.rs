@@ -2,10 +2,11 @@
 //! folder and writes its outputs into another; the caller decides where
 //! the inputs come from and where the outputs go.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use xnatkit_maps::{MapKind, Options as MapOptions};
+use xnatkit_maps::{MapKind, Options as MapOptions, TimeBase};
 
 use crate::Error;
 
@@ -82,6 +83,15 @@ impl Builtin {
         "DICOM"
     }
 
+    /// The parameters it takes (its command's inputs, by name): the T1
+    /// map's time base and echo spacing; the others take none.
+    pub fn parameters(self) -> &'static [&'static str] {
+        match self {
+            Self::T1SrMap => &[TIME_BASE, ECHO_SPACING],
+            _ => &[],
+        }
+    }
+
     pub fn description(self) -> &'static str {
         match self {
             Self::Dcm2niix => {
@@ -94,7 +104,7 @@ impl Builtin {
                 "T2 map (M0·exp(-TE/T2) + C, every slice): NIfTI, DICOM series, PNG, maps.json"
             }
             Self::T1SrMap => {
-                "T1 saturation-recovery map (A·(1 - exp(-TR/T1))): NIfTI, DICOM series, PNG, maps.json"
+                "T1 saturation-recovery map (A·(1 - exp(-t/T1)), t the TR or the recovery time TR - echo train): NIfTI, DICOM series, PNG, maps.json"
             }
             Self::AdcMap => {
                 "ADC map (mono-exponential, directions by geometric mean): NIfTI, DICOM series, PNG, maps.json"
@@ -105,6 +115,17 @@ impl Builtin {
         }
     }
 }
+
+/// The T1 map's parameter: `repetition` or `recovery`; empty for the
+/// input's default (a DICOM scan: repetition).
+pub const TIME_BASE: &str = "time-base";
+/// The T1 map's parameter: the echo spacing in ms, for the recovery base
+/// (no standard DICOM header holds it); empty for none.
+pub const ECHO_SPACING: &str = "echo-spacing";
+
+/// Parameter values by name (the engine's command inputs, `--param
+/// NAME=VALUE` on the command line). An empty value means "not given".
+pub type Params = BTreeMap<String, String>;
 
 /// What a run of a built-in made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,9 +138,22 @@ pub struct Outputs {
 
 /// Runs `builtin` on its input folders (the DICOM files of a scan; for
 /// mask-average the map's folder and then the RTSTRUCT's), writing into
-/// `out_dir` (which must exist and be empty). Blocking: call it from a
-/// blocking thread.
+/// `out_dir` (which must exist and be empty), with its defaults. Blocking:
+/// call it from a blocking thread.
 pub fn run(builtin: Builtin, inputs: &[PathBuf], out_dir: &Path) -> Result<Outputs, Error> {
+    run_with(builtin, inputs, out_dir, &Params::new())
+}
+
+/// [`run`] with parameters (see [`Builtin::parameters`]); a parameter the
+/// built-in does not take, or a value it cannot use, is refused before
+/// anything runs.
+pub fn run_with(
+    builtin: Builtin,
+    inputs: &[PathBuf],
+    out_dir: &Path,
+    params: &Params,
+) -> Result<Outputs, Error> {
+    let options = map_options(builtin, params)?;
     if inputs.len() != builtin.input_count() {
         return Err(Error::Input(format!(
             "{} takes {} input folder(s), and {} were given",
@@ -132,9 +166,9 @@ pub fn run(builtin: Builtin, inputs: &[PathBuf], out_dir: &Path) -> Result<Outpu
     match builtin {
         Builtin::Dcm2niix => dcm2niix(first, out_dir),
         Builtin::Qa => qa(first, out_dir),
-        Builtin::T2Map => map(MapKind::T2, first, out_dir),
-        Builtin::T1SrMap => map(MapKind::T1Sr, first, out_dir),
-        Builtin::AdcMap => map(MapKind::Adc, first, out_dir),
+        Builtin::T2Map => map(MapKind::T2, first, out_dir, options),
+        Builtin::T1SrMap => map(MapKind::T1Sr, first, out_dir, options),
+        Builtin::AdcMap => map(MapKind::Adc, first, out_dir, options),
         Builtin::MaskAverage => mask_average(first, &inputs[1], out_dir),
     }
 }
@@ -208,10 +242,59 @@ fn mask_average(map_dir: &Path, rois_dir: &Path, out_dir: &Path) -> Result<Outpu
     })
 }
 
-/// A parametric map with `xnatkit-maps`' defaults (the DICOM series of the
-/// map in a subfolder of `out_dir`).
-fn map(kind: MapKind, dicom_dir: &Path, out_dir: &Path) -> Result<Outputs, Error> {
-    let report = xnatkit_maps::run_map(dicom_dir, kind, MapOptions::default(), out_dir)
+/// The map options `params` ask for (the defaults where they are empty).
+pub fn map_options(builtin: Builtin, params: &Params) -> Result<MapOptions, Error> {
+    let mut options = MapOptions::default();
+    for (name, value) in params {
+        if !builtin.parameters().contains(&name.as_str()) {
+            return Err(Error::Input(format!(
+                "{} takes no parameter {name:?}{}",
+                builtin.name(),
+                match builtin.parameters() {
+                    [] => String::new(),
+                    known => format!(" (it takes {})", known.join(", ")),
+                }
+            )));
+        }
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        match name.as_str() {
+            TIME_BASE => {
+                options.t1_time_base = Some(TimeBase::parse(value).ok_or_else(|| {
+                    Error::Input(format!(
+                        "{TIME_BASE} is {value:?}; it is repetition or recovery"
+                    ))
+                })?);
+            }
+            ECHO_SPACING => {
+                let ms = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v > 0.0)
+                    .ok_or_else(|| {
+                        Error::Input(format!(
+                            "{ECHO_SPACING} is {value:?}; it is a positive number of ms"
+                        ))
+                    })?;
+                options.echo_spacing_ms = Some(ms);
+            }
+            _ => {}
+        }
+    }
+    Ok(options)
+}
+
+/// A parametric map (the DICOM series of the map in a subfolder of
+/// `out_dir`).
+fn map(
+    kind: MapKind,
+    dicom_dir: &Path,
+    out_dir: &Path,
+    options: MapOptions,
+) -> Result<Outputs, Error> {
+    let report = xnatkit_maps::run_map(dicom_dir, kind, options, out_dir)
         .map_err(|e| Error::Maps(Box::new(e)))?;
     Ok(Outputs {
         files: report.files,
@@ -415,6 +498,42 @@ mod tests {
             assert_eq!(Builtin::from_name(b.name()), Some(b));
         }
         assert_eq!(Builtin::from_name("matlab"), None);
+    }
+
+    #[test]
+    fn the_t1_map_takes_a_time_base_and_an_echo_spacing() {
+        let params = |pairs: &[(&str, &str)]| -> Params {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let options = map_options(
+            Builtin::T1SrMap,
+            &params(&[("time-base", "recovery"), ("echo-spacing", "10.5")]),
+        )
+        .unwrap();
+        assert_eq!(options.t1_time_base, Some(TimeBase::Recovery));
+        assert_eq!(options.echo_spacing_ms, Some(10.5));
+        // Empty values are the defaults (what a launch without them sends).
+        let options = map_options(
+            Builtin::T1SrMap,
+            &params(&[("time-base", ""), ("echo-spacing", " ")]),
+        )
+        .unwrap();
+        assert_eq!(options, MapOptions::default());
+        for (bad, said) in [
+            (("time-base", "nominal"), "repetition or recovery"),
+            (("echo-spacing", "-3"), "positive number of ms"),
+        ] {
+            let err = map_options(Builtin::T1SrMap, &params(&[bad])).unwrap_err();
+            assert!(err.to_string().contains(said), "{err}");
+        }
+        let err = map_options(Builtin::T2Map, &params(&[("time-base", "recovery")])).unwrap_err();
+        assert!(
+            err.to_string().contains("t2-map takes no parameter"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct LocalRun {
     /// Downloads and outputs live here while a scan is processed.
     pub work_dir: PathBuf,
     pub cancel: CancellationToken,
+    /// The built-in's parameters ([`Builtin::parameters`]), e.g. the T1
+    /// map's `time-base`; recorded in the provenance record.
+    pub params: builtin::Params,
 }
 
 /// One scan the run looks at.
@@ -449,12 +452,14 @@ async fn process_scan(
         .map_err(|e| Error::io(&out_dir, e))?;
     let which = run.builtin;
     let out = out_dir.clone();
-    let made = tokio::task::spawn_blocking(move || builtin::run(which, &input_dirs, &out))
-        .await
-        .map_err(|e| Error::ToolFailed {
-            tool: "worker thread",
-            message: e.to_string(),
-        })??;
+    let params = run.params.clone();
+    let made =
+        tokio::task::spawn_blocking(move || builtin::run_with(which, &input_dirs, &out, &params))
+            .await
+            .map_err(|e| Error::ToolFailed {
+                tool: "worker thread",
+                message: e.to_string(),
+            })??;
     if stop.is_cancelled() {
         return Err(ClientError::Cancelled.into());
     }
@@ -515,6 +520,7 @@ fn provenance(
         "subject": target.subject,
         "session": target.session,
         "scan": target.scan,
+        "params": run.params,
         "inputs": inputs.iter().map(|f| serde_json::json!({
             "name": f.path,
             "md5": f.digest,

@@ -72,6 +72,7 @@ fn run(builtin: Builtin, work: &std::path::Path) -> LocalRun {
         jobs: 2,
         work_dir: work.to_owned(),
         cancel: CancellationToken::new(),
+        params: Default::default(),
     }
 }
 

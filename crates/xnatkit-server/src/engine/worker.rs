@@ -228,6 +228,18 @@ async fn execute(
             folder.to_string_lossy().into_owned(),
         );
     }
+    // A built-in reads its command inputs as parameters (a command line
+    // has them substituted into the line already).
+    let params = if matches!(kind, RunKind::Builtin(_)) {
+        resolved
+            .inputs
+            .iter()
+            .filter(|i| i.kind == "command")
+            .map(|i| (i.name.clone(), i.value.clone()))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
     let run = JobRun {
         job_id: job.id,
         kind,
@@ -235,6 +247,7 @@ async fn execute(
         mounts: mounts.clone(),
         inputs,
         output_dir,
+        params,
         env,
         stdout: logs.join("stdout.log"),
         stderr: logs.join("stderr.log"),

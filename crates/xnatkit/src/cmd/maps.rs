@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use xnatkit_maps::{MapKind, Options};
+use xnatkit_maps::{MapKind, Options, TimeBase};
 
 use crate::printer::Printer;
 
@@ -30,9 +30,15 @@ enum MapsCommand {
     #[command(after_help = T2_EXAMPLES)]
     T2(MapArgs),
     /// T1 map of a saturation-recovery series (RARE-VTR and similar):
-    /// S(t) = A·(1 − exp(−t/T1)) [+ C with --offset], t = RepetitionTime of
-    /// each image (maps.json records the time base).
-    #[command(name = "t1-sr")]
+    /// S(t) = A·(1 − exp(−t/T1)) [+ C with --offset], t the recovery time or
+    /// the repetition time of each image (--time-base; maps.json records
+    /// which, and where the values came from).
+    ///
+    /// Writes T1_map, R1_map (1000/T1, 1/s), T1_A, T1_valid and T1_residual
+    /// as NIfTI, T1_map_dicom/ and R1_map_dicom/, PNG previews and
+    /// maps.json. The background (below Otsu's threshold of the longest
+    /// recovery) is not fitted.
+    #[command(name = "t1-sr", after_help = T1_EXAMPLES)]
     T1Sr(MapArgs),
     /// ADC map of a diffusion series: S(b) = S0·exp(−b·ADC) over every
     /// b-value; directions at one b-value are combined by their geometric
@@ -59,6 +65,22 @@ Inputs: a folder with one DICOM series (classic or enhanced multi-frame), or a
 ParaVision scan folder (converted to DICOM on the fly). Frames are grouped by
 slice position and echo time from the headers, never by file order.";
 
+const T1_EXAMPLES: &str = "\
+Examples:
+  xnatkit maps t1-sr study/7 -o t1-out                      # a ParaVision RARE-VTR scan folder
+  xnatkit maps t1-sr study/7 -o t1-out --time-base repetition
+  xnatkit maps t1-sr RAREVTR_series/ -o t1-out --time-base recovery --echo-spacing 10
+
+Time base: a RARE readout spends its echo train after each excitation, and the
+longitudinal magnetisation recovers only from the train's last refocusing pulse,
+so the recovery time is t = TR − echo spacing × (echoes per excitation − ½), as
+ParaVision's RAREVTR method defines it (ACQ_recov_time). Fitting against the
+nominal TR instead (XNAT-PIC's choice) overestimates T1 when the train is long
+against the shortest TR. A ParaVision scan folder is fitted against its method's
+recovery times by default (MultiRepTime, PVM_EchoTime, PVM_RareFactor,
+PVM_NEchoImages); a DICOM series against its TRs, unless --time-base recovery is
+given with the echo spacing (EchoTrainLength (0018,0091) comes from the headers).";
+
 const MASK_EXAMPLES: &str = "\
 Examples:
   xnatkit maps mask-average --map t2-out/T2_map.nii.gz --rois kidneys.dcm -o stats
@@ -80,9 +102,42 @@ struct MapArgs {
     /// T1 only: fit a constant offset C as well (three recovery times or more).
     #[arg(long)]
     offset: bool,
+    /// T1 only: what t is in the fit [default: recovery for a ParaVision
+    /// scan folder whose method defines an echo train, repetition for a
+    /// DICOM series].
+    #[arg(long, value_name = "BASE", value_enum)]
+    time_base: Option<TimeBaseArg>,
+    /// T1 only, with --time-base recovery on a DICOM series: the echo
+    /// spacing in ms (the protocol's echo spacing, ParaVision's
+    /// PVM_EchoTime). No standard DICOM header holds it; a ParaVision scan
+    /// folder's comes from its method file.
+    #[arg(long, value_name = "MS")]
+    echo_spacing: Option<f64>,
     /// Print the run's summary as JSON (what maps.json holds).
     #[arg(long)]
     json: bool,
+}
+
+/// The T1 time base, as `--time-base` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TimeBaseArg {
+    /// t = the repetition time of each image (RepetitionTime; for a
+    /// ParaVision scan the method's MultiRepTime). XNAT-PIC's choice: use it
+    /// to compare with XNAT-PIC, or when the readout has no echo train.
+    Repetition,
+    /// t = TR − echo spacing × (echoes per excitation − ½): the time the
+    /// magnetisation really recovers after the echo train. Use it for
+    /// RARE-VTR and other echo-train readouts.
+    Recovery,
+}
+
+impl From<TimeBaseArg> for TimeBase {
+    fn from(arg: TimeBaseArg) -> TimeBase {
+        match arg {
+            TimeBaseArg::Repetition => TimeBase::Repetition,
+            TimeBaseArg::Recovery => TimeBase::Recovery,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,9 +172,14 @@ async fn map(args: MapArgs, kind: MapKind, printer: Printer) -> anyhow::Result<E
     if args.offset && kind != MapKind::T1Sr {
         anyhow::bail!("--offset applies to `maps t1-sr` only");
     }
+    if kind != MapKind::T1Sr && (args.time_base.is_some() || args.echo_spacing.is_some()) {
+        anyhow::bail!("--time-base and --echo-spacing apply to `maps t1-sr` only");
+    }
     let options = Options {
         drop_first_echo: args.drop_first_echo,
         t1_offset: args.offset,
+        t1_time_base: args.time_base.map(TimeBase::from),
+        echo_spacing_ms: args.echo_spacing,
     };
     printer.status(format_args!(
         "fitting {} in {} ...",
@@ -139,8 +199,17 @@ async fn map(args: MapArgs, kind: MapKind, printer: Printer) -> anyhow::Result<E
         printer.json(&report)?;
     } else {
         let [c, r, s] = report.dims;
+        // T1 has two time bases: say which one the times are.
+        let base = match (kind, &report.timing.echo_train) {
+            (MapKind::T1Sr, Some(train)) => format!(
+                ", time base recovery (TR − {} ms echo train)",
+                train.duration_ms
+            ),
+            (MapKind::T1Sr, None) => format!(", time base {}", report.timing.time_base),
+            _ => String::new(),
+        };
         printer.data(format_args!(
-            "{} map: {c}×{r}×{s} voxels, {} fitted (Otsu mask), {} valid, {} time points ({}) in {:.2} s -> {}",
+            "{} map: {c}×{r}×{s} voxels, {} fitted (Otsu mask), {} valid, {} time points ({}){base} in {:.2} s -> {}",
             kind.quantity(),
             report.fitted_voxels,
             report.valid_voxels,

@@ -111,6 +111,10 @@ struct ExecBuiltinArgs {
     /// An existing, empty folder for the outputs.
     #[arg(long)]
     output: std::path::PathBuf,
+    /// A parameter of the built-in (a command input of the launch),
+    /// NAME=VALUE; repeat for several.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -217,6 +221,12 @@ struct RunArgs {
     /// Redo scans that already have a complete output.
     #[arg(long)]
     overwrite: bool,
+    /// A parameter of the command, NAME=VALUE; repeat for several.
+    /// t1-sr-map takes time-base=repetition|recovery (default: repetition)
+    /// and echo-spacing=MS (needed by the recovery base; see `xnatkit maps
+    /// t1-sr --help`).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
     /// Scans processed at the same time.
     #[arg(short = 'j', long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
@@ -314,9 +324,10 @@ impl Observer for ScanProgress {
 async fn exec_builtin(args: ExecBuiltinArgs, printer: Printer) -> anyhow::Result<ExitCode> {
     let builtin = Builtin::from_name(&args.builtin)
         .with_context(|| format!("no built-in command is called {:?}", args.builtin))?;
+    let params = parse_params(&args.params, false)?;
     // Rendered inside the thread: only the text crosses.
     let outputs = tokio::task::spawn_blocking(move || {
-        xnatkit_pipelines::builtin::run(builtin, &args.input, &args.output)
+        xnatkit_pipelines::builtin::run_with(builtin, &args.input, &args.output, &params)
             .map_err(|e| anyhow::Error::new(e).context(format!("{} failed", builtin.name())))
     })
     .await
@@ -353,6 +364,10 @@ async fn run_pipeline(args: RunArgs, printer: Printer) -> anyhow::Result<ExitCod
             args.project
         );
     }
+    let params = parse_params(&args.params, false)?;
+    // Refused before any download: a parameter the command does not take,
+    // or a value it cannot use.
+    xnatkit_pipelines::builtin::map_options(builtin, &params)?;
     let work_dir = match args.work_dir {
         Some(dir) => dir,
         None => std::env::temp_dir().join("xnatkit-pipeline"),
@@ -369,6 +384,7 @@ async fn run_pipeline(args: RunArgs, printer: Printer) -> anyhow::Result<ExitCod
         jobs: usize::from(args.jobs),
         work_dir,
         cancel,
+        params,
     };
     let bar = ProgressBar::with_draw_target(Some(0), printer.progress_target());
     bar.set_style(
@@ -615,6 +631,7 @@ async fn launch(args: LaunchArgs, printer: Printer) -> anyhow::Result<ExitCode> 
             jobs: 1,
             work_dir: std::env::temp_dir(),
             cancel: tokio_util::sync::CancellationToken::new(),
+            params: BTreeMap::new(),
         };
         find_scans(&client, &run)
             .await

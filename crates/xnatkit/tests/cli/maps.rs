@@ -94,3 +94,141 @@ fn maps_adc_then_mask_average_and_a_refused_input() {
     );
     assert!(!refused.exists(), "no output on error");
 }
+
+/// The T1 time base through the command line: a synthetic ParaVision
+/// RARE-VTR scan (10 ms echo spacing × (8 echoes − ½) = 75 ms echo train)
+/// is fitted against its recovery times by default and against its TRs
+/// when asked; its DICOM conversion refuses the recovery base without the
+/// echo spacing (one line) and takes it with `--echo-spacing`.
+#[test]
+fn maps_t1_sr_time_base_on_a_paravision_scan_and_its_conversion() {
+    use xnatkit_test_support::paravision::RareVtr;
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let spec = RareVtr::default();
+    let trs = spec.repetition_times.clone();
+    let scan = spec.write(&work.path().join("study"), 7, |k, _, row, col| {
+        if (4..20).contains(&row) && (4..26).contains(&col) {
+            1000.0 * (1.0 - (-(trs[k] - 75.0) / 1000.0).exp())
+        } else {
+            0.0
+        }
+    });
+    let run = |args: &[&std::ffi::OsStr]| cli(home.path()).args(args).output().unwrap();
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+
+    let out = work.path().join("default");
+    let done = run(&[
+        os("maps"),
+        os("t1-sr"),
+        scan.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--json"),
+    ]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(report["time_base"], "recovery");
+    let recovery: Vec<f64> = trs.iter().map(|t| t - 75.0).collect();
+    assert_eq!(report["times"], serde_json::json!(recovery));
+    assert_eq!(report["echo_train"]["duration_ms"], 75.0);
+
+    let out = work.path().join("repetition");
+    let done = run(&[
+        os("maps"),
+        os("t1-sr"),
+        scan.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--time-base"),
+        os("repetition"),
+    ]);
+    let said = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success() && said.contains("time base repetition"),
+        "{said}"
+    );
+
+    let dicom = work.path().join("dicom");
+    let done = run(&[
+        os("convert"),
+        os("paravision"),
+        scan.as_os_str(),
+        os("-o"),
+        dicom.as_os_str(),
+    ]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let series = xnatkit_test_support::files::files_below(&dicom)
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "dcm"))
+        .and_then(|f| f.parent().map(std::path::Path::to_path_buf))
+        .unwrap();
+
+    let refused = work.path().join("refused");
+    let done = run(&[
+        os("maps"),
+        os("t1-sr"),
+        series.as_os_str(),
+        os("-o"),
+        refused.as_os_str(),
+        os("--time-base"),
+        os("recovery"),
+    ]);
+    assert!(!done.status.success());
+    let err = String::from_utf8_lossy(&done.stderr);
+    // The status line "fitting T1 in ..." comes first; the error is one line.
+    let error: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.starts_with("error:"))
+        .collect();
+    assert!(
+        error.len() == 1
+            && error[0].contains("no echo spacing")
+            && error[0].contains("--time-base repetition"),
+        "{err}"
+    );
+    assert!(!refused.exists(), "no output on error");
+
+    let out = work.path().join("dicom-recovery");
+    let done = run(&[
+        os("maps"),
+        os("t1-sr"),
+        series.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--time-base"),
+        os("recovery"),
+        os("--echo-spacing"),
+        os("10"),
+    ]);
+    let said = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success() && said.contains("time base recovery (TR − 75 ms echo train)"),
+        "{said}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    let done = run(&[
+        os("maps"),
+        os("t2"),
+        scan.as_os_str(),
+        os("-o"),
+        refused.as_os_str(),
+        os("--time-base"),
+        os("recovery"),
+    ]);
+    assert!(!done.status.success());
+    assert!(
+        String::from_utf8_lossy(&done.stderr).contains("apply to `maps t1-sr` only"),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}

@@ -39,6 +39,7 @@ fn help_of_the_main_commands() {
         &["convert", "paravision"],
         &["maps"],
         &["maps", "t2"],
+        &["maps", "t1-sr"],
         &["maps", "mask-average"],
     ] {
         let out = cli(home.path())
