@@ -78,23 +78,25 @@ scans=${#dicom_dirs[@]}
 [[ $scans -gt 0 ]] || { echo "error: no DICOM folders of BENCH under $work/server" >&2; exit 1; }
 sync
 
+# dcm2niix -z GZIP over every archive folder, JOBS at a time, into OUT;
+# prints the wall time.
+convert_loop() {
+  local gzip=$1 out=$2 begin
+  mkdir -p "$out"
+  begin=$(now)
+  printf '%s\n' "${dicom_dirs[@]}" | awk '{print NR "\t" $0}' |
+    xargs -P "$JOBS" -L 1 bash -c 'mkdir -p "$0/$2" && dcm2niix -z "$1" -b y -w 1 -f %s_%p -o "$0/$2" "$3" >/dev/null' "$out" "$gzip"
+  echo "$(now) - $begin" | bc -l
+  sync
+}
+
 # --- 1. the floor: dcm2niix over the archive folders ---------------------------
-mkdir -p "$work/floor"
-start=$(now)
-printf '%s\n' "${dicom_dirs[@]}" | awk '{print NR "\t" $0}' |
-  xargs -P "$JOBS" -L 1 bash -c 'mkdir -p "$0/$1" && dcm2niix -z y -b y -w 1 -f %s_%p -o "$0/$1" "$2" >/dev/null' "$work/floor"
-floor=$(echo "$(now) - $start" | bc -l)
-sync
+floor=$(convert_loop y "$work/floor")
 
 # --- 1b. dcm2niix without gzip: what is left when no image is compressed --------
 # (the engine gzips dcm2niix's plain images itself, with zlib-rs, instead of
 # dcm2niix's built-in miniz; this row bounds what the engine's own cost is)
-mkdir -p "$work/plain"
-start=$(now)
-printf '%s\n' "${dicom_dirs[@]}" | awk '{print NR "\t" $0}' |
-  xargs -P "$JOBS" -L 1 bash -c 'mkdir -p "$0/$1" && dcm2niix -z n -b y -w 1 -f %s_%p -o "$0/$1" "$2" >/dev/null' "$work/plain"
-plain=$(echo "$(now) - $start" | bc -l)
-sync
+plain=$(convert_loop n "$work/plain")
 
 # --- 2. our engine -----------------------------------------------------------------
 start=$(now)
