@@ -157,7 +157,7 @@ impl Avx2 {
 fn check_blocks<const N: usize>(blocks: &[&[u8]; N]) {
     let len = blocks[0].len();
     assert!(
-        len % 64 == 0 && blocks.iter().all(|b| b.len() == len),
+        len.is_multiple_of(64) && blocks.iter().all(|b| b.len() == len),
         "MD5 lanes need the same whole number of blocks in each lane"
     );
 }
