@@ -6,6 +6,7 @@
 #   SUBJECTS=16 SLICES=80 MR_SUBJECTS=12 MR_SLICES=120 bench/export.sh
 #   SHAPES=ct bench/export.sh                      # one shape only (ct|mr)
 #   XNATCTL=0 bench/export.sh                      # without the xnatctl row
+#   BASELINE_BIN=/path/to/old/xnatkit bench/export.sh   # plus an A/B row
 #
 # Starts `xnatkit serve` on loopback with a fresh data folder, generates one
 # project per shape (one session per subject: a small topogram and a
@@ -29,6 +30,9 @@
 #     /dev/null (the server's part plus the bare transfer);
 #   - "md5sum of the bytes": CPU time to hash the exported bytes once, which
 #     a client that verifies every file against the server's MD5 must spend.
+# With BASELINE_BIN, another xnatkit binary's export (e.g. a build of main)
+# runs in the same rounds as a row of its own, against the same server, so
+# a change can be compared on a machine whose load varies.
 # Outputs are kept until the end (deleting thousands of files just before a
 # run makes ext4's inode allocation slower for the next one) and the page
 # cache is flushed with `sync` before every run. Needs python3, curl and
@@ -153,6 +157,10 @@ run_tool() {
       cmd=(env HOME="$work/home" XNATKIT_CONFIG_DIR="$work/home/xk" XNAT_PASS="$password"
         "$xnatkit" export -f "$work/list-$shape.csv" -o "$out" -p "$project" -t "$export_type"
         --server "$url" -u admin --jobs "$JOBS") ;;
+    baseline)
+      cmd=(env HOME="$work/home" XNATKIT_CONFIG_DIR="$work/home/xk" XNAT_PASS="$password"
+        "$BASELINE_BIN" export -f "$work/list-$shape.csv" -o "$out" -p "$project" -t "$export_type"
+        --server "$url" -u admin --jobs "$JOBS") ;;
     xnatpy)
       cmd=(env HOME="$work/home" "$peers_python" "$work/xnatpy_export.py" "$url" "$password" "$out" "$export_type" "$project") ;;
     xnatctl)
@@ -177,6 +185,7 @@ run_tool() {
 }
 
 tools=(xnatkit xnatpy)
+[[ -n "${BASELINE_BIN:-}" ]] && tools+=(baseline)
 [[ -n "$xnatctl" ]] && tools+=(xnatctl)
 for shape in $SHAPES; do
   project="$([[ "$shape" == ct ]] && echo BENCH || echo BENCHMR)"
@@ -217,8 +226,8 @@ print(f"\nshape {shape}: {subjects} subjects x {slices} slices of {side}x{side},
       f"median of {rounds} rounds; xnatkit --jobs {jobs}; one xnatkit server (SQLite) for all")
 print(f"{'tool':<26} {'seconds':>8} {'MB/s':>7} {'x ' + (fastest_peer or 'peer') + ' time':>14} "
       f"{'client CPU s':>13} {'server CPU s':>13} {'peak RSS':>9} {'bytes ok':>9}")
-labels = {"curl": "curl, no hashing (floor)", "md5sum": "md5sum of the bytes"}
-for tool in ("xnatkit", "xnatpy", "xnatctl", "curl", "md5sum"):
+labels = {"curl": "curl, no hashing (floor)", "md5sum": "md5sum of the bytes", "baseline": "xnatkit, BASELINE_BIN"}
+for tool in ("xnatkit", "baseline", "xnatpy", "xnatctl", "curl", "md5sum"):
     if tool in failed or tool not in runs:
         if tool in failed:
             print(f"{tool:<26} failed (see the note above)")

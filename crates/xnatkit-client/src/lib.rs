@@ -17,8 +17,9 @@
 //!   Service API: commands, launches, containers, logs, kill ([`containers`]);
 //! - the **resumable, verified downloader** ([`download`], [`transfer`]):
 //!   `.part` files, MD5 while streaming, HTTP Range resume, whole resources
-//!   as one streamed zip, a bounded parallel pool, a manifest so reruns skip
-//!   verified files.
+//!   as one streamed zip (its entries verified in batches, up to 16 files
+//!   hashed at once with `xnatkit_md5`), a bounded parallel pool, a
+//!   manifest so reruns skip verified files.
 //!
 //! Listing and object shapes come from `xnatkit-model`, shared with the server.
 

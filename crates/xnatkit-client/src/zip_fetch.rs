@@ -1,8 +1,22 @@
 //! Fetches every file of one resource as a single streamed zip
 //! (`…/resources/R/files?format=zip`) instead of one request per file, and
 //! holds each entry to the same rules as a single download: it is written
-//! to `NAME.part` while its MD5 is computed and gets its final name only
-//! when the digest matches the file listing's.
+//! to `NAME.part` and gets its final name only when its MD5 matches the
+//! file listing's.
+//!
+//! Most MD5s are not computed while the bytes stream in: entries written
+//! whole wait in a small batch (up to [`BATCH_FILES`] files or
+//! [`BATCH_BYTES`]), which is then read back from the page cache and hashed
+//! all at once, one file per SIMD lane (`xnatkit_md5`: 16 lanes with
+//! AVX-512, 8 with AVX2). One MD5 stream runs at about 600 MB/s on this
+//! kind of machine and sixteen in lanes at several GB/s; hashing was half
+//! of an export's CPU time. Each file of the batch is then renamed or
+//! refused on its own digest, as if it had been hashed on the way, and
+//! whatever stops the zip, the entries already received whole are
+//! verified first. Entries over [`HASH_ON_THE_WAY`] are still hashed as
+//! they arrive (lanes would idle, and reading a large file back would come
+//! after its download instead of alongside it). A verified file's writeback
+//! is started at once, so the run's closing `syncfs` has little left to do.
 //!
 //! Nothing in the zip decides where bytes go: an entry is matched by name
 //! against the listing and written to that listed file's destination, so a
@@ -20,7 +34,7 @@
 //! as they come and writes each byte once. Only what a STORED stream needs
 //! is read: local headers, ZIP64 sizes, data descriptors.
 //!
-//! The parser (with the MD5 and the writes, the CPU-heavy part) runs on a
+//! The parser (with the writes and the MD5s, the CPU-heavy part) runs on a
 //! blocking thread of its own per resource, fed the body's chunks through
 //! a small bounded channel. On the async task, the resources of an export
 //! would all be driven by the one task that awaits them, so hashing used
@@ -28,13 +42,14 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use md5::{Digest, Md5};
 use tokio_util::sync::CancellationToken;
+use xnatkit_md5::FilePrefix;
 
 use crate::client::{Request, XnatClient, describe_reqwest};
 use crate::download::{ByteSink, FileOutcome, Manifest, part_path};
@@ -52,6 +67,17 @@ const ZIP64_EXTRA: u16 = 0x0001;
 /// Body chunks queued for a resource's parser thread: enough to keep it
 /// busy while the next ones arrive, small enough to keep memory flat.
 const CHUNKS_IN_FLIGHT: usize = 16;
+/// Entries written whole and hashed together: as many as the widest MD5
+/// kernel has lanes.
+const BATCH_FILES: usize = 16;
+/// …or fewer when they are large, so the batch is still in the page cache
+/// when it is read back.
+const BATCH_BYTES: u64 = 64 << 20;
+/// Entries larger than this are hashed on the way instead, with `md-5`:
+/// such files are few per resource, lanes would mostly idle, and hashing
+/// while the bytes arrive overlaps it with the download rather than
+/// reading a large file back after it.
+const HASH_ON_THE_WAY: u64 = 8 << 20;
 
 /// What the download task hands the parser thread.
 enum Feed {
@@ -141,16 +167,7 @@ pub(crate) async fn fetch_resource_zip(
             };
             // Closed here, so the download stops sending at once.
             drop(fed);
-            let stopped = match stopped {
-                Some(stop) => Some(stop),
-                // The body ended: a complete zip ends in its central directory.
-                None if reader.state_is_finished() => None,
-                None => Some(Stop::FetchRestAlone),
-            };
-            reader.abandon_current();
-            let verified = std::mem::take(&mut reader.verified);
-            let outcomes = reader.into_outcomes(stopped.and_then(|s| s.into_error(&url)));
-            (outcomes, verified)
+            reader.close(stopped, &url)
         })
     };
     let mut stream = response.bytes_stream();
@@ -261,15 +278,25 @@ enum State {
     Header,
     Data {
         job: usize,
+        size: u64,
         remaining: u64,
         file: std::fs::File,
         part: PathBuf,
-        hasher: Md5,
+        /// Only for an entry hashed on the way ([`HASH_ON_THE_WAY`]).
+        hasher: Option<Md5>,
         descriptor_zip64: Option<bool>,
     },
     /// The data descriptor after an entry's bytes; `true` for 8-byte sizes.
     Descriptor(bool),
     Finished,
+}
+
+/// An entry written whole to its `.part`, not yet verified.
+struct Written {
+    job: usize,
+    size: u64,
+    file: std::fs::File,
+    part: PathBuf,
 }
 
 /// A push parser of a zip stream that writes each entry straight into its
@@ -281,6 +308,9 @@ struct EntryReader<'a> {
     outcomes: Vec<Option<Result<FileOutcome, ClientError>>>,
     /// Files verified and renamed, with their MD5, for the manifest.
     verified: Vec<(PathBuf, String)>,
+    /// Entries written whole, waiting to be hashed together.
+    batch: Vec<Written>,
+    batch_bytes: u64,
     /// Entry bytes written so far (read by the download task for progress).
     written: Arc<AtomicU64>,
     pending: Vec<u8>,
@@ -300,6 +330,8 @@ impl<'a> EntryReader<'a> {
             by_path,
             outcomes: jobs.iter().map(|_| None).collect(),
             verified: Vec::new(),
+            batch: Vec::new(),
+            batch_bytes: 0,
             written,
             pending: Vec::new(),
             state: State::Header,
@@ -364,6 +396,7 @@ impl<'a> EntryReader<'a> {
             }
             State::Data {
                 job,
+                size,
                 remaining,
                 file,
                 part,
@@ -383,11 +416,13 @@ impl<'a> EntryReader<'a> {
                     };
                     return Err(Stop::Local(err));
                 }
-                hasher.update(bytes);
+                if let Some(hasher) = hasher {
+                    hasher.update(bytes);
+                }
                 self.written.fetch_add(take as u64, Ordering::Relaxed);
                 *remaining -= take as u64;
                 if *remaining == 0 {
-                    let job = *job;
+                    let (job, size) = (*job, *size);
                     let next = match descriptor_zip64 {
                         Some(zip64) => State::Descriptor(*zip64),
                         None => State::Header,
@@ -398,7 +433,7 @@ impl<'a> EntryReader<'a> {
                     else {
                         return Ok(Some(take));
                     };
-                    self.finish_entry(job, file, &part, hasher)?;
+                    self.finish_entry(job, size, file, part, hasher)?;
                 }
                 Ok(Some(take))
             }
@@ -470,10 +505,18 @@ impl<'a> EntryReader<'a> {
         }
         let dest = &self.jobs[job].dest;
         let part = part_path(dest);
+        // Readable too: it is read back to be hashed.
         let opened = dest
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::File::create(&part));
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&part)
+            });
         let file = match opened {
             Ok(f) => f,
             Err(e) => {
@@ -487,23 +530,21 @@ impl<'a> EntryReader<'a> {
         };
         self.state = State::Data {
             job,
+            size,
             remaining: size,
             file,
             part: part.clone(),
-            hasher: Md5::new(),
+            hasher: (size > HASH_ON_THE_WAY).then(Md5::new),
             descriptor_zip64,
         };
         if size == 0 {
-            let State::Data {
-                file, part, hasher, ..
-            } = std::mem::replace(
+            let State::Data { file, part, .. } = std::mem::replace(
                 &mut self.state,
                 descriptor_zip64.map_or(State::Header, State::Descriptor),
-            )
-            else {
+            ) else {
                 return Ok(Some(total));
             };
-            self.finish_entry(job, file, &part, hasher)?;
+            self.finish_entry(job, size, file, part, None)?;
         }
         Ok(Some(total))
     }
@@ -535,34 +576,124 @@ impl<'a> EntryReader<'a> {
         Ok(job)
     }
 
+    /// An entry is written whole: it is settled now when it was hashed on
+    /// the way, else it joins the batch, which is hashed once full.
     fn finish_entry(
         &mut self,
         job: usize,
-        mut file: std::fs::File,
-        part: &Path,
-        hasher: Md5,
+        size: u64,
+        file: std::fs::File,
+        part: PathBuf,
+        hasher: Option<Md5>,
     ) -> Result<(), Stop> {
-        if let Err(e) = file.flush() {
-            return Err(self.fail_local(job, ClientError::io(part, e)));
+        let written = Written {
+            job,
+            size,
+            file,
+            part,
+        };
+        if let Some(hasher) = hasher {
+            return self.settle_written(written, Ok(hasher.finalize().into()));
         }
-        drop(file);
-        let actual = hex::encode(hasher.finalize());
+        self.batch.push(written);
+        self.batch_bytes += size;
+        if self.batch.len() >= BATCH_FILES || self.batch_bytes >= BATCH_BYTES {
+            self.verify_batch()?;
+        }
+        Ok(())
+    }
+
+    /// Hashes the batch's files together, reading them back, and settles
+    /// each on its own digest ([`Self::settle_written`]); the first
+    /// failure is returned once the whole batch is settled.
+    fn verify_batch(&mut self) -> Result<(), Stop> {
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let messages: Vec<FilePrefix> = batch
+            .iter()
+            .map(|w| FilePrefix {
+                file: &w.file,
+                len: w.size,
+            })
+            .collect();
+        let digests = xnatkit_md5::digest_all(&messages);
+        drop(messages);
+        let mut stop = None;
+        for (written, digest) in batch.into_iter().zip(digests) {
+            if let Err(failed) = self.settle_written(written, digest) {
+                stop.get_or_insert(failed);
+            }
+        }
+        stop.map_or(Ok(()), Err)
+    }
+
+    /// A file written whole with its MD5: renamed to its final name when
+    /// the digest matches the listing's; otherwise its `.part` is deleted
+    /// and the zip refused. A file that could not be read back or renamed
+    /// is that file's error, and the rest of the zip is not attempted.
+    fn settle_written(
+        &mut self,
+        written: Written,
+        digest: std::io::Result<[u8; 16]>,
+    ) -> Result<(), Stop> {
+        let Written {
+            job, file, part, ..
+        } = written;
         let target = self.jobs[job];
+        let actual = match digest {
+            Ok(d) => hex::encode(d),
+            Err(e) => {
+                drop(file);
+                return Err(self.fail_local(job, ClientError::io(&part, e)));
+            }
+        };
         if let Some(expected) = &target.remote.digest
             && expected != &actual
         {
-            let _ = std::fs::remove_file(part);
+            drop(file);
+            let _ = std::fs::remove_file(&part);
             return Err(Stop::Refused(format!(
                 "the zip entry for {:?} has MD5 {actual}, not the listing's {expected}",
                 target.remote.path
             )));
         }
-        if let Err(e) = std::fs::rename(part, &target.dest) {
+        start_writeback(&file);
+        drop(file);
+        if let Err(e) = std::fs::rename(&part, &target.dest) {
             return Err(self.fail_local(job, ClientError::io(&target.dest, e)));
         }
         self.verified.push((target.dest.clone(), actual));
         self.settle(job, Ok(FileOutcome::Downloaded));
         Ok(())
+    }
+
+    /// Ends the zip: verifies the entries received whole whatever stopped
+    /// it, then settles every file (see [`Self::into_outcomes`]). Returns
+    /// the outcomes and the verified files with their MD5.
+    fn close(
+        mut self,
+        stopped: Option<Stop>,
+        url: &str,
+    ) -> (Vec<ZipOutcome>, Vec<(PathBuf, String)>) {
+        let stopped = match stopped {
+            Some(stop) => Some(stop),
+            // The body ended: a complete zip ends in its central directory.
+            None if self.state_is_finished() => None,
+            None => Some(Stop::FetchRestAlone),
+        };
+        let stopped = match (stopped, self.verify_batch()) {
+            // A bad digest or a local failure in the batch outranks a
+            // break, which would only hand the rest to single downloads.
+            (None | Some(Stop::FetchRestAlone), Err(batch)) => Some(batch),
+            (stopped, _) => stopped,
+        };
+        self.abandon_current();
+        let verified = std::mem::take(&mut self.verified);
+        let outcomes = self.into_outcomes(stopped.and_then(|s| s.into_error(url)));
+        (outcomes, verified)
     }
 
     /// A local failure of a file that is not the one in [`State::Data`]:
@@ -657,6 +788,21 @@ impl<'a> EntryReader<'a> {
     }
 }
 
+/// Asks the kernel to start writing a verified file to disk now, without
+/// waiting for it: on Linux `POSIX_FADV_DONTNEED` writes the dirty pages
+/// back (asynchronously) and drops the pages already clean. The run's one
+/// `syncfs` ([`Manifest::commit`]) then finds almost nothing left to write,
+/// where it used to write the whole export while nothing else ran (0.2 s
+/// of a 1 s export of 441 MB here). Durability still comes from that
+/// `syncfs`; this only moves the writing earlier, alongside the download.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &std::fs::File) {
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &std::fs::File) {}
+
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
@@ -692,6 +838,7 @@ fn zip64_size(extra: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::archive::RemoteFile;
+    use std::path::Path;
 
     fn job(dir: &Path, path: &str, data: &[u8]) -> FileJob {
         FileJob {
@@ -721,7 +868,13 @@ mod tests {
         zip.finish().unwrap().into_inner()
     }
 
-    fn run(jobs: &[&FileJob], bytes: &[u8], chunk: usize) -> (Result<bool, Stop>, Vec<ZipOutcome>) {
+    /// Feeds `bytes` in pieces of `chunk` as the parser thread does; returns
+    /// how the feeding ended (`Ok(true)`: the zip is over) and the outcomes.
+    fn run(
+        jobs: &[&FileJob],
+        bytes: &[u8],
+        chunk: usize,
+    ) -> (Result<bool, String>, Vec<ZipOutcome>) {
         let mut reader = EntryReader::new("R", jobs, Arc::new(AtomicU64::new(0)));
         let mut result = Ok(false);
         for piece in bytes.chunks(chunk) {
@@ -730,14 +883,21 @@ mod tests {
                 break;
             }
         }
-        let outcomes = reader.into_outcomes(match &result {
-            Err(Stop::Refused(reason)) => Some(ClientError::Decode {
-                url: "R".into(),
-                reason: reason.clone(),
-            }),
-            _ => None,
-        });
+        let (result, stopped) = match result {
+            Ok(done) => (Ok(done), None),
+            Err(stop) => (Err(stop_name(&stop)), Some(stop)),
+        };
+        let (outcomes, _) = reader.close(stopped, "R");
         (result, outcomes)
+    }
+
+    fn stop_name(stop: &Stop) -> String {
+        match stop {
+            Stop::FetchRestAlone => "fetch rest alone".into(),
+            Stop::Cancelled => "cancelled".into(),
+            Stop::Local(err) => format!("local: {err}"),
+            Stop::Refused(reason) => format!("refused: {reason}"),
+        }
     }
 
     #[test]
@@ -784,12 +944,156 @@ mod tests {
         let refs = [&good];
         let zip = streamed_zip(&[("a.dcm", b"the fake bytes")]);
         let (result, outcomes) = run(&refs, &zip, 3);
-        assert!(matches!(result, Err(Stop::Refused(_))));
+        // Found when the batch is hashed, at the end of the zip.
+        assert!(matches!(result, Ok(true)), "{result:?}");
         assert!(matches!(
             outcomes[0],
             ZipOutcome::Done(Err(ClientError::Decode { .. }))
         ));
         assert!(!good.dest.exists());
         assert!(!part_path(&good.dest).exists());
+    }
+
+    /// `count` listed files of unequal sizes, their zip entries named as
+    /// the server names them, and the zip.
+    fn many(dir: &Path, count: usize) -> (Vec<FileJob>, Vec<Vec<u8>>) {
+        let contents: Vec<Vec<u8>> = (0..count)
+            .map(|k| (0..1000 + 997 * k).map(|i| (i * 31 + k) as u8).collect())
+            .collect();
+        let jobs = contents
+            .iter()
+            .enumerate()
+            .map(|(k, data)| job(dir, &format!("f{k:02}.dcm"), data))
+            .collect();
+        (jobs, contents)
+    }
+
+    fn zip_named(jobs: &[FileJob], contents: &[Vec<u8>]) -> Vec<u8> {
+        let named: Vec<(String, &[u8])> = jobs
+            .iter()
+            .zip(contents)
+            .map(|(j, d)| {
+                (
+                    format!("S1/scans/1-T/resources/DICOM/files/{}", j.remote.path),
+                    d.as_slice(),
+                )
+            })
+            .collect();
+        let entries: Vec<(&str, &[u8])> = named.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+        streamed_zip(&entries)
+    }
+
+    #[test]
+    fn entries_are_verified_in_batches_and_each_settles_on_its_own_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        // Three batches: 16 + 16 + 8.
+        let (jobs, mut contents) = many(dir.path(), 2 * BATCH_FILES + 8);
+        let refs: Vec<&FileJob> = jobs.iter().collect();
+        let bad = BATCH_FILES + 4;
+        contents[bad][500] ^= 0xff;
+        let zip = zip_named(&jobs, &contents);
+        let (result, outcomes) = run(&refs, &zip, 4096);
+        // Found when the second batch was hashed: the zip stopped there.
+        assert!(
+            matches!(&result, Err(reason) if reason.contains("MD5")),
+            "{result:?}"
+        );
+        for (k, (outcome, job)) in outcomes.iter().zip(&jobs).enumerate() {
+            if k < 2 * BATCH_FILES && k != bad {
+                // Received whole and verified, the bad one's batch-mates too.
+                assert!(
+                    matches!(outcome, ZipOutcome::Done(Ok(FileOutcome::Downloaded))),
+                    "{k}: {outcome:?}"
+                );
+                assert_eq!(std::fs::read(&job.dest).unwrap(), contents[k]);
+            } else {
+                // The bad one and those after its batch: refused, with the
+                // reason, and nothing under a final or a `.part` name.
+                let ZipOutcome::Done(Err(ClientError::Decode { reason, .. })) = outcome else {
+                    panic!("{k}: {outcome:?}");
+                };
+                assert!(
+                    reason.contains("f20.dcm") && reason.contains("not the listing's"),
+                    "{reason}"
+                );
+                assert!(!job.dest.exists(), "{k}");
+                assert!(!part_path(&job.dest).exists(), "{k}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_zip_cut_mid_entry_still_verifies_what_came_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (jobs, contents) = many(dir.path(), 10);
+        let refs: Vec<&FileJob> = jobs.iter().collect();
+        let zip = zip_named(&jobs, &contents);
+        // Cut half-way through the seventh entry's bytes.
+        let seventh = zip
+            .windows(contents[6].len())
+            .position(|w| w == contents[6].as_slice())
+            .unwrap();
+        let cut = &zip[..seventh + contents[6].len() / 2];
+        let (result, outcomes) = run(&refs, cut, 1000);
+        assert!(matches!(result, Ok(false)), "{result:?}");
+        for (k, (outcome, job)) in outcomes.iter().zip(&jobs).enumerate() {
+            if k < 6 {
+                assert!(
+                    matches!(outcome, ZipOutcome::Done(Ok(FileOutcome::Downloaded))),
+                    "{k}: {outcome:?}"
+                );
+                assert_eq!(std::fs::read(&job.dest).unwrap(), contents[k]);
+            } else {
+                // Left to single downloads; the cut one resumes its `.part`.
+                assert!(
+                    matches!(outcome, ZipOutcome::FetchAlone),
+                    "{k}: {outcome:?}"
+                );
+                assert!(!job.dest.exists(), "{k}");
+                assert_eq!(part_path(&job.dest).exists(), k == 6, "{k}");
+            }
+        }
+        let part = std::fs::read(part_path(&jobs[6].dest)).unwrap();
+        assert_eq!(part, contents[6][..contents[6].len() / 2]);
+    }
+
+    #[test]
+    fn large_entries_are_hashed_on_the_way_and_settle_among_the_batched() {
+        let dir = tempfile::tempdir().unwrap();
+        let large = usize::try_from(HASH_ON_THE_WAY).unwrap() + 1;
+        let contents: Vec<Vec<u8>> = vec![
+            vec![1; 3000],
+            (0..large).map(|i| (i % 251) as u8).collect(),
+            vec![3; 5000],
+            (0..large).map(|i| (i % 241) as u8).collect(),
+        ];
+        let jobs: Vec<FileJob> = contents
+            .iter()
+            .enumerate()
+            .map(|(k, data)| job(dir.path(), &format!("f{k:02}.dcm"), data))
+            .collect();
+        let refs: Vec<&FileJob> = jobs.iter().collect();
+        let mut sent = contents.clone();
+        sent[3][large / 2] ^= 0xff;
+        let zip = zip_named(&jobs, &sent);
+        let (result, outcomes) = run(&refs, &zip, 64 << 10);
+        assert!(
+            matches!(&result, Err(reason) if reason.contains("f03.dcm")),
+            "{result:?}"
+        );
+        for k in 0..3 {
+            assert!(
+                matches!(outcomes[k], ZipOutcome::Done(Ok(FileOutcome::Downloaded))),
+                "{k}: {:?}",
+                outcomes[k]
+            );
+            assert_eq!(std::fs::read(&jobs[k].dest).unwrap(), contents[k]);
+        }
+        assert!(matches!(
+            outcomes[3],
+            ZipOutcome::Done(Err(ClientError::Decode { .. }))
+        ));
+        assert!(!jobs[3].dest.exists());
+        assert!(!part_path(&jobs[3].dest).exists());
     }
 }
