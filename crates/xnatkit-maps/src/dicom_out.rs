@@ -39,16 +39,11 @@ fn ds_list(values: &[f64]) -> String {
 
 /// Slope for an image: the fixed one, or its maximum over 60000 rounded to
 /// six significant digits (so the DS text is the slope applied).
-pub fn slope_of(image: &Image) -> f64 {
-    match image.scale {
+fn slope_from(scale: Scale, values: impl Iterator<Item = f32>) -> f64 {
+    match scale {
         Scale::Fixed(s) => s,
         Scale::FromMaximum => {
-            let max = image
-                .data
-                .iter()
-                .cloned()
-                .filter(|v| v.is_finite())
-                .fold(0f32, f32::max) as f64;
+            let max = values.filter(|v| v.is_finite()).fold(0f32, f32::max) as f64;
             if max <= 0.0 {
                 1.0
             } else {
@@ -58,18 +53,44 @@ pub fn slope_of(image: &Image) -> f64 {
     }
 }
 
-/// The DICOM files of `image` (relative names under `folder`).
+/// Slice `s` of an image into `out` (one slice long): how
+/// [`encode_series`] reads an image that is not in memory whole.
+pub type FillSlice<'a> = dyn Fn(usize, &mut [f32]) -> Result<(), Error> + 'a;
+
+/// The DICOM files of `image` (relative names under `folder`), its pixels
+/// read a slice at a time from `slice` (`image.data` is not used).
+#[allow(clippy::too_many_arguments)]
 pub fn encode_series(
     info: &SeriesInfo,
     grid: &Grid,
     image: &Image,
+    slice: &FillSlice<'_>,
     index: usize,
     derivation: &str,
     folder: &str,
     mut emit: impl FnMut(String, Vec<u8>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let series_uid = uid::derive(&[&info.series_instance_uid, &image.name, "series"]);
-    let slope = slope_of(image);
+    let n = grid.slice_len();
+    let mut plane = vec![0f32; n];
+    // A pass over the image, a slice at a time.
+    let mut each_slice = |visit: &mut dyn FnMut(&[f32])| -> Result<(), Error> {
+        for s in 0..grid.slices() {
+            slice(s, &mut plane)?;
+            visit(&plane);
+        }
+        Ok(())
+    };
+    let slope = match image.scale {
+        Scale::Fixed(s) => s,
+        Scale::FromMaximum => {
+            let mut max = 0f32;
+            each_slice(&mut |p| {
+                max = max.max(p.iter().copied().filter(|v| v.is_finite()).fold(0f32, f32::max))
+            })?;
+            slope_from(image.scale, std::iter::once(max))
+        }
+    };
     // Stored values are made slice by slice (and each file handed on as
     // it is encoded): a whole volume of them, and every file of the
     // series, were at the peak of a map's memory.
@@ -80,7 +101,9 @@ pub fn encode_series(
             0
         }
     };
-    let (centre, width) = window(image.data.iter().map(|&v| to_stored(v)), slope);
+    let mut counts = StoredCounts::default();
+    each_slice(&mut |p| counts.add(p.iter().map(|&v| to_stored(v))))?;
+    let (centre, width) = counts.window(slope);
     let description: String = format!(
         "{}{}",
         image.description,
@@ -95,6 +118,7 @@ pub fn encode_series(
     .collect();
     let series_number = info.series_number.unwrap_or(0) * 100 + 1 + index as i64;
     for s in 0..grid.slices() {
+        slice(s, &mut plane)?;
         let sop_uid = uid::derive(&[&info.series_instance_uid, &image.name, &s.to_string()]);
         let mut obj = info.header.clone();
         // UTF-8: the derivation text carries the model's symbols (·, −).
@@ -225,16 +249,10 @@ pub fn encode_series(
         );
         put_str(&mut obj, tags::WINDOW_CENTER, VR::DS, ds(centre));
         put_str(&mut obj, tags::WINDOW_WIDTH, VR::DS, ds(width));
-        let n = grid.slice_len();
         obj.put(DataElement::new(
             tags::PIXEL_DATA,
             VR::OW,
-            PrimitiveValue::U16(
-                image.data[s * n..(s + 1) * n]
-                    .iter()
-                    .map(|&v| to_stored(v))
-                    .collect(),
-            ),
+            PrimitiveValue::U16(plane.iter().map(|&v| to_stored(v)).collect()),
         ));
         let meta = FileMetaTableBuilder::new()
             .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
@@ -255,34 +273,60 @@ pub fn encode_series(
     Ok(())
 }
 
+/// A count per stored value: the window's percentiles in linear time (the
+/// same values as sorting them all), over values seen a slice at a time.
+struct StoredCounts {
+    counts: Vec<usize>,
+}
+
+impl Default for StoredCounts {
+    fn default() -> Self {
+        StoredCounts {
+            counts: vec![0; 1 << 16],
+        }
+    }
+}
+
+impl StoredCounts {
+    fn add(&mut self, stored: impl Iterator<Item = u16>) {
+        for v in stored.filter(|&v| v > 0) {
+            self.counts[usize::from(v)] += 1;
+        }
+    }
+
+    /// Window from the 1st to the 99th percentile of the non-zero stored
+    /// values, in real units.
+    fn window(&self, slope: f64) -> (f64, f64) {
+        let counts = &self.counts;
+        let total: usize = counts.iter().sum();
+        if total == 0 {
+            return (0.5 * slope, slope);
+        }
+        // The value at position `k` (from 0) of the sorted non-zero values.
+        let kth = |k: usize| {
+            let mut seen = 0;
+            for (value, &count) in counts.iter().enumerate() {
+                seen += count;
+                if seen > k {
+                    return value as f64;
+                }
+            }
+            0.0
+        };
+        let at = |p: f64| kth(((total - 1) as f64 * p).round() as usize) * slope;
+        let (lo, hi) = (at(0.01), at(0.99));
+        let width = (hi - lo).max(slope);
+        ((lo + hi) / 2.0, width)
+    }
+}
+
 /// Window from the 1st to the 99th percentile of the non-zero stored values,
 /// in real units.
+#[cfg(test)]
 fn window(stored: impl Iterator<Item = u16>, slope: f64) -> (f64, f64) {
-    // A count per stored value finds the percentiles in linear time (the
-    // same values as sorting them all).
-    let mut counts = vec![0usize; 1 << 16];
-    for v in stored.filter(|&v| v > 0) {
-        counts[usize::from(v)] += 1;
-    }
-    let total: usize = counts.iter().sum();
-    if total == 0 {
-        return (0.5 * slope, slope);
-    }
-    // The value at position `k` (from 0) of the sorted non-zero values.
-    let kth = |k: usize| {
-        let mut seen = 0;
-        for (value, &count) in counts.iter().enumerate() {
-            seen += count;
-            if seen > k {
-                return value as f64;
-            }
-        }
-        0.0
-    };
-    let at = |p: f64| kth(((total - 1) as f64 * p).round() as usize) * slope;
-    let (lo, hi) = (at(0.01), at(0.99));
-    let width = (hi - lo).max(slope);
-    ((lo + hi) / 2.0, width)
+    let mut counts = StoredCounts::default();
+    counts.add(stored);
+    counts.window(slope)
 }
 
 #[cfg(test)]

@@ -12,6 +12,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "cannot keep the fit results in a temporary file ({source}); free space in the temporary folder or point TMPDIR elsewhere"
+    )]
+    Scratch {
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{}: not a readable DICOM file: {reason}", path.display())]
     Dicom { path: PathBuf, reason: String },
 

@@ -78,22 +78,38 @@ pub fn map_file_name(kind: MapKind) -> String {
     format!("{}_map.nii.gz", kind.quantity())
 }
 
-/// Writes every output image of `maps` to `staged`, one image in memory at
-/// a time: its NIfTI, and for the map and its rate the DICOM series and
-/// the PNG preview.
+/// Writes every output image of `maps` to `staged`, each read back from
+/// the fit results a slice (or a compression piece) at a time: its NIfTI,
+/// and for the map and its rate the DICOM series and the PNG preview.
 pub fn write_map_outputs(maps: &MapSet, staged: &mut output::Staged) -> Result<(), Error> {
     let grid = &maps.grid;
     let dims = [grid.cols, grid.rows, grid.slices()];
+    let slice_len = grid.slice_len();
     let derivation = format!(
         "xnatkit maps: {} fitted by least squares (variable projection, Levenberg-Marquardt where that does not settle) from a log-linear start; {}",
         maps.model,
         maps.timing.describe()
     );
     for index in 0..maps.image_count() {
-        let image = maps.image(index);
+        let image = maps.template(index);
+        let slice = |s: usize, out: &mut [f32]| maps.image_slice(index, s, out);
+        // Voxels `first..` of the image, from the slices they lie on.
+        let voxels = |first: usize, piece: &mut [f32]| -> std::io::Result<()> {
+            let mut plane = vec![0f32; slice_len];
+            let mut done = 0;
+            while done < piece.len() {
+                let at = first + done;
+                let (s, offset) = (at / slice_len, at % slice_len);
+                slice(s, &mut plane).map_err(std::io::Error::other)?;
+                let n = (slice_len - offset).min(piece.len() - done);
+                piece[done..done + n].copy_from_slice(&plane[offset..offset + n]);
+                done += n;
+            }
+            Ok(())
+        };
         let description = format!("{} {}", image.description, image.unit);
         staged.write_with(format!("{}.nii.gz", image.name), |w| {
-            nifti_io::write(w, grid, &image.data, description.trim(), false)
+            nifti_io::write_from(w, grid, &voxels, description.trim(), false)
         })?;
         // The map and its rate are what people look at and what viewers
         // open: DICOM series and previews for those two.
@@ -102,18 +118,14 @@ pub fn write_map_outputs(maps: &MapSet, staged: &mut output::Staged) -> Result<(
             dicom_out::encode_series(
                 &maps.info,
                 grid,
-                &image,
+                image,
+                &slice,
                 index,
                 &derivation,
                 &format!("{}_dicom", image.name),
                 |name, bytes| staged.add(name, &bytes),
             )?;
-            let png = preview::render(&image.data, dims, &image.unit, None).map_err(|e| {
-                Error::Encode {
-                    what: format!("{}.png", image.name),
-                    reason: e.to_string(),
-                }
-            })?;
+            let png = preview::render_slices(dims, &slice, &image.unit, None)?;
             staged.add(format!("{}.png", image.name), &png)?;
         }
     }
@@ -279,11 +291,7 @@ pub fn run_mask_average(map: &Path, rois: &Path, out_dir: &Path) -> Result<MaskR
         [grid.cols, grid.rows, grid.slices()],
         &quantity.unit,
         Some(&labels),
-    )
-    .map_err(|e| Error::Encode {
-        what: "ROI preview".to_owned(),
-        reason: e.to_string(),
-    })?;
+    )?;
     outputs.add(format!("{stem}_rois.png"), png);
     let files = outputs.commit(out_dir)?;
     Ok(MaskReport {

@@ -2,12 +2,17 @@
 //! (each slice's images are released once fitted, so memory does not grow
 //! with the results), the voxels of a slice in parallel (std::thread::scope,
 //! workers taking blocks of voxels in turn; the workspace has no rayon).
-//! Results are kept for the fitted voxels only; output images are made
-//! from them one at a time ([`MapSet::image`]). The background is excluded by
+//! Results are kept for the fitted voxels only, in an unnamed temporary
+//! file (17 bytes a voxel: more than a three-point input takes), slice by
+//! slice; output images are read back from it a slice at a time
+//! ([`MapSet::image_slice`]). The background is excluded by
 //! Otsu's threshold on the brightest time point, as XNAT-PIC does (their
 //! mask is per slice on a 16–32-bin histogram; ours is one threshold over
 //! the whole volume from xnatkit-qa's 256-bin Otsu).
 
+use std::fs::File;
+use std::io::Write as _;
+use std::os::unix::fs::FileExt as _;
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -99,7 +104,7 @@ pub enum Scale {
 }
 
 /// The maps of one series, and how they were made.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MapSet {
     pub kind: MapKind,
     pub info: SeriesInfo,
@@ -115,10 +120,75 @@ pub struct MapSet {
     /// The output images without their data, and which result each holds:
     /// the map itself first, then rate, amplitude, fit-valid mask, residual.
     images: Vec<(Image, Column)>,
-    /// Voxels inside the Otsu mask (the fitted ones), x fastest.
-    mask: Vec<bool>,
-    /// Results of the fitted voxels, in voxel order.
-    voxels: Vec<Voxel>,
+    /// The fitted voxels and their results.
+    results: Results,
+}
+
+/// The results of the fitted voxels, in voxel order, in a temporary file
+/// (deleted when closed), and which voxels they are.
+#[derive(Debug)]
+struct Results {
+    file: File,
+    /// Voxels inside the Otsu mask (the fitted ones), a bit each, x fastest.
+    mask: Vec<u64>,
+    /// Records before slice `s` (one more entry than slices).
+    slice_start: Vec<u64>,
+    slice_len: usize,
+}
+
+impl Results {
+    fn new(mask: Vec<u64>, slice_len: usize) -> Result<Results, Error> {
+        Ok(Results {
+            file: tempfile::tempfile().map_err(|source| Error::Scratch { source })?,
+            mask,
+            slice_start: vec![0],
+            slice_len,
+        })
+    }
+
+    fn inside(&self, i: usize) -> bool {
+        self.mask[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// Appends the next slice's results: those of its voxels in the mask,
+    /// in order (`inside` holds their in-slice indices).
+    fn push_slice(&mut self, inside: &[usize], results: &[Voxel]) -> Result<(), Error> {
+        let s = self.slice_start.len() - 1;
+        debug_assert!(
+            inside
+                .iter()
+                .all(|&i| self.inside(s * self.slice_len + i))
+        );
+        let mut bytes = Vec::with_capacity(results.len() * Voxel::BYTES);
+        for v in results {
+            v.encode_into(&mut bytes);
+        }
+        (&self.file)
+            .write_all(&bytes)
+            .map_err(|source| Error::Scratch { source })?;
+        let start = self.slice_start[s];
+        self.slice_start.push(start + results.len() as u64);
+        Ok(())
+    }
+
+    /// The values of one column on slice `s` into `out` (one slice long);
+    /// voxels outside the mask get the column's background.
+    fn slice(&self, column: Column, s: usize, out: &mut [f32]) -> Result<(), Error> {
+        let (from, to) = (self.slice_start[s], self.slice_start[s + 1]);
+        let mut bytes = vec![0u8; (to - from) as usize * Voxel::BYTES];
+        self.file
+            .read_exact_at(&mut bytes, from * Voxel::BYTES as u64)
+            .map_err(|source| Error::Scratch { source })?;
+        let background = column.of(&Voxel::default());
+        let mut fitted = bytes.chunks_exact(Voxel::BYTES).map(Voxel::decode);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = match self.inside(s * self.slice_len + i) {
+                true => fitted.next().map_or(background, |v| column.of(&v)),
+                false => background,
+            };
+        }
+        Ok(())
+    }
 }
 
 /// Which fit result an output image holds.
@@ -131,16 +201,9 @@ enum Column {
     Residual,
 }
 
-impl MapSet {
-    /// How many output images there are.
-    pub fn image_count(&self) -> usize {
-        self.images.len()
-    }
-
-    /// Output image `k` (0: the map), its data made now from the results.
-    pub fn image(&self, k: usize) -> Image {
-        let (template, column) = &self.images[k];
-        let value = |v: &Voxel| match column {
+impl Column {
+    fn of(self, v: &Voxel) -> f32 {
+        match self {
             Column::Value => v.value,
             Column::Rate => v.rate,
             Column::Amplitude => v.amplitude,
@@ -152,35 +215,68 @@ impl MapSet {
                 }
             }
             Column::Residual => v.rms,
-        };
-        let background = value(&Voxel::default());
-        let mut fitted = self.voxels.iter();
-        let data = self
-            .mask
-            .iter()
-            .map(|&inside| match inside.then(|| fitted.next()).flatten() {
-                Some(v) => value(v),
-                None => background,
-            })
-            .collect();
-        Image {
-            data,
-            ..template.clone()
         }
     }
 }
 
-// Packed: 17 bytes instead of 20 with padding, for every fitted voxel
-// (0.7 M of them in a 256 × 256 × 20 series), and the fields are only ever
-// read and written by value.
+impl MapSet {
+    /// How many output images there are.
+    pub fn image_count(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Output image `k` (0: the map) without its data: name, description,
+    /// unit and scale.
+    pub fn template(&self, k: usize) -> &Image {
+        &self.images[k].0
+    }
+
+    /// Slice `s` of output image `k` into `out` (one slice long), read back
+    /// from the results.
+    pub fn image_slice(&self, k: usize, s: usize, out: &mut [f32]) -> Result<(), Error> {
+        self.results.slice(self.images[k].1, s, out)
+    }
+}
+
+/// One fitted voxel's results (a 17-byte record in [`Results`]' file).
 #[derive(Debug, Clone, Copy, Default)]
-#[repr(C, packed)]
 struct Voxel {
     value: f32,
     rate: f32,
     amplitude: f32,
     valid: bool,
     rms: f32,
+}
+
+impl Voxel {
+    /// A record in the results file.
+    const BYTES: usize = 17;
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        let Voxel {
+            value,
+            rate,
+            amplitude,
+            valid,
+            rms,
+        } = *self;
+        out.extend_from_slice(&value.to_le_bytes());
+        out.extend_from_slice(&rate.to_le_bytes());
+        out.extend_from_slice(&amplitude.to_le_bytes());
+        out.push(u8::from(valid));
+        out.extend_from_slice(&rms.to_le_bytes());
+    }
+
+    fn decode(b: &[u8]) -> Voxel {
+        let f = |at: usize| f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        Voxel {
+            value: f(0),
+            rate: f(4),
+            amplitude: f(8),
+            valid: b[12] != 0,
+            rms: f(13),
+        }
+    }
 }
 
 fn threads() -> usize {
@@ -231,33 +327,44 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         MapKind::T2 => first_used,
         MapKind::Adc => 0,
     };
-    let (threshold, mask) = {
-        let mut reference: Vec<f64> = Vec::with_capacity(n);
-        let mut plane = vec![0f32; slice_len];
+    // The reference image is visited a slice at a time (twice for the
+    // threshold, once for the mask) rather than copied whole: a copy in f64
+    // would be larger than a three-point input.
+    let mut plane = vec![0f32; slice_len];
+    let mut each_reference_value = |visit: &mut dyn FnMut(f64)| {
         for s in 0..slices {
             stack.plane(reference_time, s).values_into(&mut plane);
-            reference.extend(plane.iter().map(|&v| v as f64));
+            plane.iter().for_each(|&v| visit(v as f64));
         }
-        let threshold = xnatkit_qa::otsu_threshold(&reference).ok_or_else(|| Error::BadPixels {
+    };
+    let threshold =
+        xnatkit_qa::otsu_threshold_of(&mut each_reference_value).ok_or_else(|| Error::BadPixels {
             path: folder.clone(),
             reason: "the reference image is uniform, so there is no object to fit".to_owned(),
         })?;
-        let mask: Vec<bool> = reference.iter().map(|&v| v > threshold).collect();
-        (threshold, mask)
-    };
+    // Which voxels are fitted, a bit each, made once from the reference.
+    let mut mask = vec![0u64; n.div_ceil(64)];
+    let mut at = 0usize;
+    each_reference_value(&mut |v| {
+        if v > threshold {
+            mask[at / 64] |= 1 << (at % 64);
+        }
+        at += 1;
+    });
     let t_max = times.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let offset_t2 = times.len() >= 3;
     let nt = stack.times.len();
     let used = nt - first_used;
-    let fitted_voxels = mask.iter().filter(|&&m| m).count();
-    let mut voxels: Vec<Voxel> = Vec::with_capacity(fitted_voxels);
+    let fitted_voxels = mask.iter().map(|w| w.count_ones() as usize).sum();
+    let mut results_store = Results::new(mask, slice_len)?;
+    let mut valid_voxels = 0usize;
     // The used time points of one slice, time point after time point.
     let mut signal = vec![0f32; used * slice_len];
     // Once: on Linux each call reads the cgroup limits from /proc and /sys.
     let workers = threads();
     for s in 0..slices {
         let inside: Vec<usize> = (0..slice_len)
-            .filter(|&i| mask[s * slice_len + i])
+            .filter(|&i| results_store.inside(s * slice_len + i))
             .collect();
         if !inside.is_empty() {
             for (t, plane) in (first_used..nt).zip(signal.chunks_mut(slice_len.max(1))) {
@@ -266,6 +373,7 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         }
         stack.release_slice(s);
         if inside.is_empty() {
+            results_store.push_slice(&[], &[])?;
             continue;
         }
         let mut results = vec![Voxel::default(); inside.len()];
@@ -293,10 +401,10 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
                 });
             }
         });
-        voxels.extend_from_slice(&results);
+        valid_voxels += results.iter().filter(|v| v.valid).count();
+        results_store.push_slice(&inside, &results)?;
     }
     drop(stack.planes);
-    let valid_voxels = voxels.iter().filter(|v| v.valid).count();
     let q = kind.quantity();
     let (map_unit, rate_name, rate_unit, amplitude_name, map_scale, rate_scale) = match kind {
         MapKind::T2 => ("ms", Some("R2"), "1/s", "M0", 0.1, 0.01),
@@ -373,8 +481,7 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         fitted_voxels,
         valid_voxels,
         images,
-        mask,
-        voxels,
+        results: results_store,
     })
 }
 

@@ -109,6 +109,33 @@ pub fn write(
     description: &str,
     unit_is_seconds: bool,
 ) -> std::io::Result<()> {
+    let copy = |first: usize, piece: &mut [f32]| {
+        let values = data.get(first..first + piece.len()).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "{} voxels for a grid of {}",
+                data.len(),
+                grid.len()
+            ))
+        })?;
+        piece.copy_from_slice(values);
+        Ok(())
+    };
+    write_from(out, grid, &copy, description, unit_is_seconds)
+}
+
+/// Voxels `first..first + piece.len()` (x fastest) of an image into
+/// `piece`: how [`write_from`] takes an image that is not in memory whole.
+pub type FillVoxels<'a> = dyn Fn(usize, &mut [f32]) -> std::io::Result<()> + Sync + 'a;
+
+/// [`write`] of an image the writer asks for piece by piece (`fill`), so
+/// at most a few pieces of it are in memory at once.
+pub fn write_from(
+    out: &mut dyn Write,
+    grid: &Grid,
+    fill: &FillVoxels<'_>,
+    description: &str,
+    unit_is_seconds: bool,
+) -> std::io::Result<()> {
     let mut h = vec![0u8; HEADER_BYTES + 4];
     put_i32(&mut h, 0, HEADER_BYTES as i32);
     h[38] = b'r';
@@ -156,7 +183,7 @@ pub fn write(
         }
     }
     h[344..348].copy_from_slice(b"n+1\0");
-    write_gzip(out, &h, data)
+    write_gzip(out, &h, grid.len(), fill)
 }
 
 /// Uncompressed bytes per independently compressed piece of a NIfTI file.
@@ -171,12 +198,17 @@ const PIECE_BYTES: usize = 512 * 1024;
 /// empty stored block, so the next starts on a byte boundary), the last
 /// one final; the CRC-32 is combined from the pieces'. As `pigz` does,
 /// minus the window carried over: a slightly larger file, same contents.
-fn write_gzip(out: &mut dyn Write, header: &[u8], data: &[f32]) -> std::io::Result<()> {
+fn write_gzip(
+    out: &mut dyn Write,
+    header: &[u8],
+    voxels: usize,
+    fill: &FillVoxels<'_>,
+) -> std::io::Result<()> {
     // No file name or time stamp, so the bytes depend on the data only;
     // XFL 0 (level 6), OS 255 (unknown), as flate2's GzBuilder writes.
     out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255])?;
     const FLOATS: usize = PIECE_BYTES / 4;
-    let pieces = data.len().div_ceil(FLOATS).max(1);
+    let pieces = voxels.div_ceil(FLOATS).max(1);
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(pieces);
@@ -191,17 +223,19 @@ fn write_gzip(out: &mut dyn Write, header: &[u8], data: &[f32]) -> std::io::Resu
                     .iter()
                     .map(|&k| {
                         scope.spawn(move || {
-                            let floats = &data
-                                [(k * FLOATS).min(data.len())..((k + 1) * FLOATS).min(data.len())];
+                            let first = (k * FLOATS).min(voxels);
+                            let mut floats = vec![0f32; ((k + 1) * FLOATS).min(voxels) - first];
+                            fill(first, &mut floats)?;
                             let mut raw = Vec::with_capacity(
                                 floats.len() * 4 + if k == 0 { header.len() } else { 0 },
                             );
                             if k == 0 {
                                 raw.extend_from_slice(header);
                             }
-                            for v in floats {
+                            for v in &floats {
                                 raw.extend_from_slice(&v.to_le_bytes());
                             }
+                            drop(floats);
                             let mut crc = flate2::Crc::new();
                             crc.update(&raw);
                             let deflated = deflate_piece(&raw, k + 1 == pieces)?;
@@ -369,15 +403,20 @@ mod tests {
             let data: Vec<f32> = (0..floats)
                 .map(|i| ((i as f32) * 0.37).sin() * 1000.0 * ((i % 7) as f32))
                 .collect();
+            // Handed over in pieces, as the maps' results are.
+            let fill = |first: usize, piece: &mut [f32]| {
+                piece.copy_from_slice(&data[first..first + piece.len()]);
+                Ok(())
+            };
             let mut gz = Vec::new();
-            write_gzip(&mut gz, &header, &data).unwrap();
+            write_gzip(&mut gz, &header, data.len(), &fill).unwrap();
             let mut expected = header.clone();
             for v in &data {
                 expected.extend_from_slice(&v.to_le_bytes());
             }
             assert_eq!(decompressed(&gz), expected, "{floats} floats");
             let mut again = Vec::new();
-            write_gzip(&mut again, &header, &data).unwrap();
+            write_gzip(&mut again, &header, data.len(), &fill).unwrap();
             assert_eq!(gz, again, "reruns give the same bytes ({floats} floats)");
         }
     }

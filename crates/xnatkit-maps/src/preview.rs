@@ -4,6 +4,9 @@
 //! a colour bar with its range and unit written in a tiny bitmap font, and
 //! ROI outlines when mask statistics are drawn.
 
+use crate::Error;
+use crate::dicom_out::FillSlice;
+
 const MAX_TILES: usize = 9;
 const TARGET_TILE_WIDTH: usize = 160;
 const BAR_WIDTH: usize = 16;
@@ -121,34 +124,30 @@ fn chosen_slices(nz: usize) -> Vec<usize> {
 
 /// The display range: 1st–99th percentile of the positive finite values.
 pub fn range(values: &[f32]) -> (f64, f64) {
-    let positive = |x: &f32| x.is_finite() && *x > 0.0;
-    let count = values.iter().filter(|x| positive(x)).count();
+    range_of(|visit| values.iter().for_each(|&v| visit(v)))
+}
+
+/// [`range`] of values visited rather than held: `pass` hands every value
+/// to the callback it is given, and is called twice.
+///
+/// Exact, in two passes and 768 KiB of counts whatever the count: a copy
+/// of a whole map to select in was the largest allocation left when the
+/// preview was drawn. Positive finite floats order as their bit patterns
+/// do, so a histogram of the upper 16 bits finds each percentile's bucket
+/// and one of the lower 16 bits inside that bucket finds the value.
+fn range_of(mut pass: impl FnMut(&mut dyn FnMut(f32))) -> (f64, f64) {
+    let positive = |x: f32| x.is_finite() && x > 0.0;
+    let mut upper = vec![0u32; 1 << 16];
+    pass(&mut |v| {
+        if positive(v) {
+            upper[(v.to_bits() >> 16) as usize] += 1;
+        }
+    });
+    let count: usize = upper.iter().map(|&n| n as usize).sum();
     if count == 0 {
         return (0.0, 1.0);
     }
     let index = |p: f64| ((count - 1) as f64 * p).round() as usize;
-    let [low, high] = order_statistics(
-        values.iter().copied().filter(positive),
-        [index(0.01), index(0.99)],
-    );
-    let (lo, hi) = (low as f64, high as f64);
-    if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
-}
-
-/// The `ranks`-th smallest (0-based) of positive finite values, exactly, in
-/// two passes and 768 KiB of counts whatever the count: a copy of a whole map to
-/// select in was the largest allocation left when the preview was drawn.
-/// Positive finite floats order as their bit patterns do, so a histogram
-/// of the upper 16 bits finds each rank's bucket and one of the lower 16
-/// bits inside that bucket finds the value.
-fn order_statistics<I>(values: I, ranks: [usize; 2]) -> [f32; 2]
-where
-    I: Iterator<Item = f32> + Clone,
-{
-    let mut upper = vec![0u32; 1 << 16];
-    for v in values.clone() {
-        upper[(v.to_bits() >> 16) as usize] += 1;
-    }
     // For each rank: its bucket and its rank inside the bucket.
     let locate = |rank: usize| {
         let mut below = 0usize;
@@ -161,16 +160,19 @@ where
         // Unreachable for a rank below the count: the last bucket then.
         (u32::from(u16::MAX), 0)
     };
-    let targets = ranks.map(locate);
+    let targets = [index(0.01), index(0.99)].map(locate);
     let mut lower = [vec![0u32; 1 << 16], vec![0u32; 1 << 16]];
-    for v in values {
+    pass(&mut |v| {
+        if !positive(v) {
+            return;
+        }
         let bits = v.to_bits();
         for (k, &(bucket, _)) in targets.iter().enumerate() {
             if bits >> 16 == bucket {
                 lower[k][(bits & 0xffff) as usize] += 1;
             }
         }
-    }
+    });
     let mut found = [0f32; 2];
     for (k, &(bucket, mut rank)) in targets.iter().enumerate() {
         for (low_bits, &n) in lower[k].iter().enumerate() {
@@ -181,7 +183,8 @@ where
             rank -= n as usize;
         }
     }
-    found
+    let (lo, hi) = (found[0] as f64, found[1] as f64);
+    if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
 }
 
 /// PNG bytes of `data` (`cols × rows × slices`, x fastest). `labels`, when
@@ -191,8 +194,40 @@ pub fn render(
     dims: [usize; 3],
     unit: &str,
     labels: Option<&[u16]>,
-) -> Result<Vec<u8>, png::EncodingError> {
+) -> Result<Vec<u8>, Error> {
+    let slice_len = dims[0] * dims[1];
+    let copy = |s: usize, out: &mut [f32]| {
+        out.copy_from_slice(&data[s * slice_len..(s + 1) * slice_len]);
+        Ok(())
+    };
+    render_slices(dims, &copy, unit, labels)
+}
+
+/// [`render`] of an image read a slice at a time from `slice`: two passes
+/// for the range, then the slices shown.
+pub fn render_slices(
+    dims: [usize; 3],
+    slice: &FillSlice<'_>,
+    unit: &str,
+    labels: Option<&[u16]>,
+) -> Result<Vec<u8>, Error> {
     let [nx, ny, nz] = dims;
+    let mut plane = vec![0f32; nx * ny];
+    let mut failed = None;
+    let (lo, hi) = range_of(|visit| {
+        for s in 0..nz {
+            if failed.is_some() {
+                return;
+            }
+            match slice(s, &mut plane) {
+                Ok(()) => plane.iter().for_each(|&v| visit(v)),
+                Err(e) => failed = Some(e),
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let slices = chosen_slices(nz);
     let per_row = slices.len().clamp(1, 3);
     let tile_rows = slices.len().div_ceil(3).max(1);
@@ -206,13 +241,13 @@ pub fn render(
         height,
         rgb: vec![0u8; width * height * 3],
     };
-    let (lo, hi) = range(data);
     for (k, &z) in slices.iter().enumerate() {
         let (ox, oy) = ((k % 3) * tile_w, (k / 3) * tile_h);
+        slice(z, &mut plane)?;
         for y in 0..ny {
             for x in 0..nx {
                 let i = x + nx * (y + ny * z);
-                let v = data[i] as f64;
+                let v = plane[x + nx * y] as f64;
                 let mut pixel = if v.is_finite() && v > 0.0 {
                     colour((v - lo) / (hi - lo))
                 } else {
@@ -262,14 +297,18 @@ pub fn render(
     canvas.text(text_x, bar_bottom - 10, &label(lo));
     canvas.text(bar_x, 0, unit);
     let mut out = Vec::new();
-    {
+    let encoded = (|| {
         let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         encoder.set_compression(png::Compression::High);
         let mut writer = encoder.write_header()?;
-        writer.write_image_data(&canvas.rgb)?;
-    }
+        writer.write_image_data(&canvas.rgb)
+    })();
+    encoded.map_err(|e| Error::Encode {
+        what: "PNG preview".to_owned(),
+        reason: e.to_string(),
+    })?;
     Ok(out)
 }
 

@@ -9,6 +9,7 @@
 //! - [`ci`]: the one rule for a missing tool, database or data set — skip
 //!   loudly on a developer's machine, fail under CI (`CI` set);
 //! - [`fixtures`]: the real data in the shared folder beside the work tree;
+//! - [`jcamp`]: ParaVision's JCAMP-DX parameter files, written;
 //! - [`paravision`]: a synthetic ParaVision RARE-VTR scan folder with pixel
 //!   values the test chooses (T1 saturation-recovery maps);
 //! - [`fault_proxy`]: an HTTP proxy that injects 5xx, cut bodies and
@@ -29,6 +30,7 @@ pub mod ci;
 pub mod fault_proxy;
 pub mod files;
 pub mod fixtures;
+pub mod jcamp;
 pub mod paravision;
 pub mod serve;
 pub mod server;

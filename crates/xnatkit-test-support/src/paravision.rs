@@ -11,7 +11,7 @@
 //! visu_pars frames slices fastest, then the TR list (FG_MOVIE, `vtr`),
 //! `VisuAcqRepetitionTime` per TR (optional: FAIR_RARE-like data has none).
 
-use std::fmt::Write as _;
+use crate::jcamp::Jcamp;
 use std::path::{Path, PathBuf};
 
 /// What the scan looks like.
@@ -201,74 +201,4 @@ impl RareVtr {
     fn effective_te(&self) -> f64 {
         self.echo_spacing
     }
-}
-
-/// A JCAMP-DX parameter file in ParaVision's style.
-struct Jcamp {
-    text: String,
-}
-
-impl Jcamp {
-    fn new(title: &str) -> Jcamp {
-        let mut text = String::new();
-        writeln!(text, "##TITLE={title}").unwrap();
-        text.push_str("##JCAMPDX=4.24\n##DATATYPE=Parameter Values\n");
-        text.push_str("##ORIGIN=Bruker BioSpin MRI GmbH\n##OWNER=nmrsu\n");
-        Jcamp { text }
-    }
-
-    fn raw(mut self, name: &str, value: &str) -> Self {
-        writeln!(self.text, "##${name}={value}").unwrap();
-        self
-    }
-
-    fn string(mut self, name: &str, value: &str) -> Self {
-        writeln!(self.text, "##${name}=( 65 )\n<{value}>").unwrap();
-        self
-    }
-
-    fn strings(mut self, name: &str, values: &[&str]) -> Self {
-        let body: Vec<String> = values.iter().map(|v| format!("<{v}>")).collect();
-        writeln!(self.text, "##${name}=( {}, 65 )", values.len()).unwrap();
-        self.text.push_str(&wrap(&body));
-        self
-    }
-
-    fn array(mut self, name: &str, dims: &[usize], tokens: &[String]) -> Self {
-        let dims: Vec<String> = dims.iter().map(usize::to_string).collect();
-        writeln!(self.text, "##${name}=( {} )", dims.join(", ")).unwrap();
-        self.text.push_str(&wrap(tokens));
-        self
-    }
-
-    fn numbers(self, name: &str, dims: &[usize], values: &[f64]) -> Self {
-        let tokens: Vec<String> = values.iter().map(|v| format!("{v}")).collect();
-        self.array(name, dims, &tokens)
-    }
-
-    fn finish(mut self, dir: &Path, file: &str) {
-        self.text.push_str("##END=\n");
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join(file), self.text).unwrap();
-    }
-}
-
-/// Tokens joined by spaces, wrapped before column 78 after a space. The
-/// space stays at the end of the line: ParaVision's reader joins lines by
-/// deleting the newline alone (it wraps strings mid-token).
-fn wrap(tokens: &[String]) -> String {
-    let mut out = String::new();
-    let mut line = String::new();
-    for token in tokens {
-        if !line.is_empty() && line.len() + token.len() + 1 > 78 {
-            out.push_str(&line);
-            out.push('\n');
-            line.clear();
-        }
-        line.push_str(token);
-        line.push(' ');
-    }
-    out.push_str(line.trim_end());
-    out.push('\n');
-    out
 }
