@@ -86,7 +86,12 @@ pub fn encode_series(
         Scale::FromMaximum => {
             let mut max = 0f32;
             each_slice(&mut |p| {
-                max = max.max(p.iter().copied().filter(|v| v.is_finite()).fold(0f32, f32::max))
+                max = max.max(
+                    p.iter()
+                        .copied()
+                        .filter(|v| v.is_finite())
+                        .fold(0f32, f32::max),
+                )
             })?;
             slope_from(image.scale, std::iter::once(max))
         }

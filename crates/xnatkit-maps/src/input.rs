@@ -74,10 +74,36 @@ pub enum Stored {
     U32(Vec<u32>),
     I32(Vec<i32>),
     F32(Vec<f32>),
+    /// Not read yet: read from its file each time it is used
+    /// ([`read_series_lazily`]).
+    Deferred(DeferredPixels),
+}
+
+/// The pixel data of a single-frame file with native (uncompressed)
+/// pixels, left in the file: a map run then holds one slice of its input
+/// at a time, not the whole series.
+#[derive(Debug, Clone)]
+pub struct DeferredPixels {
+    path: PathBuf,
+    len: usize,
+}
+
+impl DeferredPixels {
+    /// The stored values, read from the file now.
+    pub fn load(&self) -> Result<Stored, Error> {
+        let object = OpenFileOptions::new()
+            .open_file(&self.path)
+            .map_err(|e| Error::Dicom {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+        let transfer_syntax = object.meta().transfer_syntax().trim_end_matches('\0');
+        all_pixels(&self.path, &object, transfer_syntax, self.len)
+    }
 }
 
 macro_rules! each_stored {
-    ($stored:expr, $values:ident => $body:expr) => {
+    ($stored:expr, $values:ident => $body:expr, $deferred:ident => $otherwise:expr) => {
         match $stored {
             Stored::U8($values) => $body,
             Stored::I8($values) => $body,
@@ -86,13 +112,14 @@ macro_rules! each_stored {
             Stored::U32($values) => $body,
             Stored::I32($values) => $body,
             Stored::F32($values) => $body,
+            Stored::Deferred($deferred) => $otherwise,
         }
     };
 }
 
 impl Stored {
     pub fn len(&self) -> usize {
-        each_stored!(self, v => v.len())
+        each_stored!(self, v => v.len(), d => d.len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -100,7 +127,7 @@ impl Stored {
     }
 
     fn truncate(&mut self, n: usize) {
-        each_stored!(self, v => v.truncate(n))
+        each_stored!(self, v => v.truncate(n), d => d.len = d.len.min(n))
     }
 
     /// Values `from..to` as their own frame.
@@ -113,6 +140,11 @@ impl Stored {
             Stored::U32(v) => Stored::U32(v[from..to].to_vec()),
             Stored::I32(v) => Stored::I32(v[from..to].to_vec()),
             Stored::F32(v) => Stored::F32(v[from..to].to_vec()),
+            // Only single-frame files are deferred, and they are not split.
+            Stored::Deferred(d) => Stored::Deferred(DeferredPixels {
+                path: d.path.clone(),
+                len: to.min(d.len).saturating_sub(from),
+            }),
         }
     }
 }
@@ -135,21 +167,30 @@ impl Pixels {
         self.stored.is_empty()
     }
 
-    /// The rescaled values into `out` (as many as both have).
-    pub fn rescale_into(&self, out: &mut [f32]) {
+    /// The rescaled values into `out` (as many as both have); a deferred
+    /// frame is read from its file now.
+    pub fn rescale_into(&self, out: &mut [f32]) -> Result<(), Error> {
         let (slope, intercept) = (self.slope, self.intercept);
         each_stored!(&self.stored, values => {
             for (o, &v) in out.iter_mut().zip(values.iter()) {
                 *o = (v as f64 * slope + intercept) as f32;
             }
-        })
+        }, deferred => {
+            let loaded = Pixels {
+                stored: deferred.load()?,
+                slope,
+                intercept,
+            };
+            return loaded.rescale_into(out);
+        });
+        Ok(())
     }
 
     /// The rescaled values.
-    pub fn to_f32(&self) -> Vec<f32> {
+    pub fn to_f32(&self) -> Result<Vec<f32>, Error> {
         let mut out = vec![0f32; self.len()];
-        self.rescale_into(&mut out);
-        out
+        self.rescale_into(&mut out)?;
+        Ok(out)
     }
 }
 
@@ -242,6 +283,21 @@ fn has_dicm_magic(path: &Path) -> bool {
 
 /// Reads every image of the one series in `folder`.
 pub fn read_series(folder: &Path) -> Result<Series, Error> {
+    read_series_with(folder, false)
+}
+
+/// [`read_series`] that leaves the pixels of single-frame files with native
+/// pixel data in their files ([`Stored::Deferred`]): their headers are read
+/// now, their pixels when used. Multi-frame, float and compressed files are
+/// read whole as before.
+pub fn read_series_lazily(folder: &Path) -> Result<Series, Error> {
+    read_series_with(folder, true)
+}
+
+/// Transfer syntaxes whose pixel data [`all_pixels`] reads as they are.
+const NATIVE_LITTLE_ENDIAN: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
+
+fn read_series_with(folder: &Path, lazily: bool) -> Result<Series, Error> {
     let files = if folder.is_file() {
         vec![folder.to_owned()]
     } else {
@@ -250,7 +306,12 @@ pub fn read_series(folder: &Path) -> Result<Series, Error> {
     let mut frames = Vec::new();
     let mut info: Option<SeriesInfo> = None;
     for path in files {
-        let object = match OpenFileOptions::new().open_file(&path) {
+        let options = if lazily {
+            OpenFileOptions::new().read_until(tags::PIXEL_DATA)
+        } else {
+            OpenFileOptions::new()
+        };
+        let mut object = match options.open_file(&path) {
             Ok(o) => o,
             Err(e) => {
                 if has_dicm_magic(&path) {
@@ -262,7 +323,27 @@ pub fn read_series(folder: &Path) -> Result<Series, Error> {
                 continue;
             }
         };
-        let has_pixels = element(&object, tags::PIXEL_DATA).is_some()
+        let mut defer = false;
+        if lazily {
+            // Only the header was read: the pixels stay in the file when the
+            // file is one native frame, else it is read whole after all.
+            let frames = first_number(&object, tags::NUMBER_OF_FRAMES).unwrap_or(1.0);
+            let ts = object.meta().transfer_syntax().trim_end_matches('\0');
+            defer = frames <= 1.0
+                && element(&object, FLOAT_PIXEL_DATA).is_none()
+                && element(&object, tags::ROWS).is_some()
+                && NATIVE_LITTLE_ENDIAN.contains(&ts);
+            if !defer {
+                object = OpenFileOptions::new()
+                    .open_file(&path)
+                    .map_err(|e| Error::Dicom {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+            }
+        }
+        let has_pixels = defer
+            || element(&object, tags::PIXEL_DATA).is_some()
             || element(&object, FLOAT_PIXEL_DATA).is_some();
         if !has_pixels {
             // RTSTRUCTs, presentation states and the like beside the images.
@@ -283,7 +364,7 @@ pub fn read_series(folder: &Path) -> Result<Series, Error> {
             Some(_) => {}
         }
         let transfer_syntax = object.meta().transfer_syntax().trim_end_matches('\0');
-        frames.extend(frames_of(&path, &object, transfer_syntax)?);
+        frames.extend(frames_of(&path, &object, transfer_syntax, defer)?);
     }
     match info {
         Some(info) if !frames.is_empty() => Ok(Series { info, frames }),
@@ -374,6 +455,7 @@ fn frames_of(
     path: &Path,
     object: &InMemDicomObject,
     transfer_syntax: &str,
+    defer: bool,
 ) -> Result<Vec<Frame>, Error> {
     let missing = |what: &'static str, hint: &'static str| Error::MissingAttribute {
         path: path.to_owned(),
@@ -397,7 +479,14 @@ fn frames_of(
         .unwrap_or(1.0)
         .max(1.0) as usize;
     let n = rows * cols;
-    let mut pixels = all_pixels(path, object, transfer_syntax, n * count)?;
+    let mut pixels = if defer {
+        Stored::Deferred(DeferredPixels {
+            path: path.to_owned(),
+            len: n * count,
+        })
+    } else {
+        all_pixels(path, object, transfer_syntax, n * count)?
+    };
     // One frame (the usual case) keeps its buffer; frames of a multi-frame
     // file are split into their own.
     let mut single = (count == 1).then(|| std::mem::replace(&mut pixels, Stored::U8(Vec::new())));

@@ -154,11 +154,7 @@ impl Results {
     /// in order (`inside` holds their in-slice indices).
     fn push_slice(&mut self, inside: &[usize], results: &[Voxel]) -> Result<(), Error> {
         let s = self.slice_start.len() - 1;
-        debug_assert!(
-            inside
-                .iter()
-                .all(|&i| self.inside(s * self.slice_len + i))
-        );
+        debug_assert!(inside.iter().all(|&i| self.inside(s * self.slice_len + i)));
         let mut bytes = Vec::with_capacity(results.len() * Voxel::BYTES);
         for v in results {
             v.encode_into(&mut bytes);
@@ -331,17 +327,24 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     // threshold, once for the mask) rather than copied whole: a copy in f64
     // would be larger than a three-point input.
     let mut plane = vec![0f32; slice_len];
+    let mut failed = None;
     let mut each_reference_value = |visit: &mut dyn FnMut(f64)| {
         for s in 0..slices {
-            stack.plane(reference_time, s).values_into(&mut plane);
-            plane.iter().for_each(|&v| visit(v as f64));
+            if failed.is_some() {
+                return;
+            }
+            match stack.plane(reference_time, s).values_into(&mut plane) {
+                Ok(()) => plane.iter().for_each(|&v| visit(v as f64)),
+                Err(e) => failed = Some(e),
+            }
         }
     };
-    let threshold =
-        xnatkit_qa::otsu_threshold_of(&mut each_reference_value).ok_or_else(|| Error::BadPixels {
+    let Some(threshold) = xnatkit_qa::otsu_threshold_of(&mut each_reference_value) else {
+        return Err(failed.unwrap_or_else(|| Error::BadPixels {
             path: folder.clone(),
             reason: "the reference image is uniform, so there is no object to fit".to_owned(),
-        })?;
+        }));
+    };
     // Which voxels are fitted, a bit each, made once from the reference.
     let mut mask = vec![0u64; n.div_ceil(64)];
     let mut at = 0usize;
@@ -351,6 +354,9 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         }
         at += 1;
     });
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let t_max = times.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let offset_t2 = times.len() >= 3;
     let nt = stack.times.len();
@@ -368,7 +374,7 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
             .collect();
         if !inside.is_empty() {
             for (t, plane) in (first_used..nt).zip(signal.chunks_mut(slice_len.max(1))) {
-                stack.plane(t, s).values_into(plane);
+                stack.plane(t, s).values_into(plane)?;
             }
         }
         stack.release_slice(s);

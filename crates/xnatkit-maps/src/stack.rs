@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::Error;
 use crate::geometry::{Grid, cross, dot, normalised};
-use crate::input::{Frame, Pixels, Series, SeriesInfo};
+use crate::input::{Frame, Pixels, Series, SeriesInfo, Stored};
 use crate::timebase::{EchoTrainLength, Origin, Timing};
 
 /// What varies along the fourth axis.
@@ -71,11 +71,12 @@ pub enum Plane {
 }
 
 impl Plane {
-    /// The plane's values into `out` (one slice long).
-    pub fn values_into(&self, out: &mut [f32]) {
+    /// The plane's values into `out` (one slice long); a frame left in its
+    /// file is read now.
+    pub fn values_into(&self, out: &mut [f32]) -> Result<(), Error> {
         match self {
             Plane::Frame(pixels) => {
-                pixels.rescale_into(out);
+                pixels.rescale_into(out)?;
                 // What summing into a zeroed buffer gave: −0 becomes +0.
                 for o in out.iter_mut() {
                     *o += 0.0;
@@ -84,6 +85,7 @@ impl Plane {
             Plane::Combined(values) => out.copy_from_slice(values),
             Plane::Released => out.fill(0.0),
         }
+        Ok(())
     }
 }
 
@@ -106,6 +108,9 @@ pub struct Stack {
     /// Which time `times` holds and where it comes from
     /// ([`crate::timebase::resolve`] makes the T1 choice).
     pub timing: Timing,
+    /// The temporary folder of a ParaVision scan's conversion, kept as long
+    /// as the planes still read their pixels from its files.
+    pub scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Stack {
@@ -276,9 +281,16 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
         let cell = s + slices.len() * t;
         counts[cell] += 1;
         sources[cell].get_or_insert_with(|| frame.source.clone());
-        frame.pixels.rescale_into(&mut scratch);
-        let n = frame.pixels.len().min(slice_len);
-        if scratch[..n].iter().any(|v| !v.is_finite()) {
+        let non_finite = if let Stored::Deferred(_) = frame.pixels.stored {
+            // Integers in the file: only the rescale can make them so (the
+            // pixels are read when the planes are checked below).
+            !(frame.pixels.slope.is_finite() && frame.pixels.intercept.is_finite())
+        } else {
+            frame.pixels.rescale_into(&mut scratch)?;
+            let n = frame.pixels.len().min(slice_len);
+            scratch[..n].iter().any(|v| !v.is_finite())
+        };
+        if non_finite {
             return Err(Error::BadPixels {
                 path: frame.source.clone(),
                 reason: "NaN or infinite pixel values".to_owned(),
@@ -302,10 +314,10 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
             let frames = std::mem::take(&mut members[cell]);
             let plane = match <[Pixels; 1]>::try_from(frames) {
                 Ok([one]) if !geometric && one.len() >= slice_len => Plane::Frame(one),
-                Ok(one) => combine(&one, slice_len, geometric, &mut scratch),
-                Err(several) => combine(&several, slice_len, geometric, &mut scratch),
+                Ok(one) => combine(&one, slice_len, geometric, &mut scratch)?,
+                Err(several) => combine(&several, slice_len, geometric, &mut scratch)?,
             };
-            plane.values_into(&mut scratch);
+            plane.values_into(&mut scratch)?;
             if scratch.iter().all(|&v| v == 0.0) {
                 return Err(Error::BadPixels {
                     path: sources[cell].clone().unwrap_or_else(|| folder.clone()),
@@ -343,16 +355,22 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
         origin: Origin::Dicom,
         echo_train_length,
         timing: Timing::of_axis(axis),
+        scratch: None,
     })
 }
 
 /// Several frames at one cell as one plane: the arithmetic mean, or the
 /// geometric mean on the b-value axis (summed in frame order, in f32, as
 /// the values always were).
-fn combine(frames: &[Pixels], slice_len: usize, geometric: bool, scratch: &mut [f32]) -> Plane {
+fn combine(
+    frames: &[Pixels],
+    slice_len: usize,
+    geometric: bool,
+    scratch: &mut [f32],
+) -> Result<Plane, Error> {
     let mut out = vec![0f32; slice_len];
     for frame in frames {
-        frame.rescale_into(scratch);
+        frame.rescale_into(scratch)?;
         let n = frame.len().min(slice_len);
         for (o, &v) in out.iter_mut().zip(&scratch[..n]) {
             *o += if geometric {
@@ -371,7 +389,7 @@ fn combine(frames: &[Pixels], slice_len: usize, geometric: bool, scratch: &mut [
             *o * scale
         };
     }
-    Plane::Combined(out)
+    Ok(Plane::Combined(out))
 }
 
 /// Reads a folder: a ParaVision scan folder (it has `pdata/`) is converted
@@ -399,7 +417,7 @@ pub fn load(input: &Path, axis: TimeAxis) -> Result<Stack, Error> {
                 .map(|f| format!("{f:?}"))
                 .unwrap_or_else(|| "no reconstruction was converted".to_owned()),
         })?;
-        let mut series = crate::input::read_series(&written.dir)?;
+        let mut series = crate::input::read_series_lazily(&written.dir)?;
         series.info.folder = input.to_owned();
         for f in &mut series.frames {
             f.source = input.to_owned();
@@ -408,9 +426,12 @@ pub fn load(input: &Path, axis: TimeAxis) -> Result<Stack, Error> {
         stack.origin = Origin::ParaVision {
             scan: input.to_owned(),
         };
+        stack.scratch = Some(std::sync::Arc::new(temp));
         return Ok(stack);
     }
-    build_stack(crate::input::read_series(input)?, axis)
+    // Pixels are read a slice at a time as the fit goes (one slice of the
+    // input in memory, not the whole series).
+    build_stack(crate::input::read_series_lazily(input)?, axis)
 }
 
 /// A map on its grid: one value per voxel, and the SOP Instance UIDs of the
@@ -460,7 +481,7 @@ pub fn single_image(series: Series) -> Result<MapImage, Error> {
                 reason: "images of different size or orientation".to_owned(),
             });
         }
-        data.extend(f.pixels.to_f32());
+        data.extend(f.pixels.to_f32()?);
         positions.push(f.position);
         sops.push(vec![f.sop_instance_uid.clone()]);
     }

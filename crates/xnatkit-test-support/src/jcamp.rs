@@ -108,4 +108,3 @@ fn wrap(tokens: &[String]) -> String {
     out.push('\n');
     out
 }
-
