@@ -7,7 +7,11 @@
 # In one run, on the same synthetic DICOM series (bench/maps_bench.py):
 #  1. `xnatkit maps t2` / `maps t1-sr` (release build; full nonlinear
 #     least-squares fit of every voxel in the Otsu mask, all outputs
-#     written), wall time and peak memory from /usr/bin/time -v;
+#     written), wall time and peak memory from /usr/bin/time -v, and in a
+#     second run the peak of private memory (RssAnon, sampled from /proc)
+#     apart from the binary's code pages (RssFile: shared with the page
+#     cache, and more of them are resident the more of the 30 MB binary
+#     the page cache holds);
 #  2. SciPy curve_fit per voxel, as Python users write it: SAMPLE (default
 #     2000) random object voxels are fitted and the time is extrapolated to
 #     every object voxel (fitting all 800 000 takes an hour);
@@ -63,11 +67,17 @@ for kind in t2 t1; do
   stage() { sed -n "s/.*$1=\([0-9.e-]*\).*/\1/p" "$work/log.txt" | tail -1; }
   read_s=$(stage read_s); fit_s=$(stage fit_s); write_s=$(stage write_s); commit_s=$(stage commit_s)
   [[ -n $fit_s ]] || { echo "error: no stage times in the log:" >&2; cat "$work/log.txt" >&2; exit 1; }
+  # Memory in a second run, sampled from /proc (the timed run is not
+  # disturbed by the sampler): private memory apart from the binary's pages.
+  read -r vm_kb anon_kb file_kb < <("$python" "$helper" memory \
+    "$xnatkit" maps "$sub" "$work/$kind" -o "$work/$kind-out-memory")
   read -r scipy voxels fitted < <("$python" "$helper" scipy "$kind" "$work/$kind" "$sample")
   read -r numpy numpy_all < <("$python" "$helper" numpy "$kind" "$work/$kind")
   r() { echo "$1" | bc -l; }
   printf '  xnatkit (all outputs):       %8.2f s, peak RSS %.0f MB (input %.0f MB, ratio %.2f)\n' \
     "$ours" "$(r "$rss_kb / 1000")" "$input_mb" "$(r "$rss_kb / 1000 / $input_mb")"
+  printf '    sampled run: peak private memory (RssAnon) %.1f MB = %.2fx the input; binary and libraries mapped from files (RssFile) %.1f MB; VmRSS %.1f MB\n' \
+    "$(r "$anon_kb / 1000")" "$(r "$anon_kb / 1000 / $input_mb")" "$(r "$file_kb / 1000")" "$(r "$vm_kb / 1000")"
   printf '    stages: read %.2f s, fit %.2f s, write %.2f s, fsync+rename %.2f s\n' \
     "$read_s" "$fit_s" "$write_s" "$commit_s"
   printf '  scipy curve_fit per voxel:   %8.2f s (extrapolated from %s of %s object voxels)\n' "$scipy" "$fitted" "$voxels"

@@ -11,6 +11,11 @@
       every voxel; prints two times: the fit alone (data already in memory)
       and the whole script (reading the DICOM files with pydicom, then the
       fit), which is what a Python user's script costs end to end
+  memory COMMAND...                        runs COMMAND and samples its
+      /proc/PID/status every 0.5 ms; prints the peak VmRSS and the peak
+      RssAnon (private memory: heap, stacks) and RssFile (pages of the
+      binary and libraries mapped from files, shared with the page cache)
+      in kB. A separate run from the timed one: the sampling takes CPU.
 """
 import os
 import sys
@@ -143,6 +148,26 @@ def numpy_fit(kind, folder):
     print(f"{end - start:.3f} {end - began:.3f}")
 
 
+def memory(*command):
+    import subprocess
+
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
+    while child.poll() is None:
+        try:
+            with open(f"/proc/{child.pid}/status") as status:
+                for line in status:
+                    key, _, value = line.partition(":")
+                    if key in peak:
+                        peak[key] = max(peak[key], int(value.split()[0]))
+        except (OSError, ValueError, IndexError):
+            pass  # the child ended between the poll and the read
+        time.sleep(0.0005)
+    if child.returncode != 0:
+        sys.exit(f"memory run failed with exit status {child.returncode}: {' '.join(command)}")
+    print(peak["VmRSS"], peak["RssAnon"], peak["RssFile"])
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
-    {"generate": generate, "scipy": scipy_fit, "numpy": numpy_fit}[mode](*args)
+    {"generate": generate, "scipy": scipy_fit, "numpy": numpy_fit, "memory": memory}[mode](*args)
