@@ -3,7 +3,10 @@
 //! and its pixels as stored with the rescale beside them (16-bit images
 //! stay 16-bit in memory; the rescaled value is computed when it is used).
 //! Classic single-frame files and enhanced multi-frame files (per-frame and
-//! shared functional groups) give the same frames. Grouping into slices and time points happens later
+//! shared functional groups) give the same frames. A map run reads headers
+//! only ([`read_series_lazily`]) and leaves a single-frame file's native
+//! pixels in the file until they are used, so its memory does not grow
+//! with the series. Grouping into slices and time points happens later
 //! (`stack`), from these values, never from file order.
 //!
 //! b-values follow dcm2niix: the standard DiffusionBValue (0018,9087) first;
