@@ -3,8 +3,8 @@
 //! place only when all of them were made, so an error leaves no partial
 //! output and a rerun replaces the files whole. [`Outputs`] builds the files
 //! in memory first (small runs); [`Staged`] writes each file to its
-//! temporary name as soon as it is made, so that a map run holds one output
-//! image in memory at a time.
+//! temporary name as soon as it is made (a map run makes its images a
+//! slice at a time and holds none of them whole).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
