@@ -130,14 +130,10 @@ fn main() -> ExitCode {
         matches!(cli.command, Command::Serve(_)),
         printer,
     );
-    // `maps` runs offline on local folders and does its work on its own
-    // threads: a one-thread runtime spares it the idle workers' stacks and
-    // allocator arenas (a few MB of peak memory, which bench/maps.sh counts).
-    let mut builder = match cli.command {
-        Command::Maps(_) => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             printer.error(&anyhow::Error::new(err).context("cannot start the async runtime"));
