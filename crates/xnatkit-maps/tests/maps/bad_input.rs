@@ -156,3 +156,34 @@ fn a_paravision_scan_folder_is_converted_then_checked() {
     );
     assert!(err.to_string().contains("banana_pv51/1"), "{err}");
 }
+
+#[test]
+fn pixels_cut_short_are_found_when_read_and_leave_no_output() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    series(&input, &[10.0, 20.0, 30.0], "te", false);
+    // The headers are read first and the pixels only when the run uses
+    // them: a file whose pixel data are cut short is found then.
+    let cut = input.join("IM0004.dcm");
+    let mut object = dicom_object::open_file(&cut).unwrap();
+    object.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16(vec![500u16; 10].into()),
+    ));
+    object.write_to_file(&cut).unwrap();
+    let out = dir.path().join("out");
+    let err = run_map(&input, MapKind::T2, Options::default(), &out).unwrap_err();
+    assert!(matches!(err, Error::BadPixels { .. }), "{err}");
+    assert!(
+        err.to_string().contains("IM0004.dcm"),
+        "names the file: {err}"
+    );
+    assert!(
+        err.to_string().contains("pixel data hold 10 values"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no output on error");
+}
