@@ -7,9 +7,20 @@
 //! before, takes the voxels where that search does not settle inside the
 //! range the data determine. Small fixed-size parameter vectors, no
 //! allocation per voxel (up to 32 time points).
+//!
+//! The maps fit many curves at once ([`fit_curves`]): the projected search
+//! runs on four voxels together in vector registers (`lanes`), with an
+//! exponential of its own (`exp`) so that the arithmetic is the same on
+//! every machine, and a voxel gets the same bits as when fitted alone.
 
 // Small matrix algebra reads best with explicit indices.
 #![allow(clippy::needless_range_loop)]
+
+mod exp;
+mod lanes;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86;
 
 /// Result of one fit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -363,260 +374,194 @@ const PROJECTED_STEP_TOLERANCE: f64 = 1e-9;
 /// `√(10⁻¹⁵·F/F'')` of the minimum, below what further steps can resolve.
 const PROJECTED_GAIN_TOLERANCE: f64 = 1e-15;
 
-/// The amplitudes that fit best at one rate, and what the search needs.
-#[derive(Debug, Clone, Copy)]
-struct Projection {
-    rate: f64,
-    amplitude: f64,
-    offset: f64,
-    sse: f64,
-    /// `−½ dF/dr` of the projected sum of squares `F(r)` (`Σ ρ·∂f/∂r`).
-    slope: f64,
-    /// `½ d²F/dr²`: the Newton curvature.
-    curvature: f64,
-    /// `|P⊥ ∂f/∂r|²`: the Gauss–Newton curvature (never negative), for
-    /// where `F` is not convex.
-    gauss_newton: f64,
-}
-
-/// Least squares of the amplitude (and the offset) at `rate`: closed form,
-/// as the model is linear in them, with the first two derivatives of the
-/// sum of squares left at that amplitude. `work` keeps the basis and its
-/// first two rate derivatives per time point between the passes.
-fn project(
-    basis: Basis,
-    offset: bool,
-    t: &[f64],
-    y: &[f64],
-    rate: f64,
-    work: &mut [[f64; 3]],
-) -> Option<Projection> {
-    let n = t.len() as f64;
-    for (&ti, slot) in t.iter().zip(work.iter_mut()) {
-        let e = (-rate * ti).exp();
-        let (de, dde) = (-ti * e, ti * ti * e);
-        *slot = match basis {
-            Basis::Decay => [e, de, dde],
-            Basis::Recovery => [1.0 - e, -de, -dde],
-        };
-    }
-    // With an offset, centring every column removes the constant exactly
-    // (no 2×2 system to lose digits in when the basis is nearly flat); the
-    // centring does not depend on the rate, so derivatives commute with it.
-    let mut mean = [0.0; 4];
-    if offset {
-        for (slot, &yi) in work.iter().zip(y) {
-            mean[0] += slot[0];
-            mean[1] += slot[1];
-            mean[2] += slot[2];
-            mean[3] += yi;
-        }
-        for m in &mut mean {
-            *m /= n;
-        }
-    }
-    // Inner products of the centred basis p, its derivatives d, q, and
-    // the centred data z.
-    let (mut pp, mut pz, mut dz, mut pd, mut qz, mut dd, mut pq) =
-        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut raw = 0.0;
-    for (slot, &yi) in work.iter().zip(y) {
-        let (p, d, q, z) = (
-            slot[0] - mean[0],
-            slot[1] - mean[1],
-            slot[2] - mean[2],
-            yi - mean[3],
-        );
-        pp += p * p;
-        pz += p * z;
-        dz += d * z;
-        pd += p * d;
-        qz += q * z;
-        dd += d * d;
-        pq += p * q;
-        raw += slot[0] * slot[0];
-    }
-    // A basis that is (numerically) constant cannot be told apart from
-    // the offset, or vanishes: the amplitude is not determined.
-    if !(pp > 1e-16 * raw && pp.is_finite()) {
-        return None;
-    }
-    let c = pz / pp;
-    let mut sse = 0.0;
-    for (slot, &yi) in work.iter().zip(y) {
-        let residual = (yi - mean[3]) - c * (slot[0] - mean[0]);
-        sse += residual * residual;
-    }
-    // F = z·z − (p·z)²/(p·p), differentiated twice in r.
-    let slope = c * (dz - c * pd);
-    let curvature = -dz * dz / pp - c * qz + 4.0 * c * dz * pd / pp + c * c * (dd + pq)
-        - 4.0 * c * c * pd * pd / pp;
-    let gauss_newton = c * c * (dd - pd * pd / pp);
-    let offset_value = if offset { mean[3] - c * mean[0] } else { 0.0 };
-    (sse.is_finite() && c.is_finite() && offset_value.is_finite()).then_some(Projection {
-        rate,
-        amplitude: c,
-        offset: offset_value,
-        sse,
-        slope,
-        curvature,
-        gauss_newton,
-    })
-}
-
-/// Variable projection: the amplitude (and offset) are solved for in
-/// closed form at each rate, and only the rate is searched, by safeguarded
-/// Newton from `start_rate` (every accepted step lowers the sum of
-/// squares). The same least-squares problem as [`levenberg_marquardt`] on
-/// the full parameter vector, in 4–5 evaluations of the model per voxel
-/// and without LM's damping loop and P×P solves.
-///
-/// `None` — the caller then runs Levenberg–Marquardt as before — when the
-/// search fails (no descent, no convergence, a degenerate basis), and also
-/// when the minimum found is one the maps flag invalid anyway (rate ≤ 0,
-/// amplitude ≤ 0), or one the data barely determine: relaxation time beyond
-/// five times the longest time, a first time point all but fully decayed
-/// (or recovered), a modelled change below the residual, a standard error
-/// of the rate above the rate. There the full-parameter search can end
-/// elsewhere or not converge (invalid), and those voxels keep exactly the
-/// answer they had.
+/// Variable projection for one curve (the search of [`lanes::search`] with
+/// one lane): the same least-squares problem as [`levenberg_marquardt`] on
+/// the full parameter vector, in 4–5 evaluations of the model per voxel and
+/// without LM's damping loop and P×P solves. `None` — the caller then runs
+/// Levenberg–Marquardt — as [`lanes::search`] explains.
 fn projected<const P: usize>(
     basis: Basis,
     t: &[f64],
     y: &[f64],
     start_rate: f64,
 ) -> Option<Fitted<P>> {
-    let offset = match P {
-        2 => false,
-        3 => true,
-        _ => return None,
-    };
-    if t.len() != y.len() || t.len() < P || !(start_rate > 0.0 && start_rate.is_finite()) {
+    if t.len() != y.len() {
         return None;
     }
-    let t_max = t.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let t_min = t.iter().cloned().fold(f64::INFINITY, f64::min);
-    if !(t_max > 0.0 && t_min >= 0.0) {
-        return None;
+    /// One curve, its start rate, its answer.
+    struct One<'a, const P: usize> {
+        y: &'a [f64],
+        start_rate: f64,
+        answer: Option<Fitted<P>>,
     }
-    // T beyond 10× the longest time is invalid in the maps; from 5× on,
-    // amplitude and offset trade off so strongly that LM has run out of
-    // iterations (invalid) on curves whose minimum the projection reaches
-    // (2 voxels of 726 663 in bench/maps.sh's T2 series): LM decides those
-    // voxels, as before.
-    let slowest = 0.2 / t_max;
-    // `e^(−r·t_min)` below e^−20 (2·10⁻⁹): the first point has decayed (or
-    // recovered) completely, the amplitude is barely determined.
-    let fastest = if t_min > 0.0 {
-        20.0 / t_min
-    } else {
-        f64::INFINITY
-    };
-    // The answer, if the minimum lies where the projection is trusted.
-    // `work` holds the basis at `at.rate`: the search ends right after
-    // evaluating it.
-    let finish = |at: &Projection, work: &[[f64; 3]]| -> Option<Fitted<P>> {
-        if !(at.rate >= slowest && at.rate <= fastest && at.amplitude > 0.0) {
-            return None;
+    impl<const P: usize> lanes::Curves<P> for One<'_, P> {
+        fn load(&mut self, _: usize, y: &mut [f64]) -> Option<f64> {
+            y.copy_from_slice(self.y);
+            Some(self.start_rate)
         }
-        // A change over the sampled times smaller than the residual is a
-        // fit to noise (a flat curve has such minima next to LM's): the
-        // rate is not determined by the data, LM decides as before.
-        let rms = (at.sse / t.len() as f64).sqrt();
-        let (low, high) = work
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), b| {
-                (l.min(b[0]), h.max(b[0]))
+        fn end(&mut self, _: usize, fit: Option<Fitted<P>>) {
+            self.answer = fit;
+        }
+    }
+    let mut one = One {
+        y,
+        start_rate,
+        answer: None,
+    };
+    lanes::search::<1, P>(basis, t, 1, &mut one);
+    one.answer
+}
+
+/// A model [`fit_curves`] fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurveModel {
+    /// [`decay`]
+    Decay,
+    /// [`decay_with_offset`]
+    DecayWithOffset,
+    /// [`recovery`]
+    Recovery,
+    /// [`recovery_with_offset`]
+    RecoveryWithOffset,
+}
+
+/// Curves fitted four at a time (see [`lanes`]).
+const LANES: usize = 4;
+
+/// Fits `model` to every curve of `curves` (one after another, `t.len()`
+/// values each) into `out` (one per curve; the offset 0 for models
+/// without one): the same answers, bit for bit, as [`decay`],
+/// [`decay_with_offset`], [`recovery`] or [`recovery_with_offset`] on each
+/// curve alone, computed four curves at a time. AVX2 is used where the
+/// processor has it.
+pub fn fit_curves(model: CurveModel, t: &[f64], curves: &[f64], out: &mut [Option<Fitted<3>>]) {
+    #[cfg(target_arch = "x86_64")]
+    if x86::fit_curves_avx2(model, t, curves, out) {
+        return;
+    }
+    fit_curves_portable(model, t, curves, out);
+}
+
+#[inline(always)]
+pub(crate) fn fit_curves_portable(
+    model: CurveModel,
+    t: &[f64],
+    curves: &[f64],
+    out: &mut [Option<Fitted<3>>],
+) {
+    let widen = |fit: Fitted<2>| Fitted {
+        params: [fit.params[0], fit.params[1], 0.0],
+        rms: fit.rms,
+        converged: fit.converged,
+    };
+    match model {
+        CurveModel::Decay => {
+            fit_batch::<2>(Basis::Decay, t, curves, start_decay, decay_lm, |i, fit| {
+                out[i] = fit.map(widen)
+            })
+        }
+        CurveModel::DecayWithOffset => fit_batch::<3>(
+            Basis::Decay,
+            t,
+            curves,
+            start_decay,
+            decay_with_offset_lm,
+            |i, fit| out[i] = fit,
+        ),
+        CurveModel::Recovery => fit_batch::<2>(
+            Basis::Recovery,
+            t,
+            curves,
+            start_recovery,
+            recovery_lm,
+            |i, fit| out[i] = fit.map(widen),
+        ),
+        CurveModel::RecoveryWithOffset => fit_batch::<3>(
+            Basis::Recovery,
+            t,
+            curves,
+            start_recovery,
+            recovery_with_offset_lm,
+            |i, fit| out[i] = fit,
+        ),
+    }
+}
+
+/// A model's start: amplitude and rate.
+type Start = fn(&[f64], &[f64]) -> Option<(f64, f64)>;
+
+/// A model's Levenberg–Marquardt.
+type FullFit<const P: usize> = fn(&[f64], &[f64], [f64; P], Stop) -> Fitted<P>;
+
+/// Start, projected search four curves at a time, and Levenberg–Marquardt
+/// for the curves the search leaves, as the one-curve functions do.
+#[inline(always)]
+fn fit_batch<const P: usize>(
+    basis: Basis,
+    t: &[f64],
+    curves: &[f64],
+    start: Start,
+    lm: FullFit<P>,
+    mut out: impl FnMut(usize, Option<Fitted<P>>),
+) {
+    /// The batch, the starts (for Levenberg–Marquardt's start) and the
+    /// answers (`None` until the curve is done).
+    struct Batch<'a, const P: usize> {
+        t: &'a [f64],
+        curves: &'a [f64],
+        start: Start,
+        lm: FullFit<P>,
+        starts: Vec<(f64, f64)>,
+        answers: Vec<Option<Option<Fitted<P>>>>,
+    }
+    impl<const P: usize> Batch<'_, P> {
+        fn curve(&self, i: usize) -> &[f64] {
+            let points = self.t.len();
+            &self.curves[i * points..(i + 1) * points]
+        }
+    }
+    impl<const P: usize> lanes::Curves<P> for Batch<'_, P> {
+        #[inline(always)]
+        fn load(&mut self, i: usize, y: &mut [f64]) -> Option<f64> {
+            y.copy_from_slice(self.curve(i));
+            match (self.start)(self.t, y) {
+                Some((amplitude, rate)) => {
+                    self.starts[i] = (amplitude, rate);
+                    Some(rate)
+                }
+                None => {
+                    self.answers[i] = Some(None);
+                    None
+                }
+            }
+        }
+        #[inline(always)]
+        fn end(&mut self, i: usize, fit: Option<Fitted<P>>) {
+            let fit = fit.unwrap_or_else(|| {
+                let mut start = [0.0; P];
+                (start[0], start[1]) = self.starts[i];
+                (self.lm)(self.t, self.curve(i), start, LM_STOP)
             });
-        let change = at.amplitude * (high - low);
-        if change.is_nan() || change <= rms {
-            return None;
-        }
-        // The rate's standard error (noise from the residual, sensitivity
-        // from the curvature) above the rate itself: the data do not
-        // determine it. Levenberg–Marquardt often runs out of iterations on
-        // such curves (not converged: invalid), so it keeps deciding them.
-        let dof = t.len().saturating_sub(P).max(1) as f64;
-        let error = (at.sse / dof / at.curvature).sqrt();
-        if !(at.curvature > 0.0 && error <= at.rate) {
-            return None;
-        }
-        let mut params = [0.0; P];
-        params[0] = at.amplitude;
-        params[1] = at.rate;
-        if offset {
-            params[2] = at.offset;
-        }
-        Some(Fitted {
-            params,
-            rms,
-            converged: true,
-        })
-    };
-    let mut on_stack = [[0.0; 3]; CACHED_POINTS];
-    let mut on_heap = Vec::new();
-    let work: &mut [[f64; 3]] = if t.len() <= CACHED_POINTS {
-        &mut on_stack[..t.len()]
-    } else {
-        on_heap.resize(t.len(), [0.0; 3]);
-        &mut on_heap
-    };
-    let mut at = project(basis, offset, t, y, start_rate, work)?;
-    for _ in 0..PROJECTED_ITERATIONS {
-        // Newton's step (quadratic convergence even with the large
-        // residuals of noisy data, where Gauss–Newton gains about a digit
-        // a step); Gauss–Newton's where F is not convex.
-        let curvature = if at.curvature > 0.0 {
-            at.curvature
-        } else {
-            at.gauss_newton
-        };
-        if curvature.is_nan() || curvature <= 0.0 {
-            return None;
-        }
-        let mut step = at.slope / curvature;
-        if !step.is_finite() {
-            return None;
-        }
-        // Converged: a tiny step, or one whose predicted fall of the sum of
-        // squares is below its rounding.
-        if step.abs() <= PROJECTED_STEP_TOLERANCE * at.rate
-            || at.slope * step <= PROJECTED_GAIN_TOLERANCE * at.sse
-        {
-            return finish(&at, work);
-        }
-        // A step far from the minimum can overshoot through zero; the rate
-        // moves by at most a factor of ten per step.
-        step = step.clamp(-0.9 * at.rate, 9.0 * at.rate);
-        let predicted_gain = at.slope * step;
-        let mut next = None;
-        for _ in 0..PROJECTED_HALVINGS {
-            if let Some(trial) = project(basis, offset, t, y, at.rate + step, work)
-                && trial.sse <= at.sse
-            {
-                next = Some(trial);
-                break;
-            }
-            step *= 0.5;
-        }
-        let Some(next) = next else {
-            // Rounding hides any further fall of the sum of squares (LM
-            // stops on a relative fall of 10⁻¹², or on no downhill step).
-            if predicted_gain <= LM_STOP.gain * at.sse {
-                // The trials overwrote `work`; `at` again (same values).
-                let at = project(basis, offset, t, y, at.rate, work)?;
-                return finish(&at, work);
-            }
-            return None;
-        };
-        at = next;
-        // Far outside the determined range the search would only creep
-        // towards zero or infinity: LM decides those voxels.
-        if at.rate < 0.01 * slowest || at.rate > 2.5 * fastest {
-            return None;
+            self.answers[i] = Some(Some(fit));
         }
     }
-    None
+    let points = t.len();
+    if points == 0 {
+        return;
+    }
+    let count = curves.len() / points;
+    let mut batch = Batch {
+        t,
+        curves,
+        start,
+        lm,
+        starts: vec![(0.0, 0.0); count],
+        answers: vec![None; count],
+    };
+    lanes::search::<LANES, P>(basis, t, count, &mut batch);
+    for (i, answer) in batch.answers.into_iter().enumerate() {
+        out(i, answer.flatten());
+    }
 }
 
 #[cfg(test)]
@@ -1021,13 +966,16 @@ mod tests {
             .iter()
             .map(|&ti| t2_curve(ti, 50.0) + 20.0 * noise.gaussian())
             .collect();
-        let mut work = vec![[0.0; 3]; t.len()];
+        let ys: Vec<[f64; 1]> = y.iter().map(|&v| [v]).collect();
+        let mut work = vec![[[0.0; 1]; 3]; t.len()];
         for basis in [Basis::Decay, Basis::Recovery] {
             for offset in [false, true] {
-                let mut sse = |r: f64| project(basis, offset, &t, &y, r, &mut work).unwrap().sse;
+                let mut project = |r: f64| {
+                    lanes::project::<1>(basis, offset, &t, &ys, &[r], &mut work)[0].unwrap()
+                };
                 let (r, h) = (0.03, 1e-5);
-                let (low, mid, high) = (sse(r - h), sse(r), sse(r + h));
-                let at = project(basis, offset, &t, &y, r, &mut work).unwrap();
+                let (low, mid, high) = (project(r - h).sse, project(r).sse, project(r + h).sse);
+                let at = project(r);
                 let slope = -(high - low) / (4.0 * h);
                 let curvature = (high - 2.0 * mid + low) / (2.0 * h * h);
                 assert!(
@@ -1039,6 +987,89 @@ mod tests {
                     "{basis:?} {offset}: {at:?} vs curvature {curvature}"
                 );
             }
+        }
+    }
+
+    /// Curves of every kind the maps meet: noisy ones at many relaxation
+    /// times, ones the search leaves to LM (flat, zero, negative, far out
+    /// of range), ones without a start (all ≤ 0).
+    fn mixed_curves(t: &[f64], recovery: bool, count: usize, seed: u64) -> Vec<f64> {
+        let mut noise = Noise(seed);
+        let t_max = t.iter().cloned().fold(0.0, f64::max);
+        let mut curves = Vec::with_capacity(count * t.len());
+        for i in 0..count {
+            let time = t_max * 10f64.powf(4.0 * noise.uniform() - 2.5);
+            let sigma = [0.0, 2.0, 20.0, 80.0][i % 4];
+            for &ti in t {
+                let clean = match i % 23 {
+                    0 => 500.0,
+                    1 => 0.0,
+                    2 => -40.0,
+                    3 => 100.0 + ti,
+                    _ if recovery => t1_curve(ti, time) + 30.0,
+                    _ => t2_curve(ti, time),
+                };
+                curves.push(clean + sigma * noise.gaussian());
+            }
+        }
+        curves
+    }
+
+    fn bits(fit: &Option<Fitted<3>>) -> Option<([u64; 3], u64, bool)> {
+        fit.map(|f| (f.params.map(f64::to_bits), f.rms.to_bits(), f.converged))
+    }
+
+    #[test]
+    fn curves_fitted_four_at_a_time_get_the_same_bits_as_one_at_a_time() {
+        let echoes = echoes();
+        let cases: [(CurveModel, &[f64], bool); 5] = [
+            (CurveModel::DecayWithOffset, &echoes, false),
+            (CurveModel::Decay, &echoes, false),
+            (CurveModel::Decay, &[0.0, 500.0, 1000.0], false),
+            (CurveModel::Recovery, &[300.0, 1000.0, 3000.0], true),
+            (
+                CurveModel::RecoveryWithOffset,
+                &[100.0, 400.0, 1000.0, 2500.0, 6000.0],
+                true,
+            ),
+        ];
+        for (case, (model, t, rising)) in cases.into_iter().enumerate() {
+            // ADC's "times" are b-values: diffusivities around 10⁻³.
+            let curves = mixed_curves(t, rising, 2003, 40 + case as u64);
+            let count = curves.len() / t.len();
+            let mut dispatched = vec![None; count];
+            fit_curves(model, t, &curves, &mut dispatched);
+            let mut portable = vec![None; count];
+            fit_curves_portable(model, t, &curves, &mut portable);
+            let mut answered = 0;
+            for (i, y) in curves.chunks_exact(t.len()).enumerate() {
+                let alone: Option<Fitted<3>> = match model {
+                    CurveModel::Decay => decay(t, y).map(|f| Fitted {
+                        params: [f.params[0], f.params[1], 0.0],
+                        rms: f.rms,
+                        converged: f.converged,
+                    }),
+                    CurveModel::DecayWithOffset => decay_with_offset(t, y),
+                    CurveModel::Recovery => recovery(t, y).map(|f| Fitted {
+                        params: [f.params[0], f.params[1], 0.0],
+                        rms: f.rms,
+                        converged: f.converged,
+                    }),
+                    CurveModel::RecoveryWithOffset => recovery_with_offset(t, y),
+                };
+                answered += usize::from(alone.is_some());
+                assert_eq!(
+                    bits(&dispatched[i]),
+                    bits(&alone),
+                    "{model:?} curve {i}: {y:?}"
+                );
+                assert_eq!(
+                    bits(&portable[i]),
+                    bits(&alone),
+                    "{model:?} curve {i}: {y:?}"
+                );
+            }
+            assert!(answered > count / 2, "{model:?}: {answered} of {count}");
         }
     }
 }

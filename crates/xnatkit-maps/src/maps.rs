@@ -137,10 +137,11 @@ struct Results {
 }
 
 impl Results {
-    fn new(mask: Vec<u64>, slice_len: usize) -> Result<Results, Error> {
+    /// No slice yet, for `voxels` voxels.
+    fn new(voxels: usize, slice_len: usize) -> Result<Results, Error> {
         Ok(Results {
             file: tempfile::tempfile().map_err(|source| Error::Scratch { source })?,
-            mask,
+            mask: vec![0; voxels.div_ceil(64)],
             slice_start: vec![0],
             slice_len,
         })
@@ -150,11 +151,19 @@ impl Results {
         self.mask[i / 64] >> (i % 64) & 1 == 1
     }
 
+    /// The voxels fitted.
+    fn fitted(&self) -> usize {
+        self.mask.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
     /// Appends the next slice's results: those of its voxels in the mask,
-    /// in order (`inside` holds their in-slice indices).
+    /// in order (`inside` holds their in-slice indices, ascending).
     fn push_slice(&mut self, inside: &[usize], results: &[Voxel]) -> Result<(), Error> {
         let s = self.slice_start.len() - 1;
-        debug_assert!(inside.iter().all(|&i| self.inside(s * self.slice_len + i)));
+        for &i in inside {
+            let at = s * self.slice_len + i;
+            self.mask[at / 64] |= 1 << (at % 64);
+        }
         let mut bytes = Vec::with_capacity(results.len() * Voxel::BYTES);
         for v in results {
             v.encode_into(&mut bytes);
@@ -287,6 +296,7 @@ const BLOCK: usize = 256;
 /// Fits `kind` to every voxel of `stack` inside the Otsu mask. The stack is
 /// consumed: each slice's images are freed once its voxels are fitted.
 pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapSet, Error> {
+    let started = std::time::Instant::now();
     let folder = stack.info.folder.clone();
     let n = stack.grid.len();
     let slice_len = stack.grid.slice_len();
@@ -324,8 +334,8 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         MapKind::Adc => 0,
     };
     // The reference image is visited a slice at a time (twice for the
-    // threshold, once for the mask) rather than copied whole: a copy in f64
-    // would be larger than a three-point input.
+    // threshold; the mask is made as the fit reads each slice) rather than
+    // copied whole: a copy in f64 would be larger than a three-point input.
     let mut plane = vec![0f32; slice_len];
     let mut failed = None;
     let mut each_reference_value = |visit: &mut dyn FnMut(f64)| {
@@ -345,36 +355,39 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
             reason: "the reference image is uniform, so there is no object to fit".to_owned(),
         }));
     };
-    // Which voxels are fitted, a bit each, made once from the reference.
-    let mut mask = vec![0u64; n.div_ceil(64)];
-    let mut at = 0usize;
-    each_reference_value(&mut |v| {
-        if v > threshold {
-            mask[at / 64] |= 1 << (at % 64);
-        }
-        at += 1;
-    });
     if let Some(e) = failed {
         return Err(e);
     }
+    let masked = started.elapsed();
     let t_max = times.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let offset_t2 = times.len() >= 3;
+    let model = match kind {
+        MapKind::T2 if offset_t2 => fit::CurveModel::DecayWithOffset,
+        MapKind::T2 | MapKind::Adc => fit::CurveModel::Decay,
+        MapKind::T1Sr if options.t1_offset => fit::CurveModel::RecoveryWithOffset,
+        MapKind::T1Sr => fit::CurveModel::Recovery,
+    };
     let nt = stack.times.len();
     let used = nt - first_used;
-    let fitted_voxels = mask.iter().map(|w| w.count_ones() as usize).sum();
-    let mut results_store = Results::new(mask, slice_len)?;
+    let mut results_store = Results::new(n, slice_len)?;
     let mut valid_voxels = 0usize;
     // The used time points of one slice, time point after time point.
     let mut signal = vec![0f32; used * slice_len];
     // Once: on Linux each call reads the cgroup limits from /proc and /sys.
     let workers = threads();
     for s in 0..slices {
+        // The voxels fitted: those above the threshold in the reference
+        // image, which is one of the used time points.
+        let reference = &mut signal[(reference_time - first_used) * slice_len..][..slice_len];
+        stack.plane(reference_time, s).values_into(reference)?;
         let inside: Vec<usize> = (0..slice_len)
-            .filter(|&i| results_store.inside(s * slice_len + i))
+            .filter(|&i| reference[i] as f64 > threshold)
             .collect();
         if !inside.is_empty() {
             for (t, plane) in (first_used..nt).zip(signal.chunks_mut(slice_len.max(1))) {
-                stack.plane(t, s).values_into(plane)?;
+                if t != reference_time {
+                    stack.plane(t, s).values_into(plane)?;
+                }
             }
         }
         stack.release_slice(s);
@@ -390,18 +403,24 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
             for _ in 0..workers.min(inside.len().div_ceil(BLOCK)) {
                 let blocks = &blocks;
                 scope.spawn(move || {
-                    let mut y = vec![0f64; used];
+                    let mut curves = vec![0f64; used * BLOCK];
+                    let mut fits = vec![None; BLOCK];
                     loop {
                         let next = match blocks.lock() {
                             Ok(mut it) => it.next(),
                             Err(poisoned) => poisoned.into_inner().next(),
                         };
                         let Some((out, at)) = next else { break };
-                        for (voxel, &i) in out.iter_mut().zip(at) {
+                        let curves = &mut curves[..used * at.len()];
+                        for (y, &i) in curves.chunks_exact_mut(used).zip(at) {
                             for (k, slot) in y.iter_mut().enumerate() {
                                 *slot = signal[k * slice_len + i] as f64;
                             }
-                            *voxel = fit_voxel(kind, options, offset_t2, times, &y, t_max);
+                        }
+                        let fits = &mut fits[..at.len()];
+                        fit::fit_curves(model, times, curves, fits);
+                        for (voxel, fit) in out.iter_mut().zip(fits.iter()) {
+                            *voxel = voxel_of(kind, *fit, t_max);
                         }
                     }
                 });
@@ -411,6 +430,12 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         results_store.push_slice(&inside, &results)?;
     }
     drop(stack.planes);
+    let fitted_voxels = results_store.fitted();
+    tracing::debug!(
+        mask_s = masked.as_secs_f64(),
+        voxels_s = (started.elapsed() - masked).as_secs_f64(),
+        "fit stage: Otsu's threshold and the mask, then reading the slices and fitting their voxels"
+    );
     let q = kind.quantity();
     let (map_unit, rate_name, rate_unit, amplitude_name, map_scale, rate_scale) = match kind {
         MapKind::T2 => ("ms", Some("R2"), "1/s", "M0", 0.1, 0.01),
@@ -491,32 +516,12 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     })
 }
 
-fn fit_voxel(
-    kind: MapKind,
-    options: Options,
-    offset_t2: bool,
-    t: &[f64],
-    y: &[f64],
-    t_max: f64,
-) -> Voxel {
-    let (amplitude, rate, rms, converged) = match kind {
-        MapKind::T2 if offset_t2 => match fit::decay_with_offset(t, y) {
-            Some(f) => (f.params[0], f.params[1], f.rms, f.converged),
-            None => return Voxel::default(),
-        },
-        MapKind::T2 | MapKind::Adc => match fit::decay(t, y) {
-            Some(f) => (f.params[0], f.params[1], f.rms, f.converged),
-            None => return Voxel::default(),
-        },
-        MapKind::T1Sr if options.t1_offset => match fit::recovery_with_offset(t, y) {
-            Some(f) => (f.params[0], f.params[1], f.rms, f.converged),
-            None => return Voxel::default(),
-        },
-        MapKind::T1Sr => match fit::recovery(t, y) {
-            Some(f) => (f.params[0], f.params[1], f.rms, f.converged),
-            None => return Voxel::default(),
-        },
+/// The voxel's values from its fit (`None`: no fit, all zero).
+fn voxel_of(kind: MapKind, fit: Option<fit::Fitted<3>>, t_max: f64) -> Voxel {
+    let Some(fit) = fit else {
+        return Voxel::default();
     };
+    let (amplitude, rate, rms, converged) = (fit.params[0], fit.params[1], fit.rms, fit.converged);
     let finite = amplitude.is_finite() && rate.is_finite() && rms.is_finite();
     match kind {
         MapKind::Adc => {
