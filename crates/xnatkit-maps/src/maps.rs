@@ -337,14 +337,20 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     // threshold; the mask is made as the fit reads each slice) rather than
     // copied whole: a copy in f64 would be larger than a three-point input.
     let mut plane = vec![0f32; slice_len];
+    let mut wide = vec![0f64; slice_len];
     let mut failed = None;
-    let mut each_reference_value = |visit: &mut dyn FnMut(f64)| {
+    let mut each_reference_value = |visit: &mut dyn FnMut(&[f64])| {
         for s in 0..slices {
             if failed.is_some() {
                 return;
             }
             match stack.plane(reference_time, s).values_into(&mut plane) {
-                Ok(()) => plane.iter().for_each(|&v| visit(v as f64)),
+                Ok(()) => {
+                    for (w, &v) in wide.iter_mut().zip(&plane) {
+                        *w = v as f64;
+                    }
+                    visit(&wide);
+                }
                 Err(e) => failed = Some(e),
             }
         }

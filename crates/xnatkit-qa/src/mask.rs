@@ -26,21 +26,24 @@ impl Mask {
 /// spanning their range: the bin centre that maximises the between-class
 /// variance of "at or below" versus "above". `None` when all are equal.
 pub fn otsu_threshold(values: &[f64]) -> Option<f64> {
-    otsu_threshold_of(|visit| values.iter().for_each(|&v| visit(v)))
+    otsu_threshold_of(|visit| visit(values))
 }
 
 /// [`otsu_threshold`] of values that are visited rather than held: `pass`
-/// hands every value to the callback it is given, and is called twice (the
-/// range, then the histogram). A parametric map's reference image is read
-/// slice by slice this way, without a copy of the whole volume.
+/// hands every value to the callback it is given, in pieces of any size,
+/// and is called twice (the range, then the histogram). A parametric map's
+/// reference image is read slice by slice this way, without a copy of the
+/// whole volume.
 pub fn otsu_threshold_of<P>(mut pass: P) -> Option<f64>
 where
-    P: FnMut(&mut dyn FnMut(f64)),
+    P: FnMut(&mut dyn FnMut(&[f64])),
 {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    pass(&mut |v| {
-        lo = lo.min(v);
-        hi = hi.max(v);
+    pass(&mut |piece| {
+        for &v in piece {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
     });
     // Also catches NaN ranges.
     if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
@@ -56,17 +59,20 @@ where
         }
     };
     let mut hist = [0f64; OTSU_BINS];
-    pass(&mut |v| {
-        // Binned as numpy's histogram does (so the independent check sees
-        // the same counts): scaled index, the top edge in the last bin, then
-        // nudged by one where rounding put a value across an edge.
-        let mut bin = (((v - lo) * norm) as usize).min(OTSU_BINS - 1);
-        if v < edge(bin) {
-            bin -= 1;
-        } else if bin + 1 < OTSU_BINS && v >= edge(bin + 1) {
-            bin += 1;
+    pass(&mut |piece| {
+        for &v in piece {
+            // Binned as numpy's histogram does (so the independent check
+            // sees the same counts): scaled index, the top edge in the last
+            // bin, then nudged by one where rounding put a value across an
+            // edge.
+            let mut bin = (((v - lo) * norm) as usize).min(OTSU_BINS - 1);
+            if v < edge(bin) {
+                bin -= 1;
+            } else if bin + 1 < OTSU_BINS && v >= edge(bin + 1) {
+                bin += 1;
+            }
+            hist[bin] += 1.0;
         }
-        hist[bin] += 1.0;
     });
     let centre = |i: usize| lo + width * (i as f64 + 0.5);
     let total: f64 = hist.iter().sum();
