@@ -319,31 +319,32 @@ const IDLE: Lane = Lane {
 enum Next {
     /// Evaluate this rate next.
     Evaluate(f64),
-    /// The search ended: the answer, or `None` (the caller runs
-    /// Levenberg–Marquardt).
-    Done(Option<()>),
+    /// The search converged at `at`; [`Range::finish`] judges the answer.
+    Converged,
+    /// The search failed: the caller runs Levenberg–Marquardt.
+    Failed,
 }
 
 impl Lane {
-    /// The step from `at` ([`project`] says which). `Done(Some)` when the
+    /// The step from `at` ([`project`] says which). `Converged` when the
     /// search has converged at `at`.
     #[inline(always)]
     fn decide(&mut self) -> Next {
         let at = self.at;
         let curvature = at.newton_curvature;
         if curvature.is_nan() || curvature <= 0.0 {
-            return Next::Done(None);
+            return Next::Failed;
         }
         let step = at.newton_step;
         if !step.is_finite() {
-            return Next::Done(None);
+            return Next::Failed;
         }
         // Converged: a tiny step, or one whose predicted fall of the sum of
         // squares is below its rounding.
         if step.abs() <= PROJECTED_STEP_TOLERANCE * at.rate
             || at.slope * step <= PROJECTED_GAIN_TOLERANCE * at.sse
         {
-            return Next::Done(Some(()));
+            return Next::Converged;
         }
         // A step far from the minimum can overshoot through zero; the rate
         // moves by at most a factor of ten per step.
@@ -357,14 +358,14 @@ impl Lane {
     #[inline(always)]
     fn advance(&mut self, projection: Option<Projection>, range: &Range) -> Next {
         match self.phase {
-            Phase::Idle => Next::Done(None),
+            Phase::Idle => Next::Failed,
             Phase::Start => match projection {
                 Some(at) => {
                     self.at = at;
                     self.iterations = 0;
                     self.decide()
                 }
-                None => Next::Done(None),
+                None => Next::Failed,
             },
             Phase::Trial => match projection {
                 // Every accepted step lowers the sum of squares.
@@ -374,11 +375,11 @@ impl Lane {
                     // only creep towards zero or infinity: LM decides
                     // those voxels.
                     if trial.rate < 0.01 * range.slowest || trial.rate > 2.5 * range.fastest {
-                        return Next::Done(None);
+                        return Next::Failed;
                     }
                     self.iterations += 1;
                     if self.iterations == PROJECTED_ITERATIONS {
-                        return Next::Done(None);
+                        return Next::Failed;
                     }
                     self.decide()
                 }
@@ -392,9 +393,9 @@ impl Lane {
                     // (LM stops on a relative fall of 10⁻¹², or on no
                     // downhill step).
                     if self.predicted_gain <= LM_STOP.gain * self.at.sse {
-                        Next::Done(Some(()))
+                        Next::Converged
                     } else {
-                        Next::Done(None)
+                        Next::Failed
                     }
                 }
             },
@@ -483,9 +484,12 @@ pub(super) fn search<const L: usize, const P: usize>(
             }
             match lane.advance(projections[l], &range) {
                 Next::Evaluate(r) => rate[l] = r,
-                Next::Done(answer) => {
-                    let fit = answer.and_then(|()| range.finish::<P>(&lane.at, points));
-                    curves.end(lane.voxel, fit);
+                Next::Converged => {
+                    curves.end(lane.voxel, range.finish::<P>(&lane.at, points));
+                    *lane = IDLE;
+                }
+                Next::Failed => {
+                    curves.end(lane.voxel, None);
                     *lane = IDLE;
                 }
             }
