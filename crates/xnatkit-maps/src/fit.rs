@@ -435,6 +435,11 @@ const LANES: usize = 4;
 /// curve alone, computed four curves at a time. AVX2 is used where the
 /// processor has it.
 pub fn fit_curves(model: CurveModel, t: &[f64], curves: &[f64], out: &mut [Option<Fitted<3>>]) {
+    // No time points, no curves: every answer is `None`, not what `out`
+    // held before.
+    out.fill(None);
+    // At most one curve per answer.
+    let curves = &curves[..curves.len().min(out.len() * t.len())];
     #[cfg(target_arch = "x86_64")]
     if x86::fit_curves_avx2(model, t, curves, out) {
         return;
