@@ -364,7 +364,7 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     if let Some(e) = failed {
         return Err(e);
     }
-    let masked = started.elapsed();
+    let thresholded = started.elapsed();
     let t_max = times.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let offset_t2 = times.len() >= 3;
     let model = match kind {
@@ -438,9 +438,9 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     drop(stack.planes);
     let fitted_voxels = results_store.fitted();
     tracing::debug!(
-        mask_s = masked.as_secs_f64(),
-        voxels_s = (started.elapsed() - masked).as_secs_f64(),
-        "fit stage: Otsu's threshold and the mask, then reading the slices and fitting their voxels"
+        threshold_s = thresholded.as_secs_f64(),
+        voxels_s = (started.elapsed() - thresholded).as_secs_f64(),
+        "fit stage: Otsu's threshold, then reading each slice, its voxels above the threshold, and fitting them"
     );
     let q = kind.quantity();
     let (map_unit, rate_name, rate_unit, amplitude_name, map_scale, rate_scale) = match kind {
