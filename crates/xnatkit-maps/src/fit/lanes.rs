@@ -418,8 +418,9 @@ pub(super) trait Curves<const P: usize> {
 /// (every accepted step lowers the sum of squares).
 ///
 /// [`Curves::load`] gives the curves and [`Curves::end`] takes each
-/// searched curve's answer, in no particular order: `None` when the search fails (no descent, no convergence, a degenerate
-/// basis, a start rate that is not positive), and also when the minimum
+/// searched curve's answer, in no particular order: `None` when the search
+/// fails (no descent, no convergence, a degenerate basis, a start rate
+/// that is not positive), and also when the minimum
 /// found is one the maps flag invalid anyway (rate ≤ 0, amplitude ≤ 0), or
 /// one the data barely determine: relaxation time beyond five times the
 /// longest time, a first time point all but fully decayed (or recovered),
