@@ -233,11 +233,7 @@ pub fn log_linear(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
 /// Mono-exponential decay with offset, `S = M0·e^(−t·r) + C` (T2 = 1/r):
 /// params `[M0, r, C]`.
 pub fn decay_with_offset(t: &[f64], y: &[f64]) -> Option<Fitted<3>> {
-    let (m0, r) = start_decay(t, y)?;
-    Some(
-        projected::<3>(Basis::Decay, t, y, r)
-            .unwrap_or_else(|| decay_with_offset_lm(t, y, [m0, r, 0.0], LM_STOP)),
-    )
+    one_curve(Basis::Decay, t, y, start_decay, decay_with_offset_lm)
 }
 
 fn decay_with_offset_lm(t: &[f64], y: &[f64], start: [f64; 3], stop: Stop) -> Fitted<3> {
@@ -255,8 +251,7 @@ fn decay_with_offset_lm(t: &[f64], y: &[f64], start: [f64; 3], stop: Stop) -> Fi
 
 /// Mono-exponential decay, `S = S0·e^(−t·r)`: params `[S0, r]`.
 pub fn decay(t: &[f64], y: &[f64]) -> Option<Fitted<2>> {
-    let (s0, r) = start_decay(t, y)?;
-    Some(projected::<2>(Basis::Decay, t, y, r).unwrap_or_else(|| decay_lm(t, y, [s0, r], LM_STOP)))
+    one_curve(Basis::Decay, t, y, start_decay, decay_lm)
 }
 
 fn decay_lm(t: &[f64], y: &[f64], start: [f64; 2], stop: Stop) -> Fitted<2> {
@@ -285,11 +280,7 @@ fn start_decay(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
 /// `[A, r, C]`. Start: A = the largest signal, T1 where the curve reaches
 /// 63 % of it (linear interpolation).
 pub fn recovery(t: &[f64], y: &[f64]) -> Option<Fitted<2>> {
-    let (a, r) = start_recovery(t, y)?;
-    Some(
-        projected::<2>(Basis::Recovery, t, y, r)
-            .unwrap_or_else(|| recovery_lm(t, y, [a, r], LM_STOP)),
-    )
+    one_curve(Basis::Recovery, t, y, start_recovery, recovery_lm)
 }
 
 fn recovery_lm(t: &[f64], y: &[f64], start: [f64; 2], stop: Stop) -> Fitted<2> {
@@ -306,10 +297,12 @@ fn recovery_lm(t: &[f64], y: &[f64], start: [f64; 2], stop: Stop) -> Fitted<2> {
 }
 
 pub fn recovery_with_offset(t: &[f64], y: &[f64]) -> Option<Fitted<3>> {
-    let (a, r) = start_recovery(t, y)?;
-    Some(
-        projected::<3>(Basis::Recovery, t, y, r)
-            .unwrap_or_else(|| recovery_with_offset_lm(t, y, [a, r, 0.0], LM_STOP)),
+    one_curve(
+        Basis::Recovery,
+        t,
+        y,
+        start_recovery,
+        recovery_with_offset_lm,
     )
 }
 
@@ -374,42 +367,23 @@ const PROJECTED_STEP_TOLERANCE: f64 = 1e-9;
 /// `√(10⁻¹⁵·F/F'')` of the minimum, below what further steps can resolve.
 const PROJECTED_GAIN_TOLERANCE: f64 = 1e-15;
 
-/// Variable projection for one curve (the search of [`lanes::search`] with
-/// one lane): the same least-squares problem as [`levenberg_marquardt`] on
-/// the full parameter vector, in 4–5 evaluations of the model per voxel and
-/// without LM's damping loop and P×P solves. `None` — the caller then runs
-/// Levenberg–Marquardt — as [`lanes::search`] explains.
-fn projected<const P: usize>(
+/// One curve fitted as the maps fit many ([`fit_batch`] with one lane):
+/// the start, the projected search, and Levenberg–Marquardt where the
+/// search leaves the curve. `None` without a start, or when `t` and `y`
+/// differ in length.
+fn one_curve<const P: usize>(
     basis: Basis,
     t: &[f64],
     y: &[f64],
-    start_rate: f64,
+    start: Start,
+    lm: FullFit<P>,
 ) -> Option<Fitted<P>> {
     if t.len() != y.len() {
         return None;
     }
-    /// One curve, its start rate, its answer.
-    struct One<'a, const P: usize> {
-        y: &'a [f64],
-        start_rate: f64,
-        answer: Option<Fitted<P>>,
-    }
-    impl<const P: usize> lanes::Curves<P> for One<'_, P> {
-        fn load(&mut self, _: usize, y: &mut [f64]) -> Option<f64> {
-            y.copy_from_slice(self.y);
-            Some(self.start_rate)
-        }
-        fn end(&mut self, _: usize, fit: Option<Fitted<P>>) {
-            self.answer = fit;
-        }
-    }
-    let mut one = One {
-        y,
-        start_rate,
-        answer: None,
-    };
-    lanes::search::<1, P>(basis, t, 1, &mut one);
-    one.answer
+    let mut answer = None;
+    fit_batch::<1, P>(basis, t, y, start, lm, |_, fit| answer = fit);
+    answer
 }
 
 /// A model [`fit_curves`] fits.
@@ -423,6 +397,16 @@ pub enum CurveModel {
     Recovery,
     /// [`recovery_with_offset`]
     RecoveryWithOffset,
+}
+
+impl CurveModel {
+    /// Whether the model has a constant offset.
+    pub fn has_offset(self) -> bool {
+        matches!(
+            self,
+            CurveModel::DecayWithOffset | CurveModel::RecoveryWithOffset
+        )
+    }
 }
 
 /// Curves fitted four at a time (see [`lanes`]).
@@ -461,11 +445,11 @@ pub(crate) fn fit_curves_portable(
     };
     match model {
         CurveModel::Decay => {
-            fit_batch::<2>(Basis::Decay, t, curves, start_decay, decay_lm, |i, fit| {
+            fit_batch::<LANES, 2>(Basis::Decay, t, curves, start_decay, decay_lm, |i, fit| {
                 out[i] = fit.map(widen)
             })
         }
-        CurveModel::DecayWithOffset => fit_batch::<3>(
+        CurveModel::DecayWithOffset => fit_batch::<LANES, 3>(
             Basis::Decay,
             t,
             curves,
@@ -473,7 +457,7 @@ pub(crate) fn fit_curves_portable(
             decay_with_offset_lm,
             |i, fit| out[i] = fit,
         ),
-        CurveModel::Recovery => fit_batch::<2>(
+        CurveModel::Recovery => fit_batch::<LANES, 2>(
             Basis::Recovery,
             t,
             curves,
@@ -481,7 +465,7 @@ pub(crate) fn fit_curves_portable(
             recovery_lm,
             |i, fit| out[i] = fit.map(widen),
         ),
-        CurveModel::RecoveryWithOffset => fit_batch::<3>(
+        CurveModel::RecoveryWithOffset => fit_batch::<LANES, 3>(
             Basis::Recovery,
             t,
             curves,
@@ -498,34 +482,35 @@ type Start = fn(&[f64], &[f64]) -> Option<(f64, f64)>;
 /// A model's Levenberg–Marquardt.
 type FullFit<const P: usize> = fn(&[f64], &[f64], [f64; P], Stop) -> Fitted<P>;
 
-/// Start, projected search four curves at a time, and Levenberg–Marquardt
-/// for the curves the search leaves, as the one-curve functions do.
+/// Start, projected search `L` curves at a time, and Levenberg–Marquardt
+/// for the curves the search leaves; `out` gets each curve's answer (`None`
+/// without a start), in no particular order.
 #[inline(always)]
-fn fit_batch<const P: usize>(
+fn fit_batch<const L: usize, const P: usize>(
     basis: Basis,
     t: &[f64],
     curves: &[f64],
     start: Start,
     lm: FullFit<P>,
-    mut out: impl FnMut(usize, Option<Fitted<P>>),
+    out: impl FnMut(usize, Option<Fitted<P>>),
 ) {
-    /// The batch, the starts (for Levenberg–Marquardt's start) and the
-    /// answers (`None` until the curve is done).
-    struct Batch<'a, const P: usize> {
+    /// The batch, the starts (for Levenberg–Marquardt's start) and where
+    /// the answers go.
+    struct Batch<'a, const P: usize, O> {
         t: &'a [f64],
         curves: &'a [f64],
         start: Start,
         lm: FullFit<P>,
         starts: Vec<(f64, f64)>,
-        answers: Vec<Option<Option<Fitted<P>>>>,
+        out: O,
     }
-    impl<const P: usize> Batch<'_, P> {
+    impl<const P: usize, O> Batch<'_, P, O> {
         fn curve(&self, i: usize) -> &[f64] {
             let points = self.t.len();
             &self.curves[i * points..(i + 1) * points]
         }
     }
-    impl<const P: usize> lanes::Curves<P> for Batch<'_, P> {
+    impl<const P: usize, O: FnMut(usize, Option<Fitted<P>>)> lanes::Curves<P> for Batch<'_, P, O> {
         #[inline(always)]
         fn load(&mut self, i: usize, y: &mut [f64]) -> Option<f64> {
             y.copy_from_slice(self.curve(i));
@@ -535,7 +520,7 @@ fn fit_batch<const P: usize>(
                     Some(rate)
                 }
                 None => {
-                    self.answers[i] = Some(None);
+                    (self.out)(i, None);
                     None
                 }
             }
@@ -547,7 +532,7 @@ fn fit_batch<const P: usize>(
                 (start[0], start[1]) = self.starts[i];
                 (self.lm)(self.t, self.curve(i), start, LM_STOP)
             });
-            self.answers[i] = Some(Some(fit));
+            (self.out)(i, Some(fit));
         }
     }
     let points = t.len();
@@ -561,17 +546,50 @@ fn fit_batch<const P: usize>(
         start,
         lm,
         starts: vec![(0.0, 0.0); count],
-        answers: vec![None; count],
+        out,
     };
-    lanes::search::<LANES, P>(basis, t, count, &mut batch);
-    for (i, answer) in batch.answers.into_iter().enumerate() {
-        out(i, answer.flatten());
-    }
+    lanes::search::<L, P>(basis, t, count, &mut batch);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The projected search alone on one curve from `start_rate` (no
+    /// Levenberg–Marquardt after it): `None` where [`lanes::search`] leaves
+    /// the curve to LM.
+    fn projected<const P: usize>(
+        basis: Basis,
+        t: &[f64],
+        y: &[f64],
+        start_rate: f64,
+    ) -> Option<Fitted<P>> {
+        if t.len() != y.len() {
+            return None;
+        }
+        /// One curve, its start rate, its answer.
+        struct One<'a, const P: usize> {
+            y: &'a [f64],
+            start_rate: f64,
+            answer: Option<Fitted<P>>,
+        }
+        impl<const P: usize> lanes::Curves<P> for One<'_, P> {
+            fn load(&mut self, _: usize, y: &mut [f64]) -> Option<f64> {
+                y.copy_from_slice(self.y);
+                Some(self.start_rate)
+            }
+            fn end(&mut self, _: usize, fit: Option<Fitted<P>>) {
+                self.answer = fit;
+            }
+        }
+        let mut one = One {
+            y,
+            start_rate,
+            answer: None,
+        };
+        lanes::search::<1, P>(basis, t, 1, &mut one);
+        one.answer
+    }
 
     #[test]
     fn noiseless_decay_is_exact() {

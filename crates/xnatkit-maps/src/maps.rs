@@ -366,9 +366,9 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     }
     let thresholded = started.elapsed();
     let t_max = times.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let offset_t2 = times.len() >= 3;
     let model = match kind {
-        MapKind::T2 if offset_t2 => fit::CurveModel::DecayWithOffset,
+        // The offset needs a third echo to be told from the amplitude.
+        MapKind::T2 if times.len() >= 3 => fit::CurveModel::DecayWithOffset,
         MapKind::T2 | MapKind::Adc => fit::CurveModel::Decay,
         MapKind::T1Sr if options.t1_offset => fit::CurveModel::RecoveryWithOffset,
         MapKind::T1Sr => fit::CurveModel::Recovery,
@@ -502,16 +502,11 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         ),
         Column::Residual,
     ));
-    let offset = match kind {
-        MapKind::T2 => offset_t2,
-        MapKind::T1Sr => options.t1_offset,
-        MapKind::Adc => false,
-    };
     Ok(MapSet {
         kind,
         info: stack.info,
         grid: stack.grid,
-        model: kind.model(offset).to_owned(),
+        model: kind.model(model.has_offset()).to_owned(),
         timing: stack.timing,
         times,
         otsu_threshold: threshold,
