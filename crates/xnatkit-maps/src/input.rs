@@ -89,9 +89,118 @@ pub enum Stored {
 pub struct DeferredPixels {
     path: PathBuf,
     len: usize,
+    /// How the header says the pixels are stored, for reading them
+    /// without parsing the file again ([`DeferredPixels::rescale_into`]).
+    layout: Option<NativeLayout>,
+}
+
+/// Native little-endian pixel data as the header describes it.
+#[derive(Debug, Clone, Copy)]
+struct NativeLayout {
+    bits: u32,
+    signed: bool,
+    explicit_vr: bool,
+    /// Rows × Columns × frames: the values the element holds.
+    values: usize,
+}
+
+impl NativeLayout {
+    /// The PixelData element's length: the values' bytes, padded to even.
+    fn value_bytes(&self) -> usize {
+        let bytes = self.values * (self.bits / 8) as usize;
+        bytes + bytes % 2
+    }
+
+    /// The element header as it stands before the values when PixelData
+    /// is the file's last element (as nearly every writer leaves it).
+    fn element_header(&self) -> Option<Vec<u8>> {
+        let length = u32::try_from(self.value_bytes()).ok()?.to_le_bytes();
+        let mut header = vec![0xE0, 0x7F, 0x10, 0x00];
+        if self.explicit_vr {
+            header.extend_from_slice(if self.bits == 8 { b"OB" } else { b"OW" });
+            header.extend_from_slice(&[0, 0]);
+        }
+        header.extend_from_slice(&length);
+        Some(header)
+    }
 }
 
 impl DeferredPixels {
+    /// The rescaled values into `out` (as many as both have).
+    ///
+    /// The header was parsed when the series was read; parsing the whole
+    /// file again for each use cost more than the fit of its voxels. When
+    /// the file ends with the PixelData element the header described
+    /// (its tag, VR and exact length right before the last bytes), those
+    /// bytes are read and converted directly; any other layout is parsed
+    /// whole by dicom-rs as before.
+    fn rescale_into(&self, slope: f64, intercept: f64, out: &mut [f32]) -> Result<(), Error> {
+        if let Some(layout) = self.layout
+            && let Some(bytes) = self.tail(layout)
+        {
+            let n = self.len.min(out.len());
+            let out = &mut out[..n];
+            let rescale = |o: &mut f32, v: f64| *o = (v * slope + intercept) as f32;
+            match (layout.bits, layout.signed) {
+                (8, false) => out
+                    .iter_mut()
+                    .zip(&bytes)
+                    .for_each(|(o, &b)| rescale(o, b as f64)),
+                (8, true) => out
+                    .iter_mut()
+                    .zip(&bytes)
+                    .for_each(|(o, &b)| rescale(o, b as i8 as f64)),
+                (16, false) => out
+                    .iter_mut()
+                    .zip(bytes.chunks_exact(2))
+                    .for_each(|(o, c)| rescale(o, u16::from_le_bytes([c[0], c[1]]) as f64)),
+                (16, true) => out
+                    .iter_mut()
+                    .zip(bytes.chunks_exact(2))
+                    .for_each(|(o, c)| rescale(o, i16::from_le_bytes([c[0], c[1]]) as f64)),
+                (32, false) => out
+                    .iter_mut()
+                    .zip(bytes.chunks_exact(4))
+                    .for_each(|(o, c)| {
+                        rescale(o, u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+                    }),
+                _ => out
+                    .iter_mut()
+                    .zip(bytes.chunks_exact(4))
+                    .for_each(|(o, c)| {
+                        rescale(o, i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+                    }),
+            }
+            return Ok(());
+        }
+        let loaded = Pixels {
+            stored: self.load()?,
+            slope,
+            intercept,
+        };
+        loaded.rescale_into(out)
+    }
+
+    /// The pixel bytes when PixelData is the file's last element, as the
+    /// header described it; `None` for any other layout or a read error
+    /// (the full parse then reports what is wrong).
+    fn tail(&self, layout: NativeLayout) -> Option<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let header = layout.element_header()?;
+        let value_bytes = layout.value_bytes();
+        let mut file = std::fs::File::open(&self.path).ok()?;
+        let file_len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+        let start = file_len.checked_sub(value_bytes + header.len())?;
+        file.seek(SeekFrom::Start(start as u64)).ok()?;
+        let mut bytes = vec![0u8; header.len() + value_bytes];
+        file.read_exact(&mut bytes).ok()?;
+        if bytes[..header.len()] != header[..] {
+            return None;
+        }
+        bytes.drain(..header.len());
+        Some(bytes)
+    }
+
     /// The stored values, read from the file now.
     pub fn load(&self) -> Result<Stored, Error> {
         let object = OpenFileOptions::new()
@@ -147,6 +256,7 @@ impl Stored {
             Stored::Deferred(d) => Stored::Deferred(DeferredPixels {
                 path: d.path.clone(),
                 len: to.min(d.len).saturating_sub(from),
+                layout: if from == 0 { d.layout } else { None },
             }),
         }
     }
@@ -178,14 +288,7 @@ impl Pixels {
             for (o, &v) in out.iter_mut().zip(values.iter()) {
                 *o = (v as f64 * slope + intercept) as f32;
             }
-        }, deferred => {
-            let loaded = Pixels {
-                stored: deferred.load()?,
-                slope,
-                intercept,
-            };
-            return loaded.rescale_into(out);
-        });
+        }, deferred => return deferred.rescale_into(slope, intercept, out));
         Ok(())
     }
 
@@ -483,9 +586,17 @@ fn frames_of(
         .max(1.0) as usize;
     let n = rows * cols;
     let mut pixels = if defer {
+        let bits = first_number(object, tags::BITS_ALLOCATED).unwrap_or(16.0);
+        let layout = [8.0, 16.0, 32.0].contains(&bits).then(|| NativeLayout {
+            bits: bits as u32,
+            signed: first_number(object, tags::PIXEL_REPRESENTATION).unwrap_or(0.0) == 1.0,
+            explicit_vr: transfer_syntax == NATIVE_LITTLE_ENDIAN[1],
+            values: n * count,
+        });
         Stored::Deferred(DeferredPixels {
             path: path.to_owned(),
             len: n * count,
+            layout,
         })
     } else {
         all_pixels(path, object, transfer_syntax, n * count)?
@@ -675,4 +786,104 @@ fn take(path: &Path, mut values: Stored, expected: usize) -> Result<Stored, Erro
     }
     values.truncate(expected);
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicom_core::{DataElement, PrimitiveValue};
+    use dicom_dictionary_std::uids;
+    use dicom_object::FileMetaTableBuilder;
+
+    /// A one-frame 3×3 image, `bits` bits, in `transfer_syntax`; with
+    /// DataSetTrailingPadding after the pixels when `trailing`.
+    fn write(path: &Path, transfer_syntax: &str, bits: u16, signed: bool, trailing: bool) {
+        let mut obj = InMemDicomObject::new_empty();
+        let us = |obj: &mut InMemDicomObject, tag, v: u16| {
+            obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)))
+        };
+        us(&mut obj, tags::ROWS, 3);
+        us(&mut obj, tags::COLUMNS, 3);
+        us(&mut obj, tags::SAMPLES_PER_PIXEL, 1);
+        us(&mut obj, tags::BITS_ALLOCATED, bits);
+        us(&mut obj, tags::BITS_STORED, bits);
+        us(&mut obj, tags::PIXEL_REPRESENTATION, u16::from(signed));
+        for (tag, vr, value) in [
+            (tags::SERIES_INSTANCE_UID, VR::UI, "1.2.3"),
+            (tags::IMAGE_POSITION_PATIENT, VR::DS, "0\\0\\0"),
+            (tags::IMAGE_ORIENTATION_PATIENT, VR::DS, "1\\0\\0\\0\\1\\0"),
+            (tags::PIXEL_SPACING, VR::DS, "1\\1"),
+        ] {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+        }
+        let values: [i32; 9] = [0, 1, -2, 300, -400, 5000, 60, -7, 127];
+        let pixel_data = match (bits, signed) {
+            (8, _) => {
+                // Nine bytes, padded to an even length.
+                let mut bytes: Vec<u8> = values.iter().map(|&v| v as u8).collect();
+                bytes.push(0);
+                DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(bytes))
+            }
+            (16, false) => DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OW,
+                PrimitiveValue::U16(values.iter().map(|&v| v as u16).collect()),
+            ),
+            (16, true) => DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OW,
+                PrimitiveValue::I16(values.iter().map(|&v| v as i16).collect()),
+            ),
+            _ => DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OW,
+                PrimitiveValue::U8(values.iter().flat_map(|&v| v.to_le_bytes()).collect()),
+            ),
+        };
+        obj.put(pixel_data);
+        if trailing {
+            obj.put(DataElement::new(
+                Tag(0xFFFC, 0xFFFC),
+                VR::OB,
+                PrimitiveValue::from(vec![0u8; 4]),
+            ));
+        }
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(transfer_syntax)
+            .media_storage_sop_class_uid(uids::MR_IMAGE_STORAGE)
+            .media_storage_sop_instance_uid("1.2.3.4");
+        obj.with_meta(meta).unwrap().write_to_file(path).unwrap();
+    }
+
+    #[test]
+    fn deferred_pixels_read_from_the_file_tail_match_a_full_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (uids::EXPLICIT_VR_LITTLE_ENDIAN, 16, false, false, true),
+            (uids::EXPLICIT_VR_LITTLE_ENDIAN, 16, true, false, true),
+            (uids::IMPLICIT_VR_LITTLE_ENDIAN, 16, true, false, true),
+            (uids::EXPLICIT_VR_LITTLE_ENDIAN, 8, false, false, true),
+            (uids::IMPLICIT_VR_LITTLE_ENDIAN, 32, true, false, true),
+            // Not the last element: the tail is not read, the file is parsed.
+            (uids::EXPLICIT_VR_LITTLE_ENDIAN, 16, false, true, false),
+            (uids::IMPLICIT_VR_LITTLE_ENDIAN, 16, true, true, false),
+        ];
+        for (k, (ts, bits, signed, trailing, from_tail)) in cases.into_iter().enumerate() {
+            let folder = dir.path().join(k.to_string());
+            std::fs::create_dir(&folder).unwrap();
+            write(&folder.join("a.dcm"), ts, bits, signed, trailing);
+            let lazy = read_series_lazily(&folder).unwrap();
+            let whole = read_series(&folder).unwrap();
+            let Stored::Deferred(deferred) = &lazy.frames[0].pixels.stored else {
+                panic!("case {k}: not deferred");
+            };
+            let layout = deferred.layout.unwrap();
+            assert_eq!(deferred.tail(layout).is_some(), from_tail, "case {k}");
+            let (mut a, mut b) = ([0f32; 9], [0f32; 9]);
+            lazy.frames[0].pixels.rescale_into(&mut a).unwrap();
+            whole.frames[0].pixels.rescale_into(&mut b).unwrap();
+            assert_eq!(a, b, "case {k}");
+            assert!(a.iter().any(|&v| v != 0.0), "case {k}");
+        }
+    }
 }

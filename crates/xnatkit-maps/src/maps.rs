@@ -2,6 +2,8 @@
 //! (each slice's images are released once fitted, so memory does not grow
 //! with the results), the voxels of a slice in parallel (std::thread::scope,
 //! workers taking blocks of voxels in turn; the workspace has no rayon).
+//! The calling thread reads the next slice and stores the previous one's
+//! results before it joins the fit of the current one.
 //! Results are kept for the fitted voxels only, in an unnamed temporary
 //! file (17 bytes a voxel: more than a three-point input takes), slice by
 //! slice; output images are read back from it a slice at a time
@@ -333,9 +335,15 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         MapKind::T2 => first_used,
         MapKind::Adc => 0,
     };
-    // The reference image is visited a slice at a time (twice for the
-    // threshold; the mask is made as the fit reads each slice) rather than
-    // copied whole: a copy in f64 would be larger than a three-point input.
+    // The reference image is visited a slice at a time (its range is known
+    // from the stack's check of every plane, so once, for the histogram;
+    // the mask is made as the fit reads each slice) rather than copied
+    // whole: a copy in f64 would be larger than a three-point input.
+    let (lo, hi) = (0..slices)
+        .map(|s| stack.ranges[s + slices * reference_time])
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (l, h)| {
+            (lo.min(l as f64), hi.max(h as f64))
+        });
     let mut plane = vec![0f32; slice_len];
     let mut wide = vec![0f64; slice_len];
     let mut failed = None;
@@ -355,7 +363,7 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
             }
         }
     };
-    let Some(threshold) = xnatkit_qa::otsu_threshold_of(&mut each_reference_value) else {
+    let Some(threshold) = xnatkit_qa::otsu_threshold_in(lo, hi, &mut each_reference_value) else {
         return Err(failed.unwrap_or_else(|| Error::BadPixels {
             path: folder.clone(),
             reason: "the reference image is uniform, so there is no object to fit".to_owned(),
@@ -364,6 +372,7 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     if let Some(e) = failed {
         return Err(e);
     }
+    drop((plane, wide));
     let thresholded = started.elapsed();
     let t_max = times.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let model = match kind {
@@ -373,66 +382,60 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         MapKind::T1Sr if options.t1_offset => fit::CurveModel::RecoveryWithOffset,
         MapKind::T1Sr => fit::CurveModel::Recovery,
     };
-    let nt = stack.times.len();
-    let used = nt - first_used;
+    let reader = SliceReader {
+        reference_time,
+        first_used,
+        slice_len,
+        threshold,
+    };
+    let fitter = SliceFitter {
+        kind,
+        model,
+        times: &times,
+        t_max,
+        slice_len,
+    };
     let mut results_store = Results::new(n, slice_len)?;
     let mut valid_voxels = 0usize;
-    // The used time points of one slice, time point after time point.
-    let mut signal = vec![0f32; used * slice_len];
     // Once: on Linux each call reads the cgroup limits from /proc and /sys.
     let workers = threads();
+    // While slice s is fitted, the calling thread reads slice s + 1 and
+    // stores the results of slice s − 1, then joins the fit: reading and
+    // storing are not left to one core while the others wait.
+    let mut current = SliceData::new(reader.used(stack.times.len()), slice_len);
+    let mut next = SliceData::new(reader.used(stack.times.len()), slice_len);
+    if slices > 0 {
+        reader.read(&mut stack, 0, &mut current)?;
+    }
+    let mut stored: Option<(Vec<usize>, Vec<Voxel>)> = None;
     for s in 0..slices {
-        // The voxels fitted: those above the threshold in the reference
-        // image, which is one of the used time points.
-        let reference = &mut signal[(reference_time - first_used) * slice_len..][..slice_len];
-        stack.plane(reference_time, s).values_into(reference)?;
-        let inside: Vec<usize> = (0..slice_len)
-            .filter(|&i| reference[i] as f64 > threshold)
-            .collect();
-        if !inside.is_empty() {
-            for (t, plane) in (first_used..nt).zip(signal.chunks_mut(slice_len.max(1))) {
-                if t != reference_time {
-                    stack.plane(t, s).values_into(plane)?;
-                }
+        let mut results = vec![Voxel::default(); current.inside.len()];
+        let blocks = Mutex::new(results.chunks_mut(BLOCK).zip(current.inside.chunks(BLOCK)));
+        let helpers = workers
+            .min(current.inside.len().div_ceil(BLOCK))
+            .saturating_sub(1);
+        let (read, store) = std::thread::scope(|scope| {
+            for _ in 0..helpers {
+                scope.spawn(|| fitter.fit_blocks(&blocks, &current.signal));
             }
-        }
-        stack.release_slice(s);
-        if inside.is_empty() {
-            results_store.push_slice(&[], &[])?;
-            continue;
-        }
-        let mut results = vec![Voxel::default(); inside.len()];
-        let blocks = Mutex::new(results.chunks_mut(BLOCK).zip(inside.chunks(BLOCK)));
-        let signal = &signal;
-        let times = &times;
-        std::thread::scope(|scope| {
-            for _ in 0..workers.min(inside.len().div_ceil(BLOCK)) {
-                let blocks = &blocks;
-                scope.spawn(move || {
-                    let mut curves = vec![0f64; used * BLOCK];
-                    let mut fits = vec![None; BLOCK];
-                    loop {
-                        let next = match blocks.lock() {
-                            Ok(mut it) => it.next(),
-                            Err(poisoned) => poisoned.into_inner().next(),
-                        };
-                        let Some((out, at)) = next else { break };
-                        let curves = &mut curves[..used * at.len()];
-                        for (y, &i) in curves.chunks_exact_mut(used).zip(at) {
-                            for (k, slot) in y.iter_mut().enumerate() {
-                                *slot = signal[k * slice_len + i] as f64;
-                            }
-                        }
-                        let fits = &mut fits[..at.len()];
-                        fit::fit_curves(model, times, curves, fits);
-                        for (voxel, fit) in out.iter_mut().zip(fits.iter()) {
-                            *voxel = voxel_of(kind, *fit, t_max);
-                        }
-                    }
-                });
-            }
+            let read = match s + 1 < slices {
+                true => reader.read(&mut stack, s + 1, &mut next),
+                false => Ok(()),
+            };
+            let store = match stored.take() {
+                Some((inside, results)) => results_store.push_slice(&inside, &results),
+                None => Ok(()),
+            };
+            fitter.fit_blocks(&blocks, &current.signal);
+            (read, store)
         });
+        read?;
+        store?;
         valid_voxels += results.iter().filter(|v| v.valid).count();
+        stored = Some((std::mem::take(&mut current.inside), results));
+        std::mem::swap(&mut current, &mut next);
+    }
+    if let Some((inside, results)) = stored {
         results_store.push_slice(&inside, &results)?;
     }
     drop(stack.planes);
@@ -515,6 +518,100 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         images,
         results: results_store,
     })
+}
+
+/// One slice's signal (the used time points, one after another) and the
+/// in-slice indices of its voxels above the threshold, ascending.
+struct SliceData {
+    signal: Vec<f32>,
+    inside: Vec<usize>,
+}
+
+impl SliceData {
+    fn new(used: usize, slice_len: usize) -> SliceData {
+        SliceData {
+            signal: vec![0f32; used * slice_len],
+            inside: Vec::new(),
+        }
+    }
+}
+
+/// Reads a slice for the fit.
+struct SliceReader {
+    reference_time: usize,
+    first_used: usize,
+    slice_len: usize,
+    threshold: f64,
+}
+
+impl SliceReader {
+    fn used(&self, times: usize) -> usize {
+        times - self.first_used
+    }
+
+    /// Slice `s` into `into`: the reference image first, whose voxels
+    /// above the threshold are the ones fitted, then (if there are any) the
+    /// other used time points. The slice's images are released after.
+    fn read(&self, stack: &mut Stack, s: usize, into: &mut SliceData) -> Result<(), Error> {
+        let slice_len = self.slice_len;
+        let reference =
+            &mut into.signal[(self.reference_time - self.first_used) * slice_len..][..slice_len];
+        stack.plane(self.reference_time, s).values_into(reference)?;
+        into.inside.clear();
+        into.inside
+            .extend((0..slice_len).filter(|&i| reference[i] as f64 > self.threshold));
+        if !into.inside.is_empty() {
+            let nt = stack.times.len();
+            for (t, plane) in (self.first_used..nt).zip(into.signal.chunks_mut(slice_len.max(1))) {
+                if t != self.reference_time {
+                    stack.plane(t, s).values_into(plane)?;
+                }
+            }
+        }
+        stack.release_slice(s);
+        Ok(())
+    }
+}
+
+/// Fits blocks of a slice's voxels.
+struct SliceFitter<'a> {
+    kind: MapKind,
+    model: fit::CurveModel,
+    times: &'a [f64],
+    t_max: f64,
+    slice_len: usize,
+}
+
+/// A slice's voxels, [`BLOCK`] at a time: where their results go and their
+/// in-slice indices.
+type Blocks<'r, 'i> =
+    Mutex<std::iter::Zip<std::slice::ChunksMut<'r, Voxel>, std::slice::Chunks<'i, usize>>>;
+
+impl SliceFitter<'_> {
+    /// Takes blocks until none is left.
+    fn fit_blocks(&self, blocks: &Blocks<'_, '_>, signal: &[f32]) {
+        let used = self.times.len();
+        let mut curves = vec![0f64; used * BLOCK];
+        let mut fits = vec![None; BLOCK];
+        loop {
+            let next = match blocks.lock() {
+                Ok(mut it) => it.next(),
+                Err(poisoned) => poisoned.into_inner().next(),
+            };
+            let Some((out, at)) = next else { break };
+            let curves = &mut curves[..used * at.len()];
+            for (y, &i) in curves.chunks_exact_mut(used).zip(at) {
+                for (k, slot) in y.iter_mut().enumerate() {
+                    *slot = signal[k * self.slice_len + i] as f64;
+                }
+            }
+            let fits = &mut fits[..at.len()];
+            fit::fit_curves(self.model, self.times, curves, fits);
+            for (voxel, fit) in out.iter_mut().zip(fits.iter()) {
+                *voxel = voxel_of(self.kind, *fit, self.t_max);
+            }
+        }
+    }
 }
 
 /// The voxel's values from its fit (`None`: no fit, all zero).

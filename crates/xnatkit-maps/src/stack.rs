@@ -99,6 +99,10 @@ pub struct Stack {
     pub times: Vec<f64>,
     /// `slice + slices · time`.
     pub planes: Vec<Plane>,
+    /// Each plane's smallest and largest value, as [`Plane::values_into`]
+    /// gives them (indexed like `planes`): found when the planes were
+    /// checked, so that Otsu's threshold needs one pass over them, not two.
+    pub ranges: Vec<(f32, f32)>,
     /// Frames combined into each time point (of the first slice).
     pub frames_per_time: Vec<usize>,
     /// A DICOM series or a ParaVision scan folder.
@@ -299,6 +303,7 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
         members[cell].push(frame.pixels);
     }
     let mut planes: Vec<Option<Plane>> = (0..cells).map(|_| None).collect();
+    let mut ranges = vec![(0f32, 0f32); cells];
     for s in 0..slices.len() {
         for (t, &time) in times.iter().enumerate() {
             let cell = s + slices.len() * t;
@@ -318,7 +323,14 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
                 Err(several) => combine(&several, slice_len, geometric, &mut scratch)?,
             };
             plane.values_into(&mut scratch)?;
-            if scratch.iter().all(|&v| v == 0.0) {
+            let (lo, hi) = scratch
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            // min and max pass over NaN: a plane of zeros and NaN is not
+            // all zeros.
+            if lo == 0.0 && hi == 0.0 && !scratch.iter().any(|v| v.is_nan()) {
                 return Err(Error::BadPixels {
                     path: sources[cell].clone().unwrap_or_else(|| folder.clone()),
                     reason: format!(
@@ -329,6 +341,7 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
                 });
             }
             planes[cell] = Some(plane);
+            ranges[cell] = (lo, hi);
         }
     }
     let planes: Vec<Plane> = planes.into_iter().flatten().collect();
@@ -351,6 +364,7 @@ pub fn build_stack(series: Series, axis: TimeAxis) -> Result<Stack, Error> {
         axis,
         times,
         planes,
+        ranges,
         frames_per_time,
         origin: Origin::Dicom,
         echo_train_length,

@@ -45,6 +45,15 @@ where
             hi = hi.max(v);
         }
     });
+    otsu_threshold_in(lo, hi, pass)
+}
+
+/// [`otsu_threshold_of`] when the values' range is already known (`lo`
+/// and `hi`, their smallest and largest): one pass, the histogram's.
+pub fn otsu_threshold_in<P>(lo: f64, hi: f64, mut pass: P) -> Option<f64>
+where
+    P: FnMut(&mut dyn FnMut(&[f64])),
+{
     // Also catches NaN ranges.
     if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return None;
