@@ -15,8 +15,8 @@
 
 use super::exp::exp_lanes;
 use super::{
-    Basis, Fitted, LM_STOP, PROJECTED_GAIN_TOLERANCE, PROJECTED_HALVINGS, PROJECTED_ITERATIONS,
-    PROJECTED_STEP_TOLERANCE,
+    Basis, Fitted, LM_STOP, PROJECTED_FINAL_STEP, PROJECTED_GAIN_TOLERANCE, PROJECTED_HALVINGS,
+    PROJECTED_ITERATIONS, PROJECTED_STEP_TOLERANCE,
 };
 
 /// The amplitudes that fit best at one rate, and what the search needs.
@@ -35,6 +35,10 @@ pub(super) struct Projection {
     /// and its step `slope / it`.
     newton_curvature: f64,
     newton_step: f64,
+    /// How the amplitude and the offset change with the rate (`dc/dr` at
+    /// fixed data), for a last step taken without projecting again.
+    amplitude_rate: f64,
+    offset_rate: f64,
     /// The smallest and largest value of the basis over the time points.
     low: f64,
     high: f64,
@@ -44,8 +48,7 @@ pub(super) struct Projection {
 /// closed form, as the model is linear in them, with the first two
 /// derivatives of the sum of squares left at that amplitude. `ys[k]` holds
 /// each lane's signal at `t[k]`; `work` keeps the basis and its first two
-/// rate derivatives per time point between the passes. `None` for a lane
-/// whose amplitude is not determined or whose numbers are not finite.
+/// rate derivatives per time point between the passes.
 #[inline(always)]
 pub(super) fn project<const L: usize>(
     basis: Basis,
@@ -54,7 +57,7 @@ pub(super) fn project<const L: usize>(
     ys: &[[f64; L]],
     rate: &[f64; L],
     work: &mut [[[f64; L]; 3]],
-) -> [Option<Projection>; L] {
+) -> Projections<L> {
     let n = t.len() as f64;
     // Recovery's basis is 1 − e and its derivatives change sign: exact
     // either way (adding 0, multiplying by ±1), and free of a branch.
@@ -150,7 +153,9 @@ pub(super) fn project<const L: usize>(
         mut used,
         mut step,
         mut offset_value,
-    ] = [[0.0; L]; 6];
+        mut amplitude_rate,
+        mut offset_rate,
+    ] = [[0.0; L]; 8];
     for l in 0..L {
         let (c, dz, pd) = (c[l], dz[l], pd[l]);
         let (dz_pp, pd_pp) = (dz / pp[l], pd / pp[l]);
@@ -168,33 +173,81 @@ pub(super) fn project<const L: usize>(
             gauss_newton[l]
         };
         step[l] = slope[l] / used[l];
-        offset_value[l] = if offset {
-            mean[3][l] - c * mean[0][l]
+        // c = p·z / p·p, whose rate derivative has d·z and p·d.
+        amplitude_rate[l] = dz_pp - 2.0 * c * pd_pp;
+        (offset_value[l], offset_rate[l]) = if offset {
+            (
+                mean[3][l] - c * mean[0][l],
+                -(amplitude_rate[l] * mean[0][l] + c * mean[1][l]),
+            )
         } else {
-            0.0
+            (0.0, 0.0)
         };
     }
-    let mut out = [None; L];
+    let mut ok = [false; L];
     for l in 0..L {
         // A basis that is (numerically) constant cannot be told apart from
         // the offset, or vanishes: the amplitude is not determined.
         let determined = pp[l] > 1e-16 * raw[l] && pp[l].is_finite();
-        if determined && sse[l].is_finite() && c[l].is_finite() && offset_value[l].is_finite() {
-            out[l] = Some(Projection {
-                rate: rate[l],
-                amplitude: c[l],
-                offset: offset_value[l],
-                sse: sse[l],
-                slope: slope[l],
-                curvature: curvature[l],
-                newton_curvature: used[l],
-                newton_step: step[l],
-                low: low[l],
-                high: high[l],
-            });
-        }
+        ok[l] = determined && sse[l].is_finite() && c[l].is_finite() && offset_value[l].is_finite();
     }
-    out
+    Projections {
+        ok,
+        rate: *rate,
+        amplitude: c,
+        offset: offset_value,
+        sse,
+        slope,
+        curvature,
+        newton_curvature: used,
+        newton_step: step,
+        amplitude_rate,
+        offset_rate,
+        low,
+        high,
+    }
+}
+
+/// [`Projection`]s of `L` lanes, field by field: a lane's is copied out
+/// only when the search keeps it (copying every lane's whole projection
+/// each round cost more than some of the arithmetic).
+pub(super) struct Projections<const L: usize> {
+    /// Whether the lane's projection is determined and finite.
+    ok: [bool; L],
+    rate: [f64; L],
+    amplitude: [f64; L],
+    offset: [f64; L],
+    sse: [f64; L],
+    slope: [f64; L],
+    curvature: [f64; L],
+    newton_curvature: [f64; L],
+    newton_step: [f64; L],
+    amplitude_rate: [f64; L],
+    offset_rate: [f64; L],
+    low: [f64; L],
+    high: [f64; L],
+}
+
+impl<const L: usize> Projections<L> {
+    /// Lane `l`'s projection; `None` where its amplitude is not determined
+    /// or its numbers are not finite.
+    #[inline(always)]
+    pub(super) fn lane(&self, l: usize) -> Option<Projection> {
+        self.ok[l].then(|| Projection {
+            rate: self.rate[l],
+            amplitude: self.amplitude[l],
+            offset: self.offset[l],
+            sse: self.sse[l],
+            slope: self.slope[l],
+            curvature: self.curvature[l],
+            newton_curvature: self.newton_curvature[l],
+            newton_step: self.newton_step[l],
+            amplitude_rate: self.amplitude_rate[l],
+            offset_rate: self.offset_rate[l],
+            low: self.low[l],
+            high: self.high[l],
+        })
+    }
 }
 
 /// Where the projected search trusts its answer, from the time points.
@@ -306,6 +359,8 @@ const IDLE: Lane = Lane {
         curvature: 0.0,
         newton_curvature: 0.0,
         newton_step: 0.0,
+        amplitude_rate: 0.0,
+        offset_rate: 0.0,
         low: 0.0,
         high: 0.0,
     },
@@ -346,6 +401,21 @@ impl Lane {
         {
             return Next::Converged;
         }
+        // Newton's step converges quadratically near the minimum: after a
+        // step this small the rate is within about the step's square of
+        // it, as close as the step tolerance above gets. The step is
+        // taken without projecting again (that projection would only
+        // confirm it): the amplitude, offset and sum of squares follow to
+        // first and second order, within the rounding of the f32 maps.
+        if at.newton_curvature == at.curvature && step.abs() <= PROJECTED_FINAL_STEP * at.rate {
+            let mut last = at;
+            last.rate = at.rate + step;
+            last.amplitude = at.amplitude + at.amplitude_rate * step;
+            last.offset = at.offset + at.offset_rate * step;
+            last.sse = (at.sse - 2.0 * at.slope * step + at.curvature * step * step).max(0.0);
+            self.at = last;
+            return Next::Converged;
+        }
         // A step far from the minimum can overshoot through zero; the rate
         // moves by at most a factor of ten per step.
         self.step = step.clamp(-0.9 * at.rate, 9.0 * at.rate);
@@ -355,11 +425,17 @@ impl Lane {
         Next::Evaluate(at.rate + self.step)
     }
 
+    /// The search after lane `l`'s projection in `projections`.
     #[inline(always)]
-    fn advance(&mut self, projection: Option<Projection>, range: &Range) -> Next {
+    fn advance<const L: usize>(
+        &mut self,
+        projections: &Projections<L>,
+        l: usize,
+        range: &Range,
+    ) -> Next {
         match self.phase {
             Phase::Idle => Next::Failed,
-            Phase::Start => match projection {
+            Phase::Start => match projections.lane(l) {
                 Some(at) => {
                     self.at = at;
                     self.iterations = 0;
@@ -367,9 +443,12 @@ impl Lane {
                 }
                 None => Next::Failed,
             },
-            Phase::Trial => match projection {
-                // Every accepted step lowers the sum of squares.
-                Some(trial) if trial.sse <= self.at.sse => {
+            // Every accepted step lowers the sum of squares.
+            Phase::Trial => match projections.ok[l] && projections.sse[l] <= self.at.sse {
+                true => {
+                    let Some(trial) = projections.lane(l) else {
+                        return Next::Failed;
+                    };
                     self.at = trial;
                     // Far outside the determined range the search would
                     // only creep towards zero or infinity: LM decides
@@ -383,7 +462,7 @@ impl Lane {
                     }
                     self.decide()
                 }
-                _ => {
+                false => {
                     self.step *= 0.5;
                     self.halvings += 1;
                     if self.halvings < PROJECTED_HALVINGS {
@@ -483,7 +562,7 @@ pub(super) fn search<const L: usize, const P: usize>(
             if lane.phase == Phase::Idle {
                 continue;
             }
-            match lane.advance(projections[l], &range) {
+            match lane.advance(&projections, l, &range) {
                 Next::Evaluate(r) => rate[l] = r,
                 Next::Converged => {
                     curves.end(lane.voxel, range.finish::<P>(&lane.at, points));
