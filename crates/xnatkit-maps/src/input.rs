@@ -137,41 +137,15 @@ impl DeferredPixels {
     fn rescale_into(&self, slope: f64, intercept: f64, out: &mut [f32]) -> Result<(), Error> {
         if let Some(layout) = self.layout
             && let Some(bytes) = self.tail(layout)
+            && let Some(mut stored) = native_values(layout.bits, layout.signed, &bytes)
         {
-            let n = self.len.min(out.len());
-            let out = &mut out[..n];
-            let rescale = |o: &mut f32, v: f64| *o = (v * slope + intercept) as f32;
-            match (layout.bits, layout.signed) {
-                (8, false) => out
-                    .iter_mut()
-                    .zip(&bytes)
-                    .for_each(|(o, &b)| rescale(o, b as f64)),
-                (8, true) => out
-                    .iter_mut()
-                    .zip(&bytes)
-                    .for_each(|(o, &b)| rescale(o, b as i8 as f64)),
-                (16, false) => out
-                    .iter_mut()
-                    .zip(bytes.chunks_exact(2))
-                    .for_each(|(o, c)| rescale(o, u16::from_le_bytes([c[0], c[1]]) as f64)),
-                (16, true) => out
-                    .iter_mut()
-                    .zip(bytes.chunks_exact(2))
-                    .for_each(|(o, c)| rescale(o, i16::from_le_bytes([c[0], c[1]]) as f64)),
-                (32, false) => out
-                    .iter_mut()
-                    .zip(bytes.chunks_exact(4))
-                    .for_each(|(o, c)| {
-                        rescale(o, u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
-                    }),
-                _ => out
-                    .iter_mut()
-                    .zip(bytes.chunks_exact(4))
-                    .for_each(|(o, c)| {
-                        rescale(o, i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
-                    }),
-            }
-            return Ok(());
+            stored.truncate(self.len);
+            let pixels = Pixels {
+                stored,
+                slope,
+                intercept,
+            };
+            return pixels.rescale_into(out);
         }
         let loaded = Pixels {
             stored: self.load()?,
@@ -738,7 +712,18 @@ fn all_pixels(
         .map_err(|err| unsupported(format!("pixel data: {err}")))?;
     let bits = first_number(object, tags::BITS_ALLOCATED).unwrap_or(16.0) as u32;
     let signed = first_number(object, tags::PIXEL_REPRESENTATION).unwrap_or(0.0) == 1.0;
-    let values = match (bits, signed) {
+    let values = native_values(bits, signed, &bytes).ok_or_else(|| {
+        unsupported(format!(
+            "BitsAllocated {bits} is not supported (8, 16 or 32)"
+        ))
+    })?;
+    take(path, values, expected)
+}
+
+/// Native little-endian pixel bytes as their stored values; `None` for a
+/// BitsAllocated other than 8, 16 or 32.
+fn native_values(bits: u32, signed: bool, bytes: &[u8]) -> Option<Stored> {
+    Some(match (bits, signed) {
         (8, false) => Stored::U8(bytes.to_vec()),
         (8, true) => Stored::I8(bytes.iter().map(|&b| b as i8).collect()),
         (16, false) => Stored::U16(
@@ -765,13 +750,8 @@ fn all_pixels(
                 .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
         ),
-        _ => {
-            return Err(unsupported(format!(
-                "BitsAllocated {bits} is not supported (8, 16 or 32)"
-            )));
-        }
-    };
-    take(path, values, expected)
+        _ => return None,
+    })
 }
 
 fn take(path: &Path, mut values: Stored, expected: usize) -> Result<Stored, Error> {

@@ -233,7 +233,13 @@ impl<const L: usize> Projections<L> {
     /// or its numbers are not finite.
     #[inline(always)]
     pub(super) fn lane(&self, l: usize) -> Option<Projection> {
-        self.ok[l].then(|| Projection {
+        self.ok[l].then(|| self.at(l))
+    }
+
+    /// Lane `l`'s numbers, whether determined or not.
+    #[inline(always)]
+    fn at(&self, l: usize) -> Projection {
+        Projection {
             rate: self.rate[l],
             amplitude: self.amplitude[l],
             offset: self.offset[l],
@@ -246,7 +252,7 @@ impl<const L: usize> Projections<L> {
             offset_rate: self.offset_rate[l],
             low: self.low[l],
             high: self.high[l],
-        })
+        }
     }
 }
 
@@ -446,9 +452,7 @@ impl Lane {
             // Every accepted step lowers the sum of squares.
             Phase::Trial => match projections.ok[l] && projections.sse[l] <= self.at.sse {
                 true => {
-                    let Some(trial) = projections.lane(l) else {
-                        return Next::Failed;
-                    };
+                    let trial = projections.at(l);
                     self.at = trial;
                     // Far outside the determined range the search would
                     // only creep towards zero or infinity: LM decides
