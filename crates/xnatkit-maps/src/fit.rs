@@ -18,9 +18,12 @@
 
 mod exp;
 mod lanes;
+mod start_table;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86;
+
+use start_table::StartTable;
 
 /// Result of one fit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -233,7 +236,7 @@ pub fn log_linear(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
 /// Mono-exponential decay with offset, `S = M0·e^(−t·r) + C` (T2 = 1/r):
 /// params `[M0, r, C]`.
 pub fn decay_with_offset(t: &[f64], y: &[f64]) -> Option<Fitted<3>> {
-    one_curve(Basis::Decay, t, y, start_decay, decay_with_offset_lm)
+    one_curve(Basis::Decay, t, y, DECAY_START, decay_with_offset_lm)
 }
 
 fn decay_with_offset_lm(t: &[f64], y: &[f64], start: [f64; 3], stop: Stop) -> Fitted<3> {
@@ -251,7 +254,7 @@ fn decay_with_offset_lm(t: &[f64], y: &[f64], start: [f64; 3], stop: Stop) -> Fi
 
 /// Mono-exponential decay, `S = S0·e^(−t·r)`: params `[S0, r]`.
 pub fn decay(t: &[f64], y: &[f64]) -> Option<Fitted<2>> {
-    one_curve(Basis::Decay, t, y, start_decay, decay_lm)
+    one_curve(Basis::Decay, t, y, DECAY_START, decay_lm)
 }
 
 fn decay_lm(t: &[f64], y: &[f64], start: [f64; 2], stop: Stop) -> Fitted<2> {
@@ -280,7 +283,7 @@ fn start_decay(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
 /// `[A, r, C]`. Start: A = the largest signal, T1 where the curve reaches
 /// 63 % of it (linear interpolation).
 pub fn recovery(t: &[f64], y: &[f64]) -> Option<Fitted<2>> {
-    one_curve(Basis::Recovery, t, y, start_recovery, recovery_lm)
+    one_curve(Basis::Recovery, t, y, RECOVERY_START, recovery_lm)
 }
 
 fn recovery_lm(t: &[f64], y: &[f64], start: [f64; 2], stop: Stop) -> Fitted<2> {
@@ -301,7 +304,7 @@ pub fn recovery_with_offset(t: &[f64], y: &[f64]) -> Option<Fitted<3>> {
         Basis::Recovery,
         t,
         y,
-        start_recovery,
+        RECOVERY_START,
         recovery_with_offset_lm,
     )
 }
@@ -319,11 +322,18 @@ fn recovery_with_offset_lm(t: &[f64], y: &[f64], start: [f64; 3], stop: Stop) ->
     )
 }
 
-fn start_recovery(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
+/// Whether [`start_recovery`] has a start for `y`: a positive largest
+/// signal.
+fn recovery_start_exists(y: &[f64]) -> bool {
     let max = y.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    if max <= 0.0 || !max.is_finite() {
+    max > 0.0 && max.is_finite()
+}
+
+fn start_recovery(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
+    if !recovery_start_exists(y) {
         return None;
     }
+    let max = y.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let target = 0.63 * max;
     let mut t63 = None;
     let mut previous: Option<(f64, f64)> = None;
@@ -386,8 +396,26 @@ fn one_curve<const P: usize>(
     if t.len() != y.len() {
         return None;
     }
+    /// The last table made on this thread: callers of the one-curve fits
+    /// fit many curves sampled at the same times, one after another.
+    type Cached = Option<((Basis, bool, Vec<f64>), Option<StartTable>)>;
+    thread_local! {
+        static LAST_TABLE: std::cell::RefCell<Cached> = const { std::cell::RefCell::new(None) };
+    }
     let mut answer = None;
-    fit_batch::<1, P>(basis, t, y, start, lm, |_, fit| answer = fit);
+    LAST_TABLE.with_borrow_mut(|last| {
+        let key = (basis, P == 3, t.to_vec());
+        let table = match last {
+            Some((made_for, table)) if *made_for == key => table,
+            _ => {
+                let table = StartTable::new(basis, P == 3, t);
+                &mut last.insert((key, table)).1
+            }
+        };
+        fit_batch::<1, P>(basis, t, table.as_ref(), y, start, lm, |_, fit| {
+            answer = fit
+        });
+    });
     answer
 }
 
@@ -417,83 +445,140 @@ impl CurveModel {
 /// Curves fitted four at a time (see [`lanes`]).
 const LANES: usize = 4;
 
-/// Fits `model` to every curve of `curves` (one after another, `t.len()`
-/// values each) into `out` (one per curve; the offset 0 for models
-/// without one): the same answers, bit for bit, as [`decay`],
-/// [`decay_with_offset`], [`recovery`] or [`recovery_with_offset`] on each
-/// curve alone, computed four curves at a time. AVX2 is used where the
-/// processor has it.
-pub fn fit_curves(model: CurveModel, t: &[f64], curves: &[f64], out: &mut [Option<Fitted<3>>]) {
-    // No time points, no curves: every answer is `None`, not what `out`
-    // held before.
-    out.fill(None);
-    // At most one curve per answer.
-    let curves = &curves[..curves.len().min(out.len() * t.len())];
-    #[cfg(target_arch = "x86_64")]
-    if x86::fit_curves_avx2(model, t, curves, out) {
-        return;
-    }
-    fit_curves_portable(model, t, curves, out);
-}
-
-#[inline(always)]
-pub(crate) fn fit_curves_portable(
+/// Fits one model to many curves sampled at the same times: what the
+/// maps run on every voxel of a series. Made once per series (it
+/// tabulates where the search starts from, see [`start_table`]), then
+/// [`CurveFitter::fit`] as often as there are curves.
+#[derive(Debug, Clone)]
+pub struct CurveFitter {
     model: CurveModel,
-    t: &[f64],
-    curves: &[f64],
-    out: &mut [Option<Fitted<3>>],
-) {
-    let widen = |fit: Fitted<2>| Fitted {
-        params: [fit.params[0], fit.params[1], 0.0],
-        rms: fit.rms,
-        converged: fit.converged,
-    };
-    match model {
-        CurveModel::Decay => {
-            fit_batch::<LANES, 2>(Basis::Decay, t, curves, start_decay, decay_lm, |i, fit| {
-                out[i] = fit.map(widen)
-            })
+    t: Vec<f64>,
+    table: Option<StartTable>,
+}
+
+impl CurveFitter {
+    /// The fitter of `model` for curves sampled at `t`.
+    pub fn new(model: CurveModel, t: &[f64]) -> CurveFitter {
+        let basis = match model {
+            CurveModel::Decay | CurveModel::DecayWithOffset => Basis::Decay,
+            CurveModel::Recovery | CurveModel::RecoveryWithOffset => Basis::Recovery,
+        };
+        CurveFitter {
+            model,
+            t: t.to_vec(),
+            table: StartTable::new(basis, model.has_offset(), t),
         }
-        CurveModel::DecayWithOffset => fit_batch::<LANES, 3>(
-            Basis::Decay,
-            t,
-            curves,
-            start_decay,
-            decay_with_offset_lm,
-            |i, fit| out[i] = fit,
-        ),
-        CurveModel::Recovery => fit_batch::<LANES, 2>(
-            Basis::Recovery,
-            t,
-            curves,
-            start_recovery,
-            recovery_lm,
-            |i, fit| out[i] = fit.map(widen),
-        ),
-        CurveModel::RecoveryWithOffset => fit_batch::<LANES, 3>(
-            Basis::Recovery,
-            t,
-            curves,
-            start_recovery,
-            recovery_with_offset_lm,
-            |i, fit| out[i] = fit,
-        ),
+    }
+
+    /// Fits every curve of `curves` (one after another, `t.len()` values
+    /// each) into `out` (one per curve; the offset 0 for models without
+    /// one): the same answers, bit for bit, as [`decay`],
+    /// [`decay_with_offset`], [`recovery`] or [`recovery_with_offset`] on
+    /// each curve alone, computed four curves at a time. AVX2 is used where
+    /// the processor has it.
+    pub fn fit(&self, curves: &[f64], out: &mut [Option<Fitted<3>>]) {
+        // No time points, no curves: every answer is `None`, not what
+        // `out` held before.
+        out.fill(None);
+        // At most one curve per answer.
+        let curves = &curves[..curves.len().min(out.len() * self.t.len())];
+        #[cfg(target_arch = "x86_64")]
+        if x86::fit_curves_avx2(self, curves, out) {
+            return;
+        }
+        self.fit_portable(curves, out);
+    }
+
+    #[inline(always)]
+    pub(crate) fn fit_portable(&self, curves: &[f64], out: &mut [Option<Fitted<3>>]) {
+        let widen = |fit: Fitted<2>| Fitted {
+            params: [fit.params[0], fit.params[1], 0.0],
+            rms: fit.rms,
+            converged: fit.converged,
+        };
+        let (t, table) = (&self.t[..], self.table.as_ref());
+        match self.model {
+            CurveModel::Decay => fit_batch::<LANES, 2>(
+                Basis::Decay,
+                t,
+                table,
+                curves,
+                DECAY_START,
+                decay_lm,
+                |i, fit| out[i] = fit.map(widen),
+            ),
+            CurveModel::DecayWithOffset => fit_batch::<LANES, 3>(
+                Basis::Decay,
+                t,
+                table,
+                curves,
+                DECAY_START,
+                decay_with_offset_lm,
+                |i, fit| out[i] = fit,
+            ),
+            CurveModel::Recovery => fit_batch::<LANES, 2>(
+                Basis::Recovery,
+                t,
+                table,
+                curves,
+                RECOVERY_START,
+                recovery_lm,
+                |i, fit| out[i] = fit.map(widen),
+            ),
+            CurveModel::RecoveryWithOffset => fit_batch::<LANES, 3>(
+                Basis::Recovery,
+                t,
+                table,
+                curves,
+                RECOVERY_START,
+                recovery_with_offset_lm,
+                |i, fit| out[i] = fit,
+            ),
+        }
     }
 }
 
-/// A model's start: amplitude and rate.
-type Start = fn(&[f64], &[f64]) -> Option<(f64, f64)>;
+/// [`CurveFitter::fit`] with a fitter made for this one call.
+pub fn fit_curves(model: CurveModel, t: &[f64], curves: &[f64], out: &mut [Option<Fitted<3>>]) {
+    CurveFitter::new(model, t).fit(curves, out);
+}
+
+/// A model's guess of the amplitude and rate from `t` and `y`; `None`: the
+/// curve is not fitted.
+type Guess = fn(&[f64], &[f64]) -> Option<(f64, f64)>;
+
+/// A model's start.
+#[derive(Clone, Copy)]
+struct Start {
+    guess: Guess,
+    /// Whether the guess exists, where that is cheaper to tell than the
+    /// guess: then the guess is made only for the curves that need it
+    /// (no start from the table, or Levenberg–Marquardt after the search).
+    exists: Option<fn(&[f64]) -> bool>,
+}
+
+const DECAY_START: Start = Start {
+    guess: start_decay,
+    exists: None,
+};
+
+const RECOVERY_START: Start = Start {
+    guess: start_recovery,
+    exists: Some(recovery_start_exists),
+};
 
 /// A model's Levenberg–Marquardt.
 type FullFit<const P: usize> = fn(&[f64], &[f64], [f64; P], Stop) -> Fitted<P>;
 
-/// Start, projected search `L` curves at a time, and Levenberg–Marquardt
+/// Start (from `table` where it brackets the minimum, else the model's
+/// guess), projected search `L` curves at a time, and Levenberg–Marquardt
 /// for the curves the search leaves; `out` gets each curve's answer (`None`
 /// without a start), in no particular order.
 #[inline(always)]
 fn fit_batch<const L: usize, const P: usize>(
     basis: Basis,
     t: &[f64],
+    table: Option<&StartTable>,
     curves: &[f64],
     start: Start,
     lm: FullFit<P>,
@@ -503,10 +588,13 @@ fn fit_batch<const L: usize, const P: usize>(
     /// the answers go.
     struct Batch<'a, const P: usize, O> {
         t: &'a [f64],
+        /// Each curve's start from the table, if it has one.
+        from_table: Vec<Option<f64>>,
         curves: &'a [f64],
         start: Start,
         lm: FullFit<P>,
-        starts: Vec<(f64, f64)>,
+        /// `None` where the guess was not needed yet.
+        starts: Vec<Option<(f64, f64)>>,
         out: O,
     }
     impl<const P: usize, O> Batch<'_, P, O> {
@@ -519,10 +607,24 @@ fn fit_batch<const L: usize, const P: usize>(
         #[inline(always)]
         fn load(&mut self, i: usize, y: &mut [f64]) -> Option<f64> {
             y.copy_from_slice(self.curve(i));
-            match (self.start)(self.t, y) {
+            let from_table = match self.start.exists {
+                Some(exists) if !exists(y) => {
+                    (self.out)(i, None);
+                    return None;
+                }
+                Some(_) => match self.from_table[i] {
+                    // The guess waits until LM needs it.
+                    Some(rate) => return Some(rate),
+                    None => None,
+                },
+                None => self.from_table[i],
+            };
+            match (self.start.guess)(self.t, y) {
                 Some((amplitude, rate)) => {
-                    self.starts[i] = (amplitude, rate);
-                    Some(rate)
+                    // LM, where the search leaves the curve, starts from
+                    // the guess, as before the table.
+                    self.starts[i] = Some((amplitude, rate));
+                    Some(from_table.unwrap_or(rate))
                 }
                 None => {
                     (self.out)(i, None);
@@ -532,12 +634,15 @@ fn fit_batch<const L: usize, const P: usize>(
         }
         #[inline(always)]
         fn end(&mut self, i: usize, fit: Option<Fitted<P>>) {
-            let fit = fit.unwrap_or_else(|| {
-                let mut start = [0.0; P];
-                (start[0], start[1]) = self.starts[i];
-                (self.lm)(self.t, self.curve(i), start, LM_STOP)
+            let fit = fit.or_else(|| {
+                let guess = self.starts[i].or_else(|| (self.start.guess)(self.t, self.curve(i)));
+                guess.map(|(amplitude, rate)| {
+                    let mut start = [0.0; P];
+                    (start[0], start[1]) = (amplitude, rate);
+                    (self.lm)(self.t, self.curve(i), start, LM_STOP)
+                })
             });
-            (self.out)(i, Some(fit));
+            (self.out)(i, fit);
         }
     }
     let points = t.len();
@@ -545,12 +650,20 @@ fn fit_batch<const L: usize, const P: usize>(
         return;
     }
     let count = curves.len() / points;
+    // All at once before the search rather than as each lane takes its
+    // curve: the curves are independent, so the processor overlaps their
+    // (latency-bound) lookups.
+    let from_table = match table {
+        Some(table) => curves.chunks_exact(points).map(|y| table.rate(y)).collect(),
+        None => vec![None; count],
+    };
     let mut batch = Batch {
         t,
+        from_table,
         curves,
         start,
         lm,
-        starts: vec![(0.0, 0.0); count],
+        starts: vec![None; count],
         out,
     };
     lanes::search::<L, P>(basis, t, count, &mut batch);
@@ -1091,7 +1204,7 @@ mod tests {
             let mut dispatched = vec![None; count];
             fit_curves(model, t, &curves, &mut dispatched);
             let mut portable = vec![None; count];
-            fit_curves_portable(model, t, &curves, &mut portable);
+            CurveFitter::new(model, t).fit_portable(&curves, &mut portable);
             let mut answered = 0;
             for (i, y) in curves.chunks_exact(t.len()).enumerate() {
                 let alone: Option<Fitted<3>> = match model {

@@ -344,35 +344,49 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (l, h)| {
             (lo.min(l as f64), hi.max(h as f64))
         });
-    let mut plane = vec![0f32; slice_len];
-    let mut wide = vec![0f64; slice_len];
-    let mut failed = None;
-    let mut each_reference_value = |visit: &mut dyn FnMut(&[f64])| {
-        for s in 0..slices {
-            if failed.is_some() {
-                return;
+    let uniform = || Error::BadPixels {
+        path: folder.clone(),
+        reason: "the reference image is uniform, so there is no object to fit".to_owned(),
+    };
+    let empty = xnatkit_qa::OtsuHistogram::new(lo, hi).ok_or_else(uniform)?;
+    // Once: on Linux each call reads the cgroup limits from /proc and /sys.
+    let workers = threads();
+    // The histogram's pass split over the workers by slices: each counts
+    // its own (exact counts, so the threshold does not depend on the
+    // split).
+    let histogram_of = |slices: std::ops::Range<usize>| {
+        let mut histogram = empty.clone();
+        let mut plane = vec![0f32; slice_len];
+        let mut wide = vec![0f64; slice_len];
+        for s in slices {
+            stack.plane(reference_time, s).values_into(&mut plane)?;
+            for (w, &v) in wide.iter_mut().zip(&plane) {
+                *w = v as f64;
             }
-            match stack.plane(reference_time, s).values_into(&mut plane) {
-                Ok(()) => {
-                    for (w, &v) in wide.iter_mut().zip(&plane) {
-                        *w = v as f64;
-                    }
-                    visit(&wide);
-                }
-                Err(e) => failed = Some(e),
-            }
+            histogram.add(&wide);
         }
+        Ok::<_, Error>(histogram)
     };
-    let Some(threshold) = xnatkit_qa::otsu_threshold_in(lo, hi, &mut each_reference_value) else {
-        return Err(failed.unwrap_or_else(|| Error::BadPixels {
-            path: folder.clone(),
-            reason: "the reference image is uniform, so there is no object to fit".to_owned(),
+    let per_worker = slices.div_ceil(workers.max(1)).max(1);
+    let parts: Vec<Result<xnatkit_qa::OtsuHistogram, Error>> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (per_worker..slices)
+            .step_by(per_worker)
+            .map(|from| scope.spawn(move || histogram_of(from..(from + per_worker).min(slices))))
+            .collect();
+        let mut parts = vec![histogram_of(0..per_worker.min(slices))];
+        // A helper's panic is this thread's (as if one thread had read).
+        parts.extend(helpers.into_iter().map(|helper| {
+            helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         }));
-    };
-    if let Some(e) = failed {
-        return Err(e);
+        parts
+    });
+    let mut histogram = empty;
+    for part in parts {
+        histogram.merge(&part?);
     }
-    drop((plane, wide));
+    let threshold = histogram.threshold();
     let thresholded = started.elapsed();
     let t_max = times.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let model = match kind {
@@ -390,15 +404,13 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     };
     let fitter = SliceFitter {
         kind,
-        model,
+        curves: fit::CurveFitter::new(model, &times),
         times: &times,
         t_max,
         slice_len,
     };
     let mut results_store = Results::new(n, slice_len)?;
     let mut valid_voxels = 0usize;
-    // Once: on Linux each call reads the cgroup limits from /proc and /sys.
-    let workers = threads();
     // While slice s is fitted, the calling thread reads slice s + 1 and
     // stores the results of slice s − 1, then joins the fit: reading and
     // storing are not left to one core while the others wait.
@@ -576,7 +588,7 @@ impl SliceReader {
 /// Fits blocks of a slice's voxels.
 struct SliceFitter<'a> {
     kind: MapKind,
-    model: fit::CurveModel,
+    curves: fit::CurveFitter,
     times: &'a [f64],
     t_max: f64,
     slice_len: usize,
@@ -606,7 +618,7 @@ impl SliceFitter<'_> {
                 }
             }
             let fits = &mut fits[..at.len()];
-            fit::fit_curves(self.model, self.times, curves, fits);
+            self.curves.fit(curves, fits);
             for (voxel, fit) in out.iter_mut().zip(fits.iter()) {
                 *voxel = voxel_of(self.kind, *fit, self.t_max);
             }

@@ -25,7 +25,9 @@ mod report;
 mod volume;
 
 pub use error::Error;
-pub use mask::{Mask, head_mask, otsu_threshold, otsu_threshold_in, otsu_threshold_of};
+pub use mask::{
+    Mask, OtsuHistogram, head_mask, otsu_threshold, otsu_threshold_in, otsu_threshold_of,
+};
 pub use montage::montage_png;
 pub use report::{QaReport, assess, csv_metrics, write_outputs};
 pub use volume::Volume;

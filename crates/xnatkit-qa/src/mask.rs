@@ -54,54 +54,116 @@ pub fn otsu_threshold_in<P>(lo: f64, hi: f64, mut pass: P) -> Option<f64>
 where
     P: FnMut(&mut dyn FnMut(&[f64])),
 {
-    // Also catches NaN ranges.
-    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
-        return None;
+    let mut histogram = OtsuHistogram::new(lo, hi)?;
+    pass(&mut |piece| histogram.add(piece));
+    Some(histogram.threshold())
+}
+
+/// The histogram Otsu's threshold is chosen from, over a known range,
+/// filled piece by piece: by one pass, or by several threads (one
+/// histogram each, [merged](OtsuHistogram::merge); the counts are exact,
+/// so the threshold is the same however the values were split).
+#[derive(Debug, Clone)]
+pub struct OtsuHistogram {
+    lo: f64,
+    hi: f64,
+    width: f64,
+    norm: f64,
+    /// Four interleaved tallies: runs of equal values (the background)
+    /// would otherwise wait on the one counter each value increments.
+    tallies: Box<[[u64; OTSU_BINS]; 4]>,
+}
+
+impl OtsuHistogram {
+    /// An empty histogram from `lo` to `hi`; `None` unless `hi > lo` (also
+    /// for NaN).
+    pub fn new(lo: f64, hi: f64) -> Option<OtsuHistogram> {
+        if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
+            return None;
+        }
+        Some(OtsuHistogram {
+            lo,
+            hi,
+            width: (hi - lo) / OTSU_BINS as f64,
+            norm: OTSU_BINS as f64 / (hi - lo),
+            tallies: Box::new([[0; OTSU_BINS]; 4]),
+        })
     }
-    let width = (hi - lo) / OTSU_BINS as f64;
-    let norm = OTSU_BINS as f64 / (hi - lo);
-    let edge = |i: usize| {
+
+    fn edge(&self, i: usize) -> f64 {
         if i == OTSU_BINS {
-            hi
+            self.hi
         } else {
-            lo + i as f64 * width
-        }
-    };
-    let mut hist = [0f64; OTSU_BINS];
-    pass(&mut |piece| {
-        for &v in piece {
-            // Binned as numpy's histogram does (so the independent check
-            // sees the same counts): scaled index, the top edge in the last
-            // bin, then nudged by one where rounding put a value across an
-            // edge.
-            let mut bin = (((v - lo) * norm) as usize).min(OTSU_BINS - 1);
-            if v < edge(bin) {
-                bin -= 1;
-            } else if bin + 1 < OTSU_BINS && v >= edge(bin + 1) {
-                bin += 1;
-            }
-            hist[bin] += 1.0;
-        }
-    });
-    let centre = |i: usize| lo + width * (i as f64 + 0.5);
-    let total: f64 = hist.iter().sum();
-    let total_moment: f64 = hist.iter().enumerate().map(|(i, h)| h * centre(i)).sum();
-    let (mut below, mut below_moment) = (0f64, 0f64);
-    let mut best = (f64::NEG_INFINITY, 0usize);
-    for (i, &count) in hist.iter().enumerate().take(OTSU_BINS - 1) {
-        below += count;
-        below_moment += count * centre(i);
-        let above = total - below;
-        if below == 0.0 || above == 0.0 {
-            continue;
-        }
-        let diff = below_moment / below - (total_moment - below_moment) / above;
-        let between = below * above * diff * diff;
-        if between > best.0 {
-            best = (between, i);
+            self.lo + i as f64 * self.width
         }
     }
-    Some(centre(best.1))
+
+    /// Binned as numpy's histogram does (so the independent check sees the
+    /// same counts): scaled index, the top edge in the last bin, then
+    /// nudged by one where rounding put a value across an edge.
+    #[inline]
+    fn bin_of(&self, v: f64) -> usize {
+        let mut bin = (((v - self.lo) * self.norm) as usize).min(OTSU_BINS - 1);
+        if v < self.edge(bin) {
+            bin -= 1;
+        } else if bin + 1 < OTSU_BINS && v >= self.edge(bin + 1) {
+            bin += 1;
+        }
+        bin
+    }
+
+    /// Counts `piece` (values in the range).
+    pub fn add(&mut self, piece: &[f64]) {
+        let mut quads = piece.chunks_exact(4);
+        for quad in &mut quads {
+            for (k, &v) in quad.iter().enumerate() {
+                let bin = self.bin_of(v);
+                self.tallies[k][bin] += 1;
+            }
+        }
+        for &v in quads.remainder() {
+            let bin = self.bin_of(v);
+            self.tallies[0][bin] += 1;
+        }
+    }
+
+    /// Adds `other`'s counts (a histogram over the same range).
+    pub fn merge(&mut self, other: &OtsuHistogram) {
+        for (mine, theirs) in self.tallies.iter_mut().zip(other.tallies.iter()) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+    }
+
+    /// The bin centre that maximises the between-class variance of "at or
+    /// below" versus "above".
+    pub fn threshold(&self) -> f64 {
+        let mut hist = [0f64; OTSU_BINS];
+        for (i, h) in hist.iter_mut().enumerate() {
+            // Exact: counts stay far below 2⁵³.
+            *h = self.tallies.iter().map(|tally| tally[i]).sum::<u64>() as f64;
+        }
+        let centre = |i: usize| self.lo + self.width * (i as f64 + 0.5);
+        let total: f64 = hist.iter().sum();
+        let total_moment: f64 = hist.iter().enumerate().map(|(i, h)| h * centre(i)).sum();
+        let (mut below, mut below_moment) = (0f64, 0f64);
+        let mut best = (f64::NEG_INFINITY, 0usize);
+        for (i, &count) in hist.iter().enumerate().take(OTSU_BINS - 1) {
+            below += count;
+            below_moment += count * centre(i);
+            let above = total - below;
+            if below == 0.0 || above == 0.0 {
+                continue;
+            }
+            let diff = below_moment / below - (total_moment - below_moment) / above;
+            let between = below * above * diff * diff;
+            if between > best.0 {
+                best = (between, i);
+            }
+        }
+        centre(best.1)
+    }
 }
 
 /// The head mask of a frame of `dims` (see the module doc); `None` when the

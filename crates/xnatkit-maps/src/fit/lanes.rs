@@ -400,19 +400,13 @@ impl Lane {
         if !step.is_finite() {
             return Next::Failed;
         }
-        // Converged: a tiny step, or one whose predicted fall of the sum of
-        // squares is below its rounding.
-        if step.abs() <= PROJECTED_STEP_TOLERANCE * at.rate
-            || at.slope * step <= PROJECTED_GAIN_TOLERANCE * at.sse
-        {
-            return Next::Converged;
-        }
         // Newton's step converges quadratically near the minimum: after a
         // step this small the rate is within about the step's square of
-        // it, as close as the step tolerance above gets. The step is
-        // taken without projecting again (that projection would only
-        // confirm it): the amplitude, offset and sum of squares follow to
-        // first and second order, within the rounding of the f32 maps.
+        // it, closer than the step tolerance below gets. The step is taken
+        // (even one below that tolerance: it is free) without projecting
+        // again, which would only confirm it: the amplitude, offset and sum
+        // of squares follow to first and second order, within the rounding
+        // of the f32 maps.
         if at.newton_curvature == at.curvature && step.abs() <= PROJECTED_FINAL_STEP * at.rate {
             let mut last = at;
             last.rate = at.rate + step;
@@ -420,6 +414,13 @@ impl Lane {
             last.offset = at.offset + at.offset_rate * step;
             last.sse = (at.sse - 2.0 * at.slope * step + at.curvature * step * step).max(0.0);
             self.at = last;
+            return Next::Converged;
+        }
+        // Converged: a tiny step, or one whose predicted fall of the sum of
+        // squares is below its rounding.
+        if step.abs() <= PROJECTED_STEP_TOLERANCE * at.rate
+            || at.slope * step <= PROJECTED_GAIN_TOLERANCE * at.sse
+        {
             return Next::Converged;
         }
         // A step far from the minimum can overshoot through zero; the rate
