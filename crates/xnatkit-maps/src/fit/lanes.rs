@@ -298,20 +298,22 @@ impl Range {
         // A change over the sampled times smaller than the residual is a
         // fit to noise (a flat curve has such minima next to LM's): the
         // rate is not determined by the data, LM decides as before.
-        let rms = (at.sse / points as f64).sqrt();
+        // (Compared squared: no square root on the way.)
+        let mean_square = at.sse / points as f64;
         let change = at.amplitude * (at.high - at.low);
-        if change.is_nan() || change <= rms {
+        if change.is_nan() || change <= 0.0 || change * change <= mean_square {
             return None;
         }
         // The rate's standard error (noise from the residual, sensitivity
         // from the curvature) above the rate itself: the data do not
         // determine it. Levenberg–Marquardt often runs out of iterations on
         // such curves (not converged: invalid), so it keeps deciding them.
+        // (Squared: error² = sse/dof/curvature ≤ rate².)
         let dof = points.saturating_sub(P).max(1) as f64;
-        let error = (at.sse / dof / at.curvature).sqrt();
-        if !(at.curvature > 0.0 && error <= at.rate) {
+        if !(at.curvature > 0.0 && at.sse / dof <= at.rate * at.rate * at.curvature) {
             return None;
         }
+        let rms = mean_square.sqrt();
         let mut params = [0.0; P];
         params[0] = at.amplitude;
         params[1] = at.rate;
