@@ -1,14 +1,16 @@
-//! Per-voxel curve fits: a linear start (weighted log-linear or a
-//! 63 %-recovery guess), then least squares in the signal domain (where the
+//! Per-voxel curve fits: least squares in the signal domain (where the
 //! noise is additive). Every model here is linear in its amplitude (and
 //! offset) once the rate is fixed, so the fit solves for those in closed
 //! form and searches the rate alone (variable projection, Newton on the
-//! projected sum of squares); Levenberg–Marquardt on all parameters, as
-//! before, takes the voxels where that search does not settle inside the
-//! range the data determine. Small fixed-size parameter vectors, no
+//! projected sum of squares), from a start located on a table of the time
+//! points' geometry (`start_table`) or, where that has none, the model's
+//! guess (weighted log-linear, or the 63 %-recovery time);
+//! Levenberg–Marquardt on all parameters, from the guess as before, takes
+//! the voxels where that search does not settle inside the range the data
+//! determine. Small fixed-size parameter vectors, no
 //! allocation per voxel (up to 32 time points).
 //!
-//! The maps fit many curves at once ([`fit_curves`]): the projected search
+//! The maps fit many curves at once ([`CurveFitter`]): the projected search
 //! runs on four voxels together in vector registers (`lanes`), with an
 //! exponential of its own (`exp`) so that the arithmetic is the same on
 //! every machine, and a voxel gets the same bits as when fitted alone.
