@@ -272,6 +272,38 @@ mod tests {
     }
 
     #[test]
+    fn histograms_merged_from_pieces_give_the_same_threshold() {
+        // Deterministic, uneven values: a dark background and two levels.
+        let values: Vec<f64> = (0..10_007u64)
+            .map(|i| {
+                let jitter = ((i * 2_654_435_761) % 1000) as f64 / 100.0;
+                match i % 7 {
+                    0..=3 => jitter,
+                    4 | 5 => 300.0 + jitter,
+                    _ => 700.0 + 3.0 * jitter,
+                }
+            })
+            .collect();
+        let (lo, hi) = (0.0, 730.0);
+        let whole = otsu_threshold_in(lo, hi, |visit| visit(&values)).unwrap();
+        // Pieces of every size, in two histograms, merged.
+        let mut first = OtsuHistogram::new(lo, hi).unwrap();
+        let mut second = first.clone();
+        let (a, b) = values.split_at(4_001);
+        for piece in a.chunks(3) {
+            first.add(piece);
+        }
+        for piece in b.chunks(1_000) {
+            second.add(piece);
+        }
+        first.merge(&second);
+        assert_eq!(first.threshold().to_bits(), whole.to_bits());
+        assert!(whole > 5.0 && whole < 300.0, "{whole}");
+        assert!(OtsuHistogram::new(5.0, 5.0).is_none());
+        assert!(OtsuHistogram::new(f64::NAN, 5.0).is_none());
+    }
+
+    #[test]
     fn mask_keeps_the_largest_blob_and_fills_its_hole() {
         // 9×9×9: a 5×5×5 cube with an empty centre, and a bright speck in
         // a corner.
