@@ -655,10 +655,14 @@ fn fit_batch<const L: usize, const P: usize>(
     // All at once before the search rather than as each lane takes its
     // curve: the curves are independent, so the processor overlaps their
     // (latency-bound) lookups.
-    let from_table = match table {
-        Some(table) => curves.chunks_exact(points).map(|y| table.rate(y)).collect(),
-        None => vec![None; count],
-    };
+    // A plain loop, not an iterator chain: a chain's `fold` was compiled
+    // as a function of its own, outside the AVX2 build of this one.
+    let mut from_table = vec![None; count];
+    if let Some(table) = table {
+        for (i, start) in from_table.iter_mut().enumerate() {
+            *start = table.rate(&curves[i * points..(i + 1) * points]);
+        }
+    }
     let mut batch = Batch {
         t,
         from_table,
