@@ -404,7 +404,7 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     };
     let fitter = SliceFitter {
         kind,
-        curves: fit::CurveFitter::new(model, &times),
+        curve_fitter: fit::CurveFitter::new(model, &times),
         times: &times,
         t_max,
         slice_len,
@@ -588,7 +588,7 @@ impl SliceReader {
 /// Fits blocks of a slice's voxels.
 struct SliceFitter<'a> {
     kind: MapKind,
-    curves: fit::CurveFitter,
+    curve_fitter: fit::CurveFitter,
     times: &'a [f64],
     t_max: f64,
     slice_len: usize,
@@ -618,7 +618,7 @@ impl SliceFitter<'_> {
                 }
             }
             let fits = &mut fits[..at.len()];
-            self.curves.fit(curves, fits);
+            self.curve_fitter.fit(curves, fits);
             for (voxel, fit) in out.iter_mut().zip(fits.iter()) {
                 *voxel = voxel_of(self.kind, *fit, self.t_max);
             }

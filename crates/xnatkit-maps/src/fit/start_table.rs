@@ -84,6 +84,24 @@ fn unit_w(basis: Basis, offset: bool, t: &[f64], rate: f64) -> Option<Vec<f64>> 
     (norm > 1e-6 * scale && norm.is_finite()).then(|| w.iter().map(|x| x / norm).collect())
 }
 
+/// `h` at a level's rates (`rows` by time point) for the curve `y` less
+/// `mean`, and which of them are positive (bit `m` for rate `m`).
+#[inline(always)]
+fn level<const N: usize>(rows: &[[f64; N]], y: &[f64], mean: f64) -> ([f64; N], u32) {
+    let mut h = [0.0; N];
+    for (row, &yi) in rows.iter().zip(y) {
+        let yi = yi - mean;
+        for m in 0..N {
+            h[m] += row[m] * yi;
+        }
+    }
+    let mut positive = 0u32;
+    for (m, &v) in h.iter().enumerate() {
+        positive |= u32::from(v > 0.0) << m;
+    }
+    (h, positive)
+}
+
 /// The lowest `k` below `n − 1` with `h[k] > 0` and not `h[k + 1] > 0`
 /// (a + to − crossing; NaN counts as not positive).
 #[inline(always)]
@@ -170,31 +188,11 @@ impl StartTable {
             true => y.iter().sum::<f64>() / self.points as f64,
             false => 0.0,
         };
-        let mut h = [0.0; COARSE];
-        for (row, &yi) in self.coarse.iter().zip(y) {
-            let yi = yi - mean;
-            for m in 0..COARSE {
-                h[m] += row[m] * yi;
-            }
-        }
-        let mut positive = 0u32;
-        for (m, &v) in h.iter().enumerate() {
-            positive |= u32::from(v > 0.0) << m;
-        }
+        let (h, positive) = level(&self.coarse, y, mean);
         let k = first_crossing(positive, COARSE)?;
-        let mut fine = [0.0; FINE];
-        for (row, &yi) in self.fine[k * self.points..][..self.points].iter().zip(y) {
-            let yi = yi - mean;
-            for m in 0..FINE {
-                fine[m] += row[m] * yi;
-            }
-        }
         // Fine rate 0 is coarse rate k (the same sums: > 0); the next
         // interval's first is coarse rate k + 1 (not > 0).
-        let mut positive = 0u32;
-        for (m, &v) in fine.iter().enumerate() {
-            positive |= u32::from(v > 0.0) << m;
-        }
+        let (fine, positive) = level(&self.fine[k * self.points..][..self.points], y, mean);
         let m = first_crossing(positive, FINE + 1)?;
         let at = |i: usize| if i < FINE { fine[i] } else { h[k + 1] };
         let rate = self.root(k * FINE, m, at);
