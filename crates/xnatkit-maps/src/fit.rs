@@ -324,18 +324,20 @@ fn recovery_with_offset_lm(t: &[f64], y: &[f64], start: [f64; 3], stop: Stop) ->
     )
 }
 
-/// Whether [`start_recovery`] has a start for `y`: a positive largest
-/// signal.
-fn recovery_start_exists(y: &[f64]) -> bool {
+/// The largest signal of `y` when it is positive and finite: what
+/// [`start_recovery`] starts from.
+fn positive_largest(y: &[f64]) -> Option<f64> {
     let max = y.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    max > 0.0 && max.is_finite()
+    (max > 0.0 && max.is_finite()).then_some(max)
+}
+
+/// Whether [`start_recovery`] has a start for `y`.
+fn recovery_start_exists(y: &[f64]) -> bool {
+    positive_largest(y).is_some()
 }
 
 fn start_recovery(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
-    if !recovery_start_exists(y) {
-        return None;
-    }
-    let max = y.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let max = positive_largest(y)?;
     let target = 0.63 * max;
     let mut t63 = None;
     let mut previous: Option<(f64, f64)> = None;
@@ -406,12 +408,15 @@ fn one_curve<const P: usize>(
     }
     let mut answer = None;
     LAST_TABLE.with_borrow_mut(|last| {
-        let key = (basis, P == 3, t.to_vec());
         let table = match last {
-            Some((made_for, table)) if *made_for == key => table,
+            Some(((b, offset, times), table))
+                if *b == basis && *offset == (P == 3) && times == t =>
+            {
+                table
+            }
             _ => {
                 let table = StartTable::new(basis, P == 3, t);
-                &mut last.insert((key, table)).1
+                &mut last.insert(((basis, P == 3, t.to_vec()), table)).1
             }
         };
         fit_batch::<1, P>(basis, t, table.as_ref(), y, start, lm, |_, fit| {
