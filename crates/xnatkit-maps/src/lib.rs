@@ -84,7 +84,6 @@ pub fn map_file_name(kind: MapKind) -> String {
 pub fn write_map_outputs(maps: &MapSet, staged: &mut output::Staged) -> Result<(), Error> {
     let grid = &maps.grid;
     let dims = [grid.cols, grid.rows, grid.slices()];
-    let slice_len = grid.slice_len();
     let derivation = format!(
         "xnatkit maps: {} fitted by least squares (variable projection, Levenberg-Marquardt where that does not settle) from a log-linear start; {}",
         maps.model,
@@ -93,19 +92,9 @@ pub fn write_map_outputs(maps: &MapSet, staged: &mut output::Staged) -> Result<(
     for index in 0..maps.image_count() {
         let image = maps.template(index);
         let slice = |s: usize, out: &mut [f32]| maps.image_slice(index, s, out);
-        // Voxels `first..` of the image, from the slices they lie on.
         let voxels = |first: usize, piece: &mut [f32]| -> std::io::Result<()> {
-            let mut plane = vec![0f32; slice_len];
-            let mut done = 0;
-            while done < piece.len() {
-                let at = first + done;
-                let (s, offset) = (at / slice_len, at % slice_len);
-                slice(s, &mut plane).map_err(std::io::Error::other)?;
-                let n = (slice_len - offset).min(piece.len() - done);
-                piece[done..done + n].copy_from_slice(&plane[offset..offset + n]);
-                done += n;
-            }
-            Ok(())
+            maps.image_values(index, first, piece)
+                .map_err(std::io::Error::other)
         };
         let description = format!("{} {}", image.description, image.unit);
         staged.write_with(format!("{}.nii.gz", image.name), |w| {
@@ -125,8 +114,8 @@ pub fn write_map_outputs(maps: &MapSet, staged: &mut output::Staged) -> Result<(
                 &format!("{}_dicom", image.name),
                 |name, bytes| staged.add(name, &bytes),
             )?;
-            let png = preview::render_slices(dims, &slice, &image.unit, None)?;
-            staged.add(format!("{}.png", image.name), &png)?;
+            let picture = preview::draw_slices(dims, &slice, &image.unit, None)?;
+            staged.write_with(format!("{}.png", image.name), |w| picture.write_png(w))?;
         }
     }
     Ok(())

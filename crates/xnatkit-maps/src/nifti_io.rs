@@ -10,6 +10,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use std::io::Write;
+
+use flate2::{FlushCompress, Status};
 use std::path::Path;
 
 use nifti::{IntoNdArray, NiftiObject, ReaderOptions};
@@ -214,49 +216,73 @@ fn write_gzip(
         .min(pieces);
     let mut crc = flate2::Crc::new();
     let mut size: u64 = 0;
+    // Each worker's buffers and compressor are made here, once, and lent
+    // to it piece after piece: memory a worker thread allocates itself stays
+    // in that thread's malloc arena after it ends (about 2 MB a thread).
+    let mut buffers: Vec<PieceBuffers> = (0..workers).map(|_| PieceBuffers::new()).collect();
     // `workers` pieces at a time, written in order before the next ones are
     // made: at most that many pieces in memory.
     for round in (0..pieces).collect::<Vec<_>>().chunks(workers) {
-        let made: Vec<std::io::Result<(Vec<u8>, flate2::Crc, usize)>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = round
-                    .iter()
-                    .map(|&k| {
-                        scope.spawn(move || {
-                            let first = (k * FLOATS).min(voxels);
-                            let mut floats = vec![0f32; ((k + 1) * FLOATS).min(voxels) - first];
-                            fill(first, &mut floats)?;
-                            let mut raw = Vec::with_capacity(
-                                floats.len() * 4 + if k == 0 { header.len() } else { 0 },
-                            );
-                            if k == 0 {
-                                raw.extend_from_slice(header);
+        let made: Vec<std::io::Result<()>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = round
+                .iter()
+                .zip(buffers.iter_mut())
+                .map(|(&k, piece)| {
+                    scope.spawn(move || {
+                        let first = (k * FLOATS).min(voxels);
+                        piece.floats.clear();
+                        piece
+                            .floats
+                            .resize(((k + 1) * FLOATS).min(voxels) - first, 0.0);
+                        fill(first, &mut piece.floats)?;
+                        piece.crc.reset();
+                        piece.compress.reset();
+                        piece.deflated.clear();
+                        let header = if k == 0 { header } else { &[][..] };
+                        piece.crc.update(header);
+                        deflate_into(
+                            &mut piece.compress,
+                            header,
+                            FlushCompress::None,
+                            &mut piece.deflated,
+                        )?;
+                        // The values' bytes a chunk at a time: no second
+                        // copy of the piece.
+                        for values in piece.floats.chunks(CHUNK_FLOATS) {
+                            piece.bytes.clear();
+                            for v in values {
+                                piece.bytes.extend_from_slice(&v.to_le_bytes());
                             }
-                            for v in &floats {
-                                raw.extend_from_slice(&v.to_le_bytes());
-                            }
-                            drop(floats);
-                            let mut crc = flate2::Crc::new();
-                            crc.update(&raw);
-                            let deflated = deflate_piece(&raw, k + 1 == pieces)?;
-                            Ok((deflated, crc, raw.len()))
-                        })
+                            piece.crc.update(&piece.bytes);
+                            deflate_into(
+                                &mut piece.compress,
+                                &piece.bytes,
+                                FlushCompress::None,
+                                &mut piece.deflated,
+                            )?;
+                        }
+                        let end = match k + 1 == pieces {
+                            true => FlushCompress::Finish,
+                            false => FlushCompress::Sync,
+                        };
+                        deflate_into(&mut piece.compress, &[], end, &mut piece.deflated)
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(std::io::Error::other("a compression thread panicked"))
-                        })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(std::io::Error::other("a compression thread panicked"))
                     })
-                    .collect()
-            });
-        for piece in made {
-            let (deflated, piece_crc, len) = piece?;
-            out.write_all(&deflated)?;
-            crc.combine(&piece_crc);
-            size += len as u64;
+                })
+                .collect()
+        });
+        for (done, piece) in made.into_iter().zip(&buffers) {
+            done?;
+            out.write_all(&piece.deflated)?;
+            crc.combine(&piece.crc);
+            size += piece.compress.total_in();
         }
     }
     out.write_all(&crc.sum().to_le_bytes())?;
@@ -265,37 +291,65 @@ fn write_gzip(
     Ok(())
 }
 
-/// Raw deflate (level 6) of one piece from an empty window: ended by a
-/// sync flush, or final if `last`.
-fn deflate_piece(raw: &[u8], last: bool) -> std::io::Result<Vec<u8>> {
-    use flate2::{Compress, Compression, FlushCompress, Status};
-    let mut compress = Compress::new(Compression::new(6), false);
-    let flush = if last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
-    let mut out = Vec::with_capacity(raw.len() / 2 + 1024);
+/// Values converted to bytes and compressed at a time (64 KiB).
+const CHUNK_FLOATS: usize = 16 * 1024;
+
+/// One worker's piece: its values, a chunk of them as bytes, the compressed
+/// bytes, their CRC-32 and the compressor (reset for each piece).
+struct PieceBuffers {
+    floats: Vec<f32>,
+    bytes: Vec<u8>,
+    deflated: Vec<u8>,
+    crc: flate2::Crc,
+    compress: flate2::Compress,
+}
+
+impl PieceBuffers {
+    fn new() -> PieceBuffers {
+        PieceBuffers {
+            floats: Vec::new(),
+            bytes: Vec::with_capacity(CHUNK_FLOATS * 4),
+            deflated: Vec::new(),
+            crc: flate2::Crc::new(),
+            compress: flate2::Compress::new(flate2::Compression::new(6), false),
+        }
+    }
+}
+
+/// Raw deflate (level 6) of `input` appended to `out`. `FlushCompress::None`
+/// returns once all the input is taken in (the compressor may hold some of
+/// it back); `Sync` ends the piece with an empty stored block, so the next
+/// piece starts on a byte boundary; `Finish` ends the stream.
+fn deflate_into(
+    compress: &mut flate2::Compress,
+    input: &[u8],
+    flush: FlushCompress,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let start = compress.total_in();
     loop {
         if out.len() == out.capacity() {
             out.reserve(64 * 1024);
         }
         let before = (compress.total_in(), compress.total_out());
-        let consumed = usize::try_from(before.0).unwrap_or(raw.len());
+        let consumed = usize::try_from(before.0 - start).unwrap_or(input.len());
         let status = compress
-            .compress_vec(&raw[consumed.min(raw.len())..], &mut out, flush)
+            .compress_vec(&input[consumed.min(input.len())..], out, flush)
             .map_err(std::io::Error::other)?;
-        let all_in = compress.total_in() == raw.len() as u64;
+        let all_in = compress.total_in() - start == input.len() as u64;
         let room = out.len() < out.capacity();
-        match status {
-            Status::StreamEnd => return Ok(out),
+        match (status, flush) {
+            (Status::StreamEnd, _) => return Ok(()),
+            (_, FlushCompress::None) if all_in => return Ok(()),
             // A sync flush is complete when all input is in and the output
             // had room left (nothing more pending).
-            Status::Ok | Status::BufError if !last && all_in && room => return Ok(out),
+            (Status::Ok | Status::BufError, FlushCompress::Sync) if all_in && room => {
+                return Ok(());
+            }
             _ if room && before == (compress.total_in(), compress.total_out()) => {
                 return Err(std::io::Error::other("deflate made no progress"));
             }
-            Status::Ok | Status::BufError => {}
+            _ => {}
         }
     }
 }

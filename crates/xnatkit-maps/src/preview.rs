@@ -6,6 +6,7 @@
 
 use crate::Error;
 use crate::dicom_out::FillSlice;
+use std::io::Write as _;
 
 const MAX_TILES: usize = 9;
 const TARGET_TILE_WIDTH: usize = 160;
@@ -211,6 +212,50 @@ pub fn render_slices(
     unit: &str,
     labels: Option<&[u16]>,
 ) -> Result<Vec<u8>, Error> {
+    let picture = draw_slices(dims, slice, unit, labels)?;
+    let mut out = Vec::new();
+    picture.write_png(&mut out).map_err(|e| Error::Encode {
+        what: "PNG preview".to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(out)
+}
+
+/// A drawn preview, to be written as PNG.
+pub struct Picture {
+    canvas: Canvas,
+}
+
+impl Picture {
+    /// The PNG, compressed and written a row at a time (no second copy of
+    /// the image, filtered or compressed, is held).
+    pub fn write_png(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let Canvas { width, height, rgb } = &self.canvas;
+        let mut encoder = png::Encoder::new(out, *width as u32, *height as u32);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_compression(png::Compression::High);
+        let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
+        let mut stream = writer
+            .stream_writer_with_size(PNG_CHUNK)
+            .map_err(std::io::Error::other)?;
+        stream.write_all(rgb)?;
+        stream.finish().map_err(std::io::Error::other)
+    }
+}
+
+/// Bytes of compressed image data a PNG chunk holds (the stream writer's
+/// buffer).
+const PNG_CHUNK: usize = 64 * 1024;
+
+/// The preview of an image read a slice at a time from `slice`: two passes
+/// for the range, then the slices shown.
+pub fn draw_slices(
+    dims: [usize; 3],
+    slice: &FillSlice<'_>,
+    unit: &str,
+    labels: Option<&[u16]>,
+) -> Result<Picture, Error> {
     let [nx, ny, nz] = dims;
     let mut plane = vec![0f32; nx * ny];
     let mut failed = None;
@@ -296,20 +341,7 @@ pub fn render_slices(
     );
     canvas.text(text_x, bar_bottom - 10, &label(lo));
     canvas.text(bar_x, 0, unit);
-    let mut out = Vec::new();
-    let encoded = (|| {
-        let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        encoder.set_compression(png::Compression::High);
-        let mut writer = encoder.write_header()?;
-        writer.write_image_data(&canvas.rgb)
-    })();
-    encoded.map_err(|e| Error::Encode {
-        what: "PNG preview".to_owned(),
-        reason: e.to_string(),
-    })?;
-    Ok(out)
+    Ok(Picture { canvas })
 }
 
 #[cfg(test)]
