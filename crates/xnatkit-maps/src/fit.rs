@@ -238,7 +238,7 @@ pub fn log_linear(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
 /// Mono-exponential decay with offset, `S = M0·e^(−t·r) + C` (T2 = 1/r):
 /// params `[M0, r, C]`.
 pub fn decay_with_offset(t: &[f64], y: &[f64]) -> Option<Fitted<3>> {
-    one_curve(Basis::Decay, t, y, DECAY_START, decay_with_offset_lm)
+    one_curve::<3, DecayStart>(Basis::Decay, t, y, decay_with_offset_lm)
 }
 
 fn decay_with_offset_lm(t: &[f64], y: &[f64], start: [f64; 3], stop: Stop) -> Fitted<3> {
@@ -256,7 +256,7 @@ fn decay_with_offset_lm(t: &[f64], y: &[f64], start: [f64; 3], stop: Stop) -> Fi
 
 /// Mono-exponential decay, `S = S0·e^(−t·r)`: params `[S0, r]`.
 pub fn decay(t: &[f64], y: &[f64]) -> Option<Fitted<2>> {
-    one_curve(Basis::Decay, t, y, DECAY_START, decay_lm)
+    one_curve::<2, DecayStart>(Basis::Decay, t, y, decay_lm)
 }
 
 fn decay_lm(t: &[f64], y: &[f64], start: [f64; 2], stop: Stop) -> Fitted<2> {
@@ -285,7 +285,7 @@ fn start_decay(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
 /// `[A, r, C]`. Start: A = the largest signal, T1 where the curve reaches
 /// 63 % of it (linear interpolation).
 pub fn recovery(t: &[f64], y: &[f64]) -> Option<Fitted<2>> {
-    one_curve(Basis::Recovery, t, y, RECOVERY_START, recovery_lm)
+    one_curve::<2, RecoveryStart>(Basis::Recovery, t, y, recovery_lm)
 }
 
 fn recovery_lm(t: &[f64], y: &[f64], start: [f64; 2], stop: Stop) -> Fitted<2> {
@@ -302,13 +302,7 @@ fn recovery_lm(t: &[f64], y: &[f64], start: [f64; 2], stop: Stop) -> Fitted<2> {
 }
 
 pub fn recovery_with_offset(t: &[f64], y: &[f64]) -> Option<Fitted<3>> {
-    one_curve(
-        Basis::Recovery,
-        t,
-        y,
-        RECOVERY_START,
-        recovery_with_offset_lm,
-    )
+    one_curve::<3, RecoveryStart>(Basis::Recovery, t, y, recovery_with_offset_lm)
 }
 
 fn recovery_with_offset_lm(t: &[f64], y: &[f64], start: [f64; 3], stop: Stop) -> Fitted<3> {
@@ -326,14 +320,10 @@ fn recovery_with_offset_lm(t: &[f64], y: &[f64], start: [f64; 3], stop: Stop) ->
 
 /// The largest signal of `y` when it is positive and finite: what
 /// [`start_recovery`] starts from.
+#[inline(always)]
 fn positive_largest(y: &[f64]) -> Option<f64> {
     let max = y.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     (max > 0.0 && max.is_finite()).then_some(max)
-}
-
-/// Whether [`start_recovery`] has a start for `y`.
-fn recovery_start_exists(y: &[f64]) -> bool {
-    positive_largest(y).is_some()
 }
 
 fn start_recovery(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
@@ -390,11 +380,10 @@ const PROJECTED_FINAL_STEP: f64 = 1e-6;
 /// the start, the projected search, and Levenberg–Marquardt where the
 /// search leaves the curve. `None` without a start, or when `t` and `y`
 /// differ in length.
-fn one_curve<const P: usize>(
+fn one_curve<const P: usize, S: StartRule>(
     basis: Basis,
     t: &[f64],
     y: &[f64],
-    start: Start,
     lm: FullFit<P>,
 ) -> Option<Fitted<P>> {
     if t.len() != y.len() {
@@ -419,9 +408,7 @@ fn one_curve<const P: usize>(
                 &mut last.insert(((basis, P == 3, t.to_vec()), table)).1
             }
         };
-        fit_batch::<1, P>(basis, t, table.as_ref(), y, start, lm, |_, fit| {
-            answer = fit
-        });
+        fit_batch::<1, P, S>(basis, t, table.as_ref(), y, lm, |_, fit| answer = fit);
     });
     answer
 }
@@ -505,39 +492,35 @@ impl CurveFitter {
         };
         let (t, table) = (&self.t[..], self.table.as_ref());
         match self.model {
-            CurveModel::Decay => fit_batch::<LANES, 2>(
+            CurveModel::Decay => fit_batch::<LANES, 2, DecayStart>(
                 Basis::Decay,
                 t,
                 table,
                 curves,
-                DECAY_START,
                 decay_lm,
                 |i, fit| out[i] = fit.map(widen),
             ),
-            CurveModel::DecayWithOffset => fit_batch::<LANES, 3>(
+            CurveModel::DecayWithOffset => fit_batch::<LANES, 3, DecayStart>(
                 Basis::Decay,
                 t,
                 table,
                 curves,
-                DECAY_START,
                 decay_with_offset_lm,
                 |i, fit| out[i] = fit,
             ),
-            CurveModel::Recovery => fit_batch::<LANES, 2>(
+            CurveModel::Recovery => fit_batch::<LANES, 2, RecoveryStart>(
                 Basis::Recovery,
                 t,
                 table,
                 curves,
-                RECOVERY_START,
                 recovery_lm,
                 |i, fit| out[i] = fit.map(widen),
             ),
-            CurveModel::RecoveryWithOffset => fit_batch::<LANES, 3>(
+            CurveModel::RecoveryWithOffset => fit_batch::<LANES, 3, RecoveryStart>(
                 Basis::Recovery,
                 t,
                 table,
                 curves,
-                RECOVERY_START,
                 recovery_with_offset_lm,
                 |i, fit| out[i] = fit,
             ),
@@ -550,29 +533,49 @@ pub fn fit_curves(model: CurveModel, t: &[f64], curves: &[f64], out: &mut [Optio
     CurveFitter::new(model, t).fit(curves, out);
 }
 
-/// A model's guess of the amplitude and rate from `t` and `y`; `None`: the
-/// curve is not fitted.
-type Guess = fn(&[f64], &[f64]) -> Option<(f64, f64)>;
+/// A model's start, dispatched statically: the fit calls these for every
+/// curve, and calls through function pointers were not inlined.
+trait StartRule {
+    /// The guess of the amplitude and rate from `t` and `y`; `None`: the
+    /// curve is not fitted.
+    fn guess(t: &[f64], y: &[f64]) -> Option<(f64, f64)>;
 
-/// A model's start.
-#[derive(Clone, Copy)]
-struct Start {
-    guess: Guess,
     /// Whether the guess exists, where that is cheaper to tell than the
-    /// guess: then the guess is made only for the curves that need it
-    /// (no start from the table, or Levenberg–Marquardt after the search).
-    exists: Option<fn(&[f64]) -> bool>,
+    /// guess (`None`: only the guess tells): then the guess is made only
+    /// for the curves that need it (no start from the table, or
+    /// Levenberg–Marquardt after the search).
+    fn exists(y: &[f64]) -> Option<bool>;
 }
 
-const DECAY_START: Start = Start {
-    guess: start_decay,
-    exists: None,
-};
+/// [`start_decay`]: the log-linear fit.
+struct DecayStart;
 
-const RECOVERY_START: Start = Start {
-    guess: start_recovery,
-    exists: Some(recovery_start_exists),
-};
+impl StartRule for DecayStart {
+    #[inline(always)]
+    fn guess(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
+        start_decay(t, y)
+    }
+
+    #[inline(always)]
+    fn exists(_: &[f64]) -> Option<bool> {
+        None
+    }
+}
+
+/// [`start_recovery`]: the largest signal and where 63 % of it is reached.
+struct RecoveryStart;
+
+impl StartRule for RecoveryStart {
+    #[inline(always)]
+    fn guess(t: &[f64], y: &[f64]) -> Option<(f64, f64)> {
+        start_recovery(t, y)
+    }
+
+    #[inline(always)]
+    fn exists(y: &[f64]) -> Option<bool> {
+        Some(positive_largest(y).is_some())
+    }
+}
 
 /// A model's Levenberg–Marquardt.
 type FullFit<const P: usize> = fn(&[f64], &[f64], [f64; P], Stop) -> Fitted<P>;
@@ -582,51 +585,64 @@ type FullFit<const P: usize> = fn(&[f64], &[f64], [f64; P], Stop) -> Fitted<P>;
 /// for the curves the search leaves; `out` gets each curve's answer (`None`
 /// without a start), in no particular order.
 #[inline(always)]
-fn fit_batch<const L: usize, const P: usize>(
+fn fit_batch<const L: usize, const P: usize, S: StartRule>(
     basis: Basis,
     t: &[f64],
     table: Option<&StartTable>,
     curves: &[f64],
-    start: Start,
     lm: FullFit<P>,
     out: impl FnMut(usize, Option<Fitted<P>>),
 ) {
     /// The batch, the starts (for Levenberg–Marquardt's start) and where
     /// the answers go.
-    struct Batch<'a, const P: usize, O> {
+    struct Batch<'a, const P: usize, O, S> {
         t: &'a [f64],
         /// Each curve's start from the table, if it has one.
         from_table: Vec<Option<f64>>,
         curves: &'a [f64],
-        start: Start,
+        start: std::marker::PhantomData<S>,
         lm: FullFit<P>,
         /// `None` where the guess was not needed yet.
         starts: Vec<Option<(f64, f64)>>,
         out: O,
     }
-    impl<const P: usize, O> Batch<'_, P, O> {
+    impl<const P: usize, O, S: StartRule> Batch<'_, P, O, S> {
         fn curve(&self, i: usize) -> &[f64] {
             let points = self.t.len();
             &self.curves[i * points..(i + 1) * points]
         }
+
+        /// Levenberg–Marquardt from the guess, for a curve the search left.
+        #[cold]
+        #[inline(never)]
+        fn full_fit(&self, i: usize) -> Option<Fitted<P>> {
+            let guess = self.starts[i].or_else(|| S::guess(self.t, self.curve(i)));
+            guess.map(|(amplitude, rate)| {
+                let mut start = [0.0; P];
+                (start[0], start[1]) = (amplitude, rate);
+                (self.lm)(self.t, self.curve(i), start, LM_STOP)
+            })
+        }
     }
-    impl<const P: usize, O: FnMut(usize, Option<Fitted<P>>)> lanes::Curves<P> for Batch<'_, P, O> {
+    impl<const P: usize, O: FnMut(usize, Option<Fitted<P>>), S: StartRule> lanes::Curves<P>
+        for Batch<'_, P, O, S>
+    {
         #[inline(always)]
         fn load(&mut self, i: usize, y: &mut [f64]) -> Option<f64> {
             y.copy_from_slice(self.curve(i));
-            let from_table = match self.start.exists {
-                Some(exists) if !exists(y) => {
+            let from_table = match S::exists(y) {
+                Some(false) => {
                     (self.out)(i, None);
                     return None;
                 }
-                Some(_) => match self.from_table[i] {
+                Some(true) => match self.from_table[i] {
                     // The guess waits until LM needs it.
                     Some(rate) => return Some(rate),
                     None => None,
                 },
                 None => self.from_table[i],
             };
-            match (self.start.guess)(self.t, y) {
+            match S::guess(self.t, y) {
                 Some((amplitude, rate)) => {
                     // LM, where the search leaves the curve, starts from
                     // the guess, as before the table.
@@ -641,14 +657,10 @@ fn fit_batch<const L: usize, const P: usize>(
         }
         #[inline(always)]
         fn end(&mut self, i: usize, fit: Option<Fitted<P>>) {
-            let fit = fit.or_else(|| {
-                let guess = self.starts[i].or_else(|| (self.start.guess)(self.t, self.curve(i)));
-                guess.map(|(amplitude, rate)| {
-                    let mut start = [0.0; P];
-                    (start[0], start[1]) = (amplitude, rate);
-                    (self.lm)(self.t, self.curve(i), start, LM_STOP)
-                })
-            });
+            let fit = match fit {
+                Some(fit) => Some(fit),
+                None => self.full_fit(i),
+            };
             (self.out)(i, fit);
         }
     }
@@ -672,7 +684,7 @@ fn fit_batch<const L: usize, const P: usize>(
         t,
         from_table,
         curves,
-        start,
+        start: std::marker::PhantomData::<S>,
         lm,
         starts: vec![None; count],
         out,

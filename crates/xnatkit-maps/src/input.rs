@@ -136,16 +136,33 @@ impl DeferredPixels {
     /// whole by dicom-rs as before.
     fn rescale_into(&self, slope: f64, intercept: f64, out: &mut [f32]) -> Result<(), Error> {
         if let Some(layout) = self.layout
-            && let Some(bytes) = self.tail(layout)
-            && let Some(mut stored) = native_values(layout.bits, layout.signed, &bytes)
+            && let Some((bytes, at)) = self.tail(layout)
         {
-            stored.truncate(self.len);
-            let pixels = Pixels {
-                stored,
-                slope,
-                intercept,
+            // Converted straight from the file's bytes: no stored copy.
+            let values = &bytes[at..];
+            let n = self.len.min(out.len());
+            let out = &mut out[..n];
+            let rescale = |v: f64| (v * slope + intercept) as f32;
+            let converted = match (layout.bits, layout.signed) {
+                (8, false) => convert::<1>(values, out, |b| rescale(f64::from(b[0]))),
+                (8, true) => convert::<1>(values, out, |b| rescale(f64::from(b[0] as i8))),
+                (16, false) => {
+                    convert::<2>(values, out, |b| rescale(f64::from(u16::from_le_bytes(b))))
+                }
+                (16, true) => {
+                    convert::<2>(values, out, |b| rescale(f64::from(i16::from_le_bytes(b))))
+                }
+                (32, false) => {
+                    convert::<4>(values, out, |b| rescale(f64::from(u32::from_le_bytes(b))))
+                }
+                (32, true) => {
+                    convert::<4>(values, out, |b| rescale(f64::from(i32::from_le_bytes(b))))
+                }
+                _ => false,
             };
-            return pixels.rescale_into(out);
+            if converted {
+                return Ok(());
+            }
         }
         let loaded = Pixels {
             stored: self.load()?,
@@ -155,10 +172,11 @@ impl DeferredPixels {
         loaded.rescale_into(out)
     }
 
-    /// The pixel bytes when PixelData is the file's last element, as the
-    /// header described it; `None` for any other layout or a read error
-    /// (the full parse then reports what is wrong).
-    fn tail(&self, layout: NativeLayout) -> Option<Vec<u8>> {
+    /// The file's bytes from the PixelData element's header on, and where
+    /// the values start in them, when PixelData is the file's last element
+    /// as the header described it; `None` for any other layout or a read
+    /// error (the full parse then reports what is wrong).
+    fn tail(&self, layout: NativeLayout) -> Option<(Vec<u8>, usize)> {
         use std::io::{Read, Seek, SeekFrom};
         let header = layout.element_header()?;
         let value_bytes = layout.value_bytes();
@@ -171,8 +189,7 @@ impl DeferredPixels {
         if bytes[..header.len()] != header[..] {
             return None;
         }
-        bytes.drain(..header.len());
-        Some(bytes)
+        Some((bytes, header.len()))
     }
 
     /// The stored values, read from the file now.
@@ -718,6 +735,18 @@ fn all_pixels(
         ))
     })?;
     take(path, values, expected)
+}
+
+/// `out`'s values from `bytes`, `N` bytes each, by `value`; false when the
+/// bytes hold fewer values than `out`.
+fn convert<const N: usize>(bytes: &[u8], out: &mut [f32], value: impl Fn([u8; N]) -> f32) -> bool {
+    if bytes.len() / N < out.len() {
+        return false;
+    }
+    for (o, b) in out.iter_mut().zip(bytes.as_chunks::<N>().0) {
+        *o = value(*b);
+    }
+    true
 }
 
 /// Native little-endian pixel bytes as their stored values; `None` for a
