@@ -318,11 +318,15 @@ impl Voxel {
             valid,
             rms,
         } = *self;
-        out.extend_from_slice(&value.to_le_bytes());
-        out.extend_from_slice(&rate.to_le_bytes());
-        out.extend_from_slice(&amplitude.to_le_bytes());
-        out.push(u8::from(valid));
-        out.extend_from_slice(&rms.to_le_bytes());
+        // One fixed-size record, appended at once (five appends each
+        // checked the capacity).
+        let mut record = [0u8; Self::BYTES];
+        record[0..4].copy_from_slice(&value.to_le_bytes());
+        record[4..8].copy_from_slice(&rate.to_le_bytes());
+        record[8..12].copy_from_slice(&amplitude.to_le_bytes());
+        record[12] = u8::from(valid);
+        record[13..17].copy_from_slice(&rms.to_le_bytes());
+        out.extend_from_slice(&record);
     }
 
     fn decode(b: &[u8]) -> Voxel {
