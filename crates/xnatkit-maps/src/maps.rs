@@ -201,7 +201,9 @@ impl Results {
                 continue;
             }
             if held.is_empty() {
-                let take = (records_end - record).min(RECORDS_AT_A_TIME as u64) as usize;
+                let take = records_end
+                    .saturating_sub(record)
+                    .min(RECORDS_AT_A_TIME as u64) as usize;
                 self.file
                     .read_exact_at(
                         &mut bytes[..take * Voxel::BYTES],
