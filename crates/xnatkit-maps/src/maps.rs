@@ -476,10 +476,11 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
     if slices > 0 {
         reader.read(&mut stack, 0, &mut current)?;
     }
-    // The last slice fitted, its results not yet stored. Its buffers and
-    // `results` go round with `current` and `next` rather than being made
-    // anew each slice: a new buffer a slice left freed memory in the
-    // threads' malloc arenas (about 3 MB of a T1 run's peak).
+    // The last slice fitted (from the second slice on), its results not
+    // yet stored. Its buffers and `results` go round with `current` and
+    // `next` rather than being made anew each slice: a new buffer a slice
+    // left freed memory in the threads' malloc arenas (about 3 MB of a T1
+    // run's peak).
     let mut stored = FittedSlice::default();
     let mut results: Vec<Voxel> = Vec::new();
     for s in 0..slices {
@@ -497,7 +498,7 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
                 true => reader.read(&mut stack, s + 1, &mut next),
                 false => Ok(()),
             };
-            let store = match stored.pending {
+            let store = match s > 0 {
                 true => results_store.push_slice(&stored.inside, &stored.voxels),
                 false => Ok(()),
             };
@@ -509,10 +510,9 @@ pub fn compute(mut stack: Stack, kind: MapKind, options: Options) -> Result<MapS
         valid_voxels += results.iter().filter(|v| v.valid).count();
         std::mem::swap(&mut stored.inside, &mut current.inside);
         std::mem::swap(&mut stored.voxels, &mut results);
-        stored.pending = true;
         std::mem::swap(&mut current, &mut next);
     }
-    if stored.pending {
+    if slices > 0 {
         results_store.push_slice(&stored.inside, &stored.voxels)?;
     }
     drop(stack.planes);
@@ -611,7 +611,6 @@ struct SliceData {
 struct FittedSlice {
     inside: Vec<u32>,
     voxels: Vec<Voxel>,
-    pending: bool,
 }
 
 impl SliceData {
