@@ -491,8 +491,12 @@ fn series_info(folder: &Path, object: &InMemDicomObject, series_uid: &str) -> Se
     }
 }
 
+// `get`, not `element_opt`: dicom-object builds the error of a missing
+// element (which `element_opt` then turns into `None`) with a captured
+// backtrace, an unwind of the stack that costs more than reading the
+// element and maps the binary's unwind tables into memory.
 pub(crate) fn element(object: &InMemDicomObject, tag: Tag) -> Option<&Element> {
-    object.element_opt(tag).ok().flatten()
+    object.get(tag)
 }
 
 pub(crate) fn text(object: &InMemDicomObject, tag: Tag) -> Option<String> {

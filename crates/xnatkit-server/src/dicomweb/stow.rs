@@ -125,16 +125,15 @@ const STRUCTURE_SET_LABEL: Tag = Tag(0x3006, 0x0002);
 const SERIES_DESCRIPTION: Tag = Tag(0x0008, 0x103E);
 
 fn text_of(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    obj.element(tag)
-        .ok()
+    // `get`: a missing element's error (`element`) captures a backtrace.
+    obj.get(tag)
         .and_then(|e| e.to_str().ok())
         .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
         .filter(|s| !s.is_empty())
 }
 
 fn items(obj: &InMemDicomObject, tag: Tag) -> Vec<InMemDicomObject> {
-    obj.element(tag)
-        .ok()
+    obj.get(tag)
         .and_then(|e| e.items().map(<[InMemDicomObject]>::to_vec))
         .unwrap_or_default()
 }

@@ -91,7 +91,7 @@ pub fn metadata(located: &Located, base: &Base<'_>) -> Result<Json> {
     );
     let mut json = dataset(&obj, None);
     // read_until stops before the pixel data: name it when the image has one.
-    if obj.element(tags::ROWS).is_ok()
+    if obj.get(tags::ROWS).is_some()
         && let Json::Object(map) = &mut json
     {
         map.insert(
@@ -136,8 +136,8 @@ pub fn frames(located: &Located, wanted: &[usize]) -> Result<(Vec<Vec<u8>>, Stri
     let ts = obj.meta().transfer_syntax().to_owned();
     let inner: &InMemDicomObject = &obj;
     let pixel = inner
-        .element(PIXEL_DATA)
-        .map_err(|_| Error::not_found("frames: the instance has no pixel data"))?;
+        .get(PIXEL_DATA)
+        .ok_or_else(|| Error::not_found("frames: the instance has no pixel data"))?;
     let count = located.row.number_of_frames.unwrap_or(1).max(1) as usize;
     if let Some(&bad) = wanted.iter().find(|&&n| n > count) {
         return Err(Error::not_found(format!(
