@@ -57,6 +57,16 @@ else
 fi
 helper="$repo/bench/maps_bench.py"
 
+# The functions a maps run needs are laid out first and together in the
+# binary (crates/xnatkit/build.rs, scripts/symbol-order.sh); a list gone
+# stale (new dependency or toolchain) costs about 6 MB of resident code.
+order="$repo/crates/xnatkit/symbol-order.txt"
+if [[ -f $order ]] && command -v nm >/dev/null; then
+  found=$(nm --defined-only "$xnatkit" \
+    | awk 'NR == FNR { want[$1] = 1; next } ($3 in want) && !seen[$3]++ { n++ } END { print n + 0 }' "$order" -)
+  echo "symbol order: $found of $(wc -l <"$order") listed functions found in the binary (fewer: rerun scripts/symbol-order.sh)"
+fi
+
 for kind in t2 t1; do
   times=12
   [[ $kind == t1 ]] && times=3
