@@ -19,7 +19,9 @@
 # callgrind first saw it, goes into the file.
 #
 # When to run: the names are mangled with hashes that change when a
-# dependency or the Rust toolchain changes. Stale names are skipped by the
+# dependency or the Rust toolchain changes, and the names with ThinLTO's
+# `.llvm.<hash>` suffix (about a tenth) also change with the checkout's path
+# (docs/maps.md). Stale names are skipped by the
 # linker (no error, nothing wrong in the binary: only the layout falls back
 # to the default). bench/maps.sh prints how many of the names the binary
 # still has; rerun this when that falls.
