@@ -19,8 +19,9 @@
 # callgrind first saw it, goes into the file.
 #
 # When to run: the names are mangled with hashes that change when a
-# dependency or the Rust toolchain changes, and the names with ThinLTO's
-# `.llvm.<hash>` suffix (about a tenth) also change with the checkout's path
+# dependency, the Rust toolchain or the release profile changes. The names
+# with ThinLTO's `.llvm.<hash>` suffix (about a tenth) changed with the
+# checkout's path too, until the release profile dropped its line tables
 # (docs/maps.md). Stale names are skipped by the
 # linker (no error, nothing wrong in the binary: only the layout falls back
 # to the default). bench/maps.sh prints how many of the names the binary
